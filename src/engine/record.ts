@@ -1,0 +1,65 @@
+/**
+ * @module engine/record
+ * The flow record: the stable output contract of the engine (JSON lines, schema in
+ * `schema/flow-record.schema.json`). Every mode (analyze, simulate, enforce) emits this shape.
+ */
+
+export interface TlsInfo {
+  sni: string | null;
+  alpn: string[];
+  /** Offered versions as names, e.g. ["TLS1.3","TLS1.2"]; from supported_versions or legacy_version. */
+  versions: string[];
+  ja4: string | null;
+  /** encrypted_client_hello extension (0xfe0d) present. */
+  ech: boolean;
+}
+
+export interface QuicInfo {
+  /** Version as 0x-prefixed hex string, e.g. "0x00000001". */
+  version: string;
+  sni: string | null;
+  alpn: string[];
+}
+
+export interface HttpInfo {
+  hostname: string | null;
+  method: string;
+  url: string;
+}
+
+export interface DnsInfo {
+  query: string;
+  /** Query type as name ("A", "AAAA", "HTTPS", ...) or "TYPE<n>". */
+  qtype: string;
+}
+
+export interface PolicyVerdict {
+  rule_id: string | null;
+  action: 'allow' | 'log' | 'block' | 'throttle';
+}
+
+export interface FlowRecord {
+  event_type: 'flow';
+  flow_id: number;
+  community_id: string;
+  /** ISO 8601 of the first packet. */
+  timestamp: string;
+  pcap_filename?: string;
+  proto: 'TCP' | 'UDP';
+  src_ip: string;
+  src_port: number;
+  dest_ip: string;
+  dest_port: number;
+  app_proto: string | null;
+  host: string | null;
+  tls?: TlsInfo;
+  quic?: QuicInfo;
+  http?: HttpInfo;
+  dns?: DnsInfo;
+  anomalies: string[];
+  pkts_toserver: number;
+  pkts_toclient: number;
+  bytes_toserver: number;
+  bytes_toclient: number;
+  policy?: PolicyVerdict;
+}

@@ -1,0 +1,126 @@
+/**
+ * @module util/bytes
+ * A bounded big-endian reader over a Uint8Array view. Every read checks bounds first and throws
+ * {@link TruncatedError} without advancing, so a failed read never leaves the reader half-advanced.
+ * Sub-readers are views (`subarray`), never copies.
+ */
+import { TruncatedError } from './errors.js';
+
+export class ByteReader {
+  /** Current absolute offset into `buf`. */
+  pos: number;
+  /** Exclusive absolute end. */
+  readonly end: number;
+
+  constructor(
+    readonly buf: Uint8Array,
+    start = 0,
+    end = buf.length,
+  ) {
+    this.pos = start;
+    this.end = end;
+  }
+
+  get remaining(): number {
+    return this.end - this.pos;
+  }
+
+  private need(n: number): void {
+    if (n < 0 || this.pos + n > this.end) throw new TruncatedError(n, this.end - this.pos);
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++];
+  }
+
+  u16(): number {
+    this.need(2);
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 2;
+    return (b[p] << 8) | b[p + 1];
+  }
+
+  u24(): number {
+    this.need(3);
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 3;
+    return (b[p] << 16) | (b[p + 1] << 8) | b[p + 2];
+  }
+
+  u32(): number {
+    this.need(4);
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 4;
+    return ((b[p] << 24) >>> 0) + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
+  }
+
+  /** QUIC variable-length integer (RFC 9000 §16). Values above 2^53 are rejected as truncated-safe numbers. */
+  varint(): number {
+    this.need(1);
+    const first = this.buf[this.pos];
+    const len = 1 << (first >> 6);
+    this.need(len);
+    let v = first & 0x3f;
+    for (let i = 1; i < len; i++) v = v * 256 + this.buf[this.pos + i];
+    this.pos += len;
+    return v;
+  }
+
+  skip(n: number): void {
+    this.need(n);
+    this.pos += n;
+  }
+
+  /** A view of the next n bytes (no copy). */
+  bytes(n: number): Uint8Array {
+    this.need(n);
+    const v = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
+
+  /** A reader over the next n bytes; this reader advances past them. */
+  sub(n: number): ByteReader {
+    this.need(n);
+    const r = new ByteReader(this.buf, this.pos, this.pos + n);
+    this.pos += n;
+    return r;
+  }
+
+  /** A reader over a u8/u16/u24 length-prefixed block. Atomic: nothing advances on truncation. */
+  vec(lenBytes: 1 | 2 | 3): ByteReader {
+    const start = this.pos;
+    const n = lenBytes === 1 ? this.u8() : lenBytes === 2 ? this.u16() : this.u24();
+    try {
+      return this.sub(n);
+    } catch (e) {
+      this.pos = start;
+      throw e;
+    }
+  }
+}
+
+/** ASCII decode of a byte range without intermediate arrays; for names (short strings), not bulk data. */
+export function ascii(buf: Uint8Array, start = 0, end = buf.length): string {
+  let s = '';
+  for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]);
+  return s;
+}
+
+/** Lowercased ASCII decode (A-Z only). */
+export function asciiLower(buf: Uint8Array, start = 0, end = buf.length): string {
+  let s = '';
+  for (let i = start; i < end; i++) {
+    const c = buf[i];
+    s += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+  }
+  return s;
+}
+
+export function hex(buf: Uint8Array): string {
+  return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('hex');
+}
