@@ -1,0 +1,71 @@
+/**
+ * @module decode/ipfrag
+ * Bounded IPv4/IPv6 fragment reassembly. Fragments are held per (src, dst, id, proto) until the datagram
+ * is complete, then the payload is returned as one new buffer (allocation happens only for fragmented
+ * datagrams). Bounds: at most `maxDatagrams` in progress, each at most 65,535 bytes, dropped after
+ * `timeoutMs`; overlapping fragments: the first copy of a byte wins.
+ */
+
+interface Pending {
+  key: string;
+  data: Uint8Array;
+  /** Byte coverage bitmap, one bit per byte. */
+  have: Uint8Array;
+  total: number; // -1 until the last fragment arrives
+  firstSeen: number;
+}
+
+export class FragmentReassembler {
+  private readonly pending = new Map<string, Pending>();
+  dropped = 0;
+  constructor(
+    private readonly maxDatagrams = 256,
+    private readonly timeoutMs = 30_000,
+  ) {}
+
+  /**
+   * Add a fragment; returns the reassembled L4 payload when complete, else null.
+   * `offset` in bytes, `more` the MF flag.
+   */
+  add(key: string, offset: number, more: boolean, frag: Uint8Array, nowMs: number): Uint8Array | null {
+    if (offset + frag.length > 65535) {
+      this.dropped++;
+      return null;
+    }
+    let p = this.pending.get(key);
+    if (!p) {
+      if (this.pending.size >= this.maxDatagrams) this.expire(nowMs, true);
+      p = { key, data: new Uint8Array(65535), have: new Uint8Array(8192), total: -1, firstSeen: nowMs };
+      this.pending.set(key, p);
+    }
+    const have = p.have;
+    const data = p.data;
+    for (let i = 0; i < frag.length; i++) {
+      const pos = offset + i;
+      const bit = 1 << (pos & 7);
+      if ((have[pos >> 3] & bit) === 0) {
+        data[pos] = frag[i];
+        have[pos >> 3] |= bit;
+      }
+    }
+    if (!more) p.total = offset + frag.length;
+    if (p.total < 0) return null;
+    for (let pos = 0; pos < p.total; pos++) if ((have[pos >> 3] & (1 << (pos & 7))) === 0) return null;
+    this.pending.delete(key);
+    return p.data.slice(0, p.total);
+  }
+
+  expire(nowMs: number, force = false): void {
+    for (const [k, p] of this.pending) {
+      if (force || nowMs - p.firstSeen > this.timeoutMs) {
+        this.pending.delete(k);
+        this.dropped++;
+        if (force) return;
+      }
+    }
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * @module engine/engine
+ * The packet path: decode → flow lookup → counters → inspection of the client's first bytes → flow end.
+ * One Engine per thread; every mode (analyze, simulate, enforce) drives it with `packet()`.
+ * Per packet it allocates nothing on the common path (decoded into a reused Packet, integer flow hash).
+ */
+import { Decoder } from '../decode/decoder.js';
+import { Decoded, Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../decode/packet.js';
+import { Flow, FlowState } from '../flow/flow.js';
+import { FlowTable, LIST_CLOSED, LIST_TCP, LIST_UDP, flowHash } from '../flow/table.js';
+import { StreamAssembler } from '../flow/stream.js';
+import { inspectTcp, inspectUdp } from './inspect.js';
+import { buildRecord } from './record-build.js';
+import type { FlowRecord } from './record.js';
+
+export interface EngineOptions {
+  /** Called when a flow ends (idle timeout, close, eviction, flush) with its final record. */
+  onFlowEnd?: (rec: FlowRecord, flow: Flow) => void;
+  /** Called once when a flow's inspection finishes (named or gave up). */
+  onClassified?: (flow: Flow) => void;
+  /** Hard cap on tracked flows (default 131072); the least recently active flow is evicted. */
+  maxFlows?: number;
+  /** Client bytes buffered and inspected per flow (default 16384). */
+  inspectBytes?: number;
+  /** Client data packets inspected before giving up (default 24). */
+  inspectPackets?: number;
+  /** Idle timeouts in ms. */
+  tcpIdleMs?: number;
+  udpIdleMs?: number;
+  closedIdleMs?: number;
+  /** Name shown as pcap_filename in records. */
+  pcapFilename?: string;
+}
+
+/** Well-known server ports used to orient flows picked up without a SYN. */
+const SERVER_PORTS = new Set([
+  20, 21, 22, 23, 25, 53, 80, 110, 119, 123, 143, 161, 389, 443, 465, 587, 853, 993, 995, 1080, 1194, 1433, 1521,
+  1883, 3128, 3306, 3389, 5060, 5061, 5222, 5228, 5353, 5355, 5432, 6379, 8000, 8008, 8080, 8443, 8888, 9000,
+]);
+
+export interface EngineStats {
+  packets: number;
+  bytes: number;
+  ipPackets: number;
+  skipped: number;
+  malformed: number;
+  flows: number;
+  evicted: number;
+}
+
+export class Engine {
+  readonly decoder = new Decoder();
+  readonly table = new FlowTable();
+  readonly pkt = new Packet();
+  readonly stats: EngineStats = { packets: 0, bytes: 0, ipPackets: 0, skipped: 0, malformed: 0, flows: 0, evicted: 0 };
+  /** Direction of the last packet given to `packet()`. */
+  lastToServer = true;
+  /** Capture time of the newest packet seen. */
+  nowMs = 0;
+  pcapFilename: string | undefined;
+
+  private nextId = 1;
+  private nextExpiry = 0;
+  private readonly maxFlows: number;
+  private readonly inspectBytes: number;
+  private readonly inspectPackets: number;
+  private readonly idle: number[];
+  private readonly onFlowEnd?: (rec: FlowRecord, flow: Flow) => void;
+  private readonly onClassified?: (flow: Flow) => void;
+
+  constructor(opts: EngineOptions = {}) {
+    this.maxFlows = opts.maxFlows ?? 131072;
+    this.inspectBytes = opts.inspectBytes ?? 16384;
+    this.inspectPackets = opts.inspectPackets ?? 24;
+    this.idle = [opts.tcpIdleMs ?? 300_000, opts.udpIdleMs ?? 120_000, opts.closedIdleMs ?? 10_000];
+    this.onFlowEnd = opts.onFlowEnd;
+    this.onClassified = opts.onClassified;
+    this.pcapFilename = opts.pcapFilename;
+  }
+
+  /**
+   * Feed one frame. `linktype` is a LINKTYPE_* (101 = raw IP, what NFQUEUE gives). Returns the flow the
+   * packet belongs to, or null when it is not a TCP/UDP packet over IP (or is malformed).
+   */
+  packet(data: Uint8Array, linktype: number, tsMs: number, wireLen = data.length): Flow | null {
+    const st = this.stats;
+    st.packets++;
+    st.bytes += wireLen;
+    if (tsMs > this.nowMs) this.nowMs = tsMs;
+    const p = this.pkt;
+    const r = this.decoder.decode(data, linktype, tsMs, p);
+    if (r !== Decoded.Ok) {
+      if (r === Decoded.Bad) st.malformed++;
+      else st.skipped++;
+      if (this.nowMs >= this.nextExpiry) this.expire(this.nowMs);
+      return null;
+    }
+    if (p.proto !== 6 && p.proto !== 17) {
+      st.skipped++;
+      return null;
+    }
+    st.ipPackets++;
+    const hash = flowHash(p);
+    const table = this.table;
+    let f = table.lookup(p, hash);
+    let toServer = table.toServer;
+    if (!f) {
+      f = this.create(p, hash, tsMs);
+      toServer = table.toServer;
+    }
+    this.lastToServer = toServer;
+    f.lastMs = tsMs > f.lastMs ? tsMs : f.lastMs;
+    if (toServer) {
+      f.pktsToServer++;
+      f.bytesToServer += wireLen;
+    } else {
+      f.pktsToClient++;
+      f.bytesToClient += wireLen;
+    }
+    if (p.anomaly !== null) f.anomaly(p.anomaly);
+    if (p.proto === 6) this.tcp(f, p, toServer);
+    else if (f.state === FlowState.Inspecting && p.payLen > 0) {
+      f.inspectedPkts++;
+      inspectUdp(f, p.buf.subarray(p.payOff, p.payOff + p.payLen), toServer);
+      this.afterInspect(f);
+    }
+    table.touch(f, f.closed ? LIST_CLOSED : p.proto === 6 ? LIST_TCP : LIST_UDP);
+    if (tsMs >= this.nextExpiry) this.expire(tsMs);
+    return f;
+  }
+
+  private tcp(f: Flow, p: Packet, toServer: boolean): void {
+    const flags = p.tcpFlags;
+    if (flags & TCP_RST) f.closed = true;
+    if (flags & TCP_FIN) {
+      f.finMask |= toServer ? 1 : 2;
+      if (f.finMask === 3) f.closed = true;
+    }
+    if (f.state !== FlowState.Inspecting) return;
+    if (!toServer) return;
+    let s = f.stream;
+    if (flags & TCP_SYN) {
+      if (!s) s = f.stream = new StreamAssembler(this.inspectBytes);
+      s.syn(p.seq);
+    }
+    if (p.payLen === 0) return;
+    if (!s) s = f.stream = new StreamAssembler(this.inspectBytes);
+    f.inspectedPkts++;
+    const grew = s.add(p.seq, p.buf, p.payOff, p.payLen);
+    if (grew) inspectTcp(f, s.view());
+    if (f.state === FlowState.Inspecting && (s.overflow || f.inspectedPkts >= this.inspectPackets)) {
+      f.anomaly(s.overflow ? 'inspect_budget_exhausted' : 'inspect_packets_exhausted');
+      f.state = FlowState.GaveUp;
+    }
+    if (s.overlapMismatch) f.anomaly('tcp_overlap_mismatch');
+    this.afterInspect(f);
+  }
+
+  private afterInspect(f: Flow): void {
+    if (f.state === FlowState.Inspecting) {
+      if (f.proto === 17 && f.inspectedPkts >= this.inspectPackets) {
+        f.anomaly('inspect_packets_exhausted');
+        f.state = FlowState.GaveUp;
+      } else return;
+    }
+    f.stream = null; // free the reassembly buffer
+    this.onClassified?.(f);
+  }
+
+  private create(p: Packet, hash: number, tsMs: number): Flow {
+    if (this.table.size >= this.maxFlows) {
+      const old = this.table.oldest();
+      if (old) {
+        old.anomaly('flow_evicted');
+        this.stats.evicted++;
+        this.end(old);
+      }
+    }
+    // orientation: the sender is the client unless evidence says otherwise
+    let senderIsClient = true;
+    if (p.proto === 6) {
+      const syn = (p.tcpFlags & TCP_SYN) !== 0;
+      const ack = (p.tcpFlags & TCP_ACK) !== 0;
+      if (syn && ack) senderIsClient = false;
+      else if (!syn) senderIsClient = !isServerPort(p.sport, p.dport);
+    } else {
+      senderIsClient = !isServerPort(p.sport, p.dport);
+      if (p.payLen >= 12 && (p.sport === 53 || p.dport === 53 || p.sport === 5353 || p.sport === 5355)) {
+        // DNS: the QR bit tells a response from a query
+        const qr = (p.buf[p.payOff + 2] & 0x80) !== 0;
+        senderIsClient = !qr;
+      }
+    }
+    const f = new Flow(this.nextId++, hash, p.ipVer, p.proto);
+    if (senderIsClient) {
+      f.cli.set(p.src);
+      f.srv.set(p.dst);
+      f.cport = p.sport;
+      f.sport = p.dport;
+    } else {
+      f.cli.set(p.dst);
+      f.srv.set(p.src);
+      f.cport = p.dport;
+      f.sport = p.sport;
+    }
+    f.firstMs = tsMs;
+    f.lastMs = tsMs;
+    this.table.insert(f);
+    this.table.toServer = senderIsClient;
+    this.stats.flows++;
+    return f;
+  }
+
+  /** End flows idle past their timeout at capture time `nowMs`. */
+  expire(nowMs: number): void {
+    this.nextExpiry = nowMs + 1000;
+    const lists = this.table.lists;
+    for (let li = 0; li < lists.length; li++) {
+      const limit = nowMs - this.idle[li];
+      let f = lists[li].head;
+      while (f && f.lastMs < limit) {
+        const n = f.next_;
+        this.end(f);
+        f = n;
+      }
+    }
+    this.decoder.frags.expire(nowMs);
+  }
+
+  /** End every flow (end of input). */
+  flush(): void {
+    for (const f of [...this.table.all()]) this.end(f);
+  }
+
+  private end(f: Flow): void {
+    this.table.remove(f);
+    if (f.state === FlowState.Inspecting) {
+      f.state = FlowState.GaveUp;
+      f.stream = null;
+    }
+    this.onFlowEnd?.(this.record(f), f);
+  }
+
+  /** A snapshot of the flow as a record. */
+  record(f: Flow): FlowRecord {
+    return buildRecord(f, this.pcapFilename);
+  }
+}
+
+function isServerPort(sport: number, dport: number): boolean {
+  const s = SERVER_PORTS.has(sport);
+  const d = SERVER_PORTS.has(dport);
+  if (s !== d) return s;
+  if (s && d) return sport < dport;
+  return sport < 1024 && dport >= 1024;
+}

@@ -1,0 +1,179 @@
+/**
+ * @module engine/inspect
+ * Runs the dissectors on what a flow's client sends and stores the result on the flow. TCP: the
+ * reassembled client stream prefix (TLS ClientHello, HTTP request, DNS over TCP). UDP: each client
+ * datagram (DNS, QUIC Initial). Dissector failures become anomaly codes; nothing throws from here.
+ */
+import { Flow, FlowState } from '../flow/flow.js';
+import { tlsClientHelloFromStream, isTlsRecordStart } from '../dissect/tls-stream.js';
+import { parseHttpRequest } from '../dissect/http.js';
+import { parseDnsMessage } from '../dissect/dns.js';
+import { QuicInitialAssembler, looksLikeQuicInitial } from '../dissect/quic.js';
+import type { ClientHello } from '../dissect/types.js';
+
+/** Which TCP dissector a flow's stream was routed to (kept in flow.dstate). */
+const T_UNKNOWN = 0;
+const T_TLS = 1;
+const T_HTTP = 2;
+const T_DNS = 3;
+
+const TLS_VERSION_NAMES: Record<number, string> = {
+  0x0304: 'TLS1.3',
+  0x0303: 'TLS1.2',
+  0x0302: 'TLS1.1',
+  0x0301: 'TLS1.0',
+  0x0300: 'SSL3',
+};
+
+export function versionName(v: number): string {
+  return TLS_VERSION_NAMES[v] ?? `0x${v.toString(16).padStart(4, '0')}`;
+}
+
+/** Lowercase, no trailing dot(s), no port; null for empty. */
+export function normalizeHost(name: string | null): string | null {
+  if (!name) return null;
+  let s = name.toLowerCase();
+  while (s.endsWith('.')) s = s.slice(0, -1);
+  return s.length ? s : null;
+}
+
+function isHttpMethodStart(b: Uint8Array): boolean {
+  // Uppercase letters followed by a space within the first 16 bytes
+  const n = Math.min(b.length, 16);
+  for (let i = 0; i < n; i++) {
+    const c = b[i];
+    if (c === 0x20) return i >= 3;
+    if (c < 0x41 || c > 0x5a) return false;
+  }
+  return b.length < 16;
+}
+
+function tlsInfo(h: ClientHello) {
+  const versions = (h.supportedVersions.length ? h.supportedVersions : [h.legacyVersion]).map(versionName);
+  return { sni: h.sni, alpn: h.alpn, versions, ja4: h.ja4 ?? null, ech: h.ech };
+}
+
+/** Inspect the TCP client stream prefix `data` (contiguous bytes from offset 0). */
+export function inspectTcp(f: Flow, data: Uint8Array): void {
+  if (data.length === 0) return;
+  let kind = (f.dstate as number) ?? T_UNKNOWN;
+  if (kind === T_UNKNOWN) {
+    if (isTlsRecordStart(data)) kind = T_TLS;
+    else if (isHttpMethodStart(data)) kind = T_HTTP;
+    else if ((f.sport === 53 || f.sport === 5353 || f.sport === 853) && data.length >= 2) kind = T_DNS;
+    else if (data.length >= 6) {
+      f.state = FlowState.GaveUp;
+      return;
+    } else return;
+    f.dstate = kind;
+  }
+  if (kind === T_TLS) {
+    const r = tlsClientHelloFromStream(data);
+    if (r.status === 'need-more') return;
+    if (r.status === 'done') {
+      f.appProto = 'tls';
+      f.tls = tlsInfo(r.hello);
+      f.host = normalizeHost(r.hello.sni);
+      for (const a of r.anomalies) f.anomaly(a);
+      f.state = FlowState.Named;
+      return;
+    }
+    if (r.status === 'error') {
+      f.appProto = 'tls';
+      f.anomaly(r.anomaly);
+    }
+    f.state = FlowState.GaveUp;
+    return;
+  }
+  if (kind === T_HTTP) {
+    const r = parseHttpRequest(data);
+    if (r.status === 'need-more') return;
+    if (r.status === 'done') {
+      f.appProto = 'http';
+      f.http = { hostname: r.hostname, method: r.method, url: r.target };
+      f.host = normalizeHost(r.hostname);
+      for (const a of r.anomalies) f.anomaly(a);
+      f.state = FlowState.Named;
+      return;
+    }
+    if (r.status === 'error') {
+      f.appProto = 'http';
+      f.anomaly(r.anomaly);
+    }
+    f.state = FlowState.GaveUp;
+    return;
+  }
+  // DNS over TCP: 2-byte length prefix
+  const len = (data[0] << 8) | data[1];
+  if (data.length < 2 + len) {
+    if (len === 0) f.state = FlowState.GaveUp;
+    return;
+  }
+  const r = parseDnsMessage(data.subarray(2, 2 + len));
+  finishDns(f, r);
+}
+
+function finishDns(f: Flow, r: ReturnType<typeof parseDnsMessage>): void {
+  if (r.status === 'done') {
+    f.appProto = 'dns';
+    f.dns = { query: r.query, qtype: r.qtypeName };
+    f.host = normalizeHost(r.query);
+    for (const a of r.anomalies) f.anomaly(a);
+    f.state = FlowState.Named;
+  } else if (r.status === 'error') {
+    f.anomaly(r.anomaly);
+    f.state = FlowState.GaveUp;
+  } else if (r.status === 'not-mine') f.state = FlowState.GaveUp;
+}
+
+const DNS_PORTS = new Set([53, 5353, 5355]);
+
+/** Inspect one UDP datagram (payload) sent by the client. */
+export function inspectUdp(f: Flow, data: Uint8Array, toServer: boolean): void {
+  const st = f.dstate;
+  if (st instanceof QuicInitialAssembler) {
+    if (!toServer) return;
+    const r = st.feed(data);
+    finishQuic(f, r, st);
+    return;
+  }
+  if (DNS_PORTS.has(f.sport) || DNS_PORTS.has(f.cport)) {
+    const r = parseDnsMessage(data);
+    if (r.status === 'done' || r.status === 'error') {
+      finishDns(f, r);
+      return;
+    }
+    if (r.status === 'not-mine' && f.inspectedPkts > 2) f.state = FlowState.GaveUp;
+    return;
+  }
+  if (!toServer) return;
+  if (looksLikeQuicInitial(data)) {
+    const a = new QuicInitialAssembler();
+    f.dstate = a;
+    finishQuic(f, a.feed(data), a);
+    return;
+  }
+  if (f.inspectedPkts >= 3) f.state = FlowState.GaveUp;
+}
+
+function finishQuic(f: Flow, r: ReturnType<QuicInitialAssembler['feed']>, a: QuicInitialAssembler): void {
+  if (r.status === 'need-more') return;
+  if (r.status === 'done') {
+    f.appProto = 'quic';
+    const h = r.hello;
+    f.quic = { version: '0x' + (r.version >>> 0).toString(16).padStart(8, '0'), sni: h.sni, alpn: h.alpn };
+    f.tls = tlsInfo(h);
+    f.host = normalizeHost(h.sni);
+    for (const x of r.anomalies) f.anomaly(x);
+    f.state = FlowState.Named;
+    f.dstate = null;
+    return;
+  }
+  if (r.status === 'error') {
+    f.appProto = 'quic';
+    f.anomaly(r.anomaly);
+  }
+  for (const x of a.anomalies) f.anomaly(x);
+  f.state = FlowState.GaveUp;
+  f.dstate = null;
+}

@@ -1,0 +1,46 @@
+/**
+ * @module engine/record-build
+ * Builds the {@link FlowRecord} of a flow (once per flow: strings and hashes are made here, not per packet).
+ */
+import type { Flow } from '../flow/flow.js';
+import type { FlowRecord } from './record.js';
+import { addrToBytes, addrToString } from '../output/address.js';
+import { communityId } from '../output/community-id.js';
+
+/** ISO 8601 with microseconds, UTC. */
+export function isoMicro(tsMs: number): string {
+  if (!Number.isFinite(tsMs) || tsMs < 0 || tsMs > 253402300799999) tsMs = 0;
+  const ms = Math.floor(tsMs);
+  const micro = Math.floor((tsMs - ms) * 1000);
+  const iso = new Date(ms).toISOString(); // ...sssZ
+  return iso.slice(0, -1) + String(micro).padStart(3, '0') + 'Z';
+}
+
+export function buildRecord(f: Flow, pcapFilename?: string): FlowRecord {
+  const src = addrToBytes(f.ipVer, f.cli);
+  const dst = addrToBytes(f.ipVer, f.srv);
+  const rec: FlowRecord = {
+    event_type: 'flow',
+    flow_id: f.id,
+    community_id: communityId(src, f.cport, dst, f.sport, f.proto),
+    timestamp: isoMicro(f.firstMs),
+    ...(pcapFilename !== undefined ? { pcap_filename: pcapFilename } : {}),
+    proto: f.proto === 6 ? 'TCP' : 'UDP',
+    src_ip: addrToString(f.ipVer, f.cli),
+    src_port: f.cport,
+    dest_ip: addrToString(f.ipVer, f.srv),
+    dest_port: f.sport,
+    app_proto: f.appProto,
+    host: f.host,
+    anomalies: f.anomalies ? [...f.anomalies] : [],
+    pkts_toserver: f.pktsToServer,
+    pkts_toclient: f.pktsToClient,
+    bytes_toserver: f.bytesToServer,
+    bytes_toclient: f.bytesToClient,
+  };
+  if (f.tls) rec.tls = f.tls;
+  if (f.quic) rec.quic = f.quic;
+  if (f.http) rec.http = f.http;
+  if (f.dns) rec.dns = f.dns;
+  return rec;
+}

@@ -1,0 +1,138 @@
+/**
+ * @module flow/table
+ * Bidirectional flow table keyed by an integer hash of the unordered 5-tuple, with chained buckets in a
+ * Map<number, Flow> and exact comparison on hit (no string keys). Flows sit on one of three idle lists
+ * (TCP, UDP, closed), each ordered by last activity, so expiry is O(expired). A hard cap on flows evicts
+ * the least recently active flow.
+ */
+import { Flow } from './flow.js';
+import type { Packet } from '../decode/packet.js';
+
+export const LIST_TCP = 0;
+export const LIST_UDP = 1;
+export const LIST_CLOSED = 2;
+
+class IdleList {
+  head: Flow | null = null;
+  tail: Flow | null = null;
+  count = 0;
+}
+
+function mix(h: number, x: number): number {
+  h = Math.imul(h ^ x, 0x9e3779b1);
+  return (h ^ (h >>> 15)) | 0;
+}
+
+/** Symmetric hash: the same for both directions of a flow. */
+export function flowHash(p: Packet): number {
+  let a = 0x2545f491 ^ p.proto;
+  let b = a;
+  const s = p.src;
+  const d = p.dst;
+  for (let i = 0; i < 4; i++) {
+    a = mix(a, s[i]);
+    b = mix(b, d[i]);
+  }
+  a = mix(a, p.sport);
+  b = mix(b, p.dport);
+  // order-independent combination
+  return (Math.imul(a ^ b, 0x85ebca6b) + (a + b)) | 0;
+}
+
+export class FlowTable {
+  private readonly buckets = new Map<number, Flow>();
+  readonly lists = [new IdleList(), new IdleList(), new IdleList()];
+  size = 0;
+
+  /** Find the flow of `p`; sets `toServer` to the packet's direction. */
+  lookup(p: Packet, hash: number): Flow | null {
+    let f = this.buckets.get(hash) ?? null;
+    while (f) {
+      if (f.proto === p.proto && f.ipVer === p.ipVer) {
+        if (f.cport === p.sport && f.sport === p.dport && eq(f.cli, p.src) && eq(f.srv, p.dst)) {
+          this.toServer = true;
+          return f;
+        }
+        if (f.cport === p.dport && f.sport === p.sport && eq(f.cli, p.dst) && eq(f.srv, p.src)) {
+          this.toServer = false;
+          return f;
+        }
+      }
+      f = f.next;
+    }
+    return null;
+  }
+
+  toServer = true;
+
+  insert(f: Flow): void {
+    f.next = this.buckets.get(f.hash) ?? null;
+    this.buckets.set(f.hash, f);
+    this.size++;
+  }
+
+  remove(f: Flow): void {
+    this.unlink(f);
+    let cur = this.buckets.get(f.hash) ?? null;
+    let prev: Flow | null = null;
+    while (cur && cur !== f) {
+      prev = cur;
+      cur = cur.next;
+    }
+    if (!cur) return;
+    if (prev) prev.next = f.next;
+    else if (f.next) this.buckets.set(f.hash, f.next);
+    else this.buckets.delete(f.hash);
+    f.next = null;
+    this.size--;
+  }
+
+  /** Move f to the tail of idle list `li` (most recent). */
+  touch(f: Flow, li: number): void {
+    const L = this.lists[li];
+    if (f.list === li && L.tail === f) return;
+    this.unlink(f);
+    f.list = li;
+    f.prev_ = L.tail;
+    f.next_ = null;
+    if (L.tail) L.tail.next_ = f;
+    else L.head = f;
+    L.tail = f;
+    L.count++;
+  }
+
+  private unlink(f: Flow): void {
+    if (f.list < 0) return;
+    const L = this.lists[f.list];
+    if (f.prev_) f.prev_.next_ = f.next_;
+    else L.head = f.next_;
+    if (f.next_) f.next_.prev_ = f.prev_;
+    else L.tail = f.prev_;
+    f.prev_ = f.next_ = null;
+    f.list = -1;
+    L.count--;
+  }
+
+  /** The least recently active flow over all lists. */
+  oldest(): Flow | null {
+    let best: Flow | null = null;
+    for (const L of this.lists) if (L.head && (!best || L.head.lastMs < best.lastMs)) best = L.head;
+    return best;
+  }
+
+  /** Every flow, in no particular order (for the final flush). */
+  *all(): IterableIterator<Flow> {
+    for (const L of this.lists) {
+      let f = L.head;
+      while (f) {
+        const n = f.next_;
+        yield f;
+        f = n;
+      }
+    }
+  }
+}
+
+function eq(a: Uint32Array, b: Uint32Array): boolean {
+  return a[3] === b[3] && a[2] === b[2] && a[1] === b[1] && a[0] === b[0];
+}

@@ -1,0 +1,52 @@
+/**
+ * @module output/address
+ * Address formatting: 32-bit words → dotted IPv4 or RFC 5952 IPv6 text, and → bytes.
+ */
+
+export function ipv4ToString(w: number): string {
+  return `${w >>> 24}.${(w >>> 16) & 255}.${(w >>> 8) & 255}.${w & 255}`;
+}
+
+/** RFC 5952: lowercase, leading zeros dropped, the longest run (≥2) of zero groups as "::" (first if tied). */
+export function ipv6ToString(w: ArrayLike<number>): string {
+  const g: number[] = [];
+  for (let i = 0; i < 4; i++) g.push(w[i] >>> 16, w[i] & 0xffff);
+  let bestS = -1;
+  let bestL = 0;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestL) {
+      bestS = i;
+      bestL = j - i;
+    }
+    i = j;
+  }
+  if (bestL < 2) return g.map((x) => x.toString(16)).join(':');
+  const head = g.slice(0, bestS).map((x) => x.toString(16)).join(':');
+  const tail = g.slice(bestS + bestL).map((x) => x.toString(16)).join(':');
+  return `${head}::${tail}`;
+}
+
+export function addrToString(ver: number, w: ArrayLike<number>): string {
+  return ver === 4 ? ipv4ToString(w[3]) : ipv6ToString(w);
+}
+
+export function addrToBytes(ver: number, w: ArrayLike<number>): Uint8Array {
+  if (ver === 4) {
+    const x = w[3];
+    return Uint8Array.of(x >>> 24, (x >>> 16) & 255, (x >>> 8) & 255, x & 255);
+  }
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 4; i++) {
+    out[i * 4] = w[i] >>> 24;
+    out[i * 4 + 1] = (w[i] >>> 16) & 255;
+    out[i * 4 + 2] = (w[i] >>> 8) & 255;
+    out[i * 4 + 3] = w[i] & 255;
+  }
+  return out;
+}

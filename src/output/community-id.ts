@@ -1,0 +1,33 @@
+/**
+ * @module output/community-id
+ * Community ID flow hash, spec v1 (Corelight): base64(SHA-1(seed, ordered addresses, proto, 0, ordered
+ * ports)) prefixed with "1:". Computed once per flow record.
+ */
+import { createHash } from 'node:crypto';
+
+/** `src`/`dst` are 4 or 16 address bytes. */
+export function communityId(src: Uint8Array, sport: number, dst: Uint8Array, dport: number, proto: number, seed = 0): string {
+  let swap = false;
+  for (let i = 0; i < src.length; i++) {
+    if (src[i] !== dst[i]) {
+      swap = src[i] > dst[i];
+      break;
+    }
+    if (i === src.length - 1) swap = sport > dport;
+  }
+  const a = swap ? dst : src;
+  const b = swap ? src : dst;
+  const pa = swap ? dport : sport;
+  const pb = swap ? sport : dport;
+  const buf = Buffer.alloc(2 + a.length * 2 + 2 + 4);
+  let o = buf.writeUInt16BE(seed, 0);
+  buf.set(a, o);
+  o += a.length;
+  buf.set(b, o);
+  o += b.length;
+  buf[o++] = proto;
+  buf[o++] = 0;
+  o = buf.writeUInt16BE(pa, o);
+  buf.writeUInt16BE(pb, o);
+  return '1:' + createHash('sha1').update(buf).digest('base64');
+}
