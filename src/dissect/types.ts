@@ -19,6 +19,11 @@ export interface ClientHello {
   signatureAlgorithms: number[];
   ech: boolean;
   ja4: string;
+  /**
+   * Non-fatal oddities found while parsing (stable codes, e.g. `tls_sni_bad_chars`,
+   * `tls_duplicate_extension`). Set by parseClientHelloBody; optional so other producers may omit it.
+   */
+  anomalies?: string[];
 }
 
 /** Outcome of trying to parse a client byte stream prefix. */

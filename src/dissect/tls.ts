@@ -1,0 +1,198 @@
+/**
+ * @module dissect/tls
+ * Parser for the body of a TLS ClientHello handshake message (RFC 8446 §4.1.2), shared by TLS
+ * over TCP ({@link module:dissect/tls-stream}) and QUIC (the CRYPTO stream of Initial packets).
+ *
+ * Input is the handshake *body*, i.e. what follows the 4-byte handshake header (type + u24
+ * length), and must be complete: every length inside it is checked against the body, and a
+ * length that runs past the end throws {@link TruncatedError} (for a complete body the caller
+ * treats that as malformed). Structural violations throw {@link TlsMalformedError}, whose
+ * `anomaly` is a stable code.
+ *
+ * Values are kept raw: `sni` is exactly the bytes sent (one char per byte, latin1), including a
+ * trailing dot or upper case; normalising is the caller's job. GREASE values stay in
+ * `cipherSuites`, `extensions` and `signatureAlgorithms` (JA4 filters them) and are removed from
+ * `supportedVersions`.
+ *
+ * Non-fatal anomaly codes (in `hello.anomalies`):
+ * - `tls_sni_bad_chars`   SNI host_name has bytes outside printable ASCII (0x21..0x7e)
+ * - `tls_sni_empty`       SNI host_name of length 0 (`sni` is then '')
+ * - `tls_sni_multiple`    more than one host_name entry (the first is used)
+ * - `tls_sni_no_hostname` server_name extension without a host_name entry
+ * - `tls_alpn_empty`      an ALPN protocol name of length 0
+ * - `tls_duplicate_extension` an extension type appears twice (RFC 8446 forbids it)
+ * - `tls_trailing_bytes`  bytes after the extensions block
+ * Fatal codes (TlsMalformedError.anomaly): `tls_malformed_hello`, `tls_sni_invalid`.
+ */
+import { ByteReader, ascii } from '../util/bytes.js';
+import { MalformedError } from '../util/errors.js';
+import type { ClientHello } from './types.js';
+import { ja4 } from './ja4.js';
+
+/** A structurally invalid ClientHello; `anomaly` is the stable code to report. */
+export class TlsMalformedError extends MalformedError {
+  constructor(
+    readonly anomaly: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Extension type numbers used here (IANA TLS ExtensionType registry). */
+export const EXT_SERVER_NAME = 0x0000;
+export const EXT_SIGNATURE_ALGORITHMS = 0x000d;
+export const EXT_ALPN = 0x0010;
+export const EXT_SUPPORTED_VERSIONS = 0x002b;
+export const EXT_ECH = 0xfe0d;
+
+/** GREASE values (RFC 8701): 0x0a0a, 0x1a1a, ..., 0xfafa. */
+export function isGrease(v: number): boolean {
+  return (v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff);
+}
+
+function fail(anomaly: string, message: string): never {
+  throw new TlsMalformedError(anomaly, message);
+}
+
+function readU16List(r: ByteReader, what: string): number[] {
+  if ((r.remaining & 1) !== 0) fail('tls_malformed_hello', `${what}: odd length ${r.remaining}`);
+  const out = new Array<number>(r.remaining >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = r.u16();
+  return out;
+}
+
+function parseServerName(r: ByteReader, anomalies: string[]): string | null {
+  let list: ByteReader;
+  try {
+    list = r.vec(2);
+  } catch {
+    fail('tls_sni_invalid', 'server_name: list length exceeds extension');
+  }
+  if (r.remaining !== 0) fail('tls_sni_invalid', 'server_name: bytes after the list');
+  let sni: string | null = null;
+  let count = 0;
+  while (list.remaining > 0) {
+    let type: number;
+    let name: ByteReader;
+    try {
+      type = list.u8();
+      name = list.vec(2);
+    } catch {
+      fail('tls_sni_invalid', 'server_name: entry exceeds list');
+    }
+    if (type !== 0) continue; // unknown name types are skipped (RFC 6066 allows only host_name today)
+    count++;
+    if (sni !== null) continue;
+    const s = name.pos;
+    const e = name.end;
+    if (e === s) anomalies.push('tls_sni_empty');
+    for (let i = s; i < e; i++) {
+      const c = name.buf[i];
+      if (c < 0x21 || c > 0x7e) {
+        anomalies.push('tls_sni_bad_chars');
+        break;
+      }
+    }
+    sni = ascii(name.buf, s, e);
+  }
+  if (count === 0) anomalies.push('tls_sni_no_hostname');
+  else if (count > 1) anomalies.push('tls_sni_multiple');
+  return sni;
+}
+
+function parseAlpn(r: ByteReader, anomalies: string[]): string[] {
+  const list = r.vec(2);
+  if (r.remaining !== 0) fail('tls_malformed_hello', 'alpn: bytes after the list');
+  const out: string[] = [];
+  while (list.remaining > 0) {
+    const p = list.vec(1);
+    if (p.remaining === 0) anomalies.push('tls_alpn_empty');
+    out.push(ascii(p.buf, p.pos, p.end));
+  }
+  return out;
+}
+
+/**
+ * Parse a complete ClientHello body. `transport` selects the JA4 prefix ('t' TCP, 'q' QUIC).
+ * Throws TruncatedError (a length runs past the body) or TlsMalformedError.
+ */
+export function parseClientHelloBody(body: Uint8Array, transport: 't' | 'q'): ClientHello {
+  const r = new ByteReader(body);
+  const anomalies: string[] = [];
+  const legacyVersion = r.u16();
+  r.skip(32); // random
+  const sid = r.vec(1);
+  if (sid.remaining > 32) fail('tls_malformed_hello', `session id of ${sid.remaining} bytes`);
+  const cipherSuites = readU16List(r.vec(2), 'cipher_suites');
+  const comp = r.vec(1);
+  if (comp.remaining === 0) fail('tls_malformed_hello', 'no compression methods');
+
+  let sni: string | null = null;
+  let alpn: string[] = [];
+  let supportedVersions: number[] = [];
+  let signatureAlgorithms: number[] = [];
+  let ech = false;
+  const extensions: number[] = [];
+
+  if (r.remaining > 0) {
+    const exts = r.vec(2);
+    if (r.remaining > 0) anomalies.push('tls_trailing_bytes');
+    let seen: Set<number> | null = null;
+    while (exts.remaining > 0) {
+      const type = exts.u16();
+      const data = exts.vec(2);
+      extensions.push(type);
+      if (extensions.length > 1) {
+        // Small hellos: linear scan is cheaper than a Set; switch to a Set for long lists.
+        if (seen === null && extensions.length > 32) seen = new Set(extensions.slice(0, -1));
+        const dup =
+          seen !== null ? seen.has(type) : extensions.indexOf(type) !== extensions.length - 1;
+        if (dup && !anomalies.includes('tls_duplicate_extension')) {
+          anomalies.push('tls_duplicate_extension');
+        }
+        if (seen !== null) seen.add(type);
+        if (dup) continue; // the first occurrence wins
+      }
+      switch (type) {
+        case EXT_SERVER_NAME:
+          sni = parseServerName(data, anomalies);
+          break;
+        case EXT_ALPN:
+          alpn = parseAlpn(data, anomalies);
+          break;
+        case EXT_SUPPORTED_VERSIONS: {
+          const list = data.vec(1);
+          if (data.remaining !== 0) fail('tls_malformed_hello', 'supported_versions: trailing bytes');
+          const all = readU16List(list, 'supported_versions');
+          supportedVersions = all.filter((v) => !isGrease(v));
+          break;
+        }
+        case EXT_SIGNATURE_ALGORITHMS: {
+          const list = data.vec(2);
+          if (data.remaining !== 0) fail('tls_malformed_hello', 'signature_algorithms: trailing bytes');
+          signatureAlgorithms = readU16List(list, 'signature_algorithms');
+          break;
+        }
+        case EXT_ECH:
+          ech = true;
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  const partial = {
+    legacyVersion,
+    sni,
+    alpn,
+    supportedVersions,
+    cipherSuites,
+    extensions,
+    signatureAlgorithms,
+    ech,
+    anomalies,
+  };
+  return { ...partial, ja4: ja4(partial, transport) };
+}
