@@ -1,0 +1,97 @@
+/**
+ * @module dissect/ja4.test
+ * JA4 against the FoxIO specification's own worked example (technical_details/JA4.md) and its
+ * stated edge-case rules (ALPN hex fallback, empty lists, missing signature algorithms).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ja4, ja4AlpnCode, ja4VersionCode } from './ja4.js';
+import type { ClientHello } from './types.js';
+
+// The spec's example hello, values in wire order as listed in its JA4_ro line.
+const SPEC_CIPHERS = [
+  0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013, 0xc014, 0x009c,
+  0x009d, 0x002f, 0x0035,
+];
+const SPEC_EXTS = [
+  0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017, 0x002d, 0x000d, 0x0005, 0x0023, 0x0012, 0x002b,
+  0xff01, 0x000b, 0x000a, 0x0015,
+];
+const SPEC_SIGS = [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601];
+
+function hello(over: Partial<Omit<ClientHello, 'ja4'>> = {}): Omit<ClientHello, 'ja4'> {
+  return {
+    legacyVersion: 0x0303,
+    sni: 'example.com',
+    alpn: ['h2', 'http/1.1'],
+    supportedVersions: [0x0304, 0x0303],
+    cipherSuites: SPEC_CIPHERS,
+    extensions: SPEC_EXTS,
+    signatureAlgorithms: SPEC_SIGS,
+    ech: false,
+    ...over,
+  };
+}
+
+test('spec example: t13d1516h2_8daaf6152771_e5627efa2ab1', () => {
+  assert.equal(ja4(hello(), 't'), 't13d1516h2_8daaf6152771_e5627efa2ab1');
+});
+
+test('GREASE is ignored in ciphers, extensions, versions and signature algorithms', () => {
+  const h = hello({
+    cipherSuites: [0x2a2a, ...SPEC_CIPHERS],
+    extensions: [0x0a0a, ...SPEC_EXTS, 0xfafa],
+    supportedVersions: [0x0304, 0x0303], // parser already drops GREASE here
+    signatureAlgorithms: [0x1a1a, ...SPEC_SIGS],
+  });
+  assert.equal(ja4(h, 't'), 't13d1516h2_8daaf6152771_e5627efa2ab1');
+});
+
+test('QUIC prefix and no-SNI flag', () => {
+  const noSni = hello({ sni: null, extensions: SPEC_EXTS.filter((e) => e !== 0) });
+  // Removing SNI changes only the flag and the extension count; JA4_c omits SNI anyway.
+  assert.equal(ja4(noSni, 'q'), 'q13i1515h2_8daaf6152771_e5627efa2ab1');
+});
+
+test('no signature algorithms: the string ends without underscore (spec: 6d807ffa2a79)', () => {
+  assert.equal(ja4(hello({ signatureAlgorithms: [] }), 't'), 't13d1516h2_8daaf6152771_6d807ffa2a79');
+});
+
+test('empty cipher and extension lists hash to twelve zeros', () => {
+  const h = hello({ cipherSuites: [], extensions: [], supportedVersions: [], alpn: [], sni: null });
+  assert.equal(ja4(h, 't'), 't12i000000_000000000000_000000000000');
+  // Only SNI and ALPN present: sorted list without them is empty.
+  const h2 = hello({ extensions: [0x0000, 0x0010], supportedVersions: [] });
+  assert.equal(ja4(h2, 't').split('_')[2], '000000000000');
+});
+
+test('version: highest supported_versions entry, else legacy version; unknown = 00', () => {
+  assert.equal(ja4(hello({ supportedVersions: [0x0303, 0x0304, 0x0302] }), 't').slice(1, 3), '13');
+  const noSv = hello({ extensions: SPEC_EXTS.filter((e) => e !== 0x002b), supportedVersions: [] });
+  assert.equal(ja4(noSv, 't').slice(1, 3), '12');
+  assert.equal(ja4(hello({ legacyVersion: 0x0301, extensions: [], supportedVersions: [] }), 't').slice(1, 3), '10');
+  assert.equal(ja4VersionCode(0x0300), 's3');
+  assert.equal(ja4VersionCode(0x0002), 's2');
+  assert.equal(ja4VersionCode(0xfefd), 'd2');
+  assert.equal(ja4VersionCode(0x7f17), '00');
+});
+
+test('counts are capped at 99', () => {
+  const many = Array.from({ length: 150 }, (_, i) => 0x0100 + i);
+  const s = ja4(hello({ cipherSuites: many, extensions: many }), 't');
+  assert.equal(s.slice(4, 8), '9999');
+});
+
+test('ALPN code: spec examples', () => {
+  assert.equal(ja4AlpnCode('h2'), 'h2');
+  assert.equal(ja4AlpnCode('http/1.1'), 'h1');
+  assert.equal(ja4AlpnCode(undefined), '00');
+  assert.equal(ja4AlpnCode(''), '00');
+  assert.equal(ja4AlpnCode('h'), 'hh'); // single char: both first and last
+  // Non-alphanumeric first/last byte: first and last char of the hex representation.
+  assert.equal(ja4AlpnCode('\xab'), 'ab');
+  assert.equal(ja4AlpnCode('\xab\xcd'), 'ad');
+  assert.equal(ja4AlpnCode('\x30\xab'), '3b');
+  assert.equal(ja4AlpnCode('\x30\x31\xab\xcd'), '3d');
+  assert.equal(ja4AlpnCode('\x30\xab\xcd\x31'), '01');
+});
