@@ -1,0 +1,148 @@
+/**
+ * @module enforce/metrics
+ * Prometheus `/metrics` for the inline engine (prom-client). Labels are low-cardinality only:
+ * `queue`, `action`, `rule` (rule ids of the policy, a bounded set), `reason`, `enforcement` — never a
+ * host or an address. Per-queue counters are read from the workers' shared counter arrays at scrape
+ * time; verdicts by rule arrive as batched deltas.
+ */
+import http from 'node:http';
+import client from 'prom-client';
+import { C } from './counters.js';
+
+export class EnforceMetrics {
+  readonly registry = new client.Registry();
+  private readonly queues = new Map<number, Float64Array>();
+  private readonly verdicts: client.Counter<'action' | 'rule'>;
+  readonly failOpen: client.Counter<'reason'>;
+  readonly reloads: client.Counter<'result'>;
+  private server: http.Server | null = null;
+
+  constructor() {
+    const reg = this.registry;
+    const perQueue = (
+      name: string,
+      help: string,
+      slot: number,
+      type: 'counter' | 'gauge' = 'counter',
+    ): void => {
+      const queues = this.queues;
+      const Ctor = type === 'counter' ? client.Counter : client.Gauge;
+      new Ctor({
+        name,
+        help,
+        labelNames: ['queue'],
+        registers: [reg],
+        collect(this: client.Counter<'queue'> | client.Gauge<'queue'>) {
+          this.reset();
+          for (const [q, c] of queues) {
+            if (this instanceof client.Counter) this.inc({ queue: String(q) }, c[slot]);
+            else (this as client.Gauge<'queue'>).set({ queue: String(q) }, c[slot]);
+          }
+        },
+      });
+    };
+    perQueue('chokepoint_packets_total', 'Packets received from NFQUEUE', C.packets);
+    perQueue('chokepoint_bytes_total', 'Bytes (IP) received from NFQUEUE', C.bytes);
+    perQueue('chokepoint_packets_held_total', 'Packets held while their connection was being named', C.held);
+    perQueue('chokepoint_hold_timeouts_total', 'Connections whose hold timed out (inspection.hold_ms)', C.holdTimeouts);
+    perQueue('chokepoint_hold_overflows_total', 'Connections whose hold overflowed (count/bytes)', C.holdOverflows);
+    perQueue('chokepoint_police_passed_total', 'Packets passed by the userspace policer', C.policePass);
+    perQueue('chokepoint_police_dropped_total', 'Packets dropped by the userspace policer', C.policeDrop);
+    perQueue('chokepoint_rst_injected_total', 'TCP resets crafted toward servers', C.rstInjected);
+    perQueue('chokepoint_queue_enobufs_total', 'Receive overruns on the queue socket (packets lost to userspace)', C.enobufs);
+    perQueue('chokepoint_flows_tracked', 'Flows in the engine table', C.flowsTracked, 'gauge');
+    perQueue('chokepoint_policy_reloads_total', 'Policy reloads applied by the queue worker', C.reloads);
+    this.verdicts = new client.Counter({
+      name: 'chokepoint_verdicts_total',
+      help: 'Connection verdicts by action and rule id',
+      labelNames: ['action', 'rule'],
+      registers: [reg],
+    });
+    this.failOpen = new client.Counter({
+      name: 'chokepoint_fail_open_total',
+      help: 'Fail-open events (worker exit, hold overflow released unclassified)',
+      labelNames: ['reason'],
+      registers: [reg],
+    });
+    this.reloads = new client.Counter({
+      name: 'chokepoint_reloads_total',
+      help: 'Policy reload attempts by result',
+      labelNames: ['result'],
+      registers: [reg],
+    });
+    const kernel = new client.Counter({
+      name: 'chokepoint_nfq_kernel_dropped_total',
+      help: 'Kernel NFQUEUE counters (/proc/net/netfilter/nfnetlink_queue): queue_dropped, user_dropped',
+      labelNames: ['queue', 'kind'],
+      registers: [reg],
+      collect: async () => {
+        kernel.reset();
+        for (const row of await readProcQueues()) {
+          if (!this.queues.has(row.queue)) continue;
+          kernel.inc({ queue: String(row.queue), kind: 'queue_full' }, row.queueDropped);
+          kernel.inc({ queue: String(row.queue), kind: 'user' }, row.userDropped);
+        }
+      },
+    });
+  }
+
+  addQueue(q: number, counters: Float64Array): void {
+    this.queues.set(q, counters);
+  }
+
+  addRuleCounts(counts: [string, number][]): void {
+    for (const [k, n] of counts) {
+      const i = k.indexOf('\u0000');
+      this.verdicts.inc({ action: k.slice(0, i), rule: k.slice(i + 1) || '(default)' }, n);
+    }
+  }
+
+  /** Serve /metrics on host:port; resolves with the bound port. */
+  listen(hostPort: string): Promise<number> {
+    const i = hostPort.lastIndexOf(':');
+    const host = i > 0 ? hostPort.slice(0, i).replace(/^\[|\]$/g, '') : '127.0.0.1';
+    const port = Number(i >= 0 ? hostPort.slice(i + 1) : hostPort);
+    this.server = http.createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end('not found\n');
+        return;
+      }
+      this.registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
+        (e: Error) => res.writeHead(500).end(e.message),
+      );
+    });
+    return new Promise((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => {
+        const a = this.server!.address();
+        resolve(typeof a === 'object' && a ? a.port : port);
+      });
+    });
+  }
+
+  close(): void {
+    this.server?.close();
+    this.server = null;
+  }
+}
+
+interface ProcQueue {
+  queue: number;
+  queueDropped: number;
+  userDropped: number;
+}
+
+async function readProcQueues(): Promise<ProcQueue[]> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    const text = await readFile('/proc/net/netfilter/nfnetlink_queue', 'utf8');
+    return text
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => l.trim().split(/\s+/).map(Number))
+      .map((f) => ({ queue: f[0], queueDropped: f[5] ?? 0, userDropped: f[6] ?? 0 }));
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * @module enforce/nfq
+ * NFQUEUE binding: `libnetfilter_queue.so.1` (Debian libnetfilter-queue1) and libc, called through
+ * koffi. The library does the control plane (open, bind, create the queue, copy mode, fail-open flag,
+ * queue length) and the verdicts (`nfq_set_verdict2`, which also sets the packet mark). Packets are
+ * received with a non-blocking `recv` into one reusable buffer and the netlink messages are parsed
+ * here, in place: no per-packet callback from C into JS and no per-packet allocation; the payload is a
+ * `subarray` view of the receive buffer, valid until the next `receive()`.
+ *
+ * One `NfQueue` per queue number; meant to be driven by one worker thread each (see enforce/worker),
+ * which may block in `wait()` (poll(2)) without stalling the main event loop.
+ */
+import koffi from 'koffi';
+import { ChokepointError } from '../util/errors.js';
+
+export const NF_DROP = 0;
+export const NF_ACCEPT = 1;
+export const NF_REPEAT = 4;
+
+const NFQNL_COPY_PACKET = 2;
+const NFQA_CFG_F_FAIL_OPEN = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const MSG_DONTWAIT = 0x40;
+const EAGAIN = 11;
+const EINTR = 4;
+const ENOBUFS = 105;
+const POLLIN = 1;
+const NLMSG_ERROR = 2;
+const NLMSG_DONE = 3;
+const NFQNL_MSG_PACKET = (3 << 8) | 0;
+const NFQA_PACKET_HDR = 1;
+const NFQA_MARK = 3;
+const NFQA_PAYLOAD = 10;
+const SOL_SOCKET = 1;
+const SO_RCVBUFFORCE = 33;
+
+/** The library or the kernel side is missing or refused us (not root, no NFQUEUE support). */
+export class NfqError extends ChokepointError {
+  constructor(code: string, message: string) {
+    super(code, message);
+  }
+}
+
+interface Lib {
+  nfq_open: () => unknown;
+  nfq_close: (h: unknown) => number;
+  nfq_unbind_pf: (h: unknown, pf: number) => number;
+  nfq_bind_pf: (h: unknown, pf: number) => number;
+  nfq_create_queue: (h: unknown, num: number, cb: unknown, data: unknown) => unknown;
+  nfq_destroy_queue: (qh: unknown) => number;
+  nfq_set_mode: (qh: unknown, mode: number, range: number) => number;
+  nfq_set_queue_flags: (qh: unknown, mask: number, flags: number) => number;
+  nfq_set_queue_maxlen: (qh: unknown, len: number) => number;
+  nfq_fd: (h: unknown) => number;
+  nfq_set_verdict2: (
+    qh: unknown,
+    id: number,
+    verdict: number,
+    mark: number,
+    len: number,
+    buf: unknown,
+  ) => number;
+  recv: (fd: number, buf: Uint8Array, len: number, flags: number) => number;
+  poll: (fds: Int32Array, n: number, timeout: number) => number;
+  setsockopt: (fd: number, level: number, name: number, val: Int32Array, len: number) => number;
+}
+
+let lib: Lib | null = null;
+
+/** Load libnetfilter_queue and libc once per thread; clear error when the library is missing. */
+export function loadNfq(): Lib {
+  if (lib) return lib;
+  let nfq: ReturnType<typeof koffi.load>;
+  let libc: ReturnType<typeof koffi.load>;
+  try {
+    nfq = koffi.load('libnetfilter_queue.so.1');
+  } catch (e) {
+    throw new NfqError(
+      'ERR_NFQ_LIBRARY',
+      `cannot load libnetfilter_queue.so.1 (install the Debian package libnetfilter-queue1): ${(e as Error).message}`,
+    );
+  }
+  libc = koffi.load('libc.so.6');
+  koffi.opaque('nfq_handle');
+  koffi.opaque('nfq_q_handle');
+  const cbProto = koffi.proto('int nfq_cb_t(void *qh, void *nfmsg, void *nfad, void *data)');
+  lib = {
+    nfq_open: nfq.func('nfq_handle *nfq_open(void)'),
+    nfq_close: nfq.func('int nfq_close(nfq_handle *h)'),
+    nfq_unbind_pf: nfq.func('int nfq_unbind_pf(nfq_handle *h, uint16_t pf)'),
+    nfq_bind_pf: nfq.func('int nfq_bind_pf(nfq_handle *h, uint16_t pf)'),
+    nfq_create_queue: nfq.func('nfq_create_queue', 'nfq_q_handle *', [
+      'nfq_handle *',
+      'uint16_t',
+      koffi.pointer(cbProto),
+      'void *',
+    ]),
+    nfq_destroy_queue: nfq.func('int nfq_destroy_queue(nfq_q_handle *qh)'),
+    nfq_set_mode: nfq.func('int nfq_set_mode(nfq_q_handle *qh, uint8_t mode, uint32_t range)'),
+    nfq_set_queue_flags: nfq.func(
+      'int nfq_set_queue_flags(nfq_q_handle *qh, uint32_t mask, uint32_t flags)',
+    ),
+    nfq_set_queue_maxlen: nfq.func('int nfq_set_queue_maxlen(nfq_q_handle *qh, uint32_t len)'),
+    nfq_fd: nfq.func('int nfq_fd(nfq_handle *h)'),
+    nfq_set_verdict2: nfq.func(
+      'int nfq_set_verdict2(nfq_q_handle *qh, uint32_t id, uint32_t verdict, uint32_t mark, uint32_t len, const uint8_t *buf)',
+    ),
+    recv: libc.func('long recv(int fd, _Inout_ uint8_t *buf, size_t len, int flags)'),
+    poll: libc.func('int poll(_Inout_ int32_t *fds, unsigned long n, int timeout)'),
+    setsockopt: libc.func(
+      'int setsockopt(int fd, int level, int name, const int32_t *val, uint32_t len)',
+    ),
+  } as unknown as Lib;
+  return lib;
+}
+
+export interface NfQueueOptions {
+  queue: number;
+  /** Kernel queue length (packets) before fail-open (or drop). Default 4096. */
+  maxlen?: number;
+  /** NFQA_CFG_F_FAIL_OPEN: accept instead of drop when the queue is full. Default true. */
+  failOpen?: boolean;
+  /** Socket receive buffer in bytes. Default 8 MiB. */
+  rcvbuf?: number;
+  /** Bytes copied per packet. Default 0xffff. */
+  copyRange?: number;
+}
+
+/** A packet as read from the queue: views into the receive buffer, valid until the next receive(). */
+export interface NfPacket {
+  id: number;
+  /** skb mark as it entered the queue (0 when absent). */
+  mark: number;
+  hwProtocol: number;
+  hook: number;
+  /** Raw IP packet (linktype 101). */
+  payload: Uint8Array;
+}
+
+/** One bound NFQUEUE. */
+export class NfQueue {
+  readonly queue: number;
+  private readonly lib: Lib;
+  private h: unknown;
+  private qh: unknown;
+  readonly fd: number;
+  private readonly buf: Uint8Array;
+  private readonly dv: DataView;
+  private readonly pollfd = new Int32Array(2);
+  /** Offset of the next unread netlink message in buf, and the end of the data. */
+  private off = 0;
+  private end = 0;
+  /** recv() failures with ENOBUFS: the kernel dropped notifications (or failed open). */
+  enobufs = 0;
+  private closed = false;
+  /** Reused packet object (no per-packet allocation). */
+  private readonly pkt: NfPacket;
+
+  constructor(opts: NfQueueOptions) {
+    this.lib = loadNfq();
+    this.queue = opts.queue;
+    const L = this.lib;
+    this.h = L.nfq_open();
+    if (!this.h) {
+      throw new NfqError(
+        'ERR_NFQ_OPEN',
+        'nfq_open failed: NFQUEUE needs root (CAP_NET_ADMIN) and kernel nfnetlink_queue support',
+      );
+    }
+    // Obsolete on kernels >= 3.8 but harmless; errors ignored.
+    L.nfq_unbind_pf(this.h, AF_INET);
+    L.nfq_bind_pf(this.h, AF_INET);
+    L.nfq_unbind_pf(this.h, AF_INET6);
+    L.nfq_bind_pf(this.h, AF_INET6);
+    this.qh = L.nfq_create_queue(this.h, opts.queue, null, null);
+    if (!this.qh) {
+      L.nfq_close(this.h);
+      throw new NfqError(
+        'ERR_NFQ_BIND',
+        `cannot bind NFQUEUE ${opts.queue} (another process holds it, or not root)`,
+      );
+    }
+    if (L.nfq_set_mode(this.qh, NFQNL_COPY_PACKET, opts.copyRange ?? 0xffff) < 0) {
+      this.close();
+      throw new NfqError('ERR_NFQ_MODE', 'nfq_set_mode(COPY_PACKET) failed');
+    }
+    const fo = opts.failOpen ?? true;
+    if (L.nfq_set_queue_flags(this.qh, NFQA_CFG_F_FAIL_OPEN, fo ? NFQA_CFG_F_FAIL_OPEN : 0) < 0) {
+      this.close();
+      throw new NfqError('ERR_NFQ_FLAGS', 'nfq_set_queue_flags(FAIL_OPEN) failed (kernel < 3.6?)');
+    }
+    L.nfq_set_queue_maxlen(this.qh, opts.maxlen ?? 4096);
+    this.fd = L.nfq_fd(this.h);
+    const rb = new Int32Array([opts.rcvbuf ?? 8 << 20]);
+    L.setsockopt(this.fd, SOL_SOCKET, SO_RCVBUFFORCE, rb, 4);
+    this.buf = new Uint8Array(0x10000 + 4096);
+    this.dv = new DataView(this.buf.buffer);
+    this.pkt = { id: 0, mark: 0, hwProtocol: 0, hook: 0, payload: this.buf.subarray(0, 0) };
+  }
+
+  /**
+   * Next queued packet, or null when none is ready right now (non-blocking). The returned object and
+   * its payload view are reused by the next call.
+   */
+  receive(): NfPacket | null {
+    for (;;) {
+      if (this.off >= this.end) {
+        if (this.closed) return null;
+        const n = this.lib.recv(this.fd, this.buf, this.buf.length, MSG_DONTWAIT);
+        if (n <= 0) {
+          if (n < 0) {
+            const err = koffi.errno();
+            if (err === ENOBUFS) {
+              this.enobufs++;
+              continue;
+            }
+            if (err === EINTR) continue;
+            if (err !== EAGAIN) {
+              throw new NfqError('ERR_NFQ_RECV', `recv on NFQUEUE ${this.queue} failed: errno ${err}`);
+            }
+          }
+          return null;
+        }
+        this.off = 0;
+        this.end = n;
+      }
+      const p = this.parseOne();
+      if (p) return p;
+    }
+  }
+
+  /** Parse the netlink message at `off`, advance; the packet or null (not a packet message). */
+  private parseOne(): NfPacket | null {
+    const dv = this.dv;
+    const start = this.off;
+    if (this.end - start < 16) {
+      this.off = this.end;
+      return null;
+    }
+    const len = dv.getUint32(start, true);
+    const type = dv.getUint16(start + 4, true);
+    if (len < 16 || start + len > this.end) {
+      this.off = this.end;
+      return null;
+    }
+    this.off = start + ((len + 3) & ~3);
+    if (type === NLMSG_ERROR || type === NLMSG_DONE || type !== NFQNL_MSG_PACKET) return null;
+    // nlmsghdr (16) + nfgenmsg (4), then attributes.
+    let a = start + 20;
+    const mEnd = start + len;
+    const pkt = this.pkt;
+    pkt.mark = 0;
+    let gotHdr = false;
+    let gotPayload = false;
+    while (a + 4 <= mEnd) {
+      const alen = dv.getUint16(a, true);
+      const atype = dv.getUint16(a + 2, true) & 0x3fff;
+      if (alen < 4 || a + alen > mEnd) break;
+      if (atype === NFQA_PACKET_HDR && alen >= 11) {
+        pkt.id = dv.getUint32(a + 4, false);
+        pkt.hwProtocol = dv.getUint16(a + 8, false);
+        pkt.hook = this.buf[a + 10];
+        gotHdr = true;
+      } else if (atype === NFQA_MARK && alen >= 8) {
+        pkt.mark = dv.getUint32(a + 4, false);
+      } else if (atype === NFQA_PAYLOAD) {
+        pkt.payload = this.buf.subarray(a + 4, a + alen);
+        gotPayload = true;
+      }
+      a += (alen + 3) & ~3;
+    }
+    if (!gotHdr) return null;
+    if (!gotPayload) pkt.payload = this.buf.subarray(0, 0);
+    return pkt;
+  }
+
+  /** Issue a verdict (NF_ACCEPT / NF_DROP / NF_REPEAT); `mark` sets the skb mark (0 keeps none). */
+  verdict(id: number, verdict: number, mark: number): void {
+    if (this.closed) return;
+    this.lib.nfq_set_verdict2(this.qh, id, verdict, mark >>> 0, 0, null);
+  }
+
+  /** Block until the socket is readable or `timeoutMs` passed. True when readable. */
+  wait(timeoutMs: number): boolean {
+    if (this.off < this.end) return true;
+    this.pollfd[0] = this.fd;
+    this.pollfd[1] = POLLIN; // events (int16) | revents (int16) << 16, little-endian
+    const r = this.lib.poll(this.pollfd, 1, timeoutMs);
+    return r > 0;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.qh) this.lib.nfq_destroy_queue(this.qh);
+    if (this.h) this.lib.nfq_close(this.h);
+    this.qh = null;
+    this.h = null;
+  }
+}

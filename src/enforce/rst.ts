@@ -1,0 +1,104 @@
+/**
+ * @module enforce/rst
+ * TCP reset injection toward the end the kernel's REJECT does not reach. REJECT --reject-with
+ * tcp-reset answers the packet's sender (the client, for a ClientHello); the server, whose half of
+ * the connection is established and waiting, gets a RST crafted here with the client's address and
+ * the sequence number the server expects next (RFC 5961: an exact match resets, anything else only
+ * draws a challenge ACK). Sent through a raw IPv4 socket (IP_HDRINCL) from the box. IPv4 only.
+ */
+import koffi from 'koffi';
+
+interface RawLib {
+  socket: (d: number, t: number, p: number) => number;
+  sendto: (fd: number, buf: Uint8Array, len: number, flags: number, addr: Uint8Array, alen: number) => number;
+  close: (fd: number) => number;
+}
+
+let raw: RawLib | null = null;
+function rawLib(): RawLib {
+  if (raw) return raw;
+  const libc = koffi.load('libc.so.6');
+  raw = {
+    socket: libc.func('int socket(int, int, int)'),
+    sendto: libc.func('long sendto(int, const uint8_t *, size_t, int, const uint8_t *, uint32_t)'),
+    close: libc.func('int close(int)'),
+  } as unknown as RawLib;
+  return raw;
+}
+
+function csumAdd(sum: number, b: Uint8Array, off: number, len: number): number {
+  for (let i = 0; i + 1 < len; i += 2) sum += (b[off + i] << 8) | b[off + i + 1];
+  if (len & 1) sum += b[off + len - 1] << 8;
+  return sum;
+}
+function csumFold(sum: number): number {
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/** Build a 40-byte IPv4+TCP RST|ACK (pure; exported for tests). Addresses as 4-byte arrays. */
+export function buildRst4(
+  src: Uint8Array,
+  dst: Uint8Array,
+  sport: number,
+  dport: number,
+  seq: number,
+  ack: number,
+): Uint8Array {
+  const b = new Uint8Array(40);
+  const dv = new DataView(b.buffer);
+  b[0] = 0x45;
+  dv.setUint16(2, 40);
+  dv.setUint16(6, 0x4000); // DF
+  b[8] = 64;
+  b[9] = 6;
+  b.set(src, 12);
+  b.set(dst, 16);
+  dv.setUint16(10, csumFold(csumAdd(0, b, 0, 20)));
+  dv.setUint16(20, sport);
+  dv.setUint16(22, dport);
+  dv.setUint32(24, seq >>> 0);
+  dv.setUint32(28, ack >>> 0);
+  b[32] = 5 << 4;
+  b[33] = 0x14; // RST|ACK
+  dv.setUint16(34, 0);
+  // pseudo-header
+  let s = csumAdd(0, b, 12, 8);
+  s += 6 + 20;
+  s = csumAdd(s, b, 20, 20);
+  dv.setUint16(36, csumFold(s));
+  return b;
+}
+
+/** Sends crafted resets; opened lazily, one raw socket per thread. */
+export class RstInjector {
+  private fd = -1;
+  private readonly sa = new Uint8Array(16);
+  sent = 0;
+  failed = 0;
+
+  /** Send a RST from src:sport to dst:dport (IPv4 addresses as 4 bytes). */
+  send(src: Uint8Array, dst: Uint8Array, sport: number, dport: number, seq: number, ack: number): boolean {
+    const L = rawLib();
+    if (this.fd < 0) {
+      this.fd = L.socket(2, 3, 255); // AF_INET, SOCK_RAW, IPPROTO_RAW
+      if (this.fd < 0) {
+        this.failed++;
+        return false;
+      }
+    }
+    const pkt = buildRst4(src, dst, sport, dport, seq, ack);
+    this.sa.fill(0);
+    this.sa[0] = 2; // sin_family AF_INET (little-endian u16)
+    this.sa.set(dst, 4);
+    const n = L.sendto(this.fd, pkt, pkt.length, 0, this.sa, 16);
+    if (n === pkt.length) this.sent++;
+    else this.failed++;
+    return n === pkt.length;
+  }
+
+  close(): void {
+    if (this.fd >= 0) rawLib().close(this.fd);
+    this.fd = -1;
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * @module enforce/rules
+ * The iptables rules of the inline engine: what they are (pure functions that return argv lists, so
+ * `--no-install` can print them and tests can read them) and installing / removing them.
+ *
+ * Two chains of our own, jumped to from the top of FORWARD:
+ * - mangle/<CHAIN>: connections whose conntrack mark (our bits) is still 0 go to NFQUEUE for their
+ *   first N packets (`connbytes`), with `--queue-bypass` (no listener → accept); connections marked
+ *   "police" (userspace throttling) go to NFQUEUE for every packet.
+ * - filter/<CHAIN>: the packet mark set by the verdict is saved into the conntrack mark, then the
+ *   kernel enforces the connection's mark from then on: drop, TCP reset (REJECT toward the sender;
+ *   the engine crafts the RST toward the other end), or a `hashlimit` policer per connection and
+ *   direction for each kernel throttle class.
+ *
+ * Mark layout inside `markMask` (default 0x00ff0000): value << shift, where value is one of MARK_*,
+ * or MARK_CLASS_BASE + k for kernel throttle class k.
+ */
+import { execFile } from 'node:child_process';
+import { ChokepointError } from '../util/errors.js';
+
+export const MARK_NONE = 0;
+export const MARK_ALLOW = 1;
+export const MARK_DROP = 2;
+export const MARK_RST = 3;
+/** Every packet of the connection goes to userspace (userspace policing / emulation state). */
+export const MARK_POLICE = 4;
+export const MARK_CLASS_BASE = 16;
+
+export class RulesError extends ChokepointError {
+  constructor(code: string, message: string) {
+    super(code, message);
+  }
+}
+
+export interface RuleOptions {
+  /** Chain name in mangle and filter (≤ 28 chars). Default CHOKEPOINT. */
+  chain: string;
+  /** Queue numbers, contiguous: [first, last]. */
+  queues: [number, number];
+  /** Packets per connection (both directions) sent to userspace while unclassified. */
+  connbytes: number;
+  /** Mask of the mark bits we own (contiguous). */
+  markMask: number;
+}
+
+export interface ThrottleClass {
+  id: number;
+  rateBps: number;
+  burstBytes: number;
+}
+
+export const DEFAULT_RULE_OPTIONS: RuleOptions = {
+  chain: 'CHOKEPOINT',
+  queues: [0, 0],
+  connbytes: 32,
+  markMask: 0x00ff0000,
+};
+
+export function markShift(mask: number): number {
+  let s = 0;
+  while (s < 32 && ((mask >>> s) & 1) === 0) s++;
+  return s;
+}
+
+/** The mark value (already shifted) for a MARK_* value. */
+export function markValue(mask: number, v: number): number {
+  return ((v << markShift(mask)) & mask) >>> 0;
+}
+
+const hex = (n: number): string => '0x' + (n >>> 0).toString(16);
+
+function queueTarget(o: RuleOptions): string[] {
+  const [a, b] = o.queues;
+  const t = a === b ? ['--queue-num', String(a)] : ['--queue-balance', `${a}:${b}`];
+  return ['-j', 'NFQUEUE', ...t, '--queue-bypass'];
+}
+
+/** Name of the hashlimit table of a class (≤ 15 chars, unique per chain). */
+export function hashlimitName(chain: string, id: number): string {
+  const h = chain.toLowerCase().replace(/[^a-z0-9]/g, '').slice(-9);
+  return `cp${h}${id}`.slice(0, 15);
+}
+
+/** hashlimit byte-mode rate/burst. The kernel requires burst ≥ the rate per second (rounded up). */
+export function hashlimitArgs(c: ThrottleClass): string[] {
+  const bytesPerSec = Math.max(1, Math.round(c.rateBps / 8));
+  const burst = Math.max(c.burstBytes, bytesPerSec);
+  return ['--hashlimit-above', `${bytesPerSec}b/s`, '--hashlimit-burst', `${burst}b`];
+}
+
+/** The rule of one kernel throttle class (argv after `iptables -t filter`). */
+export function classRule(o: RuleOptions, c: ThrottleClass): string[] {
+  const m = markValue(o.markMask, MARK_CLASS_BASE + c.id);
+  return [
+    '-A', o.chain,
+    '-m', 'connmark', '--mark', `${hex(m)}/${hex(o.markMask)}`,
+    '-m', 'hashlimit', ...hashlimitArgs(c),
+    '--hashlimit-mode', 'srcip,srcport,dstip,dstport',
+    '--hashlimit-name', hashlimitName(o.chain, c.id),
+    '--hashlimit-htable-expire', '120000',
+    '-j', 'DROP',
+  ]; // prettier-ignore
+}
+
+/** Every rule, as [table, argv...] lists in install order (chains created first). */
+export function buildRules(o: RuleOptions, classes: ThrottleClass[] = []): string[][] {
+  const M = hex(o.markMask);
+  const mk = (v: number): string => `${hex(markValue(o.markMask, v))}/${M}`;
+  const c = o.chain;
+  const r: string[][] = [
+    ['mangle', '-N', c],
+    ['filter', '-N', c],
+    ['mangle', '-A', c, '-m', 'connmark', '--mark', `0x0/${M}`,
+      '-m', 'connbytes', '--connbytes', `0:${o.connbytes}`, '--connbytes-dir', 'both',
+      '--connbytes-mode', 'packets', ...queueTarget(o)],
+    ['mangle', '-A', c, '-m', 'connmark', '--mark', mk(MARK_POLICE), ...queueTarget(o)],
+    ['filter', '-A', c, '-m', 'mark', '!', '--mark', `0x0/${M}`,
+      '-j', 'CONNMARK', '--save-mark', '--nfmask', M, '--ctmask', M],
+    ['filter', '-A', c, '-m', 'connmark', '--mark', mk(MARK_DROP), '-j', 'DROP'],
+    ['filter', '-A', c, '-p', 'tcp', '-m', 'connmark', '--mark', mk(MARK_RST),
+      '-j', 'REJECT', '--reject-with', 'tcp-reset'],
+    ['filter', '-A', c, '-m', 'connmark', '--mark', mk(MARK_RST), '-j', 'DROP'],
+  ]; // prettier-ignore
+  for (const k of classes) r.push(['filter', ...classRule(o, k)]);
+  r.push(['mangle', '-I', 'FORWARD', '1', '-j', c]);
+  r.push(['filter', '-I', 'FORWARD', '1', '-j', c]);
+  return r;
+}
+
+/** Shell text of the rules (for --no-install). */
+export function rulesScript(o: RuleOptions, classes: ThrottleClass[] = []): string {
+  return buildRules(o, classes)
+    .map(([t, ...a]) => `iptables -w -t ${t} ${a.map(shq).join(' ')}`)
+    .join('\n');
+}
+
+function shq(s: string): string {
+  return /^[A-Za-z0-9_./:,=+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface IptablesResult {
+  code: number;
+  stderr: string;
+}
+
+/** Run `iptables -w -t table args...` (no shell). */
+export function iptables(table: string, args: string[], bin = 'iptables'): Promise<IptablesResult> {
+  return new Promise((resolve, reject) => {
+    execFile(bin, ['-w', '5', '-t', table, ...args], { timeout: 20_000 }, (err, _out, stderr) => {
+      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+        reject(new RulesError('ERR_IPTABLES_MISSING', `${bin} not found (install the Debian package iptables)`));
+        return;
+      }
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stderr: String(stderr) });
+    });
+  });
+}
+
+/** Remove our jumps and chains (leftovers of a crash included). Idempotent; never throws on absence. */
+export async function removeRules(chain: string): Promise<void> {
+  for (const t of ['mangle', 'filter']) {
+    // Delete every jump to the chain (there may be several after repeated crashes).
+    for (let i = 0; i < 16; i++) {
+      const r = await iptables(t, ['-D', 'FORWARD', '-j', chain]);
+      if (r.code !== 0) break;
+    }
+    await iptables(t, ['-F', chain]);
+    await iptables(t, ['-X', chain]);
+  }
+}
+
+/** True when our chain exists in the table (e.g. left behind by a crash). */
+export async function chainExists(chain: string, table = 'mangle'): Promise<boolean> {
+  const r = await iptables(table, ['-S', chain]);
+  return r.code === 0;
+}
+
+/** Remove leftovers, then install every rule; on failure remove what was installed and throw. */
+export async function installRules(o: RuleOptions, classes: ThrottleClass[] = []): Promise<void> {
+  await removeRules(o.chain);
+  for (const [t, ...a] of buildRules(o, classes)) {
+    const r = await iptables(t, a);
+    if (r.code !== 0) {
+      await removeRules(o.chain);
+      const msg = r.stderr.trim();
+      const hint = /Permission denied|Operation not permitted/.test(msg)
+        ? ' (run as root)'
+        : /No chain|Couldn't load|not supported|Extension/i.test(msg)
+          ? ' (kernel module or iptables extension missing: needs NFQUEUE, connmark, connbytes, hashlimit, REJECT)'
+          : '';
+      throw new RulesError('ERR_IPTABLES', `iptables -t ${t} ${a.join(' ')} failed: ${msg}${hint}`);
+    }
+  }
+}
+
+/**
+ * Insert a kernel throttle class into the installed filter chain (before nothing else: classes are
+ * independent, order does not matter).
+ */
+export async function addClassRule(o: RuleOptions, c: ThrottleClass): Promise<void> {
+  const r = await iptables('filter', classRule(o, c));
+  if (r.code !== 0) throw new RulesError('ERR_IPTABLES', `adding throttle class ${c.id} failed: ${r.stderr.trim()}`);
+}
