@@ -12,7 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { tlsClientHelloFromStream, isTlsRecordStart, type TlsStreamResult } from './tls-stream.js';
 import { buildClientHello, wrapRecords } from '../gen/clienthello.js';
-import { fixtureBytes } from './fixtures/index.js';
+import { fixtureBytes, bestTime } from './fixtures/index.js';
 
 const chromeLike = buildClientHello({
   sni: 'split.example.org',
@@ -196,18 +196,6 @@ test('property: mutations and truncations of valid hellos never throw', () => {
 });
 
 // ---- linearity ---------------------------------------------------------------------------------
-
-/** Best-of-N time (ms) of fn, after warm-up. */
-export function bestTime(fn: () => void, reps = 7): number {
-  for (let i = 0; i < 3; i++) fn();
-  let best = Infinity;
-  for (let r = 0; r < reps; r++) {
-    const t = process.hrtime.bigint();
-    fn();
-    best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  return best;
-}
 
 test('linearity: time for N, 4N, 16N extensions and 1-byte records grows at most ~linearly', () => {
   // Hellos with many extensions (padding ext repeated as distinct types) fragmented into 1-byte
