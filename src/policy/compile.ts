@@ -1,0 +1,465 @@
+/**
+ * @module policy/compile
+ * Compile a {@link Policy} into an immutable matcher. Built once, off the hot path; `match()` then does
+ * no allocation in the common case (ASCII names, valid addresses) and returns one of the Decision
+ * objects preallocated per rule.
+ *
+ * Indexes: one label-walk hash table for every exact/suffix/subdomains name of every rule, one
+ * Aho-Corasick automaton for substring/endswith patterns, and longest-prefix tries for destination and
+ * source CIDRs (IPv4 and IPv6; IPv4-mapped IPv6 addresses are matched as IPv4). A lookup marks, per
+ * rule, which indexed conditions matched (generation stamps, no clearing) and how specifically; rules
+ * with none of these conditions are checked every time. Then every candidate's remaining conditions are
+ * checked and the winner is chosen by precedence:
+ *   1. higher `priority`;
+ *   2. more specific match: host (more labels; exact > subdomains > suffix > substring/endswith),
+ *      then destination prefix length, then source prefix length, then number of other conditions;
+ *   3. earlier in the file.
+ * A block/throttle rule never applies to a protected flow (name in `protected`, or either address in a
+ * protected CIDR) unless it carries `protected_override`; the next candidate is considered instead, and
+ * when none is left the flow is allowed with rule_id '$protected'.
+ */
+import { domainToASCII } from 'node:url';
+import { DomainTable, DomainTableBuilder, KIND_EXACT, KIND_SUBDOMAINS, KIND_SUFFIX } from './domains.js';
+import { KIND_ENDSWITH, KIND_SUBSTRING, PatternAutomaton, PatternAutomatonBuilder } from './automaton.js';
+import { PrefixTrie, PrefixTrieBuilder } from './trie.js';
+import { parseCidr, parseV4Fast, parseV6Fast, v6CoversMapped } from './ip.js';
+import { expiresAtMs } from './load.js';
+import { PROTECTED_RULE_ID, type CompiledPolicy, type Decision, type DefaultAction, type Inspection, type MatchInput, type Policy, type Rule } from './types.js';
+
+const NEED_HOST = 1;
+const NEED_DST = 2;
+const NEED_SRC = 4;
+
+export interface CompileOptions {
+  /** Rules whose `expires` is at or before this instant (ms) are left out. Default: Date.now(). */
+  now?: number;
+}
+
+class IpIndex {
+  readonly b4 = new PrefixTrieBuilder();
+  readonly b6 = new PrefixTrieBuilder();
+  count = 0;
+  add(text: string, rule: number): void {
+    const c = parseCidr(text, true);
+    if (typeof c === 'string') throw new Error(`invalid CIDR '${text}' reached the compiler: ${c}`);
+    this.count++;
+    if (c.v === 4) this.b4.insert([c.addr], c.len, rule);
+    else {
+      this.b6.insert(c.w, c.len, rule);
+      if (v6CoversMapped(c)) this.b4.insert([0], 0, rule);
+    }
+  }
+}
+
+function freezeDecision(d: Decision): Decision {
+  return Object.freeze(d);
+}
+
+function decisionOf(rule_id: string | null, a: DefaultAction): Decision {
+  const d: Decision = { rule_id, action: a.action };
+  if (a.action === 'block') d.method = a.method ?? 'rst';
+  if (a.action === 'throttle') {
+    d.rate_bps = a.rate_bps;
+    d.burst_bytes = a.burst_bytes;
+  }
+  return freezeDecision(d);
+}
+
+function isRestrictive(a: string): boolean {
+  return a === 'block' || a === 'throttle';
+}
+
+export class Matcher implements CompiledPolicy {
+  readonly policy: Policy;
+  readonly inspection: Readonly<Inspection>;
+  readonly rules: readonly Rule[];
+  readonly expiresAt: number | null;
+  readonly defaultDecision: Decision;
+  readonly protectedDecision: Decision;
+  private readonly decisions: Decision[];
+
+  // per-rule static data
+  private readonly priority: Int32Array;
+  private readonly need: Uint8Array;
+  private readonly otherSpec: Int32Array;
+  private readonly restrictive: Uint8Array;
+  private readonly override: Uint8Array;
+  private readonly proto: (string | null)[];
+  private readonly portFrom: (Int32Array | null)[];
+  private readonly portTo: (Int32Array | null)[];
+  private readonly appProto: (string[] | null)[];
+  private readonly alpn: (string[] | null)[];
+  private readonly ja4: (string[] | null)[];
+  private readonly quic: (number[] | null)[];
+  private readonly ech: Int8Array;
+  private readonly always: Int32Array;
+
+  // indexes
+  readonly domains: DomainTable;
+  readonly patterns: PatternAutomaton;
+  readonly dst4: PrefixTrie;
+  readonly dst6: PrefixTrie;
+  readonly src4: PrefixTrie;
+  readonly src6: PrefixTrie;
+  private readonly hasHost: boolean;
+  private readonly hasDst: boolean;
+  private readonly hasSrc: boolean;
+  private readonly literalDot: boolean;
+
+  // protection
+  private readonly protNames: DomainTable;
+  private readonly prot4: PrefixTrie;
+  private readonly prot6: PrefixTrie;
+  private readonly hasProt: boolean;
+
+  // scratch (single-threaded use)
+  private gen = 0;
+  private readonly stampHost: Int32Array;
+  private readonly specHost: Int32Array;
+  private readonly stampDst: Int32Array;
+  private readonly specDst: Int32Array;
+  private readonly stampSrc: Int32Array;
+  private readonly specSrc: Int32Array;
+  private readonly touch: Int32Array;
+  private readonly cand: Int32Array;
+  private readonly w6 = new Uint32Array(4);
+  private readonly g6 = new Uint16Array(8);
+  private readonly pStamp = new Int32Array(1);
+  private readonly pSpec = new Int32Array(1);
+  private readonly pTouch = new Int32Array(1);
+  private readonly pCand = new Int32Array(2);
+  private pGen = 0;
+
+  constructor(policy: Policy, opts: CompileOptions = {}) {
+    const now = opts.now ?? Date.now();
+    this.policy = policy;
+    this.inspection = Object.freeze({ ...policy.inspection });
+    this.literalDot = policy.names.trailing_dot === 'literal';
+    let nextExpiry: number | null = null;
+    const rules: Rule[] = [];
+    for (const r of policy.rules) {
+      if (!r.enabled) continue;
+      if (r.expires !== null) {
+        const t = expiresAtMs(r.expires);
+        if (t <= now) continue;
+        if (nextExpiry === null || t < nextExpiry) nextExpiry = t;
+      }
+      rules.push(r);
+    }
+    this.rules = rules;
+    this.expiresAt = nextExpiry;
+    const n = rules.length;
+    this.priority = new Int32Array(n);
+    this.need = new Uint8Array(n);
+    this.otherSpec = new Int32Array(n);
+    this.restrictive = new Uint8Array(n);
+    this.override = new Uint8Array(n);
+    this.ech = new Int8Array(n);
+    this.proto = [];
+    this.portFrom = [];
+    this.portTo = [];
+    this.appProto = [];
+    this.alpn = [];
+    this.ja4 = [];
+    this.quic = [];
+    this.decisions = [];
+    const dom = new DomainTableBuilder();
+    const pat = new PatternAutomatonBuilder();
+    const dst = new IpIndex();
+    const src = new IpIndex();
+    const always: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = rules[i];
+      const m = r.match;
+      this.priority[i] = r.priority;
+      this.restrictive[i] = isRestrictive(r.action) ? 1 : 0;
+      this.override[i] = r.protected_override ? 1 : 0;
+      this.decisions.push(decisionOf(r.id, r));
+      let need = 0;
+      if (m.host) {
+        need |= NEED_HOST;
+        for (const x of m.host.exact) dom.add(x, i, KIND_EXACT);
+        for (const x of m.host.suffix) dom.add(x, i, KIND_SUFFIX);
+        for (const x of m.host.subdomains) dom.add(x, i, KIND_SUBDOMAINS);
+        for (const x of m.host.substring) pat.add(x, i, KIND_SUBSTRING);
+        for (const x of m.host.endswith) pat.add(x, i, KIND_ENDSWITH);
+      }
+      if (m.dest_ip) {
+        need |= NEED_DST;
+        for (const c of m.dest_ip) dst.add(c, i);
+      }
+      if (m.src_ip) {
+        need |= NEED_SRC;
+        for (const c of m.src_ip) src.add(c, i);
+      }
+      this.need[i] = need;
+      if (need === 0) always.push(i);
+      let other = 0;
+      this.proto.push(m.proto);
+      if (m.proto) other++;
+      if (m.dest_port) {
+        other++;
+        this.portFrom.push(Int32Array.from(m.dest_port, (p) => p.from));
+        this.portTo.push(Int32Array.from(m.dest_port, (p) => p.to));
+      } else {
+        this.portFrom.push(null);
+        this.portTo.push(null);
+      }
+      this.appProto.push(m.app_proto);
+      if (m.app_proto) other++;
+      this.alpn.push(m.alpn);
+      if (m.alpn) other++;
+      this.ja4.push(m.ja4);
+      if (m.ja4) other++;
+      this.quic.push(m.quic_version);
+      if (m.quic_version) other++;
+      this.ech[i] = m.ech === null ? -1 : m.ech ? 1 : 0;
+      if (m.ech !== null) other++;
+      this.otherSpec[i] = other;
+    }
+    this.always = Int32Array.from(always);
+    this.domains = dom.build();
+    this.patterns = pat.build();
+    this.dst4 = dst.b4.build();
+    this.dst6 = dst.b6.build();
+    this.src4 = src.b4.build();
+    this.src6 = src.b6.build();
+    this.hasHost = this.domains.size > 0 || !this.patterns.empty;
+    this.hasDst = dst.count > 0;
+    this.hasSrc = src.count > 0;
+
+    const pdom = new DomainTableBuilder();
+    for (const x of policy.protected.exact) pdom.add(x, 0, KIND_EXACT);
+    for (const x of policy.protected.suffix) pdom.add(x, 0, KIND_SUFFIX);
+    const pip = new IpIndex();
+    for (const c of policy.protected.cidr) pip.add(c, 0);
+    this.protNames = pdom.build();
+    this.prot4 = pip.b4.build();
+    this.prot6 = pip.b6.build();
+    this.hasProt = pdom.size > 0 || pip.count > 0;
+
+    this.defaultDecision = decisionOf(null, policy.default);
+    this.protectedDecision = freezeDecision({ rule_id: PROTECTED_RULE_ID, action: 'allow' });
+    this.stampHost = new Int32Array(n);
+    this.specHost = new Int32Array(n);
+    this.stampDst = new Int32Array(n);
+    this.specDst = new Int32Array(n);
+    this.stampSrc = new Int32Array(n);
+    this.specSrc = new Int32Array(n);
+    this.touch = new Int32Array(n);
+    this.cand = new Int32Array(n + 1);
+    Object.freeze(this.decisions);
+  }
+
+  get ruleCount(): number {
+    return this.rules.length;
+  }
+
+  private nextGen(): number {
+    if (this.gen >= 0x7ffffff0) {
+      this.gen = 0;
+      this.stampHost.fill(0);
+      this.stampDst.fill(0);
+      this.stampSrc.fill(0);
+      this.touch.fill(0);
+    }
+    return ++this.gen;
+  }
+
+  /** Mark rules whose host conditions match. */
+  private matchHost(input: MatchInput, gen: number): void {
+    const host = input.host;
+    if (host === null || host === undefined) return;
+    const raw = input.raw_host ?? host;
+    if (this.domains.size > 0) {
+      const h = this.literalDot ? raw : host;
+      let end = h.length;
+      if (!this.literalDot && end > 0 && h.charCodeAt(end - 1) === 46) end--;
+      if (end > 0 && !this.domains.walk(h, end, this.stampHost, this.specHost, gen, this.touch, this.cand)) {
+        // non-ASCII name: compare its punycode form
+        const a = domainToASCII(h.slice(0, end));
+        if (a) this.domains.walk(a, a.length, this.stampHost, this.specHost, gen, this.touch, this.cand);
+      }
+    }
+    if (!this.patterns.empty) this.patterns.walk(raw, this.stampHost, this.specHost, gen, this.touch, this.cand);
+  }
+
+  /** Mark rules whose address conditions match (dst or src tries). Returns false for a bad address. */
+  private matchIp(ip: string, t4: PrefixTrie, t6: PrefixTrie, stamp: Int32Array, spec: Int32Array, gen: number): void {
+    const v4 = parseV4Fast(ip);
+    if (v4 >= 0) {
+      t4.walk32(v4, stamp, spec, gen, this.touch, this.cand);
+      return;
+    }
+    const w = this.w6;
+    if (!parseV6Fast(ip, w, this.g6)) return;
+    if (w[0] === 0 && w[1] === 0 && w[2] === 0xffff) t4.walk32(w[3], stamp, spec, gen, this.touch, this.cand);
+    else t6.walk128(w, stamp, spec, gen, this.touch, this.cand);
+  }
+
+  /** Whether rule r's non-indexed conditions hold. */
+  private others(r: number, input: MatchInput): boolean {
+    const proto = this.proto[r];
+    if (proto !== null && proto !== input.proto) return false;
+    const pf = this.portFrom[r];
+    if (pf !== null) {
+      const pt = this.portTo[r]!;
+      const port = input.dest_port;
+      let ok = false;
+      for (let k = 0; k < pf.length; k++) {
+        if (port >= pf[k] && port <= pt[k]) {
+          ok = true;
+          break;
+        }
+      }
+      if (!ok) return false;
+    }
+    const ap = this.appProto[r];
+    if (ap !== null) {
+      const v = input.app_proto;
+      if (v === null || v === undefined || !inListCi(ap, v)) return false;
+    }
+    const al = this.alpn[r];
+    if (al !== null) {
+      const offered = input.alpn;
+      if (!offered) return false;
+      let ok = false;
+      for (let k = 0; k < offered.length && !ok; k++) if (al.includes(offered[k])) ok = true;
+      if (!ok) return false;
+    }
+    const j = this.ja4[r];
+    if (j !== null) {
+      const v = input.ja4;
+      if (!v || !inListCi(j, v)) return false;
+    }
+    const q = this.quic[r];
+    if (q !== null) {
+      const v = input.quic_version;
+      if (!v) return false;
+      const n = parseHex(v);
+      if (n < 0 || !q.includes(n)) return false;
+    }
+    const e = this.ech[r];
+    if (e >= 0 && (input.ech === true ? 1 : 0) !== e) return false;
+    return true;
+  }
+
+  /** Whether the flow touches a protected name or address (either side). */
+  isProtected(input: MatchInput): boolean {
+    if (!this.hasProt) return false;
+    const host = input.host;
+    if (host) {
+      let end = host.length;
+      if (end > 0 && host.charCodeAt(end - 1) === 46) end--;
+      this.pCand[0] = 0;
+      if (!this.protNames.walk(host, end, this.pStamp, this.pSpec, this.nextPGen(), this.pTouch, this.pCand)) {
+        const a = domainToASCII(host.slice(0, end));
+        if (a) this.protNames.walk(a, a.length, this.pStamp, this.pSpec, this.nextPGen(), this.pTouch, this.pCand);
+      }
+      if (this.pCand[0] > 0) return true;
+    }
+    return this.ipProtected(input.dest_ip) || this.ipProtected(input.src_ip);
+  }
+
+  private nextPGen(): number {
+    if (this.pGen >= 0x7ffffff0) {
+      this.pGen = 0;
+      this.pStamp.fill(0);
+      this.pTouch.fill(0);
+    }
+    return ++this.pGen;
+  }
+
+  private ipProtected(ip: string): boolean {
+    this.pCand[0] = 0;
+    const g = this.nextPGen();
+    const v4 = parseV4Fast(ip);
+    if (v4 >= 0) this.prot4.walk32(v4, this.pStamp, this.pSpec, g, this.pTouch, this.pCand);
+    else if (parseV6Fast(ip, this.w6, this.g6)) {
+      const w = this.w6;
+      if (w[0] === 0 && w[1] === 0 && w[2] === 0xffff) this.prot4.walk32(w[3], this.pStamp, this.pSpec, g, this.pTouch, this.pCand);
+      else this.prot6.walk128(w, this.pStamp, this.pSpec, g, this.pTouch, this.pCand);
+    }
+    return this.pCand[0] > 0;
+  }
+
+  match(input: MatchInput): Decision {
+    const gen = this.nextGen();
+    const cand = this.cand;
+    cand[0] = 0;
+    if (this.hasHost) this.matchHost(input, gen);
+    if (this.hasDst) this.matchIp(input.dest_ip, this.dst4, this.dst6, this.stampDst, this.specDst, gen);
+    if (this.hasSrc) this.matchIp(input.src_ip, this.src4, this.src6, this.stampSrc, this.specSrc, gen);
+    let best = -1;
+    let bestPrio = 0;
+    let bestSpec = 0;
+    let prot = -1; // unknown
+    let skipped = false;
+    const total = cand[0];
+    const always = this.always;
+    for (let k = 1 - always.length; k <= total; k++) {
+      const r = k <= 0 ? always[-k] : cand[k];
+      const need = this.need[r];
+      if ((need & NEED_HOST) !== 0 && this.stampHost[r] !== gen) continue;
+      if ((need & NEED_DST) !== 0 && this.stampDst[r] !== gen) continue;
+      if ((need & NEED_SRC) !== 0 && this.stampSrc[r] !== gen) continue;
+      const prio = this.priority[r];
+      if (best >= 0 && prio < bestPrio) continue;
+      const spec =
+        ((((need & NEED_HOST) !== 0 ? this.specHost[r] : 0) * 256 + ((need & NEED_DST) !== 0 ? this.specDst[r] : 0)) * 256 + ((need & NEED_SRC) !== 0 ? this.specSrc[r] : 0)) * 16 +
+        this.otherSpec[r];
+      if (best >= 0 && prio === bestPrio && (spec < bestSpec || (spec === bestSpec && r > best))) continue;
+      if (!this.others(r, input)) continue;
+      if (this.restrictive[r] === 1 && this.override[r] === 0) {
+        if (prot < 0) prot = this.isProtected(input) ? 1 : 0;
+        if (prot === 1) {
+          skipped = true;
+          continue;
+        }
+      }
+      best = r;
+      bestPrio = prio;
+      bestSpec = spec;
+    }
+    if (best >= 0) return this.decisions[best];
+    if (skipped) return this.protectedDecision;
+    if (isRestrictive(this.defaultDecision.action)) {
+      if (prot < 0) prot = this.isProtected(input) ? 1 : 0;
+      if (prot === 1) return this.protectedDecision;
+    }
+    return this.defaultDecision;
+  }
+
+  /** The decision object of a rule (by id), for tests and tools. */
+  decisionOf(id: string): Decision | undefined {
+    return this.decisions.find((d) => d.rule_id === id);
+  }
+}
+
+function inListCi(list: string[], v: string): boolean {
+  for (let i = 0; i < list.length; i++) {
+    const s = list[i];
+    if (s === v) return true;
+    if (s.length === v.length && s === v.toLowerCase()) return true;
+  }
+  return false;
+}
+
+function parseHex(s: string): number {
+  let i = 0;
+  if (s.length > 2 && s.charCodeAt(0) === 48 && (s.charCodeAt(1) | 32) === 120) i = 2;
+  if (s.length - i > 8 || s.length === i) return -1;
+  let v = 0;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i) | 32;
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/** Compile a policy (immutable result). */
+export function compilePolicy(p: Policy, opts: CompileOptions = {}): Matcher {
+  return new Matcher(p, opts);
+}

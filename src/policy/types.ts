@@ -1,0 +1,163 @@
+/**
+ * @module policy/types
+ * The policy model: what a loaded, validated policy file looks like after normalisation (names
+ * lowercased and in punycode, CIDRs canonical, rates in bit/s, sizes in bytes, list files read), and
+ * the matcher contract ({@link MatchInput} → {@link Decision}) shared by analyze/simulate/enforce.
+ */
+
+export type Action = 'allow' | 'log' | 'block' | 'throttle';
+export type BlockMethod = 'rst' | 'drop';
+
+/** Where something was written (1-based line and column). */
+export interface SourcePos {
+  file: string;
+  line: number;
+  column: number;
+}
+
+export interface HostMatch {
+  /** The name itself only. */
+  exact: string[];
+  /** The name and every name below it, on a label boundary. */
+  suffix: string[];
+  /** Names strictly below (`*.x`), not the name itself. */
+  subdomains: string[];
+  /** Emulation only: the pattern anywhere in the raw name (2021 `*t.co*`). Always a lint error. */
+  substring: string[];
+  /** Emulation only: the raw name ends with the pattern, no label boundary (2021 `*twitter.com`). */
+  endswith: string[];
+}
+
+export interface PortRange {
+  from: number;
+  to: number;
+}
+
+export interface RuleMatch {
+  host: HostMatch | null;
+  /** Canonical CIDR strings. */
+  dest_ip: string[] | null;
+  src_ip: string[] | null;
+  dest_port: PortRange[] | null;
+  proto: 'TCP' | 'UDP' | null;
+  /** Lowercase. */
+  app_proto: string[] | null;
+  alpn: string[] | null;
+  ja4: string[] | null;
+  /** Versions as unsigned 32-bit numbers. */
+  quic_version: number[] | null;
+  ech: boolean | null;
+}
+
+export interface Rule {
+  id: string;
+  /** Position in the file (0-based): the last tie-breaker of precedence. */
+  order: number;
+  action: Action;
+  method?: BlockMethod;
+  rate_bps?: number;
+  burst_bytes?: number;
+  priority: number;
+  enabled: boolean;
+  /** ISO date or date-time, or null. */
+  expires: string | null;
+  tags: string[];
+  description: string | null;
+  match: RuleMatch;
+  provenance: Record<string, unknown> | null;
+  /** Set when the rule may block/throttle protected names or addresses. */
+  protected_override: { reason: string } | null;
+  pos: SourcePos | null;
+  /** Where each list file came from, for messages. */
+  lists: { field: string; file: string; entries: number }[];
+}
+
+export interface DefaultAction {
+  action: Action;
+  method?: BlockMethod;
+  rate_bps?: number;
+  burst_bytes?: number;
+}
+
+export type InspectionMode = 'normal' | 'tspu-2021';
+export type OnTimeout = 'allow' | 'apply-default' | 'block';
+
+/**
+ * How `chokepoint enforce` inspects a flow before it has a verdict (documented in docs/POLICY.md).
+ */
+export interface Inspection {
+  /** `normal`: reassemble ClientHellos across segments/records/QUIC packets. `tspu-2021`: the 2021
+   *  box's parser limits (first TLS record of one segment, no reassembly, ≥101-byte junk first packet
+   *  stops inspection, SNI only, TCP initiated from inside). */
+  mode: InspectionMode;
+  /** What an undecided flow gets when hold_ms, budget_bytes or max_packets runs out. */
+  on_timeout: OnTimeout;
+  /** Longest time a flow's packets may be held waiting for a verdict. */
+  hold_ms: number;
+  /** Most client→server payload bytes buffered/inspected before giving up. */
+  budget_bytes: number;
+  /** Most packets per direction inspected before giving up (tspu-2021: 15–20). */
+  max_packets: number;
+  /** A flow idle this long is forgotten (its verdict with it); tspu-2021: ~600 s. */
+  idle_timeout_s: number;
+}
+
+export interface ProtectedSet {
+  exact: string[];
+  suffix: string[];
+  cidr: string[];
+}
+
+export interface Policy {
+  /** The file it was loaded from (null when built in memory). */
+  file: string | null;
+  version: 1;
+  name: string | null;
+  description: string | null;
+  default: DefaultAction;
+  names: { trailing_dot: 'ignore' | 'literal' };
+  inspection: Inspection;
+  protected: ProtectedSet;
+  provenance: Record<string, unknown> | null;
+  rules: Rule[];
+}
+
+/** What the matcher sees of a flow. */
+export interface MatchInput {
+  /** The flow's name (TLS/QUIC SNI, HTTP Host, DNS query), as the analyzer reports it. */
+  host: string | null;
+  proto: 'TCP' | 'UDP';
+  src_ip: string;
+  dest_ip: string;
+  dest_port: number;
+  app_proto: string | null;
+  alpn?: string[];
+  ja4?: string | null;
+  /** `0x`-prefixed hex, e.g. "0x00000001". */
+  quic_version?: string | null;
+  ech?: boolean;
+  /** The name exactly as sent on the wire (e.g. SNI with its trailing dot); emulation match types and
+   *  `names.trailing_dot: literal` use it. Defaults to `host`. */
+  raw_host?: string | null;
+}
+
+export interface Decision {
+  /** The winning rule; null when the default applied; '$protected' when protection overrode. */
+  rule_id: string | null;
+  action: Action;
+  method?: BlockMethod;
+  rate_bps?: number;
+  burst_bytes?: number;
+}
+
+export interface CompiledPolicy {
+  readonly policy: Policy;
+  readonly inspection: Readonly<Inspection>;
+  /** Number of rules in force (enabled, not expired at compile time). */
+  readonly ruleCount: number;
+  /** Earliest future `expires` among the compiled rules (ms since epoch), or null: recompile then. */
+  readonly expiresAt: number | null;
+  match(input: MatchInput): Decision;
+}
+
+export const PROTECTED_RULE_ID = '$protected';
