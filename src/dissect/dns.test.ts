@@ -19,8 +19,25 @@ function done(r: DnsResult) {
 }
 
 /** Assemble a query for `labels` (byte strings) with type `qtype`. */
-function query(labels: (string | number[])[], qtype: number, opts: { id?: number; flags?: number; qd?: number; an?: number } = {}): Uint8Array {
-  const b = [(opts.id ?? 0xabcd) >> 8, (opts.id ?? 0xabcd) & 0xff, (opts.flags ?? 0x0100) >> 8, (opts.flags ?? 0x0100) & 0xff, 0, opts.qd ?? 1, 0, opts.an ?? 0, 0, 0, 0, 0];
+function query(
+  labels: (string | number[])[],
+  qtype: number,
+  opts: { id?: number; flags?: number; qd?: number; an?: number } = {},
+): Uint8Array {
+  const b = [
+    (opts.id ?? 0xabcd) >> 8,
+    (opts.id ?? 0xabcd) & 0xff,
+    (opts.flags ?? 0x0100) >> 8,
+    (opts.flags ?? 0x0100) & 0xff,
+    0,
+    opts.qd ?? 1,
+    0,
+    opts.an ?? 0,
+    0,
+    0,
+    0,
+    0,
+  ];
   for (const l of labels) {
     const bytes = typeof l === 'string' ? [...Buffer.from(l, 'latin1')] : l;
     b.push(bytes.length, ...bytes);
@@ -29,7 +46,14 @@ function query(labels: (string | number[])[], qtype: number, opts: { id?: number
   return new Uint8Array(b);
 }
 
-for (const name of ['dns-node-a', 'dns-node-aaaa', 'dns-node-mx', 'dns-node-txt', 'dns-node-srv', 'dns-handbuilt-https']) {
+for (const name of [
+  'dns-node-a',
+  'dns-node-aaaa',
+  'dns-node-mx',
+  'dns-node-txt',
+  'dns-node-srv',
+  'dns-handbuilt-https',
+]) {
   test(`real query ${name}: name, type, id agree with what was asked and with tshark`, () => {
     const meta = fixtureMeta(name) as { qname: string; rrtype: string; tshark: Record<string, string[]> };
     const r = done(parseDnsMessage(fixtureBytes(name)));
@@ -100,7 +124,8 @@ test("'not-mine', need-more and errors", () => {
   assert.equal(parseDnsMessage(query(['x'], 1, { flags: 0x1800 })).status, 'not-mine'); // opcode 3
   assert.equal(parseDnsMessage(query(['x'], 1, { flags: 0x7800 })).status, 'not-mine'); // opcode 15
   const q = query(['www', 'example', 'com'], 1);
-  for (let i = 12; i < q.length - 2; i++) assert.equal(parseDnsMessage(q.subarray(0, i)).status, 'need-more', `len ${i}`);
+  for (let i = 12; i < q.length - 2; i++)
+    assert.equal(parseDnsMessage(q.subarray(0, i)).status, 'need-more', `len ${i}`);
   // label type 01 (0x40) and 10 (0x80)
   const ext = query(['x'], 1);
   ext[12] = 0x41;
@@ -108,7 +133,10 @@ test("'not-mine', need-more and errors", () => {
   ext[12] = 0x81;
   assert.deepEqual(parseDnsMessage(ext), { status: 'error', anomaly: 'dns_bad_label' });
   // name longer than 255 bytes: 5 labels of 63
-  const long = query(Array.from({ length: 5 }, () => 'a'.repeat(63)), 1);
+  const long = query(
+    Array.from({ length: 5 }, () => 'a'.repeat(63)),
+    1,
+  );
   assert.deepEqual(parseDnsMessage(long), { status: 'error', anomaly: 'dns_name_too_long' });
   const max = query([...Array.from({ length: 3 }, () => 'a'.repeat(63)), 'b'.repeat(61)], 1); // 255 bytes exactly
   assert.equal(done(parseDnsMessage(max)).query.length, 253);
@@ -147,7 +175,21 @@ test('property: random bytes and mutated queries never throw and terminate', () 
   // pointer-heavy random messages: every byte pair a pointer candidate
   fc.assert(
     fc.property(fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 300 }), (tail) => {
-      const b = new Uint8Array([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, ...tail.map((v, i) => (i % 2 === 0 ? v | 0xc0 : v))]);
+      const b = new Uint8Array([
+        0,
+        1,
+        0,
+        0,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        ...tail.map((v, i) => (i % 2 === 0 ? v | 0xc0 : v)),
+      ]);
       for (let off = 12; off < b.length; off++) dnsNameAt(b, off);
       parseDnsMessage(b);
     }),
@@ -173,7 +215,11 @@ test('property: random bytes and mutated queries never throw and terminate', () 
 });
 
 test('linearity: names of N, 4N, 16N bytes and pointer chains of N, 4N, 16N... jumps', () => {
-  const make = (n: number) => query(Array.from({ length: n }, () => 'abc'), 1); // 4n bytes of name
+  const make = (n: number) =>
+    query(
+      Array.from({ length: n }, () => 'abc'),
+      1,
+    ); // 4n bytes of name
   const inputs = [3, 12, 48].map(make);
   const times = inputs.map((b) =>
     bestTime(() => {
@@ -210,5 +256,9 @@ test('linearity: names of N, 4N, 16N bytes and pointer chains of N, 4N, 16N... j
     ptrs.push(0xc0 | (t >> 8), t & 0xff);
   }
   assert.deepEqual(dnsNameAt(new Uint8Array(ptrs), ptrs.length - 2), { error: 'dns_bad_pointer' });
-  assert.deepEqual(dnsNameAt(new Uint8Array(ptrs), 13 + 2 * 100), { name: '', end: 13 + 2 * 101, odd: false });
+  assert.deepEqual(dnsNameAt(new Uint8Array(ptrs), 13 + 2 * 100), {
+    name: '',
+    end: 13 + 2 * 101,
+    odd: false,
+  });
 });

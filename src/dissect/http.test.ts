@@ -40,7 +40,9 @@ for (const name of ['http-curl', 'http-curl-connect', 'http-curl-proxy']) {
 }
 
 test('Host with port, IPv6 literal, trailing dot, upper case', () => {
-  const r = done(parseHttpRequest(enc('GET /x HTTP/1.1\r\nUser-Agent: t\r\nHOST:  Example.COM.:8080 \r\n\r\n')));
+  const r = done(
+    parseHttpRequest(enc('GET /x HTTP/1.1\r\nUser-Agent: t\r\nHOST:  Example.COM.:8080 \r\n\r\n')),
+  );
   assert.equal(r.host, 'Example.COM.:8080');
   assert.equal(r.hostname, 'example.com');
   const v6 = done(parseHttpRequest(enc('GET / HTTP/1.1\r\nHost: [2001:DB8::1]:80\r\n\r\n')));
@@ -65,7 +67,9 @@ test('CONNECT: name from the authority-form target, with or without Host', () =>
 });
 
 test('absolute-form target wins over Host (RFC 9112 §3.2.2); userinfo stripped', () => {
-  const r = done(parseHttpRequest(enc('GET http://user:pw@Proxy.Example:81/p?q HTTP/1.1\r\nHost: other.example\r\n\r\n')));
+  const r = done(
+    parseHttpRequest(enc('GET http://user:pw@Proxy.Example:81/p?q HTTP/1.1\r\nHost: other.example\r\n\r\n')),
+  );
   assert.equal(r.hostname, 'proxy.example');
   assert.equal(r.host, 'other.example');
   assert.deepEqual(r.anomalies, ['http_host_mismatch']);
@@ -83,21 +87,37 @@ test('anomalies: missing/multiple Host, space before colon, obs-fold, bad versio
   const two = done(parseHttpRequest(enc('GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n')));
   assert.equal(two.hostname, 'a.example');
   assert.deepEqual(two.anomalies, ['http_multiple_host']);
-  const sp = done(parseHttpRequest(enc('GET / HTTP/1.1\r\nHost : evil.example\r\nHost: good.example\r\n\r\n')));
+  const sp = done(
+    parseHttpRequest(enc('GET / HTTP/1.1\r\nHost : evil.example\r\nHost: good.example\r\n\r\n')),
+  );
   assert.equal(sp.hostname, 'good.example');
   assert.deepEqual(sp.anomalies, ['http_space_before_colon']);
   const fold = done(parseHttpRequest(enc('GET / HTTP/1.1\r\nHost: f.example\r\nX: a\r\n b\r\n\r\n')));
   assert.deepEqual(fold.anomalies, ['http_obs_fold']);
-  assert.deepEqual(done(parseHttpRequest(enc('GET / HTTP/2.0\r\nHost: x\r\n\r\n'))).anomalies, ['http_bad_version']);
+  assert.deepEqual(done(parseHttpRequest(enc('GET / HTTP/2.0\r\nHost: x\r\n\r\n'))).anomalies, [
+    'http_bad_version',
+  ]);
   assert.deepEqual(done(parseHttpRequest(enc('GET /\r\n\r\n'))).anomalies, ['http_no_version']);
-  assert.deepEqual(done(parseHttpRequest(enc('GET / HTTP/1.1\r\nnocolon\r\nHost: x\r\n\r\n'))).anomalies, ['http_malformed_header']);
+  assert.deepEqual(done(parseHttpRequest(enc('GET / HTTP/1.1\r\nnocolon\r\nHost: x\r\n\r\n'))).anomalies, [
+    'http_malformed_header',
+  ]);
   const ctl = done(parseHttpRequest(enc('GET / HTTP/1.1\r\nHost: a\x01b.example\r\n\r\n')));
   assert.deepEqual(ctl.anomalies, ['http_host_invalid']);
-  assert.deepEqual(done(parseHttpRequest(enc('GET / HTTP/1.1\r\nHost: a.example:80x\r\n\r\n'))).anomalies, ['http_host_invalid']);
+  assert.deepEqual(done(parseHttpRequest(enc('GET / HTTP/1.1\r\nHost: a.example:80x\r\n\r\n'))).anomalies, [
+    'http_host_invalid',
+  ]);
 });
 
 test("'not-mine' from the first byte; need-more for method prefixes; errors", () => {
-  for (const s of ['\x16\x03\x01', 'get / HTTP/1.1', 'GETX / HTTP/1.1', 'SSH-2.0', 'PRI * HTTP/2.0', '\r\nGET /', 'X']) {
+  for (const s of [
+    '\x16\x03\x01',
+    'get / HTTP/1.1',
+    'GETX / HTTP/1.1',
+    'SSH-2.0',
+    'PRI * HTTP/2.0',
+    '\r\nGET /',
+    'X',
+  ]) {
     assert.deepEqual(parseHttpRequest(enc(s)), { status: 'not-mine' }, JSON.stringify(s));
     assert.equal(isHttpRequestStart(enc(s)), false);
   }
@@ -105,14 +125,19 @@ test("'not-mine' from the first byte; need-more for method prefixes; errors", ()
     assert.equal(parseHttpRequest(enc(s)).status, 'need-more', JSON.stringify(s));
   }
   assert.equal(isHttpRequestStart(enc('POST')), true);
-  assert.deepEqual(parseHttpRequest(enc('GET  HTTP/1.1\r\n\r\n')), { status: 'error', anomaly: 'http_malformed_request_line' });
+  assert.deepEqual(parseHttpRequest(enc('GET  HTTP/1.1\r\n\r\n')), {
+    status: 'error',
+    anomaly: 'http_malformed_request_line',
+  });
   const big = enc('GET / HTTP/1.1\r\nX: ' + 'a'.repeat(HTTP_MAX_HEAD) + '\r\n\r\n');
   assert.deepEqual(parseHttpRequest(big), { status: 'error', anomaly: 'http_head_too_large' });
   assert.equal(parseHttpRequest(big.subarray(0, HTTP_MAX_HEAD - 1)).status, 'need-more');
 });
 
 test('property: random bytes and mutated/truncated requests never throw', () => {
-  const base = enc('POST http://h.example:8080/a HTTP/1.1\r\nHost: h.example:8080\r\nContent-Length: 3\r\n\r\nabc');
+  const base = enc(
+    'POST http://h.example:8080/a HTTP/1.1\r\nHost: h.example:8080\r\nContent-Length: 3\r\n\r\nabc',
+  );
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 2000 }), (b) => {
       parseHttpRequest(b);
@@ -120,18 +145,24 @@ test('property: random bytes and mutated/truncated requests never throw', () => 
     { numRuns: 2000 },
   );
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 10 }), fc.nat(), (muts, cut) => {
-      const s = base.slice();
-      for (const [at, v] of muts) s[at % s.length] = v;
-      const r = parseHttpRequest(s.subarray(0, cut % (s.length + 1)));
-      assert.ok(['done', 'need-more', 'not-mine', 'error'].includes(r.status));
-    }),
+    fc.property(
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 10 }),
+      fc.nat(),
+      (muts, cut) => {
+        const s = base.slice();
+        for (const [at, v] of muts) s[at % s.length] = v;
+        const r = parseHttpRequest(s.subarray(0, cut % (s.length + 1)));
+        assert.ok(['done', 'need-more', 'not-mine', 'error'].includes(r.status));
+      },
+    ),
     { numRuns: 3000 },
   );
   // Structured random heads: Host header found wherever it is.
   fc.assert(
     fc.property(
-      fc.array(fc.tuple(fc.stringMatching(/^[A-Za-z-]{1,20}$/), fc.stringMatching(/^[ -~]{0,40}$/)), { maxLength: 20 }),
+      fc.array(fc.tuple(fc.stringMatching(/^[A-Za-z-]{1,20}$/), fc.stringMatching(/^[ -~]{0,40}$/)), {
+        maxLength: 20,
+      }),
       fc.stringMatching(/^[a-z0-9]{1,20}(\.[a-z0-9]{1,10}){0,3}$/),
       fc.nat(),
       (hdrs, name, at) => {
@@ -146,7 +177,8 @@ test('property: random bytes and mutated/truncated requests never throw', () => 
 });
 
 test('linearity: N, 4N, 16N header lines', () => {
-  const make = (n: number) => enc('GET / HTTP/1.1\r\n' + 'X-Pad: v\r\n'.repeat(n) + 'Host: last.example\r\n\r\n');
+  const make = (n: number) =>
+    enc('GET / HTTP/1.1\r\n' + 'X-Pad: v\r\n'.repeat(n) + 'Host: last.example\r\n\r\n');
   const inputs = [90, 360, 1440].map(make);
   const times = inputs.map((b) =>
     bestTime(() => {
@@ -162,35 +194,43 @@ function has(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
-test('live: curl request head to a listener on 127.0.0.1', { skip: !has('curl'), timeout: 30000 }, async () => {
-  const name = `Live-${process.pid}.HTTP.Test`;
-  let result: HttpResult | null = null;
-  const server = net.createServer((sock) => {
-    let buf = Buffer.alloc(0);
-    sock.on('error', () => {});
-    sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      const r = parseHttpRequest(buf);
-      if (r.status !== 'need-more') {
-        result = r;
-        sock.end('HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n');
-      }
+test(
+  'live: curl request head to a listener on 127.0.0.1',
+  { skip: !has('curl'), timeout: 30000 },
+  async () => {
+    const name = `Live-${process.pid}.HTTP.Test`;
+    let result: HttpResult | null = null;
+    const server = net.createServer((sock) => {
+      let buf = Buffer.alloc(0);
+      sock.on('error', () => {});
+      sock.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        const r = parseHttpRequest(buf);
+        if (r.status !== 'need-more') {
+          result = r;
+          sock.end('HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n');
+        }
+      });
     });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  try {
-    await new Promise<void>((resolve) => {
-      const p = spawn('curl', ['-s', '-m', '5', '--resolve', `${name}:${port}:127.0.0.1`, `http://${name}:${port}/live?x=1`], { stdio: 'ignore' });
-      p.on('exit', () => resolve());
-      p.on('error', () => resolve());
-    });
-  } finally {
-    server.close();
-  }
-  const r = done(result ?? { status: 'need-more' });
-  assert.equal(r.method, 'GET');
-  assert.equal(r.target, '/live?x=1');
-  assert.equal(r.host, `${name}:${port}`);
-  assert.equal(r.hostname, name.toLowerCase());
-});
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      await new Promise<void>((resolve) => {
+        const p = spawn(
+          'curl',
+          ['-s', '-m', '5', '--resolve', `${name}:${port}:127.0.0.1`, `http://${name}:${port}/live?x=1`],
+          { stdio: 'ignore' },
+        );
+        p.on('exit', () => resolve());
+        p.on('error', () => resolve());
+      });
+    } finally {
+      server.close();
+    }
+    const r = done(result ?? { status: 'need-more' });
+    assert.equal(r.method, 'GET');
+    assert.equal(r.target, '/live?x=1');
+    assert.equal(r.host, `${name}:${port}`);
+    assert.equal(r.hostname, name.toLowerCase());
+  },
+);

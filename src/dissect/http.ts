@@ -229,7 +229,12 @@ function parseHead(data: Uint8Array, end: number, method: string): HttpResult {
       continue;
     }
     if (colon - s !== 4) continue;
-    if ((data[s] | 0x20) !== 0x68 || (data[s + 1] | 0x20) !== 0x6f || (data[s + 2] | 0x20) !== 0x73 || (data[s + 3] | 0x20) !== 0x74) {
+    if (
+      (data[s] | 0x20) !== 0x68 ||
+      (data[s + 1] | 0x20) !== 0x6f ||
+      (data[s + 2] | 0x20) !== 0x73 ||
+      (data[s + 3] | 0x20) !== 0x74
+    ) {
       continue;
     }
     let vs = colon + 1;

@@ -73,7 +73,8 @@ test('ChangeCipherSpec (or alert) before the hello is skipped and reported', () 
   const r2 = done(tlsClientHelloFromStream(concat(ccs, alert, wrapRecords(chromeLike, 50))));
   assert.deepEqual(r2.anomalies, ['tls_record_before_hello', 'tls_hello_fragmented']);
   // prefixes of the CCS stay need-more
-  for (let i = 1; i <= ccs.length; i++) assert.equal(tlsClientHelloFromStream(ccs.subarray(0, i)).status, 'need-more');
+  for (let i = 1; i <= ccs.length; i++)
+    assert.equal(tlsClientHelloFromStream(ccs.subarray(0, i)).status, 'need-more');
   // A CCS interleaved inside a fragmented hello: skipped, reported.
   const recs = wrapRecords(chromeLike, 1000);
   const r3 = done(tlsClientHelloFromStream(concat(recs.subarray(0, 1005), ccs, recs.subarray(1005))));
@@ -85,7 +86,15 @@ test('ChangeCipherSpec (or alert) before the hello is skipped and reported', () 
 });
 
 test("'not-mine' from the first bytes: HTTP, SSH, zeros, bad version, oversize record", () => {
-  for (const s of ['GET / HTTP/1.1\r\n', 'SSH-2.0-OpenSSH\r\n', '\x00\x00\x00\x00\x00', '\x16\x02\x00', '\x16\x03\x07', '\x16\x03\x01\xff\xff', '\x16\x03\x01\x00\x00']) {
+  for (const s of [
+    'GET / HTTP/1.1\r\n',
+    'SSH-2.0-OpenSSH\r\n',
+    '\x00\x00\x00\x00\x00',
+    '\x16\x02\x00',
+    '\x16\x03\x07',
+    '\x16\x03\x01\xff\xff',
+    '\x16\x03\x01\x00\x00',
+  ]) {
     const b = new Uint8Array([...s].map((c) => c.charCodeAt(0)));
     assert.deepEqual(tlsClientHelloFromStream(b), { status: 'not-mine' }, JSON.stringify(s));
     assert.equal(isTlsRecordStart(b), false);
@@ -101,7 +110,9 @@ test("'not-mine' from the first bytes: HTTP, SSH, zeros, bad version, oversize r
 
 test('SSLv2-format ClientHello is reported as tls_sslv2_hello', () => {
   // SSLv2 CLIENT-HELLO header: 0x80 len, msg 1, version 3.1, cipher spec length 3, sid 0, challenge 16
-  const v2 = new Uint8Array([0x80, 0x2e, 0x01, 0x03, 0x01, 0x00, 0x03, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x05]);
+  const v2 = new Uint8Array([
+    0x80, 0x2e, 0x01, 0x03, 0x01, 0x00, 0x03, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x05,
+  ]);
   assert.deepEqual(tlsClientHelloFromStream(v2), { status: 'error', anomaly: 'tls_sslv2_hello' });
 });
 
@@ -109,7 +120,10 @@ test('another handshake message first (ServerHello) is tls_not_client_hello', ()
   const sh = wrapRecords(new Uint8Array([2, 0, 0, 4, 3, 3, 0, 0]));
   assert.deepEqual(tlsClientHelloFromStream(sh), { status: 'error', anomaly: 'tls_not_client_hello' });
   // known already from the handshake type byte, before the body arrives
-  assert.deepEqual(tlsClientHelloFromStream(sh.subarray(0, 6)), { status: 'error', anomaly: 'tls_not_client_hello' });
+  assert.deepEqual(tlsClientHelloFromStream(sh.subarray(0, 6)), {
+    status: 'error',
+    anomaly: 'tls_not_client_hello',
+  });
 });
 
 test('declared hello length above 64 KiB is tls_hello_too_large; garbage record after the first is tls_bad_record', () => {
@@ -124,7 +138,10 @@ test('malformed hello inside a complete record is an error, not a throw', () => 
   const hs = buildClientHello({ sni: 'x.example' });
   const bad = hs.slice();
   bad[4 + 2 + 32] = 40; // session id length 40 (> 32)
-  assert.deepEqual(tlsClientHelloFromStream(wrapRecords(bad)), { status: 'error', anomaly: 'tls_malformed_hello' });
+  assert.deepEqual(tlsClientHelloFromStream(wrapRecords(bad)), {
+    status: 'error',
+    anomaly: 'tls_malformed_hello',
+  });
   const cut = hs.slice();
   cut[3] -= 10; // handshake length shorter than its content: inner lengths overrun
   assert.equal(tlsClientHelloFromStream(wrapRecords(cut.subarray(0, cut.length - 10))).status, 'error');
@@ -203,7 +220,21 @@ test('linearity: time for N, 4N, 16N extensions and 1-byte records grows at most
   function hello(n: number): Uint8Array {
     const exts: number[] = [];
     for (let i = 0; i < n; i++) exts.push((0x1000 + i) >> 8, (0x1000 + i) & 0xff, 0, 0);
-    const body = [3, 3, ...new Array(32).fill(0), 0, 0, 2, 0x13, 0x01, 1, 0, (exts.length >> 8) & 0xff, exts.length & 0xff, ...exts];
+    const body = [
+      3,
+      3,
+      ...new Array(32).fill(0),
+      0,
+      0,
+      2,
+      0x13,
+      0x01,
+      1,
+      0,
+      (exts.length >> 8) & 0xff,
+      exts.length & 0xff,
+      ...exts,
+    ];
     return wrapRecords(new Uint8Array([1, 0, body.length >> 8, body.length & 0xff, ...body]), 1);
   }
   const sizes = [150, 600, 2400];
@@ -215,7 +246,10 @@ test('linearity: time for N, 4N, 16N extensions and 1-byte records grows at most
   );
   const ratio = times[2] / Math.max(times[0], 0.05);
   if (process.env.CP_TIMING) console.log('tls linearity', times, ratio);
-  assert.ok(ratio < 64, `t(16N)/t(N) = ${ratio.toFixed(1)} (${times.map((t) => t.toFixed(2)).join(', ')} ms)`);
+  assert.ok(
+    ratio < 64,
+    `t(16N)/t(N) = ${ratio.toFixed(1)} (${times.map((t) => t.toFixed(2)).join(', ')} ms)`,
+  );
 });
 
 // ---- live real clients -------------------------------------------------------------------------
@@ -248,7 +282,9 @@ async function captureFirstBytes(client: (port: number) => Promise<void>): Promi
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
   try {
-    const timeout = new Promise<void>((_, rej) => setTimeout(() => rej(new Error('no hello within 10 s')), 10000).unref());
+    const timeout = new Promise<void>((_, rej) =>
+      setTimeout(() => rej(new Error('no hello within 10 s')), 10000).unref(),
+    );
     const run = client(port);
     await Promise.race([got, timeout]);
     for (const s of sockets) s.destroy();
@@ -276,33 +312,63 @@ function runProc(cmd: string, args: string[]): Promise<void> {
   });
 }
 
-test('live: curl sends the SNI and ALPN given on its command line', { skip: !has('curl'), timeout: 30000 }, async () => {
-  const name = `live-${process.pid}.curl.test`;
-  const b = await captureFirstBytes((port) =>
-    runProc('curl', ['-sk', '--http1.1', '-m', '5', '--resolve', `${name}:${port}:127.0.0.1`, `https://${name}:${port}/`]),
-  );
-  const r = done(tlsClientHelloFromStream(b));
-  assert.equal(r.hello.sni, name);
-  assert.deepEqual(r.hello.alpn, ['http/1.1']);
-});
+test(
+  'live: curl sends the SNI and ALPN given on its command line',
+  { skip: !has('curl'), timeout: 30000 },
+  async () => {
+    const name = `live-${process.pid}.curl.test`;
+    const b = await captureFirstBytes((port) =>
+      runProc('curl', [
+        '-sk',
+        '--http1.1',
+        '-m',
+        '5',
+        '--resolve',
+        `${name}:${port}:127.0.0.1`,
+        `https://${name}:${port}/`,
+      ]),
+    );
+    const r = done(tlsClientHelloFromStream(b));
+    assert.equal(r.hello.sni, name);
+    assert.deepEqual(r.hello.alpn, ['http/1.1']);
+  },
+);
 
-test('live: openssl s_client -servername with a trailing dot, -alpn', { skip: !has('openssl'), timeout: 30000 }, async () => {
-  const name = `Live-${process.pid}.OpenSSL.Test.`;
-  const b = await captureFirstBytes((port) =>
-    runProc('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', name, '-alpn', 'h2,http/1.1']),
-  );
-  const r = done(tlsClientHelloFromStream(b));
-  assert.equal(r.hello.sni, name);
-  assert.deepEqual(r.hello.alpn, ['h2', 'http/1.1']);
-  assert.ok(r.hello.supportedVersions.includes(0x0304));
-});
+test(
+  'live: openssl s_client -servername with a trailing dot, -alpn',
+  { skip: !has('openssl'), timeout: 30000 },
+  async () => {
+    const name = `Live-${process.pid}.OpenSSL.Test.`;
+    const b = await captureFirstBytes((port) =>
+      runProc('openssl', [
+        's_client',
+        '-connect',
+        `127.0.0.1:${port}`,
+        '-servername',
+        name,
+        '-alpn',
+        'h2,http/1.1',
+      ]),
+    );
+    const r = done(tlsClientHelloFromStream(b));
+    assert.equal(r.hello.sni, name);
+    assert.deepEqual(r.hello.alpn, ['h2', 'http/1.1']);
+    assert.ok(r.hello.supportedVersions.includes(0x0304));
+  },
+);
 
 test('live: Node tls.connect servername and ALPNProtocols', { timeout: 30000 }, async () => {
   const name = `live-${process.pid}.node.test`;
   const b = await captureFirstBytes(
     (port) =>
       new Promise<void>((resolve) => {
-        const s = tls.connect({ host: '127.0.0.1', port, servername: name, ALPNProtocols: ['h2', 'acme-tls/1'], rejectUnauthorized: false });
+        const s = tls.connect({
+          host: '127.0.0.1',
+          port,
+          servername: name,
+          ALPNProtocols: ['h2', 'acme-tls/1'],
+          rejectUnauthorized: false,
+        });
         s.on('error', () => resolve());
         s.on('close', () => resolve());
       }),
@@ -313,5 +379,6 @@ test('live: Node tls.connect servername and ALPNProtocols', { timeout: 30000 }, 
 });
 
 test('fixture streams also pass isTlsRecordStart', () => {
-  for (const n of ['tls-curl', 'tls-openssl', 'tls-node', 'tls-chromium']) assert.ok(isTlsRecordStart(fixtureBytes(n)));
+  for (const n of ['tls-curl', 'tls-openssl', 'tls-node', 'tls-chromium'])
+    assert.ok(isTlsRecordStart(fixtureBytes(n)));
 });

@@ -96,7 +96,6 @@ export function tlsClientHelloFromStream(data: Uint8Array): TlsStreamResult {
   let skippedCount = 0;
   // Handshake payload bookkeeping: hs bytes seen so far, and the 4-byte header collected from them.
   let hsSeen = 0;
-  let hsType = -1;
   let bodyLen = -1;
   let records = 0; // handshake records contributing to the hello
   let firstPayload = 0; // offset of the first handshake payload byte
@@ -133,8 +132,7 @@ export function tlsClientHelloFromStream(data: Uint8Array): TlsStreamResult {
       const b = data[start + i];
       const k = hsSeen + i;
       if (k === 0) {
-        hsType = b;
-        if (hsType !== 1) return { status: 'error', anomaly: 'tls_not_client_hello' };
+        if (b !== 1) return { status: 'error', anomaly: 'tls_not_client_hello' };
         bodyLen = 0;
       } else {
         bodyLen = (bodyLen << 8) | b;

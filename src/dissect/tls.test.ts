@@ -24,7 +24,8 @@ function ja4FromTshark(ts: Record<string, string[]>, transport: string): string 
     .filter((h) => !grease('0x' + h))
     .sort();
   const vmap: Record<string, string> = { '0304': '13', '0303': '12', '0302': '11', '0301': '10' };
-  const ver = vmap[versions.length ? versions[versions.length - 1] : toHex4(ts['tls.handshake.version'][0])] ?? '00';
+  const ver =
+    vmap[versions.length ? versions[versions.length - 1] : toHex4(ts['tls.handshake.version'][0])] ?? '00';
   const alpn0 = (ts['tls.handshake.extensions_alpn_str'] ?? [])[0];
   const alpn = alpn0 ? alpn0[0] + alpn0[alpn0.length - 1] : '00';
   const sni = exts.includes('0000') ? 'd' : 'i';

@@ -146,8 +146,7 @@ export function parseClientHelloBody(body: Uint8Array, transport: 't' | 'q'): Cl
       if (extensions.length > 1) {
         // Small hellos: linear scan is cheaper than a Set; switch to a Set for long lists.
         if (seen === null && extensions.length > 32) seen = new Set(extensions.slice(0, -1));
-        const dup =
-          seen !== null ? seen.has(type) : extensions.indexOf(type) !== extensions.length - 1;
+        const dup = seen !== null ? seen.has(type) : extensions.indexOf(type) !== extensions.length - 1;
         if (dup && !anomalies.includes('tls_duplicate_extension')) {
           anomalies.push('tls_duplicate_extension');
         }
