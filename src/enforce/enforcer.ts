@@ -343,8 +343,8 @@ export class Enforcer {
   private injectServerRst(f: Flow, st: ConnState): void {
     const cli = new Uint8Array(4);
     const srv = new Uint8Array(4);
-    new DataView(cli.buffer).setUint32(0, f.cli[0]);
-    new DataView(srv.buffer).setUint32(0, f.srv[0]);
+    new DataView(cli.buffer).setUint32(0, f.cli[3]);
+    new DataView(srv.buffer).setUint32(0, f.srv[3]);
     if (this.rst!.send(cli, srv, f.cport, f.sport, st.seqLo, st.ackLast)) this.c[C.rstInjected]++;
     else this.c[C.rstFailed]++;
   }

@@ -1,0 +1,39 @@
+/**
+ * @module enforce/testing/lab-https
+ * A small HTTPS server for the inline lab tests and the inline benchmark: answers any SNI with one
+ * self-signed certificate; `GET /bytes/N` sends N bytes, any request with a body (PUT/POST) is read to
+ * the end and answered with the byte count. Run inside the lab's `net` namespace:
+ * `node lab-https.js PORT CERT KEY [HOST]`; prints `listening` when ready.
+ */
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+
+const [portS, cert, key, host] = process.argv.slice(2);
+const chunk = Buffer.alloc(16384, 0x61);
+
+const server = https.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (req, res) => {
+  const m = /^\/bytes\/(\d+)$/.exec(req.url ?? '');
+  if (req.method === 'GET' && m) {
+    let left = Math.min(Number(m[1]), 1 << 30);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(left) });
+    const pump = (): void => {
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        left -= n;
+        if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end();
+    };
+    pump();
+    return;
+  }
+  let n = 0;
+  req.on('data', (d: Buffer) => (n += d.length));
+  req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end(`${n}\n`));
+});
+server.keepAliveTimeout = 1000;
+server.listen(Number(portS), host ?? '0.0.0.0', () => process.stdout.write('listening\n'));
+process.on('SIGTERM', () => process.exit(0));
