@@ -1,0 +1,353 @@
+/**
+ * @module probe/probe
+ * `runProbe(opts)`: the whole measurement. For the name, a control name and a scrambled trigger
+ * (same shape as the name, random letters) it runs TCP cases (ClientHello trigger, download and
+ * upload through the path), optionally the evasion matrix and QUIC v1 Initials over UDP, repeats
+ * each case, and decides verdicts with probe/verdict. Runs are interleaved (control, scrambled,
+ * name, control, …) so slow drift of the path affects all cases alike. Returns a
+ * {@link ProbeReport} — the stable JSON shape documented in docs/PROBE.md.
+ */
+import { randomBytes } from 'node:crypto';
+import { measureQuic, measureTcp, type DirectionSample, type RunSample } from './measure.js';
+import { PLAIN, TECHNIQUES, scrambleName, techniqueById, type Technique } from './triggers.js';
+import {
+  assessRun,
+  decideCase,
+  median,
+  SEVERITY,
+  THRESHOLDS,
+  type Baseline,
+  type Blocking,
+  type RunAssessment,
+  type RunClass,
+  type Verdict,
+} from './verdict.js';
+
+export const REPORT_SCHEMA = 'chokepoint.probe/1';
+
+export interface ProbeOptions {
+  /** probe-server address. */
+  host: string;
+  port: number;
+  name: string;
+  /** A name nothing should match (default `example.org`). */
+  control?: string;
+  /** Runs per case (default 1). */
+  repeat?: number;
+  /** Run the evasion matrix: true = all techniques, or a list of technique ids. */
+  evasions?: boolean | string[];
+  /** Runs per evasion case (default 1). */
+  evasionRepeat?: number;
+  /** QUIC v1 cases over UDP (default true). */
+  quic?: boolean;
+  /** Also run the TCP cases (default true). */
+  tcp?: boolean;
+  /** Measurement window per run (ms, default 3000). */
+  windowMs?: number;
+  /** Download bytes per run (default 2 MB: a ≥ 5 Mbit/s path completes before the window). */
+  down?: number;
+  /** Upload bytes per run (default 512 KB; 0 = download only). */
+  up?: number;
+  connectTimeoutMs?: number;
+  /** Progress lines (stderr in the CLI). */
+  onProgress?: (line: string) => void;
+}
+
+export interface DirectionReport {
+  bytes: number;
+  target: number;
+  duration_ms: number;
+  complete: boolean;
+  goodput_bps: number;
+  rate_bps: number;
+  timeline: [number, number][];
+}
+
+export interface RunReport {
+  class: RunClass;
+  reason: string;
+  connect_ms: number | null;
+  ttfb_ms: number | null;
+  reset_ms: number | null;
+  early_fin: boolean;
+  error: string | null;
+  down: DirectionReport | null;
+  up: DirectionReport | null;
+  /** UDP: datagram loss measured with sequence numbers. */
+  loss?: number;
+  server: {
+    trigger_seen: boolean;
+    down_sent: number;
+    up_bytes: number;
+    retrans: number | null;
+    segs_out: number | null;
+    end: string;
+  } | null;
+  peer?: string;
+}
+
+export type CaseRole = 'control' | 'scrambled' | 'name' | 'evasion';
+
+export interface CaseReport {
+  id: string;
+  role: CaseRole;
+  proto: 'tcp' | 'udp';
+  technique: string;
+  description: string;
+  sni: string | null;
+  verdict: Verdict;
+  blocking?: Blocking;
+  rate_bps?: number;
+  down_bps?: number;
+  up_bps?: number;
+  reason: string;
+  runs: RunReport[];
+}
+
+export type EvasionOutcome = 'bypass' | 'no-bypass' | 'partial' | 'error';
+
+export interface EvasionReport {
+  technique: string;
+  description: string;
+  outcome: EvasionOutcome;
+  verdict: Verdict;
+  case: string;
+}
+
+export interface ProbeReport {
+  schema: typeof REPORT_SCHEMA;
+  server: string;
+  name: string;
+  control: string;
+  scrambled: string;
+  started: string;
+  duration_ms: number;
+  thresholds: typeof THRESHOLDS;
+  /** Verdict for the name over TCP (or QUIC when TCP was not run). */
+  verdict: Verdict;
+  rate_bps?: number;
+  blocking?: Blocking;
+  reason: string;
+  quic?: { verdict: Verdict; rate_bps?: number; blocking?: Blocking; reason: string };
+  cases: CaseReport[];
+  evasions?: EvasionReport[];
+  /** When the evasion matrix was asked for but not run (the name is not interfered with). */
+  evasions_skipped?: string;
+}
+
+function dirReport(d: DirectionSample | null, a: { goodput_bps: number; rate_bps: number } | undefined): DirectionReport | null {
+  if (!d) return null;
+  return {
+    bytes: d.bytes,
+    target: d.target,
+    duration_ms: d.duration_ms,
+    complete: d.complete,
+    goodput_bps: Math.round(a?.goodput_bps ?? 0),
+    rate_bps: Math.round(a?.rate_bps ?? 0),
+    timeline: d.timeline,
+  };
+}
+
+function runReport(s: RunSample, a: RunAssessment): RunReport {
+  const r: RunReport = {
+    class: a.class,
+    reason: a.reason,
+    connect_ms: s.connect_ms,
+    ttfb_ms: s.ttfb_ms,
+    reset_ms: s.reset_ms,
+    early_fin: s.early_fin,
+    error: s.error,
+    down: s.down.target ? dirReport(s.down, a.down) : null,
+    up: dirReport(s.up, a.up),
+    server: s.server
+      ? {
+          trigger_seen: s.server.trigger_seen,
+          down_sent: s.server.down_sent,
+          up_bytes: s.server.up_bytes,
+          retrans: s.server.retrans,
+          segs_out: s.server.segs_out,
+          end: s.server.end,
+        }
+      : null,
+  };
+  if (s.peer) r.peer = s.peer;
+  if (s.datagrams && s.server?.down_datagrams) {
+    r.loss = Math.max(0, 1 - s.datagrams.received / s.server.down_datagrams);
+  }
+  return r;
+}
+
+interface PendingCase {
+  id: string;
+  role: CaseRole;
+  proto: 'tcp' | 'udp';
+  technique: Technique;
+  sni: string | null;
+  samples: RunSample[];
+  assessments: RunAssessment[];
+}
+
+function baselineOf(cases: PendingCase[], label: string): Baseline | undefined {
+  if (cases.length === 0) return undefined;
+  let best: Baseline | undefined;
+  for (const c of cases) {
+    const d = decideCase(c.assessments);
+    const rate = median(c.assessments.filter((a) => a.class === 'fast' || a.class === 'middle' || a.class === 'slow').map((a) => a.rate_bps ?? 0));
+    const b: Baseline = { rate_bps: Number.isNaN(rate) ? 0 : rate, ok: d.verdict === 'ok', label: `${label} ${c.sni ?? c.id}` };
+    if (!best || b.rate_bps > best.rate_bps) best = b;
+  }
+  return best;
+}
+
+export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
+  const started = Date.now();
+  const log = opts.onProgress ?? (() => {});
+  const repeat = Math.max(1, opts.repeat ?? 1);
+  const windowMs = opts.windowMs ?? 3000;
+  const down = opts.down ?? 2_000_000;
+  const up = opts.up ?? 512_000;
+  const control = opts.control ?? 'example.org';
+  const scrambled = scrambleName(opts.name);
+  const ctx = { control, serverHost: opts.host, serverPort: opts.port };
+
+  const runTcp = async (c: PendingCase) => {
+    const token = randomBytes(16);
+    const trig = c.technique.build(c.sni ?? opts.name, token, ctx);
+    const s = await measureTcp({
+      host: opts.host,
+      port: opts.port,
+      trigger: trig,
+      token,
+      down,
+      up: c.role === 'evasion' ? 0 : up,
+      windowMs,
+      connectTimeoutMs: opts.connectTimeoutMs,
+    });
+    const a = assessRun(s);
+    c.samples.push(s);
+    c.assessments.push(a);
+    log(`${c.id}: ${a.class} — ${a.reason}`);
+  };
+  const runUdp = async (c: PendingCase) => {
+    const token = randomBytes(16);
+    const s = await measureQuic({ host: opts.host, port: opts.port, sni: c.sni, token, down: Math.min(down, 1_000_000), windowMs });
+    const a = assessRun(s);
+    c.samples.push(s);
+    c.assessments.push(a);
+    log(`${c.id}: ${a.class} — ${a.reason}`);
+  };
+
+  const mk = (id: string, role: CaseRole, proto: 'tcp' | 'udp', technique: Technique, sni: string | null): PendingCase => ({
+    id,
+    role,
+    proto,
+    technique,
+    sni,
+    samples: [],
+    assessments: [],
+  });
+
+  const all: PendingCase[] = [];
+  const tcpCases: PendingCase[] = [];
+  if (opts.tcp !== false) {
+    tcpCases.push(mk('control', 'control', 'tcp', PLAIN, control), mk('scrambled', 'scrambled', 'tcp', PLAIN, scrambled), mk('name', 'name', 'tcp', PLAIN, opts.name));
+  }
+  const quicCases: PendingCase[] = [];
+  if (opts.quic !== false) {
+    quicCases.push(mk('quic:control', 'control', 'udp', PLAIN, control), mk('quic:name', 'name', 'udp', PLAIN, opts.name));
+  }
+  for (let i = 0; i < repeat; i++) {
+    for (const c of tcpCases) await runTcp(c);
+    for (const c of quicCases) await runUdp(c);
+  }
+  all.push(...tcpCases, ...quicCases);
+
+  const decide = (c: PendingCase, base?: Baseline): CaseReport => {
+    const d = decideCase(c.assessments, base);
+    const r: CaseReport = {
+      id: c.id,
+      role: c.role,
+      proto: c.proto,
+      technique: c.technique.id,
+      description: c.technique.description,
+      sni: c.proto === 'tcp' ? (c.samples.length ? c.technique.build(c.sni ?? opts.name, new Uint8Array(16), ctx).sni : c.sni) : c.sni,
+      verdict: d.verdict,
+      reason: d.reason,
+      runs: c.samples.map((s, i) => runReport(s, c.assessments[i])),
+    };
+    if (d.blocking) r.blocking = d.blocking;
+    if (d.rate_bps !== undefined) r.rate_bps = d.rate_bps;
+    if (d.down_bps !== undefined) r.down_bps = d.down_bps;
+    if (d.up_bps !== undefined) r.up_bps = d.up_bps;
+    return r;
+  };
+
+  const tcpBase = baselineOf(tcpCases.filter((c) => c.role !== 'name'), 'control');
+  const quicBase = baselineOf(quicCases.filter((c) => c.role !== 'name'), 'control');
+  const reports: CaseReport[] = [];
+  for (const c of tcpCases) reports.push(decide(c, c.role === 'name' ? tcpBase : undefined));
+  for (const c of quicCases) reports.push(decide(c, c.role === 'name' ? quicBase : undefined));
+  const nameTcp = reports.find((r) => r.id === 'name');
+  const nameQuic = reports.find((r) => r.id === 'quic:name');
+
+  // evasion matrix
+  let evasions: EvasionReport[] | undefined;
+  let evasionsSkipped: string | undefined;
+  if (opts.evasions && opts.tcp !== false) {
+    const ids = opts.evasions === true ? TECHNIQUES.map((t) => t.id) : opts.evasions;
+    const techs = ids.map((id) => {
+      const t = techniqueById(id);
+      if (!t) throw new RangeError(`unknown evasion technique '${id}' (known: ${TECHNIQUES.map((x) => x.id).join(', ')})`);
+      return t;
+    });
+    if (!nameTcp || (nameTcp.verdict !== 'throttled' && nameTcp.verdict !== 'blocked')) {
+      evasionsSkipped = `the name is not throttled or blocked on this path (verdict ${nameTcp?.verdict ?? 'none'}): nothing to evade`;
+    } else {
+      evasions = [];
+      const evCases = techs.map((t) => mk(`evasion:${t.id}`, 'evasion', 'tcp', t, opts.name));
+      for (let i = 0; i < Math.max(1, opts.evasionRepeat ?? 1); i++) for (const c of evCases) await runTcp(c);
+      for (const c of evCases) {
+        const r = decide(c, tcpBase);
+        reports.push(r);
+        let outcome: EvasionOutcome;
+        if (r.verdict === 'ok') outcome = 'bypass';
+        else if (r.verdict === 'throttled' || r.verdict === 'blocked') outcome = 'no-bypass';
+        else if (r.verdict === 'inconclusive') outcome = 'partial';
+        else outcome = 'error';
+        evasions.push({ technique: c.technique.id, description: c.technique.description, outcome, verdict: r.verdict, case: r.id });
+      }
+    }
+  }
+
+  const main = nameTcp ?? nameQuic;
+  const report: ProbeReport = {
+    schema: REPORT_SCHEMA,
+    server: opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`,
+    name: opts.name,
+    control,
+    scrambled,
+    started: new Date(started).toISOString(),
+    duration_ms: Date.now() - started,
+    thresholds: THRESHOLDS,
+    verdict: main?.verdict ?? 'error',
+    reason: main?.reason ?? 'no case run',
+    cases: reports,
+  };
+  if (main?.rate_bps !== undefined && main.verdict === 'throttled') report.rate_bps = main.rate_bps;
+  if (main?.blocking) report.blocking = main.blocking;
+  if (nameQuic) {
+    report.quic = { verdict: nameQuic.verdict, reason: nameQuic.reason };
+    if (nameQuic.verdict === 'throttled' && nameQuic.rate_bps !== undefined) report.quic.rate_bps = nameQuic.rate_bps;
+    if (nameQuic.blocking) report.quic.blocking = nameQuic.blocking;
+  }
+  if (evasions) report.evasions = evasions;
+  if (evasionsSkipped) report.evasions_skipped = evasionsSkipped;
+  return report;
+}
+
+/** Worst verdict among cases with the given role (for summaries). */
+export function worstVerdict(cases: CaseReport[]): Verdict {
+  let w: Verdict = 'ok';
+  for (const c of cases) if (SEVERITY[c.verdict] > SEVERITY[w]) w = c.verdict;
+  return w;
+}
