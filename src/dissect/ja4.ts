@@ -10,19 +10,44 @@
  * GREASE values are ignored everywhere. Empty cipher / extension lists hash to '000000000000'.
  * Called once per flow, so it may allocate.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { ClientHello } from './types.js';
 
 function isGrease(v: number): boolean {
   return (v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff);
 }
 
-function hex4(v: number): string {
-  return v.toString(16).padStart(4, '0');
+const HEX2: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Comma-joined 4-digit lowercase hex of the values (no intermediate arrays). */
+function hexList(values: ArrayLike<number>): string {
+  let s = '';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) s += ',';
+    s += HEX2[(v >> 8) & 0xff] + HEX2[v & 0xff];
+  }
+  return s;
 }
 
+// One-shot crypto.hash (Node >= 20.12) is several times faster than createHash for short input.
+const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
+
 function hash12(s: string): string {
-  return createHash('sha256').update(s).digest('hex').slice(0, 12);
+  const h = oneShot ? oneShot('sha256', s, 'hex') : crypto.createHash('sha256').update(s).digest('hex');
+  return h.slice(0, 12);
+}
+
+/** Non-GREASE values, sorted ascending, as a typed array. */
+function sortedNonGrease(values: number[], skipSniAlpn: boolean): Uint16Array {
+  const out = new Uint16Array(values.length);
+  let n = 0;
+  for (const v of values) {
+    if (isGrease(v)) continue;
+    if (skipSniAlpn && (v === 0x0000 || v === 0x0010)) continue;
+    out[n++] = v;
+  }
+  return out.subarray(0, n).sort();
 }
 
 function twoDigits(n: number): string {
@@ -79,35 +104,29 @@ export function ja4(hello: Omit<ClientHello, 'ja4'>, transport: 't' | 'q'): stri
     for (const v of hello.supportedVersions) if (!isGrease(v) && v > max) max = v;
     if (max >= 0) version = max;
   }
-  const ciphers = hello.cipherSuites.filter((c) => !isGrease(c));
-  const exts = hello.extensions.filter((e) => !isGrease(e));
+  let nCiphers = 0;
+  for (const c of hello.cipherSuites) if (!isGrease(c)) nCiphers++;
+  let nExts = 0;
+  for (const e of hello.extensions) if (!isGrease(e)) nExts++;
   const sniFlag = hello.extensions.includes(0x0000) ? 'd' : 'i';
   const a =
     transport +
     ja4VersionCode(version) +
     sniFlag +
-    twoDigits(ciphers.length) +
-    twoDigits(exts.length) +
+    twoDigits(nCiphers) +
+    twoDigits(nExts) +
     ja4AlpnCode(hello.alpn[0]);
 
-  const b =
-    ciphers.length === 0
-      ? '000000000000'
-      : hash12(
-          ciphers
-            .sort((x, y) => x - y)
-            .map(hex4)
-            .join(','),
-        );
+  const b = nCiphers === 0 ? '000000000000' : hash12(hexList(sortedNonGrease(hello.cipherSuites, false)));
 
-  const extsForHash = exts.filter((e) => e !== 0x0000 && e !== 0x0010).sort((x, y) => x - y);
+  const extsForHash = sortedNonGrease(hello.extensions, true);
   let c: string;
   if (extsForHash.length === 0) {
     c = '000000000000';
   } else {
-    const sigs = hello.signatureAlgorithms.filter((s) => !isGrease(s));
-    let s = extsForHash.map(hex4).join(',');
-    if (sigs.length > 0) s += '_' + sigs.map(hex4).join(',');
+    let s = hexList(extsForHash);
+    const sigs = hello.signatureAlgorithms.filter((x) => !isGrease(x));
+    if (sigs.length > 0) s += '_' + hexList(sigs);
     c = hash12(s);
   }
   return a + '_' + b + '_' + c;

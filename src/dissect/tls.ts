@@ -25,7 +25,7 @@
  * Fatal codes (TlsMalformedError.anomaly): `tls_malformed_hello`, `tls_sni_invalid`.
  */
 import { ByteReader, ascii } from '../util/bytes.js';
-import { MalformedError } from '../util/errors.js';
+import { MalformedError, TruncatedError } from '../util/errors.js';
 import type { ClientHello } from './types.js';
 import { ja4 } from './ja4.js';
 
@@ -139,9 +139,16 @@ export function parseClientHelloBody(body: Uint8Array, transport: 't' | 'q'): Cl
     const exts = r.vec(2);
     if (r.remaining > 0) anomalies.push('tls_trailing_bytes');
     let seen: Set<number> | null = null;
-    while (exts.remaining > 0) {
-      const type = exts.u16();
-      const data = exts.vec(2);
+    // Walk extension headers by offset; a reader is only created for the extensions we decode.
+    let p = exts.pos;
+    const end = exts.end;
+    while (p < end) {
+      if (p + 4 > end) throw new TruncatedError(4, end - p);
+      const type = (body[p] << 8) | body[p + 1];
+      const ds = p + 4;
+      const de = ds + ((body[p + 2] << 8) | body[p + 3]);
+      if (de > end) throw new TruncatedError(de - ds, end - ds);
+      p = de;
       extensions.push(type);
       if (extensions.length > 1) {
         // Small hellos: linear scan is cheaper than a Set; switch to a Set for long lists.
@@ -155,12 +162,13 @@ export function parseClientHelloBody(body: Uint8Array, transport: 't' | 'q'): Cl
       }
       switch (type) {
         case EXT_SERVER_NAME:
-          sni = parseServerName(data, anomalies);
+          sni = parseServerName(new ByteReader(body, ds, de), anomalies);
           break;
         case EXT_ALPN:
-          alpn = parseAlpn(data, anomalies);
+          alpn = parseAlpn(new ByteReader(body, ds, de), anomalies);
           break;
         case EXT_SUPPORTED_VERSIONS: {
+          const data = new ByteReader(body, ds, de);
           const list = data.vec(1);
           if (data.remaining !== 0) fail('tls_malformed_hello', 'supported_versions: trailing bytes');
           const all = readU16List(list, 'supported_versions');
@@ -168,6 +176,7 @@ export function parseClientHelloBody(body: Uint8Array, transport: 't' | 'q'): Cl
           break;
         }
         case EXT_SIGNATURE_ALGORITHMS: {
+          const data = new ByteReader(body, ds, de);
           const list = data.vec(2);
           if (data.remaining !== 0) fail('tls_malformed_hello', 'signature_algorithms: trailing bytes');
           signatureAlgorithms = readU16List(list, 'signature_algorithms');
