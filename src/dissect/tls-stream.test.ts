@@ -261,41 +261,40 @@ function has(cmd: string): boolean {
 /** Start a listener, run `client(port)`, return the first connection's first bytes (≤ 16 KiB). */
 async function captureFirstBytes(client: (port: number) => Promise<void>): Promise<Uint8Array> {
   let first: Buffer | null = null;
+  let resolveGot: () => void = () => {};
+  const got = new Promise<void>((resolve) => (resolveGot = resolve));
   const sockets = new Set<net.Socket>();
-  const got = new Promise<void>((resolve) => {
-    const server = net.createServer((sock) => {
-      sockets.add(sock);
-      const chunks: Buffer[] = [];
-      sock.on('error', () => {});
-      sock.on('data', (d) => {
-        chunks.push(d);
-        const all = Buffer.concat(chunks);
-        if (first === null && tlsClientHelloFromStream(all).status !== 'need-more') {
-          first = all;
-          resolve();
-        }
-      });
+  const server = net.createServer((sock) => {
+    sockets.add(sock);
+    const chunks: Buffer[] = [];
+    sock.on('error', () => {});
+    sock.on('data', (d) => {
+      chunks.push(d);
+      const all = Buffer.concat(chunks);
+      if (first === null && tlsClientHelloFromStream(all).status !== 'need-more') {
+        first = all;
+        resolveGot();
+      }
     });
-    captureFirstBytes.server = server;
   });
-  const server = captureFirstBytes.server!;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const timeout = new Promise<void>((_, rej) =>
-      setTimeout(() => rej(new Error('no hello within 10 s')), 10000).unref(),
-    );
+    const timeout = new Promise<void>((_, rej) => {
+      timer = setTimeout(() => rej(new Error('no hello within 10 s')), 10000);
+    });
     const run = client(port);
     await Promise.race([got, timeout]);
     for (const s of sockets) s.destroy();
     await run;
   } finally {
+    clearTimeout(timer);
     for (const s of sockets) s.destroy();
     server.close();
   }
   return new Uint8Array(first!);
 }
-captureFirstBytes.server = null as net.Server | null;
 
 function runProc(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve) => {
