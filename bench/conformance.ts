@@ -65,6 +65,18 @@ function runOne(file: string, timeoutMs: number): Promise<RunResult> {
   });
 }
 
+/** Canonical address text for comparison (nDPI prints IPv6 without RFC 5952's rules). */
+export function canonIp(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  const [h, t] = ip.split('::');
+  const hs = h ? h.split(':') : [];
+  const ts = t !== undefined && t !== '' ? t.split(':') : [];
+  if (t === undefined && hs.length !== 8) return ip;
+  const fill = 8 - hs.length - ts.length;
+  if (fill < 0) return ip;
+  return [...hs, ...Array(fill).fill('0'), ...ts].map((g) => parseInt(g || '0', 16).toString(16)).join(':');
+}
+
 function norm(s: string | null | undefined): string {
   return (s ?? '').toLowerCase().replace(/\.+$/, '');
 }
@@ -102,7 +114,9 @@ export async function conformance(opts: { jobs?: number; timeoutMs?: number; onl
     classes.get(cls)!.push(detail);
   };
   for (const line of lines) {
-    const [pcap, l4, a, pa, b, pb, app, name] = line.split('\t');
+    const [pcap, l4, a0, pa, b0, pb, app, name] = line.split('\t');
+    const a = canonIp(a0);
+    const b = canonIp(b0);
     if (opts.only && !pcap.includes(opts.only)) continue;
     rows++;
     const r = results.get(pcap);
@@ -111,12 +125,15 @@ export async function conformance(opts: { jobs?: number; timeoutMs?: number; onl
       add('capture not analysed', `${pcap}\t${name}`);
       continue;
     }
-    const cands = r.records.filter(
-      (x) =>
-        x.proto === l4 &&
-        ((x.src_ip === a && String(x.src_port) === pa && x.dest_ip === b && String(x.dest_port) === pb) ||
-          (x.src_ip === b && String(x.src_port) === pb && x.dest_ip === a && String(x.dest_port) === pa)),
-    );
+    const cands = r.records.filter((x) => {
+      if (x.proto !== l4) return false;
+      const s = canonIp(x.src_ip);
+      const d = canonIp(x.dest_ip);
+      return (
+        (s === a && String(x.src_port) === pa && d === b && String(x.dest_port) === pb) ||
+        (s === b && String(x.src_port) === pb && d === a && String(x.dest_port) === pa)
+      );
+    });
     const detail = `${pcap}\t${l4}\t${a}:${pa}\t${b}:${pb}\t${app}\tndpi=${name}\tours=${cands.map((c) => c.host ?? '-').join(',') || '(no flow)'}`;
     if (cands.some((c) => norm(c.host) === want)) {
       agree++;

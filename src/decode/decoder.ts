@@ -1,9 +1,10 @@
 /**
  * @module decode/decoder
  * Link layer → IP → TCP/UDP decoding into a reused {@link Packet}. Handles Ethernet (802.1Q/QinQ, MPLS,
- * PPPoE, LLC/SNAP), Linux SLL/SLL2, raw IPv4/IPv6, BSD null/loopback, PPP, Cisco HDLC, ERF, PPI; IPv6
+ * PPPoE, LLC/SNAP), Linux SLL/SLL2, raw IPv4/IPv6, BSD null/loopback, PPP, Cisco HDLC, ERF, PPI, 802.11
+ * (plain and radiotap); IPv6
  * extension headers; tunnels (IP-in-IP, 6in4, GRE incl. transparent Ethernet and ERSPAN, GTP-U, VXLAN,
- * Teredo); IPv4/IPv6 fragment reassembly (bounded). The flow is always the innermost TCP/UDP 5-tuple.
+ * Teredo, CAPWAP data); IPv4/IPv6 fragment reassembly (bounded). The flow is always the innermost TCP/UDP 5-tuple.
  * Malformed input never throws: it returns {@link Decoded.Bad} with a static anomaly code.
  */
 import { Decoded, LINKTYPE, Packet } from './packet.js';
@@ -85,6 +86,14 @@ export class Decoder {
         if (type === 22) return this.ipGuess(b, off, ts, p, 0); // IPV4
         return Decoded.Skip;
       }
+      case LINKTYPE.IEEE802_11:
+        return this.wifi(b, 0, ts, p, 0);
+      case LINKTYPE.RADIOTAP: {
+        if (n < 4) return this.bad(p, 'link_truncated');
+        const hl = b[2] | (b[3] << 8);
+        if (hl < 8 || hl > n) return this.bad(p, 'link_malformed');
+        return this.wifi(b, hl, ts, p, 0);
+      }
       case LINKTYPE.PPI: {
         if (n < 8) return this.bad(p, 'link_truncated');
         const hl = b[2] | (b[3] << 8);
@@ -147,6 +156,27 @@ export class Decoder {
       }
     }
     return this.bad(p, 'vlan_too_deep');
+  }
+
+  /** IEEE 802.11 data frame → LLC/SNAP → ethertype. Management/control frames are skipped. */
+  private wifi(b: Uint8Array, off: number, ts: number, p: Packet, depth: number): Decoded {
+    if (off + 24 > b.length) return this.bad(p, 'wifi_truncated');
+    const fc0 = b[off];
+    const fc1 = b[off + 1];
+    if (((fc0 >> 2) & 3) !== 2) return Decoded.Skip;
+    if (fc1 & 0x40) return Decoded.Skip; // protected: encrypted payload
+    const subtype = fc0 >> 4;
+    let hl = 24;
+    if ((fc1 & 3) === 3) hl += 6;
+    if (subtype & 8) {
+      hl += 2;
+      if (fc1 & 0x80) hl += 4;
+    }
+    if (subtype & 4) return Decoded.Skip; // null data
+    const o = off + hl;
+    if (o + 8 > b.length) return this.bad(p, 'wifi_truncated');
+    if (b[o] !== 0xaa || b[o + 1] !== 0xaa || b[o + 2] !== 0x03) return Decoded.Skip;
+    return this.ethertype(b, o + 8, (b[o + 6] << 8) | b[o + 7], ts, p, depth);
   }
 
   private ppp(b: Uint8Array, off: number, ts: number, p: Packet, depth: number): Decoded {
@@ -319,6 +349,19 @@ export class Decoder {
           }
           p.tunnel = depth + 1;
           return this.ipGuess(b.subarray(0, pe), o, ts, p, depth + 1);
+        }
+        if ((dport === 5247 || sport === 5247) && pe - po >= 8 && b[po] >> 4 === 0 && (b[po] & 0x0f) === 0) {
+          // CAPWAP data (RFC 5415): 802.11 (T=1, WBID=1) or 802.3 payload after HLEN words
+          const v = (b[po + 1] << 16) | (b[po + 2] << 8) | b[po + 3];
+          const hlen = (v >> 19) * 4;
+          const t = (v >> 8) & 1;
+          const wbid = (v >> 9) & 31;
+          if (hlen >= 8 && po + hlen < pe) {
+            p.tunnel = depth + 1;
+            const inner = b.subarray(0, pe);
+            if (t === 1 && wbid === 1) return this.wifi(inner, po + hlen, ts, p, depth + 1);
+            if (t === 0) return this.ether(inner, po + hlen, ts, p, depth + 1);
+          }
         }
         if (dport === 4789 && pe - po >= 16 && (b[po] & 0x08) !== 0) {
           p.tunnel = depth + 1;

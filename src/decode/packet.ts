@@ -57,6 +57,8 @@ export const LINKTYPE = {
   PPP_HDLC: 50,
   PPP_ETHER: 51,
   RAW: 101,
+  IEEE802_11: 105,
+  RADIOTAP: 127,
   C_HDLC: 104,
   LOOP: 108,
   LINUX_SLL: 113,

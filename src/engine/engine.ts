@@ -153,6 +153,7 @@ export class Engine {
       f.state = FlowState.GaveUp;
     }
     if (s.overlapMismatch) f.anomaly('tcp_overlap_mismatch');
+    if (s.zeroReplaced) f.anomaly('tcp_zero_payload_replaced');
     this.afterInspect(f);
   }
 

@@ -8,7 +8,9 @@
  * - Out-of-order segments are stored at their offset and become visible when the gap fills.
  * - Retransmissions and overlaps: the first copy of each byte wins (later copies are ignored and,
  *   when they differ, flagged `tcp_overlap_mismatch`). The inspected bytes are thus the bytes that
- *   arrived first, which is also what an inline box forwards first.
+ *   arrived first, which is also what an inline box forwards first. One exception: held bytes that are
+ *   all zero are replaced by a later, different copy (zero padding counted as payload by a wrong IP
+ *   length, seen in the wild before a ClientHello sent at the same sequence number).
  * - Bytes beyond the budget are not buffered (the engine stops inspecting at the budget).
  * Memory: one buffer that grows by doubling up to the budget, freed by the engine when inspection ends.
  */
@@ -25,6 +27,8 @@ export class StreamAssembler {
   /** Length of the contiguous prefix available from offset 0. */
   contig = 0;
   overlapMismatch = false;
+  /** Held zero bytes were replaced by different data (see `fill`). */
+  zeroReplaced = false;
   /** Bytes offered beyond the budget. */
   overflow = false;
 
@@ -120,13 +124,19 @@ export class StreamAssembler {
       if (cur >= e) break;
       // overlap with [iv[i], iv[i+1])
       const ovEnd = Math.min(iv[i + 1], e);
-      if (!this.overlapMismatch) {
-        for (let k = cur; k < ovEnd; k++) {
-          if (buf[k] !== data[k + delta]) {
-            this.overlapMismatch = true;
-            break;
-          }
-        }
+      let zeros = true;
+      let differs = false;
+      for (let k = cur; k < ovEnd; k++) {
+        if (buf[k] !== 0) zeros = false;
+        if (buf[k] !== data[k + delta]) differs = true;
+      }
+      if (differs) {
+        if (zeros) {
+          // zero bytes already held are padding mistaken for payload (e.g. a short ACK padded to the
+          // Ethernet minimum with a wrong IP length): the real data replaces them
+          buf.set(data.subarray(cur + delta, ovEnd + delta), cur);
+          this.zeroReplaced = true;
+        } else this.overlapMismatch = true;
       }
       cur = ovEnd;
       i += 2;
