@@ -224,3 +224,21 @@ test('ECH extension sets ech', () => {
   assert.equal(parseClientHelloBody(body([]), 'q').ech, false);
   assert.match(parseClientHelloBody(body([]), 'q').ja4, /^q12i0100/);
 });
+
+test('broken ALPN / supported_versions / signature_algorithms content: SNI still reported', () => {
+  // Extension framing intact, inner vector length too large (seen in the wild in fuzzed captures).
+  const alpnBad: [number, number[]] = [0x10, [0xb8, 0x89, 0xa5, 0x2f, 0x56]];
+  const svBad: [number, number[]] = [0x2b, [9, 3, 4]];
+  const sigBad: [number, number[]] = [0x0d, [0, 3, 4, 3, 1]]; // odd list length
+  for (const ext of [alpnBad, svBad, sigBad]) {
+    const h = parseClientHelloBody(body([sniExt('still.example'), ext]), 't');
+    assert.equal(h.sni, 'still.example');
+    assert.deepEqual(h.anomalies, ['tls_bad_extension']);
+    const r = tlsClientHelloFromStream(record(body([sniExt('still.example'), ext])));
+    assert.equal(r.status, 'done');
+  }
+  // The extension framing itself broken (length past the block) stays fatal.
+  const b = body([sniExt('x.example'), [0x10, [0, 2, 1, 0x61]]]);
+  b[b.length - 5] = 0x40; // ALPN extension length 4 -> 64, past the extensions block
+  assert.throws(() => parseClientHelloBody(b, 't'), TruncatedError);
+});

@@ -22,6 +22,8 @@
  * - `tls_alpn_empty`      an ALPN protocol name of length 0
  * - `tls_duplicate_extension` an extension type appears twice (RFC 8446 forbids it)
  * - `tls_trailing_bytes`  bytes after the extensions block
+ * - `tls_bad_extension`   ALPN / supported_versions / signature_algorithms content does not fit
+ *                         its extension length (the value is left empty; parsing goes on)
  * Fatal codes (TlsMalformedError.anomaly): `tls_malformed_hello`, `tls_sni_invalid`.
  */
 import { ByteReader, ascii } from '../util/bytes.js';
@@ -114,6 +116,16 @@ function parseAlpn(r: ByteReader, anomalies: string[]): string[] {
 }
 
 /**
+ * A broken inner structure in an extension we decode but do not need for the name (ALPN,
+ * supported_versions, signature_algorithms): note it and go on, as tshark and nDPI do, so the
+ * SNI of an otherwise framed hello is still reported.
+ */
+function badExtension(e: unknown, anomalies: string[]): void {
+  if (!(e instanceof TruncatedError) && !(e instanceof TlsMalformedError)) throw e;
+  if (!anomalies.includes('tls_bad_extension')) anomalies.push('tls_bad_extension');
+}
+
+/**
  * Parse a complete ClientHello body. `transport` selects the JA4 prefix ('t' TCP, 'q' QUIC).
  * Throws TruncatedError (a length runs past the body) or TlsMalformedError.
  */
@@ -165,23 +177,32 @@ export function parseClientHelloBody(body: Uint8Array, transport: 't' | 'q'): Cl
           sni = parseServerName(new ByteReader(body, ds, de), anomalies);
           break;
         case EXT_ALPN:
-          alpn = parseAlpn(new ByteReader(body, ds, de), anomalies);
+          try {
+            alpn = parseAlpn(new ByteReader(body, ds, de), anomalies);
+          } catch (e) {
+            badExtension(e, anomalies);
+          }
           break;
-        case EXT_SUPPORTED_VERSIONS: {
-          const data = new ByteReader(body, ds, de);
-          const list = data.vec(1);
-          if (data.remaining !== 0) fail('tls_malformed_hello', 'supported_versions: trailing bytes');
-          const all = readU16List(list, 'supported_versions');
-          supportedVersions = all.filter((v) => !isGrease(v));
+        case EXT_SUPPORTED_VERSIONS:
+          try {
+            const data = new ByteReader(body, ds, de);
+            const list = data.vec(1);
+            if (data.remaining !== 0) fail('tls_malformed_hello', 'supported_versions: trailing bytes');
+            supportedVersions = readU16List(list, 'supported_versions').filter((v) => !isGrease(v));
+          } catch (e) {
+            badExtension(e, anomalies);
+          }
           break;
-        }
-        case EXT_SIGNATURE_ALGORITHMS: {
-          const data = new ByteReader(body, ds, de);
-          const list = data.vec(2);
-          if (data.remaining !== 0) fail('tls_malformed_hello', 'signature_algorithms: trailing bytes');
-          signatureAlgorithms = readU16List(list, 'signature_algorithms');
+        case EXT_SIGNATURE_ALGORITHMS:
+          try {
+            const data = new ByteReader(body, ds, de);
+            const list = data.vec(2);
+            if (data.remaining !== 0) fail('tls_malformed_hello', 'signature_algorithms: trailing bytes');
+            signatureAlgorithms = readU16List(list, 'signature_algorithms');
+          } catch (e) {
+            badExtension(e, anomalies);
+          }
           break;
-        }
         case EXT_ECH:
           ech = true;
           break;
