@@ -75,6 +75,22 @@ test('absolute-form target wins over Host (RFC 9112 §3.2.2); userinfo stripped'
   assert.deepEqual(r.anomalies, ['http_host_mismatch']);
 });
 
+test('runs of spaces in the request line are tolerated and flagged', () => {
+  const r = done(parseHttpRequest(enc('GET      /very_long_uri   HTTP/1.1  \r\nHost: www.lan:8080\r\n\r\n')));
+  assert.equal(r.target, '/very_long_uri');
+  assert.equal(r.hostname, 'www.lan');
+  assert.deepEqual(r.anomalies, ['http_extra_whitespace']);
+});
+
+test('RTSP and SIP request lines are not HTTP', () => {
+  for (const s of [
+    'OPTIONS rtsp://10.2.2.2:8554/ RTSP/1.0\r\nCSeq: 1\r\n\r\n',
+    'OPTIONS sip:a@b SIP/2.0\r\n\r\n',
+  ]) {
+    assert.deepEqual(parseHttpRequest(enc(s)), { status: 'not-mine' });
+  }
+});
+
 test('LF-only line endings are accepted with an anomaly', () => {
   const r = done(parseHttpRequest(enc('GET / HTTP/1.1\nHost: lf.example\n\n')));
   assert.equal(r.hostname, 'lf.example');
@@ -125,7 +141,7 @@ test("'not-mine' from the first byte; need-more for method prefixes; errors", ()
     assert.equal(parseHttpRequest(enc(s)).status, 'need-more', JSON.stringify(s));
   }
   assert.equal(isHttpRequestStart(enc('POST')), true);
-  assert.deepEqual(parseHttpRequest(enc('GET  HTTP/1.1\r\n\r\n')), {
+  assert.deepEqual(parseHttpRequest(enc('GET \r\n\r\n')), {
     status: 'error',
     anomaly: 'http_malformed_request_line',
   });

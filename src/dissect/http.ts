@@ -12,12 +12,14 @@
  * precedence over Host, as RFC 9112 §3.2.2 prescribes; otherwise the Host header. `hostname` is
  * lowercased, without port, brackets (IPv6 literal) or one trailing dot.
  *
- * Anomaly codes (non-fatal): `http_bad_version`, `http_no_version` (HTTP/0.9-style line),
+ * Anomaly codes (non-fatal): `http_extra_whitespace` (more than one SP between request-line
+ * parts), `http_bad_version`, `http_no_version` (HTTP/0.9-style line),
  * `http_malformed_request_line`, `http_bad_target`, `http_obs_fold`, `http_malformed_header`,
  * `http_space_before_colon` (such a "Host :" field is not used), `http_multiple_host`,
  * `http_missing_host`, `http_host_invalid` (bytes outside printable ASCII or a bad port),
  * `http_host_mismatch` (target authority differs from Host), `http_bare_lf` (LF without CR).
- * Errors: `http_head_too_large`, `http_malformed_request_line` (no target at all).
+ * Errors: `http_head_too_large`, `http_malformed_request_line` (no target at all). A request
+ * line whose version is not `HTTP/...` (RTSP, SIP, ...) is 'not-mine' once the line is complete.
  */
 import type { ParseStatus } from './types.js';
 import { ascii } from '../util/bytes.js';
@@ -177,23 +179,32 @@ function parseHead(data: Uint8Array, end: number, method: string): HttpResult {
   let lf = data.indexOf(10);
   let lineEnd = lf > 0 && data[lf - 1] === 13 ? lf - 1 : lf;
   if (lineEnd === lf) push(anomalies, 'http_bare_lf');
-  const tStart = method.length + 1;
+  // method SP target SP version; runs of spaces are tolerated (RFC 9112 §3 allows parsing on
+  // whitespace boundaries) and flagged.
+  let tStart = method.length + 1;
+  while (tStart < lineEnd && data[tStart] === 32) tStart++;
+  if (tStart > method.length + 1) push(anomalies, 'http_extra_whitespace');
   let sp = data.indexOf(32, tStart);
   if (sp < 0 || sp > lineEnd) sp = lineEnd;
   if (sp === tStart) return { status: 'error', anomaly: 'http_malformed_request_line' };
   const target = ascii(data, tStart, sp);
   if (!isPrintable(data, tStart, sp)) push(anomalies, 'http_bad_target');
+  let vStart = sp;
+  while (vStart < lineEnd && data[vStart] === 32) vStart++;
+  let vEnd = lineEnd;
+  while (vEnd > vStart && data[vEnd - 1] === 32) vEnd--;
+  if (vStart > sp + 1 || vEnd < lineEnd) push(anomalies, 'http_extra_whitespace');
   let isHttp11 = false;
-  if (sp === lineEnd) {
+  if (vStart === vEnd) {
     push(anomalies, 'http_no_version');
   } else {
-    const vStart = sp + 1;
-    const vLen = lineEnd - vStart;
-    if (data.indexOf(32, vStart) >= 0 && data.indexOf(32, vStart) < lineEnd) {
+    const v = ascii(data, vStart, Math.min(vEnd, vStart + 16));
+    // Same request-line syntax, other protocols (RTSP, SIP, ...): not HTTP.
+    if (!v.startsWith('HTTP/')) return NOT_MINE;
+    if (data.indexOf(32, vStart) >= 0 && data.indexOf(32, vStart) < vEnd) {
       push(anomalies, 'http_malformed_request_line');
     }
-    const v = ascii(data, vStart, Math.min(lineEnd, vStart + 16));
-    if (vLen !== 8 || (v !== 'HTTP/1.1' && v !== 'HTTP/1.0')) push(anomalies, 'http_bad_version');
+    if (v !== 'HTTP/1.1' && v !== 'HTTP/1.0') push(anomalies, 'http_bad_version');
     isHttp11 = v === 'HTTP/1.1';
   }
 
