@@ -8,7 +8,7 @@
  * - `records N`: one segment holding two TLS records (the handshake message cut after N bytes);
  * - `fake SNI2`: a complete ClientHello for SNI2 first, then (50 ms later) the real one;
  * - `junk N`: N bytes of junk first, then the ClientHello.
- * Prints one JSON line: {result: 'data'|'reset'|'closed'|'timeout', bytes, ms, chLen}.
+ * Prints one JSON line: {result: 'data'|'reset'|'closed'|'timeout', bytes, ms, chLen, localPort}.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     sock.once('connect', () => r());
     sock.once('error', j);
   });
+  const localPort = sock.localPort;
   if (mode === 'whole') sock.write(ch);
   else if (mode === 'split') {
     const n = Number(arg);
@@ -94,7 +95,8 @@ async function main(): Promise<void> {
     sock.write(ch);
   } else throw new Error(`unknown mode ${mode}`);
   await finished;
-  process.stdout.write(JSON.stringify({ result, bytes, ms: Date.now() - t0, chLen: ch.length }) + '\n');
+  await sleep(Number(process.env.CH_LINGER_MS ?? 300)); // let the last write leave before closing
+  process.stdout.write(JSON.stringify({ result, bytes, ms: Date.now() - t0, chLen: ch.length, localPort }) + '\n');
   sock.destroy();
   process.exit(0);
 }

@@ -16,6 +16,8 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 export const MAIN_JS = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 export const SERVER_JS = join(here, 'lab-https.js');
 export const CH_CLIENT_JS = join(here, 'ch-client.js');
+/** Plain TCP sink in `net` (reads, never answers). */
+export const SINK_PORT = 4444;
 
 export interface Enforce {
   child: ChildProcess;
@@ -69,7 +71,7 @@ export async function setupInlineLab(name: string, policyYaml: string): Promise<
     const cert = join(dir, 'cert.pem');
     await lab.exec('net', ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
       '-subj', '/CN=chokepoint-lab', '-days', '2'], { check: true, timeoutMs: 30_000 }); // prettier-ignore
-    const srv = lab.spawn('net', [process.execPath, SERVER_JS, '443', cert, key]);
+    const srv = lab.spawn('net', [process.execPath, SERVER_JS, '443', cert, key, String(SINK_PORT)]);
     const sbuf = { text: '' };
     srv.stdout!.on('data', (d: Buffer) => (sbuf.text += d.toString()));
     srv.stderr!.on('data', (d: Buffer) => (sbuf.text += d.toString()));
@@ -168,10 +170,11 @@ export interface ChResult {
   bytes: number;
   ms: number;
   chLen: number;
+  localPort: number;
 }
 
-export async function chClient(il: InlineLab, sni: string, mode: string, arg?: string): Promise<ChResult> {
-  const cmd = [process.execPath, CH_CLIENT_JS, il.server, '443', sni, mode];
+export async function chClient(il: InlineLab, sni: string, mode: string, arg?: string, port = 443): Promise<ChResult> {
+  const cmd = [process.execPath, CH_CLIENT_JS, il.server, String(port), sni, mode];
   if (arg !== undefined) cmd.push(arg);
   const r = await il.lab.exec('sub', cmd, { timeoutMs: 20_000 });
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as ChResult;

@@ -3,12 +3,14 @@
  * A small HTTPS server for the inline lab tests and the inline benchmark: answers any SNI with one
  * self-signed certificate; `GET /bytes/N` sends N bytes, any request with a body (PUT/POST) is read to
  * the end and answered with the byte count. Run inside the lab's `net` namespace:
- * `node lab-https.js PORT CERT KEY [HOST]`; prints `listening` when ready.
+ * `node lab-https.js PORT CERT KEY [SINK_PORT]`; prints `listening` when ready. SINK_PORT: a plain TCP
+ * sink that reads and discards everything and never answers or closes (for junk-first tests).
  */
 import https from 'node:https';
+import net from 'node:net';
 import { readFileSync } from 'node:fs';
 
-const [portS, cert, key, host] = process.argv.slice(2);
+const [portS, cert, key, sinkS] = process.argv.slice(2);
 const chunk = Buffer.alloc(16384, 0x61);
 
 const server = https.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (req, res) => {
@@ -35,5 +37,16 @@ const server = https.createServer({ cert: readFileSync(cert), key: readFileSync(
   req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end(`${n}\n`));
 });
 server.keepAliveTimeout = 1000;
-server.listen(Number(portS), host ?? '0.0.0.0', () => process.stdout.write('listening\n'));
+let pending = sinkS ? 2 : 1;
+const ready = (): void => {
+  if (--pending === 0) process.stdout.write('listening\n');
+};
+server.listen(Number(portS), '0.0.0.0', ready);
+if (sinkS) {
+  const sink = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.on('data', () => {});
+    s.on('error', () => {});
+  });
+  sink.listen(Number(sinkS), '0.0.0.0', ready);
+}
 process.on('SIGTERM', () => process.exit(0));

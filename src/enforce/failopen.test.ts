@@ -1,0 +1,80 @@
+/**
+ * @module enforce/failopen.test
+ * Fail-open and lifecycle in the lab (root, real kernel): two queues with --queue-balance; `kill -9`
+ * of the engine during a transfer → the transfer and new connections continue (queue bypass);
+ * the rules left by the crash are replaced on restart (no duplicates) and enforcement is back;
+ * a clean exit leaves nothing; --no-install prints the rules and installs nothing; not root → clear
+ * error.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chClient, curl, MAIN_JS, setupInlineLab, sleep, type InlineLab } from './testing/harness.js';
+
+const POLICY = `version: 1
+default: allow
+rules:
+  - id: block-rst
+    action: block
+    method: rst
+    match:
+      host:
+        exact: [blocked-rst.example]
+`;
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+describe('fail-open and lifecycle (lab)', { skip: !isRoot && 'needs root', timeout: 180_000 }, () => {
+  let il: InlineLab;
+
+  before(async () => {
+    il = await setupInlineLab(`cpf${process.pid % 100000}`, POLICY);
+  });
+  after(async () => {
+    await il?.close();
+  });
+
+  it('kill -9 mid-transfer: the transfer and new connections continue; restart restores enforcement', async () => {
+    const queues = ['--queues', `${il.queue}-${il.queue + 1}`];
+    const enf = await il.startEnforce(queues);
+    assert.equal((await chClient(il, 'blocked-rst.example', 'whole')).result, 'reset', 'enforcing');
+    const size = 3_000_000;
+    const transfer = curl(il, 'allowed.example', size, { limitRate: '1M', maxTime: 30 });
+    await sleep(1000);
+    await enf.kill9();
+    const after1 = await chClient(il, 'allowed.example', 'whole');
+    assert.equal(after1.result, 'data', 'new allowed connection while the engine is dead');
+    const failOpen = await chClient(il, 'blocked-rst.example', 'whole');
+    assert.equal(failOpen.result, 'data', 'fail-open: even a blocked name passes while the engine is gone');
+    const t = await transfer;
+    assert.equal(t.code, 0, 'the transfer finished');
+    assert.equal(t.size, size);
+    const left = await il.iptablesSave();
+    assert.match(left, new RegExp(`-A FORWARD -j ${il.chain}`), 'rules survive a crash (bypass keeps traffic flowing)');
+
+    const enf2 = await il.startEnforce(queues);
+    const s = await il.iptablesSave();
+    assert.equal(s.match(new RegExp(`-A FORWARD -j ${il.chain}\\b`, 'g'))?.length, 2, 'one jump per table, no duplicates');
+    assert.match(s, new RegExp(`--queue-balance ${il.queue}:${il.queue + 1}`));
+    assert.equal((await chClient(il, 'blocked-rst.example', 'whole')).result, 'reset', 'enforcement restored');
+    assert.equal((await chClient(il, 'allowed.example', 'whole')).result, 'data');
+    assert.equal(await enf2.stop(), 0);
+    assert.doesNotMatch(await il.iptablesSave(), new RegExp(il.chain), 'no rules left after a clean exit');
+  });
+
+  it('--no-install prints the rules and installs nothing', async () => {
+    const r = await il.lab.exec('box', ['timeout', '--preserve-status', '-s', 'INT', '3', process.execPath, MAIN_JS, 'enforce', '--policy', il.policy,
+      '--no-install', '--chain', il.chain, '--queues', String(il.queue)]); // prettier-ignore
+    assert.match(r.stdout, new RegExp(`iptables -w -t mangle -A ${il.chain} .*NFQUEUE`));
+    assert.match(r.stdout, /CONNMARK --save-mark/);
+    assert.match(r.stdout, /REJECT --reject-with tcp-reset/);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(await il.iptablesSave(), new RegExp(il.chain));
+  });
+
+  it('refuses clearly when not root', async () => {
+    const r = await il.lab.exec('box', ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups',
+      process.execPath, MAIN_JS, 'enforce', '--policy', il.policy, '--chain', il.chain]); // prettier-ignore
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /needs root/);
+  });
+});

@@ -1,0 +1,97 @@
+/**
+ * @module enforce/tspu.test
+ * The `tspu-2021` emulation profile in the lab (root, real kernel, real ClientHellos): the evasions
+ * documented in brief §5 work (split ClientHello, out-of-order segments, record fragmentation,
+ * ≥ 101-byte junk first), and the ones that did not work still do not (a single fake ClientHello
+ * first, < 101 bytes of junk first; junk goes to a silent TCP sink so the server's reaction cannot
+ * interfere). A throttled name is policed at the policy's rate.
+ * Trigger oracle: the EVE verdict for the client's source port (plus the client seeing a RST).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chClient, curl, policedGoodput, readEve, setupInlineLab, sleep, SINK_PORT, type InlineLab } from './testing/harness.js';
+
+const POLICY = `version: 1
+default: allow
+inspection:
+  mode: tspu-2021
+rules:
+  - id: twitter-block
+    action: block
+    method: rst
+    match:
+      host:
+        exact: [twitter.com]
+  - id: slow
+    action: throttle
+    rate: 256kbit
+    burst: 8KB
+    match:
+      host:
+        exact: [throttled.example]
+`;
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+describe('tspu-2021 emulation (lab)', { skip: !isRoot && 'needs root', timeout: 180_000 }, () => {
+  let il: InlineLab;
+
+  before(async () => {
+    il = await setupInlineLab(`cpt${process.pid % 100000}`, POLICY);
+    await il.startEnforce();
+  });
+  after(async () => {
+    await il?.close();
+  });
+
+  async function triggered(port: number): Promise<boolean> {
+    await sleep(300);
+    return readEve(il).some((e) => e.src_port === port && (e.verdict as { reason: string }).reason === 'emulation');
+  }
+
+  it('triggers on a whole ClientHello in the first data packet', async () => {
+    const r = await chClient(il, 'twitter.com', 'whole');
+    assert.equal(r.result, 'reset');
+    assert.ok(await triggered(r.localPort));
+    const c = await chClient(il, 'example.org', 'whole');
+    assert.equal(c.result, 'data', 'control name passes');
+    assert.ok(!(await triggered(c.localPort)));
+  });
+
+  it('a single fake ClientHello first does not evade; neither does < 101 bytes of junk', async () => {
+    const f = await chClient(il, 'twitter.com', 'fake', 'example.org');
+    assert.ok(await triggered(f.localPort), 'fake ClientHello first');
+    const j = await chClient(il, 'twitter.com', 'junk', '60', SINK_PORT);
+    assert.ok(await triggered(j.localPort), '60 bytes of junk first');
+  });
+
+  it('split, record-fragmented, out-of-order ClientHellos and ≥ 101 bytes of junk first evade', async () => {
+    const s = await chClient(il, 'twitter.com', 'split', '40');
+    assert.notEqual(s.result, 'reset');
+    assert.ok(!(await triggered(s.localPort)), 'split');
+    const rf = await chClient(il, 'twitter.com', 'records', '60');
+    assert.notEqual(rf.result, 'reset');
+    assert.ok(!(await triggered(rf.localPort)), 'record-fragmented');
+    const j = await chClient(il, 'twitter.com', 'junk', '101', SINK_PORT);
+    assert.ok(!(await triggered(j.localPort)), '101 bytes of junk first');
+    const drop = ['-t', 'raw', '-I', 'PREROUTING', '-p', 'tcp', '--dport', '443', '-m', 'length', '--length', '352',
+      '-m', 'statistic', '--mode', 'nth', '--every', '1000', '--packet', '0', '-j', 'DROP']; // prettier-ignore
+    await il.lab.exec('box', ['iptables', ...drop], { check: true });
+    try {
+      const o = await chClient(il, 'twitter.com', 'split', '300');
+      assert.notEqual(o.result, 'reset');
+      assert.ok(!(await triggered(o.localPort)), 'out of order');
+      const ctr = await il.lab.exec('box', ['iptables', '-t', 'raw', '-L', 'PREROUTING', '-v', '-x', '-n']);
+      assert.match(ctr.stdout, /^\s*1\s+352\s+DROP/m, 'reordering happened');
+    } finally {
+      await il.lab.exec('box', ['iptables', '-t', 'raw', '-F', 'PREROUTING']);
+    }
+  });
+
+  it('polices a throttled name at the rate (userspace policer, per direction)', async () => {
+    const r = await curl(il, 'throttled.example', 112_000);
+    assert.equal(r.code, 0);
+    const g = policedGoodput(r, 8000);
+    assert.ok(g >= 0.5 * 256_000 && g <= 1.05 * 256_000, `goodput ${Math.round(g)} bit/s`);
+  });
+});
