@@ -3,17 +3,18 @@
  * Streaming reader for classic pcap (both byte orders, micro/nanosecond) and pcapng (SHB/IDB/EPB/SPB and
  * the obsolete PB, several interfaces with their own link types and timestamp resolutions, several
  * sections). Reads a file descriptor synchronously in fixed chunks (bounded memory whatever the capture
- * size) and hands each packet to a callback as a *view* into the chunk buffer, valid only during the call.
+ * size) and hands each packet to a callback as a range of the chunk buffer, valid only during the call.
  */
 import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import { InputError } from '../util/errors.js';
 
 export interface PacketSink {
   /**
-   * One captured packet. `data` is a view valid only during the call; `linktype` a LINKTYPE_* value;
-   * `tsMs` the capture time in milliseconds since the epoch (fractional); `origLen` the wire length.
+   * One captured packet: bytes [off, end) of `buf`, valid only during the call (no view is made, so
+   * nothing is allocated per packet); `linktype` a LINKTYPE_* value; `tsMs` the capture time in
+   * milliseconds since the epoch (fractional); `origLen` the wire length.
    */
-  packet(data: Uint8Array, linktype: number, tsMs: number, origLen: number): void;
+  packet(buf: Uint8Array, off: number, end: number, linktype: number, tsMs: number, origLen: number): void;
 }
 
 export interface ReadStats {
@@ -135,7 +136,7 @@ function readPcap(w: Window, name: string, sink: PacketSink, onProgress?: (bytes
     w.start = d + incl;
     stats.packets++;
     stats.bytes += incl;
-    sink.packet(w.buf.subarray(d, d + incl), linktype, sec * 1000 + frac / fracDiv, orig);
+    sink.packet(w.buf, d, d + incl, linktype, sec * 1000 + frac / fracDiv, orig);
     if (onProgress && w.fileBytes >= nextProgress) {
       nextProgress = w.fileBytes + (64 << 20);
       onProgress(w.fileBytes);
@@ -226,7 +227,7 @@ function readPcapng(w: Window, name: string, sink: PacketSink, onProgress?: (byt
       }
       stats.packets++;
       stats.bytes += cap;
-      sink.packet(b.subarray(s + 28, s + 28 + cap), iface.linktype, (tsHi * 4294967296 + tsLo) * iface.toMs, orig);
+      sink.packet(b, s + 28, s + 28 + cap, iface.linktype, (tsHi * 4294967296 + tsLo) * iface.toMs, orig);
     } else if (type === 3) {
       // Simple Packet Block
       const iface = ifaces[0];
@@ -236,7 +237,7 @@ function readPcapng(w: Window, name: string, sink: PacketSink, onProgress?: (byt
       if (iface.snaplen > 0) cap = Math.min(cap, iface.snaplen);
       stats.packets++;
       stats.bytes += cap;
-      sink.packet(b.subarray(s + 12, s + 12 + cap), iface.linktype, 0, orig);
+      sink.packet(b, s + 12, s + 12 + cap, iface.linktype, 0, orig);
     }
     if (onProgress && w.fileBytes >= nextProgress) {
       nextProgress = w.fileBytes + (64 << 20);

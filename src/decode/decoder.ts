@@ -16,13 +16,16 @@ export class Decoder {
   readonly frags = new FragmentReassembler();
   /** Counts of anomalies by code (static strings). */
   readonly anomalies = new Map<string, number>();
+  /** Exclusive end of the bytes that belong to the current frame (or inner tunnel payload). */
+  private lim = 0;
 
   /** Decode one captured frame. `tsMs` only drives fragment expiry. */
-  decode(data: Uint8Array, linktype: number, tsMs: number, p: Packet): Decoded {
+  decode(data: Uint8Array, linktype: number, tsMs: number, p: Packet, off = 0, end = data.length): Decoded {
     p.anomaly = null;
     p.tunnel = 0;
     p.reassembled = false;
-    const r = this.link(data, linktype, tsMs, p);
+    this.lim = end;
+    const r = this.link(data, off, linktype, tsMs, p);
     if (r === Decoded.Bad && p.anomaly) this.count(p.anomaly);
     return r;
   }
@@ -36,47 +39,47 @@ export class Decoder {
     return Decoded.Bad;
   }
 
-  private link(b: Uint8Array, lt: number, ts: number, p: Packet): Decoded {
-    const n = b.length;
+  private link(b: Uint8Array, o0: number, lt: number, ts: number, p: Packet): Decoded {
+    const n = this.lim - o0;
     switch (lt) {
       case LINKTYPE.ETHERNET:
-        return this.ether(b, 0, ts, p, 0);
+        return this.ether(b, o0, ts, p, 0);
       case LINKTYPE.RAW:
       case LINKTYPE.RAW_OPENBSD:
       case LINKTYPE.RAW_BSD:
       case LINKTYPE.IPV4:
       case LINKTYPE.IPV6:
-        return this.ipGuess(b, 0, ts, p, 0);
+        return this.ipGuess(b, o0, ts, p, 0);
       case LINKTYPE.NULL:
       case LINKTYPE.LOOP: {
         if (n < 4) return this.bad(p, 'link_truncated');
         // address family in host (NULL) or network (LOOP) byte order: accept either
-        const af = b[0] !== 0 ? b[0] | (b[1] << 8) : (b[2] << 8) | b[3];
-        if (af === 2) return this.ipv4(b, 4, ts, p, 0);
-        if (af === 10 || af === 24 || af === 28 || af === 30 || af === 23) return this.ipv6(b, 4, ts, p, 0);
+        const af = b[o0] !== 0 ? b[o0] | (b[o0 + 1] << 8) : (b[o0 + 2] << 8) | b[o0 + 3];
+        if (af === 2) return this.ipv4(b, o0 + 4, ts, p, 0);
+        if (af === 10 || af === 24 || af === 28 || af === 30 || af === 23) return this.ipv6(b, o0 + 4, ts, p, 0);
         return Decoded.Skip;
       }
       case LINKTYPE.LINUX_SLL:
         if (n < 16) return this.bad(p, 'link_truncated');
-        return this.ethertype(b, 16, (b[14] << 8) | b[15], ts, p, 0);
+        return this.ethertype(b, o0 + 16, (b[o0 + 14] << 8) | b[o0 + 15], ts, p, 0);
       case LINKTYPE.LINUX_SLL2:
         if (n < 20) return this.bad(p, 'link_truncated');
-        return this.ethertype(b, 20, (b[0] << 8) | b[1], ts, p, 0);
+        return this.ethertype(b, o0 + 20, (b[o0] << 8) | b[o0 + 1], ts, p, 0);
       case LINKTYPE.PPP:
       case LINKTYPE.PPP_HDLC:
-        return this.ppp(b, 0, ts, p, 0);
+        return this.ppp(b, o0, ts, p, 0);
       case LINKTYPE.C_HDLC:
         if (n < 4) return this.bad(p, 'link_truncated');
-        return this.ethertype(b, 4, (b[2] << 8) | b[3], ts, p, 0);
+        return this.ethertype(b, o0 + 4, (b[o0 + 2] << 8) | b[o0 + 3], ts, p, 0);
       case LINKTYPE.PPP_ETHER:
         if (n < 8) return this.bad(p, 'link_truncated');
-        return this.ppp(b, 6, ts, p, 0);
+        return this.ppp(b, o0 + 6, ts, p, 0);
       case LINKTYPE.ERF: {
         if (n < 16) return this.bad(p, 'link_truncated');
-        let off = 16;
-        let type = b[8];
+        let off = o0 + 16;
+        let type = b[o0 + 8];
         while (type & 0x80) {
-          if (off + 8 > n) return this.bad(p, 'link_truncated');
+          if (off + 8 > this.lim) return this.bad(p, 'link_truncated');
           type = b[off];
           off += 8;
         }
@@ -87,19 +90,19 @@ export class Decoder {
         return Decoded.Skip;
       }
       case LINKTYPE.IEEE802_11:
-        return this.wifi(b, 0, ts, p, 0);
+        return this.wifi(b, o0, ts, p, 0);
       case LINKTYPE.RADIOTAP: {
         if (n < 4) return this.bad(p, 'link_truncated');
-        const hl = b[2] | (b[3] << 8);
+        const hl = b[o0 + 2] | (b[o0 + 3] << 8);
         if (hl < 8 || hl > n) return this.bad(p, 'link_malformed');
-        return this.wifi(b, hl, ts, p, 0);
+        return this.wifi(b, o0 + hl, ts, p, 0);
       }
       case LINKTYPE.PPI: {
         if (n < 8) return this.bad(p, 'link_truncated');
-        const hl = b[2] | (b[3] << 8);
-        const dlt = b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24);
+        const hl = b[o0 + 2] | (b[o0 + 3] << 8);
+        const dlt = b[o0 + 4] | (b[o0 + 5] << 8) | (b[o0 + 6] << 16) | (b[o0 + 7] << 24);
         if (hl < 8 || hl > n || dlt === LINKTYPE.PPI) return this.bad(p, 'link_malformed');
-        return this.link(b.subarray(hl), dlt, ts, p);
+        return this.link(b, o0 + hl, dlt, ts, p);
       }
       default:
         return Decoded.Skip;
@@ -107,12 +110,12 @@ export class Decoder {
   }
 
   private ether(b: Uint8Array, off: number, ts: number, p: Packet, depth: number): Decoded {
-    if (off + 14 > b.length) return this.bad(p, 'eth_truncated');
+    if (off + 14 > this.lim) return this.bad(p, 'eth_truncated');
     const et = (b[off + 12] << 8) | b[off + 13];
     if (et < 0x0600) {
       // 802.3 length: LLC/SNAP
       const o = off + 14;
-      if (o + 8 <= b.length && b[o] === 0xaa && b[o + 1] === 0xaa && b[o + 2] === 0x03)
+      if (o + 8 <= this.lim && b[o] === 0xaa && b[o + 1] === 0xaa && b[o + 2] === 0x03)
         return this.ethertype(b, o + 8, (b[o + 6] << 8) | b[o + 7], ts, p, depth);
       return Decoded.Skip;
     }
@@ -130,7 +133,7 @@ export class Decoder {
         case 0x88a8:
         case 0x9100:
         case 0x9200:
-          if (off + 4 > b.length) return this.bad(p, 'vlan_truncated');
+          if (off + 4 > this.lim) return this.bad(p, 'vlan_truncated');
           et = (b[off + 2] << 8) | b[off + 3];
           off += 4;
           continue;
@@ -138,7 +141,7 @@ export class Decoder {
         case 0x8848: {
           // MPLS label stack, then guess IP version
           for (let i = 0; i < 16; i++) {
-            if (off + 4 > b.length) return this.bad(p, 'mpls_truncated');
+            if (off + 4 > this.lim) return this.bad(p, 'mpls_truncated');
             const bos = b[off + 2] & 1;
             off += 4;
             if (bos) return this.ipGuess(b, off, ts, p, depth);
@@ -147,7 +150,7 @@ export class Decoder {
         }
         case 0x8864:
           // PPPoE session: 6-byte header then PPP protocol
-          if (off + 8 > b.length) return this.bad(p, 'pppoe_truncated');
+          if (off + 8 > this.lim) return this.bad(p, 'pppoe_truncated');
           return this.pppProto(b, off + 8, (b[off + 6] << 8) | b[off + 7], ts, p, depth);
         case 0x6558:
           return depth < MAX_DEPTH ? this.ether(b, off, ts, p, depth + 1) : this.bad(p, 'tunnel_too_deep');
@@ -160,7 +163,7 @@ export class Decoder {
 
   /** IEEE 802.11 data frame → LLC/SNAP → ethertype. Management/control frames are skipped. */
   private wifi(b: Uint8Array, off: number, ts: number, p: Packet, depth: number): Decoded {
-    if (off + 24 > b.length) return this.bad(p, 'wifi_truncated');
+    if (off + 24 > this.lim) return this.bad(p, 'wifi_truncated');
     const fc0 = b[off];
     const fc1 = b[off + 1];
     if (((fc0 >> 2) & 3) !== 2) return Decoded.Skip;
@@ -174,17 +177,17 @@ export class Decoder {
     }
     if (subtype & 4) return Decoded.Skip; // null data
     const o = off + hl;
-    if (o + 8 > b.length) return this.bad(p, 'wifi_truncated');
+    if (o + 8 > this.lim) return this.bad(p, 'wifi_truncated');
     if (b[o] !== 0xaa || b[o + 1] !== 0xaa || b[o + 2] !== 0x03) return Decoded.Skip;
     return this.ethertype(b, o + 8, (b[o + 6] << 8) | b[o + 7], ts, p, depth);
   }
 
   private ppp(b: Uint8Array, off: number, ts: number, p: Packet, depth: number): Decoded {
-    if (off + 2 > b.length) return this.bad(p, 'ppp_truncated');
+    if (off + 2 > this.lim) return this.bad(p, 'ppp_truncated');
     if (b[off] === 0xff && b[off + 1] === 0x03) off += 2;
-    if (off + 1 > b.length) return this.bad(p, 'ppp_truncated');
+    if (off + 1 > this.lim) return this.bad(p, 'ppp_truncated');
     if (b[off] & 1) return this.pppProto(b, off + 1, b[off], ts, p, depth); // compressed protocol field
-    if (off + 2 > b.length) return this.bad(p, 'ppp_truncated');
+    if (off + 2 > this.lim) return this.bad(p, 'ppp_truncated');
     return this.pppProto(b, off + 2, (b[off] << 8) | b[off + 1], ts, p, depth);
   }
 
@@ -195,7 +198,7 @@ export class Decoder {
   }
 
   private ipGuess(b: Uint8Array, off: number, ts: number, p: Packet, depth: number): Decoded {
-    if (off >= b.length) return this.bad(p, 'ip_truncated');
+    if (off >= this.lim) return this.bad(p, 'ip_truncated');
     const v = b[off] >> 4;
     if (v === 4) return this.ipv4(b, off, ts, p, depth);
     if (v === 6) return this.ipv6(b, off, ts, p, depth);
@@ -203,17 +206,17 @@ export class Decoder {
   }
 
   private ipv4(b: Uint8Array, off: number, ts: number, p: Packet, depth: number): Decoded {
-    if (off + 20 > b.length) return this.bad(p, 'ipv4_truncated');
+    if (off + 20 > this.lim) return this.bad(p, 'ipv4_truncated');
     if (b[off] >> 4 !== 4) return this.bad(p, 'ipv4_bad_version');
     const ihl = (b[off] & 0x0f) * 4;
     if (ihl < 20) return this.bad(p, 'ipv4_bad_header_length');
     let total = (b[off + 2] << 8) | b[off + 3];
-    if (total === 0 && b.length - off > 65535) total = b.length - off; // TSO capture
+    if (total === 0 && this.lim - off > 65535) total = this.lim - off; // TSO capture
     if (total < ihl) return this.bad(p, 'ipv4_bad_total_length');
     let end = off + total;
-    if (end > b.length) {
+    if (end > this.lim) {
       // snaplen-truncated capture: keep what we have, flag it
-      end = b.length;
+      end = this.lim;
       p.anomaly = 'ipv4_truncated_capture';
       if (off + ihl > end) return this.bad(p, 'ipv4_truncated');
     }
@@ -236,19 +239,20 @@ export class Decoder {
       const whole = this.frags.add(`4:${src[3]}:${dst[3]}:${id}:${proto}`, fragOff, mf, b.subarray(off + ihl, end), ts);
       if (!whole) return Decoded.Skip;
       p.reassembled = true;
+      this.lim = whole.length;
       return this.l4(whole, 0, whole.length, proto, ts, p, depth);
     }
     return this.l4(b, off + ihl, end, proto, ts, p, depth);
   }
 
   private ipv6(b: Uint8Array, off: number, ts: number, p: Packet, depth: number): Decoded {
-    if (off + 40 > b.length) return this.bad(p, 'ipv6_truncated');
+    if (off + 40 > this.lim) return this.bad(p, 'ipv6_truncated');
     if (b[off] >> 4 !== 6) return this.bad(p, 'ipv6_bad_version');
     const plen = (b[off + 4] << 8) | b[off + 5];
     let end = off + 40 + plen;
-    if (plen === 0) end = b.length; // jumbogram or TSO: use what was captured
-    if (end > b.length) {
-      end = b.length;
+    if (plen === 0) end = this.lim; // jumbogram or TSO: use what was captured
+    if (end > this.lim) {
+      end = this.lim;
       p.anomaly = 'ipv6_truncated_capture';
     }
     p.ipVer = 6;
@@ -296,6 +300,7 @@ export class Decoder {
         const whole = this.frags.add(key, fo, mf, b.subarray(o, end), ts);
         if (!whole) return Decoded.Skip;
         p.reassembled = true;
+        this.lim = whole.length;
         return this.l4(whole, 0, whole.length, next, ts, p, depth);
       }
       break;
@@ -348,7 +353,8 @@ export class Decoder {
             }
           }
           p.tunnel = depth + 1;
-          return this.ipGuess(b.subarray(0, pe), o, ts, p, depth + 1);
+          this.lim = pe;
+          return this.ipGuess(b, o, ts, p, depth + 1);
         }
         if ((dport === 5247 || sport === 5247) && pe - po >= 8 && b[po] >> 4 === 0 && (b[po] & 0x0f) === 0) {
           // CAPWAP data (RFC 5415): 802.11 (T=1, WBID=1) or 802.3 payload after HLEN words
@@ -358,20 +364,22 @@ export class Decoder {
           const wbid = (v >> 9) & 31;
           if (hlen >= 8 && po + hlen < pe) {
             p.tunnel = depth + 1;
-            const inner = b.subarray(0, pe);
-            if (t === 1 && wbid === 1) return this.wifi(inner, po + hlen, ts, p, depth + 1);
-            if (t === 0) return this.ether(inner, po + hlen, ts, p, depth + 1);
+            this.lim = pe;
+            if (t === 1 && wbid === 1) return this.wifi(b, po + hlen, ts, p, depth + 1);
+            if (t === 0) return this.ether(b, po + hlen, ts, p, depth + 1);
           }
         }
         if (dport === 4789 && pe - po >= 16 && (b[po] & 0x08) !== 0) {
           p.tunnel = depth + 1;
-          return this.ether(b.subarray(0, pe), po + 8, ts, p, depth + 1);
+          this.lim = pe;
+          return this.ether(b, po + 8, ts, p, depth + 1);
         }
         if ((dport === 3544 || sport === 3544) && pe - po >= 40 && b[po] >> 4 === 6) {
           const plen = (b[po + 4] << 8) | b[po + 5];
           if (po + 40 + plen === pe) {
             p.tunnel = depth + 1;
-            return this.ipv6(b.subarray(0, pe), po, ts, p, depth + 1);
+            this.lim = pe;
+            return this.ipv6(b, po, ts, p, depth + 1);
           }
         }
       }
@@ -387,18 +395,23 @@ export class Decoder {
     if (depth >= MAX_DEPTH) return this.bad(p, 'tunnel_too_deep');
     if (proto === 4) {
       p.tunnel = depth + 1;
-      return this.ipv4(b.subarray(0, end), off, ts, p, depth + 1);
+      this.lim = end;
+      return this.ipv4(b, off, ts, p, depth + 1);
     }
     if (proto === 41) {
       p.tunnel = depth + 1;
-      return this.ipv6(b.subarray(0, end), off, ts, p, depth + 1);
+      this.lim = end;
+      return this.ipv6(b, off, ts, p, depth + 1);
     }
-    if (proto === 47) return this.gre(b.subarray(0, end), off, ts, p, depth + 1);
+    if (proto === 47) {
+      this.lim = end;
+      return this.gre(b, off, ts, p, depth + 1);
+    }
     return Decoded.Skip;
   }
 
   private gre(b: Uint8Array, off: number, ts: number, p: Packet, depth: number): Decoded {
-    if (off + 4 > b.length) return this.bad(p, 'gre_truncated');
+    if (off + 4 > this.lim) return this.bad(p, 'gre_truncated');
     const flags = b[off];
     const ver = b[off + 1] & 7;
     const pt = (b[off + 2] << 8) | b[off + 3];
@@ -408,22 +421,22 @@ export class Decoder {
       o += 4;
       if (flags & 0x10) o += 4;
       if (b[off + 1] & 0x80) o += 4;
-      if (o > b.length) return this.bad(p, 'gre_truncated');
-      if (pt !== 0x880b || o >= b.length) return Decoded.Skip;
+      if (o > this.lim) return this.bad(p, 'gre_truncated');
+      if (pt !== 0x880b || o >= this.lim) return Decoded.Skip;
       p.tunnel = depth;
       return this.ppp(b, o, ts, p, depth);
     }
     if (flags & 0x80) o += 4; // checksum + reserved
     if (flags & 0x20) o += 4; // key
     if (flags & 0x10) o += 4; // sequence
-    if (o > b.length) return this.bad(p, 'gre_truncated');
+    if (o > this.lim) return this.bad(p, 'gre_truncated');
     p.tunnel = depth;
     if (pt === 0x88be) {
       // ERSPAN type II: 8-byte header when the sequence bit is set; type I has none
       return this.ether(b, flags & 0x10 ? o + 8 : o, ts, p, depth);
     }
     if (pt === 0x22eb) {
-      if (o + 12 > b.length) return this.bad(p, 'gre_truncated');
+      if (o + 12 > this.lim) return this.bad(p, 'gre_truncated');
       return this.ether(b, o + 12 + (b[o + 11] & 1 ? 8 : 0), ts, p, depth);
     }
     if (pt === 0x880b) return this.ppp(b, o, ts, p, depth);

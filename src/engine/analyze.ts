@@ -37,7 +37,7 @@ export async function analyzeFiles(paths: string[], opts: AnalyzeOptions): Promi
     try {
       const st = readCaptureFile(
         path,
-        { packet: (d, lt, ts, orig) => void engine.packet(d, lt, ts, orig) },
+        { packet: (b, off, end, lt, ts, orig) => void engine.packet(b, lt, ts, orig, off, end) },
         opts.onProgress ? (b, t) => opts.onProgress!(path, b, t) : undefined,
       );
       engine.flush();

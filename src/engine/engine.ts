@@ -80,15 +80,17 @@ export class Engine {
 
   /**
    * Feed one frame. `linktype` is a LINKTYPE_* (101 = raw IP, what NFQUEUE gives). Returns the flow the
-   * packet belongs to, or null when it is not a TCP/UDP packet over IP (or is malformed).
+   * packet belongs to, or null when it is not a TCP/UDP packet over IP (or is malformed). The frame is
+   * bytes [off, end) of `data` (default: all of it), so callers need not make a view per packet.
    */
-  packet(data: Uint8Array, linktype: number, tsMs: number, wireLen = data.length): Flow | null {
+  packet(data: Uint8Array, linktype: number, tsMs: number, wireLen = -1, off = 0, end = data.length): Flow | null {
+    if (wireLen < 0) wireLen = end - off;
     const st = this.stats;
     st.packets++;
     st.bytes += wireLen;
     if (tsMs > this.nowMs) this.nowMs = tsMs;
     const p = this.pkt;
-    const r = this.decoder.decode(data, linktype, tsMs, p);
+    const r = this.decoder.decode(data, linktype, tsMs, p, off, end);
     if (r !== Decoded.Ok) {
       if (r === Decoded.Bad) st.malformed++;
       else st.skipped++;
@@ -144,8 +146,17 @@ export class Engine {
       s.syn(p.seq);
     }
     if (p.payLen === 0) return;
-    if (!s) s = f.stream = new StreamAssembler(this.inspectBytes);
     f.inspectedPkts++;
+    if (s === null || (s.synSeen && s.base === p.seq && !s.hasData())) {
+      // fast path: the first in-order segment is inspected in place; it is copied into a reassembly
+      // buffer only when the dissector needs more bytes
+      inspectTcp(f, p.buf.subarray(p.payOff, p.payOff + Math.min(p.payLen, this.inspectBytes)));
+      if (f.state !== FlowState.Inspecting) {
+        this.afterInspect(f);
+        return;
+      }
+    }
+    if (!s) s = f.stream = new StreamAssembler(this.inspectBytes);
     const grew = s.add(p.seq, p.buf, p.payOff, p.payLen);
     if (grew) inspectTcp(f, s.view());
     if (f.state === FlowState.Inspecting && (s.overflow || f.inspectedPkts >= this.inspectPackets)) {

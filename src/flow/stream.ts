@@ -16,6 +16,7 @@
  */
 
 const SEQ_MOD = 0x1_0000_0000;
+const EMPTY = new Uint8Array(0);
 
 export class StreamAssembler {
   /** Sequence number of stream offset 0; -1 while unknown. */
@@ -33,7 +34,7 @@ export class StreamAssembler {
   overflow = false;
 
   constructor(readonly budget: number) {
-    this.buf = new Uint8Array(Math.min(2048, budget));
+    this.buf = EMPTY;
   }
 
   /** Called on the SYN of this direction. */
@@ -80,6 +81,11 @@ export class StreamAssembler {
     return this.contig > before;
   }
 
+  /** Whether any byte has been stored. */
+  hasData(): boolean {
+    return this.iv.length > 0;
+  }
+
   /** Contiguous bytes available now (a view). */
   view(): Uint8Array {
     return this.buf.subarray(0, this.contig);
@@ -87,7 +93,7 @@ export class StreamAssembler {
 
   private reserve(n: number): void {
     if (n <= this.buf.length) return;
-    let size = this.buf.length;
+    let size = Math.max(this.buf.length, 2048);
     while (size < n) size *= 2;
     const nb = new Uint8Array(Math.min(size, this.budget));
     nb.set(this.buf.subarray(0, this.maxEnd()));
