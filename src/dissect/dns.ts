@@ -15,8 +15,8 @@
  *
  * Status: 'need-more' when the message is shorter than its header+question (for UDP the engine
  * treats that as truncated); 'not-mine' for a header that cannot be a query/response with a
- * question (QDCOUNT 0 or > 32, unassigned opcode); 'error' with `dns_bad_label`,
- * `dns_bad_pointer`, `dns_name_too_long`. Non-fatal anomalies: `dns_multiple_questions`,
+ * question (QDCOUNT 0, unassigned opcode); 'error' with `dns_bad_label`,
+ * `dns_bad_pointer`, `dns_name_too_long`. Non-fatal anomalies: `dns_multiple_questions` (QDCOUNT > 1: the first is used),
  * `dns_name_odd_chars`, `dns_query_has_answers` (a query with answer/authority records).
  */
 import type { ParseStatus } from './types.js';
@@ -172,7 +172,7 @@ export function parseDnsMessage(data: Uint8Array): DnsResult {
   const ns = (data[8] << 8) | data[9];
   // Opcodes 0 QUERY, 1 IQUERY (obsolete), 2 STATUS, 4 NOTIFY, 5 UPDATE, 6 DSO (RFC 8490).
   if (opcode === 3 || opcode > 6) return NOT_MINE;
-  if (qd === 0 || qd > 32) return NOT_MINE;
+  if (qd === 0) return NOT_MINE;
   const anomalies: string[] = [];
   if (qd > 1) anomalies.push('dns_multiple_questions');
   if (!isResponse && opcode === 0 && (an > 0 || ns > 0)) anomalies.push('dns_query_has_answers');

@@ -82,6 +82,24 @@ test('runs of spaces in the request line are tolerated and flagged', () => {
   assert.deepEqual(r.anomalies, ['http_extra_whitespace']);
 });
 
+test('final: an incomplete head is parsed over its complete lines', () => {
+  const cut = enc('GET /x HTTP/1.1\r\nHost: cut.example\r\nOpt: "htt\xaa\xaa\xaa');
+  assert.equal(parseHttpRequest(cut).status, 'need-more');
+  const r = done(parseHttpRequest(cut, true));
+  assert.equal(r.hostname, 'cut.example');
+  assert.deepEqual(r.anomalies, ['http_head_incomplete']);
+  assert.deepEqual(parseHttpRequest(enc('GET /x HTT'), true), {
+    status: 'error',
+    anomaly: 'http_head_incomplete',
+  });
+  assert.deepEqual(parseHttpRequest(enc('GE'), true), { status: 'not-mine' });
+  // complete heads are unaffected by the flag
+  assert.deepEqual(
+    parseHttpRequest(enc('GET / HTTP/1.0\r\n\r\n'), true),
+    parseHttpRequest(enc('GET / HTTP/1.0\r\n\r\n')),
+  );
+});
+
 test('RTSP and SIP request lines are not HTTP', () => {
   for (const s of [
     'OPTIONS rtsp://10.2.2.2:8554/ RTSP/1.0\r\nCSeq: 1\r\n\r\n',
@@ -145,9 +163,14 @@ test("'not-mine' from the first byte; need-more for method prefixes; errors", ()
     status: 'error',
     anomaly: 'http_malformed_request_line',
   });
-  const big = enc('GET / HTTP/1.1\r\nX: ' + 'a'.repeat(HTTP_MAX_HEAD) + '\r\n\r\n');
-  assert.deepEqual(parseHttpRequest(big), { status: 'error', anomaly: 'http_head_too_large' });
+  // Over the cap: parsed over its complete lines within the cap (Host comes early in practice).
+  const big = enc('GET / HTTP/1.1\r\nHost: big.example\r\nCookie: ' + 'a'.repeat(HTTP_MAX_HEAD) + '\r\n\r\n');
+  const rb = done(parseHttpRequest(big));
+  assert.equal(rb.hostname, 'big.example');
+  assert.deepEqual(rb.anomalies, ['http_head_too_large']);
   assert.equal(parseHttpRequest(big.subarray(0, HTTP_MAX_HEAD - 1)).status, 'need-more');
+  const noLine = enc('GET /' + 'a'.repeat(HTTP_MAX_HEAD));
+  assert.deepEqual(parseHttpRequest(noLine), { status: 'error', anomaly: 'http_head_too_large' });
 });
 
 test('property: random bytes and mutated/truncated requests never throw', () => {
@@ -157,6 +180,7 @@ test('property: random bytes and mutated/truncated requests never throw', () => 
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 2000 }), (b) => {
       parseHttpRequest(b);
+      parseHttpRequest(b, true);
     }),
     { numRuns: 2000 },
   );
@@ -168,6 +192,7 @@ test('property: random bytes and mutated/truncated requests never throw', () => 
         const s = base.slice();
         for (const [at, v] of muts) s[at % s.length] = v;
         const r = parseHttpRequest(s.subarray(0, cut % (s.length + 1)));
+        parseHttpRequest(s.subarray(0, cut % (s.length + 1)), true);
         assert.ok(['done', 'need-more', 'not-mine', 'error'].includes(r.status));
       },
     ),

@@ -154,19 +154,35 @@ export function hostnameFromAuthority(authority: string, anomalies: string[]): s
   return host.length > 0 ? host : null;
 }
 
-/** Parse the request head at the start of a client stream prefix. Never throws. */
-export function parseHttpRequest(data: Uint8Array): HttpResult {
-  if (data.length === 0) return NEED_MORE;
+/**
+ * Parse the request head at the start of a client stream prefix. Never throws.
+ *
+ * `final`: no more bytes will come (the flow ended, or the engine's inspection budget is spent).
+ * Then an incomplete head is parsed as far as its complete lines go, with anomaly
+ * `http_head_incomplete`, instead of 'need-more'. A head longer than HTTP_MAX_HEAD is parsed
+ * the same way over its first HTTP_MAX_HEAD bytes, with anomaly `http_head_too_large`. Both need
+ * at least a complete request line, else they are errors with that code.
+ */
+export function parseHttpRequest(data: Uint8Array, final = false): HttpResult {
+  if (data.length === 0) return final ? NOT_MINE : NEED_MORE;
   const m = matchMethod(data);
   if (m === -2) return NOT_MINE;
-  if (m === -1) return NEED_MORE;
+  const tooLarge = data.length >= HTTP_MAX_HEAD;
+  if (m === -1) return final ? NOT_MINE : NEED_MORE;
   const limit = Math.min(data.length, HTTP_MAX_HEAD);
-  const end = findHeadEnd(data, limit);
+  let end = findHeadEnd(data, limit);
+  let partial: string | null = null;
   if (end < 0) {
-    return data.length >= HTTP_MAX_HEAD ? { status: 'error', anomaly: 'http_head_too_large' } : NEED_MORE;
+    if (!tooLarge && !final) return NEED_MORE;
+    partial = tooLarge ? 'http_head_too_large' : 'http_head_incomplete';
+    const lastLf = data.lastIndexOf(10, limit - 1);
+    if (lastLf < 0) return { status: 'error', anomaly: partial };
+    end = lastLf + 1;
   }
   try {
-    return parseHead(data, end, METHODS[m]);
+    const r = parseHead(data, end, METHODS[m]);
+    if (partial !== null && r.status === 'done') r.anomalies.push(partial);
+    return r;
   } catch {
     // Defensive: parseHead has no throwing paths on valid indexes; keep the never-throws contract.
     return { status: 'error', anomaly: 'http_malformed_request_line' };
