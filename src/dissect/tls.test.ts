@@ -242,3 +242,14 @@ test('broken ALPN / supported_versions / signature_algorithms content: SNI still
   b[b.length - 5] = 0x40; // ALPN extension length 4 -> 64, past the extensions block
   assert.throws(() => parseClientHelloBody(b, 't'), TruncatedError);
 });
+
+test('Chromium JA4 equals FoxIO ja4 (Rust) output for a Chrome hello with GREASE signature algorithms', () => {
+  // FoxIO-LLC/ja4 rust/ja4/src/snapshots/ja4__insta@sigalg-grease.pcapng.snap states
+  // ja4: t13d1517h2_8daaf6152771_cb7bf5808d99 for a Chrome hello whose signature_algorithms start
+  // with a GREASE value and include ML-DSA (0x0904-0x0906) — the same layout as our fixture.
+  const r = tlsClientHelloFromStream(fixtureBytes('tls-chromium'));
+  assert.equal(r.status, 'done');
+  if (r.status !== 'done') return;
+  assert.ok(isGrease(r.hello.signatureAlgorithms[0]));
+  assert.equal(r.hello.ja4, 't13d1517h2_8daaf6152771_cb7bf5808d99');
+});
