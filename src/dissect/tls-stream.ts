@@ -13,6 +13,10 @@
  * - the body is parsed once, as a view of the input when it lies in one record, or copied
  *   together from its fragments otherwise.
  *
+ * Non-fatal anomalies (besides the body parser's): `tls_record_before_hello`,
+ * `tls_record_interleaved`, `tls_hello_fragmented` (the hello spans several records: legal, rare
+ * in real clients, a known DPI evasion).
+ *
  * 'not-mine' is decided from at most the first 5 bytes (record header). Errors are reported as
  * `{status:'error', anomaly}`; this function never throws. Error codes: `tls_malformed_hello`,
  * `tls_sni_invalid`, `tls_not_client_hello` (first handshake message has another type),
