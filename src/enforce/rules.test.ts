@@ -1,0 +1,55 @@
+/**
+ * @module enforce/rules.test
+ * The iptables rules as text: expected argv written by hand from the iptables-extensions man page.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildRules, classRule, hashlimitArgs, hashlimitName, markValue, rulesScript, MARK_RST, MARK_CLASS_BASE } from './rules.js';
+
+const o = { chain: 'CPX', queues: [3, 3] as [number, number], connbytes: 32, markMask: 0x00ff0000 };
+
+test('mark values sit inside the mask', () => {
+  assert.equal(markValue(0x00ff0000, MARK_RST), 0x00030000);
+  assert.equal(markValue(0xff, 5), 5);
+  assert.equal(markValue(0xf0, 0x1f), 0xf0); // truncated to the mask
+});
+
+test('rules: queue only unmarked connections for their first packets, with bypass; save and enforce marks', () => {
+  const r = buildRules(o).map((a) => a.join(' '));
+  assert.deepEqual(r, [
+    'mangle -N CPX',
+    'filter -N CPX',
+    'mangle -A CPX -m connmark --mark 0x0/0xff0000 -m connbytes --connbytes 0:32 --connbytes-dir both --connbytes-mode packets -j NFQUEUE --queue-num 3 --queue-bypass',
+    'mangle -A CPX -m connmark --mark 0x40000/0xff0000 -j NFQUEUE --queue-num 3 --queue-bypass',
+    'filter -A CPX -m mark ! --mark 0x0/0xff0000 -j CONNMARK --save-mark --nfmask 0xff0000 --ctmask 0xff0000',
+    'filter -A CPX -m connmark --mark 0x20000/0xff0000 -j DROP',
+    'filter -A CPX -p tcp -m connmark --mark 0x30000/0xff0000 -j REJECT --reject-with tcp-reset',
+    'filter -A CPX -m connmark --mark 0x30000/0xff0000 -j DROP',
+    'mangle -I FORWARD 1 -j CPX',
+    'filter -I FORWARD 1 -j CPX',
+  ]);
+});
+
+test('several queues use --queue-balance', () => {
+  const r = buildRules({ ...o, queues: [0, 3] })[2].join(' ');
+  assert.match(r, /--queue-balance 0:3 --queue-bypass$/);
+});
+
+test('kernel throttle class: hashlimit per connection and direction, byte mode', () => {
+  const c = { id: 2, rateBps: 256_000, burstBytes: 8000 };
+  // 256 kbit/s = 32000 B/s; the kernel wants burst ≥ one second at the rate
+  assert.deepEqual(hashlimitArgs(c), ['--hashlimit-above', '32000b/s', '--hashlimit-burst', '32000b']);
+  assert.deepEqual(hashlimitArgs({ id: 0, rateBps: 8000, burstBytes: 16384 }), ['--hashlimit-above', '1000b/s', '--hashlimit-burst', '16384b']);
+  const r = classRule(o, c).join(' ');
+  assert.equal(
+    r,
+    `-A CPX -m connmark --mark 0x${((MARK_CLASS_BASE + 2) << 16).toString(16)}/0xff0000 -m hashlimit --hashlimit-above 32000b/s --hashlimit-burst 32000b --hashlimit-mode srcip,srcport,dstip,dstport --hashlimit-name ${hashlimitName('CPX', 2)} --hashlimit-htable-expire 120000 -j DROP`,
+  );
+  assert.ok(hashlimitName('A_VERY_LONG_CHAIN_NAME_123', 238).length <= 15);
+});
+
+test('--no-install script quotes what the shell would split', () => {
+  const s = rulesScript(o);
+  assert.match(s, /^iptables -w -t mangle -N CPX$/m);
+  assert.match(s, /-m mark '!' --mark/);
+});
