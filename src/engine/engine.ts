@@ -160,8 +160,11 @@ export class Engine {
     const grew = s.add(p.seq, p.buf, p.payOff, p.payLen);
     if (grew) inspectTcp(f, s.view());
     if (f.state === FlowState.Inspecting && (s.overflow || f.inspectedPkts >= this.inspectPackets)) {
-      f.anomaly(s.overflow ? 'inspect_budget_exhausted' : 'inspect_packets_exhausted');
-      f.state = FlowState.GaveUp;
+      inspectTcp(f, s.view(), true);
+      if (f.state === FlowState.Inspecting) {
+        f.anomaly(s.overflow ? 'inspect_budget_exhausted' : 'inspect_packets_exhausted');
+        f.state = FlowState.GaveUp;
+      }
     }
     if (s.overlapMismatch) f.anomaly('tcp_overlap_mismatch');
     if (s.zeroReplaced) f.anomaly('tcp_zero_payload_replaced');
@@ -247,7 +250,8 @@ export class Engine {
   private end(f: Flow): void {
     this.table.remove(f);
     if (f.state === FlowState.Inspecting) {
-      f.state = FlowState.GaveUp;
+      if (f.stream && f.stream.contig > 0) inspectTcp(f, f.stream.view(), true);
+      if (f.state === FlowState.Inspecting) f.state = FlowState.GaveUp;
       f.stream = null;
     }
     this.onFlowEnd?.(this.record(f), f);

@@ -6,7 +6,7 @@
  */
 import { Flow, FlowState } from '../flow/flow.js';
 import { tlsClientHelloFromStream, isTlsRecordStart } from '../dissect/tls-stream.js';
-import { parseHttpRequest } from '../dissect/http.js';
+import { parseHttpRequest, isHttpRequestStart } from '../dissect/http.js';
 import { parseDnsMessage } from '../dissect/dns.js';
 import { QuicInitialAssembler, looksLikeQuicInitial } from '../dissect/quic.js';
 import type { ClientHello } from '../dissect/types.js';
@@ -37,29 +37,21 @@ export function normalizeHost(name: string | null): string | null {
   return s.length ? s : null;
 }
 
-function isHttpMethodStart(b: Uint8Array): boolean {
-  // Uppercase letters followed by a space within the first 16 bytes
-  const n = Math.min(b.length, 16);
-  for (let i = 0; i < n; i++) {
-    const c = b[i];
-    if (c === 0x20) return i >= 3;
-    if (c < 0x41 || c > 0x5a) return false;
-  }
-  return b.length < 16;
-}
-
 function tlsInfo(h: ClientHello) {
   const versions = (h.supportedVersions.length ? h.supportedVersions : [h.legacyVersion]).map(versionName);
   return { sni: h.sni, alpn: h.alpn, versions, ja4: h.ja4 ?? null, ech: h.ech };
 }
 
-/** Inspect the TCP client stream prefix `data` (contiguous bytes from offset 0). */
-export function inspectTcp(f: Flow, data: Uint8Array): void {
+/**
+ * Inspect the TCP client stream prefix `data` (contiguous bytes from offset 0). `final` when no more
+ * bytes will come (flow end or budget): an incomplete HTTP head is then parsed over its complete lines.
+ */
+export function inspectTcp(f: Flow, data: Uint8Array, final = false): void {
   if (data.length === 0) return;
   let kind = (f.dstate as number) ?? T_UNKNOWN;
   if (kind === T_UNKNOWN) {
     if (isTlsRecordStart(data)) kind = T_TLS;
-    else if (isHttpMethodStart(data)) kind = T_HTTP;
+    else if (isHttpRequestStart(data)) kind = T_HTTP;
     else if ((f.sport === 53 || f.sport === 5353 || f.sport === 853) && data.length >= 2) kind = T_DNS;
     else if (data.length >= 6) {
       f.state = FlowState.GaveUp;
@@ -86,7 +78,7 @@ export function inspectTcp(f: Flow, data: Uint8Array): void {
     return;
   }
   if (kind === T_HTTP) {
-    const r = parseHttpRequest(data);
+    const r = parseHttpRequest(data, final);
     if (r.status === 'need-more') return;
     if (r.status === 'done') {
       f.appProto = 'http';
