@@ -106,10 +106,8 @@ export class Matcher implements CompiledPolicy {
   private readonly hasSrc: boolean;
   private readonly literalDot: boolean;
 
-  // protection
-  private readonly protNames: DomainTable;
-  private readonly prot4: PrefixTrie;
-  private readonly prot6: PrefixTrie;
+  /** Pseudo-rule index under which protected names/CIDRs are stored in the same indexes. */
+  private readonly P: number;
   private readonly hasProt: boolean;
 
   // scratch (single-threaded use)
@@ -124,11 +122,6 @@ export class Matcher implements CompiledPolicy {
   private readonly cand: Int32Array;
   private readonly w6 = new Uint32Array(4);
   private readonly g6 = new Uint16Array(8);
-  private readonly pStamp = new Int32Array(1);
-  private readonly pSpec = new Int32Array(1);
-  private readonly pTouch = new Int32Array(1);
-  private readonly pCand = new Int32Array(2);
-  private pGen = 0;
 
   constructor(policy: Policy, opts: CompileOptions = {}) {
     const now = opts.now ?? Date.now();
@@ -217,37 +210,37 @@ export class Matcher implements CompiledPolicy {
       if (m.ech !== null) other++;
       this.otherSpec[i] = other;
     }
+    // protected names and CIDRs share the indexes, under pseudo-rule n
+    const P = n;
+    this.P = P;
+    for (const x of policy.protected.exact) dom.add(x, P, KIND_EXACT);
+    for (const x of policy.protected.suffix) dom.add(x, P, KIND_SUFFIX);
+    for (const cidr of policy.protected.cidr) {
+      dst.add(cidr, P);
+      src.add(cidr, P);
+    }
+    this.hasProt = policy.protected.exact.length + policy.protected.suffix.length + policy.protected.cidr.length > 0;
     this.always = Int32Array.from(always);
     this.domains = dom.build();
     this.patterns = pat.build();
-    this.dst4 = dst.b4.build();
+    this.dst4 = dst.b4.build(true);
     this.dst6 = dst.b6.build();
-    this.src4 = src.b4.build();
+    this.src4 = src.b4.build(true);
     this.src6 = src.b6.build();
     this.hasHost = this.domains.size > 0 || !this.patterns.empty;
     this.hasDst = dst.count > 0;
     this.hasSrc = src.count > 0;
 
-    const pdom = new DomainTableBuilder();
-    for (const x of policy.protected.exact) pdom.add(x, 0, KIND_EXACT);
-    for (const x of policy.protected.suffix) pdom.add(x, 0, KIND_SUFFIX);
-    const pip = new IpIndex();
-    for (const c of policy.protected.cidr) pip.add(c, 0);
-    this.protNames = pdom.build();
-    this.prot4 = pip.b4.build();
-    this.prot6 = pip.b6.build();
-    this.hasProt = pdom.size > 0 || pip.count > 0;
-
     this.defaultDecision = decisionOf(null, policy.default);
     this.protectedDecision = freezeDecision({ rule_id: PROTECTED_RULE_ID, action: 'allow' });
-    this.stampHost = new Int32Array(n);
-    this.specHost = new Int32Array(n);
-    this.stampDst = new Int32Array(n);
-    this.specDst = new Int32Array(n);
-    this.stampSrc = new Int32Array(n);
-    this.specSrc = new Int32Array(n);
-    this.touch = new Int32Array(n);
-    this.cand = new Int32Array(n + 1);
+    this.stampHost = new Int32Array(n + 1);
+    this.specHost = new Int32Array(n + 1);
+    this.stampDst = new Int32Array(n + 1);
+    this.specDst = new Int32Array(n + 1);
+    this.stampSrc = new Int32Array(n + 1);
+    this.specSrc = new Int32Array(n + 1);
+    this.touch = new Int32Array(n + 1);
+    this.cand = new Int32Array(n + 2);
     Object.freeze(this.decisions);
   }
 
@@ -344,61 +337,39 @@ export class Matcher implements CompiledPolicy {
     return true;
   }
 
-  /** Whether the flow touches a protected name or address (either side). */
-  isProtected(input: MatchInput): boolean {
-    if (!this.hasProt) return false;
-    const host = input.host;
-    if (host) {
-      let end = host.length;
-      if (end > 0 && host.charCodeAt(end - 1) === 46) end--;
-      this.pCand[0] = 0;
-      if (!this.protNames.walk(host, end, this.pStamp, this.pSpec, this.nextPGen(), this.pTouch, this.pCand)) {
-        const a = domainToASCII(host.slice(0, end));
-        if (a) this.protNames.walk(a, a.length, this.pStamp, this.pSpec, this.nextPGen(), this.pTouch, this.pCand);
-      }
-      if (this.pCand[0] > 0) return true;
-    }
-    return this.ipProtected(input.dest_ip) || this.ipProtected(input.src_ip);
-  }
-
-  private nextPGen(): number {
-    if (this.pGen >= 0x7ffffff0) {
-      this.pGen = 0;
-      this.pStamp.fill(0);
-      this.pTouch.fill(0);
-    }
-    return ++this.pGen;
-  }
-
-  private ipProtected(ip: string): boolean {
-    this.pCand[0] = 0;
-    const g = this.nextPGen();
-    const v4 = parseV4Fast(ip);
-    if (v4 >= 0) this.prot4.walk32(v4, this.pStamp, this.pSpec, g, this.pTouch, this.pCand);
-    else if (parseV6Fast(ip, this.w6, this.g6)) {
-      const w = this.w6;
-      if (w[0] === 0 && w[1] === 0 && w[2] === 0xffff) this.prot4.walk32(w[3], this.pStamp, this.pSpec, g, this.pTouch, this.pCand);
-      else this.prot6.walk128(w, this.pStamp, this.pSpec, g, this.pTouch, this.pCand);
-    }
-    return this.pCand[0] > 0;
-  }
-
-  match(input: MatchInput): Decision {
+  /** Run the index lookups for a flow; returns the generation whose stamps mark the matches. */
+  private mark(input: MatchInput): number {
     const gen = this.nextGen();
-    const cand = this.cand;
-    cand[0] = 0;
+    this.cand[0] = 0;
     if (this.hasHost) this.matchHost(input, gen);
     if (this.hasDst) this.matchIp(input.dest_ip, this.dst4, this.dst6, this.stampDst, this.specDst, gen);
     if (this.hasSrc) this.matchIp(input.src_ip, this.src4, this.src6, this.stampSrc, this.specSrc, gen);
+    return gen;
+  }
+
+  private protectedAt(gen: number): boolean {
+    const P = this.P;
+    return this.hasProt && (this.stampHost[P] === gen || this.stampDst[P] === gen || this.stampSrc[P] === gen);
+  }
+
+  /** Whether the flow touches a protected name or address (either side). */
+  isProtected(input: MatchInput): boolean {
+    return this.protectedAt(this.mark(input));
+  }
+
+  match(input: MatchInput): Decision {
+    const gen = this.mark(input);
+    const cand = this.cand;
+    const P = this.P;
     let best = -1;
     let bestPrio = 0;
     let bestSpec = 0;
-    let prot = -1; // unknown
     let skipped = false;
     const total = cand[0];
     const always = this.always;
     for (let k = 1 - always.length; k <= total; k++) {
       const r = k <= 0 ? always[-k] : cand[k];
+      if (r === P) continue;
       const need = this.need[r];
       if ((need & NEED_HOST) !== 0 && this.stampHost[r] !== gen) continue;
       if ((need & NEED_DST) !== 0 && this.stampDst[r] !== gen) continue;
@@ -411,8 +382,7 @@ export class Matcher implements CompiledPolicy {
       if (best >= 0 && prio === bestPrio && (spec < bestSpec || (spec === bestSpec && r > best))) continue;
       if (!this.others(r, input)) continue;
       if (this.restrictive[r] === 1 && this.override[r] === 0) {
-        if (prot < 0) prot = this.isProtected(input) ? 1 : 0;
-        if (prot === 1) {
+        if (this.protectedAt(gen)) {
           skipped = true;
           continue;
         }
@@ -424,8 +394,7 @@ export class Matcher implements CompiledPolicy {
     if (best >= 0) return this.decisions[best];
     if (skipped) return this.protectedDecision;
     if (isRestrictive(this.defaultDecision.action)) {
-      if (prot < 0) prot = this.isProtected(input) ? 1 : 0;
-      if (prot === 1) return this.protectedDecision;
+      if (this.protectedAt(gen)) return this.protectedDecision;
     }
     return this.defaultDecision;
   }

@@ -30,8 +30,12 @@ export function parseList(text: string, path: string, norm: (s: string) => strin
     let a = pos;
     let b = eol;
     pos = eol + 1;
-    const hash = text.indexOf('#', a);
-    if (hash >= 0 && hash < b) b = hash;
+    for (let k = a; k < b; k++) {
+      if (text.charCodeAt(k) === 35 /* # */) {
+        b = k;
+        break;
+      }
+    }
     while (a < b && isSpace(text.charCodeAt(a))) a++;
     while (b > a && isSpace(text.charCodeAt(b - 1))) b--;
     if (a === b) continue;

@@ -114,9 +114,9 @@ class Builder {
       provenance: (o.provenance as Record<string, unknown>) ?? null,
       rules: [],
     };
-    if (typeof prot.exact_file === 'string') p.protected.exact.push(...(await this.readListFile(['protected', 'exact_file'], prot.exact_file, normalizeName)));
-    if (typeof prot.suffix_file === 'string') p.protected.suffix.push(...(await this.readListFile(['protected', 'suffix_file'], prot.suffix_file, normalizeName)));
-    if (typeof prot.cidr_file === 'string') p.protected.cidr.push(...(await this.readListFile(['protected', 'cidr_file'], prot.cidr_file, cidrNorm)));
+    if (typeof prot.exact_file === 'string') p.protected.exact = p.protected.exact.concat(await this.readListFile(['protected', 'exact_file'], prot.exact_file, normalizeName));
+    if (typeof prot.suffix_file === 'string') p.protected.suffix = p.protected.suffix.concat(await this.readListFile(['protected', 'suffix_file'], prot.suffix_file, normalizeName));
+    if (typeof prot.cidr_file === 'string') p.protected.cidr = p.protected.cidr.concat(await this.readListFile(['protected', 'cidr_file'], prot.cidr_file, cidrNorm));
     const seen = new Map<string, number>();
     const rules = (o.rules as Obj[]) ?? [];
     for (let i = 0; i < rules.length; i++) {
@@ -204,7 +204,7 @@ class Builder {
       const f = host?.[`${k}_file`];
       if (typeof f === 'string') {
         const entries = await this.readListFile([...path, 'match', 'host', `${k}_file`], f, k === 'substring' || k === 'endswith' ? normalizePattern : normalizeName);
-        rule.match.host![k].push(...entries);
+        rule.match.host![k] = rule.match.host![k].length ? rule.match.host![k].concat(entries) : entries;
         rule.lists.push({ field: `host.${k}_file`, file: this.listPath(f), entries: entries.length });
       }
     }
@@ -212,7 +212,7 @@ class Builder {
       const f = m?.[`${k}_file`];
       if (typeof f === 'string') {
         const entries = await this.readListFile([...path, 'match', `${k}_file`], f, cidrNorm);
-        rule.match[k] = [...(rule.match[k] ?? []), ...entries];
+        rule.match[k] = (rule.match[k] ?? []).concat(entries);
         rule.lists.push({ field: `${k}_file`, file: this.listPath(f), entries: entries.length });
       }
     }

@@ -40,18 +40,54 @@ export class PrefixTrieBuilder {
     return this.left.length;
   }
 
-  build(): PrefixTrie {
-    return new PrefixTrie(Int32Array.from(this.left), Int32Array.from(this.right), Int32Array.from(this.head), Int32Array.from(this.listRule), Int32Array.from(this.listNext));
+  /** Freeze. `jump16`: also build the 2^16-entry first-level table (for 32-bit tries). */
+  build(jump16 = false): PrefixTrie {
+    const n = this.left.length;
+    const nodes = new Int32Array(n * 3);
+    for (let i = 0; i < n; i++) {
+      nodes[i * 3] = this.left[i] < 0 ? -1 : this.left[i] * 3;
+      nodes[i * 3 + 1] = this.right[i] < 0 ? -1 : this.right[i] * 3;
+      nodes[i * 3 + 2] = this.head[i];
+    }
+    let jump: Int32Array | null = null;
+    let short: Uint8Array | null = null;
+    if (jump16 && this.listRule.length > 0) {
+      jump = new Int32Array(1 << 16).fill(-1);
+      short = new Uint8Array(1 << 16);
+      const j = jump;
+      const sh = short;
+      const fill = (node: number, depth: number, prefix: number, hasShort: number): void => {
+        if (depth === 16) {
+          j[prefix] = node;
+          sh[prefix] = hasShort;
+          return;
+        }
+        const hs = hasShort | (nodes[node + 2] >= 0 ? 1 : 0);
+        for (let bit = 0; bit < 2; bit++) {
+          const child = nodes[node + bit];
+          const p = prefix * 2 + bit;
+          if (child >= 0) fill(child, depth + 1, p, hs);
+          else if (hs) {
+            const span = 1 << (15 - depth);
+            sh.fill(1, p * span, (p + 1) * span);
+          }
+        }
+      };
+      fill(0, 0, 0, 0);
+    }
+    return new PrefixTrie(nodes, Int32Array.from(this.listRule), Int32Array.from(this.listNext), jump, short);
   }
 }
 
 export class PrefixTrie {
   constructor(
-    readonly left: Int32Array,
-    readonly right: Int32Array,
-    readonly head: Int32Array,
+    /** Per node 3 ints: left child, right child (node index * 3, or -1), head of the rule list (or -1). */
+    readonly nodes: Int32Array,
     readonly listRule: Int32Array,
     readonly listNext: Int32Array,
+    /** Node at depth 16 for each top-16-bit value (or -1), and whether a shorter prefix is on the way. */
+    private readonly jump: Int32Array | null = null,
+    private readonly short: Uint8Array | null = null,
   ) {}
 
   get empty(): boolean {
@@ -64,16 +100,22 @@ export class PrefixTrie {
    * gen) are appended to `cand` (cand[0] holds the count).
    */
   walk32(addr: number, stamp: Int32Array, spec: Int32Array, gen: number, touch: Int32Array, cand: Int32Array): void {
-    const left = this.left;
-    const right = this.right;
-    const head = this.head;
+    const nodes = this.nodes;
     let node = 0;
     let depth = 0;
+    if (this.jump !== null) {
+      const top = addr >>> 16;
+      if (this.short![top] === 0) {
+        node = this.jump[top];
+        if (node < 0) return;
+        depth = 16;
+      }
+    }
     for (;;) {
-      const h = head[node];
+      const h = nodes[node + 2];
       if (h >= 0) this.mark(h, depth, stamp, spec, gen, touch, cand);
       if (depth === 32) return;
-      node = (addr >>> (31 - depth)) & 1 ? right[node] : left[node];
+      node = nodes[node + ((addr >>> (31 - depth)) & 1)];
       if (node < 0) return;
       depth++;
     }
@@ -81,16 +123,14 @@ export class PrefixTrie {
 
   /** As {@link walk32} for a 128-bit address given as 4 words. */
   walk128(w: Uint32Array, stamp: Int32Array, spec: Int32Array, gen: number, touch: Int32Array, cand: Int32Array): void {
-    const left = this.left;
-    const right = this.right;
-    const head = this.head;
+    const nodes = this.nodes;
     let node = 0;
     let depth = 0;
     for (;;) {
-      const h = head[node];
+      const h = nodes[node + 2];
       if (h >= 0) this.mark(h, depth, stamp, spec, gen, touch, cand);
       if (depth === 128) return;
-      node = (w[depth >>> 5] >>> (31 - (depth & 31))) & 1 ? right[node] : left[node];
+      node = nodes[node + ((w[depth >>> 5] >>> (31 - (depth & 31))) & 1)];
       if (node < 0) return;
       depth++;
     }
@@ -108,18 +148,5 @@ export class PrefixTrie {
         cand[++cand[0]] = r;
       }
     }
-  }
-
-  /** All (rule, prefix length) pairs on the path of a 32-bit address (offline use: lint). */
-  collect32(addr: number): { rule: number; len: number }[] {
-    const out: { rule: number; len: number }[] = [];
-    let node = 0;
-    for (let depth = 0; ; depth++) {
-      for (let e = this.head[node]; e >= 0; e = this.listNext[e]) out.push({ rule: this.listRule[e], len: depth });
-      if (depth === 32) break;
-      node = (addr >>> (31 - depth)) & 1 ? this.right[node] : this.left[node];
-      if (node < 0) break;
-    }
-    return out;
   }
 }
