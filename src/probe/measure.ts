@@ -196,6 +196,7 @@ export async function measureTcp(o: TcpRunOptions): Promise<RunSample> {
     down: o.down,
     up: o.up,
     window_ms: o.windowMs,
+    trigger_bytes: o.trigger.writes.reduce((n, w) => n + w.length, 0),
   };
   let ctl: Control;
   try {
@@ -209,21 +210,21 @@ export async function measureTcp(o: TcpRunOptions): Promise<RunSample> {
     if (o.trigger.reorder) {
       localPort = 20000 + (randomBytes(2).readUInt16BE(0) % 40000);
       try {
-        reorder = await installReorder({ dst: o.host, localPort });
+        reorder = await installReorder({ dst: o.host, localPort, segmentBytes: o.trigger.writes[0].length });
       } catch (e) {
         ctl.close();
         const s = failed('tcp', o.windowMs, o.down, o.up, 'unsupported', `reordering needs root, tc and iptables: ${(e as Error).message}`);
         return s;
       }
     }
-    return await tcpRun(o, ctl, localPort);
+    return await tcpRun(o, ctl, localPort, reorder);
   } finally {
     await reorder?.remove();
     ctl.close();
   }
 }
 
-async function tcpRun(o: TcpRunOptions, ctl: Control, localPort: number | undefined): Promise<RunSample> {
+async function tcpRun(o: TcpRunOptions, ctl: Control, localPort: number | undefined, reorder: Reorder | null): Promise<RunSample> {
   const sample: RunSample = failed('tcp', o.windowMs, o.down, o.up, '', '');
   sample.error = null;
   delete sample.error_detail;
@@ -295,29 +296,14 @@ async function tcpRun(o: TcpRunOptions, ctl: Control, localPort: number | undefi
     sock.write(o.trigger.writes[i]);
   }
   tTrig = performance.now();
-
-  // upload
-  let upWritten = 0;
-  let upDone = !o.up;
-  const upDoneP = o.up ? ctl.wait('up_done', o.windowMs + 1000) : Promise.resolve(null);
-  void upDoneP.then((m) => {
-    if (m) upDone = true;
-  });
-  const pumpUp = () => {
-    while (o.up && upWritten < o.up && !sock.destroyed) {
-      const n = Math.min(UP_RECORD.length, o.up - upWritten);
-      upWritten += n;
-      if (!sock.write(n === UP_RECORD.length ? UP_RECORD : UP_RECORD.subarray(0, n))) return;
-    }
-  };
-  if (o.up) {
-    sock.on('drain', pumpUp);
-    // small pause: the trigger leaves before the upload filler
-    await sleep(gap);
-    pumpUp();
+  if (reorder) {
+    // the held-back segment has left once the server saw the token: take the qdisc away now so it
+    // cannot shape the rest of the run
+    await ctl.wait('matched', 1000);
+    await reorder.remove();
   }
 
-  // sample until the window ends, the socket closes, or both directions are done
+  // phase 1: download, until complete, closed, or the window ends
   const deadline = tTrig + o.windowMs;
   let last = -1;
   let sockClosed = false;
@@ -329,8 +315,7 @@ async function tcpRun(o: TcpRunOptions, ctl: Control, localPort: number | undefi
       down.timeline.push([t, downBytes]);
       last = downBytes;
     }
-    const downDone = downBytes >= o.down;
-    if ((downDone && upDone) || sockClosed || now >= deadline) break;
+    if (downBytes >= o.down || sockClosed || now >= deadline) break;
     await sleep(SAMPLE_MS);
   }
   const tEnd = performance.now();
@@ -348,6 +333,27 @@ async function tcpRun(o: TcpRunOptions, ctl: Control, localPort: number | undefi
     sample.error_detail = e.message;
   }
   if (ended && !down.complete) sample.early_fin = true;
+
+  // phase 2: upload (its own window), measured by the server; sequential so that one direction's
+  // policing (dropped ACKs) does not distort the other's measurement
+  if (o.up && !sockClosed && !sock.destroyed) {
+    let upWritten = 0;
+    const upDoneP = ctl.wait('up_done', o.windowMs + 1000);
+    const pumpUp = () => {
+      while (upWritten < o.up && !sock.destroyed && sock.writable) {
+        const n = Math.min(UP_RECORD.length, o.up - upWritten);
+        upWritten += n;
+        if (!sock.write(n === UP_RECORD.length ? UP_RECORD : UP_RECORD.subarray(0, n))) return;
+      }
+    };
+    sock.on('drain', pumpUp);
+    pumpUp();
+    await Promise.race([upDoneP, closed, sleep(o.windowMs)]);
+    const e2 = err as NodeJS.ErrnoException | null;
+    if (e2 && (e2.code === 'ECONNRESET' || e2.code === 'EPIPE') && sample.reset_ms === null) {
+      sample.reset_ms = Math.round(performance.now() - tTrig);
+    }
+  }
 
   // server's view
   ctl.send({ op: 'end' });

@@ -11,8 +11,8 @@
  * byte on the wire in the download direction is always the server's answer to the trigger.
  *
  * Lifecycle: probe → `CPPROBE1 {"op":"session",...}`; server → `{"op":"ready"}`; the probe opens
- * the test connection and sends the trigger; server → `{"op":"matched",...}` when it sees the token
- * and starts the download (TLS application-data records of random bytes, or UDP datagrams paced at
+ * the test connection and sends the trigger; server → `{"op":"matched",...}` when it sees the token;
+ * once the whole trigger (`trigger_bytes`) has arrived it starts the download (TLS application-data records of random bytes, or UDP datagrams paced at
  * `udp_rate_bps`); server → `{"op":"up_done"}` once the requested upload arrived; probe → `{"op":"end"}` when its window is over; server → `{"op":"result",...}`
  * (what it saw: upload timeline, bytes sent, TCP retransmissions) and closes both connections.
  */
@@ -29,6 +29,10 @@ export interface SessionRequest {
   down: number;
   /** Upload bytes the probe will send after the trigger (0: none); the server says `up_done` when all arrived. */
   up: number;
+  /** TCP: total bytes of the trigger (all its writes); the server starts the download only once it
+   *  has received that many bytes on the test connection, so a multi-write trigger is complete
+   *  before any answer flows (0 = start at the match). */
+  trigger_bytes?: number;
   /** Server-side limit on the session's life (ms) after the match. */
   window_ms: number;
   /** UDP only: pacing of the server's datagrams (bit/s) and their size (bytes). */
@@ -87,6 +91,8 @@ export function checkSessionRequest(x: unknown): string | null {
   if (!Number.isInteger(r.up) || (r.up as number) < 0 || (r.up as number) > 1 << 30) return 'bad up';
   if (!Number.isInteger(r.window_ms) || (r.window_ms as number) < 100 || (r.window_ms as number) > 600_000)
     return 'window_ms must be 100..600000';
+  if (r.trigger_bytes !== undefined && (!Number.isInteger(r.trigger_bytes) || (r.trigger_bytes as number) < 0 || (r.trigger_bytes as number) > 65536))
+    return 'bad trigger_bytes';
   if (r.udp_rate_bps !== undefined && (!Number.isFinite(r.udp_rate_bps) || (r.udp_rate_bps as number) <= 0 || (r.udp_rate_bps as number) > 1e9))
     return 'bad udp_rate_bps';
   if (r.udp_size !== undefined && (!Number.isInteger(r.udp_size) || (r.udp_size as number) < 64 || (r.udp_size as number) > 1452))

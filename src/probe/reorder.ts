@@ -2,12 +2,14 @@
  * @module probe/reorder
  * Out-of-order segments without raw sockets: the kernel of the probe's own host holds back the
  * first data segment of one test connection. An iptables mangle rule marks the 3rd packet
- * (SYN, ACK, first data) sent from the test connection's local port (`connbytes`), and a `prio`
- * qdisc on the egress device sends marked packets through a `netem` delay band while everything
- * else passes at once. The second segment therefore reaches the path first; the held-back one
- * follows `delayMs` later (the client's TCP may also retransmit it early: either way the path sees
- * segment 2 before segment 1). Needs root on the probe's host; installed per test connection and
- * always removed.
+ * (SYN, ACK, first data) sent from the test connection's local port (`connbytes`), and an `htb`
+ * qdisc on the egress device sends marked packets (u32 `match mark`) through a class whose rate is
+ * so low that the segment waits about `delayMs`, while everything else passes at once (a default
+ * class at 10 Gbit/s). Only htb, u32 and iptables are needed: no netem or prio, which many kernels
+ * (this project's CI included) do not have. The second segment therefore reaches the path first;
+ * the held-back one follows (the client's TCP may also retransmit it early: either way the path
+ * sees segment 2 before segment 1). Needs root on the probe's host; replaces the egress device's
+ * root qdisc for the duration of one test connection and always removes it afterwards.
  */
 import { run } from '../lab/netns.js';
 
@@ -17,6 +19,8 @@ export interface ReorderOptions {
   /** Local (source) port of the test connection. */
   localPort: number;
   delayMs?: number;
+  /** Size of the segment to hold back (payload bytes), to size the delay. */
+  segmentBytes: number;
   /** fwmark used (default 0x4350 + low bits of the port). */
   mark?: number;
 }
@@ -47,14 +51,17 @@ export async function installReorder(o: ReorderOptions): Promise<Reorder> {
     cleanups.length = 0;
   };
   try {
-    const q = await run(['tc', 'qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'prio', 'bands', '3', 'priomap',
-      ...Array(16).fill('0')], { timeoutMs: 5000 });
+    const q = await run(['tc', 'qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'htb', 'default', '10'], { timeoutMs: 5000 });
     if (q.code !== 0) throw new Error(`tc qdisc on ${dev}: ${q.stderr.trim()}`);
     cleanups.push(['tc', 'qdisc', 'del', 'dev', dev, 'root']);
-    await run(['tc', 'qdisc', 'add', 'dev', dev, 'parent', '1:2', 'handle', '20:', 'netem', 'delay', `${o.delayMs ?? 80}ms`],
-      { check: true, timeoutMs: 5000 });
-    await run(['tc', 'filter', 'add', 'dev', dev, 'parent', '1:', 'protocol', 'all', 'prio', '1', 'handle', mark, 'fw',
-      'flowid', '1:2'], { check: true, timeoutMs: 5000 });
+    await run(['tc', 'class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', '10gbit', 'burst', '1m', 'cburst', '1m'], { check: true, timeoutMs: 5000 });
+    // wire size ≈ payload + IP/TCP headers with options + Ethernet; rate so that it waits delayMs
+    const wire = o.segmentBytes + 86;
+    const rate = Math.max(8, Math.ceil((wire * 8 * 1000) / (o.delayMs ?? 100)));
+    await run(['tc', 'class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:20', 'htb', 'rate', `${rate}bit`, 'ceil', `${rate}bit`,
+      'burst', '1', 'cburst', '1'], { check: true, timeoutMs: 5000 });
+    await run(['tc', 'filter', 'add', 'dev', dev, 'parent', '1:', 'protocol', 'all', 'prio', '1', 'u32', 'match', 'mark', mark,
+      '0xffffffff', 'flowid', '1:20'], { check: true, timeoutMs: 5000 });
     await run([ipt, '-w', '-t', 'mangle', '-A', 'OUTPUT', ...rule], { check: true, timeoutMs: 5000 });
     cleanups.push([ipt, '-w', '-t', 'mangle', '-D', 'OUTPUT', ...rule]);
   } catch (e) {

@@ -41,6 +41,8 @@ interface Session {
   token: Buffer;
   ctl: net.Socket;
   matchedAt: number;
+  /** When the first upload byte (after the trigger) arrived; the upload timeline counts from here. */
+  upStartAt: number;
   test: net.Socket | null;
   udpPeer: dgram.RemoteInfo | null;
   udpScid: Buffer | null;
@@ -118,7 +120,7 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
     let info: { retrans: number | null; segs_out: number | null } = { retrans: null, segs_out: null };
     if (s.test && !s.test.destroyed && opts.tcpInfo !== false) info = await ssInfo(s.test);
     if (s.test && s.end === 'open') s.end = 'none';
-    if (s.matchedAt) s.upTimeline.push([Date.now() - s.matchedAt, s.upBytes]);
+    if (s.upStartAt) s.upTimeline.push([Date.now() - s.upStartAt, s.upBytes]);
     const res: ResultMsg = {
       op: 'result',
       trigger_seen: s.matchedAt > 0,
@@ -138,12 +140,14 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
 
   const startSampling = (s: Session) => {
     const iv = setInterval(() => {
-      const t = Date.now() - s.matchedAt;
+      if (!s.upStartAt) return;
+      const t = Date.now() - s.upStartAt;
       const last = s.upTimeline[s.upTimeline.length - 1];
       if (!last || last[1] !== s.upBytes || t - last[0] >= 500) s.upTimeline.push([t, s.upBytes]);
     }, SAMPLE_MS);
     s.timers.push(iv);
-    s.timers.push(setTimeout(() => void finish(s, 'window'), s.req.window_ms + 2000));
+    // download window, then upload window, then slack
+    s.timers.push(setTimeout(() => void finish(s, 'window'), 2 * s.req.window_ms + 3000));
   };
 
   const onControl = (sock: net.Socket, first: Buffer) => {
@@ -177,6 +181,7 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
           token: Buffer.from(req.token, 'hex'),
           ctl: sock,
           matchedAt: 0,
+          upStartAt: 0,
           test: null,
           udpPeer: null,
           udpScid: null,
@@ -190,7 +195,7 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
         };
         sessions.set(req.token, session);
         // an unmatched session lives at most window + 10 s
-        session.timers.push(setTimeout(() => session && void finish(session, 'expired'), req.window_ms + 10_000));
+        session.timers.push(setTimeout(() => session && void finish(session, 'expired'), 2 * req.window_ms + 10_000));
         send(sock, { op: 'ready' });
       } else if (op === 'end') {
         void finish(session, 'end');
@@ -246,22 +251,42 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
     const s = hit;
     s.matchedAt = Date.now();
     s.test = sock;
-    s.upBytes = Math.max(0, acc.length - (at + TOKEN_LEN));
-    s.upTimeline.push([0, 0]);
+    // bytes of the trigger after the token are not upload
+    s.upBytes = 0;
+    void at;
     send(s.ctl, { op: 'matched', by: 'token', peer: `${sock.remoteAddress}:${sock.remotePort}`, offset: acc.length });
     sock.removeAllListeners('data');
     let upDone = false;
     const checkUp = () => {
       if (!upDone && s.req.up > 0 && s.upBytes >= s.req.up) {
         upDone = true;
-        s.upTimeline.push([Date.now() - s.matchedAt, s.upBytes]);
-        send(s.ctl, { op: 'up_done', ms: Date.now() - s.matchedAt });
+        s.upTimeline.push([Date.now() - s.upStartAt, s.upBytes]);
+        send(s.ctl, { op: 'up_done', ms: Date.now() - s.upStartAt });
       }
     };
-    checkUp();
+    // bytes received so far on this connection; the trigger ends at trigger_bytes
+    let received = acc.length;
+    const need = s.req.trigger_bytes ?? 0;
+    let started = false;
+    const maybeStart = () => {
+      if (!started && received >= need) {
+        started = true;
+        startTcpDownload(s, sock);
+      }
+    };
     sock.on('data', (d: Buffer) => {
-      s.upBytes += d.length;
-      checkUp();
+      const before = received;
+      received += d.length;
+      const extra = before >= need ? d.length : Math.max(0, received - need);
+      if (extra > 0) {
+        if (!s.upStartAt) {
+          s.upStartAt = Date.now();
+          s.upTimeline.push([0, 0]);
+        }
+        s.upBytes += extra;
+        checkUp();
+      }
+      maybeStart();
     });
     sock.on('end', () => {
       if (s.end === 'open') s.end = 'fin';
@@ -270,7 +295,7 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
       if (s.end === 'open') s.end = e.code === 'ECONNRESET' ? 'reset' : 'error';
     });
     startSampling(s);
-    startTcpDownload(s, sock);
+    maybeStart();
     return true;
   };
 
@@ -321,7 +346,6 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
     s.matchedAt = Date.now();
     s.udpPeer = rinfo;
     s.upBytes = msg.length;
-    s.upTimeline.push([0, msg.length]);
     send(s.ctl, { op: 'matched', by: 'dcid', peer: `${rinfo.address}:${rinfo.port}`, offset: msg.length });
     startSampling(s);
     // paced download: short-header look-alike datagrams carrying a sequence number

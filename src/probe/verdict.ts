@@ -90,7 +90,7 @@ export function assessRun(s: RunSample): RunAssessment {
   if (s.error === 'server') return { class: 'error', reason: `probe-server: ${s.error_detail ?? 'unavailable'}` };
   if (s.error === 'unsupported') return { class: 'error', reason: s.error_detail ?? 'unsupported on this host' };
   if (s.error === 'refused') return { class: 'error', reason: `connection refused: ${s.error_detail ?? ''}`.trim() };
-  if (s.reset_ms !== null && !s.down.complete) {
+  if (s.reset_ms !== null && (!s.down.complete || (s.up !== null && !s.up.complete))) {
     const got = s.down.bytes ? ` after ${s.down.bytes} B` : '';
     return { class: 'rst', reason: `connection reset ${s.reset_ms} ms after the trigger${got}` };
   }
