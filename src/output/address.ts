@@ -7,8 +7,12 @@ export function ipv4ToString(w: number): string {
   return `${w >>> 24}.${(w >>> 16) & 255}.${(w >>> 8) & 255}.${w & 255}`;
 }
 
-/** RFC 5952: lowercase, leading zeros dropped, the longest run (≥2) of zero groups as "::" (first if tied). */
+/**
+ * RFC 5952: lowercase, leading zeros dropped, the longest run (≥2) of zero groups as "::" (first if tied);
+ * IPv4-mapped addresses in the mixed notation of §5 (::ffff:192.0.2.1).
+ */
 export function ipv6ToString(w: ArrayLike<number>): string {
+  if (w[0] === 0 && w[1] === 0 && w[2] === 0xffff) return `::ffff:${ipv4ToString(w[3])}`;
   const g: number[] = [];
   for (let i = 0; i < 4; i++) g.push(w[i] >>> 16, w[i] & 0xffff);
   let bestS = -1;
