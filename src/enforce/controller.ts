@@ -58,6 +58,7 @@ export class InlineEnforcer {
   private readonly classes = new Map<string, ThrottleClass>();
   private policyHash = '';
   private reloadTimer: NodeJS.Timeout | null = null;
+  private ipv6 = false;
 
   private constructor(o: EnforceOptions) {
     this.o = o;
@@ -79,7 +80,11 @@ export class InlineEnforcer {
     loadNfq();
     await loadPolicy(o.policyPath);
     this.policyHash = await this.fileHash();
-    if (o.install) await installRules(o);
+    if (o.install) {
+      const r = await installRules(o);
+      this.ipv6 = r.ipv6;
+      if (!r.ipv6) this.log(`IPv6 rules not installed (IPv4 only): ${r.ipv6Error}`);
+    }
     try {
       if (o.eve) this.eve = o.eve === '-' ? process.stdout : createWriteStream(o.eve, { flags: 'a' });
       const starts: Promise<void>[] = [];
@@ -168,7 +173,7 @@ export class InlineEnforcer {
       c = { id: this.classes.size, rateBps: rate, burstBytes: burst };
       this.classes.set(key, c);
       try {
-        if (this.o.install) await addClassRule(this.o, c);
+        if (this.o.install) await addClassRule(this.o, c, this.ipv6);
         else this.log(`add this rule for throttle class ${c.id}: iptables -t filter ${classRule(this.o, c).join(' ')}`);
         id = c.id;
       } catch (e) {

@@ -53,7 +53,7 @@ describe('fail-open and lifecycle (lab)', { skip: !isRoot && 'needs root', timeo
 
     const enf2 = await il.startEnforce(queues);
     const s = await il.iptablesSave();
-    assert.equal(s.match(new RegExp(`-A FORWARD -j ${il.chain}\\b`, 'g'))?.length, 2, 'one jump per table, no duplicates');
+    assert.equal(s.match(new RegExp(`-A FORWARD -j ${il.chain}\\b`, 'g'))?.length, 4, 'one jump per table and family, no duplicates');
     assert.match(s, new RegExp(`--queue-balance ${il.queue}:${il.queue + 1}`));
     assert.equal((await chClient(il, 'blocked-rst.example', 'whole')).result, 'reset', 'enforcement restored');
     assert.equal((await chClient(il, 'allowed.example', 'whole')).result, 'data');

@@ -93,6 +93,15 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
     assert.doesNotMatch(ss.stdout, new RegExp(`:${r.localPort}\\b`), 'the server side was reset too');
   });
 
+  it('enforces over IPv6 too', async () => {
+    const r = await curl(il, 'blocked-rst.example', 1000, { maxTime: 10, ipv6: true });
+    assert.notEqual(r.code, 0);
+    assert.ok(r.total < 1, `failed after ${r.total} s`);
+    const ok = await curl(il, 'allowed.example', 100_000, { ipv6: true });
+    assert.equal(ok.code, 0);
+    assert.equal(ok.size, 100_000);
+  });
+
   it('blocks by drop: the client times out', async () => {
     const r = await curl(il, 'blocked-drop.example', 1000, { maxTime: 3 });
     assert.equal(r.code, 28, 'curl timed out');

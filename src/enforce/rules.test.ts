@@ -21,6 +21,7 @@ test('rules: queue only unmarked connections for their first packets, with bypas
     'filter -N CPX',
     'mangle -A CPX -m connmark --mark 0x0/0xff0000 -m connbytes --connbytes 0:32 --connbytes-dir both --connbytes-mode packets -j NFQUEUE --queue-num 3 --queue-bypass',
     'mangle -A CPX -m connmark --mark 0x40000/0xff0000 -j NFQUEUE --queue-num 3 --queue-bypass',
+    'filter -A CPX -m connmark --mark 0x10000/0xff0000 -j RETURN',
     'filter -A CPX -m mark ! --mark 0x0/0xff0000 -j CONNMARK --save-mark --nfmask 0xff0000 --ctmask 0xff0000',
     'filter -A CPX -m connmark --mark 0x20000/0xff0000 -j DROP',
     'filter -A CPX -p tcp -m connmark --mark 0x30000/0xff0000 -j REJECT --reject-with tcp-reset',
@@ -52,4 +53,5 @@ test('--no-install script quotes what the shell would split', () => {
   const s = rulesScript(o);
   assert.match(s, /^iptables -w -t mangle -N CPX$/m);
   assert.match(s, /-m mark '!' --mark/);
+  assert.match(s, /^ip6tables -w -t filter -A CPX -p tcp .*-j REJECT --reject-with tcp-reset$/m, 'IPv6 gets the same rules');
 });

@@ -114,6 +114,8 @@ export function buildRules(o: RuleOptions, classes: ThrottleClass[] = []): strin
       '-m', 'connbytes', '--connbytes', `0:${o.connbytes}`, '--connbytes-dir', 'both',
       '--connbytes-mode', 'packets', ...queueTarget(o)],
     ['mangle', '-A', c, '-m', 'connmark', '--mark', mk(MARK_POLICE), ...queueTarget(o)],
+    // the common case first: an allowed connection leaves the chain after one match
+    ['filter', '-A', c, '-m', 'connmark', '--mark', mk(MARK_ALLOW), '-j', 'RETURN'],
     ['filter', '-A', c, '-m', 'mark', '!', '--mark', `0x0/${M}`,
       '-j', 'CONNMARK', '--save-mark', '--nfmask', M, '--ctmask', M],
     ['filter', '-A', c, '-m', 'connmark', '--mark', mk(MARK_DROP), '-j', 'DROP'],
@@ -127,12 +129,17 @@ export function buildRules(o: RuleOptions, classes: ThrottleClass[] = []): strin
   return r;
 }
 
-/** Shell text of the rules (for --no-install). */
+/** Shell text of the rules (for --no-install): the same rules for iptables and ip6tables. */
 export function rulesScript(o: RuleOptions, classes: ThrottleClass[] = []): string {
-  return buildRules(o, classes)
-    .map(([t, ...a]) => `iptables -w -t ${t} ${a.map(shq).join(' ')}`)
-    .join('\n');
+  const lines: string[] = [];
+  for (const bin of FAMILIES) {
+    for (const [t, ...a] of buildRules(o, classes)) lines.push(`${bin} -w -t ${t} ${a.map(shq).join(' ')}`);
+  }
+  return lines.join('\n');
 }
+
+/** Both address families get the same rules (REJECT tcp-reset and hashlimit exist in both). */
+export const FAMILIES = ['iptables', 'ip6tables'] as const;
 
 function shq(s: string): string {
   return /^[A-Za-z0-9_./:,=+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
@@ -159,14 +166,16 @@ export function iptables(table: string, args: string[], bin = 'iptables'): Promi
 
 /** Remove our jumps and chains (leftovers of a crash included). Idempotent; never throws on absence. */
 export async function removeRules(chain: string): Promise<void> {
-  for (const t of ['mangle', 'filter']) {
-    // Delete every jump to the chain (there may be several after repeated crashes).
-    for (let i = 0; i < 16; i++) {
-      const r = await iptables(t, ['-D', 'FORWARD', '-j', chain]);
-      if (r.code !== 0) break;
+  for (const bin of FAMILIES) {
+    for (const t of ['mangle', 'filter']) {
+      // Delete every jump to the chain (there may be several after repeated crashes).
+      for (let i = 0; i < 16; i++) {
+        const r = await iptables(t, ['-D', 'FORWARD', '-j', chain], bin).catch(() => ({ code: 1, stderr: '' }));
+        if (r.code !== 0) break;
+      }
+      await iptables(t, ['-F', chain], bin).catch(() => undefined);
+      await iptables(t, ['-X', chain], bin).catch(() => undefined);
     }
-    await iptables(t, ['-F', chain]);
-    await iptables(t, ['-X', chain]);
   }
 }
 
@@ -176,11 +185,33 @@ export async function chainExists(chain: string, table = 'mangle'): Promise<bool
   return r.code === 0;
 }
 
-/** Remove leftovers, then install every rule; on failure remove what was installed and throw. */
-export async function installRules(o: RuleOptions, classes: ThrottleClass[] = []): Promise<void> {
+/**
+ * Remove leftovers, then install every rule (IPv4, then IPv6); on failure remove what was installed
+ * and throw. IPv6 is best effort: without ip6tables (or IPv6) the result says so and IPv4 stays.
+ */
+export async function installRules(o: RuleOptions, classes: ThrottleClass[] = []): Promise<{ ipv6: boolean; ipv6Error?: string }> {
   await removeRules(o.chain);
+  await installFamily(o, classes, 'iptables');
+  try {
+    await installFamily(o, classes, 'ip6tables');
+    return { ipv6: true };
+  } catch (e) {
+    await removeFamily(o.chain, 'ip6tables');
+    return { ipv6: false, ipv6Error: (e as Error).message };
+  }
+}
+
+async function removeFamily(chain: string, bin: string): Promise<void> {
+  for (const t of ['mangle', 'filter']) {
+    await iptables(t, ['-D', 'FORWARD', '-j', chain], bin).catch(() => undefined);
+    await iptables(t, ['-F', chain], bin).catch(() => undefined);
+    await iptables(t, ['-X', chain], bin).catch(() => undefined);
+  }
+}
+
+async function installFamily(o: RuleOptions, classes: ThrottleClass[], bin: string): Promise<void> {
   for (const [t, ...a] of buildRules(o, classes)) {
-    const r = await iptables(t, a);
+    const r = await iptables(t, a, bin);
     if (r.code !== 0) {
       await removeRules(o.chain);
       const msg = r.stderr.trim();
@@ -189,7 +220,7 @@ export async function installRules(o: RuleOptions, classes: ThrottleClass[] = []
         : /No chain|Couldn't load|not supported|Extension/i.test(msg)
           ? ' (kernel module or iptables extension missing: needs NFQUEUE, connmark, connbytes, hashlimit, REJECT)'
           : '';
-      throw new RulesError('ERR_IPTABLES', `iptables -t ${t} ${a.join(' ')} failed: ${msg}${hint}`);
+      throw new RulesError('ERR_IPTABLES', `${bin} -t ${t} ${a.join(' ')} failed: ${msg}${hint}`);
     }
   }
 }
@@ -198,7 +229,8 @@ export async function installRules(o: RuleOptions, classes: ThrottleClass[] = []
  * Insert a kernel throttle class into the installed filter chain (before nothing else: classes are
  * independent, order does not matter).
  */
-export async function addClassRule(o: RuleOptions, c: ThrottleClass): Promise<void> {
+export async function addClassRule(o: RuleOptions, c: ThrottleClass, ipv6 = true): Promise<void> {
   const r = await iptables('filter', classRule(o, c));
   if (r.code !== 0) throw new RulesError('ERR_IPTABLES', `adding throttle class ${c.id} failed: ${r.stderr.trim()}`);
+  if (ipv6) await iptables('filter', classRule(o, c), 'ip6tables').catch(() => undefined);
 }

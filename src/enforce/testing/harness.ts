@@ -117,7 +117,9 @@ export async function setupInlineLab(name: string, policyYaml: string): Promise<
       };
     },
     async iptablesSave(): Promise<string> {
-      return (await lab.exec('box', ['iptables-save'], { timeoutMs: 10_000 })).stdout;
+      const v4 = (await lab.exec('box', ['iptables-save'], { timeoutMs: 10_000 })).stdout;
+      const v6 = (await lab.exec('box', ['ip6tables-save'], { timeoutMs: 10_000 })).stdout;
+      return v4 + v6;
     },
     async close(): Promise<void> {
       for (const c of running) c.kill('SIGKILL');
@@ -143,9 +145,10 @@ export async function curl(
   il: InlineLab,
   sni: string,
   bytes: number,
-  opts: { upload?: boolean; maxTime?: number; limitRate?: string } = {},
+  opts: { upload?: boolean; maxTime?: number; limitRate?: string; ipv6?: boolean } = {},
 ): Promise<CurlResult> {
-  const args = ['curl', '-sk', '--resolve', `${sni}:443:${il.server}`, '-o', '/dev/null',
+  const addr = opts.ipv6 ? `[${il.lab.addr.net6}]` : il.server;
+  const args = ['curl', '-sk', '--resolve', `${sni}:443:${addr}`, '-o', '/dev/null',
     '-w', '%{http_code} %{size_download} %{size_upload} %{time_pretransfer} %{time_total} %{local_port}',
     '--max-time', String(opts.maxTime ?? 30)]; // prettier-ignore
   if (opts.limitRate) args.push('--limit-rate', opts.limitRate);

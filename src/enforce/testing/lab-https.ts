@@ -4,7 +4,8 @@
  * self-signed certificate; `GET /bytes/N` sends N bytes, any request with a body (PUT/POST) is read to
  * the end and answered with the byte count. Run inside the lab's `net` namespace:
  * `node lab-https.js PORT CERT KEY [SINK_PORT]`; prints `listening` when ready. SINK_PORT: a plain TCP
- * sink that reads and discards everything and never answers or closes (for junk-first tests).
+ * sink that reads and discards everything and never answers or closes (for junk-first tests);
+ * SINK_PORT+1: a TCP echo server.
  */
 import https from 'node:https';
 import net from 'node:net';
@@ -41,12 +42,19 @@ let pending = sinkS ? 2 : 1;
 const ready = (): void => {
   if (--pending === 0) process.stdout.write('listening\n');
 };
-server.listen(Number(portS), '0.0.0.0', ready);
+server.listen(Number(portS), '::', ready);
 if (sinkS) {
   const sink = net.createServer({ allowHalfOpen: true }, (s) => {
     s.on('data', () => {});
     s.on('error', () => {});
   });
-  sink.listen(Number(sinkS), '0.0.0.0', ready);
+  sink.listen(Number(sinkS), '::', ready);
+  // SINK_PORT + 1: echo (connection-setup latency in the inline benchmark)
+  pending++;
+  const echo = net.createServer((s) => {
+    s.on('data', (d) => s.write(d));
+    s.on('error', () => {});
+  });
+  echo.listen(Number(sinkS) + 1, '::', ready);
 }
 process.on('SIGTERM', () => process.exit(0));

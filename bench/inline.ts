@@ -1,0 +1,170 @@
+/**
+ * @module bench/inline
+ * `npm run bench:inline` (root): the inline engine in a lab of network namespaces.
+ * 1. iperf3 (Debian) throughput of an allowed TCP flow through the box, without and with
+ *    `chokepoint enforce` (the kernel carries the flow once it is marked).
+ * 2. New connections classified per second and the connection-setup latency (connect → first byte
+ *    echoed back after a real ClientHello), without and with the engine; classified/s counted from
+ *    the EVE verdict log.
+ * 3. Throttle mechanisms: userspace token-bucket policing vs kernel `hashlimit`, goodput of a curl
+ *    download against the policed rate, at 256 kbit/s and 2 Mbit/s.
+ * Prints a side-by-side table with ratios (markdown, for BENCHMARKS.md).
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { curl, setupInlineLab, SINK_PORT, sleep, type InlineLab } from '../src/enforce/testing/harness.js';
+
+const CONN_LOAD_JS = fileURLToPath(new URL('../src/enforce/testing/conn-load.js', import.meta.url));
+const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+function median(a: number[]): number {
+  const s = [...a].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)];
+}
+function medianLoad(a: LoadResult[]): LoadResult {
+  return {
+    conns: median(a.map((x) => x.conns)),
+    failed: a.reduce((n, x) => n + x.failed, 0),
+    perSec: median(a.map((x) => x.perSec)),
+    p50Ms: median(a.map((x) => x.p50Ms)),
+    p99Ms: median(a.map((x) => x.p99Ms)),
+  };
+}
+
+const POLICY = `version: 1
+default: allow
+inspection:
+  mode: normal
+rules:
+  - id: block-some
+    action: block
+    match:
+      host:
+        suffix: [blocked.example, ads.example]
+  - id: thr256
+    action: throttle
+    rate: 256kbit
+    burst: 16KB
+    match:
+      host:
+        exact: [thr256.example]
+  - id: thr2m
+    action: throttle
+    rate: 2mbit
+    burst: 32KB
+    match:
+      host:
+        exact: [thr2m.example]
+`;
+
+interface LoadResult {
+  conns: number;
+  failed: number;
+  perSec: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+async function iperf(il: InlineLab): Promise<number> {
+  const r = await il.lab.exec('sub', ['iperf3', '-c', il.server, '-p', '5201', '-t', String(DURATION), '-J'], {
+    timeoutMs: (DURATION + 20) * 1000,
+  });
+  const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
+  return j.end.sum_received.bits_per_second;
+}
+
+async function load(il: InlineLab): Promise<LoadResult> {
+  const r = await il.lab.exec(
+    'sub',
+    [process.execPath, CONN_LOAD_JS, il.server, String(SINK_PORT + 1), String(CONCURRENCY), String(DURATION * 1000)],
+    { timeoutMs: (DURATION + 30) * 1000 },
+  );
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as LoadResult;
+}
+
+function eveLines(il: InlineLab): number {
+  try {
+    return readFileSync(il.eve, 'utf8').split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+}
+
+const f1 = (n: number): string => n.toFixed(1);
+const f2 = (n: number): string => n.toFixed(2);
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench:inline needs root (network namespaces, iptables, NFQUEUE)\n');
+    process.exitCode = 1;
+    return;
+  }
+  const il = await setupInlineLab(`cpb${process.pid % 100000}`, POLICY);
+  const out: string[] = [];
+  try {
+    await il.lab.exec('sub', ['sysctl', '-qw', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=10000 65000']);
+    il.lab.spawn('net', ['iperf3', '-s', '-p', '5201']);
+    await sleep(500);
+
+    // Alternate without/with (ROUNDS each) and take medians: the machine is shared and noisy.
+    const tb: number[] = [];
+    const tw: number[] = [];
+    const lb: LoadResult[] = [];
+    const lw: LoadResult[] = [];
+    const cls: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      process.stderr.write(`round ${round + 1}/${ROUNDS}: without the engine...\n`);
+      tb.push(await iperf(il));
+      lb.push(await load(il));
+      process.stderr.write(`round ${round + 1}/${ROUNDS}: with the engine...\n`);
+      const enf = await il.startEnforce();
+      tw.push(await iperf(il));
+      const before = eveLines(il);
+      lw.push(await load(il));
+      await sleep(300);
+      cls.push((eveLines(il) - before) / DURATION);
+      await enf.stop();
+    }
+    const base = median(tb);
+    const withTput = median(tw);
+    const baseLoad = medianLoad(lb);
+    const withLoad = medianLoad(lw);
+    const classified = median(cls);
+
+    out.push('| measure | without engine | with engine | ratio |', '|---|---|---|---|');
+    out.push(`| iperf3 TCP throughput, allowed flow (Gbit/s) | ${f2(base / 1e9)} | ${f2(withTput / 1e9)} | ${f2(withTput / base)} |`);
+    out.push(`| new connections/s (${CONCURRENCY} concurrent clients, real ClientHello) | ${f1(baseLoad.perSec)} | ${f1(withLoad.perSec)} | ${f2(withLoad.perSec / baseLoad.perSec)} |`);
+    out.push(`| connections classified/s (EVE verdicts) | – | ${f1(classified)} | |`);
+    out.push(`| connection setup latency p50 (ms) | ${f2(baseLoad.p50Ms)} | ${f2(withLoad.p50Ms)} | +${f2(withLoad.p50Ms - baseLoad.p50Ms)} ms |`);
+    out.push(`| connection setup latency p99 (ms) | ${f2(baseLoad.p99Ms)} | ${f2(withLoad.p99Ms)} | +${f2(withLoad.p99Ms - baseLoad.p99Ms)} ms |`);
+    out.push(`| failed connections (all rounds) | ${baseLoad.failed} | ${withLoad.failed} | |`);
+
+    process.stderr.write('throttle mechanisms...\n');
+    const thr: string[] = ['', '| mechanism | rate | bucket in force | download | average goodput / rate | steady-state goodput / rate |', '|---|---|---|---|---|---|'];
+    for (const mode of ['userspace', 'kernel'] as const) {
+      const e = await il.startEnforce(['--throttle', mode]);
+      for (const [name, rate, burst] of [['thr256.example', 256_000, 16_000], ['thr2m.example', 2_000_000, 32_000]] as const) {
+        const bytes = Math.round((rate / 8) * 4) + burst;
+        const r = await curl(il, name, bytes, { maxTime: 40 });
+        // the kernel's hashlimit cannot hold a bucket smaller than one second at the rate
+        const eff = mode === 'kernel' ? Math.max(burst, rate / 8) : burst;
+        const avg = (r.size * 8) / Math.max(1e-3, r.total - r.pretransfer) / rate;
+        const steady = ((r.size - eff) * 8) / Math.max(1e-3, r.total - r.pretransfer) / rate;
+        thr.push(`| ${mode} | ${rate / 1000} kbit/s | ${eff} B | ${bytes} B in ${f2(r.total)} s | ${f2(avg)} | ${f2(steady)} |`);
+      }
+      await e.stop();
+    }
+    out.push(...thr);
+  } finally {
+    await il.close();
+  }
+  const text = out.join('\n');
+  process.stdout.write(`\n${text}\n\n(lab: 3 network namespaces, veth, offloads off; medians of ${ROUNDS} alternating rounds of ${DURATION} s; Node ${process.version})\n`);
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(String(e.stack ?? e) + '\n');
+  process.exitCode = 1;
+});
