@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { compilePolicy } from './compile.js';
 import { INSPECTION_DEFAULTS } from './load.js';
-import type { Action, MatchInput, Policy, Rule, RuleMatch } from './types.js';
+import type { Action, MatchInput, Policy, PortRange, Rule, RuleMatch } from './types.js';
 
 // ---------------------------------------------------------------- naive reference
 
@@ -135,7 +135,7 @@ const matchArb: fc.Arbitrary<RuleMatch> = fc
     ),
     dest_ip: opt(fc.array(cidrArb, { minLength: 1, maxLength: 3 })),
     src_ip: fc.option(fc.array(cidrArb, { minLength: 1, maxLength: 2 }), { freq: 5, nil: null }),
-    dest_port: fc.option(fc.constantFrom([{ from: 443, to: 443 }], [{ from: 80, to: 90 }, { from: 8443, to: 8443 }]), { freq: 4, nil: null }),
+    dest_port: fc.option(fc.constantFrom<PortRange[]>([{ from: 443, to: 443 }], [{ from: 80, to: 90 }, { from: 8443, to: 8443 }]), { freq: 4, nil: null }),
     proto: fc.option(fc.constantFrom('TCP' as const, 'UDP' as const), { freq: 4, nil: null }),
   })
   .map((m) => ({ ...m, app_proto: null, alpn: null, ja4: null, quic_version: null, ech: null }));
