@@ -9,7 +9,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chClient, curl, policedGoodput, readEve, setupInlineLab, sleep, SINK_PORT, type InlineLab } from './testing/harness.js';
+import { copyFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chClient, curl, policedGoodput, readEve, setupInlineLab, sleep, SINK_PORT, type Enforce, type InlineLab } from './testing/harness.js';
+
+const profile = (name: string): string => fileURLToPath(new URL(`../../../profiles/${name}.yaml`, import.meta.url));
 
 const POLICY = `version: 1
 default: allow
@@ -35,11 +39,21 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 describe('tspu-2021 emulation (lab)', { skip: !isRoot && 'needs root', timeout: 180_000 }, () => {
   let il: InlineLab;
+  let enf: Enforce;
 
   before(async () => {
     il = await setupInlineLab(`cpt${process.pid % 100000}`, POLICY);
-    await il.startEnforce();
+    enf = await il.startEnforce();
   });
+
+  async function reloadTo(file: string): Promise<void> {
+    const n = (enf.stderr().match(/policy reloaded/g) ?? []).length;
+    copyFileSync(file, il.policy);
+    enf.child.kill('SIGHUP');
+    for (let i = 0; i < 50 && (enf.stderr().match(/policy reloaded/g) ?? []).length <= n; i++) await sleep(100);
+    assert.ok((enf.stderr().match(/policy reloaded/g) ?? []).length > n, 'reloaded: ' + enf.stderr().slice(-300));
+    await sleep(300); // workers swap after the main thread validated
+  }
   after(async () => {
     await il?.close();
   });
@@ -93,5 +107,27 @@ describe('tspu-2021 emulation (lab)', { skip: !isRoot && 'needs root', timeout: 
     assert.equal(r.code, 0);
     const g = policedGoodput(r, 8000);
     assert.ok(g >= 0.5 * 256_000 && g <= 1.05 * 256_000, `goodput ${Math.round(g)} bit/s`);
+  });
+
+  it('replays the 2021 collateral: *t.co* throttles reddit.com and microsoft.com; the April profile does not', async () => {
+    const rate = 128_000;
+    const burst = 16_000;
+    await reloadTo(profile('tspu-2021-03-10'));
+    for (const name of ['reddit.com', 'microsoft.com']) {
+      const r = await curl(il, name, 40_000);
+      assert.equal(r.code, 0);
+      const g = policedGoodput(r, burst);
+      assert.ok(g >= 0.5 * rate && g <= 1.05 * rate, `${name} under tspu-2021-03-10: ${Math.round(g)} bit/s`);
+    }
+    await reloadTo(profile('tspu-2021-04'));
+    for (const name of ['reddit.com', 'microsoft.com']) {
+      const r = await curl(il, name, 1_000_000);
+      assert.equal(r.code, 0);
+      const g = (r.size * 8) / Math.max(1e-3, r.total - r.pretransfer);
+      assert.ok(g > 20 * rate, `${name} under tspu-2021-04: ${Math.round(g)} bit/s`);
+    }
+    const t = await curl(il, 'twitter.com', 40_000);
+    const g = policedGoodput(t, burst);
+    assert.ok(g >= 0.5 * rate && g <= 1.05 * rate, `twitter.com under tspu-2021-04: ${Math.round(g)} bit/s`);
   });
 });
