@@ -135,7 +135,7 @@ section{margin:1.5em 0;border-top:1px solid #eee}
 <p>Server ${esc(r.server)}, control ${esc(r.control)}, scrambled ${esc(r.scrambled)}, started ${esc(r.started)}, ${r.duration_ms} ms.</p>
 <p class="v ${esc(r.verdict)}">TCP/TLS: ${esc(verdictText(r))} — ${esc(r.reason)}</p>
 ${r.quic ? `<p class="v ${esc(r.quic.verdict)}">QUIC: ${esc(verdictText(r.quic))} — ${esc(r.quic.reason)}</p>` : ''}
-<p>Thresholds: ok ≥ ${fmtRate(r.thresholds.okMinBps)}, throttled &lt; ${fmtRate(r.thresholds.throttledMaxBps)} with a baseline ≥ ${fmtRate(r.thresholds.okMinBps)} and ≥ ${r.thresholds.ratio}× faster. Charts: throughput per 50 ms interval after the trigger (blue download, orange upload).</p>
+<p>Thresholds: ok ≥ ${fmtRate(r.thresholds.okMinBps)}, throttled &lt; ${fmtRate(r.thresholds.throttledMaxBps)} while the baseline reaches ≥ ${fmtRate(r.thresholds.okMinBps)}. Charts: throughput per 50 ms interval after the trigger (blue download, orange upload).</p>
 ${ev}
 <h2>Cases</h2>
 ${rows}

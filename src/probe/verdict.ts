@@ -9,8 +9,8 @@
  * below 300 kbit/s when its control reached at least 1 Mbit/s, and found the distribution strongly
  * bimodal (throttled ~110–150 kbit/s vs. control in the Mbit/s). We use the same two numbers, and
  * call anything between them `inconclusive` rather than guess. A case is only `throttled` if the
- * baseline (control name / scrambled trigger on the same path) is at least 1 Mbit/s and at least
- * {@link THRESHOLDS.ratio}× faster. Repeats are combined by majority of run classes; the rate is the
+ * baseline (control name / scrambled trigger on the same path) reaches at least 1 Mbit/s (so the
+ * baseline is always > 3.3× faster); a slow baseline makes a slow name `inconclusive`. Repeats are combined by majority of run classes; the rate is the
  * median over the runs in the winning class, so one noisy run cannot flip a verdict.
  */
 import type { DirectionSample, RunSample } from './measure.js';
@@ -20,8 +20,6 @@ export const THRESHOLDS = {
   okMinBps: 1_000_000,
   /** A direction below this estimated rate is throttled (2021: throttled < 300 kbit/s). */
   throttledMaxBps: 300_000,
-  /** The baseline must also be at least this many times faster than the throttled case. */
-  ratio: 3,
   /** Fraction of the window ignored at its start when estimating a policed rate (initial burst). */
   burstSkip: 0.25,
   /** Below this many ms of measured transfer, the rate estimate falls back to plain goodput. */
@@ -40,20 +38,11 @@ export interface DirectionRate {
   rate_bps: number;
 }
 
-/** Value of a cumulative timeline at time t (step interpolation: last sample at or before t). */
-function bytesAt(tl: [number, number][], t: number): number {
-  let b = 0;
-  for (const [ms, v] of tl) {
-    if (ms <= t) b = v;
-    else break;
-  }
-  return b;
-}
-
 /**
  * Goodput and steady-state rate of one direction. A completed transfer (all bytes arrived) is
  * measured by goodput; a transfer cut by the window is measured by the slope of cumulative bytes
- * from `burstSkip`·window to the end, which removes a policer's initial bucket (e.g. 16 KB).
+ * from the last sample before `burstSkip`·window to the end, which removes a policer's initial
+ * bucket (e.g. 16 KB).
  */
 export function directionRate(d: DirectionSample, windowMs: number): DirectionRate {
   const dur = Math.max(1, d.duration_ms);
@@ -63,8 +52,13 @@ export function directionRate(d: DirectionSample, windowMs: number): DirectionRa
   const t1 = end * THRESHOLDS.burstSkip;
   const span = end - t1;
   if (span < THRESHOLDS.minSteadyMs || d.timeline.length < 3) return { goodput_bps: goodput, rate_bps: goodput };
-  const b1 = bytesAt(d.timeline, t1);
-  const rate = ((d.bytes - b1) * 8 * 1000) / span;
+  // start from the last sample at or before t1: its time and bytes are both known exactly
+  let s1: [number, number] = [0, 0];
+  for (const p of d.timeline) {
+    if (p[0] <= t1) s1 = p;
+    else break;
+  }
+  const rate = ((d.bytes - s1[1]) * 8 * 1000) / (end - s1[0]);
   return { goodput_bps: goodput, rate_bps: rate };
 }
 
@@ -195,9 +189,6 @@ export function decideCase(runs: RunAssessment[], baseline?: Baseline): CaseDeci
           reason: `${of} slow (median ${kbit(rate)}) but the baseline (${baseline.label}) is not ≥ ${kbit(THRESHOLDS.okMinBps)} either`,
           classes,
         };
-      }
-      if (baseline.rate_bps < THRESHOLDS.ratio * rate) {
-        return { verdict: 'inconclusive', ...rates, reason: `${of} slow but within ${THRESHOLDS.ratio}× of the baseline`, classes };
       }
       return {
         verdict: 'throttled',
