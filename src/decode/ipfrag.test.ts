@@ -1,0 +1,138 @@
+/**
+ * @module decode/ipfrag.test
+ * Fragment reassembly on its own: completion exactly when every byte up to the last fragment's end is
+ * present, first copy wins on overlap, expiry by age, a bound on datagrams in progress (oldest dropped),
+ * the 65,535-byte limit, and a property test: any split of a payload into 8-byte-aligned fragments, sent
+ * in any order with duplicates, reassembles to the payload exactly once.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { FragmentReassembler } from './ipfrag.js';
+
+const payload = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
+
+test('completes only when all bytes and the last fragment are present', () => {
+  const r = new FragmentReassembler();
+  const p = payload(40);
+  assert.equal(r.add('k', 16, true, p.subarray(16, 32), 0), null);
+  assert.equal(r.add('k', 32, false, p.subarray(32), 0), null, 'first 16 bytes missing');
+  assert.equal(r.add('k', 0, true, p.subarray(0, 8), 0), null, 'bytes 8..16 missing');
+  const whole = r.add('k', 8, true, p.subarray(8, 16), 0);
+  assert.ok(whole);
+  assert.deepEqual([...whole], [...p]);
+  assert.equal(r.size, 0);
+});
+
+test('no completion without the last fragment (MF=0), even with all bytes so far', () => {
+  const r = new FragmentReassembler();
+  const p = payload(24);
+  assert.equal(r.add('k', 0, true, p.subarray(0, 16), 0), null);
+  assert.equal(r.add('k', 16, true, p.subarray(16), 0), null);
+  assert.equal(r.size, 1);
+});
+
+test('overlap: the first copy of each byte wins', () => {
+  const r = new FragmentReassembler();
+  const p = payload(32);
+  r.add('k', 8, true, new Uint8Array(16).fill(0xee), 0); // [8, 24) junk first
+  r.add('k', 0, true, p.subarray(0, 16), 0);
+  const w = r.add('k', 16, false, p.subarray(16), 0);
+  assert.ok(w);
+  const want = p.slice();
+  want.fill(0xee, 8, 24);
+  assert.deepEqual([...w], [...want]);
+});
+
+test('keys keep datagrams apart', () => {
+  const r = new FragmentReassembler();
+  const a = payload(16, 1);
+  const b = payload(16, 2);
+  r.add('a', 0, true, a.subarray(0, 8), 0);
+  r.add('b', 8, false, b.subarray(8), 0);
+  assert.equal(r.add('a', 8, false, a.subarray(8), 0)?.toString(), a.toString());
+  assert.equal(r.add('b', 0, true, b.subarray(0, 8), 0)?.toString(), b.toString());
+});
+
+test('expiry drops datagrams older than the timeout', () => {
+  const r = new FragmentReassembler(256, 1000);
+  r.add('old', 0, true, payload(8), 0);
+  r.add('new', 0, true, payload(8), 900);
+  r.expire(1000);
+  assert.equal(r.size, 2);
+  r.expire(1500);
+  assert.equal(r.size, 1);
+  assert.equal(r.dropped, 1);
+  // 'old' starts again from nothing: its tail alone does not complete it
+  assert.equal(r.add('old', 8, false, payload(8), 1600), null);
+});
+
+test('bound: at most maxDatagrams in progress, the oldest is dropped to make room', () => {
+  const r = new FragmentReassembler(3, 60_000);
+  for (let i = 0; i < 10; i++) r.add(`d${i}`, 0, true, payload(8), i);
+  assert.equal(r.size, 3);
+  assert.equal(r.dropped, 7);
+  // the newest three survive: completing d9 works, d0 does not
+  assert.ok(r.add('d9', 8, false, payload(8), 20));
+  assert.equal(r.add('d0', 8, false, payload(8), 20), null);
+});
+
+test('fragments ending beyond 65,535 bytes are dropped', () => {
+  const r = new FragmentReassembler();
+  assert.equal(r.add('k', 65528, false, payload(16), 0), null);
+  assert.equal(r.size, 0);
+  assert.equal(r.dropped, 1);
+  // exactly 65,535 is fine
+  r.add('m', 0, true, new Uint8Array(65528), 0);
+  const w = r.add('m', 65528, false, payload(7), 0);
+  assert.equal(w?.length, 65535);
+});
+
+test('property: any 8-aligned split, any order, duplicates → the payload, exactly once', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 3000 }),
+      fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 40 }),
+      fc.array(fc.nat(), { maxLength: 10 }),
+      fc.integer(),
+      (len, sizes, dups, seed) => {
+        const p = payload(len, seed & 255);
+        const frags: { off: number; more: boolean; data: Uint8Array }[] = [];
+        let off = 0;
+        for (let i = 0; off < len; i++) {
+          const sz = Math.max(8, sizes[i % sizes.length] * 8);
+          const end = Math.min(len, off + sz);
+          frags.push({ off, more: end < len, data: p.subarray(off, end) });
+          off = end;
+        }
+        for (const d of dups) frags.push(frags[d % frags.length]);
+        // deterministic shuffle
+        let x = seed >>> 0 || 1;
+        for (let i = frags.length - 1; i > 0; i--) {
+          x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+          const j = x % (i + 1);
+          [frags[i], frags[j]] = [frags[j], frags[i]];
+        }
+        const r = new FragmentReassembler();
+        let done: Uint8Array | null = null;
+        let completions = 0;
+        const distinct = new Set<number>();
+        for (const f of frags) {
+          const w = r.add('k', f.off, f.more, f.data, 0);
+          if (w && completions === 0) {
+            done = w;
+            completions++;
+            // it completes when the last distinct fragment arrives
+            distinct.add(f.off);
+            assert.equal(distinct.size, new Set(frags.map((g) => g.off)).size);
+            break;
+          }
+          distinct.add(f.off);
+        }
+        assert.ok(done, 'completed');
+        assert.deepEqual([...done!], [...p]);
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
