@@ -89,12 +89,13 @@ export class Engine {
     st.packets++;
     st.bytes += wireLen;
     if (tsMs > this.nowMs) this.nowMs = tsMs;
+    // expire before the lookup, so a packet after a flow's idle timeout starts a new flow
+    if (this.nowMs >= this.nextExpiry) this.expire(this.nowMs);
     const p = this.pkt;
     const r = this.decoder.decode(data, linktype, tsMs, p, off, end);
     if (r !== Decoded.Ok) {
       if (r === Decoded.Bad) st.malformed++;
       else st.skipped++;
-      if (this.nowMs >= this.nextExpiry) this.expire(this.nowMs);
       return null;
     }
     if (p.proto !== 6 && p.proto !== 17) {
@@ -127,7 +128,6 @@ export class Engine {
       this.afterInspect(f);
     }
     table.touch(f, f.closed ? LIST_CLOSED : p.proto === 6 ? LIST_TCP : LIST_UDP);
-    if (tsMs >= this.nextExpiry) this.expire(tsMs);
     return f;
   }
 
