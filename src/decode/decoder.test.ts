@@ -260,7 +260,7 @@ test('truncated headers: Bad with a specific code, never a throw', () => {
   expect(eth(0x86dd, ip(T6)).subarray(0, 14 + 30), LINKTYPE.ETHERNET, 'ipv6_truncated');
   expect(eth(0x0800, ip(T4), [[0x8100, 1]]).subarray(0, 16), LINKTYPE.ETHERNET, 'vlan_truncated');
   expect(eth(0x8847, concat(mpls(1, false), mpls(2, true), ip(T4))).subarray(0, 20), LINKTYPE.ETHERNET, 'mpls_truncated');
-  expect(eth(0x8864, [0x11, 0, 0, 1]), LINKTYPE.ETHERNET, 'pppoe_truncated');
+  expect(eth(0x8864, Uint8Array.of(0x11, 0, 0, 1)), LINKTYPE.ETHERNET, 'pppoe_truncated');
   expect(Uint8Array.of(0, 0, 0), LINKTYPE.NULL, 'link_truncated');
   expect(new Uint8Array(10), LINKTYPE.LINUX_SLL, 'link_truncated');
   expect(new Uint8Array(19), LINKTYPE.LINUX_SLL2, 'link_truncated');
