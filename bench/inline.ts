@@ -1,8 +1,9 @@
 /**
  * @module bench/inline
  * `npm run bench:inline` (root): the inline engine in a lab of network namespaces.
- * 1. iperf3 (Debian) throughput of an allowed TCP flow through the box, without and with
- *    `chokepoint enforce` (the kernel carries the flow once it is marked).
+ * 1. iperf3 (Debian) throughput of an allowed TCP flow through the box: plain forwarding, stateful
+ *    forwarding (conntrack, the fair baseline) and with `chokepoint enforce` (the kernel carries the
+ *    flow once it is marked).
  * 2. New connections classified per second and the connection-setup latency (connect → first byte
  *    echoed back after a real ClientHello), without and with the engine; classified/s counted from
  *    the EVE verdict log.
@@ -15,9 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { curl, setupInlineLab, SINK_PORT, sleep, type InlineLab } from '../src/enforce/testing/harness.js';
 
 const CONN_LOAD_JS = fileURLToPath(new URL('../src/enforce/testing/conn-load.js', import.meta.url));
-const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+const DURATION = Number(process.env.BENCH_SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const METRICS_PORT = 19464;
 
 function median(a: number[]): number {
   const s = [...a].sort((x, y) => x - y);
@@ -108,38 +110,59 @@ async function main(): Promise<void> {
     il.lab.spawn('net', ['iperf3', '-s', '-p', '5201']);
     await sleep(500);
 
-    // Alternate without/with (ROUNDS each) and take medians: the machine is shared and noisy.
-    const tb: number[] = [];
-    const tw: number[] = [];
-    const lb: LoadResult[] = [];
-    const lw: LoadResult[] = [];
+    // Alternate the three boxes (ROUNDS each) and take medians: the machine is shared and noisy.
+    // plain: forwarding only (no netfilter table in the box, so conntrack is off);
+    // stateful: a typical stateful router: conntrack with accounting on (what connbytes needs) and
+    //   one conntrack rule in FORWARD; the fair baseline for any connmark/NFQUEUE design;
+    // engine: chokepoint enforce with an allow-default policy.
+    const cfgs = ['plain', 'stateful', 'engine'] as const;
+    const tput: Record<string, number[]> = { plain: [], stateful: [], engine: [] };
+    const loads: Record<string, LoadResult[]> = { plain: [], stateful: [], engine: [] };
     const cls: number[] = [];
+    let queued = 0;
+    let iperfPackets = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      process.stderr.write(`round ${round + 1}/${ROUNDS}: without the engine...\n`);
-      tb.push(await iperf(il));
-      lb.push(await load(il));
-      process.stderr.write(`round ${round + 1}/${ROUNDS}: with the engine...\n`);
-      const enf = await il.startEnforce();
-      tw.push(await iperf(il));
-      const before = eveLines(il);
-      lw.push(await load(il));
-      await sleep(300);
-      cls.push((eveLines(il) - before) / DURATION);
-      await enf.stop();
+      for (const cfg of cfgs) {
+        process.stderr.write(`round ${round + 1}/${ROUNDS}: ${cfg}...\n`);
+        let enf: Awaited<ReturnType<InlineLab['startEnforce']>> | null = null;
+        if (cfg === 'stateful') {
+          await il.lab.exec('box', ['sysctl', '-qw', 'net.netfilter.nf_conntrack_acct=1']);
+          await il.lab.exec('box', ['iptables', '-A', 'FORWARD', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'], { check: true });
+        } else if (cfg === 'engine') enf = await il.startEnforce(['--metrics', `127.0.0.1:${METRICS_PORT}`]);
+        tput[cfg].push(await iperf(il));
+        if (cfg === 'engine') {
+          const m = await il.lab.exec('box', ['curl', '-s', `http://127.0.0.1:${METRICS_PORT}/metrics`]);
+          queued = Number(/chokepoint_packets_total\{queue="\d+"\} (\d+)/.exec(m.stdout)?.[1] ?? NaN);
+          const ct = await il.lab.exec('box', ['conntrack', '-L', '-p', 'tcp', '--dport', '5201']);
+          iperfPackets = Math.max(0, ...[...ct.stdout.matchAll(/packets=(\d+)/g)].map((x) => Number(x[1])));
+        }
+        const before = eveLines(il);
+        loads[cfg].push(await load(il));
+        if (cfg === 'engine') {
+          await sleep(300);
+          cls.push((eveLines(il) - before) / DURATION);
+        }
+        if (enf) await enf.stop();
+        if (cfg === 'stateful') await il.lab.exec('box', ['iptables', '-F', 'FORWARD']);
+      }
     }
-    const base = median(tb);
-    const withTput = median(tw);
-    const baseLoad = medianLoad(lb);
-    const withLoad = medianLoad(lw);
+    const plain = median(tput.plain);
+    const base = median(tput.stateful);
+    const withTput = median(tput.engine);
+    const plainLoad = medianLoad(loads.plain);
+    const baseLoad = medianLoad(loads.stateful);
+    const withLoad = medianLoad(loads.engine);
     const classified = median(cls);
 
-    out.push('| measure | without engine | with engine | ratio |', '|---|---|---|---|');
-    out.push(`| iperf3 TCP throughput, allowed flow (Gbit/s) | ${f2(base / 1e9)} | ${f2(withTput / 1e9)} | ${f2(withTput / base)} |`);
-    out.push(`| new connections/s (${CONCURRENCY} concurrent clients, real ClientHello) | ${f1(baseLoad.perSec)} | ${f1(withLoad.perSec)} | ${f2(withLoad.perSec / baseLoad.perSec)} |`);
-    out.push(`| connections classified/s (EVE verdicts) | – | ${f1(classified)} | |`);
-    out.push(`| connection setup latency p50 (ms) | ${f2(baseLoad.p50Ms)} | ${f2(withLoad.p50Ms)} | +${f2(withLoad.p50Ms - baseLoad.p50Ms)} ms |`);
-    out.push(`| connection setup latency p99 (ms) | ${f2(baseLoad.p99Ms)} | ${f2(withLoad.p99Ms)} | +${f2(withLoad.p99Ms - baseLoad.p99Ms)} ms |`);
-    out.push(`| failed connections (all rounds) | ${baseLoad.failed} | ${withLoad.failed} | |`);
+    out.push('| measure | plain forwarding | stateful forwarding (conntrack) | with engine | engine / stateful | engine / plain |', '|---|---|---|---|---|---|');
+    out.push(`| iperf3 TCP throughput, allowed flow (Gbit/s) | ${f2(plain / 1e9)} | ${f2(base / 1e9)} | ${f2(withTput / 1e9)} | ${f2(withTput / base)} | ${f2(withTput / plain)} |`);
+    out.push(`| new connections/s (${CONCURRENCY} concurrent clients, real ClientHello) | ${f1(plainLoad.perSec)} | ${f1(baseLoad.perSec)} | ${f1(withLoad.perSec)} | ${f2(withLoad.perSec / baseLoad.perSec)} | ${f2(withLoad.perSec / plainLoad.perSec)} |`);
+    out.push(`| connections classified/s (EVE verdicts) | – | – | ${f1(classified)} | | |`);
+    out.push(`| connection setup latency p50 (ms) | ${f2(plainLoad.p50Ms)} | ${f2(baseLoad.p50Ms)} | ${f2(withLoad.p50Ms)} | +${f2(withLoad.p50Ms - baseLoad.p50Ms)} ms | +${f2(withLoad.p50Ms - plainLoad.p50Ms)} ms |`);
+    out.push(`| connection setup latency p99 (ms) | ${f2(plainLoad.p99Ms)} | ${f2(baseLoad.p99Ms)} | ${f2(withLoad.p99Ms)} | +${f2(withLoad.p99Ms - baseLoad.p99Ms)} ms | +${f2(withLoad.p99Ms - plainLoad.p99Ms)} ms |`);
+    out.push(`| failed connections (all rounds) | ${plainLoad.failed} | ${baseLoad.failed} | ${withLoad.failed} | | |`);
+    out.push('', `Packets that reached userspace during the last engine iperf3 run: ${queued} (its data connection alone carried ${iperfPackets} packets, per conntrack).`);
+    out.push(`Per-round iperf3 Gbit/s: plain ${tput.plain.map((x) => f2(x / 1e9)).join(', ')}; stateful ${tput.stateful.map((x) => f2(x / 1e9)).join(', ')}; engine ${tput.engine.map((x) => f2(x / 1e9)).join(', ')}.`);
 
     process.stderr.write('throttle mechanisms...\n');
     const thr: string[] = ['', '| mechanism | rate | bucket in force | download | average goodput / rate | steady-state goodput / rate |', '|---|---|---|---|---|---|'];

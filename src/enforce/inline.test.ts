@@ -39,7 +39,19 @@ rules:
     match:
       host:
         exact: [blocked-drop.example]
+  - id: block-dns
+    action: block
+    match:
+      host:
+        exact: [blocked-dns.example]
 `;
+
+/** A real DNS client (Node's c-ares resolver) in sub: resolve4(name) → error code and time. */
+const DNS_CLIENT = `const { Resolver } = require('node:dns').promises;
+const r = new Resolver({ timeout: 1500, tries: 1 });
+r.setServers([process.argv[1]]);
+const t0 = Date.now();
+r.resolve4(process.argv[2]).then(() => console.log('ok', Date.now() - t0), (e) => console.log(e.code, Date.now() - t0));`;
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -100,6 +112,20 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
     const ok = await curl(il, 'allowed.example', 100_000, { ipv6: true });
     assert.equal(ok.code, 0);
     assert.equal(ok.size, 100_000);
+  });
+
+  it('handles UDP: a DNS query for a blocked name is dropped, others are answered', async () => {
+    const q = async (name: string): Promise<string[]> =>
+      (await il.lab.exec('sub', [process.execPath, '-e', DNS_CLIENT, il.server, name], { timeoutMs: 10_000 })).stdout.trim().split(' ');
+    const ok = await q('allowed.example');
+    assert.equal(ok[0], 'ENOTFOUND', 'the lab responder answers NXDOMAIN');
+    const blocked = await q('blocked-dns.example');
+    assert.equal(blocked[0], 'ETIMEOUT', 'the query was dropped');
+    await sleep(300);
+    const ev = readEve(il).find((e) => e.host === 'blocked-dns.example') as Record<string, any>;
+    assert.ok(ev, 'verdict logged');
+    assert.equal(ev.proto, 'UDP');
+    assert.equal(ev.verdict.enforcement, 'drop');
   });
 
   it('blocks by drop: the client times out', async () => {

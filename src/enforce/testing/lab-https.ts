@@ -5,10 +5,11 @@
  * the end and answered with the byte count. Run inside the lab's `net` namespace:
  * `node lab-https.js PORT CERT KEY [SINK_PORT]`; prints `listening` when ready. SINK_PORT: a plain TCP
  * sink that reads and discards everything and never answers or closes (for junk-first tests);
- * SINK_PORT+1: a TCP echo server.
+ * SINK_PORT+1: a TCP echo server; UDP 53: a DNS responder answering NXDOMAIN to everything.
  */
 import https from 'node:https';
 import net from 'node:net';
+import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 
 const [portS, cert, key, sinkS] = process.argv.slice(2);
@@ -56,5 +57,16 @@ if (sinkS) {
     s.on('error', () => {});
   });
   echo.listen(Number(sinkS) + 1, '::', ready);
+  // UDP 53: a DNS responder that answers every query NXDOMAIN (the question echoed, QR=1, RCODE=3)
+  pending++;
+  const dns = dgram.createSocket({ type: 'udp6', ipv6Only: false });
+  dns.on('message', (m, rinfo) => {
+    if (m.length < 12) return;
+    const r = Buffer.from(m);
+    r[2] = 0x80 | (m[2] & 0x79); // QR=1, opcode and RD kept
+    r[3] = 0x80 | 3; // RA=1, NXDOMAIN
+    dns.send(r, rinfo.port, rinfo.address);
+  });
+  dns.bind(53, '::', ready);
 }
 process.on('SIGTERM', () => process.exit(0));
