@@ -21,8 +21,16 @@ const here = dirname(fileURLToPath(import.meta.url));
 const fromDist = existsSync(join(here, 'main.js'));
 const CLI: string[] = fromDist ? [join(here, 'main.js')] : ['--import', 'tsx', join(here, 'main.ts')];
 
-function chokepoint(args: string[], input?: Buffer): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [...CLI, ...args], { input, encoding: 'utf8', maxBuffer: 1 << 28, timeout: 120_000 });
+function chokepoint(
+  args: string[],
+  input?: Buffer,
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [...CLI, ...args], {
+    input,
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+    timeout: 120_000,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -95,26 +103,30 @@ test('stdin with "-": same records, pcap_filename "stdin"', { timeout: 180_000 }
   assert.deepEqual(recs.map(strip), fromFile.map(strip));
 });
 
-test('unreadable and non-capture files: exit 1 and a clear message; the other files still produce output', { timeout: 180_000 }, () => {
-  const junk = tmp.path('notes.txt');
-  writeFileSync(junk, 'this is not a capture\n');
-  const missing = tmp.path('missing.pcap');
-  const r = chokepoint(['analyze', junk, capPath, missing]);
-  assert.equal(r.status, 1);
-  assert.equal(parseLines(r.stdout).length, truth.length);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 2, r.stderr);
-  assert.match(lines[0], /notes\.txt: not a pcap or pcapng file/);
-  assert.match(lines[1], /missing\.pcap: .*(no such file|ENOENT)/i);
-  // a directory
-  const d = chokepoint(['analyze', tmp.dir]);
-  assert.equal(d.status, 1);
-  assert.match(d.stderr, /chokepoint analyze: /);
-  // empty stdin
-  const e = chokepoint(['analyze', '-'], Buffer.alloc(0));
-  assert.equal(e.status, 1);
-  assert.match(e.stderr, /not a capture file/);
-});
+test(
+  'unreadable and non-capture files: exit 1 and a clear message; the other files still produce output',
+  { timeout: 180_000 },
+  () => {
+    const junk = tmp.path('notes.txt');
+    writeFileSync(junk, 'this is not a capture\n');
+    const missing = tmp.path('missing.pcap');
+    const r = chokepoint(['analyze', junk, capPath, missing]);
+    assert.equal(r.status, 1);
+    assert.equal(parseLines(r.stdout).length, truth.length);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 2, r.stderr);
+    assert.match(lines[0], /notes\.txt: not a pcap or pcapng file/);
+    assert.match(lines[1], /missing\.pcap: .*(no such file|ENOENT)/i);
+    // a directory
+    const d = chokepoint(['analyze', tmp.dir]);
+    assert.equal(d.status, 1);
+    assert.match(d.stderr, /chokepoint analyze: /);
+    // empty stdin
+    const e = chokepoint(['analyze', '-'], Buffer.alloc(0));
+    assert.equal(e.status, 1);
+    assert.match(e.stderr, /not a capture file/);
+  },
+);
 
 test('a capture truncated mid-record: exit 0, its flows, and a note on stderr', { timeout: 180_000 }, () => {
   const full = readFileSync(capPath);
@@ -127,7 +139,12 @@ test('a capture truncated mid-record: exit 0, its flows, and a note on stderr', 
 });
 
 test('usage errors exit 2 with a message; --help exits 0', () => {
-  for (const args of [['analyze'], ['analyze', '--format', 'xml', capPath], ['analyze', '--bogus', capPath], ['analyze', '--format']]) {
+  for (const args of [
+    ['analyze'],
+    ['analyze', '--format', 'xml', capPath],
+    ['analyze', '--bogus', capPath],
+    ['analyze', '--format'],
+  ]) {
     const r = chokepoint(args);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /^chokepoint analyze: /, args.join(' '));

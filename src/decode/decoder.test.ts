@@ -36,13 +36,53 @@ interface Tuple {
   flags?: number;
 }
 
-const T4: Tuple = { ver: 4, proto: 6, src: '10.1.2.3', dst: '192.0.2.80', sport: 40000, dport: 443, payload: PAY, seq: 0xfedcba98, ack: 2000, flags: 0x18 };
-const U4: Tuple = { ver: 4, proto: 17, src: '10.9.8.7', dst: '198.51.100.53', sport: 5353, dport: 53, payload: DNSQ };
-const T6: Tuple = { ver: 6, proto: 6, src: '2001:db8::a', dst: '2001:db8:ffff::1bb', sport: 51000, dport: 8443, payload: PAY, seq: 1, ack: 0xffffffff, flags: 0x02 };
-const U6: Tuple = { ver: 6, proto: 17, src: 'fe80::1', dst: 'ff02::fb', sport: 40001, dport: 443, payload: enc('q'.repeat(100)) };
+const T4: Tuple = {
+  ver: 4,
+  proto: 6,
+  src: '10.1.2.3',
+  dst: '192.0.2.80',
+  sport: 40000,
+  dport: 443,
+  payload: PAY,
+  seq: 0xfedcba98,
+  ack: 2000,
+  flags: 0x18,
+};
+const U4: Tuple = {
+  ver: 4,
+  proto: 17,
+  src: '10.9.8.7',
+  dst: '198.51.100.53',
+  sport: 5353,
+  dport: 53,
+  payload: DNSQ,
+};
+const T6: Tuple = {
+  ver: 6,
+  proto: 6,
+  src: '2001:db8::a',
+  dst: '2001:db8:ffff::1bb',
+  sport: 51000,
+  dport: 8443,
+  payload: PAY,
+  seq: 1,
+  ack: 0xffffffff,
+  flags: 0x02,
+};
+const U6: Tuple = {
+  ver: 6,
+  proto: 17,
+  src: 'fe80::1',
+  dst: 'ff02::fb',
+  sport: 40001,
+  dport: 443,
+  payload: enc('q'.repeat(100)),
+};
 
 function l4(t: Tuple): Uint8Array {
-  return t.proto === 6 ? tcp(t.sport, t.dport, t.seq ?? 0, t.ack ?? 0, t.flags ?? 0x10, t.payload) : udp(t.sport, t.dport, t.payload);
+  return t.proto === 6
+    ? tcp(t.sport, t.dport, t.seq ?? 0, t.ack ?? 0, t.flags ?? 0x10, t.payload)
+    : udp(t.sport, t.dport, t.payload);
 }
 function ip(t: Tuple): Uint8Array {
   return t.ver === 4 ? ipv4(t.src, t.dst, t.proto, l4(t)) : ipv6(t.src, t.dst, t.proto, l4(t));
@@ -60,7 +100,8 @@ interface Case {
 
 const OUT4 = (proto: number, inner: Uint8Array) => ipv4('203.0.113.1', '203.0.113.2', proto, inner);
 const mpls = (label: number, bos: boolean) => u32((label << 12) | (bos ? 0x100 : 0) | 64);
-const gre = (flags: number, pt: number, extra: number[], inner: Uint8Array) => concat([flags, 0], u16(pt), extra, inner);
+const gre = (flags: number, pt: number, extra: number[], inner: Uint8Array) =>
+  concat([flags, 0], u16(pt), extra, inner);
 const routing0 = (next: number) => Uint8Array.of(next, 0, 0, 0, 0, 0, 0, 0); // type 0, segments left 0
 
 const CASES: Case[] = [
@@ -69,10 +110,36 @@ const CASES: Case[] = [
   { name: 'Ethernet IPv6 TCP', lt: LINKTYPE.ETHERNET, frame: eth(0x86dd, ip(T6)), want: T6 },
   { name: 'Ethernet IPv6 UDP', lt: LINKTYPE.ETHERNET, frame: eth(0x86dd, ip(U6)), want: U6 },
   { name: '802.1Q', lt: LINKTYPE.ETHERNET, frame: eth(0x0800, ip(T4), [[0x8100, 100]]), want: T4 },
-  { name: 'QinQ 88a8+8100', lt: LINKTYPE.ETHERNET, frame: eth(0x86dd, ip(T6), [[0x88a8, 200], [0x8100, 100]]), want: T6 },
-  { name: 'QinQ 9100+8100', lt: LINKTYPE.ETHERNET, frame: eth(0x0800, ip(U4), [[0x9100, 7], [0x8100, 8]]), want: U4 },
-  { name: 'MPLS two labels', lt: LINKTYPE.ETHERNET, frame: eth(0x8847, concat(mpls(100, false), mpls(200, true), ip(T4))), want: T4 },
-  { name: 'MPLS over VLAN, IPv6', lt: LINKTYPE.ETHERNET, frame: eth(0x8847, concat(mpls(16, true), ip(T6)), [[0x8100, 5]]), want: T6 },
+  {
+    name: 'QinQ 88a8+8100',
+    lt: LINKTYPE.ETHERNET,
+    frame: eth(0x86dd, ip(T6), [
+      [0x88a8, 200],
+      [0x8100, 100],
+    ]),
+    want: T6,
+  },
+  {
+    name: 'QinQ 9100+8100',
+    lt: LINKTYPE.ETHERNET,
+    frame: eth(0x0800, ip(U4), [
+      [0x9100, 7],
+      [0x8100, 8],
+    ]),
+    want: U4,
+  },
+  {
+    name: 'MPLS two labels',
+    lt: LINKTYPE.ETHERNET,
+    frame: eth(0x8847, concat(mpls(100, false), mpls(200, true), ip(T4))),
+    want: T4,
+  },
+  {
+    name: 'MPLS over VLAN, IPv6',
+    lt: LINKTYPE.ETHERNET,
+    frame: eth(0x8847, concat(mpls(16, true), ip(T6)), [[0x8100, 5]]),
+    want: T6,
+  },
   {
     name: 'PPPoE session',
     lt: LINKTYPE.ETHERNET,
@@ -88,7 +155,12 @@ const CASES: Case[] = [
   {
     name: 'LLC/SNAP 802.3',
     lt: LINKTYPE.ETHERNET,
-    frame: concat([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1], u16(8 + ip(T4).length), [0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00], ip(T4)),
+    frame: concat(
+      [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1],
+      u16(8 + ip(T4).length),
+      [0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00],
+      ip(T4),
+    ),
     want: T4,
   },
   {
@@ -107,12 +179,38 @@ const CASES: Case[] = [
   { name: 'raw IPv6 (101)', lt: LINKTYPE.RAW, frame: ip(U6), want: U6 },
   { name: 'LINKTYPE_IPV4', lt: LINKTYPE.IPV4, frame: ip(U4), want: U4 },
   { name: 'LINKTYPE_IPV6', lt: LINKTYPE.IPV6, frame: ip(T6), want: T6 },
-  { name: 'BSD null, IPv4, host order (LE)', lt: LINKTYPE.NULL, frame: concat([2, 0, 0, 0], ip(T4)), want: T4 },
-  { name: 'BSD null, IPv6 (AF 30), host order (LE)', lt: LINKTYPE.NULL, frame: concat([30, 0, 0, 0], ip(T6)), want: T6 },
+  {
+    name: 'BSD null, IPv4, host order (LE)',
+    lt: LINKTYPE.NULL,
+    frame: concat([2, 0, 0, 0], ip(T4)),
+    want: T4,
+  },
+  {
+    name: 'BSD null, IPv6 (AF 30), host order (LE)',
+    lt: LINKTYPE.NULL,
+    frame: concat([30, 0, 0, 0], ip(T6)),
+    want: T6,
+  },
   { name: 'BSD loop, IPv4, network order', lt: LINKTYPE.LOOP, frame: concat([0, 0, 0, 2], ip(U4)), want: U4 },
-  { name: 'BSD loop, IPv6 (AF 24), network order', lt: LINKTYPE.LOOP, frame: concat([0, 0, 0, 24], ip(T6)), want: T6 },
-  { name: 'PPP with address/control', lt: LINKTYPE.PPP, frame: concat([0xff, 0x03, 0x00, 0x21], ip(T4)), want: T4 },
-  { name: 'PPP without address/control, IPv6', lt: LINKTYPE.PPP, frame: concat([0x00, 0x57], ip(T6)), want: T6, noTshark: true },
+  {
+    name: 'BSD loop, IPv6 (AF 24), network order',
+    lt: LINKTYPE.LOOP,
+    frame: concat([0, 0, 0, 24], ip(T6)),
+    want: T6,
+  },
+  {
+    name: 'PPP with address/control',
+    lt: LINKTYPE.PPP,
+    frame: concat([0xff, 0x03, 0x00, 0x21], ip(T4)),
+    want: T4,
+  },
+  {
+    name: 'PPP without address/control, IPv6',
+    lt: LINKTYPE.PPP,
+    frame: concat([0x00, 0x57], ip(T6)),
+    want: T6,
+    noTshark: true,
+  },
   { name: 'Cisco HDLC', lt: LINKTYPE.C_HDLC, frame: concat([0x0f, 0x00, 0x08, 0x00], ip(T4)), want: T4 },
   {
     name: 'IPv6 hop-by-hop + routing + destination options',
@@ -132,9 +230,26 @@ const CASES: Case[] = [
     frame: ipv6(U6.src, U6.dst, 44, concat(frag6(17, 0, false, 77), l4(U6))),
     want: U6,
   },
-  { name: 'IPv4 with options', lt: LINKTYPE.RAW, frame: ipv4(T4.src, T4.dst, 6, l4(T4), { options: [0x94, 4, 0, 0] }), want: T4 },
-  { name: 'GRE plain', lt: LINKTYPE.ETHERNET, frame: eth(0x0800, OUT4(47, gre(0, 0x0800, [], ip(T4)))), want: T4, tunnel: 1 },
-  { name: 'GRE key + sequence', lt: LINKTYPE.ETHERNET, frame: eth(0x0800, OUT4(47, gre(0x30, 0x86dd, [...u32(0xabcd), ...u32(7)], ip(T6)))), want: T6, tunnel: 1 },
+  {
+    name: 'IPv4 with options',
+    lt: LINKTYPE.RAW,
+    frame: ipv4(T4.src, T4.dst, 6, l4(T4), { options: [0x94, 4, 0, 0] }),
+    want: T4,
+  },
+  {
+    name: 'GRE plain',
+    lt: LINKTYPE.ETHERNET,
+    frame: eth(0x0800, OUT4(47, gre(0, 0x0800, [], ip(T4)))),
+    want: T4,
+    tunnel: 1,
+  },
+  {
+    name: 'GRE key + sequence',
+    lt: LINKTYPE.ETHERNET,
+    frame: eth(0x0800, OUT4(47, gre(0x30, 0x86dd, [...u32(0xabcd), ...u32(7)], ip(T6)))),
+    want: T6,
+    tunnel: 1,
+  },
   {
     name: 'GRE checksum + key + sequence',
     lt: LINKTYPE.ETHERNET,
@@ -153,17 +268,32 @@ const CASES: Case[] = [
   {
     name: 'GRE ERSPAN type II',
     lt: LINKTYPE.ETHERNET,
-    frame: eth(0x0800, OUT4(47, gre(0x10, 0x88be, [...u32(99), 0x10, 0x00, 0x00, 0x05, 0, 0, 0, 0], eth(etOf(ip(T6)), ip(T6))))),
+    frame: eth(
+      0x0800,
+      OUT4(
+        47,
+        gre(0x10, 0x88be, [...u32(99), 0x10, 0x00, 0x00, 0x05, 0, 0, 0, 0], eth(etOf(ip(T6)), ip(T6))),
+      ),
+    ),
     want: T6,
     tunnel: 1,
   },
   { name: 'IP-in-IP', lt: LINKTYPE.ETHERNET, frame: eth(0x0800, OUT4(4, ip(T4))), want: T4, tunnel: 1 },
   { name: '6in4', lt: LINKTYPE.ETHERNET, frame: eth(0x0800, OUT4(41, ip(T6))), want: T6, tunnel: 1 },
-  { name: '4in6', lt: LINKTYPE.ETHERNET, frame: eth(0x86dd, ipv6('2001:db8::1', '2001:db8::2', 4, ip(U4))), want: U4, tunnel: 1 },
+  {
+    name: '4in6',
+    lt: LINKTYPE.ETHERNET,
+    frame: eth(0x86dd, ipv6('2001:db8::1', '2001:db8::2', 4, ip(U4))),
+    want: U4,
+    tunnel: 1,
+  },
   {
     name: 'GTP-U',
     lt: LINKTYPE.ETHERNET,
-    frame: eth(0x0800, OUT4(17, udp(2152, 2152, concat([0x30, 0xff], u16(ip(T4).length), u32(0x1001), ip(T4))))),
+    frame: eth(
+      0x0800,
+      OUT4(17, udp(2152, 2152, concat([0x30, 0xff], u16(ip(T4).length), u32(0x1001), ip(T4)))),
+    ),
     want: T4,
     tunnel: 1,
   },
@@ -172,7 +302,22 @@ const CASES: Case[] = [
     lt: LINKTYPE.ETHERNET,
     frame: eth(
       0x0800,
-      OUT4(17, udp(2152, 2152, concat([0x36, 0xff], u16(ip(T6).length + 8), u32(0x2002), u16(5), [0, 0x85], [1, 0x10, 0x01, 0x00], ip(T6)))),
+      OUT4(
+        17,
+        udp(
+          2152,
+          2152,
+          concat(
+            [0x36, 0xff],
+            u16(ip(T6).length + 8),
+            u32(0x2002),
+            u16(5),
+            [0, 0x85],
+            [1, 0x10, 0x01, 0x00],
+            ip(T6),
+          ),
+        ),
+      ),
     ),
     want: T6,
     tunnel: 1,
@@ -180,14 +325,35 @@ const CASES: Case[] = [
   {
     name: 'VXLAN',
     lt: LINKTYPE.ETHERNET,
-    frame: eth(0x0800, OUT4(17, udp(54321, 4789, concat([0x08, 0, 0, 0], [0, 0x12, 0x34, 0], eth(0x0800, ip(U4)))))),
+    frame: eth(
+      0x0800,
+      OUT4(17, udp(54321, 4789, concat([0x08, 0, 0, 0], [0, 0x12, 0x34, 0], eth(0x0800, ip(U4))))),
+    ),
     want: U4,
     tunnel: 1,
   },
   {
     name: 'VXLAN in 802.1Q carrying QinQ',
     lt: LINKTYPE.ETHERNET,
-    frame: eth(0x0800, OUT4(17, udp(1234, 4789, concat([0x08, 0, 0, 0], [0, 0, 1, 0], eth(0x86dd, ip(T6), [[0x88a8, 3], [0x8100, 4]])))), [[0x8100, 9]]),
+    frame: eth(
+      0x0800,
+      OUT4(
+        17,
+        udp(
+          1234,
+          4789,
+          concat(
+            [0x08, 0, 0, 0],
+            [0, 0, 1, 0],
+            eth(0x86dd, ip(T6), [
+              [0x88a8, 3],
+              [0x8100, 4],
+            ]),
+          ),
+        ),
+      ),
+      [[0x8100, 9]],
+    ),
     want: T6,
     tunnel: 1,
   },
@@ -200,7 +366,11 @@ function check(p: Packet, t: Tuple, label: string): void {
   assert.deepEqual([...p.dst], ipWords(t.dst), `${label}: dst`);
   assert.equal(p.sport, t.sport, `${label}: sport`);
   assert.equal(p.dport, t.dport, `${label}: dport`);
-  assert.deepEqual(Buffer.from(p.buf.subarray(p.payOff, p.payOff + p.payLen)), Buffer.from(t.payload), `${label}: payload`);
+  assert.deepEqual(
+    Buffer.from(p.buf.subarray(p.payOff, p.payOff + p.payLen)),
+    Buffer.from(t.payload),
+    `${label}: payload`,
+  );
   if (t.proto === 6) {
     assert.equal(p.seq, t.seq, `${label}: seq`);
     assert.equal(p.ack, t.ack, `${label}: ack`);
@@ -242,7 +412,10 @@ test('non-IP and non-TCP/UDP traffic is skipped, not malformed', () => {
   const r = d.decode(icmp, LINKTYPE.RAW, 0, p);
   assert.ok(r === Decoded.Skip || (r === Decoded.Ok && p.proto === 1), String(r));
   assert.equal(d.decode(ip(T4), 999, 0, p), Decoded.Skip, 'unknown link type');
-  assert.equal(d.decode(concat([0x0f, 0x00, 0x80, 0x35], new Uint8Array(30)), LINKTYPE.C_HDLC, 0, p), Decoded.Skip);
+  assert.equal(
+    d.decode(concat([0x0f, 0x00, 0x80, 0x35], new Uint8Array(30)), LINKTYPE.C_HDLC, 0, p),
+    Decoded.Skip,
+  );
 });
 
 test('truncated headers: Bad with a specific code, never a throw', () => {
@@ -259,14 +432,22 @@ test('truncated headers: Bad with a specific code, never a throw', () => {
   expect(eth(0x0800, ip(U4)).subarray(0, 14 + 20 + 5), LINKTYPE.ETHERNET, 'udp_truncated');
   expect(eth(0x86dd, ip(T6)).subarray(0, 14 + 30), LINKTYPE.ETHERNET, 'ipv6_truncated');
   expect(eth(0x0800, ip(T4), [[0x8100, 1]]).subarray(0, 16), LINKTYPE.ETHERNET, 'vlan_truncated');
-  expect(eth(0x8847, concat(mpls(1, false), mpls(2, true), ip(T4))).subarray(0, 20), LINKTYPE.ETHERNET, 'mpls_truncated');
+  expect(
+    eth(0x8847, concat(mpls(1, false), mpls(2, true), ip(T4))).subarray(0, 20),
+    LINKTYPE.ETHERNET,
+    'mpls_truncated',
+  );
   expect(eth(0x8864, Uint8Array.of(0x11, 0, 0, 1)), LINKTYPE.ETHERNET, 'pppoe_truncated');
   expect(Uint8Array.of(0, 0, 0), LINKTYPE.NULL, 'link_truncated');
   expect(new Uint8Array(10), LINKTYPE.LINUX_SLL, 'link_truncated');
   expect(new Uint8Array(19), LINKTYPE.LINUX_SLL2, 'link_truncated');
   expect(eth(0x0800, OUT4(47, Uint8Array.of(0x30, 0, 8, 0, 1, 2))), LINKTYPE.ETHERNET, 'gre_truncated');
   expect(ipv6(T6.src, T6.dst, 0, Uint8Array.of(6, 0, 0)), LINKTYPE.RAW, 'ipv6_ext_truncated');
-  expect(ipv6(T6.src, T6.dst, 0, concat(ext6(6, 3), l4(T6)).subarray(0, 20)), LINKTYPE.RAW, 'ipv6_ext_truncated');
+  expect(
+    ipv6(T6.src, T6.dst, 0, concat(ext6(6, 3), l4(T6)).subarray(0, 20)),
+    LINKTYPE.RAW,
+    'ipv6_ext_truncated',
+  );
   expect(Uint8Array.of(0x45), LINKTYPE.RAW, 'ipv4_truncated');
   // malformed, not truncated
   const badIhl = ip(T4).slice();
@@ -304,9 +485,17 @@ test('every prefix of every case: no throw; payload within the bytes given; inne
       }
       if (r === Decoded.Bad) assert.match(p.anomaly ?? '', /^[a-z0-9_]+$/, `${c.name}: prefix ${n}`);
       if (r === Decoded.Ok) {
-        assert.ok(p.payOff + p.payLen <= n, `${c.name}: prefix ${n}: payload [${p.payOff}, ${p.payOff + p.payLen}) beyond ${n}`);
-        const inner = p.sport === c.want.sport && p.dport === c.want.dport && p.proto === c.want.proto && p.ipVer === c.want.ver;
-        if (inner && c.want.proto === 6) assert.ok(n >= payStart, `${c.name}: prefix ${n} gave the inner TCP tuple`);
+        assert.ok(
+          p.payOff + p.payLen <= n,
+          `${c.name}: prefix ${n}: payload [${p.payOff}, ${p.payOff + p.payLen}) beyond ${n}`,
+        );
+        const inner =
+          p.sport === c.want.sport &&
+          p.dport === c.want.dport &&
+          p.proto === c.want.proto &&
+          p.ipVer === c.want.ver;
+        if (inner && c.want.proto === 6)
+          assert.ok(n >= payStart, `${c.name}: prefix ${n} gave the inner TCP tuple`);
       }
     }
   }
@@ -330,12 +519,21 @@ function fragments6(t: Tuple, size: number, id: number, withExt = false): Uint8A
   for (let o = 0; o < whole.length; o += size) {
     const chunk = whole.subarray(o, Math.min(o + size, whole.length));
     const fh = frag6(t.proto, o, o + size < whole.length, id);
-    frames.push(withExt ? ipv6(t.src, t.dst, 0, concat(ext6(44), fh, chunk)) : ipv6(t.src, t.dst, 44, concat(fh, chunk)));
+    frames.push(
+      withExt
+        ? ipv6(t.src, t.dst, 0, concat(ext6(44), fh, chunk))
+        : ipv6(t.src, t.dst, 44, concat(fh, chunk)),
+    );
   }
   return frames;
 }
 
-const BIGU4: Tuple = { ...U4, sport: 443, dport: 50000, payload: Uint8Array.from({ length: 3000 }, (_, i) => (i * 7 + 3) & 255) };
+const BIGU4: Tuple = {
+  ...U4,
+  sport: 443,
+  dport: 50000,
+  payload: Uint8Array.from({ length: 3000 }, (_, i) => (i * 7 + 3) & 255),
+};
 const BIGU6: Tuple = { ...U6, payload: Uint8Array.from({ length: 2500 }, (_, i) => (i * 13 + 1) & 255) };
 
 function feed(d: Decoder, frames: Uint8Array[], ts = 0): { results: Decoded[]; p: Packet } {
@@ -354,8 +552,15 @@ test('IPv4 fragments in order, reversed and shuffled with duplicates', () => {
     [0, 0, 2, 2, 1],
   ]) {
     const d = new Decoder();
-    const { results, p } = feed(d, order.map((i) => frames[i]));
-    assert.deepEqual(results.slice(0, -1), results.slice(0, -1).map(() => Decoded.Skip), `order ${order}`);
+    const { results, p } = feed(
+      d,
+      order.map((i) => frames[i]),
+    );
+    assert.deepEqual(
+      results.slice(0, -1),
+      results.slice(0, -1).map(() => Decoded.Skip),
+      `order ${order}`,
+    );
     assert.equal(results[results.length - 1], Decoded.Ok, `order ${order}`);
     assert.equal(p.reassembled, true);
     check(p, BIGU4, `order ${order}`);
@@ -366,7 +571,11 @@ test('IPv4 fragments in order, reversed and shuffled with duplicates', () => {
 test('IPv4 overlapping fragments with different content: the first copy of each byte wins', () => {
   const { frames, whole } = fragments4(BIGU4, 1480, 7);
   // a bogus fragment covering [1000, 2000) arrives first with 0xAA bytes
-  const bogus = ipv4(BIGU4.src, BIGU4.dst, 17, new Uint8Array(1000).fill(0xaa), { id: 7, fragOff: 1000, mf: true });
+  const bogus = ipv4(BIGU4.src, BIGU4.dst, 17, new Uint8Array(1000).fill(0xaa), {
+    id: 7,
+    fragOff: 1000,
+    mf: true,
+  });
   const d = new Decoder();
   const { results, p } = feed(d, [bogus, ...frames]);
   assert.equal(results[results.length - 1], Decoded.Ok);
@@ -481,37 +690,68 @@ test('fast-check: mutated valid frames never throw', () => {
 
 const haveTshark = spawnSync('tshark', ['-v']).status === 0;
 
-test('decoded 5-tuples agree with tshark', { skip: !haveTshark && 'tshark not installed', timeout: 120_000 }, () => {
-  const byLt = new Map<number, Case[]>();
-  for (const c of CASES) if (!c.noTshark) byLt.set(c.lt, [...(byLt.get(c.lt) ?? []), c]);
-  let compared = 0;
-  for (const [lt, cases] of byLt) {
-    const path = tmp.path(`lt${lt}.pcap`);
-    writeFileSync(path, pcapFile({ le: true, nano: false, linktype: lt }, cases.map((c, i) => ({ data: c.frame, sec: 1_700_000_000 + i, frac: 0 }))));
-    const r = spawnSync(
-      'tshark',
-      ['-n', '-r', path, '-T', 'fields', '-E', 'occurrence=l', '-E', 'separator=|', ...['ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst', 'tcp.srcport', 'tcp.dstport', 'udp.srcport', 'udp.dstport', 'tcp.seq_raw'].flatMap((f) => ['-e', f])],
-      { encoding: 'utf8', timeout: 60_000 },
-    );
-    assert.equal(r.status, 0, r.stderr);
-    const lines = r.stdout.trimEnd().split('\n');
-    assert.equal(lines.length, cases.length, `lt ${lt}: ${r.stdout}`);
-    cases.forEach((c, i) => {
-      const [s4, d4, s6, d6, ts, td, us, ud, seq] = lines[i].split('|');
-      const w = c.want;
-      const label = `${c.name} (tshark: ${lines[i]})`;
-      assert.equal(w.ver === 4 ? s4 : s6, w.src, label);
-      assert.equal(w.ver === 4 ? d4 : d6, w.dst, label);
-      // for UDP tunnels tshark's last udp port is the inner one when the inner packet is UDP
-      assert.equal(Number(w.proto === 6 ? ts : us), w.sport, label);
-      assert.equal(Number(w.proto === 6 ? td : ud), w.dport, label);
-      if (w.proto === 6) assert.equal(Number(seq), w.seq, label);
-      // and ours
-      const p = new Packet();
-      assert.equal(new Decoder().decode(c.frame, c.lt, 0, p), Decoded.Ok);
-      check(p, w, c.name);
-      compared++;
-    });
-  }
-  assert.ok(compared >= 30, String(compared));
-});
+test(
+  'decoded 5-tuples agree with tshark',
+  { skip: !haveTshark && 'tshark not installed', timeout: 120_000 },
+  () => {
+    const byLt = new Map<number, Case[]>();
+    for (const c of CASES) if (!c.noTshark) byLt.set(c.lt, [...(byLt.get(c.lt) ?? []), c]);
+    let compared = 0;
+    for (const [lt, cases] of byLt) {
+      const path = tmp.path(`lt${lt}.pcap`);
+      writeFileSync(
+        path,
+        pcapFile(
+          { le: true, nano: false, linktype: lt },
+          cases.map((c, i) => ({ data: c.frame, sec: 1_700_000_000 + i, frac: 0 })),
+        ),
+      );
+      const r = spawnSync(
+        'tshark',
+        [
+          '-n',
+          '-r',
+          path,
+          '-T',
+          'fields',
+          '-E',
+          'occurrence=l',
+          '-E',
+          'separator=|',
+          ...[
+            'ip.src',
+            'ip.dst',
+            'ipv6.src',
+            'ipv6.dst',
+            'tcp.srcport',
+            'tcp.dstport',
+            'udp.srcport',
+            'udp.dstport',
+            'tcp.seq_raw',
+          ].flatMap((f) => ['-e', f]),
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const lines = r.stdout.trimEnd().split('\n');
+      assert.equal(lines.length, cases.length, `lt ${lt}: ${r.stdout}`);
+      cases.forEach((c, i) => {
+        const [s4, d4, s6, d6, ts, td, us, ud, seq] = lines[i].split('|');
+        const w = c.want;
+        const label = `${c.name} (tshark: ${lines[i]})`;
+        assert.equal(w.ver === 4 ? s4 : s6, w.src, label);
+        assert.equal(w.ver === 4 ? d4 : d6, w.dst, label);
+        // for UDP tunnels tshark's last udp port is the inner one when the inner packet is UDP
+        assert.equal(Number(w.proto === 6 ? ts : us), w.sport, label);
+        assert.equal(Number(w.proto === 6 ? td : ud), w.dport, label);
+        if (w.proto === 6) assert.equal(Number(seq), w.seq, label);
+        // and ours
+        const p = new Packet();
+        assert.equal(new Decoder().decode(c.frame, c.lt, 0, p), Decoded.Ok);
+        check(p, w, c.name);
+        compared++;
+      });
+    }
+    assert.ok(compared >= 30, String(compared));
+  },
+);

@@ -25,14 +25,31 @@ import { buildClientHello, wrapRecords } from '../gen/clienthello.js';
 const tmp = tempDir('chokepoint-engine-');
 after(() => tmp.cleanup());
 
-const SCENARIOS = ['tls', 'tls-pq', 'tls-split', 'tls-ooo', 'tls-records', 'tls-nosni', 'quic', 'quic-2pkt', 'quic-2pkt-rev', 'dns', 'http'];
+const SCENARIOS = [
+  'tls',
+  'tls-pq',
+  'tls-split',
+  'tls-ooo',
+  'tls-records',
+  'tls-nosni',
+  'quic',
+  'quic-2pkt',
+  'quic-2pkt-rev',
+  'dns',
+  'http',
+];
 
 /** Canonical key of an endpoint pair, comparing addresses by value. */
 function key(proto: string, sip: string, sport: number, dip: string, dport: number): string {
   return `${proto}|${Buffer.from(ipBytes(sip)).toString('hex')}|${sport}|${Buffer.from(ipBytes(dip)).toString('hex')}|${dport}`;
 }
 
-function writeCapture(name: string, seed: number, flows: number, concurrency?: number): { path: string; truth: TruthRow[]; packets: number } {
+function writeCapture(
+  name: string,
+  seed: number,
+  flows: number,
+  concurrency?: number,
+): { path: string; truth: TruthRow[]; packets: number } {
   const path = tmp.path(name);
   const fd = openSync(path, 'w');
   try {
@@ -44,7 +61,10 @@ function writeCapture(name: string, seed: number, flows: number, concurrency?: n
   }
 }
 
-async function analyze(path: string, opts: { maxFlows?: number } = {}): Promise<{ recs: FlowRecord[]; res: AnalyzeResult }> {
+async function analyze(
+  path: string,
+  opts: { maxFlows?: number } = {},
+): Promise<{ recs: FlowRecord[]; res: AnalyzeResult }> {
   const recs: FlowRecord[] = [];
   const res = await analyzeFiles([path], { ...opts, onRecord: (r) => void recs.push(r) });
   return { recs, res };
@@ -62,7 +82,8 @@ before(async () => {
 test('ground truth covers every scenario', () => {
   const counts = new Map<string, number>();
   for (const t of cap.truth) counts.set(t.scenario, (counts.get(t.scenario) ?? 0) + 1);
-  for (const s of SCENARIOS) assert.ok((counts.get(s) ?? 0) >= 10, `scenario ${s}: ${counts.get(s) ?? 0} flows`);
+  for (const s of SCENARIOS)
+    assert.ok((counts.get(s) ?? 0) >= 10, `scenario ${s}: ${counts.get(s) ?? 0} flows`);
 });
 
 test('one record per flow, all packets read, no errors', () => {
@@ -86,13 +107,24 @@ test('100% of names and app_protos right in every scenario, client on the src si
     const r = byKey.get(key(t.proto, t.src_ip, t.src_port, t.dest_ip, t.dest_port));
     let why: string | null = null;
     if (!r) {
-      const rev = out.recs.find((x) => key(x.proto, x.dest_ip, x.dest_port, x.src_ip, x.src_port) === key(t.proto, t.src_ip, t.src_port, t.dest_ip, t.dest_port));
+      const rev = out.recs.find(
+        (x) =>
+          key(x.proto, x.dest_ip, x.dest_port, x.src_ip, x.src_port) ===
+          key(t.proto, t.src_ip, t.src_port, t.dest_ip, t.dest_port),
+      );
       why = rev ? 'client/server reversed' : 'no record';
-    } else if (r.app_proto !== t.app_proto) why = `app_proto ${r.app_proto} != ${t.app_proto} (anomalies ${r.anomalies.join(',')})`;
+    } else if (r.app_proto !== t.app_proto)
+      why = `app_proto ${r.app_proto} != ${t.app_proto} (anomalies ${r.anomalies.join(',')})`;
     else if (r.host !== t.host) why = `host ${r.host} != ${t.host}`;
-    if (why) wrong.set(t.scenario, [...(wrong.get(t.scenario) ?? []), `${t.src_ip}:${t.src_port}->${t.dest_ip}:${t.dest_port} ${why}`]);
+    if (why)
+      wrong.set(t.scenario, [
+        ...(wrong.get(t.scenario) ?? []),
+        `${t.src_ip}:${t.src_port}->${t.dest_ip}:${t.dest_port} ${why}`,
+      ]);
   }
-  const report = [...wrong].map(([s, l]) => `${s}: ${l.length}/${total.get(s)} wrong, e.g. ${l.slice(0, 3).join('; ')}`);
+  const report = [...wrong].map(
+    ([s, l]) => `${s}: ${l.length}/${total.get(s)} wrong, e.g. ${l.slice(0, 3).join('; ')}`,
+  );
   assert.deepEqual(report, []);
 });
 
@@ -132,37 +164,66 @@ test('every record satisfies schema/flow-record.schema.json', () => {
 
 const haveTshark = spawnSync('tshark', ['-v']).status === 0;
 
-test('packet and byte counts per direction equal tshark\'s', { skip: !haveTshark && 'tshark not installed', timeout: 300_000 }, () => {
-  const r = spawnSync(
-    'tshark',
-    ['-n', '-r', cap.path, '-T', 'fields', '-E', 'separator=|', ...['ip.src', 'ipv6.src', 'ip.dst', 'ipv6.dst', 'tcp.srcport', 'udp.srcport', 'tcp.dstport', 'udp.dstport', 'frame.len'].flatMap((f) => ['-e', f])],
-    { encoding: 'utf8', maxBuffer: 1 << 30, timeout: 280_000 },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  const counts = new Map<string, { p: number; b: number }>();
-  let lines = 0;
-  for (const line of r.stdout.split('\n')) {
-    if (!line) continue;
-    lines++;
-    const [s4, s6, d4, d6, ts, us, td, ud, len] = line.split('|');
-    const proto = ts ? 'TCP' : 'UDP';
-    const k = key(proto, s4 || s6, Number(ts || us), d4 || d6, Number(td || ud));
-    const c = counts.get(k) ?? { p: 0, b: 0 };
-    c.p++;
-    c.b += Number(len);
-    counts.set(k, c);
-  }
-  assert.equal(lines, cap.packets);
-  for (const rec of out.recs) {
-    const up = counts.get(key(rec.proto, rec.src_ip, rec.src_port, rec.dest_ip, rec.dest_port)) ?? { p: 0, b: 0 };
-    const down = counts.get(key(rec.proto, rec.dest_ip, rec.dest_port, rec.src_ip, rec.src_port)) ?? { p: 0, b: 0 };
-    const label = `${rec.app_proto} ${rec.src_ip}:${rec.src_port}`;
-    assert.equal(rec.pkts_toserver, up.p, label);
-    assert.equal(rec.pkts_toclient, down.p, label);
-    assert.equal(rec.bytes_toserver, up.b, label);
-    assert.equal(rec.bytes_toclient, down.b, label);
-  }
-});
+test(
+  "packet and byte counts per direction equal tshark's",
+  { skip: !haveTshark && 'tshark not installed', timeout: 300_000 },
+  () => {
+    const r = spawnSync(
+      'tshark',
+      [
+        '-n',
+        '-r',
+        cap.path,
+        '-T',
+        'fields',
+        '-E',
+        'separator=|',
+        ...[
+          'ip.src',
+          'ipv6.src',
+          'ip.dst',
+          'ipv6.dst',
+          'tcp.srcport',
+          'udp.srcport',
+          'tcp.dstport',
+          'udp.dstport',
+          'frame.len',
+        ].flatMap((f) => ['-e', f]),
+      ],
+      { encoding: 'utf8', maxBuffer: 1 << 30, timeout: 280_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const counts = new Map<string, { p: number; b: number }>();
+    let lines = 0;
+    for (const line of r.stdout.split('\n')) {
+      if (!line) continue;
+      lines++;
+      const [s4, s6, d4, d6, ts, us, td, ud, len] = line.split('|');
+      const proto = ts ? 'TCP' : 'UDP';
+      const k = key(proto, s4 || s6, Number(ts || us), d4 || d6, Number(td || ud));
+      const c = counts.get(k) ?? { p: 0, b: 0 };
+      c.p++;
+      c.b += Number(len);
+      counts.set(k, c);
+    }
+    assert.equal(lines, cap.packets);
+    for (const rec of out.recs) {
+      const up = counts.get(key(rec.proto, rec.src_ip, rec.src_port, rec.dest_ip, rec.dest_port)) ?? {
+        p: 0,
+        b: 0,
+      };
+      const down = counts.get(key(rec.proto, rec.dest_ip, rec.dest_port, rec.src_ip, rec.src_port)) ?? {
+        p: 0,
+        b: 0,
+      };
+      const label = `${rec.app_proto} ${rec.src_ip}:${rec.src_port}`;
+      assert.equal(rec.pkts_toserver, up.p, label);
+      assert.equal(rec.pkts_toclient, down.p, label);
+      assert.equal(rec.bytes_toserver, up.b, label);
+      assert.equal(rec.bytes_toclient, down.b, label);
+    }
+  },
+);
 
 test('timestamps: the first packet of each flow, in order of flow ids', () => {
   let prev = '';
@@ -194,13 +255,22 @@ test('bounded memory: a small flow cap evicts, counts evictions, loses no packet
     byKey.set(k, [...(byKey.get(k) ?? []), r]);
   }
   let named = 0;
-  for (const t of c.truth) if ((byKey.get(key(t.proto, t.src_ip, t.src_port, t.dest_ip, t.dest_port)) ?? []).some((r) => r.host === t.host && r.app_proto === t.app_proto)) named++;
+  for (const t of c.truth)
+    if (
+      (byKey.get(key(t.proto, t.src_ip, t.src_port, t.dest_ip, t.dest_port)) ?? []).some(
+        (r) => r.host === t.host && r.app_proto === t.app_proto,
+      )
+    )
+      named++;
   assert.ok(named / c.truth.length > 0.5, `named ${named}/${c.truth.length}`);
 });
 
 // --- hand-made flows -------------------------------------------------------------------------------------
 
-function engineRun(frames: { f: Uint8Array; ms: number }[], opts: ConstructorParameters<typeof Engine>[0] = {}): FlowRecord[] {
+function engineRun(
+  frames: { f: Uint8Array; ms: number }[],
+  opts: ConstructorParameters<typeof Engine>[0] = {},
+): FlowRecord[] {
   const recs: FlowRecord[] = [];
   const e = new Engine({ ...opts, onFlowEnd: (r) => void recs.push(r) });
   for (const { f, ms } of frames) e.packet(f, 1, ms);
@@ -214,7 +284,12 @@ const hello = wrapRecords(buildClientHello({ sni: 'Mid.Example.COM.', alpn: ['h2
 
 test('TCP picked up without a SYN: the side on port 443 is the server, the hello is still read', () => {
   const seg = (from: 'c' | 's', seq: number, flags: number, pay?: Uint8Array) =>
-    eth(0x0800, from === 'c' ? ipv4(CLI, SRV, 6, tcp(51000, 443, seq, 1, flags, pay)) : ipv4(SRV, CLI, 6, tcp(443, 51000, 1, seq, flags, pay)));
+    eth(
+      0x0800,
+      from === 'c'
+        ? ipv4(CLI, SRV, 6, tcp(51000, 443, seq, 1, flags, pay))
+        : ipv4(SRV, CLI, 6, tcp(443, 51000, 1, seq, flags, pay)),
+    );
   // first packet seen is the server's ACK, then the client's hello
   const recs = engineRun([
     { f: seg('s', 5000, 0x10), ms: 1 },
@@ -245,7 +320,29 @@ test('SYN/ACK seen first: its receiver is the client', () => {
 });
 
 test('DNS: a response seen first still makes the querier the client', () => {
-  const q = Uint8Array.from([0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3, ...Buffer.from('www'), 2, ...Buffer.from('ex'), 0, 0, 28, 0, 1]);
+  const q = Uint8Array.from([
+    0xab,
+    0xcd,
+    0x01,
+    0x00,
+    0,
+    1,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    3,
+    ...Buffer.from('www'),
+    2,
+    ...Buffer.from('ex'),
+    0,
+    0,
+    28,
+    0,
+    1,
+  ]);
   const resp = q.slice();
   resp[2] |= 0x80;
   const recs = engineRun([
@@ -279,7 +376,12 @@ test('idle timeout ends a flow; the same tuple later is a new flow', () => {
 
 test('malformed and non-IP frames are counted, never thrown', () => {
   const e = new Engine();
-  for (let i = 0; i < 200; i++) e.packet(Uint8Array.from({ length: i }, (_, k) => (k * 37 + i) & 255), 1, i);
+  for (let i = 0; i < 200; i++)
+    e.packet(
+      Uint8Array.from({ length: i }, (_, k) => (k * 37 + i) & 255),
+      1,
+      i,
+    );
   e.packet(eth(0x0800, ipv4(CLI, SRV, 6, tcp(1, 2, 0, 0, 0x02)).subarray(0, 30)), 1, 300);
   e.flush();
   assert.equal(e.stats.packets, 201);
@@ -292,13 +394,17 @@ test('an unreadable file is an error for that file only', async () => {
   const bad = tmp.path('not-a-capture.txt');
   writeFileSync(bad, 'hello\n');
   const recs: FlowRecord[] = [];
-  const res = await analyzeFiles([bad, good.path, tmp.path('missing.pcap')], { onRecord: (r) => void recs.push(r) });
+  const res = await analyzeFiles([bad, good.path, tmp.path('missing.pcap')], {
+    onRecord: (r) => void recs.push(r),
+  });
   assert.equal(res.errors.length, 2);
   assert.match(res.errors[0].message, /not-a-capture\.txt/);
   assert.match(res.errors[1].message, /missing\.pcap/);
   assert.equal(recs.length, good.truth.length);
   // a capture truncated in the middle still yields its flows, and says so
-  const raw = pcapFile({ le: true, nano: false, linktype: 1 }, [{ data: eth(0x0800, ipv4(CLI, SRV, 6, tcp(1000, 80, 0, 0, 0x02))), sec: 1, frac: 0 }]);
+  const raw = pcapFile({ le: true, nano: false, linktype: 1 }, [
+    { data: eth(0x0800, ipv4(CLI, SRV, 6, tcp(1000, 80, 0, 0, 0x02))), sec: 1, frac: 0 },
+  ]);
   const cut = tmp.path('cut.pcap');
   writeFileSync(cut, Buffer.concat([raw, raw.subarray(24, 40)]));
   const r2: FlowRecord[] = [];

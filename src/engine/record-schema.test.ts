@@ -31,7 +31,13 @@ const BASE: FlowRecord = {
   pkts_toclient: 8,
   bytes_toserver: 2517,
   bytes_toclient: 8165,
-  tls: { sni: 'Video2027.RU', alpn: ['h2', 'http/1.1'], versions: ['TLS1.3', 'TLS1.2'], ja4: 't13d1514h2_8daaf6152771_bc9a4605e104', ech: false },
+  tls: {
+    sni: 'Video2027.RU',
+    alpn: ['h2', 'http/1.1'],
+    versions: ['TLS1.3', 'TLS1.2'],
+    ja4: 't13d1514h2_8daaf6152771_bc9a4605e104',
+    ech: false,
+  },
 };
 
 const QUIC: FlowRecord = {
@@ -42,7 +48,13 @@ const QUIC: FlowRecord = {
   app_proto: 'quic',
   host: 'www.google.com',
   quic: { version: '0x00000001', sni: 'www.google.com', alpn: ['h3'] },
-  tls: { sni: 'www.google.com', alpn: ['h3'], versions: ['TLS1.3'], ja4: 'q13d0310h3_55b375c5d22e_cd85d2d88918', ech: true },
+  tls: {
+    sni: 'www.google.com',
+    alpn: ['h3'],
+    versions: ['TLS1.3'],
+    ja4: 'q13d0310h3_55b375c5d22e_cd85d2d88918',
+    ech: true,
+  },
 };
 
 const HTTP: FlowRecord = {
@@ -71,7 +83,12 @@ const DNS: FlowRecord = {
 };
 delete (DNS as Partial<FlowRecord>).tls;
 
-const UNNAMED: FlowRecord = { ...BASE, app_proto: null, host: null, anomalies: ['flow_evicted', 'inspect_packets_exhausted'] };
+const UNNAMED: FlowRecord = {
+  ...BASE,
+  app_proto: null,
+  host: null,
+  anomalies: ['flow_evicted', 'inspect_packets_exhausted'],
+};
 delete (UNNAMED as Partial<FlowRecord>).tls;
 delete (UNNAMED as Partial<FlowRecord>).pcap_filename;
 
@@ -79,9 +96,15 @@ test('schema is draft 2020-12, compiles strictly, and documents every field', ()
   const s = loadFlowSchema();
   assert.equal(s.$schema, 'https://json-schema.org/draft/2020-12/schema');
   assert.deepEqual(flowRecordErrors(BASE), []);
-  const walk = (props: Record<string, { description?: string; properties?: Record<string, unknown> }>, path: string) => {
+  const walk = (
+    props: Record<string, { description?: string; properties?: Record<string, unknown> }>,
+    path: string,
+  ) => {
     for (const [k, v] of Object.entries(props)) {
-      assert.ok(typeof v.description === 'string' && v.description.length > 10, `${path}${k} has a description`);
+      assert.ok(
+        typeof v.description === 'string' && v.description.length > 10,
+        `${path}${k} has a description`,
+      );
       if (v.properties) walk(v.properties as never, `${path}${k}.`);
     }
   };
@@ -95,14 +118,24 @@ test('schema properties are exactly the FlowRecord fields of record.ts', () => {
   const src = readFileSync(join(dir, 'src', 'engine', 'record.ts'), 'utf8').replace(/\r/g, '');
   const m = /export interface FlowRecord \{([\s\S]*?)\n\}/.exec(src);
   assert.ok(m, 'FlowRecord interface found');
-  const fields = [...m[1].matchAll(/^\s+([a-z_]+)(\?)?:/gm)].map((x) => ({ name: x[1], optional: x[2] === '?' }));
+  const fields = [...m[1].matchAll(/^\s+([a-z_]+)(\?)?:/gm)].map((x) => ({
+    name: x[1],
+    optional: x[2] === '?',
+  }));
   const s = loadFlowSchema() as { properties: Record<string, unknown>; required: string[] };
   assert.deepEqual(Object.keys(s.properties).sort(), fields.map((f) => f.name).sort());
-  assert.deepEqual([...s.required].sort(), fields.filter((f) => !f.optional).map((f) => f.name).sort());
+  assert.deepEqual(
+    [...s.required].sort(),
+    fields
+      .filter((f) => !f.optional)
+      .map((f) => f.name)
+      .sort(),
+  );
 });
 
 test('valid records of every kind', () => {
-  for (const [name, r] of Object.entries({ BASE, QUIC, HTTP, DNS, UNNAMED })) assert.deepEqual(flowRecordErrors(r), [], name);
+  for (const [name, r] of Object.entries({ BASE, QUIC, HTTP, DNS, UNNAMED }))
+    assert.deepEqual(flowRecordErrors(r), [], name);
 });
 
 test('records that break the contract are rejected', () => {

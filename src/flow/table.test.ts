@@ -100,7 +100,8 @@ test('forced collisions: remove from head, middle and tail of a chain', () => {
   for (const k of order) {
     tb.remove(fs[k]);
     alive.delete(k);
-    for (let i = 0; i < 5; i++) assert.equal(tb.lookup(pkt(ts[i]), 99), alive.has(i) ? fs[i] : null, `after removing ${k}: ${i}`);
+    for (let i = 0; i < 5; i++)
+      assert.equal(tb.lookup(pkt(ts[i]), 99), alive.has(i) ? fs[i] : null, `after removing ${k}: ${i}`);
     assert.equal(tb.size, alive.size);
     assert.equal(tb.lists[LIST_TCP].count, alive.size);
   }

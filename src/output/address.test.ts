@@ -20,8 +20,14 @@ test('RFC 5952 §4.2.1: the longest zero run is compressed (2001:db8::1)', () =>
 
 test('RFC 5952 §4.1: leading zeros suppressed', () => {
   // 2001:0db8:aaaa:bbbb:cccc:dddd:eeee:0001
-  assert.equal(ipv6ToString(words(0x2001, 0x0db8, 0xaaaa, 0xbbbb, 0xcccc, 0xdddd, 0xeeee, 0x0001)), '2001:db8:aaaa:bbbb:cccc:dddd:eeee:1');
-  assert.equal(ipv6ToString(words(0x2001, 0x0db8, 0x00a0, 0x000b, 0xcccc, 0x0d00, 0xeeee, 0x0010)), '2001:db8:a0:b:cccc:d00:eeee:10');
+  assert.equal(
+    ipv6ToString(words(0x2001, 0x0db8, 0xaaaa, 0xbbbb, 0xcccc, 0xdddd, 0xeeee, 0x0001)),
+    '2001:db8:aaaa:bbbb:cccc:dddd:eeee:1',
+  );
+  assert.equal(
+    ipv6ToString(words(0x2001, 0x0db8, 0x00a0, 0x000b, 0xcccc, 0x0d00, 0xeeee, 0x0010)),
+    '2001:db8:a0:b:cccc:d00:eeee:10',
+  );
 });
 
 test('RFC 5952 §4.2.2: a single zero group is not compressed', () => {
@@ -36,7 +42,10 @@ test('RFC 5952 §4.2.3: longest run wins; a tie goes to the first run', () => {
 
 test('RFC 5952 §4.3: lowercase hex', () => {
   assert.equal(ipv6ToString(words(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0xabcd)), '2001:db8::abcd');
-  assert.equal(ipv6ToString(words(0xfe80, 0, 0, 0, 0x0200, 0x86ff, 0xfe05, 0x80da)), 'fe80::200:86ff:fe05:80da');
+  assert.equal(
+    ipv6ToString(words(0xfe80, 0, 0, 0, 0x0200, 0x86ff, 0xfe05, 0x80da)),
+    'fe80::200:86ff:fe05:80da',
+  );
 });
 
 test('all-zero, loopback, runs at either end', () => {
@@ -44,7 +53,10 @@ test('all-zero, loopback, runs at either end', () => {
   assert.equal(ipv6ToString(words(0, 0, 0, 0, 0, 0, 0, 1)), '::1');
   assert.equal(ipv6ToString(words(0xfe80, 0, 0, 0, 0, 0, 0, 0)), 'fe80::');
   assert.equal(ipv6ToString(words(0, 0, 1, 0, 0, 0, 0, 0)), '0:0:1::');
-  assert.equal(ipv6ToString(words(0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff)), 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff');
+  assert.equal(
+    ipv6ToString(words(0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff)),
+    'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+  );
 });
 
 test('RFC 5952 §5: IPv4-mapped address in mixed notation', () => {

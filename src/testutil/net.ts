@@ -48,13 +48,33 @@ export function ipBytes(ip: string): Uint8Array {
 export function ipWords(ip: string): number[] {
   const b = ipBytes(ip);
   if (b.length === 4) return [0, 0, 0, ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0];
-  return [0, 1, 2, 3].map((i) => ((b[4 * i] << 24) | (b[4 * i + 1] << 16) | (b[4 * i + 2] << 8) | b[4 * i + 3]) >>> 0);
+  return [0, 1, 2, 3].map(
+    (i) => ((b[4 * i] << 24) | (b[4 * i + 1] << 16) | (b[4 * i + 2] << 8) | b[4 * i + 3]) >>> 0,
+  );
 }
 
-export function tcp(sport: number, dport: number, seq: number, ack: number, flags: number, payload: Uint8Array = new Uint8Array(0), options: number[] = []): Uint8Array {
+export function tcp(
+  sport: number,
+  dport: number,
+  seq: number,
+  ack: number,
+  flags: number,
+  payload: Uint8Array = new Uint8Array(0),
+  options: number[] = [],
+): Uint8Array {
   const hl = 20 + options.length;
   if (hl % 4) throw new Error('tcp options must be padded');
-  return concat(u16(sport), u16(dport), u32(seq), u32(ack), [(hl / 4) << 4, flags], u16(65535), [0, 0, 0, 0], options, payload);
+  return concat(
+    u16(sport),
+    u16(dport),
+    u32(seq),
+    u32(ack),
+    [(hl / 4) << 4, flags],
+    u16(65535),
+    [0, 0, 0, 0],
+    options,
+    payload,
+  );
 }
 
 export function udp(sport: number, dport: number, payload: Uint8Array, lenOverride?: number): Uint8Array {
@@ -81,11 +101,26 @@ function csum(b: Uint8Array): number {
   return ~s & 0xffff;
 }
 
-export function ipv4(src: string, dst: string, proto: number, payload: Uint8Array, o: V4Opts = {}): Uint8Array {
+export function ipv4(
+  src: string,
+  dst: string,
+  proto: number,
+  payload: Uint8Array,
+  o: V4Opts = {},
+): Uint8Array {
   const opts = o.options ?? [];
   const hl = 20 + opts.length;
   const flags = (o.df ? 0x4000 : 0) | (o.mf ? 0x2000 : 0) | ((o.fragOff ?? 0) / 8);
-  const h = concat([0x40 | (hl / 4), 0], u16(o.totalLen ?? hl + payload.length), u16(o.id ?? 0x1234), u16(flags), [o.ttl ?? 64, proto, 0, 0], ipBytes(src), ipBytes(dst), opts);
+  const h = concat(
+    [0x40 | (hl / 4), 0],
+    u16(o.totalLen ?? hl + payload.length),
+    u16(o.id ?? 0x1234),
+    u16(flags),
+    [o.ttl ?? 64, proto, 0, 0],
+    ipBytes(src),
+    ipBytes(dst),
+    opts,
+  );
   const c = csum(h);
   h[10] = c >> 8;
   h[11] = c & 255;

@@ -18,10 +18,14 @@ export interface TestPacket {
 }
 
 /** Classic pcap file bytes. */
-export function pcapFile(opts: { le: boolean; nano: boolean; linktype: number; snaplen?: number }, pkts: TestPacket[]): Buffer {
+export function pcapFile(
+  opts: { le: boolean; nano: boolean; linktype: number; snaplen?: number },
+  pkts: TestPacket[],
+): Buffer {
   const parts: Buffer[] = [];
   const h = Buffer.alloc(24);
-  const w32 = (b: Buffer, v: number, o: number) => (opts.le ? b.writeUInt32LE(v >>> 0, o) : b.writeUInt32BE(v >>> 0, o));
+  const w32 = (b: Buffer, v: number, o: number) =>
+    opts.le ? b.writeUInt32LE(v >>> 0, o) : b.writeUInt32BE(v >>> 0, o);
   const w16 = (b: Buffer, v: number, o: number) => (opts.le ? b.writeUInt16LE(v, o) : b.writeUInt16BE(v, o));
   w32(h, opts.nano ? 0xa1b23c4d : 0xa1b2c3d4, 0);
   w16(h, 2, 4);
@@ -129,7 +133,11 @@ export class PcapngBuilder {
 }
 
 /** A temporary directory removed by the returned cleanup function. */
-export function tempDir(prefix = 'chokepoint-test-'): { dir: string; path: (name: string) => string; cleanup: () => void } {
+export function tempDir(prefix = 'chokepoint-test-'): {
+  dir: string;
+  path: (name: string) => string;
+  cleanup: () => void;
+} {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, path: (n) => join(dir, n), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

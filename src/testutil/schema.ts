@@ -28,7 +28,9 @@ let validator: ValidateFunction | null = null;
 /** Compile once (strict mode: unknown keywords or formats are schema errors). */
 export function flowValidator(): ValidateFunction {
   if (!validator) {
-    const Ajv = ((Ajv2020Module as unknown as { default?: unknown }).default ?? Ajv2020Module) as new (o: object) => {
+    const Ajv = ((Ajv2020Module as unknown as { default?: unknown }).default ?? Ajv2020Module) as new (
+      o: object,
+    ) => {
       compile(s: object): ValidateFunction;
     };
     validator = new Ajv({ allErrors: true, strict: true, strictTypes: false }).compile(loadFlowSchema());
@@ -40,5 +42,7 @@ export function flowValidator(): ValidateFunction {
 export function flowRecordErrors(rec: unknown): string[] {
   const v = flowValidator();
   if (v(rec)) return [];
-  return (v.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
+  return (v.errors ?? []).map(
+    (e) => `${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params)}`,
+  );
 }
