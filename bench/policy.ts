@@ -19,7 +19,12 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 const { values } = parseArgs({
-  options: { names: { type: 'string', default: '1000000' }, cidrs: { type: 'string', default: '100000' }, seconds: { type: 'string', default: '3' }, 'no-write': { type: 'boolean', default: false } },
+  options: {
+    names: { type: 'string', default: '1000000' },
+    cidrs: { type: 'string', default: '100000' },
+    seconds: { type: 'string', default: '3' },
+    'no-write': { type: 'boolean', default: false },
+  },
 });
 const N_NAMES = Number(values.names);
 const N_CIDRS = Number(values.cidrs);
@@ -173,8 +178,16 @@ function input(host: string | null, dest_ip: string, i: number, udp = false): Ma
 const flat = (s: string): string => Buffer.from(s, 'latin1').toString('latin1'); // a flat string, as a parser makes
 for (let i = 0; i < N_IN; i++) {
   const k = i % 10;
-  if (k < 2) inputs.push(input(flat(host.exact[Math.floor(rnd() * host.exact.length)]), v4text(randomV4()), i));
-  else if (k < 4) inputs.push(input(flat(`${label(3, 8)}.${host.suffix[Math.floor(rnd() * host.suffix.length)]}`), v4text(randomV4()), i));
+  if (k < 2)
+    inputs.push(input(flat(host.exact[Math.floor(rnd() * host.exact.length)]), v4text(randomV4()), i));
+  else if (k < 4)
+    inputs.push(
+      input(
+        flat(`${label(3, 8)}.${host.suffix[Math.floor(rnd() * host.suffix.length)]}`),
+        v4text(randomV4()),
+        i,
+      ),
+    );
   else if (k < 7) inputs.push(input(flat(randomName()), v4text(randomV4()), i));
   else if (k < 8) inputs.push(input(null, v4text(cidrAddrs[Math.floor(rnd() * cidrAddrs.length)]), i));
   else if (k < 9) inputs.push(input(null, v4text(randomV4()), i));
@@ -234,17 +247,48 @@ const fmt = (x: number, d = 2): string => x.toFixed(d);
 const rows: [string, string, string, string][] = [
   ['compile (index build)', `${fmt(compileMs / 1000)} s`, '≤ 3 s', fmt(3000 / compileMs) + '× margin'],
   ['lookups per CPU-second, one core', `${(rate / 1e6).toFixed(2)}e6`, '≥ 5e6', fmt(rate / 5e6) + '× target'],
-  ['lookups per CPU-second, 1,024 hot flows', `${(hotRate / 1e6).toFixed(2)}e6`, '≥ 5e6', fmt(hotRate / 5e6) + '× target'],
-  ['one dependent DRAM read (64 MiB chase)', `${fmt(latencyNs, 0)} ns`, '—', `= ${fmt(1e3 / latencyNs)}e6 misses/s`],
-  ['lookups/s, wall clock', `${(wallRate / 1e6).toFixed(2)}e6`, '—', `CPU share ${fmt((cpuSec / ((now - t) / 1000)) * 100, 0)}%`],
-  ['memory (RSS delta, registry + compiled)', `${fmt(rssDelta, 0)} MiB`, '≤ 300 MiB', fmt(300 / rssDelta) + '× margin'],
-  ['memory (heap+external delta)', `${fmt(heapDelta, 0)} MiB`, '≤ 300 MiB', fmt(300 / heapDelta) + '× margin'],
-  ['load lists (read + normalise + validate)', `${fmt(loadMs / 1000)} s`, '—', `RSS +${fmt(rssCompile, 0)} MiB load+compile`],
+  [
+    'lookups per CPU-second, 1,024 hot flows',
+    `${(hotRate / 1e6).toFixed(2)}e6`,
+    '≥ 5e6',
+    fmt(hotRate / 5e6) + '× target',
+  ],
+  [
+    'one dependent DRAM read (64 MiB chase)',
+    `${fmt(latencyNs, 0)} ns`,
+    '—',
+    `= ${fmt(1e3 / latencyNs)}e6 misses/s`,
+  ],
+  [
+    'lookups/s, wall clock',
+    `${(wallRate / 1e6).toFixed(2)}e6`,
+    '—',
+    `CPU share ${fmt((cpuSec / ((now - t) / 1000)) * 100, 0)}%`,
+  ],
+  [
+    'memory (RSS delta, registry + compiled)',
+    `${fmt(rssDelta, 0)} MiB`,
+    '≤ 300 MiB',
+    fmt(300 / rssDelta) + '× margin',
+  ],
+  [
+    'memory (heap+external delta)',
+    `${fmt(heapDelta, 0)} MiB`,
+    '≤ 300 MiB',
+    fmt(300 / heapDelta) + '× margin',
+  ],
+  [
+    'load lists (read + normalise + validate)',
+    `${fmt(loadMs / 1000)} s`,
+    '—',
+    `RSS +${fmt(rssCompile, 0)} MiB load+compile`,
+  ],
 ];
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const header = `registry: ${N_NAMES.toLocaleString('en')} names (50% exact, 40% suffix, 10% subdomains) + ${N_CIDRS.toLocaleString('en')} CIDRs (90% IPv4 /16–/32, 10% IPv6 /64), 5 rules; lookup mix: 40% name hits, 30% name misses, 10% IPv4 CIDR hits, 10% IPv4 misses, 10% QUIC/IPv6 (${fmt((hits / N_IN) * 100, 0)}% decided by a rule)`;
 process.stdout.write(`${header}\nnode ${process.version}, ${cpu}, generate ${fmt(genMs / 1000)} s\n\n`);
-for (const r of rows) process.stdout.write(`${r[0].padEnd(44)} ${r[1].padStart(10)}   target ${r[2].padEnd(10)} ${r[3]}\n`);
+for (const r of rows)
+  process.stdout.write(`${r[0].padEnd(44)} ${r[1].padStart(10)}   target ${r[2].padEnd(10)} ${r[3]}\n`);
 process.stdout.write(`(sink ${sink % 7})\n`);
 
 if (!values['no-write'] && N_NAMES === 1e6 && N_CIDRS === 1e5) {
@@ -266,7 +310,9 @@ Memory = process RSS growth from before the registry was generated to after comp
 policy + compiled indexes), after GC.
 `;
   const path = 'BENCHMARKS.md';
-  let text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n\nMeasured on the project machine; each section is written by its benchmark.\n';
+  let text = existsSync(path)
+    ? readFileSync(path, 'utf8')
+    : '# Benchmarks\n\nMeasured on the project machine; each section is written by its benchmark.\n';
   const re = /^## Policy\n[\s\S]*?(?=^## |(?![\s\S]))/m;
   if (re.test(text)) text = text.replace(re, section + '\n');
   else text = text.trimEnd() + '\n\n' + section;

@@ -27,7 +27,9 @@ exit status: 0 no errors, 1 errors found or input unreadable, 2 usage
 `;
 
 /** Names seen in captures, via the analyzer. */
-export async function referenceFromCaptures(paths: string[]): Promise<{ ref: Reference; errors: { file: string; message: string }[] }> {
+export async function referenceFromCaptures(
+  paths: string[],
+): Promise<{ ref: Reference; errors: { file: string; message: string }[] }> {
   const { analyzeFiles } = await import('../engine/analyze.js');
   const hosts: string[] = [];
   const res = await analyzeFiles(paths, { onRecord: (r) => void (r.host && hosts.push(r.host)) });
@@ -58,9 +60,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 1) throw new UsageError('exactly one POLICY file expected\n\n' + HELP);
   const format = values.format;
-  if (format !== 'human' && format !== 'json') throw new UsageError(`--format must be human or json, not '${format}'`);
+  if (format !== 'human' && format !== 'json')
+    throw new UsageError(`--format must be human or json, not '${format}'`);
   const maxExamples = Number(values.examples);
-  if (!Number.isInteger(maxExamples) || maxExamples < 0) throw new UsageError('--examples must be a non-negative integer');
+  if (!Number.isInteger(maxExamples) || maxExamples < 0)
+    throw new UsageError('--examples must be a non-negative integer');
   const now = values.now ? Date.parse(values.now) : Date.now();
   if (Number.isNaN(now)) throw new UsageError(`--now: invalid date '${values.now}'`);
 
@@ -82,7 +86,10 @@ export async function run(argv: string[]): Promise<number> {
       if (await isCaptureFile(r)) captures.push(r);
       else {
         const ref = await readNamesFile(r);
-        if (ref.skipped) process.stderr.write(`chokepoint lint: ${r}: skipped ${ref.skipped} line(s) that are not domain names\n`);
+        if (ref.skipped)
+          process.stderr.write(
+            `chokepoint lint: ${r}: skipped ${ref.skipped} line(s) that are not domain names\n`,
+          );
         references.push(ref);
       }
     } catch (e) {
@@ -111,7 +118,15 @@ export async function run(argv: string[]): Promise<number> {
     const out = {
       policy: file,
       references: references.map((r) => ({ source: r.source, names: r.names.length })),
-      findings: findings.map((f) => ({ severity: f.severity, code: f.code, rule_id: f.rule_id, message: f.message, examples: f.examples, ...(f.count !== undefined ? { count: f.count } : {}), ...(f.pos ? { line: f.pos.line, column: f.pos.column } : {}) })),
+      findings: findings.map((f) => ({
+        severity: f.severity,
+        code: f.code,
+        rule_id: f.rule_id,
+        message: f.message,
+        examples: f.examples,
+        ...(f.count !== undefined ? { count: f.count } : {}),
+        ...(f.pos ? { line: f.pos.line, column: f.pos.column } : {}),
+      })),
       summary: { errors: count('error'), warnings: count('warning'), info: count('info') },
     };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');

@@ -7,7 +7,13 @@
  */
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { IMPORT_FORMATS, ImportError, importFile, writeImport, type ImportFormat } from '../policy/import/index.js';
+import {
+  IMPORT_FORMATS,
+  ImportError,
+  importFile,
+  writeImport,
+  type ImportFormat,
+} from '../policy/import/index.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { parseRate, parseSize } from '../policy/units.js';
 import { UsageError } from '../util/errors.js';
@@ -68,12 +74,15 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const format = values.format as ImportFormat;
-  if (!format || !IMPORT_FORMATS.includes(format)) throw new UsageError(`--format must be one of ${IMPORT_FORMATS.join(', ')}`);
+  if (!format || !IMPORT_FORMATS.includes(format))
+    throw new UsageError(`--format must be one of ${IMPORT_FORMATS.join(', ')}`);
   if (!values.out) throw new UsageError('--out DIR is required');
   if (positionals.length !== 1) throw new UsageError('exactly one input FILE expected');
   const action = values.action as Action;
-  if (!['allow', 'log', 'block', 'throttle'].includes(action)) throw new UsageError(`--action must be allow, log, block or throttle`);
-  if (values.method && (action !== 'block' || !['rst', 'drop'].includes(values.method))) throw new UsageError('--method rst|drop applies to --action block');
+  if (!['allow', 'log', 'block', 'throttle'].includes(action))
+    throw new UsageError(`--action must be allow, log, block or throttle`);
+  if (values.method && (action !== 'block' || !['rst', 'drop'].includes(values.method)))
+    throw new UsageError('--method rst|drop applies to --action block');
   if (action === 'throttle') {
     if (!values.rate) throw new UsageError('--action throttle needs --rate (e.g. 128kbit)');
     const r = parseRate(values.rate);
@@ -83,12 +92,18 @@ export async function run(argv: string[]): Promise<number> {
       if (typeof b === 'string') throw new UsageError(`--burst: ${b.slice(1)}`);
     }
   } else if (values.rate || values.burst) throw new UsageError('--rate/--burst apply to --action throttle');
-  if (values.match !== 'exact' && values.match !== 'suffix') throw new UsageError('--match must be exact or suffix');
-  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,100}$/.test(values.prefix)) throw new UsageError('--prefix: letters, digits, . _ : - only');
+  if (values.match !== 'exact' && values.match !== 'suffix')
+    throw new UsageError('--match must be exact or suffix');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,100}$/.test(values.prefix))
+    throw new UsageError('--prefix: letters, digits, . _ : - only');
   const file = positionals[0];
   let imported;
   try {
-    imported = await importFile(file, format, { match: values.match, skipUnsupported: values['skip-unsupported'], encoding: values.encoding });
+    imported = await importFile(file, format, {
+      match: values.match,
+      skipUnsupported: values['skip-unsupported'],
+      encoding: values.encoding,
+    });
   } catch (e) {
     if (e instanceof ImportError) {
       process.stderr.write(`chokepoint registry import: ${e.message}\nnothing was written\n`);
@@ -100,14 +115,25 @@ export async function run(argv: string[]): Promise<number> {
   const { imp, bytes } = imported;
   let res;
   try {
-    res = await writeImport(values.out, imp, { action, method: values.method as BlockMethod | undefined, rate: values.rate, burst: values.burst, prefix: values.prefix, source: file, sourceBytes: bytes, force: values.force });
+    res = await writeImport(values.out, imp, {
+      action,
+      method: values.method as BlockMethod | undefined,
+      rate: values.rate,
+      burst: values.burst,
+      prefix: values.prefix,
+      source: file,
+      sourceBytes: bytes,
+      force: values.force,
+    });
   } catch (e) {
     process.stderr.write(`chokepoint registry import: ${(e as Error).message}\n`);
     return 1;
   }
   // load it back: the output must be a valid policy
   const p = await loadPolicyFile(join(res.dir, 'policy.yaml'));
-  process.stderr.write(`imported ${imp.rows} row(s) from ${file} into ${join(values.out, 'policy.yaml')}: ${res.rules.map((r) => `${r.id} ${r.entries}`).join(', ') || 'no rules'}\n`);
+  process.stderr.write(
+    `imported ${imp.rows} row(s) from ${file} into ${join(values.out, 'policy.yaml')}: ${res.rules.map((r) => `${r.id} ${r.entries}`).join(', ') || 'no rules'}\n`,
+  );
   for (const [k, v] of Object.entries(imp.notes)) process.stderr.write(`  ${k}: ${v}\n`);
   void p;
   return 0;

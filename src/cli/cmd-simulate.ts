@@ -60,7 +60,8 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.policy) throw new UsageError('--policy FILE is required\n\n' + HELP);
   if (positionals.length === 0) throw new UsageError('no capture file given\n\n' + HELP);
   const format = values.format;
-  if (format !== 'jsonl' && format !== 'table') throw new UsageError(`--format must be jsonl or table, not '${format}'`);
+  if (format !== 'jsonl' && format !== 'table')
+    throw new UsageError(`--format must be jsonl or table, not '${format}'`);
   const topNames = Number(values.names);
   if (!Number.isInteger(topNames) || topNames < 1) throw new UsageError('--names must be a positive integer');
   const policy = await load(values.policy, 'policy');

@@ -77,7 +77,8 @@ export class PatternAutomatonBuilder {
     }
     // symbol 0 ("other") never appears in a pattern: it always leads back to the root.
     const table = new Int32Array(n * SYMBOLS);
-    for (let s = 0; s < n; s++) for (let a = 0; a < SYMBOLS; a++) table[s * SYMBOLS + a] = a === 0 ? 0 : go[s][a];
+    for (let s = 0; s < n; s++)
+      for (let a = 0; a < SYMBOLS; a++) table[s * SYMBOLS + a] = a === 0 ? 0 : go[s][a];
     const outStart = new Int32Array(n + 1);
     const flat: number[] = [];
     for (let s = 0; s < n; s++) {
@@ -105,7 +106,14 @@ export class PatternAutomaton {
   }
 
   /** Scan `name` whole; mark rules like PrefixTrie.walk32 with spec EMULATION_SPECIFICITY. */
-  walk(name: string, stamp: Int32Array, spec: Int32Array, gen: number, touch: Int32Array, cand: Int32Array): void {
+  walk(
+    name: string,
+    stamp: Int32Array,
+    spec: Int32Array,
+    gen: number,
+    touch: Int32Array,
+    cand: Int32Array,
+  ): void {
     const table = this.table;
     const outStart = this.outStart;
     const n = name.length;
@@ -135,7 +143,8 @@ export class PatternAutomaton {
     const out: { rule: number; kind: EmulationKind; pattern: string }[] = [];
     const lname = name.toLowerCase();
     for (const p of this.patterns) {
-      if (p.kind === KIND_SUBSTRING ? lname.includes(p.text) : lname.endsWith(p.text)) out.push({ rule: p.rule, kind: p.kind, pattern: p.text });
+      if (p.kind === KIND_SUBSTRING ? lname.includes(p.text) : lname.endsWith(p.text))
+        out.push({ rule: p.rule, kind: p.kind, pattern: p.text });
     }
     return out;
   }

@@ -24,7 +24,16 @@ import { KIND_ENDSWITH, KIND_SUBSTRING, PatternAutomaton, PatternAutomatonBuilde
 import { PrefixTrie, PrefixTrieBuilder } from './trie.js';
 import { parseCidr, parseV4Fast, parseV6Fast, v6CoversMapped } from './ip.js';
 import { expiresAtMs } from './load.js';
-import { PROTECTED_RULE_ID, type CompiledPolicy, type Decision, type DefaultAction, type Inspection, type MatchInput, type Policy, type Rule } from './types.js';
+import {
+  PROTECTED_RULE_ID,
+  type CompiledPolicy,
+  type Decision,
+  type DefaultAction,
+  type Inspection,
+  type MatchInput,
+  type Policy,
+  type Rule,
+} from './types.js';
 
 const NEED_HOST = 1;
 const NEED_DST = 2;
@@ -171,9 +180,9 @@ export class Matcher implements CompiledPolicy {
       let need = 0;
       if (m.host) {
         need |= NEED_HOST;
-        for (const x of m.host.exact) dom.add(x, i, KIND_EXACT);
-        for (const x of m.host.suffix) dom.add(x, i, KIND_SUFFIX);
-        for (const x of m.host.subdomains) dom.add(x, i, KIND_SUBDOMAINS);
+        dom.addAll(m.host.exact, i, KIND_EXACT);
+        dom.addAll(m.host.suffix, i, KIND_SUFFIX);
+        dom.addAll(m.host.subdomains, i, KIND_SUBDOMAINS);
         for (const x of m.host.substring) pat.add(x, i, KIND_SUBSTRING);
         for (const x of m.host.endswith) pat.add(x, i, KIND_ENDSWITH);
       }
@@ -213,13 +222,14 @@ export class Matcher implements CompiledPolicy {
     // protected names and CIDRs share the indexes, under pseudo-rule n
     const P = n;
     this.P = P;
-    for (const x of policy.protected.exact) dom.add(x, P, KIND_EXACT);
-    for (const x of policy.protected.suffix) dom.add(x, P, KIND_SUFFIX);
+    dom.addAll(policy.protected.exact, P, KIND_EXACT);
+    dom.addAll(policy.protected.suffix, P, KIND_SUFFIX);
     for (const cidr of policy.protected.cidr) {
       dst.add(cidr, P);
       src.add(cidr, P);
     }
-    this.hasProt = policy.protected.exact.length + policy.protected.suffix.length + policy.protected.cidr.length > 0;
+    this.hasProt =
+      policy.protected.exact.length + policy.protected.suffix.length + policy.protected.cidr.length > 0;
     this.always = Int32Array.from(always);
     this.domains = dom.build();
     this.patterns = pat.build();
@@ -274,11 +284,19 @@ export class Matcher implements CompiledPolicy {
         if (a) this.domains.walk(a, a.length, this.stampHost, this.specHost, gen, this.touch, this.cand);
       }
     }
-    if (!this.patterns.empty) this.patterns.walk(raw, this.stampHost, this.specHost, gen, this.touch, this.cand);
+    if (!this.patterns.empty)
+      this.patterns.walk(raw, this.stampHost, this.specHost, gen, this.touch, this.cand);
   }
 
   /** Mark rules whose address conditions match (dst or src tries). Returns false for a bad address. */
-  private matchIp(ip: string, t4: PrefixTrie, t6: PrefixTrie, stamp: Int32Array, spec: Int32Array, gen: number): void {
+  private matchIp(
+    ip: string,
+    t4: PrefixTrie,
+    t6: PrefixTrie,
+    stamp: Int32Array,
+    spec: Int32Array,
+    gen: number,
+  ): void {
     const v4 = parseV4Fast(ip);
     if (v4 >= 0) {
       t4.walk32(v4, stamp, spec, gen, this.touch, this.cand);
@@ -349,7 +367,9 @@ export class Matcher implements CompiledPolicy {
 
   private protectedAt(gen: number): boolean {
     const P = this.P;
-    return this.hasProt && (this.stampHost[P] === gen || this.stampDst[P] === gen || this.stampSrc[P] === gen);
+    return (
+      this.hasProt && (this.stampHost[P] === gen || this.stampDst[P] === gen || this.stampSrc[P] === gen)
+    );
   }
 
   /** Whether the flow touches a protected name or address (either side). */
@@ -377,7 +397,11 @@ export class Matcher implements CompiledPolicy {
       const prio = this.priority[r];
       if (best >= 0 && prio < bestPrio) continue;
       const spec =
-        ((((need & NEED_HOST) !== 0 ? this.specHost[r] : 0) * 256 + ((need & NEED_DST) !== 0 ? this.specDst[r] : 0)) * 256 + ((need & NEED_SRC) !== 0 ? this.specSrc[r] : 0)) * 16 +
+        ((((need & NEED_HOST) !== 0 ? this.specHost[r] : 0) * 256 +
+          ((need & NEED_DST) !== 0 ? this.specDst[r] : 0)) *
+          256 +
+          ((need & NEED_SRC) !== 0 ? this.specSrc[r] : 0)) *
+          16 +
         this.otherSpec[r];
       if (best >= 0 && prio === bestPrio && (spec < bestSpec || (spec === bestSpec && r > best))) continue;
       if (!this.others(r, input)) continue;

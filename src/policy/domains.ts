@@ -13,7 +13,7 @@
  * applies its `suffix` and `subdomains` rules. That is the label-boundary rule: `twitter.com` as a
  * suffix never matches `throttletwitter.com`, because `twitter.com` is not a suffix starting at a label.
  */
-import { labelCount, lowerCode } from './names.js';
+import { lowerCode } from './names.js';
 
 export const KIND_EXACT = 0;
 export const KIND_SUFFIX = 1;
@@ -29,37 +29,39 @@ export function hostSpecificity(labels: number, kind: HashKind): number {
   return labels * 4 + KIND_BONUS[kind];
 }
 
-function hashName(name: string): number {
-  let h = FNV_OFFSET;
-  for (let i = name.length - 1; i >= 0; i--) h = Math.imul(h ^ name.charCodeAt(i), FNV_PRIME);
-  return h;
-}
-
 export class DomainTableBuilder {
-  private names: string[] = [];
-  private rules: number[] = [];
-  private kinds: number[] = [];
+  /** Chunks of names sharing a (rule, kind): registry lists are added without copying. */
+  private chunks: { names: readonly string[]; rule: number; kind: HashKind; owned: boolean }[] = [];
+  private count = 0;
 
   /** Add a normalised name for `rule` with match kind `kind` (duplicates are merged at build). */
   add(name: string, rule: number, kind: HashKind): void {
-    this.names.push(name);
-    this.rules.push(rule);
-    this.kinds.push(kind);
+    const last = this.chunks[this.chunks.length - 1];
+    if (last && last.owned && last.rule === rule && last.kind === kind) (last.names as string[]).push(name);
+    else this.chunks.push({ names: [name], rule, kind, owned: true });
+    this.count++;
+  }
+
+  /** Add every (normalised) name of a list for `rule` with kind `kind`; the list is read, not copied. */
+  addAll(names: readonly string[], rule: number, kind: HashKind): void {
+    if (names.length === 0) return;
+    this.chunks.push({ names, rule, kind, owned: false });
+    this.count += names.length;
   }
 
   /** Number of (name, rule, kind) additions so far. */
   get size(): number {
-    return this.names.length;
+    return this.count;
   }
 
   build(): DomainTable {
-    const adds = this.names.length;
+    const adds = this.count;
     let bits = 4;
     while (1 << bits < adds * 2) bits++;
     const size = 1 << bits;
     const mask = size - 1;
     const shift = 32 - bits;
-    const slots = new Int32Array(size * 4);
+    const slots = new Int32Array(size * SLOT);
     let fbits = 12;
     while (fbits < 24 && 1 << fbits < adds * 16) fbits++;
     const fshift = 32 - fbits;
@@ -68,72 +70,130 @@ export class DomainTableBuilder {
     const hitKind = new Uint8Array(adds);
     const hitNext = new Int32Array(adds);
     const hitSpec = new Int32Array(adds);
-    let totalLen = 0;
-    for (let i = 0; i < adds; i++) totalLen += this.names[i].length;
-    let bytes = new Uint8Array(totalLen);
+    let totalTail = 0;
+    for (const ch of this.chunks)
+      for (const n of ch.names) if (n.length > INLINE) totalTail += n.length - INLINE;
+    const tails = new Uint8Array(totalTail);
     let minLabels = 1 << 30;
     let maxLabels = 0;
     let maxLen = 0;
     let off = 0;
     let hits = 0;
     let entries = 0;
-    for (let i = 0; i < adds; i++) {
-      const name = this.names[i];
-      const len = name.length;
-      const h = hashName(name);
-      let s = Math.imul(h, 0x9e3779b1) >>> shift;
-      let b = -1;
-      for (;;) {
-        const q = s << 2;
-        const lf = slots[q + 2];
-        if (lf === 0) break;
-        if (slots[q] === h && (lf & 0xff) === len) {
-          const o = slots[q + 1];
-          let k = 0;
-          while (k < len && bytes[o + k] === name.charCodeAt(k)) k++;
-          if (k === len) {
+    for (const chunk of this.chunks) {
+      const cnames = chunk.names;
+      const kind = chunk.kind;
+      const rule = chunk.rule;
+      for (let ci = 0; ci < cnames.length; ci++) {
+        const name = cnames[ci];
+        const len = name.length;
+        // hash (right to left) and label count in one pass
+        let h = FNV_OFFSET;
+        let labels = 1;
+        for (let k = len - 1; k >= 0; k--) {
+          const c = name.charCodeAt(k);
+          if (c === 46) labels++;
+          h = Math.imul(h ^ c, FNV_PRIME);
+        }
+        let s = Math.imul(h, 0x9e3779b1) >>> shift;
+        let b = -1;
+        for (;;) {
+          const q = s * SLOT;
+          const lf = slots[q + 1];
+          if (lf === 0) break;
+          if (slots[q] === h && (lf & 0xff) === len && slotEquals(slots, tails, q, name, 0, len)) {
             b = q;
             break;
           }
+          s = (s + 1) & mask;
         }
-        s = (s + 1) & mask;
+        if (b < 0) {
+          b = s * SLOT;
+          slots[b] = h;
+          slots[b + 1] = len;
+          slots[b + 2] = -1;
+          slots[b + 3] = off;
+          for (let k = 0; k < len; k++) {
+            const c = name.charCodeAt(k);
+            if (k < INLINE) slots[b + 4 + (k >>> 2)] |= c << ((k & 3) << 3);
+            else tails[off++] = c;
+          }
+          entries++;
+          if (labels < minLabels) minLabels = labels;
+          if (labels > maxLabels) maxLabels = labels;
+          if (len > maxLen) maxLen = len;
+          const fb = filterBit(h, fshift);
+          filter[fb >>> 5] |= 1 << (fb & 31);
+        } else {
+          let dup = false;
+          for (let k = slots[b + 2]; k >= 0; k = hitNext[k])
+            if (hitRule[k] === rule && hitKind[k] === kind) dup = true;
+          if (dup) continue;
+        }
+        hitRule[hits] = rule;
+        hitKind[hits] = kind;
+        hitSpec[hits] = hostSpecificity(labels, kind as HashKind);
+        hitNext[hits] = slots[b + 2];
+        slots[b + 2] = hits;
+        slots[b + 1] |= 1 << (8 + kind);
+        hits++;
       }
-      const labels = labelCount(name);
-      const kind = this.kinds[i];
-      const rule = this.rules[i];
-      if (b < 0) {
-        b = s << 2;
-        for (let k = 0; k < len; k++) bytes[off + k] = name.charCodeAt(k);
-        slots[b] = h;
-        slots[b + 1] = off;
-        slots[b + 2] = len;
-        slots[b + 3] = -1;
-        off += len;
-        entries++;
-        if (labels < minLabels) minLabels = labels;
-        if (labels > maxLabels) maxLabels = labels;
-        if (len > maxLen) maxLen = len;
-        const fb = filterBit(h, fshift);
-        filter[fb >>> 5] |= 1 << (fb & 31);
-      } else {
-        let dup = false;
-        for (let k = slots[b + 3]; k >= 0; k = hitNext[k]) if (hitRule[k] === rule && hitKind[k] === kind) dup = true;
-        if (dup) continue;
-      }
-      hitRule[hits] = rule;
-      hitKind[hits] = kind;
-      hitSpec[hits] = hostSpecificity(labels, kind as HashKind);
-      hitNext[hits] = slots[b + 3];
-      slots[b + 3] = hits;
-      slots[b + 2] |= 1 << (8 + kind);
-      hits++;
     }
-    if (off < bytes.length) bytes = bytes.slice(0, off);
-    this.names = [];
-    this.rules = [];
-    this.kinds = [];
-    return new DomainTable(entries, slots, bytes, filter, fshift, hitRule.slice(0, hits), hitKind.slice(0, hits), hitNext.slice(0, hits), hitSpec.slice(0, hits), shift, entries ? minLabels : 1, maxLabels, maxLen);
+    // an entry with a single (rule, kind) keeps it in the slot: no second memory access on a hit
+    for (let q = 0; q < slots.length; q += SLOT) {
+      const k = slots[q + 2];
+      if (slots[q + 1] !== 0 && k >= 0 && hitNext[k] < 0 && hitRule[k] < 1 << 28)
+        slots[q + 2] = -2 - ((hitRule[k] << 2) | hitKind[k]);
+    }
+    this.chunks = [];
+    this.count = 0;
+    return new DomainTable(
+      entries,
+      slots,
+      tails,
+      filter,
+      fshift,
+      hitRule.slice(0, hits),
+      hitKind.slice(0, hits),
+      hitNext.slice(0, hits),
+      hitSpec.slice(0, hits),
+      shift,
+      entries ? minLabels : 1,
+      maxLabels,
+      maxLen,
+    );
   }
+}
+
+/** Ints per slot: hash, length | kinds << 8, hit list head (or -2 - (rule << 2 | kind) for a single
+ *  hit, -1 none), offset of the name's tail, then the first 16 name bytes packed in 4 ints. */
+const SLOT = 8;
+const INLINE = 16;
+
+/** Compare the entry in slot q with host[start, start+len) (ASCII case folded). */
+function slotEquals(
+  slots: Int32Array,
+  tails: Uint8Array,
+  q: number,
+  host: string,
+  start: number,
+  len: number,
+): boolean {
+  const n = len < INLINE ? len : INLINE;
+  for (let k = 0; k < n; k++) {
+    let c = host.charCodeAt(start + k);
+    if (c >= 65 && c <= 90) c += 32;
+    if (((slots[q + 4 + (k >>> 2)] >>> ((k & 3) << 3)) & 255) !== c) return false;
+  }
+  if (len > INLINE) {
+    const off = slots[q + 3] - INLINE;
+    for (let k = INLINE; k < len; k++) {
+      let c = host.charCodeAt(start + k);
+      if (c >= 65 && c <= 90) c += 32;
+      if (tails[off + k] !== c) return false;
+    }
+  }
+  return true;
 }
 
 /** Presence filter, ~16 bits per name (at most 2^24 bits): most suffixes of a host are in no rule, and
@@ -146,9 +206,10 @@ export class DomainTable {
   private readonly mask: number;
   constructor(
     readonly size: number,
-    /** Per slot 4 ints: hash, offset of the name in `bytes`, length | flags << 8 (0 = empty), head of the hit list. */
+    /** SLOT ints per slot (see SLOT). */
     private readonly slots: Int32Array,
-    private readonly bytes: Uint8Array,
+    /** Name bytes beyond the first 16. */
+    private readonly tails: Uint8Array,
     private readonly filter: Int32Array,
     private readonly fshift: number,
     readonly hitRule: Int32Array,
@@ -161,27 +222,22 @@ export class DomainTable {
     private readonly maxLabels: number,
     private readonly maxLen: number,
   ) {
-    this.mask = (slots.length >>> 2) - 1;
+    this.mask = slots.length / SLOT - 1;
   }
 
-  /** Slot index*4 of the suffix host[start, end) with hash h, or -1. */
+  /** Slot offset of the suffix host[start, end) with hash h, or -1. */
   private probe(h: number, host: string, start: number, end: number): number {
     const fb = filterBit(h, this.fshift);
     if ((this.filter[fb >>> 5] & (1 << (fb & 31))) === 0) return -1;
     const slots = this.slots;
-    const bytes = this.bytes;
     const len = end - start;
     let s = Math.imul(h, 0x9e3779b1) >>> this.shift;
     for (;;) {
-      const b = s << 2;
-      const lf = slots[b + 2];
+      const b = s * SLOT;
+      const lf = slots[b + 1];
       if (lf === 0) return -1;
-      if (slots[b] === h && (lf & 0xff) === len) {
-        const off = slots[b + 1];
-        let k = 0;
-        while (k < len && bytes[off + k] === lowerCode(host.charCodeAt(start + k))) k++;
-        if (k === len) return b;
-      }
+      if (slots[b] === h && (lf & 0xff) === len && slotEquals(slots, this.tails, b, host, start, len))
+        return b;
       s = (s + 1) & this.mask;
     }
   }
@@ -191,7 +247,15 @@ export class DomainTable {
    * best host specificity). Returns false, having marked nothing, when the host has a non-ASCII
    * character (the caller converts it to punycode and calls again).
    */
-  walk(host: string, end: number, stamp: Int32Array, spec: Int32Array, gen: number, touch: Int32Array, cand: Int32Array): boolean {
+  walk(
+    host: string,
+    end: number,
+    stamp: Int32Array,
+    spec: Int32Array,
+    gen: number,
+    touch: Int32Array,
+    cand: Int32Array,
+  ): boolean {
     const minLabels = this.minLabels;
     const maxLabels = this.maxLabels;
     const stop = end - this.maxLen;
@@ -207,15 +271,42 @@ export class DomainTable {
       if (++labels < minLabels) continue;
       const b = this.probe(h, host, i, end);
       // whole host: exact + suffix; proper suffix: suffix + subdomains
-      if (b >= 0) this.hit(b, i === 0 ? 3 : 6, stamp, spec, gen, touch, cand);
+      if (b >= 0) this.hit(b, i === 0 ? 3 : 6, labels, stamp, spec, gen, touch, cand);
       if (labels >= maxLabels) return true;
     }
     return true;
   }
 
-  private hit(b: number, allow: number, stamp: Int32Array, spec: Int32Array, gen: number, touch: Int32Array, cand: Int32Array): void {
-    if (((this.slots[b + 2] >>> 8) & allow) === 0) return;
-    for (let k = this.slots[b + 3]; k >= 0; k = this.hitNext[k]) {
+  private hit(
+    b: number,
+    allow: number,
+    labels: number,
+    stamp: Int32Array,
+    spec: Int32Array,
+    gen: number,
+    touch: Int32Array,
+    cand: Int32Array,
+  ): void {
+    const slots = this.slots;
+    if (((slots[b + 1] >>> 8) & allow) === 0) return;
+    const head = slots[b + 2];
+    if (head < -1) {
+      // single hit stored in the slot
+      const code = -2 - head;
+      const r = code >>> 2;
+      const kind = code & 3;
+      const sp = labels * 4 + (kind === 0 ? 3 : kind);
+      if (stamp[r] !== gen) {
+        stamp[r] = gen;
+        spec[r] = sp;
+      } else if (sp > spec[r]) spec[r] = sp;
+      if (touch[r] !== gen) {
+        touch[r] = gen;
+        cand[++cand[0]] = r;
+      }
+      return;
+    }
+    for (let k = head; k >= 0; k = this.hitNext[k]) {
       if (((1 << this.hitKind[k]) & allow) === 0) continue;
       const r = this.hitRule[k];
       const sp = this.hitSpec[k];
@@ -230,11 +321,27 @@ export class DomainTable {
     }
   }
 
+  /** (rule, kind) pairs of the entry in slot b. */
+  private hitsOf(b: number): [number, HashKind][] {
+    const head = this.slots[b + 2];
+    if (head < -1) {
+      const code = -2 - head;
+      return [[code >>> 2, (code & 3) as HashKind]];
+    }
+    const out: [number, HashKind][] = [];
+    for (let k = head; k >= 0; k = this.hitNext[k]) out.push([this.hitRule[k], this.hitKind[k] as HashKind]);
+    return out;
+  }
+
   private nameAt(b: number): string {
-    const off = this.slots[b + 1];
-    const len = this.slots[b + 2] & 0xff;
+    const len = this.slots[b + 1] & 0xff;
     let s = '';
-    for (let k = 0; k < len; k++) s += String.fromCharCode(this.bytes[off + k]);
+    for (let k = 0; k < len; k++)
+      s += String.fromCharCode(
+        k < INLINE
+          ? (this.slots[b + 4 + (k >>> 2)] >>> ((k & 3) << 3)) & 255
+          : this.tails[this.slots[b + 3] - INLINE + k],
+      );
     return s;
   }
 
@@ -248,9 +355,9 @@ export class DomainTable {
         const b = this.probe(h, name, i, name.length);
         if (b < 0) continue;
         const allow = i === 0 ? 3 : 6;
-        for (let k = this.slots[b + 3]; k >= 0; k = this.hitNext[k]) {
-          if (((1 << this.hitKind[k]) & allow) === 0) continue;
-          out.push({ rule: this.hitRule[k], kind: this.hitKind[k] as HashKind, name: this.nameAt(b) });
+        for (const [rule, kind] of this.hitsOf(b)) {
+          if (((1 << kind) & allow) === 0) continue;
+          out.push({ rule, kind, name: this.nameAt(b) });
         }
       }
     }

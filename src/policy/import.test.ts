@@ -32,10 +32,18 @@ test('zi-csv: header, exact, masks → subdomains, URL-only hosts, address-only 
   const imp = parseZi(text, 'dump.csv');
   assert.equal(imp.updated, '2019-06-06 12:00:00 +0000');
   assert.equal(imp.rows, 6);
-  assert.deepEqual([...imp.exact.keys()], ['example.com', 'xn--e1afmkfd.xn--p1ai', 'second.example', 'semi.example']);
+  assert.deepEqual(
+    [...imp.exact.keys()],
+    ['example.com', 'xn--e1afmkfd.xn--p1ai', 'second.example', 'semi.example'],
+  );
   assert.deepEqual([...imp.subdomains.keys()], ['masked.example']);
   assert.deepEqual([...imp.cidr.keys()], ['10.0.0.0/8', '2001:db8::/32', '192.0.2.7/32']);
-  assert.deepEqual(imp.exact.get('example.com'), { line: 2, authority: 'Генпрокуратура', reference: '27-31-2018/Ид2971-18', decided: '2018-04-16' });
+  assert.deepEqual(imp.exact.get('example.com'), {
+    line: 2,
+    authority: 'Генпрокуратура',
+    reference: '27-31-2018/Ид2971-18',
+    decided: '2018-04-16',
+  });
   assert.equal(imp.notes['addresses of domain/URL rows (resolutions, not imported)'], 3);
 });
 
@@ -60,19 +68,40 @@ test('zi-csv: malformed lines stop the import with their position', () => {
 
 test('domains, hosts, adblock, cidr lists', () => {
   const d = parseDomains('# c\nA.example\n*.b.example\n  c.example  # x\n', 'd.txt', { match: 'suffix' });
-  assert.deepEqual([[...d.suffix.keys()], [...d.subdomains.keys()]], [['a.example', 'c.example'], ['b.example']]);
-  assert.throws(() => parseDomains('ok.example\n0.0.0.0 x.example\n', 'd.txt'), (e: unknown) => e instanceof ImportError && e.line === 2 && /hosts/.test(e.detail));
-  const h = parseHosts('127.0.0.1 localhost\n0.0.0.0 ads.example tracker.example # c\n::1 ip6-localhost\n', 'hosts');
+  assert.deepEqual(
+    [[...d.suffix.keys()], [...d.subdomains.keys()]],
+    [['a.example', 'c.example'], ['b.example']],
+  );
+  assert.throws(
+    () => parseDomains('ok.example\n0.0.0.0 x.example\n', 'd.txt'),
+    (e: unknown) => e instanceof ImportError && e.line === 2 && /hosts/.test(e.detail),
+  );
+  const h = parseHosts(
+    '127.0.0.1 localhost\n0.0.0.0 ads.example tracker.example # c\n::1 ip6-localhost\n',
+    'hosts',
+  );
   assert.deepEqual([...h.exact.keys()], ['ads.example', 'tracker.example']);
-  assert.throws(() => parseHosts('0.0.0.0 ok.example\nads.example\n', 'hosts'), (e: unknown) => e instanceof ImportError && e.line === 2);
+  assert.throws(
+    () => parseHosts('0.0.0.0 ok.example\nads.example\n', 'hosts'),
+    (e: unknown) => e instanceof ImportError && e.line === 2,
+  );
   const a = parseAdblock('[Adblock Plus 2.0]\n! comment\n||ads.example^\n||Track.Example^|\n', 'a.txt');
   assert.deepEqual([...a.suffix.keys()], ['ads.example', 'track.example']);
-  assert.throws(() => parseAdblock('||ok.example^\n||x.example^$third-party\n', 'a.txt'), (e: unknown) => e instanceof ImportError && e.line === 2 && /unsupported/.test(e.detail));
+  assert.throws(
+    () => parseAdblock('||ok.example^\n||x.example^$third-party\n', 'a.txt'),
+    (e: unknown) => e instanceof ImportError && e.line === 2 && /unsupported/.test(e.detail),
+  );
   const a2 = parseAdblock('||ok.example^\n##.banner\n@@||x.example^\n', 'a.txt', { skipUnsupported: true });
-  assert.deepEqual([[...a2.suffix.keys()], a2.notes['unsupported adblock rules skipped']], [['ok.example'], 2]);
+  assert.deepEqual(
+    [[...a2.suffix.keys()], a2.notes['unsupported adblock rules skipped']],
+    [['ok.example'], 2],
+  );
   const c = parseCidrList('10.0.0.0/8\n# x\n2001:db8::/48 # y\n192.0.2.1\n', 'c.txt');
   assert.deepEqual([...c.cidr.keys()], ['10.0.0.0/8', '2001:db8::/48', '192.0.2.1/32']);
-  assert.throws(() => parseCidrList('10.0.0.0/8\n10.0.0.1/8\n', 'c.txt'), (e: unknown) => e instanceof ImportError && e.line === 2 && /host bits/.test(e.detail));
+  assert.throws(
+    () => parseCidrList('10.0.0.0/8\n10.0.0.1/8\n', 'c.txt'),
+    (e: unknown) => e instanceof ImportError && e.line === 2 && /host bits/.test(e.detail),
+  );
 });
 
 test('CLI: zi-csv import writes a loadable policy with provenance; it matches as documented', async () => {
@@ -81,14 +110,37 @@ test('CLI: zi-csv import writes a loadable policy with provenance; it matches as
     const src = join(t.dir, 'dump.csv');
     writeFileSync(src, iconv.encode(ZI, 'win1251'));
     const out = join(t.dir, 'reg');
-    const r = await runCli(['registry', 'import', '--format', 'zi-csv', '--action', 'throttle', '--rate', '128kbit', '--out', out, src]);
+    const r = await runCli([
+      'registry',
+      'import',
+      '--format',
+      'zi-csv',
+      '--action',
+      'throttle',
+      '--rate',
+      '128kbit',
+      '--out',
+      out,
+      src,
+    ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(readdirSync(join(out, 'lists')).sort(), ['cidr.txt', 'exact.txt', 'provenance.tsv', 'subdomains.txt']);
+    assert.deepEqual(readdirSync(join(out, 'lists')).sort(), [
+      'cidr.txt',
+      'exact.txt',
+      'provenance.tsv',
+      'subdomains.txt',
+    ]);
     const p = await loadPolicyFile(join(out, 'policy.yaml'));
-    assert.deepEqual(p.rules.map((x) => x.id), ['registry-exact', 'registry-subdomains', 'registry-ip']);
+    assert.deepEqual(
+      p.rules.map((x) => x.id),
+      ['registry-exact', 'registry-subdomains', 'registry-ip'],
+    );
     assert.equal(p.rules[0].provenance!.updated, '2019-06-06 12:00:00 +0000');
     assert.match(String(p.rules[0].provenance!.sha256), /^[0-9a-f]{64}$/);
-    assert.match(readFileSync(join(out, 'lists', 'provenance.tsv'), 'utf8'), /exact\texample\.com\t2\tГенпрокуратура\t27-31-2018\/Ид2971-18\t2018-04-16/);
+    assert.match(
+      readFileSync(join(out, 'lists', 'provenance.tsv'), 'utf8'),
+      /exact\texample\.com\t2\tГенпрокуратура\t27-31-2018\/Ид2971-18\t2018-04-16/,
+    );
     const c = compilePolicy(p);
     const r2 = (i: Parameters<typeof flow>[0]) => c.match(flow(i)).rule_id;
     assert.equal(r2({ host: 'example.com' }), 'registry-exact');
@@ -132,7 +184,11 @@ test('CLI: a malformed line stops the import, names the line, writes nothing', a
     assert.deepEqual(readdirSync(out), ['keep']);
     // usage errors
     assert.equal((await runCli(['registry', 'import', '--format', 'nope', '--out', out, src])).code, 2);
-    assert.equal((await runCli(['registry', 'import', '--format', 'cidr', '--action', 'throttle', '--out', out, src])).code, 2);
+    assert.equal(
+      (await runCli(['registry', 'import', '--format', 'cidr', '--action', 'throttle', '--out', out, src]))
+        .code,
+      2,
+    );
   } finally {
     t.cleanup();
   }
@@ -143,14 +199,38 @@ test('CLI: adblock and cidr imports', async () => {
   try {
     writeFileSync(join(t.dir, 'a.txt'), '! list\n||ads.example^\n||track.example^\n');
     writeFileSync(join(t.dir, 'c.txt'), '203.0.113.0/24\n2001:db8::/32\n');
-    const r = await runCli(['registry', 'import', '--format', 'adblock', '--out', join(t.dir, 'a'), join(t.dir, 'a.txt')]);
+    const r = await runCli([
+      'registry',
+      'import',
+      '--format',
+      'adblock',
+      '--out',
+      join(t.dir, 'a'),
+      join(t.dir, 'a.txt'),
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const c1 = compilePolicy(await loadPolicyFile(join(t.dir, 'a', 'policy.yaml')));
     assert.equal(c1.match(flow({ host: 'x.ads.example' })).rule_id, 'registry-suffix');
-    const r2 = await runCli(['registry', 'import', '--format', 'cidr', '--action', 'block', '--method', 'drop', '--out', join(t.dir, 'c'), join(t.dir, 'c.txt')]);
+    const r2 = await runCli([
+      'registry',
+      'import',
+      '--format',
+      'cidr',
+      '--action',
+      'block',
+      '--method',
+      'drop',
+      '--out',
+      join(t.dir, 'c'),
+      join(t.dir, 'c.txt'),
+    ]);
     assert.equal(r2.code, 0, r2.stderr);
     const c2 = compilePolicy(await loadPolicyFile(join(t.dir, 'c', 'policy.yaml')));
-    assert.deepEqual(c2.match(flow({ dest_ip: '2001:db8::9' })), { rule_id: 'registry-ip', action: 'block', method: 'drop' });
+    assert.deepEqual(c2.match(flow({ dest_ip: '2001:db8::9' })), {
+      rule_id: 'registry-ip',
+      action: 'block',
+      method: 'drop',
+    });
   } finally {
     t.cleanup();
   }

@@ -8,4 +8,21 @@ export { compilePolicy, Matcher, type CompileOptions } from './compile.js';
 export { PolicyHolder } from './holder.js';
 export { PolicyError } from './errors.js';
 export { PROTECTED_RULE_ID } from './types.js';
-export type { Action, BlockMethod, CompiledPolicy, Decision, DefaultAction, HostMatch, Inspection, InspectionMode, MatchInput, OnTimeout, Policy, PortRange, ProtectedSet, Rule, RuleMatch, SourcePos } from './types.js';
+export type {
+  Action,
+  BlockMethod,
+  CompiledPolicy,
+  Decision,
+  DefaultAction,
+  HostMatch,
+  Inspection,
+  InspectionMode,
+  MatchInput,
+  OnTimeout,
+  Policy,
+  PortRange,
+  ProtectedSet,
+  Rule,
+  RuleMatch,
+  SourcePos,
+} from './types.js';

@@ -87,7 +87,7 @@ export function formatV4(a: number): string {
 export function formatV6(g: number[]): string {
   let bestStart = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
       continue;
@@ -121,14 +121,20 @@ export function parseCidr(text: string, mask = false): Cidr | string {
     const len = lenText === null ? 32 : Number(lenText);
     if (len > 32) return `!IPv4 prefix length ${len} > 32 in '${text}'`;
     const m = maskV4(len);
-    if ((a & ~m) >>> 0 !== 0 && !mask) return `!host bits set in '${text}' (did you mean ${formatV4((a & m) >>> 0)}/${len}?)`;
+    if ((a & ~m) >>> 0 !== 0 && !mask)
+      return `!host bits set in '${text}' (did you mean ${formatV4((a & m) >>> 0)}/${len}?)`;
     return { v: 4, addr: (a & m) >>> 0, len };
   }
   const g = parseV6Strict(addrText);
   if (!g) return `!invalid IPv6 address '${addrText}'`;
   let len = lenText === null ? 128 : Number(lenText);
   if (len > 128) return `!IPv6 prefix length ${len} > 128 in '${text}'`;
-  const w: [number, number, number, number] = [g[0] * 65536 + g[1], g[2] * 65536 + g[3], g[4] * 65536 + g[5], g[6] * 65536 + g[7]];
+  const w: [number, number, number, number] = [
+    g[0] * 65536 + g[1],
+    g[2] * 65536 + g[3],
+    g[4] * 65536 + g[5],
+    g[6] * 65536 + g[7],
+  ];
   const masked = w.map((x, i) => {
     const bits = Math.max(0, Math.min(32, len - 32 * i));
     return (x & maskV4(bits)) >>> 0;
@@ -160,7 +166,7 @@ export function v6CoversMapped(c: Cidr6): boolean {
   for (let i = 0; i < 3; i++) {
     const bits = Math.max(0, Math.min(32, c.len - 32 * i));
     const m = maskV4(bits);
-    if (((mapped[i] & m) >>> 0) !== c.w[i]) return false;
+    if ((mapped[i] & m) >>> 0 !== c.w[i]) return false;
   }
   return true;
 }
@@ -252,7 +258,6 @@ export function parseV6Fast(s: string, out: Uint32Array, g: Uint16Array): boolea
       v = v * 256 + part;
       g[gi++] = v >>> 16;
       g[gi++] = v & 0xffff;
-      i = n;
       break;
     }
     if (digits === 0 || digits > 4 || gi >= 8) return false;

@@ -18,10 +18,26 @@ const TOP10K = join(repoRoot(), '..', 'shared', 'corpus', 'reference', 'top10k.t
 const PROFILE = join(repoRoot(), 'profiles', 'tspu-2021-03-10.yaml');
 const PROFILE_FIXED = join(repoRoot(), 'profiles', 'tspu-2021-04.yaml');
 
-const codes = (fs: Finding[], rule?: string) => fs.filter((f) => rule === undefined || f.rule_id === rule).map((f) => `${f.severity}:${f.code}`);
+const codes = (fs: Finding[], rule?: string) =>
+  fs.filter((f) => rule === undefined || f.rule_id === rule).map((f) => `${f.severity}:${f.code}`);
 
 /** A ranked reference made for these tests (not from the code under test). */
-const REF = parseNamesText(['google.com', 'microsoft.com', 'reddit.com', 't.co', 'example.com', 'twitter.com', 'api.twitter.com', 'throttletwitter.com', 'rt.com', 'pbs.twimg.com', 'gov.example'].join('\n'), 'test-ref');
+const REF = parseNamesText(
+  [
+    'google.com',
+    'microsoft.com',
+    'reddit.com',
+    't.co',
+    'example.com',
+    'twitter.com',
+    'api.twitter.com',
+    'throttletwitter.com',
+    'rt.com',
+    'pbs.twimg.com',
+    'gov.example',
+  ].join('\n'),
+  'test-ref',
+);
 
 test('substring and endswith patterns are errors, with reference hits in rank order', async () => {
   const p = await loadPolicyFile(PROFILE);
@@ -42,7 +58,12 @@ test('substring and endswith patterns are errors, with reference hits in rank or
 
 test('without a reference the emulation patterns are still errors', async () => {
   const fs = lintPolicy(await loadPolicyFile(PROFILE));
-  assert.deepEqual(codes(fs).filter((c) => c.startsWith('error')).sort(), ['error:emulation-endswith', 'error:emulation-substring']);
+  assert.deepEqual(
+    codes(fs)
+      .filter((c) => c.startsWith('error'))
+      .sort(),
+    ['error:emulation-endswith', 'error:emulation-substring'],
+  );
 });
 
 test('the fixed profile has no errors against the same reference; t.co is exact', async () => {
@@ -52,12 +73,21 @@ test('the fixed profile has no errors against the same reference; t.co is exact'
   assert.deepEqual(br.examples, ['t.co']);
 });
 
-test('tspu-2021-03-10 against top10k: substring rule flagged, 445 names, microsoft.com and reddit.com named', { skip: existsSync(TOP10K) ? false : `reference list absent: ${TOP10K}` }, async () => {
-  const fs = lintPolicy(await loadPolicyFile(PROFILE), { references: [parseNamesText((await import('node:fs')).readFileSync(TOP10K, 'utf8'), TOP10K)] });
-  const sub = fs.find((f) => f.code === 'emulation-substring')!;
-  assert.equal(sub.count, 445); // stated in the corpus README; also `grep -c 't\.co' top10k.txt`
-  assert.ok(sub.examples.includes('microsoft.com') && sub.examples.includes('reddit.com'), sub.examples.join(','));
-});
+test(
+  'tspu-2021-03-10 against top10k: substring rule flagged, 445 names, microsoft.com and reddit.com named',
+  { skip: existsSync(TOP10K) ? false : `reference list absent: ${TOP10K}` },
+  async () => {
+    const fs = lintPolicy(await loadPolicyFile(PROFILE), {
+      references: [parseNamesText((await import('node:fs')).readFileSync(TOP10K, 'utf8'), TOP10K)],
+    });
+    const sub = fs.find((f) => f.code === 'emulation-substring')!;
+    assert.equal(sub.count, 445); // stated in the corpus README; also `grep -c 't\.co' top10k.txt`
+    assert.ok(
+      sub.examples.includes('microsoft.com') && sub.examples.includes('reddit.com'),
+      sub.examples.join(','),
+    );
+  },
+);
 
 test('public suffixes, single labels, duplicates, redundant entries, empty matches, expiry', async () => {
   const p = await policyFrom(`rules:
@@ -72,13 +102,20 @@ test('public suffixes, single labels, duplicates, redundant entries, empty match
 `);
   const fs = lintPolicy(p, { now: Date.parse('2026-01-01') });
   const ps = fs.filter((f) => f.code === 'public-suffix');
-  assert.deepEqual(ps.map((f) => [f.severity, f.examples]), [
-    ['error', ['suffix: com', 'suffix: co.uk']],
-    ['warning', ['suffix: github.io']],
-  ]);
+  assert.deepEqual(
+    ps.map((f) => [f.severity, f.examples]),
+    [
+      ['error', ['suffix: com', 'suffix: co.uk']],
+      ['warning', ['suffix: github.io']],
+    ],
+  );
   assert.deepEqual(fs.find((f) => f.code === 'single-label')!.examples, ['suffix: corp']);
-  assert.deepEqual(fs.find((f) => f.code === 'duplicate' && f.rule_id === 'psl')!.examples, ['suffix: example.com']);
-  assert.deepEqual(fs.find((f) => f.code === 'duplicate' && f.rule_id === 'noprov')!.examples, ['dest_ip: 192.0.2.0/24']);
+  assert.deepEqual(fs.find((f) => f.code === 'duplicate' && f.rule_id === 'psl')!.examples, [
+    'suffix: example.com',
+  ]);
+  assert.deepEqual(fs.find((f) => f.code === 'duplicate' && f.rule_id === 'noprov')!.examples, [
+    'dest_ip: 192.0.2.0/24',
+  ]);
   const red = fs.find((f) => f.code === 'redundant')!;
   assert.equal(red.count, 4); // example.com ×2 under com; www.example.com and *.a.example.com under example.com
   assert.ok(codes(fs, 'empty').includes('warning:empty-match'));
@@ -125,7 +162,10 @@ test('shadowed rules and overlaps follow the precedence rules', async () => {
   - {id: port-only, action: block, match: {host: {exact: [c.example.com]}, dest_port: 8443}}
 `);
   const fs = lintPolicy(p);
-  const f = (id: string) => fs.filter((x) => x.rule_id === id && (x.code === 'shadowed' || x.code === 'overlap')).map((x) => `${x.severity}:${x.code}`);
+  const f = (id: string) =>
+    fs
+      .filter((x) => x.rule_id === id && (x.code === 'shadowed' || x.code === 'overlap'))
+      .map((x) => `${x.severity}:${x.code}`);
   assert.deepEqual(f('broad'), []); // first, nothing beats it (exact-wins only takes example.com itself, not its subdomains)
   assert.deepEqual(f('same-later'), ['warning:shadowed']); // identical entry earlier in the file
   assert.deepEqual(f('exact-wins'), []); // exact beats suffix
@@ -141,17 +181,27 @@ test('CLI: human output, JSON output, exit codes', async () => {
     writeFileSync(ref, '1,microsoft.com\n2,reddit.com\n3,example.org\n');
     const r1 = await runCli(['lint', PROFILE, '--reference', ref]);
     assert.equal(r1.code, 1, r1.stderr);
-    assert.match(r1.stdout, /error \[emulation-substring\] rule 'tco-substring'.*matches 2 of 3 reference names/);
+    assert.match(
+      r1.stdout,
+      /error \[emulation-substring\] rule 'tco-substring'.*matches 2 of 3 reference names/,
+    );
     assert.match(r1.stdout, /e\.g\. microsoft\.com, reddit\.com/);
     assert.match(r1.stdout, /tspu-2021-03-10\.yaml:\d+:\d+: error/);
 
     const r2 = await runCli(['lint', PROFILE, '--reference', ref, '--format', 'json']);
     assert.equal(r2.code, 1);
-    const j = JSON.parse(r2.stdout) as { findings: { severity: string; code: string; rule_id: string; message: string; examples: string[] }[]; summary: { errors: number } };
+    const j = JSON.parse(r2.stdout) as {
+      findings: { severity: string; code: string; rule_id: string; message: string; examples: string[] }[];
+      summary: { errors: number };
+    };
     const sub = j.findings.find((x) => x.code === 'emulation-substring')!;
-    assert.deepEqual([sub.severity, sub.rule_id, sub.examples], ['error', 'tco-substring', ['microsoft.com', 'reddit.com']]);
+    assert.deepEqual(
+      [sub.severity, sub.rule_id, sub.examples],
+      ['error', 'tco-substring', ['microsoft.com', 'reddit.com']],
+    );
     assert.equal(j.summary.errors, 2);
-    for (const f of j.findings) assert.deepEqual(Object.keys(f).slice(0, 5), ['severity', 'code', 'rule_id', 'message', 'examples']);
+    for (const f of j.findings)
+      assert.deepEqual(Object.keys(f).slice(0, 5), ['severity', 'code', 'rule_id', 'message', 'examples']);
 
     const r3 = await runCli(['lint', PROFILE_FIXED, '--reference', ref]);
     assert.equal(r3.code, 0, r3.stdout);

@@ -22,7 +22,7 @@ import { EMULATION_SPECIFICITY } from './automaton.js';
 import { expiresAtMs } from './load.js';
 import { isWithin, labelCount } from './names.js';
 import { parseCidr, type Cidr } from './ip.js';
-import type { Policy, Rule, RuleMatch, SourcePos } from './types.js';
+import type { Policy, RuleMatch, SourcePos } from './types.js';
 import type { Reference } from './reference.js';
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -56,15 +56,28 @@ function fmtCount(n: number): string {
 }
 
 function otherKey(m: RuleMatch): string {
-  return JSON.stringify([m.dest_ip, m.src_ip, m.dest_port, m.proto, m.app_proto, m.alpn, m.ja4, m.quic_version, m.ech]);
+  return JSON.stringify([
+    m.dest_ip,
+    m.src_ip,
+    m.dest_port,
+    m.proto,
+    m.app_proto,
+    m.alpn,
+    m.ja4,
+    m.quic_version,
+    m.ech,
+  ]);
 }
 
 function otherCount(m: RuleMatch): number {
-  return [m.proto, m.dest_port, m.app_proto, m.alpn, m.ja4, m.quic_version, m.ech].filter((x) => x !== null).length;
+  return [m.proto, m.dest_port, m.app_proto, m.alpn, m.ja4, m.quic_version, m.ech].filter((x) => x !== null)
+    .length;
 }
 
 function hasNonHost(m: RuleMatch): boolean {
-  return [m.dest_ip, m.src_ip, m.dest_port, m.proto, m.app_proto, m.alpn, m.ja4, m.quic_version, m.ech].some((x) => x !== null);
+  return [m.dest_ip, m.src_ip, m.dest_port, m.proto, m.app_proto, m.alpn, m.ja4, m.quic_version, m.ech].some(
+    (x) => x !== null,
+  );
 }
 
 function cidrOverlap(a: Cidr, b: Cidr): boolean {
@@ -73,7 +86,7 @@ function cidrOverlap(a: Cidr, b: Cidr): boolean {
   if (a.v === 4 && b.v === 4) {
     if (len === 0) return true;
     const m = (0xffffffff << (32 - len)) >>> 0;
-    return ((a.addr & m) >>> 0) === ((b.addr & m) >>> 0);
+    return (a.addr & m) >>> 0 === (b.addr & m) >>> 0;
   }
   const aw = (a as Extract<Cidr, { v: 6 }>).w;
   const bw = (b as Extract<Cidr, { v: 6 }>).w;
@@ -81,14 +94,21 @@ function cidrOverlap(a: Cidr, b: Cidr): boolean {
     const bits = Math.max(0, Math.min(32, len - 32 * i));
     if (bits === 0) break;
     const m = (0xffffffff << (32 - bits)) >>> 0;
-    if (((aw[i] & m) >>> 0) !== ((bw[i] & m) >>> 0)) return false;
+    if ((aw[i] & m) >>> 0 !== (bw[i] & m) >>> 0) return false;
   }
   return true;
 }
 
 /** A matcher over every rule (enabled or not), indexed like policy.rules. */
 function fullIndex(p: Policy): Matcher {
-  return new Matcher({ ...p, protected: { exact: [], suffix: [], cidr: [] }, rules: p.rules.map((r) => ({ ...r, enabled: true, expires: null })) }, { now: 0 });
+  return new Matcher(
+    {
+      ...p,
+      protected: { exact: [], suffix: [], cidr: [] },
+      rules: p.rules.map((r) => ({ ...r, enabled: true, expires: null })),
+    },
+    { now: 0 },
+  );
 }
 
 interface Hit {
@@ -103,8 +123,15 @@ const KIND_NAMES = ['exact', 'suffix', 'subdomains', 'substring', 'endswith'];
 
 function hitsFor(ix: Matcher, name: string): Hit[] {
   const out: Hit[] = [];
-  for (const h of ix.domains.collect(name)) out.push({ rule: h.rule, spec: hostSpecificity(labelCount(h.name), h.kind), entry: h.name, kind: KIND_NAMES[h.kind] });
-  for (const h of ix.patterns.collect(name)) out.push({ rule: h.rule, spec: EMULATION_SPECIFICITY, entry: h.pattern, kind: KIND_NAMES[h.kind] });
+  for (const h of ix.domains.collect(name))
+    out.push({
+      rule: h.rule,
+      spec: hostSpecificity(labelCount(h.name), h.kind),
+      entry: h.name,
+      kind: KIND_NAMES[h.kind],
+    });
+  for (const h of ix.patterns.collect(name))
+    out.push({ rule: h.rule, spec: EMULATION_SPECIFICITY, entry: h.pattern, kind: KIND_NAMES[h.kind] });
   return out;
 }
 
@@ -124,16 +151,52 @@ export function lintPolicy(p: Policy, opts: LintOptions = {}): Finding[] {
   // ---- per-rule simple checks
   for (const r of rules) {
     const pos = r.pos;
-    if (!r.enabled) add({ severity: 'info', code: 'disabled', rule_id: r.id, message: `rule is disabled (enabled: false)`, examples: [], pos });
-    if (r.expires !== null && expiresAtMs(r.expires) <= now) add({ severity: 'warning', code: 'expired', rule_id: r.id, message: `rule expired (expires: ${r.expires}); it is not enforced — remove it or extend it`, examples: [], pos });
-    if ((r.action === 'block' || r.action === 'throttle') && !r.provenance) add({ severity: 'info', code: 'no-provenance', rule_id: r.id, message: `${r.action} rule has no provenance (authority, reference, decided, source)`, examples: [], pos });
+    if (!r.enabled)
+      add({
+        severity: 'info',
+        code: 'disabled',
+        rule_id: r.id,
+        message: `rule is disabled (enabled: false)`,
+        examples: [],
+        pos,
+      });
+    if (r.expires !== null && expiresAtMs(r.expires) <= now)
+      add({
+        severity: 'warning',
+        code: 'expired',
+        rule_id: r.id,
+        message: `rule expired (expires: ${r.expires}); it is not enforced — remove it or extend it`,
+        examples: [],
+        pos,
+      });
+    if ((r.action === 'block' || r.action === 'throttle') && !r.provenance)
+      add({
+        severity: 'info',
+        code: 'no-provenance',
+        rule_id: r.id,
+        message: `${r.action} rule has no provenance (authority, reference, decided, source)`,
+        examples: [],
+        pos,
+      });
     const m = r.match;
     const h = m.host;
     const empties: string[] = [];
-    if (h && h.exact.length + h.suffix.length + h.subdomains.length + h.substring.length + h.endswith.length === 0) empties.push('host');
+    if (
+      h &&
+      h.exact.length + h.suffix.length + h.subdomains.length + h.substring.length + h.endswith.length === 0
+    )
+      empties.push('host');
     if (m.dest_ip && m.dest_ip.length === 0) empties.push('dest_ip');
     if (m.src_ip && m.src_ip.length === 0) empties.push('src_ip');
-    if (empties.length) add({ severity: 'warning', code: 'empty-match', rule_id: r.id, message: `${empties.join(', ')} condition has no entries: the rule can never match`, examples: [], pos });
+    if (empties.length)
+      add({
+        severity: 'warning',
+        code: 'empty-match',
+        rule_id: r.id,
+        message: `${empties.join(', ')} condition has no entries: the rule can never match`,
+        examples: [],
+        pos,
+      });
     const dups: string[] = [];
     let dupCount = 0;
     for (const k of ['dest_ip', 'src_ip'] as const) {
@@ -148,12 +211,29 @@ export function lintPolicy(p: Policy, opts: LintOptions = {}): Finding[] {
       }
     }
     if (!h) {
-      if (dupCount) add({ severity: 'warning', code: 'duplicate', rule_id: r.id, message: `${fmtCount(dupCount)} entr${dupCount === 1 ? 'y appears' : 'ies appear'} more than once`, examples: dups, count: dupCount, pos });
+      if (dupCount)
+        add({
+          severity: 'warning',
+          code: 'duplicate',
+          rule_id: r.id,
+          message: `${fmtCount(dupCount)} entr${dupCount === 1 ? 'y appears' : 'ies appear'} more than once`,
+          examples: dups,
+          count: dupCount,
+          pos,
+        });
       continue;
     }
     for (const kind of ['substring', 'endswith'] as const) {
       for (const pat of h[kind]) {
-        if (pat.length < 6) add({ severity: 'warning', code: 'short-pattern', rule_id: r.id, message: `${kind} pattern '${pat}' is only ${pat.length} characters long`, examples: [], pos });
+        if (pat.length < 6)
+          add({
+            severity: 'warning',
+            code: 'short-pattern',
+            rule_id: r.id,
+            message: `${kind} pattern '${pat}' is only ${pat.length} characters long`,
+            examples: [],
+            pos,
+          });
       }
     }
     // public suffixes
@@ -163,18 +243,47 @@ export function lintPolicy(p: Policy, opts: LintOptions = {}): Finding[] {
         if (n.includes('.') && !mayBePublicSuffix(n)) continue;
         const d = parseDomain(n, { allowPrivateDomains: true });
         if (d.domain !== null && d.domain !== undefined) continue;
-        ps.push({ name: n, kind, icann: d.isIcann === true, single: !n.includes('.') && d.isIcann !== true && d.isPrivate !== true });
+        ps.push({
+          name: n,
+          kind,
+          icann: d.isIcann === true,
+          single: !n.includes('.') && d.isIcann !== true && d.isPrivate !== true,
+        });
       }
     }
     const icann = ps.filter((x) => x.icann);
     const priv = ps.filter((x) => !x.icann && !x.single);
     const single = ps.filter((x) => x.single);
     if (icann.length)
-      add({ severity: 'error', code: 'public-suffix', rule_id: r.id, message: `${icann.length} suffix/subdomains entr${icann.length === 1 ? 'y is a public suffix' : 'ies are public suffixes'} (ICANN section of the Public Suffix List): every domain registered under ${icann.length === 1 ? 'it' : 'them'} would match`, examples: icann.slice(0, K).map((x) => `${x.kind}: ${x.name}`), count: icann.length, pos });
+      add({
+        severity: 'error',
+        code: 'public-suffix',
+        rule_id: r.id,
+        message: `${icann.length} suffix/subdomains entr${icann.length === 1 ? 'y is a public suffix' : 'ies are public suffixes'} (ICANN section of the Public Suffix List): every domain registered under ${icann.length === 1 ? 'it' : 'them'} would match`,
+        examples: icann.slice(0, K).map((x) => `${x.kind}: ${x.name}`),
+        count: icann.length,
+        pos,
+      });
     if (priv.length)
-      add({ severity: 'warning', code: 'public-suffix', rule_id: r.id, message: `${priv.length} suffix/subdomains entr${priv.length === 1 ? 'y is a' : 'ies are'} shared-hosting suffix${priv.length === 1 ? '' : 'es'} (private section of the Public Suffix List): it covers every customer site under ${priv.length === 1 ? 'it' : 'them'}`, examples: priv.slice(0, K).map((x) => `${x.kind}: ${x.name}`), count: priv.length, pos });
+      add({
+        severity: 'warning',
+        code: 'public-suffix',
+        rule_id: r.id,
+        message: `${priv.length} suffix/subdomains entr${priv.length === 1 ? 'y is a' : 'ies are'} shared-hosting suffix${priv.length === 1 ? '' : 'es'} (private section of the Public Suffix List): it covers every customer site under ${priv.length === 1 ? 'it' : 'them'}`,
+        examples: priv.slice(0, K).map((x) => `${x.kind}: ${x.name}`),
+        count: priv.length,
+        pos,
+      });
     if (single.length)
-      add({ severity: 'warning', code: 'single-label', rule_id: r.id, message: `${single.length} suffix/subdomains entr${single.length === 1 ? 'y is' : 'ies are'} a single label`, examples: single.slice(0, K).map((x) => `${x.kind}: ${x.name}`), count: single.length, pos });
+      add({
+        severity: 'warning',
+        code: 'single-label',
+        rule_id: r.id,
+        message: `${single.length} suffix/subdomains entr${single.length === 1 ? 'y is' : 'ies are'} a single label`,
+        examples: single.slice(0, K).map((x) => `${x.kind}: ${x.name}`),
+        count: single.length,
+        pos,
+      });
     // duplicates and redundant entries inside the rule
     for (const kind of ['exact', 'suffix', 'subdomains', 'substring', 'endswith'] as const) {
       const seen = new Set<string>();
@@ -185,7 +294,16 @@ export function lintPolicy(p: Policy, opts: LintOptions = {}): Finding[] {
         } else seen.add(n);
       }
     }
-    if (dupCount) add({ severity: 'warning', code: 'duplicate', rule_id: r.id, message: `${fmtCount(dupCount)} entr${dupCount === 1 ? 'y appears' : 'ies appear'} more than once`, examples: dups, count: dupCount, pos });
+    if (dupCount)
+      add({
+        severity: 'warning',
+        code: 'duplicate',
+        rule_id: r.id,
+        message: `${fmtCount(dupCount)} entr${dupCount === 1 ? 'y appears' : 'ies appear'} more than once`,
+        examples: dups,
+        count: dupCount,
+        pos,
+      });
     const suffixes = new Set(h.suffix);
     const covered = (n: string, strict: boolean): string | null => {
       // a strictly-higher suffix entry in the same rule covers n
@@ -221,7 +339,16 @@ export function lintPolicy(p: Policy, opts: LintOptions = {}): Finding[] {
         if (red.length < K) red.push(`subdomains ${n} (covered by suffix ${c})`);
       }
     }
-    if (redCount) add({ severity: 'info', code: 'redundant', rule_id: r.id, message: `${fmtCount(redCount)} entr${redCount === 1 ? 'y is' : 'ies are'} already covered by a suffix entry of the same rule`, examples: red, count: redCount, pos });
+    if (redCount)
+      add({
+        severity: 'info',
+        code: 'redundant',
+        rule_id: r.id,
+        message: `${fmtCount(redCount)} entr${redCount === 1 ? 'y is' : 'ies are'} already covered by a suffix entry of the same rule`,
+        examples: red,
+        count: redCount,
+        pos,
+      });
   }
 
   // ---- protected names and CIDRs
@@ -233,7 +360,10 @@ export function lintPolicy(p: Policy, opts: LintOptions = {}): Finding[] {
   // ---- blast radius and emulation patterns against references
   lintBlast(p, ix, refs, K, add);
 
-  findings.sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || (a.pos?.line ?? 0) - (b.pos?.line ?? 0));
+  findings.sort(
+    (a, b) =>
+      SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || (a.pos?.line ?? 0) - (b.pos?.line ?? 0),
+  );
   return findings;
 }
 
@@ -273,7 +403,9 @@ function lintProtected(p: Policy, ix: Matcher, extra: string[], K: number, add: 
     });
   }
   // CIDR overlaps
-  const protCidrs = p.protected.cidr.map((c) => parseCidr(c, true)).filter((c): c is Cidr => typeof c !== 'string');
+  const protCidrs = p.protected.cidr
+    .map((c) => parseCidr(c, true))
+    .filter((c): c is Cidr => typeof c !== 'string');
   if (protCidrs.length) {
     rules.forEach((r, i) => {
       for (const k of ['dest_ip', 'src_ip'] as const) {
@@ -291,13 +423,36 @@ function lintProtected(p: Policy, ix: Matcher, extra: string[], K: number, add: 
     if (r.action !== 'block' && r.action !== 'throttle') continue;
     const list = [...names];
     if (r.protected_override)
-      add({ severity: 'info', code: 'protected-override', rule_id: r.id, message: `${r.action} rule touches ${list.length} protected name(s)/address(es), allowed by protected_override (reason: ${r.protected_override.reason})`, examples: list.slice(0, K), count: list.length, pos: r.pos });
+      add({
+        severity: 'info',
+        code: 'protected-override',
+        rule_id: r.id,
+        message: `${r.action} rule touches ${list.length} protected name(s)/address(es), allowed by protected_override (reason: ${r.protected_override.reason})`,
+        examples: list.slice(0, K),
+        count: list.length,
+        pos: r.pos,
+      });
     else
-      add({ severity: 'error', code: 'protected-hit', rule_id: r.id, message: `${r.action} rule matches ${list.length} protected name(s)/address(es); the engine will not apply it to them — narrow the rule, or add protected_override: {reason: ...}`, examples: list.slice(0, K), count: list.length, pos: r.pos });
+      add({
+        severity: 'error',
+        code: 'protected-hit',
+        rule_id: r.id,
+        message: `${r.action} rule matches ${list.length} protected name(s)/address(es); the engine will not apply it to them — narrow the rule, or add protected_override: {reason: ...}`,
+        examples: list.slice(0, K),
+        count: list.length,
+        pos: r.pos,
+      });
   }
 }
 
-function lintShadowing(p: Policy, ix: Matcher, inForce: boolean[], K: number, maxEntries: number, add: (f: Finding) => void): void {
+function lintShadowing(
+  p: Policy,
+  ix: Matcher,
+  inForce: boolean[],
+  K: number,
+  maxEntries: number,
+  add: (f: Finding) => void,
+): void {
   const rules = p.rules;
   const keys = rules.map((r) => otherKey(r.match));
   const others = rules.map((r) => otherCount(r.match));
@@ -313,7 +468,10 @@ function lintShadowing(p: Policy, ix: Matcher, inForce: boolean[], K: number, ma
       if (!(free[q] || keys[q] === keys[ri])) continue;
       const qr = rules[q];
       const qo = free[q] ? 0 : others[q];
-      const wins = qr.priority > r.priority || (qr.priority === r.priority && (h.spec > rspec || (h.spec === rspec && (qo > others[ri] || (qo === others[ri] && q < ri)))));
+      const wins =
+        qr.priority > r.priority ||
+        (qr.priority === r.priority &&
+          (h.spec > rspec || (h.spec === rspec && (qo > others[ri] || (qo === others[ri] && q < ri)))));
       if (wins) best = q;
     }
     return best;
@@ -355,12 +513,30 @@ function lintShadowing(p: Policy, ix: Matcher, inForce: boolean[], K: number, ma
     const patterns = h.substring.length + h.endswith.length;
     if (!lost) return;
     const winners = [...byWinner.keys()].map((q) => rules[q]);
-    const examples = [...byWinner.entries()].flatMap(([q, l]) => l.map((x) => `${x} → ${rules[q].id}`)).slice(0, K);
+    const examples = [...byWinner.entries()]
+      .flatMap(([q, l]) => l.map((x) => `${x} → ${rules[q].id}`))
+      .slice(0, K);
     if (lost === total && patterns === 0) {
-      add({ severity: 'warning', code: 'shadowed', rule_id: r.id, message: `rule never applies: all ${fmtCount(total)} of its entries are decided first by ${winners.map((w) => `'${w.id}'`).join(', ')} (priority, specificity, then order)`, examples, count: lost, pos: r.pos });
+      add({
+        severity: 'warning',
+        code: 'shadowed',
+        rule_id: r.id,
+        message: `rule never applies: all ${fmtCount(total)} of its entries are decided first by ${winners.map((w) => `'${w.id}'`).join(', ')} (priority, specificity, then order)`,
+        examples,
+        count: lost,
+        pos: r.pos,
+      });
     } else {
       const differ = winners.some((w) => w.action !== r.action);
-      add({ severity: differ ? 'warning' : 'info', code: 'overlap', rule_id: r.id, message: `${fmtCount(lost)} of ${fmtCount(total)} entries are decided first by ${winners.map((w) => `'${w.id}' (${w.action})`).join(', ')}${differ ? ' with a different action' : ''}`, examples, count: lost, pos: r.pos });
+      add({
+        severity: differ ? 'warning' : 'info',
+        code: 'overlap',
+        rule_id: r.id,
+        message: `${fmtCount(lost)} of ${fmtCount(total)} entries are decided first by ${winners.map((w) => `'${w.id}' (${w.action})`).join(', ')}${differ ? ' with a different action' : ''}`,
+        examples,
+        count: lost,
+        pos: r.pos,
+      });
     }
   });
 }
@@ -374,7 +550,14 @@ function lintBlast(p: Policy, ix: Matcher, refs: Reference[], K: number, add: (f
       const h = rules[i].match.host!;
       for (const kind of ['substring', 'endswith'] as const)
         for (const pat of h[kind])
-          add({ severity: 'error', code: `emulation-${kind}`, rule_id: rules[i].id, message: `${kind} pattern '${pat}' ${kind === 'substring' ? 'matches every name that contains it anywhere' : 'matches every name ending in it, across label boundaries'} (emulation only; the 2021 collateral-damage behaviour). Run with --reference to see what it hits; use exact/suffix/subdomains`, examples: [], pos: rules[i].pos });
+          add({
+            severity: 'error',
+            code: `emulation-${kind}`,
+            rule_id: rules[i].id,
+            message: `${kind} pattern '${pat}' ${kind === 'substring' ? 'matches every name that contains it anywhere' : 'matches every name ending in it, across label boundaries'} (emulation only; the 2021 collateral-damage behaviour). Run with --reference to see what it hits; use exact/suffix/subdomains`,
+            examples: [],
+            pos: rules[i].pos,
+          });
     }
     return;
   }
@@ -451,7 +634,10 @@ export function formatFindings(findings: Finding[], policyFile: string): string 
   for (const f of findings) {
     const where = f.pos ? `${f.pos.file}:${f.pos.line}:${f.pos.column}` : policyFile;
     lines.push(`${where}: ${f.severity} [${f.code}]${f.rule_id ? ` rule '${f.rule_id}'` : ''}: ${f.message}`);
-    if (f.examples.length) lines.push(`    e.g. ${f.examples.join(', ')}${f.count !== undefined && f.count > f.examples.length ? `, … (${fmtCount(f.count - f.examples.length)} more)` : ''}`);
+    if (f.examples.length)
+      lines.push(
+        `    e.g. ${f.examples.join(', ')}${f.count !== undefined && f.count > f.examples.length ? `, … (${fmtCount(f.count - f.examples.length)} more)` : ''}`,
+      );
   }
   const n = (s: Severity) => findings.filter((f) => f.severity === s).length;
   lines.push(`${n('error')} error(s), ${n('warning')} warning(s), ${n('info')} info`);

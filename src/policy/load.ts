@@ -14,13 +14,37 @@ import { formatCidr, parseCidr } from './ip.js';
 import { parseRate, parseSize } from './units.js';
 import { validateStructure } from './schema.js';
 import { YamlSource, pathText, type Path } from './yamlpos.js';
-import type { Action, BlockMethod, DefaultAction, HostMatch, Inspection, Policy, PortRange, Rule, RuleMatch } from './types.js';
+import type {
+  Action,
+  BlockMethod,
+  DefaultAction,
+  HostMatch,
+  Inspection,
+  Policy,
+  PortRange,
+  Rule,
+  RuleMatch,
+} from './types.js';
 
 type Obj = Record<string, unknown>;
 
 export const INSPECTION_DEFAULTS: Record<Inspection['mode'], Inspection> = {
-  normal: { mode: 'normal', on_timeout: 'allow', hold_ms: 500, budget_bytes: 16384, max_packets: 8, idle_timeout_s: 300 },
-  'tspu-2021': { mode: 'tspu-2021', on_timeout: 'allow', hold_ms: 0, budget_bytes: 16384, max_packets: 20, idle_timeout_s: 600 },
+  normal: {
+    mode: 'normal',
+    on_timeout: 'allow',
+    hold_ms: 500,
+    budget_bytes: 16384,
+    max_packets: 8,
+    idle_timeout_s: 300,
+  },
+  'tspu-2021': {
+    mode: 'tspu-2021',
+    on_timeout: 'allow',
+    hold_ms: 0,
+    budget_bytes: 16384,
+    max_packets: 20,
+    idle_timeout_s: 600,
+  },
 };
 
 /** Default throttle bucket: 100 ms at the rate, at least two full-size packets. */
@@ -47,8 +71,13 @@ export async function loadPolicyFile(path: string): Promise<Policy> {
 export async function parsePolicy(text: string, file: string): Promise<Policy> {
   const src = new YamlSource(file, text);
   const value = src.toJS();
-  if (value === null || value === undefined) throw new PolicyError(file, 1, 1, 'policy is empty (expected a mapping with at least `rules:`)');
-  if (typeof value !== 'object' || Array.isArray(value)) throw src.error([], 'policy must be a mapping (key: value), not a ' + (Array.isArray(value) ? 'list' : typeof value));
+  if (value === null || value === undefined)
+    throw new PolicyError(file, 1, 1, 'policy is empty (expected a mapping with at least `rules:`)');
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw src.error(
+      [],
+      'policy must be a mapping (key: value), not a ' + (Array.isArray(value) ? 'list' : typeof value),
+    );
   validateStructure(value, src);
   return new Builder(src, file).build(value as Obj);
 }
@@ -82,7 +111,10 @@ class Builder {
     try {
       text = await readFile(p, 'utf8');
     } catch (e) {
-      throw this.err(path, `cannot read list file '${p}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw this.err(
+        path,
+        `cannot read list file '${p}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
     }
     return parseList(text, p, norm);
   }
@@ -104,7 +136,9 @@ class Builder {
       name: typeof o.name === 'string' ? o.name : null,
       description: typeof o.description === 'string' ? o.description : null,
       default: this.defaultAction(o.default),
-      names: { trailing_dot: ((o.names as Obj | undefined)?.trailing_dot as 'ignore' | 'literal') ?? 'ignore' },
+      names: {
+        trailing_dot: ((o.names as Obj | undefined)?.trailing_dot as 'ignore' | 'literal') ?? 'ignore',
+      },
       inspection,
       protected: {
         exact: this.names(['protected', 'exact'], (prot.exact as unknown[]) ?? [], normalizeName),
@@ -114,15 +148,28 @@ class Builder {
       provenance: (o.provenance as Record<string, unknown>) ?? null,
       rules: [],
     };
-    if (typeof prot.exact_file === 'string') p.protected.exact = p.protected.exact.concat(await this.readListFile(['protected', 'exact_file'], prot.exact_file, normalizeName));
-    if (typeof prot.suffix_file === 'string') p.protected.suffix = p.protected.suffix.concat(await this.readListFile(['protected', 'suffix_file'], prot.suffix_file, normalizeName));
-    if (typeof prot.cidr_file === 'string') p.protected.cidr = p.protected.cidr.concat(await this.readListFile(['protected', 'cidr_file'], prot.cidr_file, cidrNorm));
+    if (typeof prot.exact_file === 'string')
+      p.protected.exact = p.protected.exact.concat(
+        await this.readListFile(['protected', 'exact_file'], prot.exact_file, normalizeName),
+      );
+    if (typeof prot.suffix_file === 'string')
+      p.protected.suffix = p.protected.suffix.concat(
+        await this.readListFile(['protected', 'suffix_file'], prot.suffix_file, normalizeName),
+      );
+    if (typeof prot.cidr_file === 'string')
+      p.protected.cidr = p.protected.cidr.concat(
+        await this.readListFile(['protected', 'cidr_file'], prot.cidr_file, cidrNorm),
+      );
     const seen = new Map<string, number>();
     const rules = (o.rules as Obj[]) ?? [];
     for (let i = 0; i < rules.length; i++) {
       const r = await this.rule(rules[i], i);
       const first = seen.get(r.id);
-      if (first !== undefined) throw this.err(['rules', i, 'id'], `duplicate rule id '${r.id}' (first used at line ${this.src.pos(['rules', first, 'id'])[0]})`);
+      if (first !== undefined)
+        throw this.err(
+          ['rules', i, 'id'],
+          `duplicate rule id '${r.id}' (first used at line ${this.src.pos(['rules', first, 'id'])[0]})`,
+        );
       seen.set(r.id, i);
       p.rules.push(r);
     }
@@ -134,10 +181,19 @@ class Builder {
     return { ...INSPECTION_DEFAULTS[mode], ...(o ?? {}) } as Inspection;
   }
 
-  private actionParts(path: Path, o: Obj, action: Action): Pick<DefaultAction, 'method' | 'rate_bps' | 'burst_bytes'> {
+  private actionParts(
+    path: Path,
+    o: Obj,
+    action: Action,
+  ): Pick<DefaultAction, 'method' | 'rate_bps' | 'burst_bytes'> {
     const out: Pick<DefaultAction, 'method' | 'rate_bps' | 'burst_bytes'> = {};
     if (o.method !== undefined) {
-      if (action !== 'block') throw this.err([...path, 'method'], `'method' applies only to action 'block' (this is '${action}')`, true);
+      if (action !== 'block')
+        throw this.err(
+          [...path, 'method'],
+          `'method' applies only to action 'block' (this is '${action}')`,
+          true,
+        );
       out.method = o.method as BlockMethod;
     } else if (action === 'block') out.method = 'rst';
     if (action === 'throttle') {
@@ -151,8 +207,18 @@ class Builder {
         out.burst_bytes = b;
       } else out.burst_bytes = defaultBurst(rate);
     } else {
-      if (o.rate !== undefined) throw this.err([...path, 'rate'], `'rate' applies only to action 'throttle' (this is '${action}')`, true);
-      if (o.burst !== undefined) throw this.err([...path, 'burst'], `'burst' applies only to action 'throttle' (this is '${action}')`, true);
+      if (o.rate !== undefined)
+        throw this.err(
+          [...path, 'rate'],
+          `'rate' applies only to action 'throttle' (this is '${action}')`,
+          true,
+        );
+      if (o.burst !== undefined)
+        throw this.err(
+          [...path, 'burst'],
+          `'burst' applies only to action 'throttle' (this is '${action}')`,
+          true,
+        );
     }
     return out;
   }
@@ -160,7 +226,11 @@ class Builder {
   private defaultAction(v: unknown): DefaultAction {
     if (v === undefined) return { action: 'allow' };
     if (typeof v === 'string') {
-      if (v === 'throttle') throw this.err(['default'], `default 'throttle' needs a rate: write default: {action: throttle, rate: ...}`);
+      if (v === 'throttle')
+        throw this.err(
+          ['default'],
+          `default 'throttle' needs a rate: write default: {action: throttle, rate: ...}`,
+        );
       return { action: v as Action, ...this.actionParts(['default'], {}, v as Action) };
     }
     const o = v as Obj;
@@ -195,15 +265,24 @@ class Builder {
       pos: { file: this.file, line, column },
       lists: [],
     };
-    if (rule.expires !== null && Number.isNaN(expiresAtMs(rule.expires))) throw this.err([...path, 'expires'], `invalid date '${rule.expires}'`);
+    if (rule.expires !== null && Number.isNaN(expiresAtMs(rule.expires)))
+      throw this.err([...path, 'expires'], `invalid date '${rule.expires}'`);
     if (rule.protected_override && rule.action !== 'block' && rule.action !== 'throttle')
-      throw this.err([...path, 'protected_override'], `protected_override only makes sense on block/throttle rules`, true);
+      throw this.err(
+        [...path, 'protected_override'],
+        `protected_override only makes sense on block/throttle rules`,
+        true,
+      );
     const m = o.match as Obj | undefined;
     const host = m?.host as Obj | undefined;
     for (const k of HOST_KINDS) {
       const f = host?.[`${k}_file`];
       if (typeof f === 'string') {
-        const entries = await this.readListFile([...path, 'match', 'host', `${k}_file`], f, k === 'substring' || k === 'endswith' ? normalizePattern : normalizeName);
+        const entries = await this.readListFile(
+          [...path, 'match', 'host', `${k}_file`],
+          f,
+          k === 'substring' || k === 'endswith' ? normalizePattern : normalizeName,
+        );
         rule.match.host![k] = rule.match.host![k].length ? rule.match.host![k].concat(entries) : entries;
         rule.lists.push({ field: `host.${k}_file`, file: this.listPath(f), entries: entries.length });
       }
@@ -220,12 +299,28 @@ class Builder {
   }
 
   private async match(path: Path, o: Obj): Promise<RuleMatch> {
-    const m: RuleMatch = { host: null, dest_ip: null, src_ip: null, dest_port: null, proto: null, app_proto: null, alpn: null, ja4: null, quic_version: null, ech: null };
+    const m: RuleMatch = {
+      host: null,
+      dest_ip: null,
+      src_ip: null,
+      dest_port: null,
+      proto: null,
+      app_proto: null,
+      alpn: null,
+      ja4: null,
+      quic_version: null,
+      ech: null,
+    };
     if (o.host !== undefined) {
       const h = o.host as Obj;
       const host: HostMatch = { exact: [], suffix: [], subdomains: [], substring: [], endswith: [] };
       for (const k of HOST_KINDS) {
-        if (Array.isArray(h[k])) host[k] = this.names([...path, 'host', k], h[k] as unknown[], k === 'substring' || k === 'endswith' ? normalizePattern : normalizeName);
+        if (Array.isArray(h[k]))
+          host[k] = this.names(
+            [...path, 'host', k],
+            h[k] as unknown[],
+            k === 'substring' || k === 'endswith' ? normalizePattern : normalizeName,
+          );
       }
       m.host = host;
     }
@@ -241,7 +336,11 @@ class Builder {
       const list = asList(o.ja4);
       m.ja4 = list.map((v, i) => {
         const s = String(v).toLowerCase();
-        if (!JA4_RE.test(s)) throw this.err(Array.isArray(o.ja4) ? [...path, 'ja4', i] : [...path, 'ja4'], `'${String(v)}' is not a JA4 fingerprint (like t13d1516h2_8daaf6152771_e5627efa2ab1)`);
+        if (!JA4_RE.test(s))
+          throw this.err(
+            Array.isArray(o.ja4) ? [...path, 'ja4', i] : [...path, 'ja4'],
+            `'${String(v)}' is not a JA4 fingerprint (like t13d1516h2_8daaf6152771_e5627efa2ab1)`,
+          );
         return s;
       });
     }
@@ -249,7 +348,11 @@ class Builder {
       const list = asList(o.quic_version);
       m.quic_version = list.map((v, i) => {
         const n = parseQuicVersion(v);
-        if (n < 0) throw this.err(Array.isArray(o.quic_version) ? [...path, 'quic_version', i] : [...path, 'quic_version'], `'${String(v)}' is not a QUIC version (1, 0x00000001, v1, v2, draft-29)`);
+        if (n < 0)
+          throw this.err(
+            Array.isArray(o.quic_version) ? [...path, 'quic_version', i] : [...path, 'quic_version'],
+            `'${String(v)}' is not a QUIC version (1, 0x00000001, v1, v2, draft-29)`,
+          );
         return n;
       });
     }

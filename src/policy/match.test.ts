@@ -9,33 +9,71 @@ import assert from 'node:assert/strict';
 import { compiledFrom, flow } from './testutil.js';
 import { PolicyHolder } from './holder.js';
 
-const rid = async (yaml: string, inputs: Parameters<typeof flow>[0][], files: Record<string, string> = {}) => {
+const rid = async (
+  yaml: string,
+  inputs: Parameters<typeof flow>[0][],
+  files: Record<string, string> = {},
+) => {
   const c = await compiledFrom(yaml, files);
   return inputs.map((i) => c.match(flow(i)).rule_id);
 };
 
 test('exact matches the name only, ASCII case-insensitively', async () => {
   const y = `rules:\n  - {id: e, action: block, match: {host: {exact: [T.Co]}}}\n`;
-  assert.deepEqual(await rid(y, [{ host: 't.co' }, { host: 'T.CO' }, { host: 'a.t.co' }, { host: 'tt.co' }, { host: 't.com' }, { host: null }]), ['e', 'e', null, null, null, null]);
+  assert.deepEqual(
+    await rid(y, [
+      { host: 't.co' },
+      { host: 'T.CO' },
+      { host: 'a.t.co' },
+      { host: 'tt.co' },
+      { host: 't.com' },
+      { host: null },
+    ]),
+    ['e', 'e', null, null, null, null],
+  );
 });
 
 test('suffix matches the name and its subdomains on a label boundary only', async () => {
   const y = `rules:\n  - {id: s, action: throttle, rate: 128kbit, match: {host: {suffix: [twitter.com]}}}\n`;
   assert.deepEqual(
-    await rid(y, [{ host: 'twitter.com' }, { host: 'api.twitter.com' }, { host: 'a.b.twitter.com' }, { host: 'throttletwitter.com' }, { host: 'twitter.com.evil.net' }, { host: 'witter.com' }, { host: 'com' }]),
+    await rid(y, [
+      { host: 'twitter.com' },
+      { host: 'api.twitter.com' },
+      { host: 'a.b.twitter.com' },
+      { host: 'throttletwitter.com' },
+      { host: 'twitter.com.evil.net' },
+      { host: 'witter.com' },
+      { host: 'com' },
+    ]),
     ['s', 's', 's', null, null, null, null],
   );
 });
 
 test('subdomains matches strictly below, not the name itself', async () => {
   const y = `rules:\n  - {id: d, action: block, match: {host: {subdomains: [twimg.com]}}}\n`;
-  assert.deepEqual(await rid(y, [{ host: 'twimg.com' }, { host: 'pbs.twimg.com' }, { host: 'a.pbs.twimg.com' }, { host: 'xtwimg.com' }]), [null, 'd', 'd', null]);
+  assert.deepEqual(
+    await rid(y, [
+      { host: 'twimg.com' },
+      { host: 'pbs.twimg.com' },
+      { host: 'a.pbs.twimg.com' },
+      { host: 'xtwimg.com' },
+    ]),
+    [null, 'd', 'd', null],
+  );
 });
 
 test('substring (emulation) matches anywhere, including across labels', async () => {
   const y = `rules:\n  - {id: sub, action: throttle, rate: 130kbit, match: {host: {substring: [t.co]}}}\n`;
   assert.deepEqual(
-    await rid(y, [{ host: 't.co' }, { host: 'microsoft.com' }, { host: 'reddit.com' }, { host: 'RT.COM' }, { host: 'githubusercontent.com' }, { host: 'twitter.com' }, { host: 'example.org' }]),
+    await rid(y, [
+      { host: 't.co' },
+      { host: 'microsoft.com' },
+      { host: 'reddit.com' },
+      { host: 'RT.COM' },
+      { host: 'githubusercontent.com' },
+      { host: 'twitter.com' },
+      { host: 'example.org' },
+    ]),
     ['sub', 'sub', 'sub', 'sub', 'sub', null, null],
   );
 });
@@ -43,7 +81,13 @@ test('substring (emulation) matches anywhere, including across labels', async ()
 test('endswith (emulation) has no label boundary and sees the raw name', async () => {
   const y = `rules:\n  - {id: ew, action: throttle, rate: 130kbit, match: {host: {endswith: [twitter.com]}}}\n`;
   assert.deepEqual(
-    await rid(y, [{ host: 'twitter.com' }, { host: 'throttletwitter.com' }, { host: 'ads-twitter.com' }, { host: 'twitter.com.', raw_host: 'twitter.com.' }, { host: 'twitter.co' }]),
+    await rid(y, [
+      { host: 'twitter.com' },
+      { host: 'throttletwitter.com' },
+      { host: 'ads-twitter.com' },
+      { host: 'twitter.com.', raw_host: 'twitter.com.' },
+      { host: 'twitter.co' },
+    ]),
     ['ew', 'ew', 'ew', null, null],
   );
 });
@@ -61,12 +105,16 @@ test('trailing dot: ignored by default (cannot evade), literal when the policy s
   assert.equal(literal.match(flow({ host: 'twitter.com' })).rule_id, 's');
   // only one trailing dot is ignored; a rule name's own trailing dot is dropped at load
   assert.equal(ignore.match(flow({ host: 'twitter.com..' })).rule_id, null);
-  const dotted = await compiledFrom(`rules:\n  - {id: d, action: block, match: {host: {exact: [example.com.]}}}\n`);
+  const dotted = await compiledFrom(
+    `rules:\n  - {id: d, action: block, match: {host: {exact: [example.com.]}}}\n`,
+  );
   assert.equal(dotted.match(flow({ host: 'example.com' })).rule_id, 'd');
 });
 
 test('IDN: U-labels in rules are converted to punycode; traffic is compared in A-label form', async () => {
-  const c = await compiledFrom(`rules:\n  - {id: idn, action: block, match: {host: {suffix: [пример.рф], exact: [bücher.example]}}}\n`);
+  const c = await compiledFrom(
+    `rules:\n  - {id: idn, action: block, match: {host: {suffix: [пример.рф], exact: [bücher.example]}}}\n`,
+  );
   // xn--e1afmkfd.xn--p1ai is the A-label form of пример.рф
   assert.equal(c.match(flow({ host: 'xn--e1afmkfd.xn--p1ai' })).rule_id, 'idn');
   assert.equal(c.match(flow({ host: 'www.XN--E1AFMKFD.xn--p1ai' })).rule_id, 'idn');
@@ -155,9 +203,19 @@ rules:
   - {id: t2, action: throttle, rate: 1mbit, match: {host: {exact: [b.example]}}}
   - {id: b, action: block, match: {host: {exact: [c.example]}}}
 `);
-  assert.deepEqual(c.match(flow({ host: 'a.example' })), { rule_id: 't', action: 'throttle', rate_bps: 150000, burst_bytes: 16384 });
+  assert.deepEqual(c.match(flow({ host: 'a.example' })), {
+    rule_id: 't',
+    action: 'throttle',
+    rate_bps: 150000,
+    burst_bytes: 16384,
+  });
   // default burst: 100 ms at the rate, at least 3000 B: 1 Mbit/s → 12500 B
-  assert.deepEqual(c.match(flow({ host: 'b.example' })), { rule_id: 't2', action: 'throttle', rate_bps: 1000000, burst_bytes: 12500 });
+  assert.deepEqual(c.match(flow({ host: 'b.example' })), {
+    rule_id: 't2',
+    action: 'throttle',
+    rate_bps: 1000000,
+    burst_bytes: 12500,
+  });
   assert.deepEqual(c.match(flow({ host: 'c.example' })), { rule_id: 'b', action: 'block', method: 'rst' });
   assert.deepEqual(c.match(flow({ host: 'z.example' })), { rule_id: null, action: 'block', method: 'drop' });
   // preallocated and immutable
@@ -247,13 +305,19 @@ test('disabled and expired rules are left out; expiresAt reports the next expiry
     now,
   );
   const r = (host: string) => c.match(flow({ host })).rule_id;
-  assert.deepEqual(['a', 'b', 'c', 'd'].map((x) => r(`${x}.example`)), [null, null, 'today', 'later']);
+  assert.deepEqual(
+    ['a', 'b', 'c', 'd'].map((x) => r(`${x}.example`)),
+    [null, null, 'today', 'later'],
+  );
   assert.equal(c.ruleCount, 2);
   assert.equal(c.expiresAt, Date.parse('2026-06-02T00:00:00Z'));
 });
 
 test('an empty match matches every flow; no rules means default', async () => {
-  assert.deepEqual(await rid(`rules:\n  - {id: all, action: log}\n`, [{ host: 'x.example' }, { host: null, proto: 'UDP' }]), ['all', 'all']);
+  assert.deepEqual(
+    await rid(`rules:\n  - {id: all, action: log}\n`, [{ host: 'x.example' }, { host: null, proto: 'UDP' }]),
+    ['all', 'all'],
+  );
   assert.deepEqual(await rid(`rules: []\n`, [{ host: 'x.example' }]), [null]);
 });
 
@@ -262,7 +326,11 @@ test('PolicyHolder swaps atomically: lookups see the old policy until swap, then
   const b = await compiledFrom(`rules:\n  - {id: v2, action: allow, match: {host: {exact: [x.example]}}}\n`);
   const h = new PolicyHolder(a);
   const seen: string[] = [];
-  h.onSwap((next, prev) => seen.push(`${prev.match(flow({ host: 'x.example' })).rule_id}->${next.match(flow({ host: 'x.example' })).rule_id}`));
+  h.onSwap((next, prev) =>
+    seen.push(
+      `${prev.match(flow({ host: 'x.example' })).rule_id}->${next.match(flow({ host: 'x.example' })).rule_id}`,
+    ),
+  );
   assert.equal(h.current.match(flow({ host: 'x.example' })).rule_id, 'v1');
   const cur = h.current;
   h.swap(b);
@@ -274,8 +342,37 @@ test('PolicyHolder swaps atomically: lookups see the old policy until swap, then
 
 test('inspection block: defaults per mode, overrides kept', async () => {
   const n = await compiledFrom(`rules: []\n`);
-  assert.deepEqual(n.inspection, { mode: 'normal', on_timeout: 'allow', hold_ms: 500, budget_bytes: 16384, max_packets: 8, idle_timeout_s: 300 });
+  assert.deepEqual(n.inspection, {
+    mode: 'normal',
+    on_timeout: 'allow',
+    hold_ms: 500,
+    budget_bytes: 16384,
+    max_packets: 8,
+    idle_timeout_s: 300,
+  });
   const t = await compiledFrom(`inspection: {mode: tspu-2021, on_timeout: apply-default}\nrules: []\n`);
-  assert.deepEqual(t.inspection, { mode: 'tspu-2021', on_timeout: 'apply-default', hold_ms: 0, budget_bytes: 16384, max_packets: 20, idle_timeout_s: 600 });
+  assert.deepEqual(t.inspection, {
+    mode: 'tspu-2021',
+    on_timeout: 'apply-default',
+    hold_ms: 0,
+    budget_bytes: 16384,
+    max_packets: 20,
+    idle_timeout_s: 600,
+  });
   assert.ok(Object.isFrozen(t.inspection));
+});
+
+test('long names compare in full (beyond any inline prefix), differing only in their last characters', async () => {
+  const long = 'a-very-long-label-for-testing.example-registry-zone.example';
+  const y = `rules:\n  - {id: long, action: block, match: {host: {exact: [${long}], suffix: [${long.replace('zone', 'zonf')}]}}}\n`;
+  assert.deepEqual(
+    await rid(y, [
+      { host: long },
+      { host: long.toUpperCase() },
+      { host: long.slice(0, -1) + 'f' },
+      { host: 'x.' + long.replace('zone', 'zonf') },
+      { host: long.replace('zone', 'zong') },
+    ]),
+    ['long', 'long', null, 'long', null],
+  );
 });

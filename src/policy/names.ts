@@ -29,7 +29,8 @@ export function normalizeName(raw: string): string {
   let s = raw.trim();
   if (s.length === 0) return '!empty name';
   if (s.endsWith('.')) s = s.slice(0, -1);
-  if (s.includes('*')) return `!wildcard '*' in '${raw}': use 'suffix' (name and all subdomains) or 'subdomains' (strictly below) instead`;
+  if (s.includes('*'))
+    return `!wildcard '*' in '${raw}': use 'suffix' (name and all subdomains) or 'subdomains' (strictly below) instead`;
   let ascii = true;
   for (let i = 0; i < s.length; i++) {
     if (s.charCodeAt(i) > 127) {
@@ -52,7 +53,8 @@ export function normalizeName(raw: string): string {
       labelLen = 0;
       continue;
     }
-    if (!isNameChar(c)) return `!invalid character '${s[i]}' in '${raw}' (letters, digits, '-', '_' and '.' only)`;
+    if (!isNameChar(c))
+      return `!invalid character '${s[i]}' in '${raw}' (letters, digits, '-', '_' and '.' only)`;
     if (++labelLen > MAX_LABEL) return `!label longer than ${MAX_LABEL} characters in '${raw}'`;
   }
   if (labelLen === 0) return `!empty label in '${raw}'`;
@@ -67,10 +69,10 @@ export function normalizePattern(raw: string): string {
   if (raw.length === 0) return '!empty pattern';
   if (raw.includes('*')) return `!wildcard '*' in pattern '${raw}': substring/endswith patterns are literal`;
   let s = raw;
-  if (/[^\x00-\x7f]/.test(s)) {
+  if (hasNonAscii(s)) {
     const parts = s.split('.');
     for (let i = 0; i < parts.length; i++) {
-      if (/[^\x00-\x7f]/.test(parts[i])) {
+      if (hasNonAscii(parts[i])) {
         const a = domainToASCII(parts[i]);
         if (!a) return `!'${raw}' is not a valid internationalised pattern`;
         parts[i] = a;
@@ -86,6 +88,11 @@ export function normalizePattern(raw: string): string {
   return s;
 }
 
+function hasNonAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return true;
+  return false;
+}
+
 /** Number of labels in a normalised name. */
 export function labelCount(name: string): number {
   let n = 1;
@@ -95,10 +102,19 @@ export function labelCount(name: string): number {
 
 /** `name` equals `parent` or lies below it on a label boundary. */
 export function isWithin(name: string, parent: string): boolean {
-  return name === parent || (name.length > parent.length && name.endsWith(parent) && name.charCodeAt(name.length - parent.length - 1) === 46);
+  return (
+    name === parent ||
+    (name.length > parent.length &&
+      name.endsWith(parent) &&
+      name.charCodeAt(name.length - parent.length - 1) === 46)
+  );
 }
 
 /** `name` lies strictly below `parent` on a label boundary. */
 export function isStrictlyWithin(name: string, parent: string): boolean {
-  return name.length > parent.length && name.endsWith(parent) && name.charCodeAt(name.length - parent.length - 1) === 46;
+  return (
+    name.length > parent.length &&
+    name.endsWith(parent) &&
+    name.charCodeAt(name.length - parent.length - 1) === 46
+  );
 }

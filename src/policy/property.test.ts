@@ -45,7 +45,8 @@ function naive(p: Policy, input: MatchInput): string | null {
   }
   const within = (n: string, parent: string) => n === parent || n.endsWith('.' + parent);
   const prot =
-    (name !== null && (p.protected.exact.includes(name) || p.protected.suffix.some((s) => within(name!, s)))) ||
+    (name !== null &&
+      (p.protected.exact.includes(name) || p.protected.suffix.some((s) => within(name!, s)))) ||
     p.protected.cidr.some((c) => inCidr(input.dest_ip, c) >= 0 || inCidr(input.src_ip, c) >= 0);
   let best: { rule: Rule; key: number[] } | null = null;
   let skipped = false;
@@ -96,7 +97,8 @@ function naive(p: Policy, input: MatchInput): string | null {
     if (!best || better(key, best.key)) best = { rule: r, key };
   }
   if (best) return best.rule.id;
-  if (skipped || ((p.default.action === 'block' || p.default.action === 'throttle') && prot)) return '$protected';
+  if (skipped || ((p.default.action === 'block' || p.default.action === 'throttle') && prot))
+    return '$protected';
   return null;
 }
 
@@ -105,15 +107,29 @@ function naive(p: Policy, input: MatchInput): string | null {
 const LABELS = ['a', 'b', 'ab', 'ba', 'c', 'co', 't'];
 const label = fc.constantFrom(...LABELS);
 const nameArb = fc.array(label, { minLength: 1, maxLength: 3 }).map((l) => l.join('.'));
-const patternArb = fc.array(fc.constantFrom('a', 'b', '.', 'c', 'o', 't'), { minLength: 1, maxLength: 4 }).map((l) => l.join(''));
+const patternArb = fc
+  .array(fc.constantFrom('a', 'b', '.', 'c', 'o', 't'), { minLength: 1, maxLength: 4 })
+  .map((l) => l.join(''));
 const hostArb = fc
-  .tuple(fc.array(label, { minLength: 1, maxLength: 4 }), fc.boolean(), fc.boolean(), fc.constantFrom('', '', 'x', 'q.'))
+  .tuple(
+    fc.array(label, { minLength: 1, maxLength: 4 }),
+    fc.boolean(),
+    fc.boolean(),
+    fc.constantFrom('', '', 'x', 'q.'),
+  )
   .map(([l, upper, dot, pre]) => {
     let h = pre + l.join('.');
     if (upper) h = h.replace(/a/g, 'A');
     return dot ? h + '.' : h;
   });
-const ipArb = fc.tuple(fc.constantFrom(10, 11), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 255 })).map((x) => x.join('.'));
+const ipArb = fc
+  .tuple(
+    fc.constantFrom(10, 11),
+    fc.integer({ min: 0, max: 3 }),
+    fc.integer({ min: 0, max: 3 }),
+    fc.integer({ min: 0, max: 255 }),
+  )
+  .map((x) => x.join('.'));
 const cidrArb = fc.tuple(ipArb, fc.integer({ min: 0, max: 32 })).map(([ip, len]) => {
   const a = v4(ip)!;
   const m = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
@@ -135,7 +151,16 @@ const matchArb: fc.Arbitrary<RuleMatch> = fc
     ),
     dest_ip: opt(fc.array(cidrArb, { minLength: 1, maxLength: 3 })),
     src_ip: fc.option(fc.array(cidrArb, { minLength: 1, maxLength: 2 }), { freq: 5, nil: null }),
-    dest_port: fc.option(fc.constantFrom<PortRange[]>([{ from: 443, to: 443 }], [{ from: 80, to: 90 }, { from: 8443, to: 8443 }]), { freq: 4, nil: null }),
+    dest_port: fc.option(
+      fc.constantFrom<PortRange[]>(
+        [{ from: 443, to: 443 }],
+        [
+          { from: 80, to: 90 },
+          { from: 8443, to: 8443 },
+        ],
+      ),
+      { freq: 4, nil: null },
+    ),
     proto: fc.option(fc.constantFrom('TCP' as const, 'UDP' as const), { freq: 4, nil: null }),
   })
   .map((m) => ({ ...m, app_proto: null, alpn: null, ja4: null, quic_version: null, ech: null }));
@@ -167,32 +192,34 @@ const policyArb = fc
       inspection: INSPECTION_DEFAULTS.normal,
       protected: { exact: pexact, suffix: psuffix, cidr: pcidr },
       provenance: null,
-      rules: rules.map(
-        (r, i): Rule => ({
-          id: `r${i}`,
-          order: i,
-          action: r.action,
-          ...(r.action === 'throttle' ? { rate_bps: 128000, burst_bytes: 16000 } : {}),
-          ...(r.action === 'block' ? { method: 'rst' as const } : {}),
-          priority: r.priority,
-          enabled: true,
-          expires: null,
-          tags: [],
-          description: null,
-          match: r.match,
-          provenance: null,
-          protected_override: r.override && (r.action === 'block' || r.action === 'throttle') ? { reason: 'test' } : null,
-          pos: null,
-          lists: [],
-        }),
-      ),
+      rules: rules.map((r, i): Rule => ({
+        id: `r${i}`,
+        order: i,
+        action: r.action,
+        ...(r.action === 'throttle' ? { rate_bps: 128000, burst_bytes: 16000 } : {}),
+        ...(r.action === 'block' ? { method: 'rst' as const } : {}),
+        priority: r.priority,
+        enabled: true,
+        expires: null,
+        tags: [],
+        description: null,
+        match: r.match,
+        provenance: null,
+        protected_override:
+          r.override && (r.action === 'block' || r.action === 'throttle') ? { reason: 'test' } : null,
+        pos: null,
+        lists: [],
+      })),
     };
     return p;
   });
 
 const inputArb = fc.record({
   host: fc.option(hostArb, { freq: 6, nil: null }),
-  dest_ip: fc.oneof(ipArb, ipArb.map((x) => `::ffff:${x}`)),
+  dest_ip: fc.oneof(
+    ipArb,
+    ipArb.map((x) => `::ffff:${x}`),
+  ),
   src_ip: ipArb,
   dest_port: fc.constantFrom(443, 80, 85, 8443, 53),
   proto: fc.constantFrom('TCP' as const, 'UDP' as const),
@@ -206,7 +233,11 @@ test('compiled matcher agrees with the naive reference (random policies and flow
         const input: MatchInput = { ...i, app_proto: 'tls' };
         const got = c.match(input).rule_id;
         const want = naive(p, input);
-        assert.equal(got, want, `host=${String(i.host)} dst=${i.dest_ip} src=${i.src_ip} port=${i.dest_port} ${i.proto}`);
+        assert.equal(
+          got,
+          want,
+          `host=${String(i.host)} dst=${i.dest_ip} src=${i.src_ip} port=${i.dest_port} ${i.proto}`,
+        );
       }
     }),
     { numRuns: 600 },
@@ -215,33 +246,76 @@ test('compiled matcher agrees with the naive reference (random policies and flow
 
 test('the automaton agrees with includes/endsWith on random patterns and names', () => {
   fc.assert(
-    fc.property(fc.array(patternArb, { minLength: 1, maxLength: 6 }), fc.array(fc.stringMatching(/^[a-cot.]{0,12}$/), { maxLength: 20 }), (pats, names) => {
-      const rules: Rule[] = pats.map((pt, i) => ({
-        id: `p${i}`,
-        order: i,
-        action: 'log',
-        priority: i,
-        enabled: true,
-        expires: null,
-        tags: [],
-        description: null,
-        match: { host: { exact: [], suffix: [], subdomains: [], substring: i % 2 ? [pt] : [], endswith: i % 2 ? [] : [pt] }, dest_ip: null, src_ip: null, dest_port: null, proto: null, app_proto: null, alpn: null, ja4: null, quic_version: null, ech: null },
-        provenance: null,
-        protected_override: null,
-        pos: null,
-        lists: [],
-      }));
-      const p: Policy = { file: null, version: 1, name: null, description: null, default: { action: 'allow' }, names: { trailing_dot: 'ignore' }, inspection: INSPECTION_DEFAULTS.normal, protected: { exact: [], suffix: [], cidr: [] }, provenance: null, rules };
-      const c = compilePolicy(p);
-      for (const n of names) {
-        // highest priority = highest index among matching patterns
-        let want: string | null = null;
-        pats.forEach((pt, i) => {
-          if (i % 2 ? n.includes(pt) : n.endsWith(pt)) want = `p${i}`;
-        });
-        assert.equal(c.match({ host: n, proto: 'TCP', src_ip: '1.1.1.1', dest_ip: '2.2.2.2', dest_port: 1, app_proto: null }).rule_id, want, n);
-      }
-    }),
+    fc.property(
+      fc.array(patternArb, { minLength: 1, maxLength: 6 }),
+      fc.array(fc.stringMatching(/^[a-cot.]{0,12}$/), { maxLength: 20 }),
+      (pats, names) => {
+        const rules: Rule[] = pats.map((pt, i) => ({
+          id: `p${i}`,
+          order: i,
+          action: 'log',
+          priority: i,
+          enabled: true,
+          expires: null,
+          tags: [],
+          description: null,
+          match: {
+            host: {
+              exact: [],
+              suffix: [],
+              subdomains: [],
+              substring: i % 2 ? [pt] : [],
+              endswith: i % 2 ? [] : [pt],
+            },
+            dest_ip: null,
+            src_ip: null,
+            dest_port: null,
+            proto: null,
+            app_proto: null,
+            alpn: null,
+            ja4: null,
+            quic_version: null,
+            ech: null,
+          },
+          provenance: null,
+          protected_override: null,
+          pos: null,
+          lists: [],
+        }));
+        const p: Policy = {
+          file: null,
+          version: 1,
+          name: null,
+          description: null,
+          default: { action: 'allow' },
+          names: { trailing_dot: 'ignore' },
+          inspection: INSPECTION_DEFAULTS.normal,
+          protected: { exact: [], suffix: [], cidr: [] },
+          provenance: null,
+          rules,
+        };
+        const c = compilePolicy(p);
+        for (const n of names) {
+          // highest priority = highest index among matching patterns
+          let want: string | null = null;
+          pats.forEach((pt, i) => {
+            if (i % 2 ? n.includes(pt) : n.endsWith(pt)) want = `p${i}`;
+          });
+          assert.equal(
+            c.match({
+              host: n,
+              proto: 'TCP',
+              src_ip: '1.1.1.1',
+              dest_ip: '2.2.2.2',
+              dest_port: 1,
+              app_proto: null,
+            }).rule_id,
+            want,
+            n,
+          );
+        }
+      },
+    ),
     { numRuns: 400 },
   );
 });

@@ -27,7 +27,9 @@ export function schemaPath(): string {
 
 function getValidator(): ValidateFunction {
   if (!validator) {
-    const Ajv = ((AjvModule as unknown as { default?: unknown }).default ?? AjvModule) as new (o: object) => { compile(s: object): ValidateFunction };
+    const Ajv = ((AjvModule as unknown as { default?: unknown }).default ?? AjvModule) as new (o: object) => {
+      compile(s: object): ValidateFunction;
+    };
     const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
     validator = ajv.compile(JSON.parse(readFileSync(schemaPath(), 'utf8')) as object);
   }
@@ -49,18 +51,42 @@ function describe(e: ErrorObject, path: Path): { message: string; path: Path; ke
     case 'additionalProperties': {
       const prop = (e.params as { additionalProperty: string }).additionalProperty;
       const props = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
-      return { message: `${where}: unknown key '${prop}'${props.length ? ` (expected one of: ${props.join(', ')})` : ''}`, path: [...path, prop], key: true };
+      return {
+        message: `${where}: unknown key '${prop}'${props.length ? ` (expected one of: ${props.join(', ')})` : ''}`,
+        path: [...path, prop],
+        key: true,
+      };
     }
     case 'required':
-      return { message: `${where}: missing required key '${(e.params as { missingProperty: string }).missingProperty}'`, path, key: false };
+      return {
+        message: `${where}: missing required key '${(e.params as { missingProperty: string }).missingProperty}'`,
+        path,
+        key: false,
+      };
     case 'enum':
-      return { message: `${where}: ${JSON.stringify(e.data)} is not one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`, path, key: false };
+      return {
+        message: `${where}: ${JSON.stringify(e.data)} is not one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`,
+        path,
+        key: false,
+      };
     case 'const':
-      return { message: `${where}: must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`, path, key: false };
+      return {
+        message: `${where}: must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`,
+        path,
+        key: false,
+      };
     case 'type':
-      return { message: `${where}: must be ${String((e.params as { type: unknown }).type).replace(',', ' or ')}, got ${Array.isArray(e.data) ? 'a list' : e.data === null ? 'nothing (null)' : typeof e.data}`, path, key: false };
+      return {
+        message: `${where}: must be ${String((e.params as { type: unknown }).type).replace(',', ' or ')}, got ${Array.isArray(e.data) ? 'a list' : e.data === null ? 'nothing (null)' : typeof e.data}`,
+        path,
+        key: false,
+      };
     case 'pattern':
-      return { message: `${where}: ${JSON.stringify(e.data)} has the wrong form${(e.parentSchema as { description?: string })?.description ? ` (${(e.parentSchema as { description: string }).description})` : ` (pattern ${(e.params as { pattern: string }).pattern})`}`, path, key: false };
+      return {
+        message: `${where}: ${JSON.stringify(e.data)} has the wrong form${(e.parentSchema as { description?: string })?.description ? ` (${(e.parentSchema as { description: string }).description})` : ` (pattern ${(e.params as { pattern: string }).pattern})`}`,
+        path,
+        key: false,
+      };
     default:
       return { message: `${where}: ${e.message ?? e.keyword}`, path, key: false };
   }

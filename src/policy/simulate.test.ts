@@ -48,9 +48,29 @@ test('policed time estimate: the bucket passes at once, the rest at the rate (ha
 });
 
 test('inputFromRecord carries SNI, ALPN, JA4, QUIC version, ECH', () => {
-  const i = inputFromRecord(rec('T.co.', { tls: { sni: 'T.co.', alpn: ['h2'], versions: [], ja4: 't13d1516h2_8daaf6152771_e5627efa2ab1', ech: true } }));
-  assert.deepEqual([i.host, i.raw_host, i.alpn, i.ja4, i.ech], ['T.co.', 'T.co.', ['h2'], 't13d1516h2_8daaf6152771_e5627efa2ab1', true]);
-  const q = inputFromRecord(rec(null, { proto: 'UDP', host: 'x.example', app_proto: 'quic', quic: { version: '0x00000001', sni: 'x.example', alpn: ['h3'] } }));
+  const i = inputFromRecord(
+    rec('T.co.', {
+      tls: {
+        sni: 'T.co.',
+        alpn: ['h2'],
+        versions: [],
+        ja4: 't13d1516h2_8daaf6152771_e5627efa2ab1',
+        ech: true,
+      },
+    }),
+  );
+  assert.deepEqual(
+    [i.host, i.raw_host, i.alpn, i.ja4, i.ech],
+    ['T.co.', 'T.co.', ['h2'], 't13d1516h2_8daaf6152771_e5627efa2ab1', true],
+  );
+  const q = inputFromRecord(
+    rec(null, {
+      proto: 'UDP',
+      host: 'x.example',
+      app_proto: 'quic',
+      quic: { version: '0x00000001', sni: 'x.example', alpn: ['h3'] },
+    }),
+  );
   assert.deepEqual([q.quic_version, q.alpn, q.raw_host], ['0x00000001', ['h3'], 'x.example']);
 });
 
@@ -66,15 +86,18 @@ test('summary per rule and action, verdicts on records, throttle estimates, diff
     rec(null, { dest_ip: '198.51.100.9' }),
   ];
   for (const r of records) sim.add(r);
-  assert.deepEqual(records.map((r) => r.policy), [
-    { rule_id: 'exact', action: 'throttle' },
-    { rule_id: 'exact', action: 'throttle' },
-    { rule_id: null, action: 'allow' },
-    { rule_id: null, action: 'allow' },
-    { rule_id: null, action: 'allow' },
-    { rule_id: null, action: 'allow' },
-    { rule_id: 'ips', action: 'block' },
-  ]);
+  assert.deepEqual(
+    records.map((r) => r.policy),
+    [
+      { rule_id: 'exact', action: 'throttle' },
+      { rule_id: 'exact', action: 'throttle' },
+      { rule_id: null, action: 'allow' },
+      { rule_id: null, action: 'allow' },
+      { rule_id: null, action: 'allow' },
+      { rule_id: null, action: 'allow' },
+      { rule_id: 'ips', action: 'block' },
+    ],
+  );
   const s = sim.summary();
   assert.equal(s.flows, 7);
   assert.deepEqual(
@@ -94,14 +117,36 @@ test('summary per rule and action, verdicts on records, throttle estimates, diff
   assert.equal(s.throttle.length, 1);
   assert.equal(s.throttle[0].estimated_s, 5.5);
   assert.equal(s.throttle[0].observed_s, null);
-  assert.deepEqual(s.throttle[0].slowest.map((f) => f.estimated_s), [5.25, 0.25]);
+  assert.deepEqual(
+    s.throttle[0].slowest.map((f) => f.estimated_s),
+    [5.25, 0.25],
+  );
   // diff: microsoft.com ×2 and reddit.com leave the substring rule; t.co ×2 change rule (same action);
   // the address flow gets blocked
   assert.equal(s.diff!.changed, 6);
   assert.deepEqual(
-    s.diff!.groups.map((g) => [g.from.rule_id, g.from.action, g.to.rule_id, g.to.action, g.flows, g.names, g.unnamed]),
+    s.diff!.groups.map((g) => [
+      g.from.rule_id,
+      g.from.action,
+      g.to.rule_id,
+      g.to.action,
+      g.flows,
+      g.names,
+      g.unnamed,
+    ]),
     [
-      ['sub', 'throttle', null, 'allow', 3, [{ name: 'microsoft.com', flows: 2 }, { name: 'reddit.com', flows: 1 }], 0],
+      [
+        'sub',
+        'throttle',
+        null,
+        'allow',
+        3,
+        [
+          { name: 'microsoft.com', flows: 2 },
+          { name: 'reddit.com', flows: 1 },
+        ],
+        0,
+      ],
       ['sub', 'throttle', 'exact', 'throttle', 2, [{ name: 't.co', flows: 2 }], 0],
       [null, 'allow', 'ips', 'block', 1, [], 1],
     ],

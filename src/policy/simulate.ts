@@ -118,7 +118,10 @@ const key = (d: Decision) => `${d.rule_id ?? ''}\u0000${d.action}`;
 export class Simulation {
   private flows = 0;
   private readonly rules = new Map<string, { s: Omit<RuleStats, 'names'>; names: Map<string, number> }>();
-  private readonly throttles = new Map<string, { s: Omit<ThrottleStats, 'slowest'>; slowest: ThrottleFlow[]; observedAny: boolean }>();
+  private readonly throttles = new Map<
+    string,
+    { s: Omit<ThrottleStats, 'slowest'>; slowest: ThrottleFlow[]; observedAny: boolean }
+  >();
   private readonly groups = new Map<string, { g: Omit<DiffGroup, 'names'>; names: Map<string, number> }>();
   private changed = 0;
 
@@ -137,7 +140,14 @@ export class Simulation {
     this.flows++;
     const k = key(d);
     let e = this.rules.get(k);
-    if (!e) this.rules.set(k, (e = { s: { rule_id: d.rule_id, action: d.action, flows: 0, bytes_toserver: 0, bytes_toclient: 0 }, names: new Map() }));
+    if (!e)
+      this.rules.set(
+        k,
+        (e = {
+          s: { rule_id: d.rule_id, action: d.action, flows: 0, bytes_toserver: 0, bytes_toclient: 0 },
+          names: new Map(),
+        }),
+      );
     e.s.flows++;
     e.s.bytes_toserver += r.bytes_toserver;
     e.s.bytes_toclient += r.bytes_toclient;
@@ -147,7 +157,20 @@ export class Simulation {
       this.changed++;
       const gk = `${key(b)}\u0001${k}`;
       let g = this.groups.get(gk);
-      if (!g) this.groups.set(gk, (g = { g: { from: { rule_id: b.rule_id, action: b.action }, to: { rule_id: d.rule_id, action: d.action }, flows: 0, bytes: 0, unnamed: 0 }, names: new Map() }));
+      if (!g)
+        this.groups.set(
+          gk,
+          (g = {
+            g: {
+              from: { rule_id: b.rule_id, action: b.action },
+              to: { rule_id: d.rule_id, action: d.action },
+              flows: 0,
+              bytes: 0,
+              unnamed: 0,
+            },
+            names: new Map(),
+          }),
+        );
       g.g.flows++;
       g.g.bytes += r.bytes_toserver + r.bytes_toclient;
       if (r.host) bump(g.names, r.host);
@@ -159,10 +182,30 @@ export class Simulation {
   private throttle(r: FlowRecord, d: Decision): void {
     const rate = d.rate_bps!;
     const burst = d.burst_bytes ?? 0;
-    const est = Math.max(policedSeconds(r.bytes_toclient, rate, burst), policedSeconds(r.bytes_toserver, rate, burst));
+    const est = Math.max(
+      policedSeconds(r.bytes_toclient, rate, burst),
+      policedSeconds(r.bytes_toserver, rate, burst),
+    );
     const obs = observedSeconds(r);
     let t = this.throttles.get(d.rule_id!);
-    if (!t) this.throttles.set(d.rule_id!, (t = { s: { rule_id: d.rule_id!, rate_bps: rate, burst_bytes: burst, flows: 0, bytes_toclient: 0, bytes_toserver: 0, estimated_s: 0, observed_s: 0 }, slowest: [], observedAny: false }));
+    if (!t)
+      this.throttles.set(
+        d.rule_id!,
+        (t = {
+          s: {
+            rule_id: d.rule_id!,
+            rate_bps: rate,
+            burst_bytes: burst,
+            flows: 0,
+            bytes_toclient: 0,
+            bytes_toserver: 0,
+            estimated_s: 0,
+            observed_s: 0,
+          },
+          slowest: [],
+          observedAny: false,
+        }),
+      );
     t.s.flows++;
     t.s.bytes_toclient += r.bytes_toclient;
     t.s.bytes_toserver += r.bytes_toserver;
@@ -171,7 +214,16 @@ export class Simulation {
       t.observedAny = true;
       t.s.observed_s = (t.s.observed_s ?? 0) + obs;
     }
-    const f: ThrottleFlow = { flow_id: r.flow_id, host: r.host, rule_id: d.rule_id!, bytes_toclient: r.bytes_toclient, bytes_toserver: r.bytes_toserver, rate_bps: rate, estimated_s: est, observed_s: obs };
+    const f: ThrottleFlow = {
+      flow_id: r.flow_id,
+      host: r.host,
+      rule_id: d.rule_id!,
+      bytes_toclient: r.bytes_toclient,
+      bytes_toserver: r.bytes_toserver,
+      rate_bps: rate,
+      estimated_s: est,
+      observed_s: obs,
+    };
     const sl = t.slowest;
     if (sl.length < 10 || est > sl[sl.length - 1].estimated_s) {
       sl.push(f);
@@ -181,10 +233,21 @@ export class Simulation {
   }
 
   summary(): SimulationSummary {
-    const by_rule = [...this.rules.values()].map((e) => ({ ...e.s, names: top(e.names, this.topNames) })).sort((a, b) => b.flows - a.flows);
-    const throttle = [...this.throttles.values()].map((t) => ({ ...t.s, observed_s: t.observedAny ? t.s.observed_s : null, slowest: t.slowest }));
+    const by_rule = [...this.rules.values()]
+      .map((e) => ({ ...e.s, names: top(e.names, this.topNames) }))
+      .sort((a, b) => b.flows - a.flows);
+    const throttle = [...this.throttles.values()].map((t) => ({
+      ...t.s,
+      observed_s: t.observedAny ? t.s.observed_s : null,
+      slowest: t.slowest,
+    }));
     const diff = this.baseline
-      ? { changed: this.changed, groups: [...this.groups.values()].map((g) => ({ ...g.g, names: top(g.names, this.topNames) })).sort((a, b) => b.flows - a.flows) }
+      ? {
+          changed: this.changed,
+          groups: [...this.groups.values()]
+            .map((g) => ({ ...g.g, names: top(g.names, this.topNames) }))
+            .sort((a, b) => b.flows - a.flows),
+        }
       : null;
     return { event_type: 'simulate_summary', flows: this.flows, by_rule, throttle, diff };
   }
@@ -209,22 +272,42 @@ const label = (x: { rule_id: string | null; action: string }) => `${x.rule_id ??
 export function renderSummary(s: SimulationSummary, namesShown = 8): string {
   const out: string[] = [];
   out.push(`flows: ${s.flows}`, '', 'by rule and action:');
-  out.push(`  ${'rule'.padEnd(28)} ${'action'.padEnd(9)} ${'flows'.padStart(8)} ${'to server'.padStart(11)} ${'to client'.padStart(11)}  names`);
+  out.push(
+    `  ${'rule'.padEnd(28)} ${'action'.padEnd(9)} ${'flows'.padStart(8)} ${'to server'.padStart(11)} ${'to client'.padStart(11)}  names`,
+  );
   for (const r of s.by_rule) {
-    out.push(`  ${(r.rule_id ?? '(default)').padEnd(28)} ${r.action.padEnd(9)} ${String(r.flows).padStart(8)} ${fmtBytes(r.bytes_toserver).padStart(11)} ${fmtBytes(r.bytes_toclient).padStart(11)}  ${r.names.slice(0, namesShown).map((n) => `${n.name}(${n.flows})`).join(' ')}`);
+    out.push(
+      `  ${(r.rule_id ?? '(default)').padEnd(28)} ${r.action.padEnd(9)} ${String(r.flows).padStart(8)} ${fmtBytes(r.bytes_toserver).padStart(11)} ${fmtBytes(r.bytes_toclient).padStart(11)}  ${r.names
+        .slice(0, namesShown)
+        .map((n) => `${n.name}(${n.flows})`)
+        .join(' ')}`,
+    );
   }
   if (s.throttle.length) {
     out.push('', 'throttled flows at the policed rate (lower bound: policing drops and TCP backs off):');
     for (const t of s.throttle) {
-      out.push(`  ${t.rule_id}: ${t.flows} flow(s), ${fmtBytes(t.bytes_toclient)} to client at ${(t.rate_bps / 1000).toFixed(0)} kbit/s (bucket ${fmtBytes(t.burst_bytes)}): ≥ ${fmtSec(t.estimated_s)} in total${t.observed_s !== null ? ` (observed ${fmtSec(t.observed_s)})` : ' (observed duration not in the records)'}`);
-      for (const f of t.slowest.slice(0, 5)) out.push(`    flow ${f.flow_id} ${f.host ?? '(no name)'}: ${fmtBytes(f.bytes_toclient)} ↓ ${fmtBytes(f.bytes_toserver)} ↑ → ≥ ${fmtSec(f.estimated_s)}${f.observed_s !== null ? ` (observed ${fmtSec(f.observed_s)})` : ''}`);
+      out.push(
+        `  ${t.rule_id}: ${t.flows} flow(s), ${fmtBytes(t.bytes_toclient)} to client at ${(t.rate_bps / 1000).toFixed(0)} kbit/s (bucket ${fmtBytes(t.burst_bytes)}): ≥ ${fmtSec(t.estimated_s)} in total${t.observed_s !== null ? ` (observed ${fmtSec(t.observed_s)})` : ' (observed duration not in the records)'}`,
+      );
+      for (const f of t.slowest.slice(0, 5))
+        out.push(
+          `    flow ${f.flow_id} ${f.host ?? '(no name)'}: ${fmtBytes(f.bytes_toclient)} ↓ ${fmtBytes(f.bytes_toserver)} ↑ → ≥ ${fmtSec(f.estimated_s)}${f.observed_s !== null ? ` (observed ${fmtSec(f.observed_s)})` : ''}`,
+        );
     }
   }
   if (s.diff) {
     out.push('', `verdict changes against the baseline: ${s.diff.changed} flow(s)`);
     for (const g of s.diff.groups) {
-      out.push(`  ${label(g.from)} → ${label(g.to)}: ${g.flows} flow(s), ${fmtBytes(g.bytes)}${g.unnamed ? `, ${g.unnamed} without a name` : ''}`);
-      if (g.names.length) out.push(`    ${g.names.slice(0, namesShown * 2).map((n) => `${n.name}(${n.flows})`).join(' ')}`);
+      out.push(
+        `  ${label(g.from)} → ${label(g.to)}: ${g.flows} flow(s), ${fmtBytes(g.bytes)}${g.unnamed ? `, ${g.unnamed} without a name` : ''}`,
+      );
+      if (g.names.length)
+        out.push(
+          `    ${g.names
+            .slice(0, namesShown * 2)
+            .map((n) => `${n.name}(${n.flows})`)
+            .join(' ')}`,
+        );
     }
   }
   return out.join('\n') + '\n';

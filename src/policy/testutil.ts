@@ -28,10 +28,22 @@ export async function policyFrom(yaml: string, files: Record<string, string> = {
   }
 }
 
-export async function compiledFrom(yaml: string, files: Record<string, string> = {}, now?: number): Promise<Matcher> {
+export async function compiledFrom(
+  yaml: string,
+  files: Record<string, string> = {},
+  now?: number,
+): Promise<Matcher> {
   return compilePolicy(await policyFrom(yaml, files), now === undefined ? {} : { now });
 }
 
 export function flow(over: Partial<MatchInput> = {}): MatchInput {
-  return { host: null, proto: 'TCP', src_ip: '192.0.2.10', dest_ip: '198.51.100.20', dest_port: 443, app_proto: 'tls', ...over };
+  return {
+    host: null,
+    proto: 'TCP',
+    src_ip: '192.0.2.10',
+    dest_ip: '198.51.100.20',
+    dest_port: 443,
+    app_proto: 'tls',
+    ...over,
+  };
 }

@@ -99,7 +99,14 @@ export class PrefixTrie {
    * prefix length + 1 (longest wins). Rules seen for the first time in this lookup (touch[rule] !==
    * gen) are appended to `cand` (cand[0] holds the count).
    */
-  walk32(addr: number, stamp: Int32Array, spec: Int32Array, gen: number, touch: Int32Array, cand: Int32Array): void {
+  walk32(
+    addr: number,
+    stamp: Int32Array,
+    spec: Int32Array,
+    gen: number,
+    touch: Int32Array,
+    cand: Int32Array,
+  ): void {
     const nodes = this.nodes;
     let node = 0;
     let depth = 0;
@@ -122,7 +129,14 @@ export class PrefixTrie {
   }
 
   /** As {@link walk32} for a 128-bit address given as 4 words. */
-  walk128(w: Uint32Array, stamp: Int32Array, spec: Int32Array, gen: number, touch: Int32Array, cand: Int32Array): void {
+  walk128(
+    w: Uint32Array,
+    stamp: Int32Array,
+    spec: Int32Array,
+    gen: number,
+    touch: Int32Array,
+    cand: Int32Array,
+  ): void {
     const nodes = this.nodes;
     let node = 0;
     let depth = 0;
@@ -136,7 +150,15 @@ export class PrefixTrie {
     }
   }
 
-  private mark(h: number, depth: number, stamp: Int32Array, spec: Int32Array, gen: number, touch: Int32Array, cand: Int32Array): void {
+  private mark(
+    h: number,
+    depth: number,
+    stamp: Int32Array,
+    spec: Int32Array,
+    gen: number,
+    touch: Int32Array,
+    cand: Int32Array,
+  ): void {
     const listRule = this.listRule;
     const listNext = this.listNext;
     for (let e = h; e >= 0; e = listNext[e]) {

@@ -15,11 +15,21 @@ export class YamlSource {
     readonly file: string,
     text: string,
   ) {
-    this.doc = parseDocument(text, { lineCounter: this.lc, prettyErrors: false, uniqueKeys: true, strict: true });
+    this.doc = parseDocument(text, {
+      lineCounter: this.lc,
+      prettyErrors: false,
+      uniqueKeys: true,
+      strict: true,
+    });
     const err = this.doc.errors[0];
     if (err) {
       const { line, col } = this.lc.linePos(err.pos[0]);
-      throw new PolicyError(file, line, col, `YAML: ${err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`);
+      throw new PolicyError(
+        file,
+        line,
+        col,
+        `YAML: ${err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
+      );
     }
   }
 

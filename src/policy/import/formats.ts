@@ -19,14 +19,34 @@ export interface ListOptions {
   skipUnsupported?: boolean;
 }
 
-const LOCAL_NAMES = new Set(['localhost', 'localhost.localdomain', 'local', 'broadcasthost', 'ip6-localhost', 'ip6-loopback', 'ip6-localnet', 'ip6-mcastprefix', 'ip6-allnodes', 'ip6-allrouters', 'ip6-allhosts', '0.0.0.0']);
+const LOCAL_NAMES = new Set([
+  'localhost',
+  'localhost.localdomain',
+  'local',
+  'broadcasthost',
+  'ip6-localhost',
+  'ip6-loopback',
+  'ip6-localnet',
+  'ip6-mcastprefix',
+  'ip6-allnodes',
+  'ip6-allrouters',
+  'ip6-allhosts',
+  '0.0.0.0',
+]);
 
 function stripComment(line: string, mark = '#'): string {
   const i = line.indexOf(mark);
   return i >= 0 ? line.slice(0, i) : line;
 }
 
-function addName(imp: Imported, raw: string, file: string, n: number, col: number, match: 'exact' | 'suffix'): void {
+function addName(
+  imp: Imported,
+  raw: string,
+  file: string,
+  n: number,
+  col: number,
+  match: 'exact' | 'suffix',
+): void {
   const mask = raw.startsWith('*.');
   const name = normalizeName(mask ? raw.slice(2) : raw);
   if (name.startsWith('!')) throw new ImportError(file, n, col, `invalid name: ${name.slice(1)}`);
@@ -41,7 +61,13 @@ export function parseDomains(text: string, file: string, o: ListOptions = {}): I
     const s = stripComment(line);
     const t = s.trim();
     if (!t) continue;
-    if (/\s/.test(t)) throw new ImportError(file, n, s.indexOf(t) + 1, `one name per line expected, got '${t.slice(0, 60)}' (a hosts file? use --format hosts)`);
+    if (/\s/.test(t))
+      throw new ImportError(
+        file,
+        n,
+        s.indexOf(t) + 1,
+        `one name per line expected, got '${t.slice(0, 60)}' (a hosts file? use --format hosts)`,
+      );
     imp.rows++;
     addName(imp, t, file, n, s.indexOf(t) + 1, o.match ?? 'exact');
   }
@@ -57,8 +83,10 @@ export function parseHosts(text: string, file: string, o: ListOptions = {}): Imp
     const re = /\S+/g;
     let m: RegExpExecArray | null;
     while ((m = re.exec(s))) parts.push({ text: m[0], col: m.index + 1 });
-    if (parts.length < 2) throw new ImportError(file, n, parts[0].col, `hosts line needs an address and at least one name`);
-    if (typeof parseCidr(parts[0].text) === 'string' || parts[0].text.includes('/')) throw new ImportError(file, n, parts[0].col, `'${parts[0].text}' is not an address`);
+    if (parts.length < 2)
+      throw new ImportError(file, n, parts[0].col, `hosts line needs an address and at least one name`);
+    if (typeof parseCidr(parts[0].text) === 'string' || parts[0].text.includes('/'))
+      throw new ImportError(file, n, parts[0].col, `'${parts[0].text}' is not an address`);
     imp.rows++;
     for (const p of parts.slice(1)) {
       if (LOCAL_NAMES.has(p.text.toLowerCase())) {
@@ -83,7 +111,12 @@ export function parseAdblock(text: string, file: string, o: ListOptions = {}): I
         note(imp, 'unsupported adblock rules skipped');
         continue;
       }
-      throw new ImportError(file, n, col, `unsupported adblock rule '${t.slice(0, 60)}': only '||name^' can be imported (use --skip-unsupported to skip such lines)`);
+      throw new ImportError(
+        file,
+        n,
+        col,
+        `unsupported adblock rule '${t.slice(0, 60)}': only '||name^' can be imported (use --skip-unsupported to skip such lines)`,
+      );
     }
     imp.rows++;
     const name = normalizeName(m[1]);

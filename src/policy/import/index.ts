@@ -14,9 +14,16 @@ export { ImportError, type Imported } from './types.js';
 export { writeImport, renderImport, type WriteOptions, type WriteResult } from './write.js';
 
 /** Read and parse `file`; returns the parsed registry and the raw bytes (for the provenance hash). */
-export async function importFile(file: string, format: ImportFormat, o: ListOptions & { encoding?: string } = {}): Promise<{ imp: Imported; bytes: Buffer }> {
+export async function importFile(
+  file: string,
+  format: ImportFormat,
+  o: ListOptions & { encoding?: string } = {},
+): Promise<{ imp: Imported; bytes: Buffer }> {
   const bytes = await readFile(file);
-  const text = format === 'zi-csv' ? decodeZi(bytes, o.encoding ?? 'windows-1251') : bytes.toString((o.encoding as BufferEncoding) ?? 'utf8');
+  const text =
+    format === 'zi-csv'
+      ? decodeZi(bytes, o.encoding ?? 'windows-1251')
+      : bytes.toString((o.encoding as BufferEncoding) ?? 'utf8');
   switch (format) {
     case 'zi-csv':
       return { imp: parseZi(text, file), bytes };

@@ -39,7 +39,16 @@ export interface Imported {
 }
 
 export function emptyImport(format: string): Imported {
-  return { format, updated: null, exact: new Map(), suffix: new Map(), subdomains: new Map(), cidr: new Map(), notes: {}, rows: 0 };
+  return {
+    format,
+    updated: null,
+    exact: new Map(),
+    suffix: new Map(),
+    subdomains: new Map(),
+    cidr: new Map(),
+    notes: {},
+    rows: 0,
+  };
 }
 
 /** Iterate lines with 1-based numbers, without the line terminator. */

@@ -36,22 +36,40 @@ export function parseZi(text: string, file: string): Imported {
     if (first) {
       first = false;
       const m = /^Updated:\s*(.+?)\s*$/.exec(raw);
-      if (!m) throw new ImportError(file, n, 1, `expected the 'Updated: <timestamp>' header line, got '${raw.slice(0, 40)}'`);
+      if (!m)
+        throw new ImportError(
+          file,
+          n,
+          1,
+          `expected the 'Updated: <timestamp>' header line, got '${raw.slice(0, 40)}'`,
+        );
       imp.updated = m[1];
       continue;
     }
     if (raw.trim() === '') continue;
     const f = raw.split(';');
-    if (f.length < 6) throw new ImportError(file, n, 1, `expected 6 ';'-separated fields (IP;domain;URL;authority;number;date), got ${f.length}`);
+    if (f.length < 6)
+      throw new ImportError(
+        file,
+        n,
+        1,
+        `expected 6 ';'-separated fields (IP;domain;URL;authority;number;date), got ${f.length}`,
+      );
     // URLs may contain ';': the first two and last three fields are fixed, the URL is the rest.
     const ipField = f[0];
     const domField = f[1];
     const urlField = f.slice(2, f.length - 3).join(';');
     const [authority, number, date] = f.slice(f.length - 3);
     const dateCol = raw.length - date.length + 1;
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(date.trim()) || Number.isNaN(Date.parse(date.trim()))) throw new ImportError(file, n, dateCol, `invalid decision date '${date}' (expected YYYY-MM-DD)`);
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(date.trim()) || Number.isNaN(Date.parse(date.trim())))
+      throw new ImportError(file, n, dateCol, `invalid decision date '${date}' (expected YYYY-MM-DD)`);
     imp.rows++;
-    const prov: EntryProvenance = { line: n, authority: authority.trim() || undefined, reference: number.trim() || undefined, decided: date.trim() };
+    const prov: EntryProvenance = {
+      line: n,
+      authority: authority.trim() || undefined,
+      reference: number.trim() || undefined,
+      decided: date.trim(),
+    };
     const ips: { text: string; col: number }[] = [];
     if (ipField.trim()) {
       let off = 0;
@@ -97,7 +115,8 @@ export function parseZi(text: string, file: string): Imported {
         }
         if (dom) continue; // the domain column already covers the row
         const name = normalizeName(host);
-        if (name.startsWith('!')) throw new ImportError(file, n, ucol, `invalid host in URL: ${name.slice(1)}`);
+        if (name.startsWith('!'))
+          throw new ImportError(file, n, ucol, `invalid host in URL: ${name.slice(1)}`);
         named = true;
         if (!imp.exact.has(name)) imp.exact.set(name, prov);
         note(imp, 'URL-only rows turned into host rules');
@@ -105,7 +124,8 @@ export function parseZi(text: string, file: string): Imported {
     }
     for (const ip of ips) {
       const c = parseCidr(ip.text, true);
-      if (typeof c === 'string') throw new ImportError(file, n, ip.col, `invalid address or subnet: ${c.slice(1)}`);
+      if (typeof c === 'string')
+        throw new ImportError(file, n, ip.col, `invalid address or subnet: ${c.slice(1)}`);
       if (named) {
         note(imp, 'addresses of domain/URL rows (resolutions, not imported)');
         continue;
