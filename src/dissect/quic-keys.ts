@@ -1,0 +1,182 @@
+/**
+ * @module dissect/quic-keys
+ * QUIC versions this project can open, and their Initial packet protection keys.
+ *
+ * Initial keys are not secret: RFC 9001 §5.2 derives them from the Destination Connection ID of
+ * the client's first Initial with a version-specific salt:
+ *
+ *   initial_secret = HKDF-Extract(salt, dcid)
+ *   client_secret  = HKDF-Expand-Label(initial_secret, "client in", "", 32)
+ *   key = HKDF-Expand-Label(client_secret, "<p> key", "", 16)   (AES-128-GCM)
+ *   iv  = HKDF-Expand-Label(client_secret, "<p> iv",  "", 12)
+ *   hp  = HKDF-Expand-Label(client_secret, "<p> hp",  "", 16)   (AES-128-ECB header protection)
+ *
+ * where `<p>` is "quic" (v1 and drafts) or "quicv2" (RFC 9369). HKDF-Expand-Label is the TLS 1.3
+ * construction (RFC 8446 §7.1), built here on HMAC-SHA256 from node:crypto.
+ *
+ * Version table (long-header type bits differ for v2: Initial is 0b01 there, 0b00 in v1):
+ *   0x00000001 v1 (RFC 9000/9001)            salt 38762cf7…, "quic"
+ *   0x6b3343cf v2 (RFC 9369)                  salt 0dede3de…, "quicv2", v2 types
+ *   0x709a50c4 v2 drafts 01–07 (ngtcp2 0.12 "v2draft")  salt a707c203…, "quicv2", v2 types
+ *   0xff00001d–0xff000020 drafts 29–32        salt afbfec28…, "quic"
+ *   0xff000021–0xff000022 drafts 33–34        v1 salt, "quic"
+ */
+import { createCipheriv, createHmac } from 'node:crypto';
+
+/** Long-header packet types in version-independent form (v1 numbering). */
+export const PT_INITIAL = 0;
+export const PT_0RTT = 1;
+export const PT_HANDSHAKE = 2;
+export const PT_RETRY = 3;
+
+export interface QuicVersionInfo {
+  version: number;
+  name: string;
+  salt: Buffer;
+  /** Label prefix: 'quic' or 'quicv2'. */
+  labelPrefix: string;
+  /** Wire type bits (0..3) of an Initial packet for this version. */
+  initialBits: number;
+  /** wire type bits -> PT_* */
+  typeOf: readonly number[];
+  /** PT_* -> wire type bits */
+  bitsOf: readonly number[];
+}
+
+const V1_TYPES = [PT_INITIAL, PT_0RTT, PT_HANDSHAKE, PT_RETRY] as const;
+// RFC 9369 §3.2: Initial 0b01, 0-RTT 0b10, Handshake 0b11, Retry 0b00.
+const V2_TYPES = [PT_RETRY, PT_INITIAL, PT_0RTT, PT_HANDSHAKE] as const;
+const V1_BITS = [0, 1, 2, 3] as const;
+const V2_BITS = [1, 2, 3, 0] as const;
+
+const SALT_V1 = Buffer.from('38762cf7f55934b34d179ae6a4c80cadccbb7f0a', 'hex');
+const SALT_V2 = Buffer.from('0dede3def700a6db819381be6e269dcbf9bd2ed9', 'hex');
+const SALT_V2_DRAFT = Buffer.from('a707c203a59b47184a1d62ca570406ea7ae3e5d3', 'hex');
+const SALT_D29 = Buffer.from('afbfec289993d24c9e9786f19c6111e04390a899', 'hex');
+
+export const QUIC_V1 = 0x00000001;
+export const QUIC_V2 = 0x6b3343cf;
+export const QUIC_V2_DRAFT = 0x709a50c4;
+export const QUIC_DRAFT_29 = 0xff00001d;
+
+function v1like(version: number, name: string, salt: Buffer): QuicVersionInfo {
+  return { version, name, salt, labelPrefix: 'quic', initialBits: 0, typeOf: V1_TYPES, bitsOf: V1_BITS };
+}
+function v2like(version: number, name: string, salt: Buffer): QuicVersionInfo {
+  return { version, name, salt, labelPrefix: 'quicv2', initialBits: 1, typeOf: V2_TYPES, bitsOf: V2_BITS };
+}
+
+const TABLE: QuicVersionInfo[] = [
+  v1like(QUIC_V1, 'v1', SALT_V1),
+  v2like(QUIC_V2, 'v2', SALT_V2),
+  v2like(QUIC_V2_DRAFT, 'v2-draft', SALT_V2_DRAFT),
+  v1like(0xff00001d, 'draft-29', SALT_D29),
+  v1like(0xff00001e, 'draft-30', SALT_D29),
+  v1like(0xff00001f, 'draft-31', SALT_D29),
+  v1like(0xff000020, 'draft-32', SALT_D29),
+  v1like(0xff000021, 'draft-33', SALT_V1),
+  v1like(0xff000022, 'draft-34', SALT_V1),
+];
+
+const BY_VERSION = new Map<number, QuicVersionInfo>(TABLE.map((v) => [v.version, v]));
+
+/** The parameters of a supported version, or undefined. `version` is an unsigned 32-bit value. */
+export function quicVersionInfo(version: number): QuicVersionInfo | undefined {
+  return BY_VERSION.get(version >>> 0);
+}
+
+/** All supported versions (for tests and documentation). */
+export function supportedQuicVersions(): readonly QuicVersionInfo[] {
+  return TABLE;
+}
+
+/**
+ * Wire type bits of an Initial packet for `version` (0..3), or -1 if the version is not supported.
+ * Allocation-free; a switch rather than the map so that looksLikeQuicInitial stays cheap.
+ */
+export function initialTypeBits(version: number): number {
+  switch (version >>> 0) {
+    case QUIC_V1:
+    case 0xff00001d:
+    case 0xff00001e:
+    case 0xff00001f:
+    case 0xff000020:
+    case 0xff000021:
+    case 0xff000022:
+      return 0;
+    case QUIC_V2:
+    case QUIC_V2_DRAFT:
+      return 1;
+    default:
+      return -1;
+  }
+}
+
+/** HKDF-Extract (RFC 5869 §2.2) with SHA-256. */
+export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Buffer {
+  return createHmac('sha256', salt).update(ikm).digest();
+}
+
+/**
+ * HKDF-Expand-Label (RFC 8446 §7.1) with SHA-256:
+ * HKDF-Expand(secret, HkdfLabel{ uint16 length; opaque label<7..255> = "tls13 " + label;
+ * opaque context<0..255> }, length).
+ */
+export function hkdfExpandLabel(secret: Uint8Array, label: string, context: Uint8Array, length: number): Buffer {
+  const full = Buffer.from('tls13 ' + label, 'latin1');
+  const info = Buffer.alloc(2 + 1 + full.length + 1 + context.length);
+  info.writeUInt16BE(length, 0);
+  info[2] = full.length;
+  full.copy(info, 3);
+  info[3 + full.length] = context.length;
+  info.set(context, 4 + full.length);
+  // HKDF-Expand (RFC 5869 §2.3): T(i) = HMAC(PRK, T(i-1) | info | i)
+  const out = Buffer.alloc(length);
+  let prev: Buffer = Buffer.alloc(0);
+  let filled = 0;
+  for (let i = 1; filled < length; i++) {
+    prev = createHmac('sha256', secret).update(prev).update(info).update(Buffer.of(i)).digest();
+    filled += prev.copy(out, filled);
+  }
+  return out;
+}
+
+/** Packet protection keys of one direction. */
+export interface InitialKeys {
+  secret: Buffer;
+  key: Buffer;
+  iv: Buffer;
+  hp: Buffer;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Initial keys for `dcid` (the client's first Destination Connection ID). */
+export function deriveInitialKeys(info: QuicVersionInfo, dcid: Uint8Array, side: 'client' | 'server' = 'client'): InitialKeys {
+  const initial = hkdfExtract(info.salt, dcid);
+  const secret = hkdfExpandLabel(initial, side === 'client' ? 'client in' : 'server in', EMPTY, 32);
+  return {
+    secret,
+    key: hkdfExpandLabel(secret, info.labelPrefix + ' key', EMPTY, 16),
+    iv: hkdfExpandLabel(secret, info.labelPrefix + ' iv', EMPTY, 12),
+    hp: hkdfExpandLabel(secret, info.labelPrefix + ' hp', EMPTY, 16),
+  };
+}
+
+/** The 5-byte header protection mask: AES-128-ECB(hp, sample)[0..5] (RFC 9001 §5.4.3). */
+export function headerProtectionMask(hp: Uint8Array, sample: Uint8Array): Buffer {
+  const c = createCipheriv('aes-128-ecb', hp, null);
+  c.setAutoPadding(false);
+  return c.update(sample).subarray(0, 5);
+}
+
+/** AEAD nonce: the IV XORed with the packet number, left-padded to 12 bytes (RFC 9001 §5.3). */
+export function packetNonce(iv: Uint8Array, pn: number): Buffer {
+  const n = Buffer.from(iv);
+  let v = pn;
+  for (let i = 11; i >= 4 && v > 0; i--) {
+    n[i] ^= v % 256;
+    v = Math.floor(v / 256);
+  }
+  return n;
+}

@@ -1,0 +1,305 @@
+/**
+ * @module dissect/quic
+ * QUIC client Initial decryption and ClientHello extraction, one assembler per UDP flow.
+ *
+ * The engine feeds the client→server UDP payloads of a flow, in arrival order, to a
+ * {@link QuicInitialAssembler}. For every datagram it walks the coalesced long-header packets by
+ * their Length fields (stopping at a short header), skips 0-RTT/Handshake packets, and opens each
+ * Initial packet (RFC 9001 §5: header protection, AES-128-GCM) of a supported version (v1, v2 =
+ * RFC 9369, the v2 drafts, drafts 29–34; see {@link module:dissect/quic-keys}).
+ *
+ * Keys: derived from the DCID of the first Initial that opens, then cached (at most 4 sets).
+ * Each Initial is tried with the cached keys first (most recently successful first), then with
+ * keys derived from its own DCID. That covers both later cases: after the server's first Initial
+ * the client switches to the server's connection ID but keeps the original keys; after a Retry
+ * the client switches DCID *and* keys (RFC 9001 §5.2) while continuing the same CRYPTO stream.
+ *
+ * CRYPTO frames are reassembled by offset across packets and datagrams, in any order, first copy
+ * wins on overlap ({@link module:dissect/quic-crypto-assembler}), bounded by `maxCryptoBytes`.
+ * When the contiguous prefix holds a complete handshake message of type 1 it is parsed with the
+ * shared ClientHello parser ({@link parseClientHelloBody}, JA4 transport 'q') and the result is
+ * `done`. Other frames allowed in Initial packets are skipped: PADDING, PING, ACK, ACK_ECN,
+ * CONNECTION_CLOSE (transport). An unknown frame type stops the parsing of that packet.
+ *
+ * Results: `not-mine` while nothing QUIC-like that we can open has been seen (including Version
+ * Negotiation packets, which never change the state), `need-more` once an Initial opened, `done`
+ * or `error` (final; later feeds return the same result). Never throws.
+ *
+ * Anomaly codes (in `anomalies`, non-fatal unless returned as the error):
+ * - `quic_truncated`, `quic_bad_cid_length`, `quic_bad_length`  header framing (packet skipped)
+ * - `quic_decrypt_failed`   an Initial did not open with any key tried (fatal if nothing ever opened)
+ * - `quic_bad_frame`        a frame runs past the packet payload (rest of the packet skipped)
+ * - `quic_unknown_frame`    a frame type not allowed in Initial packets (rest of the packet skipped)
+ * - `quic_connection_close` the client sent CONNECTION_CLOSE in an Initial
+ * - `quic_crypto_mismatch`  an overlapping CRYPTO frame disagreed with the first copy (kept)
+ * - `quic_crypto_beyond_limit` CRYPTO data past `maxCryptoBytes` was dropped
+ * - `quic_small_datagram`   a datagram with a client Initial shorter than 1200 bytes (RFC 9000 §14.1)
+ * - `quic_unknown_version`  a coalesced packet with an unsupported version (rest of datagram skipped)
+ * Fatal only (the `error` result): `quic_not_client_hello` (the CRYPTO stream does not start with a
+ * ClientHello), `quic_crypto_too_large` (the ClientHello cannot fit in `maxCryptoBytes`),
+ * `quic_no_client_hello` (64 datagrams without a complete ClientHello), the ClientHello parser's
+ * codes (`tls_malformed_hello`, `tls_sni_invalid`), and `quic_internal_error` (a bug, caught).
+ */
+import { parseClientHelloBody, TlsMalformedError } from './tls.js';
+import type { ClientHello } from './types.js';
+import { CryptoAssembler } from './quic-crypto-assembler.js';
+import {
+  deriveInitialKeys,
+  initialTypeBits,
+  PT_INITIAL,
+  PT_RETRY,
+  quicVersionInfo,
+  type InitialKeys,
+  type QuicVersionInfo,
+} from './quic-keys.js';
+import { openInitial, parseLongHeader, readVarint, type LongHeader } from './quic-packet.js';
+
+export type QuicResult =
+  | { status: 'done'; version: number; hello: ClientHello; anomalies: string[] }
+  | { status: 'need-more' }
+  | { status: 'not-mine' }
+  | { status: 'error'; anomaly: string };
+
+const NEED_MORE: QuicResult = Object.freeze({ status: 'need-more' });
+const NOT_MINE: QuicResult = Object.freeze({ status: 'not-mine' });
+
+/** Default bound on buffered CRYPTO bytes. */
+export const DEFAULT_MAX_CRYPTO_BYTES = 64 * 1024;
+/** Datagrams fed without a complete ClientHello before giving up. */
+export const MAX_DATAGRAMS = 64;
+const MAX_KEY_SETS = 4;
+/** Minimum size of a datagram carrying a client Initial (RFC 9000 §14.1). */
+export const MIN_INITIAL_DATAGRAM = 1200;
+
+interface KeySet {
+  info: QuicVersionInfo;
+  dcid: Uint8Array;
+  keys: InitialKeys;
+  largestPn: number;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function u32(d: Uint8Array, p: number): number {
+  return ((d[p] << 24) | (d[p + 1] << 16) | (d[p + 2] << 8) | d[p + 3]) >>> 0;
+}
+
+/**
+ * Cheap first check for a UDP payload that starts with a client Initial: long header with the
+ * fixed bit, a supported version, the Initial type bits of that version, a DCID of at most 20
+ * bytes, and a datagram of at least 1200 bytes. Allocation-free.
+ */
+export function looksLikeQuicInitial(d: Uint8Array): boolean {
+  if (d.length < MIN_INITIAL_DATAGRAM) return false;
+  const b0 = d[0];
+  if ((b0 & 0xc0) !== 0xc0) return false;
+  const bits = initialTypeBits(u32(d, 1));
+  if (bits < 0 || ((b0 >> 4) & 3) !== bits) return false;
+  return d[5] <= 20;
+}
+
+export class QuicInitialAssembler {
+  /** Non-fatal anomaly codes seen so far (deduplicated, in order of first occurrence). */
+  readonly anomalies: string[] = [];
+  private readonly crypto: CryptoAssembler;
+  private keySets: KeySet[] = [];
+  private opened = 0;
+  private datagrams = 0;
+  private version = 0;
+  private final: QuicResult | null = null;
+  private readonly nx = [0];
+
+  constructor(readonly maxCryptoBytes: number = DEFAULT_MAX_CRYPTO_BYTES) {
+    const m = Number.isFinite(maxCryptoBytes) && maxCryptoBytes > 0 ? Math.floor(maxCryptoBytes) : DEFAULT_MAX_CRYPTO_BYTES;
+    this.crypto = new CryptoAssembler(m);
+  }
+
+  /** Feed one client→server UDP payload. Never throws. */
+  feed(datagram: Uint8Array): QuicResult {
+    if (this.final) return this.final;
+    try {
+      return this.feedDatagram(datagram);
+    } catch {
+      return this.fail('quic_internal_error');
+    }
+  }
+
+  private note(code: string): void {
+    if (!this.anomalies.includes(code)) this.anomalies.push(code);
+  }
+
+  private fail(code: string): QuicResult {
+    this.final = { status: 'error', anomaly: code };
+    return this.final;
+  }
+
+  private feedDatagram(d: Uint8Array): QuicResult {
+    const n = d.length;
+    // Version Negotiation (version 0) is a server packet: not ours, and it changes nothing.
+    if (n >= 5 && (d[0] & 0x80) !== 0 && u32(d, 1) === 0) return NOT_MINE;
+    this.datagrams++;
+    let pos = 0;
+    let sawKnown = false;
+    let initials = 0;
+    let failure: string | null = null;
+    while (pos < n) {
+      if ((d[pos] & 0x80) === 0) break; // short header: the rest is one 1-RTT packet
+      if (pos + 5 > n) {
+        this.note('quic_truncated');
+        break;
+      }
+      const version = u32(d, pos + 1);
+      if (version === 0) break;
+      const info = quicVersionInfo(version);
+      if (!info) {
+        if (pos > 0) this.note('quic_unknown_version');
+        break;
+      }
+      sawKnown = true;
+      const h = parseLongHeader(d, pos, info);
+      if (typeof h === 'string') {
+        this.note(h);
+        failure = h;
+        break;
+      }
+      const pt = info.typeOf[h.typeBits];
+      if (pt === PT_RETRY) break; // no Length field; a server packet anyway
+      if (pt === PT_INITIAL) {
+        initials++;
+        const r = this.processInitial(d, h, info);
+        if (this.final) return this.final;
+        if (r !== null) failure = r;
+      }
+      pos = h.end;
+    }
+    if (initials > 0 && n < MIN_INITIAL_DATAGRAM) this.note('quic_small_datagram');
+    if (this.opened === 0) {
+      if (!sawKnown) return NOT_MINE;
+      if (failure !== null) return this.fail(failure);
+    }
+    if (this.datagrams >= MAX_DATAGRAMS) return this.fail('quic_no_client_hello');
+    return NEED_MORE;
+  }
+
+  /** Open one Initial and take its frames; returns an error code or null. */
+  private processInitial(d: Uint8Array, h: LongHeader, info: QuicVersionInfo): string | null {
+    let code = 'quic_decrypt_failed';
+    let ownTried = false;
+    for (let i = 0; i < this.keySets.length; i++) {
+      const ks = this.keySets[i];
+      if (ks.info !== info) continue;
+      if (sameBytes(ks.dcid, h.dcid)) ownTried = true;
+      const r = openInitial(d, h, ks.keys, ks.largestPn);
+      if (typeof r === 'string') {
+        if (r !== 'quic_decrypt_failed') code = r;
+        continue;
+      }
+      if (r.pn > ks.largestPn) ks.largestPn = r.pn;
+      if (i > 0) {
+        this.keySets.splice(i, 1);
+        this.keySets.unshift(ks);
+      }
+      this.accept(info, r.payload);
+      return null;
+    }
+    if (!ownTried) {
+      const keys = deriveInitialKeys(info, h.dcid);
+      const r = openInitial(d, h, keys, -1);
+      if (typeof r !== 'string') {
+        const ks: KeySet = { info, dcid: Uint8Array.from(h.dcid), keys, largestPn: r.pn };
+        this.keySets.unshift(ks);
+        if (this.keySets.length > MAX_KEY_SETS) this.keySets.length = MAX_KEY_SETS;
+        this.accept(info, r.payload);
+        return null;
+      }
+      if (r !== 'quic_decrypt_failed') code = r;
+    }
+    this.note(code);
+    return code;
+  }
+
+  private accept(info: QuicVersionInfo, payload: Uint8Array): void {
+    this.opened++;
+    this.version = info.version;
+    this.takeFrames(payload);
+    if (this.crypto.mismatch) this.note('quic_crypto_mismatch');
+    this.tryComplete();
+  }
+
+  /** Walk the frames of an opened Initial payload (RFC 9000 §19). */
+  private takeFrames(f: Uint8Array): void {
+    const n = f.length;
+    const nx = this.nx;
+    let p = 0;
+    while (p < n) {
+      const t = f[p++];
+      if (t === 0x00) {
+        while (p < n && f[p] === 0) p++;
+        continue;
+      }
+      if (t === 0x01) continue;
+      if (t === 0x06) {
+        const off = readVarint(f, p, n, nx);
+        if (off < 0) return this.note('quic_bad_frame');
+        const len = readVarint(f, nx[0], n, nx);
+        if (len < 0 || len > n - nx[0]) return this.note('quic_bad_frame');
+        p = nx[0];
+        if (!this.crypto.add(off, f.subarray(p, p + len))) this.note('quic_crypto_beyond_limit');
+        p += len;
+        continue;
+      }
+      if (t === 0x02 || t === 0x03) {
+        // Largest Acknowledged, ACK Delay, ACK Range Count, First ACK Range, ranges, [ECN counts]
+        let ok = readVarint(f, p, n, nx) >= 0 && readVarint(f, nx[0], n, nx) >= 0;
+        const count = ok ? readVarint(f, nx[0], n, nx) : -1;
+        ok = count >= 0 && readVarint(f, nx[0], n, nx) >= 0;
+        for (let i = 0; ok && i < count; i++) ok = readVarint(f, nx[0], n, nx) >= 0 && readVarint(f, nx[0], n, nx) >= 0;
+        for (let i = 0; ok && t === 0x03 && i < 3; i++) ok = readVarint(f, nx[0], n, nx) >= 0;
+        if (!ok) return this.note('quic_bad_frame');
+        p = nx[0];
+        continue;
+      }
+      if (t === 0x1c) {
+        // Error Code, Frame Type, Reason Phrase Length, Reason Phrase
+        this.note('quic_connection_close');
+        const ok = readVarint(f, p, n, nx) >= 0 && readVarint(f, nx[0], n, nx) >= 0;
+        const rl = ok ? readVarint(f, nx[0], n, nx) : -1;
+        if (rl < 0 || rl > n - nx[0]) return this.note('quic_bad_frame');
+        p = nx[0] + rl;
+        continue;
+      }
+      return this.note('quic_unknown_frame');
+    }
+  }
+
+  /** If the contiguous CRYPTO prefix holds the whole ClientHello, parse it and finish. */
+  private tryComplete(): void {
+    const c = this.crypto.contiguous;
+    if (c < 4) return;
+    const b = this.crypto.prefix();
+    if (b[0] !== 1) {
+      this.fail('quic_not_client_hello');
+      return;
+    }
+    const len = (b[1] << 16) | (b[2] << 8) | b[3];
+    if (4 + len > this.crypto.max) {
+      this.fail('quic_crypto_too_large');
+      return;
+    }
+    if (c < 4 + len) return;
+    let hello: ClientHello;
+    try {
+      hello = parseClientHelloBody(b.subarray(4, 4 + len), 'q');
+    } catch (e) {
+      this.fail(e instanceof TlsMalformedError ? e.anomaly : 'tls_malformed_hello');
+      return;
+    }
+    const anomalies = this.anomalies.slice();
+    if (hello.anomalies) for (const a of hello.anomalies) if (!anomalies.includes(a)) anomalies.push(a);
+    this.final = { status: 'done', version: this.version, hello, anomalies };
+  }
+}
