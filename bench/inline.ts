@@ -70,9 +70,13 @@ interface LoadResult {
 }
 
 async function iperf(il: InlineLab): Promise<number> {
-  const r = await il.lab.exec('sub', ['iperf3', '-c', il.server, '-p', '5201', '-t', String(DURATION), '-J'], {
-    timeoutMs: (DURATION + 20) * 1000,
-  });
+  const r = await il.lab.exec(
+    'sub',
+    ['iperf3', '-c', il.server, '-p', '5201', '-t', String(DURATION), '-J'],
+    {
+      timeoutMs: (DURATION + 20) * 1000,
+    },
+  );
   const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
   return j.end.sum_received.bits_per_second;
 }
@@ -80,7 +84,14 @@ async function iperf(il: InlineLab): Promise<number> {
 async function load(il: InlineLab): Promise<LoadResult> {
   const r = await il.lab.exec(
     'sub',
-    [process.execPath, CONN_LOAD_JS, il.server, String(SINK_PORT + 1), String(CONCURRENCY), String(DURATION * 1000)],
+    [
+      process.execPath,
+      CONN_LOAD_JS,
+      il.server,
+      String(SINK_PORT + 1),
+      String(CONCURRENCY),
+      String(DURATION * 1000),
+    ],
     { timeoutMs: (DURATION + 30) * 1000 },
   );
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as LoadResult;
@@ -106,7 +117,12 @@ async function main(): Promise<void> {
   const il = await setupInlineLab(`cpb${process.pid % 100000}`, POLICY);
   const out: string[] = [];
   try {
-    await il.lab.exec('sub', ['sysctl', '-qw', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=10000 65000']);
+    await il.lab.exec('sub', [
+      'sysctl',
+      '-qw',
+      'net.ipv4.tcp_tw_reuse=1',
+      'net.ipv4.ip_local_port_range=10000 65000',
+    ]);
     il.lab.spawn('net', ['iperf3', '-s', '-p', '5201']);
     await sleep(500);
 
@@ -127,7 +143,11 @@ async function main(): Promise<void> {
         let enf: Awaited<ReturnType<InlineLab['startEnforce']>> | null = null;
         if (cfg === 'stateful') {
           await il.lab.exec('box', ['sysctl', '-qw', 'net.netfilter.nf_conntrack_acct=1']);
-          await il.lab.exec('box', ['iptables', '-A', 'FORWARD', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'], { check: true });
+          await il.lab.exec(
+            'box',
+            ['iptables', '-A', 'FORWARD', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'],
+            { check: true },
+          );
         } else if (cfg === 'engine') enf = await il.startEnforce(['--metrics', `127.0.0.1:${METRICS_PORT}`]);
         tput[cfg].push(await iperf(il));
         if (cfg === 'engine') {
@@ -154,28 +174,55 @@ async function main(): Promise<void> {
     const withLoad = medianLoad(loads.engine);
     const classified = median(cls);
 
-    out.push('| measure | plain forwarding | stateful forwarding (conntrack) | with engine | engine / stateful | engine / plain |', '|---|---|---|---|---|---|');
-    out.push(`| iperf3 TCP throughput, allowed flow (Gbit/s) | ${f2(plain / 1e9)} | ${f2(base / 1e9)} | ${f2(withTput / 1e9)} | ${f2(withTput / base)} | ${f2(withTput / plain)} |`);
-    out.push(`| new connections/s (${CONCURRENCY} concurrent clients, real ClientHello) | ${f1(plainLoad.perSec)} | ${f1(baseLoad.perSec)} | ${f1(withLoad.perSec)} | ${f2(withLoad.perSec / baseLoad.perSec)} | ${f2(withLoad.perSec / plainLoad.perSec)} |`);
+    out.push(
+      '| measure | plain forwarding | stateful forwarding (conntrack) | with engine | engine / stateful | engine / plain |',
+      '|---|---|---|---|---|---|',
+    );
+    out.push(
+      `| iperf3 TCP throughput, allowed flow (Gbit/s) | ${f2(plain / 1e9)} | ${f2(base / 1e9)} | ${f2(withTput / 1e9)} | ${f2(withTput / base)} | ${f2(withTput / plain)} |`,
+    );
+    out.push(
+      `| new connections/s (${CONCURRENCY} concurrent clients, real ClientHello) | ${f1(plainLoad.perSec)} | ${f1(baseLoad.perSec)} | ${f1(withLoad.perSec)} | ${f2(withLoad.perSec / baseLoad.perSec)} | ${f2(withLoad.perSec / plainLoad.perSec)} |`,
+    );
     out.push(`| connections classified/s (EVE verdicts) | – | – | ${f1(classified)} | | |`);
-    out.push(`| connection setup latency p50 (ms) | ${f2(plainLoad.p50Ms)} | ${f2(baseLoad.p50Ms)} | ${f2(withLoad.p50Ms)} | +${f2(withLoad.p50Ms - baseLoad.p50Ms)} ms | +${f2(withLoad.p50Ms - plainLoad.p50Ms)} ms |`);
-    out.push(`| connection setup latency p99 (ms) | ${f2(plainLoad.p99Ms)} | ${f2(baseLoad.p99Ms)} | ${f2(withLoad.p99Ms)} | +${f2(withLoad.p99Ms - baseLoad.p99Ms)} ms | +${f2(withLoad.p99Ms - plainLoad.p99Ms)} ms |`);
-    out.push(`| failed connections (all rounds) | ${plainLoad.failed} | ${baseLoad.failed} | ${withLoad.failed} | | |`);
-    out.push('', `Packets that reached userspace during the last engine iperf3 run: ${queued} (its data connection alone carried ${iperfPackets} packets, per conntrack).`);
-    out.push(`Per-round iperf3 Gbit/s: plain ${tput.plain.map((x) => f2(x / 1e9)).join(', ')}; stateful ${tput.stateful.map((x) => f2(x / 1e9)).join(', ')}; engine ${tput.engine.map((x) => f2(x / 1e9)).join(', ')}.`);
+    out.push(
+      `| connection setup latency p50 (ms) | ${f2(plainLoad.p50Ms)} | ${f2(baseLoad.p50Ms)} | ${f2(withLoad.p50Ms)} | +${f2(withLoad.p50Ms - baseLoad.p50Ms)} ms | +${f2(withLoad.p50Ms - plainLoad.p50Ms)} ms |`,
+    );
+    out.push(
+      `| connection setup latency p99 (ms) | ${f2(plainLoad.p99Ms)} | ${f2(baseLoad.p99Ms)} | ${f2(withLoad.p99Ms)} | +${f2(withLoad.p99Ms - baseLoad.p99Ms)} ms | +${f2(withLoad.p99Ms - plainLoad.p99Ms)} ms |`,
+    );
+    out.push(
+      `| failed connections (all rounds) | ${plainLoad.failed} | ${baseLoad.failed} | ${withLoad.failed} | | |`,
+    );
+    out.push(
+      '',
+      `Packets that reached userspace during the last engine iperf3 run: ${queued} (its data connection alone carried ${iperfPackets} packets, per conntrack).`,
+    );
+    out.push(
+      `Per-round iperf3 Gbit/s: plain ${tput.plain.map((x) => f2(x / 1e9)).join(', ')}; stateful ${tput.stateful.map((x) => f2(x / 1e9)).join(', ')}; engine ${tput.engine.map((x) => f2(x / 1e9)).join(', ')}.`,
+    );
 
     process.stderr.write('throttle mechanisms...\n');
-    const thr: string[] = ['', '| mechanism | rate | bucket in force | download | average goodput / rate | steady-state goodput / rate |', '|---|---|---|---|---|---|'];
+    const thr: string[] = [
+      '',
+      '| mechanism | rate | bucket in force | download | average goodput / rate | steady-state goodput / rate |',
+      '|---|---|---|---|---|---|',
+    ];
     for (const mode of ['userspace', 'kernel'] as const) {
       const e = await il.startEnforce(['--throttle', mode]);
-      for (const [name, rate, burst] of [['thr256.example', 256_000, 16_000], ['thr2m.example', 2_000_000, 32_000]] as const) {
+      for (const [name, rate, burst] of [
+        ['thr256.example', 256_000, 16_000],
+        ['thr2m.example', 2_000_000, 32_000],
+      ] as const) {
         const bytes = Math.round((rate / 8) * 4) + burst;
         const r = await curl(il, name, bytes, { maxTime: 40 });
         // the kernel's hashlimit cannot hold a bucket smaller than one second at the rate
         const eff = mode === 'kernel' ? Math.max(burst, rate / 8) : burst;
         const avg = (r.size * 8) / Math.max(1e-3, r.total - r.pretransfer) / rate;
         const steady = ((r.size - eff) * 8) / Math.max(1e-3, r.total - r.pretransfer) / rate;
-        thr.push(`| ${mode} | ${rate / 1000} kbit/s | ${eff} B | ${bytes} B in ${f2(r.total)} s | ${f2(avg)} | ${f2(steady)} |`);
+        thr.push(
+          `| ${mode} | ${rate / 1000} kbit/s | ${eff} B | ${bytes} B in ${f2(r.total)} s | ${f2(avg)} | ${f2(steady)} |`,
+        );
       }
       await e.stop();
     }
@@ -184,7 +231,9 @@ async function main(): Promise<void> {
     await il.close();
   }
   const text = out.join('\n');
-  process.stdout.write(`\n${text}\n\n(lab: 3 network namespaces, veth, offloads off; medians of ${ROUNDS} alternating rounds of ${DURATION} s; Node ${process.version})\n`);
+  process.stdout.write(
+    `\n${text}\n\n(lab: 3 network namespaces, veth, offloads off; medians of ${ROUNDS} alternating rounds of ${DURATION} s; Node ${process.version})\n`,
+  );
 }
 
 main().catch((e: Error) => {

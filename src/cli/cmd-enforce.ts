@@ -64,11 +64,14 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (!values.policy) throw new UsageError('--policy FILE is required\n\n' + HELP);
   const mask = Number(values['mark-mask']);
-  if (!Number.isInteger(mask) || mask <= 0 || mask > 0xffffffff) throw new UsageError('--mark-mask: bad mask');
+  if (!Number.isInteger(mask) || mask <= 0 || mask > 0xffffffff)
+    throw new UsageError('--mark-mask: bad mask');
   const connbytes = Number(values.connbytes);
-  if (!Number.isInteger(connbytes) || connbytes < 2 || connbytes > 1000) throw new UsageError('--connbytes: 2..1000');
+  if (!Number.isInteger(connbytes) || connbytes < 2 || connbytes > 1000)
+    throw new UsageError('--connbytes: 2..1000');
   const throttle = values.throttle;
-  if (throttle !== 'userspace' && throttle !== 'kernel') throw new UsageError('--throttle: userspace | kernel');
+  if (throttle !== 'userspace' && throttle !== 'kernel')
+    throw new UsageError('--throttle: userspace | kernel');
   const ro: RuleOptions = { chain, queues: parseQueues(values.queues!), connbytes, markMask: mask >>> 0 };
   const install = !values['no-install'];
   if (!install) process.stdout.write(rulesScript(ro) + '\n');

@@ -13,7 +13,14 @@ import { basename, dirname, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { ChokepointError } from '../util/errors.js';
 import { loadNfq } from './nfq.js';
-import { addClassRule, classRule, installRules, removeRules, type RuleOptions, type ThrottleClass } from './rules.js';
+import {
+  addClassRule,
+  classRule,
+  installRules,
+  removeRules,
+  type RuleOptions,
+  type ThrottleClass,
+} from './rules.js';
 import { loadPolicy } from './policy-source.js';
 import { newCounters } from './counters.js';
 import { EnforceMetrics } from './metrics.js';
@@ -149,7 +156,9 @@ export class InlineEnforcer {
       w.on('exit', (code) => {
         if (qw.worker === w) qw.worker = null;
         if (!started) {
-          rejectStart(new EnforceError('ERR_WORKER', `queue ${qw.queue} worker exited (${code}) before binding`));
+          rejectStart(
+            new EnforceError('ERR_WORKER', `queue ${qw.queue} worker exited (${code}) before binding`),
+          );
           return;
         }
         if (this.stopping) return;
@@ -174,7 +183,10 @@ export class InlineEnforcer {
       this.classes.set(key, c);
       try {
         if (this.o.install) await addClassRule(this.o, c, this.ipv6);
-        else this.log(`add this rule for throttle class ${c.id}: iptables -t filter ${classRule(this.o, c).join(' ')}`);
+        else
+          this.log(
+            `add this rule for throttle class ${c.id}: iptables -t filter ${classRule(this.o, c).join(' ')}`,
+          );
         id = c.id;
       } catch (e) {
         this.log((e as Error).message + ' (falling back to userspace policing)');

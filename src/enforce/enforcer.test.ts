@@ -47,7 +47,11 @@ class Rig {
   id = 0;
   counters = newCounters();
   enf: Enforcer;
-  constructor(p: PolicyLike, throttle: 'kernel' | 'userspace' = 'userspace', classFor?: (r: number, b: number) => number) {
+  constructor(
+    p: PolicyLike,
+    throttle: 'kernel' | 'userspace' = 'userspace',
+    classFor?: (r: number, b: number) => number,
+  ) {
     this.enf = new Enforcer({
       queue: 0,
       sink: { verdict: (id, v, m) => this.verdicts.push([id, v, m]) },
@@ -87,11 +91,18 @@ describe('enforcer', () => {
     const r = new Rig(await policy());
     const c = new Conv();
     r.handshake(c);
-    assert.deepEqual(r.verdicts, [[1, NF_ACCEPT, 0], [2, NF_ACCEPT, 0], [3, NF_ACCEPT, 0]]);
+    assert.deepEqual(r.verdicts, [
+      [1, NF_ACCEPT, 0],
+      [2, NF_ACCEPT, 0],
+      [3, NF_ACCEPT, 0],
+    ]);
     r.feed(c.c(chBlocked.subarray(0, 50)), 10);
     assert.equal(r.verdicts.length, 3, 'first part held');
     r.feed(c.c(chBlocked.subarray(50)), 60);
-    assert.deepEqual(r.verdicts.slice(3), [[4, NF_ACCEPT, mk(MARK_RST)], [5, NF_ACCEPT, mk(MARK_RST)]]);
+    assert.deepEqual(r.verdicts.slice(3), [
+      [4, NF_ACCEPT, mk(MARK_RST)],
+      [5, NF_ACCEPT, mk(MARK_RST)],
+    ]);
     assert.equal(r.events.length, 1);
     const e = r.events[0];
     assert.equal(e.host, 'blocked.example');
@@ -109,7 +120,10 @@ describe('enforcer', () => {
     r.feed(c.c(chOk.subarray(100), undefined, 100));
     assert.equal(r.verdicts.length, 3);
     r.feed(c.c(chOk.subarray(0, 100), undefined, 0));
-    assert.deepEqual(r.verdicts.slice(3), [[4, NF_ACCEPT, mk(MARK_ALLOW)], [5, NF_ACCEPT, mk(MARK_ALLOW)]]);
+    assert.deepEqual(r.verdicts.slice(3), [
+      [4, NF_ACCEPT, mk(MARK_ALLOW)],
+      [5, NF_ACCEPT, mk(MARK_ALLOW)],
+    ]);
     const r2 = new Rig(await policy());
     const c2 = new Conv();
     r2.handshake(c2);
@@ -156,7 +170,10 @@ describe('enforcer', () => {
     r.feed(c.s(big), 0);
     r.feed(c.s(big), 0);
     r.feed(c.s(big), 0);
-    assert.deepEqual(r.verdicts.slice(4).map((v) => v[1]), [NF_ACCEPT, NF_ACCEPT, NF_DROP]);
+    assert.deepEqual(
+      r.verdicts.slice(4).map((v) => v[1]),
+      [NF_ACCEPT, NF_ACCEPT, NF_DROP],
+    );
     r.feed(c.s(big), 1240);
     assert.equal(r.verdicts[7][1], NF_ACCEPT, 'refilled after 1.24 s');
     assert.equal(r.counters[C.policeDrop], 1);

@@ -179,14 +179,18 @@ export class Enforcer {
         return;
       }
       this.hold(f, st, p.id, p.payload.length, now, ep.proto === 6, ep.seq, ep.ack);
-      if (st.held!.length >= this.holdPackets || st.heldBytes > (this.policy.inspection.budget_bytes || 65536)) {
+      if (
+        st.held!.length >= this.holdPackets ||
+        st.heldBytes > (this.policy.inspection.budget_bytes || 65536)
+      ) {
         c[C.holdOverflows]++;
         this.timeoutDecision(f, st, 'hold_overflow', now);
       }
       return;
     }
     // Inspection finished with this packet, or earlier without anything held.
-    if (toServer && ep.payLen > 0) this.hold(f, st, p.id, p.payload.length, now, ep.proto === 6, ep.seq, ep.ack);
+    if (toServer && ep.payLen > 0)
+      this.hold(f, st, p.id, p.payload.length, now, ep.proto === 6, ep.seq, ep.ack);
     else this.o.sink.verdict(p.id, NF_ACCEPT, 0);
     this.decide(f, st, f.host !== null ? 'named' : 'gave_up', this.policyMatch(f), now);
   }
@@ -245,7 +249,8 @@ export class Enforcer {
     let d: EnforceDecision;
     if (ot === 'allow') d = { rule_id: null, action: 'allow' };
     else if (ot === 'block') d = { rule_id: null, action: 'block', method: 'drop' };
-    else if (ot === 'apply-default' && this.policy.policy?.default) d = { rule_id: null, ...this.policy.policy.default };
+    else if (ot === 'apply-default' && this.policy.policy?.default)
+      d = { rule_id: null, ...this.policy.policy.default };
     else d = this.policyMatch(f);
     this.decide(f, st, reason, d, now);
   }
@@ -298,7 +303,13 @@ export class Enforcer {
     this.release(f, st, now);
   }
 
-  private emit(f: Flow, st: ConnState, reason: VerdictReason, enforcement: VerdictTaken['enforcement'], now: number): void {
+  private emit(
+    f: Flow,
+    st: ConnState,
+    reason: VerdictReason,
+    enforcement: VerdictTaken['enforcement'],
+    now: number,
+  ): void {
     const d = st.decision!;
     const c = this.c;
     if (d.action === 'allow') c[C.verdictAllow]++;

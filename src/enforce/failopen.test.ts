@@ -49,13 +49,25 @@ describe('fail-open and lifecycle (lab)', { skip: !isRoot && 'needs root', timeo
     assert.equal(t.code, 0, 'the transfer finished');
     assert.equal(t.size, size);
     const left = await il.iptablesSave();
-    assert.match(left, new RegExp(`-A FORWARD -j ${il.chain}`), 'rules survive a crash (bypass keeps traffic flowing)');
+    assert.match(
+      left,
+      new RegExp(`-A FORWARD -j ${il.chain}`),
+      'rules survive a crash (bypass keeps traffic flowing)',
+    );
 
     const enf2 = await il.startEnforce(queues);
     const s = await il.iptablesSave();
-    assert.equal(s.match(new RegExp(`-A FORWARD -j ${il.chain}\\b`, 'g'))?.length, 4, 'one jump per table and family, no duplicates');
+    assert.equal(
+      s.match(new RegExp(`-A FORWARD -j ${il.chain}\\b`, 'g'))?.length,
+      4,
+      'one jump per table and family, no duplicates',
+    );
     assert.match(s, new RegExp(`--queue-balance ${il.queue}:${il.queue + 1}`));
-    assert.equal((await chClient(il, 'blocked-rst.example', 'whole')).result, 'reset', 'enforcement restored');
+    assert.equal(
+      (await chClient(il, 'blocked-rst.example', 'whole')).result,
+      'reset',
+      'enforcement restored',
+    );
     assert.equal((await chClient(il, 'allowed.example', 'whole')).result, 'data');
     assert.equal(await enf2.stop(), 0);
     assert.doesNotMatch(await il.iptablesSave(), new RegExp(il.chain), 'no rules left after a clean exit');

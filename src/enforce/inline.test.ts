@@ -9,7 +9,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { chClient, curl, policedGoodput, readEve, setupInlineLab, sleep, type Enforce, type InlineLab } from './testing/harness.js';
+import {
+  chClient,
+  curl,
+  policedGoodput,
+  readEve,
+  setupInlineLab,
+  sleep,
+  type Enforce,
+  type InlineLab,
+} from './testing/harness.js';
 
 const RATE = 256_000;
 const BURST = 8000;
@@ -53,6 +62,15 @@ r.setServers([process.argv[1]]);
 const t0 = Date.now();
 r.resolve4(process.argv[2]).then(() => console.log('ok', Date.now() - t0), (e) => console.log(e.code, Date.now() - t0));`;
 
+interface EveRecord {
+  event_type: string;
+  proto: string;
+  dest_port: number;
+  policy: { rule_id: string | null; action: string };
+  verdict: { action: string; enforcement: string; rate_bps?: number };
+  tls: { sni: string };
+}
+
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 240_000 }, () => {
@@ -88,8 +106,14 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
     assert.equal(up.size, size);
     const gd = policedGoodput(down, BURST);
     const gu = policedGoodput(up, BURST);
-    assert.ok(gd >= 0.5 * RATE && gd <= 1.05 * RATE, `download goodput ${Math.round(gd)} bit/s vs rate ${RATE}`);
-    assert.ok(gu >= 0.5 * RATE && gu <= 1.05 * RATE, `upload goodput ${Math.round(gu)} bit/s vs rate ${RATE}`);
+    assert.ok(
+      gd >= 0.5 * RATE && gd <= 1.05 * RATE,
+      `download goodput ${Math.round(gd)} bit/s vs rate ${RATE}`,
+    );
+    assert.ok(
+      gu >= 0.5 * RATE && gu <= 1.05 * RATE,
+      `upload goodput ${Math.round(gu)} bit/s vs rate ${RATE}`,
+    );
     const fast = await curl(il, 'allowed.example', 4_000_000);
     assert.equal(fast.code, 0);
     const gf = (fast.size * 8) / Math.max(1e-3, fast.total - fast.pretransfer);
@@ -116,13 +140,17 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
 
   it('handles UDP: a DNS query for a blocked name is dropped, others are answered', async () => {
     const q = async (name: string): Promise<string[]> =>
-      (await il.lab.exec('sub', [process.execPath, '-e', DNS_CLIENT, il.server, name], { timeoutMs: 10_000 })).stdout.trim().split(' ');
+      (
+        await il.lab.exec('sub', [process.execPath, '-e', DNS_CLIENT, il.server, name], { timeoutMs: 10_000 })
+      ).stdout
+        .trim()
+        .split(' ');
     const ok = await q('allowed.example');
     assert.equal(ok[0], 'ENOTFOUND', 'the lab responder answers NXDOMAIN');
     const blocked = await q('blocked-dns.example');
     assert.equal(blocked[0], 'ETIMEOUT', 'the query was dropped');
     await sleep(300);
-    const ev = readEve(il).find((e) => e.host === 'blocked-dns.example') as Record<string, any>;
+    const ev = readEve(il).find((e) => e.host === 'blocked-dns.example') as unknown as EveRecord;
     assert.ok(ev, 'verdict logged');
     assert.equal(ev.proto, 'UDP');
     assert.equal(ev.verdict.enforcement, 'drop');
@@ -141,7 +169,9 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
       assert.ok(g > 20 * RATE, `${name}: ${Math.round(g)} bit/s`);
     }
     await sleep(300);
-    const ev = readEve(il).filter((e) => ['microsoft.com', 'reddit.com', 'www.reddit.com'].includes(e.host as string));
+    const ev = readEve(il).filter((e) =>
+      ['microsoft.com', 'reddit.com', 'www.reddit.com'].includes(e.host as string),
+    );
     assert.equal(ev.length, 3);
     for (const e of ev) assert.deepEqual(e.policy, { rule_id: null, action: 'allow' });
   });
@@ -150,7 +180,11 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
     assert.equal((await chClient(il, 'allowed.example', 'whole')).result, 'data', 'control: allowed name');
     assert.equal((await chClient(il, 'blocked-rst.example', 'whole')).result, 'reset');
     assert.equal((await chClient(il, 'blocked-rst.example', 'split', '40')).result, 'reset', 'split');
-    assert.equal((await chClient(il, 'blocked-rst.example', 'records', '60')).result, 'reset', 'record-fragmented');
+    assert.equal(
+      (await chClient(il, 'blocked-rst.example', 'records', '60')).result,
+      'reset',
+      'record-fragmented',
+    );
     // Out of order: the box's raw table (before chokepoint) drops the first copy of the first part,
     // so the second part arrives first and the first one comes as a retransmission.
     const drop = ['-t', 'raw', '-I', 'PREROUTING', '-p', 'tcp', '--dport', '443', '-m', 'length', '--length', '352',
@@ -160,19 +194,25 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
       const r = await chClient(il, 'blocked-rst.example', 'split', '300');
       assert.equal(r.result, 'reset', 'out of order');
       const ctr = await il.lab.exec('box', ['iptables', '-t', 'raw', '-L', 'PREROUTING', '-v', '-x', '-n']);
-      assert.match(ctr.stdout, /^\s*1\s+352\s+DROP/m, 'the first part was dropped once (reordering happened)');
+      assert.match(
+        ctr.stdout,
+        /^\s*1\s+352\s+DROP/m,
+        'the first part was dropped once (reordering happened)',
+      );
     } finally {
       await il.lab.exec('box', ['iptables', '-t', 'raw', '-F', 'PREROUTING']);
     }
     await sleep(300);
-    const ooo = readEve(il).filter((e) => e.host === 'blocked-rst.example').pop() as { verdict: { held_packets: number } };
+    const ooo = readEve(il)
+      .filter((e) => e.host === 'blocked-rst.example')
+      .pop() as { verdict: { held_packets: number } };
     assert.ok(ooo.verdict.held_packets >= 2, 'the second part was held until the first arrived');
   });
 
   it('writes an EVE verdict per connection and serves /metrics', async () => {
     await sleep(300);
     const ev = readEve(il);
-    const thr = ev.find((e) => e.host === 'twitter.com') as Record<string, any>;
+    const thr = ev.find((e) => e.host === 'twitter.com') as unknown as EveRecord;
     assert.ok(thr, 'verdict for twitter.com');
     assert.equal(thr.event_type, 'verdict');
     assert.deepEqual(thr.policy, { rule_id: 'twitter-2021-fixed', action: 'throttle' });
@@ -187,7 +227,10 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
   });
 
   it('reloads on file change (valid) and keeps the policy on an invalid file', async () => {
-    writeFileSync(il.policy, POLICY.replace('exact: [blocked-rst.example]', 'exact: [blocked-rst.example, newly-blocked.example]'));
+    writeFileSync(
+      il.policy,
+      POLICY.replace('exact: [blocked-rst.example]', 'exact: [blocked-rst.example, newly-blocked.example]'),
+    );
     let r = '';
     for (let i = 0; i < 30 && r !== 'reset'; i++) {
       await sleep(200);
@@ -202,7 +245,11 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
     writeFileSync(il.policy, POLICY);
     enf.child.kill('SIGHUP');
     await sleep(800);
-    assert.equal((await chClient(il, 'newly-blocked.example', 'whole')).result, 'data', 'rule gone after SIGHUP reload');
+    assert.equal(
+      (await chClient(il, 'newly-blocked.example', 'whole')).result,
+      'data',
+      'rule gone after SIGHUP reload',
+    );
   });
 
   it('removes every rule on a clean exit', async () => {

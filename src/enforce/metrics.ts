@@ -44,12 +44,24 @@ export class EnforceMetrics {
     perQueue('chokepoint_packets_total', 'Packets received from NFQUEUE', C.packets);
     perQueue('chokepoint_bytes_total', 'Bytes (IP) received from NFQUEUE', C.bytes);
     perQueue('chokepoint_packets_held_total', 'Packets held while their connection was being named', C.held);
-    perQueue('chokepoint_hold_timeouts_total', 'Connections whose hold timed out (inspection.hold_ms)', C.holdTimeouts);
-    perQueue('chokepoint_hold_overflows_total', 'Connections whose hold overflowed (count/bytes)', C.holdOverflows);
+    perQueue(
+      'chokepoint_hold_timeouts_total',
+      'Connections whose hold timed out (inspection.hold_ms)',
+      C.holdTimeouts,
+    );
+    perQueue(
+      'chokepoint_hold_overflows_total',
+      'Connections whose hold overflowed (count/bytes)',
+      C.holdOverflows,
+    );
     perQueue('chokepoint_police_passed_total', 'Packets passed by the userspace policer', C.policePass);
     perQueue('chokepoint_police_dropped_total', 'Packets dropped by the userspace policer', C.policeDrop);
     perQueue('chokepoint_rst_injected_total', 'TCP resets crafted toward servers', C.rstInjected);
-    perQueue('chokepoint_queue_enobufs_total', 'Receive overruns on the queue socket (packets lost to userspace)', C.enobufs);
+    perQueue(
+      'chokepoint_queue_enobufs_total',
+      'Receive overruns on the queue socket (packets lost to userspace)',
+      C.enobufs,
+    );
     perQueue('chokepoint_flows_tracked', 'Flows in the engine table', C.flowsTracked, 'gauge');
     perQueue('chokepoint_policy_reloads_total', 'Policy reloads applied by the queue worker', C.reloads);
     this.verdicts = new client.Counter({

@@ -72,7 +72,6 @@ let lib: Lib | null = null;
 export function loadNfq(): Lib {
   if (lib) return lib;
   let nfq: ReturnType<typeof koffi.load>;
-  let libc: ReturnType<typeof koffi.load>;
   try {
     nfq = koffi.load('libnetfilter_queue.so.1');
   } catch (e) {
@@ -81,7 +80,7 @@ export function loadNfq(): Lib {
       `cannot load libnetfilter_queue.so.1 (install the Debian package libnetfilter-queue1): ${(e as Error).message}`,
     );
   }
-  libc = koffi.load('libc.so.6');
+  const libc = koffi.load('libc.so.6');
   koffi.opaque('nfq_handle');
   koffi.opaque('nfq_q_handle');
   const cbProto = koffi.proto('int nfq_cb_t(void *qh, void *nfmsg, void *nfad, void *data)');
@@ -98,9 +97,7 @@ export function loadNfq(): Lib {
     ]),
     nfq_destroy_queue: nfq.func('int nfq_destroy_queue(nfq_q_handle *qh)'),
     nfq_set_mode: nfq.func('int nfq_set_mode(nfq_q_handle *qh, uint8_t mode, uint32_t range)'),
-    nfq_set_queue_flags: nfq.func(
-      'int nfq_set_queue_flags(nfq_q_handle *qh, uint32_t mask, uint32_t flags)',
-    ),
+    nfq_set_queue_flags: nfq.func('int nfq_set_queue_flags(nfq_q_handle *qh, uint32_t mask, uint32_t flags)'),
     nfq_set_queue_maxlen: nfq.func('int nfq_set_queue_maxlen(nfq_q_handle *qh, uint32_t len)'),
     nfq_fd: nfq.func('int nfq_fd(nfq_handle *h)'),
     nfq_set_verdict2: nfq.func(
@@ -108,9 +105,7 @@ export function loadNfq(): Lib {
     ),
     recv: libc.func('long recv(int fd, _Inout_ uint8_t *buf, size_t len, int flags)'),
     poll: libc.func('int poll(_Inout_ int32_t *fds, unsigned long n, int timeout)'),
-    setsockopt: libc.func(
-      'int setsockopt(int fd, int level, int name, const int32_t *val, uint32_t len)',
-    ),
+    setsockopt: libc.func('int setsockopt(int fd, int level, int name, const int32_t *val, uint32_t len)'),
   } as unknown as Lib;
   return lib;
 }

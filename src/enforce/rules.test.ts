@@ -4,7 +4,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildRules, classRule, hashlimitArgs, hashlimitName, markValue, rulesScript, MARK_RST, MARK_CLASS_BASE } from './rules.js';
+import {
+  buildRules,
+  classRule,
+  hashlimitArgs,
+  hashlimitName,
+  markValue,
+  rulesScript,
+  MARK_RST,
+  MARK_CLASS_BASE,
+} from './rules.js';
 
 const o = { chain: 'CPX', queues: [3, 3] as [number, number], connbytes: 32, markMask: 0x00ff0000 };
 
@@ -40,7 +49,12 @@ test('kernel throttle class: hashlimit per connection and direction, byte mode',
   const c = { id: 2, rateBps: 256_000, burstBytes: 8000 };
   // 256 kbit/s = 32000 B/s; the kernel wants burst ≥ one second at the rate
   assert.deepEqual(hashlimitArgs(c), ['--hashlimit-above', '32000b/s', '--hashlimit-burst', '32000b']);
-  assert.deepEqual(hashlimitArgs({ id: 0, rateBps: 8000, burstBytes: 16384 }), ['--hashlimit-above', '1000b/s', '--hashlimit-burst', '16384b']);
+  assert.deepEqual(hashlimitArgs({ id: 0, rateBps: 8000, burstBytes: 16384 }), [
+    '--hashlimit-above',
+    '1000b/s',
+    '--hashlimit-burst',
+    '16384b',
+  ]);
   const r = classRule(o, c).join(' ');
   assert.equal(
     r,
@@ -53,5 +67,9 @@ test('--no-install script quotes what the shell would split', () => {
   const s = rulesScript(o);
   assert.match(s, /^iptables -w -t mangle -N CPX$/m);
   assert.match(s, /-m mark '!' --mark/);
-  assert.match(s, /^ip6tables -w -t filter -A CPX -p tcp .*-j REJECT --reject-with tcp-reset$/m, 'IPv6 gets the same rules');
+  assert.match(
+    s,
+    /^ip6tables -w -t filter -A CPX -p tcp .*-j REJECT --reject-with tcp-reset$/m,
+    'IPv6 gets the same rules',
+  );
 });

@@ -77,7 +77,10 @@ function queueTarget(o: RuleOptions): string[] {
 
 /** Name of the hashlimit table of a class (≤ 15 chars, unique per chain). */
 export function hashlimitName(chain: string, id: number): string {
-  const h = chain.toLowerCase().replace(/[^a-z0-9]/g, '').slice(-9);
+  const h = chain
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-9);
   return `cp${h}${id}`.slice(0, 15);
 }
 
@@ -155,7 +158,9 @@ export function iptables(table: string, args: string[], bin = 'iptables'): Promi
   return new Promise((resolve, reject) => {
     execFile(bin, ['-w', '5', '-t', table, ...args], { timeout: 20_000 }, (err, _out, stderr) => {
       if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-        reject(new RulesError('ERR_IPTABLES_MISSING', `${bin} not found (install the Debian package iptables)`));
+        reject(
+          new RulesError('ERR_IPTABLES_MISSING', `${bin} not found (install the Debian package iptables)`),
+        );
         return;
       }
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
@@ -170,7 +175,10 @@ export async function removeRules(chain: string): Promise<void> {
     for (const t of ['mangle', 'filter']) {
       // Delete every jump to the chain (there may be several after repeated crashes).
       for (let i = 0; i < 16; i++) {
-        const r = await iptables(t, ['-D', 'FORWARD', '-j', chain], bin).catch(() => ({ code: 1, stderr: '' }));
+        const r = await iptables(t, ['-D', 'FORWARD', '-j', chain], bin).catch(() => ({
+          code: 1,
+          stderr: '',
+        }));
         if (r.code !== 0) break;
       }
       await iptables(t, ['-F', chain], bin).catch(() => undefined);
@@ -189,7 +197,10 @@ export async function chainExists(chain: string, table = 'mangle'): Promise<bool
  * Remove leftovers, then install every rule (IPv4, then IPv6); on failure remove what was installed
  * and throw. IPv6 is best effort: without ip6tables (or IPv6) the result says so and IPv4 stays.
  */
-export async function installRules(o: RuleOptions, classes: ThrottleClass[] = []): Promise<{ ipv6: boolean; ipv6Error?: string }> {
+export async function installRules(
+  o: RuleOptions,
+  classes: ThrottleClass[] = [],
+): Promise<{ ipv6: boolean; ipv6Error?: string }> {
   await removeRules(o.chain);
   await installFamily(o, classes, 'iptables');
   try {
@@ -231,6 +242,7 @@ async function installFamily(o: RuleOptions, classes: ThrottleClass[], bin: stri
  */
 export async function addClassRule(o: RuleOptions, c: ThrottleClass, ipv6 = true): Promise<void> {
   const r = await iptables('filter', classRule(o, c));
-  if (r.code !== 0) throw new RulesError('ERR_IPTABLES', `adding throttle class ${c.id} failed: ${r.stderr.trim()}`);
+  if (r.code !== 0)
+    throw new RulesError('ERR_IPTABLES', `adding throttle class ${c.id} failed: ${r.stderr.trim()}`);
   if (ipv6) await iptables('filter', classRule(o, c), 'ip6tables').catch(() => undefined);
 }

@@ -11,9 +11,20 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chClient, curl, policedGoodput, readEve, setupInlineLab, sleep, SINK_PORT, type Enforce, type InlineLab } from './testing/harness.js';
+import {
+  chClient,
+  curl,
+  policedGoodput,
+  readEve,
+  setupInlineLab,
+  sleep,
+  SINK_PORT,
+  type Enforce,
+  type InlineLab,
+} from './testing/harness.js';
 
-const profile = (name: string): string => fileURLToPath(new URL(`../../../profiles/${name}.yaml`, import.meta.url));
+const profile = (name: string): string =>
+  fileURLToPath(new URL(`../../../profiles/${name}.yaml`, import.meta.url));
 
 const POLICY = `version: 1
 default: allow
@@ -50,8 +61,12 @@ describe('tspu-2021 emulation (lab)', { skip: !isRoot && 'needs root', timeout: 
     const n = (enf.stderr().match(/policy reloaded/g) ?? []).length;
     copyFileSync(file, il.policy);
     enf.child.kill('SIGHUP');
-    for (let i = 0; i < 50 && (enf.stderr().match(/policy reloaded/g) ?? []).length <= n; i++) await sleep(100);
-    assert.ok((enf.stderr().match(/policy reloaded/g) ?? []).length > n, 'reloaded: ' + enf.stderr().slice(-300));
+    for (let i = 0; i < 50 && (enf.stderr().match(/policy reloaded/g) ?? []).length <= n; i++)
+      await sleep(100);
+    assert.ok(
+      (enf.stderr().match(/policy reloaded/g) ?? []).length > n,
+      'reloaded: ' + enf.stderr().slice(-300),
+    );
     await sleep(300); // workers swap after the main thread validated
   }
   after(async () => {
@@ -60,7 +75,9 @@ describe('tspu-2021 emulation (lab)', { skip: !isRoot && 'needs root', timeout: 
 
   async function triggered(port: number): Promise<boolean> {
     await sleep(300);
-    return readEve(il).some((e) => e.src_port === port && (e.verdict as { reason: string }).reason === 'emulation');
+    return readEve(il).some(
+      (e) => e.src_port === port && (e.verdict as { reason: string }).reason === 'emulation',
+    );
   }
 
   it('triggers on a whole ClientHello in the first data packet', async () => {

@@ -126,7 +126,10 @@ describe('tspu-2021 inspector', () => {
   it('a proxy preamble opens the window too', () => {
     const t = inspector();
     const c = open(t);
-    t.packet(c.c(Buffer.from('CONNECT twitter.com:443 HTTP/1.1\r\nHost: twitter.com\r\n\r\n'.padEnd(120, ' '))), 3);
+    t.packet(
+      c.c(Buffer.from('CONNECT twitter.com:443 HTTP/1.1\r\nHost: twitter.com\r\n\r\n'.padEnd(120, ' '))),
+      3,
+    );
     assert.equal(t.packet(c.c(ch), 4)!.decision, 'throttle');
   });
 
@@ -136,7 +139,11 @@ describe('tspu-2021 inspector', () => {
     t.packet(c.c(ch), 3);
     t.packet(c.c(new Uint8Array(0), RST), 4);
     t.packet(c.s(new Uint8Array(0), FIN | ACK), 5);
-    assert.equal(t.packet(c.s(Buffer.alloc(100)), 600_000)!.decision, 'throttle', 'still throttled after RST/FIN');
+    assert.equal(
+      t.packet(c.s(Buffer.alloc(100)), 600_000)!.decision,
+      'throttle',
+      'still throttled after RST/FIN',
+    );
     assert.equal(t.packet(c.s(Buffer.alloc(100)), 600_000 + 600_001), null, 'forgotten after 10 min idle');
     assert.equal(t.size, 0);
   });

@@ -27,9 +27,7 @@ export interface WorkerInit {
 }
 
 type ParentMsg =
-  | { type: 'reload' }
-  | { type: 'stop' }
-  | { type: 'class'; rate: number; burst: number; id: number };
+  { type: 'reload' } | { type: 'stop' } | { type: 'class'; rate: number; burst: number; id: number };
 
 const init = workerData as WorkerInit;
 const port = parentPort!;

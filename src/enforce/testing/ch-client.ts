@@ -33,7 +33,12 @@ export function captureClientHello(sni: string): Promise<Buffer> {
         }
       },
     });
-    const s = tls.connect({ socket: fake, servername: sni, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    const s = tls.connect({
+      socket: fake,
+      servername: sni,
+      rejectUnauthorized: false,
+      ALPNProtocols: ['http/1.1'],
+    });
     s.on('error', () => {});
     setTimeout(() => reject(new Error('no ClientHello written')), 5000).unref();
   });
@@ -96,7 +101,9 @@ async function main(): Promise<void> {
   } else throw new Error(`unknown mode ${mode}`);
   await finished;
   await sleep(Number(process.env.CH_LINGER_MS ?? 300)); // let the last write leave before closing
-  process.stdout.write(JSON.stringify({ result, bytes, ms: Date.now() - t0, chLen: ch.length, localPort }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ result, bytes, ms: Date.now() - t0, chLen: ch.length, localPort }) + '\n',
+  );
   sock.destroy();
   process.exit(0);
 }

@@ -50,7 +50,8 @@ async function main(): Promise<void> {
   lat.sort((a, b) => a - b);
   const q = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
   process.stdout.write(
-    JSON.stringify({ conns: lat.length, failed, perSec: lat.length / secs, p50Ms: q(0.5), p99Ms: q(0.99) }) + '\n',
+    JSON.stringify({ conns: lat.length, failed, perSec: lat.length / secs, p50Ms: q(0.5), p99Ms: q(0.99) }) +
+      '\n',
   );
 }
 

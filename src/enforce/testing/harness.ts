@@ -40,9 +40,18 @@ export interface InlineLab {
   close(): Promise<void>;
 }
 
-function waitFor(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, ms: number, buf: { text: string }): Promise<void> {
+function waitFor(
+  child: ChildProcess,
+  stream: 'stdout' | 'stderr',
+  re: RegExp,
+  ms: number,
+  buf: { text: string },
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timeout waiting for ${re} (${stream}): ${buf.text.slice(-500)}`)), ms);
+    const t = setTimeout(
+      () => reject(new Error(`timeout waiting for ${re} (${stream}): ${buf.text.slice(-500)}`)),
+      ms,
+    );
     const on = (): void => {
       if (re.test(buf.text)) {
         clearTimeout(t);
@@ -152,9 +161,8 @@ export async function curl(
     '-w', '%{http_code} %{size_download} %{size_upload} %{time_pretransfer} %{time_total} %{local_port}',
     '--max-time', String(opts.maxTime ?? 30)]; // prettier-ignore
   if (opts.limitRate) args.push('--limit-rate', opts.limitRate);
-  let upFile: string | null = null;
   if (opts.upload) {
-    upFile = join(il.dir, `up-${bytes}.bin`);
+    const upFile = join(il.dir, `up-${bytes}.bin`);
     writeFileSync(upFile, Buffer.alloc(bytes, 0x62));
     args.push('-T', upFile, `https://${sni}/upload`);
   } else args.push(`https://${sni}/bytes/${bytes}`);
@@ -176,7 +184,13 @@ export interface ChResult {
   localPort: number;
 }
 
-export async function chClient(il: InlineLab, sni: string, mode: string, arg?: string, port = 443): Promise<ChResult> {
+export async function chClient(
+  il: InlineLab,
+  sni: string,
+  mode: string,
+  arg?: string,
+  port = 443,
+): Promise<ChResult> {
   const cmd = [process.execPath, CH_CLIENT_JS, il.server, String(port), sni, mode];
   if (arg !== undefined) cmd.push(arg);
   const r = await il.lab.exec('sub', cmd, { timeoutMs: 20_000 });

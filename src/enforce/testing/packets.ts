@@ -52,22 +52,63 @@ export class Conv {
     readonly srv: [number, number, number, number] = [10, 0, 0, 2],
   ) {}
   syn(): Uint8Array {
-    return tcp4({ src: this.cli, dst: this.srv, sport: this.sport, dport: 443, seq: this.cseq - 1, flags: SYN });
+    return tcp4({
+      src: this.cli,
+      dst: this.srv,
+      sport: this.sport,
+      dport: 443,
+      seq: this.cseq - 1,
+      flags: SYN,
+    });
   }
   synAck(): Uint8Array {
-    return tcp4({ src: this.srv, dst: this.cli, sport: 443, dport: this.sport, seq: this.sseq - 1, ack: this.cseq, flags: SYN | ACK });
+    return tcp4({
+      src: this.srv,
+      dst: this.cli,
+      sport: 443,
+      dport: this.sport,
+      seq: this.sseq - 1,
+      ack: this.cseq,
+      flags: SYN | ACK,
+    });
   }
   ack(): Uint8Array {
-    return tcp4({ src: this.cli, dst: this.srv, sport: this.sport, dport: 443, seq: this.cseq, ack: this.sseq, flags: ACK });
+    return tcp4({
+      src: this.cli,
+      dst: this.srv,
+      sport: this.sport,
+      dport: 443,
+      seq: this.cseq,
+      ack: this.sseq,
+      flags: ACK,
+    });
   }
   /** Client data at the current sequence (advances it), or at an explicit offset from the first byte. */
   c(payload: Uint8Array, flags = ACK | PSH, at?: number): Uint8Array {
     const seq = at === undefined ? this.cseq : 1000 + at;
     if (at === undefined) this.cseq += payload.length;
-    return tcp4({ src: this.cli, dst: this.srv, sport: this.sport, dport: 443, seq, ack: this.sseq, flags, payload });
+    return tcp4({
+      src: this.cli,
+      dst: this.srv,
+      sport: this.sport,
+      dport: 443,
+      seq,
+      ack: this.sseq,
+      flags,
+      payload,
+    });
   }
   s(payload: Uint8Array, flags = ACK | PSH): Uint8Array {
-    const p = tcp4({ src: this.srv, dst: this.cli, sport: 443, dport: this.sport, seq: this.sseq, ack: this.cseq, flags, payload });
+    const p = tcp4({
+      src: this.srv,
+      dst: this.cli,
+      sport: 443,
+      dport: this.sport,
+      seq: this.sseq,
+      ack: this.cseq,
+      flags,
+      payload,
+    });
     this.sseq += payload.length;
     return p;
   }
