@@ -20,6 +20,8 @@ const HELP = `usage: chokepoint probe --server HOST:PORT --name NAME [options]
   --evasions           run the evasion matrix (all techniques)
   --techniques A,B     run only these evasion techniques (implies --evasions):
                        ${TECHNIQUES.map((t) => t.id).join(', ')}
+  --idle S1,S2         idle-timeout probes: after S seconds of silence, is a throttled
+                       connection still throttled? (kept / forgotten)
   --no-quic            skip the QUIC (UDP) cases
   --no-tcp             skip the TCP cases
   --window MS          measurement window per run (default 3000)
@@ -55,6 +57,7 @@ export async function run(argv: string[]): Promise<number> {
       repeat: { type: 'string' },
       evasions: { type: 'boolean' },
       techniques: { type: 'string' },
+      idle: { type: 'string' },
       'no-quic': { type: 'boolean' },
       'no-tcp': { type: 'boolean' },
       window: { type: 'string' },
@@ -82,6 +85,11 @@ export async function run(argv: string[]): Promise<number> {
     const known = new Set(TECHNIQUES.map((t) => t.id));
     for (const t of evasions) if (!known.has(t)) throw new UsageError(`unknown technique '${t}'`);
   }
+  let idle: number[] | undefined;
+  if (values.idle) {
+    idle = values.idle.split(',').map((x) => Number(x.trim()));
+    if (idle.some((x) => !Number.isFinite(x) || x < 0 || x > 3600)) throw new UsageError(`--idle wants seconds 0..3600, got '${values.idle}'`);
+  }
   if (values['no-quic'] && values['no-tcp']) throw new UsageError('--no-quic and --no-tcp leave nothing to do');
   const report = await runProbe({
     host,
@@ -90,6 +98,7 @@ export async function run(argv: string[]): Promise<number> {
     control: values.control,
     repeat: int(values.repeat, 'repeat', 1, 1000, 1),
     evasions,
+    idle,
     quic: !values['no-quic'],
     tcp: !values['no-tcp'],
     windowMs: int(values.window, 'window', 200, 600_000, 3000),

@@ -50,6 +50,9 @@ export interface RunSample {
   server: ResultMsg | null;
   /** Source address:port the server saw (NAT evidence). */
   peer?: string;
+  /** Idle-timeout probe: the second download, after `idle_ms` of silence. */
+  after?: DirectionSample;
+  idle_ms?: number;
   note?: string;
 }
 
@@ -64,6 +67,9 @@ export interface TcpRunOptions {
   connectTimeoutMs?: number;
   /** Pause between trigger writes (ms, default 30). */
   gapMs?: number;
+  /** Idle-timeout probe: after the download, stay silent this long, then download again on the
+   *  same connection (result in `after`); no upload phase. */
+  idleMs?: number;
 }
 
 const SAMPLE_MS = 50;
@@ -198,6 +204,7 @@ export async function measureTcp(o: TcpRunOptions): Promise<RunSample> {
     window_ms: o.windowMs,
     trigger_bytes: o.trigger.writes.reduce((n, w) => n + w.length, 0),
   };
+  if (o.idleMs !== undefined) req.idle_ms = o.idleMs;
   let ctl: Control;
   try {
     ctl = await openControl(o.host, o.port, req);
@@ -334,9 +341,41 @@ async function tcpRun(o: TcpRunOptions, ctl: Control, localPort: number | undefi
   }
   if (ended && !down.complete) sample.early_fin = true;
 
+  // idle-timeout probe: silence, then the same download again on the same connection
+  if (o.idleMs !== undefined && !sockClosed && !sock.destroyed) {
+    sample.idle_ms = o.idleMs;
+    const idleEnd = performance.now() + o.idleMs;
+    while (!sockClosed && performance.now() < idleEnd) await sleep(Math.min(200, Math.max(1, idleEnd - performance.now())));
+    const after: DirectionSample = { bytes: 0, target: o.down, duration_ms: 0, complete: false, timeline: [] };
+    sample.after = after;
+    if (!sockClosed) {
+      const base = downBytes;
+      const t1 = performance.now();
+      lastByte = t1;
+      ctl.send({ op: 'again' });
+      const end1 = t1 + o.windowMs;
+      let prev = -1;
+      while (true) {
+        const now = performance.now();
+        const got = downBytes - base;
+        const t = Math.round(now - t1);
+        if (got !== prev || after.timeline.length === 0 || t - after.timeline[after.timeline.length - 1][0] >= 250) {
+          after.timeline.push([t, got]);
+          prev = got;
+        }
+        if (got >= o.down || sockClosed || now >= end1) break;
+        await sleep(SAMPLE_MS);
+      }
+      after.bytes = downBytes - base;
+      after.complete = after.bytes >= o.down;
+      after.duration_ms = Math.round((after.complete ? lastByte : performance.now()) - t1);
+      after.timeline.push([after.duration_ms, after.bytes]);
+    }
+  }
+
   // phase 2: upload (its own window), measured by the server; sequential so that one direction's
   // policing (dropped ACKs) does not distort the other's measurement
-  if (o.up && !sockClosed && !sock.destroyed) {
+  if (o.up && o.idleMs === undefined && !sockClosed && !sock.destroyed) {
     let upWritten = 0;
     const upDoneP = ctl.wait('up_done', o.windowMs + 1000);
     const pumpUp = () => {

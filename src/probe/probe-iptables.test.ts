@@ -181,3 +181,23 @@ test('QUIC: ok without a UDP rule; blocked (drop) under the 2022 QUIC v1 rule, n
       '-m', 'u32', '--u32', '0>>22&0x3C@9=0x1', '-j', 'DROP']);
   }
 });
+
+test('idle-timeout probe: the censor state (a conntrack mark) survives 1 s of silence, not 8 s when conntrack forgets after 4 s', { skip, timeout: 120_000 }, async () => {
+  const key = 'net.netfilter.nf_conntrack_tcp_timeout_established';
+  const old = (await lab.exec('box', ['sysctl', '-n', key], { check: true })).stdout.trim();
+  await lab.exec('box', ['sysctl', '-qw', `${key}=4`], { check: true });
+  try {
+    const r = await probe('throttled.example', { idle: [1, 8], up: 0, windowMs: 2500 });
+    assert.equal(r.verdict, 'throttled', r.reason);
+    assert.deepEqual(
+      r.idle?.map((i) => [i.idle_s, i.state]),
+      [
+        [1, 'kept'],
+        [8, 'forgotten'],
+      ],
+      JSON.stringify(r.idle),
+    );
+  } finally {
+    await lab.exec('box', ['sysctl', '-qw', `${key}=${old}`]);
+  }
+});

@@ -49,6 +49,8 @@ export interface ProbeOptions {
   /** Upload bytes per run (default 512 KB; 0 = download only). */
   up?: number;
   connectTimeoutMs?: number;
+  /** Idle-timeout probes (seconds of silence each): is a throttled flow still throttled after it? */
+  idle?: number[];
   /** Progress lines (stderr in the CLI). */
   onProgress?: (line: string) => void;
 }
@@ -114,6 +116,14 @@ export interface EvasionReport {
   case: string;
 }
 
+export interface IdleReport {
+  idle_s: number;
+  before: { class: RunClass; rate_bps: number | null; reason: string };
+  after: { class: RunClass; rate_bps: number | null; reason: string } | null;
+  /** kept: still slow after the silence; forgotten: fast again; unknown: anything else. */
+  state: 'kept' | 'forgotten' | 'unknown';
+}
+
 export interface ProbeReport {
   schema: typeof REPORT_SCHEMA;
   server: string;
@@ -133,6 +143,9 @@ export interface ProbeReport {
   evasions?: EvasionReport[];
   /** When the evasion matrix was asked for but not run (the name is not interfered with). */
   evasions_skipped?: string;
+  /** Idle-timeout probes (`idle`), or why they were skipped. */
+  idle?: IdleReport[];
+  idle_skipped?: string;
 }
 
 function dirReport(d: DirectionSample | null, a: { goodput_bps: number; rate_bps: number } | undefined): DirectionReport | null {
@@ -319,6 +332,46 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
     }
   }
 
+  // idle-timeout probes: a small download (64 KB: it completes even when throttled, so the server
+  // then falls silent), silence, the same download again on the same connection
+  let idle: IdleReport[] | undefined;
+  let idleSkipped: string | undefined;
+  if (opts.idle?.length && opts.tcp !== false) {
+    if (nameTcp?.verdict !== 'throttled') {
+      idleSkipped = `the name is not throttled on this path (verdict ${nameTcp?.verdict ?? 'none'})`;
+    } else {
+      idle = [];
+      const idleDown = Math.min(down, 65_536);
+      for (const sec of opts.idle) {
+        const token = randomBytes(16);
+        const s = await measureTcp({
+          host: opts.host,
+          port: opts.port,
+          trigger: PLAIN.build(opts.name, token, ctx),
+          token,
+          down: idleDown,
+          up: 0,
+          windowMs: Math.max(windowMs, 6000),
+          idleMs: Math.round(sec * 1000),
+          connectTimeoutMs: opts.connectTimeoutMs,
+        });
+        const before = assessRun(s);
+        const after = s.after ? assessRun({ ...s, down: s.after, reset_ms: null, early_fin: false }) : null;
+        let state: IdleReport['state'] = 'unknown';
+        if (before.class === 'slow' && after?.class === 'slow') state = 'kept';
+        else if (before.class === 'slow' && after?.class === 'fast') state = 'forgotten';
+        const item: IdleReport = {
+          idle_s: sec,
+          before: { class: before.class, rate_bps: before.rate_bps ?? null, reason: before.reason },
+          after: after ? { class: after.class, rate_bps: after.rate_bps ?? null, reason: after.reason } : null,
+          state,
+        };
+        idle.push(item);
+        log(`idle ${sec} s: ${state} (before ${before.reason}; after ${after?.reason ?? 'connection lost'})`);
+      }
+    }
+  }
+
   const main = nameTcp ?? nameQuic;
   const report: ProbeReport = {
     schema: REPORT_SCHEMA,
@@ -342,6 +395,8 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
   }
   if (evasions) report.evasions = evasions;
   if (evasionsSkipped) report.evasions_skipped = evasionsSkipped;
+  if (idle) report.idle = idle;
+  if (idleSkipped) report.idle_skipped = idleSkipped;
   return report;
 }
 

@@ -15,6 +15,8 @@
  * once the whole trigger (`trigger_bytes`) has arrived it starts the download (TLS application-data records of random bytes, or UDP datagrams paced at
  * `udp_rate_bps`); server → `{"op":"up_done"}` once the requested upload arrived; probe → `{"op":"end"}` when its window is over; server → `{"op":"result",...}`
  * (what it saw: upload timeline, bytes sent, TCP retransmissions) and closes both connections.
+ * Idle-timeout probes add `idle_ms` to the session and, after staying silent that long, send
+ * `{"op":"again"}`: the server then sends `down` bytes once more on the same test connection.
  */
 
 export const MAGIC = 'CPPROBE1 ';
@@ -33,6 +35,9 @@ export interface SessionRequest {
    *  has received that many bytes on the test connection, so a multi-write trigger is complete
    *  before any answer flows (0 = start at the match). */
   trigger_bytes?: number;
+  /** Idle-timeout probes: the probe will stay silent this long, then send `{"op":"again"}` to get a
+   *  second download on the same connection (extends the session's life accordingly). */
+  idle_ms?: number;
   /** Server-side limit on the session's life (ms) after the match. */
   window_ms: number;
   /** UDP only: pacing of the server's datagrams (bit/s) and their size (bytes). */
@@ -93,6 +98,8 @@ export function checkSessionRequest(x: unknown): string | null {
     return 'window_ms must be 100..600000';
   if (r.trigger_bytes !== undefined && (!Number.isInteger(r.trigger_bytes) || (r.trigger_bytes as number) < 0 || (r.trigger_bytes as number) > 65536))
     return 'bad trigger_bytes';
+  if (r.idle_ms !== undefined && (!Number.isInteger(r.idle_ms) || (r.idle_ms as number) < 0 || (r.idle_ms as number) > 3_600_000))
+    return 'idle_ms must be 0..3600000';
   if (r.udp_rate_bps !== undefined && (!Number.isFinite(r.udp_rate_bps) || (r.udp_rate_bps as number) <= 0 || (r.udp_rate_bps as number) > 1e9))
     return 'bad udp_rate_bps';
   if (r.udp_size !== undefined && (!Number.isInteger(r.udp_size) || (r.udp_size as number) < 64 || (r.udp_size as number) > 1452))

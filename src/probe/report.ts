@@ -53,6 +53,12 @@ export function formatTable(r: ProbeReport): string {
   } else if (r.evasions_skipped) {
     out.push('', `evasions: skipped — ${r.evasions_skipped}`);
   }
+  if (r.idle) {
+    out.push('');
+    const rows2 = [['idle', 'state', 'before', 'after']];
+    for (const i of r.idle) rows2.push([`${i.idle_s} s`, i.state, `${i.before.class} ${fmtRate(i.before.rate_bps ?? undefined)}`, i.after ? `${i.after.class} ${fmtRate(i.after.rate_bps ?? undefined)}` : '(connection lost)']);
+    out.push(pad(rows2));
+  } else if (r.idle_skipped) out.push('', `idle probes: skipped — ${r.idle_skipped}`);
   return out.join('\n') + '\n';
 }
 

@@ -147,7 +147,7 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
     }, SAMPLE_MS);
     s.timers.push(iv);
     // download window, then upload window, then slack
-    s.timers.push(setTimeout(() => void finish(s, 'window'), 2 * s.req.window_ms + 3000));
+    s.timers.push(setTimeout(() => void finish(s, 'window'), 2 * s.req.window_ms + (s.req.idle_ms ?? 0) + 3000));
   };
 
   const onControl = (sock: net.Socket, first: Buffer) => {
@@ -195,8 +195,11 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
         };
         sessions.set(req.token, session);
         // an unmatched session lives at most window + 10 s
-        session.timers.push(setTimeout(() => session && void finish(session, 'expired'), 2 * req.window_ms + 10_000));
+        session.timers.push(setTimeout(() => session && void finish(session, 'expired'), 2 * req.window_ms + (req.idle_ms ?? 0) + 10_000));
         send(sock, { op: 'ready' });
+      } else if (op === 'again' && session.test && !session.test.destroyed && session.req.proto === 'tcp') {
+        session.downSent = 0;
+        startTcpDownload(session, session.test);
       } else if (op === 'end') {
         void finish(session, 'end');
       }
@@ -228,8 +231,10 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
         const more = sock.write(n === RECORD.length ? RECORD : RECORD.subarray(0, n));
         if (!more) return;
       }
-      if (s.downSent >= s.req.down && !sock.destroyed && sock.writable) sock.end();
+      // idle-timeout probes keep the connection open for the next download
+      if (s.downSent >= s.req.down && !sock.destroyed && sock.writable && !s.req.idle_ms) sock.end();
     };
+    sock.removeAllListeners('drain');
     sock.on('drain', pump);
     pump();
   };
