@@ -1,0 +1,209 @@
+/**
+ * @module policy/simulate-e2e.test
+ * End to end on a capture made for the purpose with `chokepoint gen` (names drawn from the 2021
+ * targets and collateral): `chokepoint simulate` with the tspu-2021 profiles, against a plain-string
+ * expectation of each flow's verdict; the baseline diff; `chokepoint lint --reference CAPTURE`.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, runCli } from './clitest.js';
+import { tempDir } from './testutil.js';
+
+const NAMES = [
+  't.co',
+  'twitter.com',
+  'api.twitter.com',
+  'throttletwitter.com',
+  'pbs.twimg.com',
+  'twimg.com',
+  'microsoft.com',
+  'reddit.com',
+  'example.org',
+  'rt.com',
+];
+const P1 = join(repoRoot(), 'profiles', 'tspu-2021-03-10.yaml');
+const P2 = join(repoRoot(), 'profiles', 'tspu-2021-04.yaml');
+
+interface Rec {
+  event_type: string;
+  proto: string;
+  app_proto: string | null;
+  host: string | null;
+  tls?: { sni: string | null };
+  policy: { rule_id: string | null; action: string };
+}
+
+/** The documented 2021-03-10 rules, written as plain string tests. */
+function expect0310(r: Rec): string | null {
+  const sni = r.tls?.sni ?? r.host;
+  if (r.proto !== 'TCP' || r.app_proto !== 'tls' || !sni) return null;
+  const n = sni.toLowerCase();
+  if (n.endsWith('.twimg.com')) return 'twimg-subdomains';
+  if (n.includes('t.co')) return 'tco-substring';
+  if (n.endsWith('twitter.com')) return 'twitter-endswith';
+  return null;
+}
+
+function expect04(r: Rec): string | null {
+  const sni = r.tls?.sni ?? r.host;
+  if (r.proto !== 'TCP' || r.app_proto !== 'tls' || !sni) return null;
+  const n = sni.toLowerCase();
+  if (n === 't.co') return 'tco-exact';
+  if (n.endsWith('.twimg.com')) return 'twimg-subdomains';
+  if (
+    [
+      'twitter.com',
+      'www.twitter.com',
+      'mobile.twitter.com',
+      'api.twitter.com',
+      'upload.twitter.com',
+    ].includes(n)
+  )
+    return 'twitter-hosts';
+  return null;
+}
+
+let t: ReturnType<typeof tempDir>;
+let cap = '';
+
+before(async () => {
+  t = tempDir();
+  const names = join(t.dir, 'names.txt');
+  writeFileSync(names, NAMES.join('\n') + '\n');
+  cap = join(t.dir, 'cap.pcap');
+  const g = await runCli(
+    ['gen', '--out', cap, '--flows', '400', '--seed', '2021', '--names', names, '--tls-share', '0.85'],
+    { timeoutMs: 300_000 },
+  );
+  assert.equal(g.code, 0, g.stderr);
+});
+
+after(() => t?.cleanup());
+
+test(
+  'simulate: every flow gets the verdict the documented rules give; summary counts agree',
+  { timeout: 300_000 },
+  async () => {
+    const r = await runCli(['simulate', '--policy', P1, cap], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Rec & Record<string, unknown>);
+    const summary = lines.pop() as unknown as {
+      event_type: string;
+      flows: number;
+      by_rule: { rule_id: string | null; action: string; flows: number; names: { name: string }[] }[];
+      throttle: { rule_id: string; flows: number; estimated_s: number }[];
+    };
+    assert.equal(summary.event_type, 'simulate_summary');
+    const recs = lines as Rec[];
+    assert.equal(summary.flows, recs.length);
+    const want = new Map<string | null, number>();
+    let collateral = 0;
+    for (const rec of recs) {
+      const e = expect0310(rec);
+      assert.equal(rec.policy.rule_id, e, `${rec.proto} ${rec.app_proto} ${rec.host}`);
+      assert.equal(rec.policy.action, e ? 'throttle' : 'allow');
+      want.set(e, (want.get(e) ?? 0) + 1);
+      if (e === 'tco-substring' && rec.host !== 't.co') collateral++;
+    }
+    assert.ok(collateral > 0, 'the capture has collateral flows (microsoft.com, reddit.com, rt.com)');
+    for (const [rule, n] of want)
+      assert.equal(summary.by_rule.find((b) => b.rule_id === rule)!.flows, n, String(rule));
+    const sub = summary.by_rule.find((b) => b.rule_id === 'tco-substring')!;
+    assert.ok(
+      sub.names.some((n) => n.name === 'microsoft.com') && sub.names.some((n) => n.name === 'reddit.com'),
+    );
+    assert.ok(summary.throttle.find((x) => x.rule_id === 'tco-substring')!.estimated_s > 0);
+  },
+);
+
+test(
+  'simulate --baseline: the diff lists exactly the flows whose verdict changes, with names',
+  { timeout: 300_000 },
+  async () => {
+    const r = await runCli(['simulate', '--policy', P2, '--baseline', P1, cap], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Rec);
+    const summary = lines.pop() as unknown as {
+      diff: {
+        changed: number;
+        groups: {
+          from: { rule_id: string | null };
+          to: { rule_id: string | null };
+          flows: number;
+          names: { name: string; flows: number }[];
+        }[];
+      };
+    };
+    const changes = new Map<string, Map<string, number>>();
+    let changed = 0;
+    for (const rec of lines) {
+      const a = expect0310(rec);
+      const b = expect04(rec);
+      assert.equal(rec.policy.rule_id, b);
+      if (a === b) continue;
+      changed++;
+      const k = `${a}>${b}`;
+      const m = changes.get(k) ?? new Map<string, number>();
+      m.set(rec.host ?? '', (m.get(rec.host ?? '') ?? 0) + 1);
+      changes.set(k, m);
+    }
+    assert.equal(summary.diff.changed, changed);
+    assert.equal(summary.diff.groups.length, changes.size);
+    for (const g of summary.diff.groups) {
+      const m = changes.get(`${g.from.rule_id}>${g.to.rule_id}`)!;
+      assert.ok(m, `${g.from.rule_id}>${g.to.rule_id}`);
+      assert.equal(
+        g.flows,
+        [...m.values()].reduce((x, y) => x + y, 0),
+      );
+      assert.deepEqual(new Set(g.names.map((n) => n.name)), new Set(m.keys()));
+    }
+    // the fix releases the collateral
+    const released = summary.diff.groups.find(
+      (g) => g.from.rule_id === 'tco-substring' && g.to.rule_id === null,
+    )!;
+    assert.ok(released.names.some((n) => n.name === 'microsoft.com'));
+
+    const tbl = await runCli(['simulate', '--policy', P2, '--baseline', P1, '--format', 'table', cap], {
+      timeoutMs: 300_000,
+    });
+    assert.equal(tbl.code, 0);
+    assert.match(tbl.stdout, /tco-substring throttle → \(default\) allow: \d+ flow\(s\)/);
+  },
+);
+
+test(
+  'lint --reference CAPTURE: blast radius from the names seen in flows',
+  { timeout: 300_000 },
+  async () => {
+    const r = await runCli(['lint', P1, '--reference', cap, '--format', 'json'], { timeoutMs: 300_000 });
+    assert.equal(r.code, 1, r.stderr);
+    const j = JSON.parse(r.stdout) as { findings: { code: string; examples: string[] }[] };
+    const sub = j.findings.find((f) => f.code === 'emulation-substring')!;
+    assert.ok(
+      sub.examples.includes('microsoft.com') &&
+        sub.examples.includes('reddit.com') &&
+        sub.examples.includes('rt.com'),
+      sub.examples.join(','),
+    );
+    assert.ok(!sub.examples.includes('example.org'));
+  },
+);
+
+test('simulate: usage errors and unreadable inputs', async () => {
+  assert.equal((await runCli(['simulate', cap])).code, 2);
+  assert.equal((await runCli(['simulate', '--policy', P1])).code, 2);
+  const bad = await runCli(['simulate', '--policy', join(t.dir, 'missing.yaml'), cap]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /missing\.yaml/);
+  const nocap = await runCli(['simulate', '--policy', P1, join(t.dir, 'missing.pcap')]);
+  assert.equal(nocap.code, 1);
+});
