@@ -22,6 +22,7 @@ const HELP = `usage: chokepoint probe --server HOST:PORT --name NAME [options]
                        ${TECHNIQUES.map((t) => t.id).join(', ')}
   --idle S1,S2         idle-timeout probes: after S seconds of silence, is a throttled
                        connection still throttled? (kept / forgotten)
+  --locate MAXTTL       hop location: TTL-limited QUIC triggers with TTL 1..MAXTTL
   --no-quic            skip the QUIC (UDP) cases
   --no-tcp             skip the TCP cases
   --window MS          measurement window per run (default 3000)
@@ -58,6 +59,7 @@ export async function run(argv: string[]): Promise<number> {
       evasions: { type: 'boolean' },
       techniques: { type: 'string' },
       idle: { type: 'string' },
+      locate: { type: 'string' },
       'no-quic': { type: 'boolean' },
       'no-tcp': { type: 'boolean' },
       window: { type: 'string' },
@@ -99,6 +101,7 @@ export async function run(argv: string[]): Promise<number> {
     repeat: int(values.repeat, 'repeat', 1, 1000, 1),
     evasions,
     idle,
+    locate: values.locate === undefined ? undefined : int(values.locate, 'locate', 1, 64, 8),
     quic: !values['no-quic'],
     tcp: !values['no-tcp'],
     windowMs: int(values.window, 'window', 200, 600_000, 3000),

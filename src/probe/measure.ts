@@ -425,6 +425,10 @@ export interface QuicRunOptions {
   packets?: number;
   /** Server pacing of the download (bit/s, default 8 Mbit/s). */
   rateBps?: number;
+  /** Hop location: send the name's Initial with this IP TTL (and a DCID the server ignores), then
+   *  a small benign long-header datagram carrying the session token at full TTL; the answer to the
+   *  benign datagram is what is measured. 0 = benign datagram only (the baseline). */
+  locateTtl?: number;
 }
 
 /** One QUIC run: Initial datagram(s) carrying the ClientHello, then count the paced answer. */
@@ -457,8 +461,30 @@ export async function measureQuic(o: QuicRunOptions): Promise<RunSample> {
     });
     sock.on('error', () => {});
     const scid = randomBytes(8);
-    const hello = buildHello({ sni: o.sni, token: o.token, quic: { scid } });
-    const initials = buildInitials({ dcid: o.token, scid, clientHello: hello, packets: o.packets ?? 1 });
+    let initials: Uint8Array[];
+    if (o.locateTtl === undefined) {
+      const hello = buildHello({ sni: o.sni, token: o.token, quic: { scid } });
+      initials = buildInitials({ dcid: o.token, scid, clientHello: hello, packets: o.packets ?? 1 });
+    } else {
+      if (o.locateTtl > 0) {
+        // the TTL-limited trigger: a real Initial for the name under a DCID the server does not know
+        const dcid = randomBytes(16);
+        const hello = buildHello({ sni: o.sni, token: dcid, quic: { scid } });
+        sock.setTTL(o.locateTtl);
+        for (const d of buildInitials({ dcid, scid, clientHello: hello, packets: o.packets ?? 1 })) sock.send(d);
+        await sleep(30);
+        sock.setTTL(64);
+      }
+      // benign: long header, version 1, the token as DCID, 64 bytes (no Initial, nothing to match)
+      const benign = Buffer.alloc(64);
+      benign[0] = 0xc0;
+      benign.writeUInt32BE(1, 1);
+      benign[5] = 16;
+      Buffer.from(o.token).copy(benign, 6);
+      benign[22] = scid.length;
+      scid.copy(benign, 23);
+      initials = [benign];
+    }
     let bytes = 0;
     let received = 0;
     let maxSeq = -1;

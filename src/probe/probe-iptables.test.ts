@@ -201,3 +201,29 @@ test('idle-timeout probe: the censor state (a conntrack mark) survives 1 s of si
     await lab.exec('box', ['sysctl', '-qw', `${key}=${old}`]);
   }
 });
+
+test('hop location: a stateful QUIC v1 filter in the box acts on triggers with TTL ≥ 2, not on TTL 1', { skip, timeout: 120_000 }, async () => {
+  // stateful 2022-style rule: a QUIC v1 datagram of ≥ 1001 payload bytes marks the flow; the answers
+  // of marked flows are dropped (not the trigger itself: dropping a flow's first packet would discard
+  // its unconfirmed conntrack entry, mark included)
+  const mark = ['-p', 'udp', '--dport', String(PORT), '-m', 'length', '--length', '1029:65535', '-m', 'u32', '--u32', '0>>22&0x3C@9=0x1',
+    '-j', 'CONNMARK', '--set-mark', '0x9'];
+  const drop = ['-m', 'connmark', '--mark', '0x9', '-m', 'conntrack', '--ctdir', 'REPLY', '-j', 'DROP'];
+  await lab.exec('box', ['iptables', '-w', '-I', 'CENSOR', '1', ...drop], { check: true });
+  await lab.exec('box', ['iptables', '-w', '-I', 'CENSOR', '1', ...mark], { check: true });
+  try {
+    const r = await probe('throttled.example', { tcp: false, quic: false, locate: 4, windowMs: 1500 });
+    assert.ok(r.locate, 'locate ran');
+    assert.equal(r.locate!.baseline, 'fast', r.locate!.note);
+    // the box is the first router: a TTL-1 trigger expires there before FORWARD (where the filter
+    // is), a TTL-2 trigger crosses it and marks the flow, so the answers to the benign datagram are dropped
+    assert.deepEqual(r.locate!.runs.map((x) => [x.ttl, x.class]), [
+      [1, 'fast'],
+      [2, 'drop'],
+    ]);
+    assert.equal(r.locate!.first_ttl, 2);
+  } finally {
+    await lab.exec('box', ['iptables', '-w', '-D', 'CENSOR', ...mark]);
+    await lab.exec('box', ['iptables', '-w', '-D', 'CENSOR', ...drop]);
+  }
+});

@@ -51,6 +51,8 @@ export interface ProbeOptions {
   connectTimeoutMs?: number;
   /** Idle-timeout probes (seconds of silence each): is a throttled flow still throttled after it? */
   idle?: number[];
+  /** Hop location over UDP: TTL-limited QUIC triggers with TTL 1..locate (see docs/PROBE.md). */
+  locate?: number;
   /** Progress lines (stderr in the CLI). */
   onProgress?: (line: string) => void;
 }
@@ -124,6 +126,17 @@ export interface IdleReport {
   state: 'kept' | 'forgotten' | 'unknown';
 }
 
+export interface LocateReport {
+  proto: 'udp';
+  max_ttl: number;
+  /** Class of the benign flow without any trigger. */
+  baseline: RunClass;
+  /** Smallest trigger TTL after which the benign flow is treated differently, or null. */
+  first_ttl: number | null;
+  runs: { ttl: number; class: RunClass; reason: string }[];
+  note?: string;
+}
+
 export interface ProbeReport {
   schema: typeof REPORT_SCHEMA;
   server: string;
@@ -146,6 +159,8 @@ export interface ProbeReport {
   /** Idle-timeout probes (`idle`), or why they were skipped. */
   idle?: IdleReport[];
   idle_skipped?: string;
+  /** Hop location (`locate`). */
+  locate?: LocateReport;
 }
 
 function dirReport(d: DirectionSample | null, a: { goodput_bps: number; rate_bps: number } | undefined): DirectionReport | null {
@@ -372,6 +387,33 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
     }
   }
 
+  // hop location over UDP: baseline (benign datagram only), then TTL-limited triggers 1..max
+  let locate: LocateReport | undefined;
+  if (opts.locate && opts.locate > 0) {
+    const max = Math.min(64, Math.floor(opts.locate));
+    const one = async (ttl: number) => {
+      const s = await measureQuic({ host: opts.host, port: opts.port, sni: opts.name, token: randomBytes(16), down: Math.min(down, 300_000), windowMs: Math.min(windowMs, 1500), locateTtl: ttl });
+      const a = assessRun(s);
+      log(`locate ttl ${ttl || '-'}: ${a.class} — ${a.reason}`);
+      return a;
+    };
+    const base = await one(0);
+    locate = { proto: 'udp', max_ttl: max, baseline: base.class, first_ttl: null, runs: [] };
+    if (base.class !== 'fast') {
+      locate.note = `the benign flow is not fast without a trigger (${base.reason}): nothing to compare`;
+    } else {
+      for (let ttl = 1; ttl <= max; ttl++) {
+        const a = await one(ttl);
+        locate.runs.push({ ttl, class: a.class, reason: a.reason });
+        if (a.class !== 'fast') {
+          locate.first_ttl = ttl;
+          break;
+        }
+      }
+      if (locate.first_ttl === null) locate.note = `no trigger up to TTL ${max} changed the flow (no stateful QUIC filter, or farther away)`;
+    }
+  }
+
   const main = nameTcp ?? nameQuic;
   const report: ProbeReport = {
     schema: REPORT_SCHEMA,
@@ -397,6 +439,7 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
   if (evasionsSkipped) report.evasions_skipped = evasionsSkipped;
   if (idle) report.idle = idle;
   if (idleSkipped) report.idle_skipped = idleSkipped;
+  if (locate) report.locate = locate;
   return report;
 }
 

@@ -59,6 +59,11 @@ export function formatTable(r: ProbeReport): string {
     for (const i of r.idle) rows2.push([`${i.idle_s} s`, i.state, `${i.before.class} ${fmtRate(i.before.rate_bps ?? undefined)}`, i.after ? `${i.after.class} ${fmtRate(i.after.rate_bps ?? undefined)}` : '(connection lost)']);
     out.push(pad(rows2));
   } else if (r.idle_skipped) out.push('', `idle probes: skipped — ${r.idle_skipped}`);
+  if (r.locate) {
+    const l = r.locate;
+    out.push('', `locate (udp): ${l.first_ttl !== null ? `first effective trigger TTL ${l.first_ttl}` : 'not located'}${l.note ? ` — ${l.note}` : ''}`);
+    for (const x of l.runs) out.push(`  ttl ${x.ttl}: ${x.class} — ${x.reason}`);
+  }
   return out.join('\n') + '\n';
 }
 
