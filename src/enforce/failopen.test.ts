@@ -74,12 +74,21 @@ describe('fail-open and lifecycle (lab)', { skip: !isRoot && 'needs root', timeo
   });
 
   it('--no-install prints the rules and installs nothing', async () => {
-    const r = await il.lab.exec('box', ['timeout', '--preserve-status', '-s', 'INT', '3', process.execPath, MAIN_JS, 'enforce', '--policy', il.policy,
-      '--no-install', '--chain', il.chain, '--queues', String(il.queue)]); // prettier-ignore
-    assert.match(r.stdout, new RegExp(`iptables -w -t mangle -A ${il.chain} .*NFQUEUE`));
-    assert.match(r.stdout, /CONNMARK --save-mark/);
-    assert.match(r.stdout, /REJECT --reject-with tcp-reset/);
-    assert.equal(r.code, 0, r.stderr);
+    const child = il.lab.spawn('box', [process.execPath, MAIN_JS, 'enforce', '--policy', il.policy, '--no-install',
+      '--chain', il.chain, '--queues', String(il.queue)]); // prettier-ignore
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    for (let i = 0; i < 200 && !/bound/.test(err); i++) await sleep(100);
+    assert.match(err, /bound, chain .* \(not installed\)/);
+    assert.doesNotMatch(await il.iptablesSave(), new RegExp(il.chain), 'nothing installed while running');
+    child.kill('SIGINT');
+    assert.equal(await exited, 0, err);
+    assert.match(out, new RegExp(`iptables -w -t mangle -A ${il.chain} .*NFQUEUE`));
+    assert.match(out, /CONNMARK --save-mark/);
+    assert.match(out, /REJECT --reject-with tcp-reset/);
     assert.doesNotMatch(await il.iptablesSave(), new RegExp(il.chain));
   });
 

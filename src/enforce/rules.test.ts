@@ -28,6 +28,7 @@ test('rules: queue only unmarked connections for their first packets, with bypas
   assert.deepEqual(r, [
     'mangle -N CPX',
     'filter -N CPX',
+    'mangle -A CPX -p tcp --tcp-flags SYN,ACK SYN,ACK -j RETURN',
     'mangle -A CPX -m connmark --mark 0x0/0xff0000 -m connbytes --connbytes 0:32 --connbytes-dir both --connbytes-mode packets -j NFQUEUE --queue-num 3 --queue-bypass',
     'mangle -A CPX -m connmark --mark 0x40000/0xff0000 -j NFQUEUE --queue-num 3 --queue-bypass',
     'filter -A CPX -m connmark --mark 0x10000/0xff0000 -j RETURN',
@@ -41,7 +42,7 @@ test('rules: queue only unmarked connections for their first packets, with bypas
 });
 
 test('several queues use --queue-balance', () => {
-  const r = buildRules({ ...o, queues: [0, 3] })[2].join(' ');
+  const r = buildRules({ ...o, queues: [0, 3] })[3].join(' ');
   assert.match(r, /--queue-balance 0:3 --queue-bypass$/);
 });
 

@@ -113,6 +113,8 @@ export function buildRules(o: RuleOptions, classes: ThrottleClass[] = []): strin
   const r: string[][] = [
     ['mangle', '-N', c],
     ['filter', '-N', c],
+    // a SYN-ACK carries nothing the classifier needs: spare it the round trip through userspace
+    ['mangle', '-A', c, '-p', 'tcp', '--tcp-flags', 'SYN,ACK', 'SYN,ACK', '-j', 'RETURN'],
     ['mangle', '-A', c, '-m', 'connmark', '--mark', `0x0/${M}`,
       '-m', 'connbytes', '--connbytes', `0:${o.connbytes}`, '--connbytes-dir', 'both',
       '--connbytes-mode', 'packets', ...queueTarget(o)],
