@@ -139,11 +139,30 @@ export class DomainTableBuilder {
         hits++;
       }
     }
-    // an entry with a single (rule, kind) keeps it in the slot: no second memory access on a hit
+    // an entry with a single (rule, kind) keeps it in the slot: no second memory access on a hit;
+    // the lists of the others are copied into compact arrays
+    const cRule: number[] = [];
+    const cKind: number[] = [];
+    const cNext: number[] = [];
+    const cSpec: number[] = [];
     for (let q = 0; q < slots.length; q += SLOT) {
       const k = slots[q + 2];
-      if (slots[q + 1] !== 0 && k >= 0 && hitNext[k] < 0 && hitRule[k] < 1 << 28)
+      if (slots[q + 1] === 0 || k < 0) continue;
+      if (hitNext[k] < 0 && hitRule[k] < 1 << 28) {
         slots[q + 2] = -2 - ((hitRule[k] << 2) | hitKind[k]);
+        continue;
+      }
+      let prev = -1;
+      for (let e = k; e >= 0; e = hitNext[e]) {
+        const idx = cRule.length;
+        cRule.push(hitRule[e]);
+        cKind.push(hitKind[e]);
+        cSpec.push(hitSpec[e]);
+        cNext.push(-1);
+        if (prev < 0) slots[q + 2] = idx;
+        else cNext[prev] = idx;
+        prev = idx;
+      }
     }
     this.chunks = [];
     this.count = 0;
@@ -153,10 +172,10 @@ export class DomainTableBuilder {
       tails,
       filter,
       fshift,
-      hitRule.slice(0, hits),
-      hitKind.slice(0, hits),
-      hitNext.slice(0, hits),
-      hitSpec.slice(0, hits),
+      Int32Array.from(cRule),
+      Uint8Array.from(cKind),
+      Int32Array.from(cNext),
+      Int32Array.from(cSpec),
       shift,
       entries ? minLabels : 1,
       maxLabels,
