@@ -106,6 +106,11 @@ export class Engine {
     const hash = flowHash(p);
     const table = this.table;
     let f = table.lookup(p, hash);
+    if (f !== null && f.closed && p.proto === 6 && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
+      // a new connection on the 5-tuple of a closed one (port reuse): end the old flow
+      this.end(f);
+      f = null;
+    }
     let toServer = table.toServer;
     if (!f) {
       f = this.create(p, hash, tsMs);
@@ -146,8 +151,10 @@ export class Engine {
       s.syn(p.seq);
     }
     if (p.payLen === 0) return;
+    // data in a SYN (TCP Fast Open) starts after the SYN's own sequence number
+    const seq = flags & TCP_SYN ? (p.seq + 1) >>> 0 : p.seq;
     f.inspectedPkts++;
-    if (s === null || (s.synSeen && s.base === p.seq && !s.hasData())) {
+    if (s === null || (s.synSeen && s.base === seq && !s.hasData())) {
       // fast path: the first in-order segment is inspected in place; it is copied into a reassembly
       // buffer only when the dissector needs more bytes
       inspectTcp(f, p.buf.subarray(p.payOff, p.payOff + Math.min(p.payLen, this.inspectBytes)));
@@ -157,7 +164,7 @@ export class Engine {
       }
     }
     if (!s) s = f.stream = new StreamAssembler(this.inspectBytes);
-    const grew = s.add(p.seq, p.buf, p.payOff, p.payLen);
+    const grew = s.add(seq, p.buf, p.payOff, p.payLen);
     if (grew) inspectTcp(f, s.view());
     if (f.state === FlowState.Inspecting && (s.overflow || f.inspectedPkts >= this.inspectPackets)) {
       inspectTcp(f, s.view(), true);
