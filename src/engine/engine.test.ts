@@ -413,3 +413,41 @@ test('an unreadable file is an error for that file only', async () => {
   assert.ok(res2.files[0].truncated);
   assert.equal(r2.length, 1);
 });
+
+test('TCP Fast Open: a ClientHello carried in the SYN is read from seq+1', () => {
+  const recs = engineRun([
+    { f: eth(0x0800, ipv4(CLI, SRV, 6, tcp(42000, 443, 7000, 0, 0x02, hello))), ms: 1 },
+    { f: eth(0x0800, ipv4(SRV, CLI, 6, tcp(443, 42000, 9000, 7001 + hello.length, 0x12))), ms: 2 },
+  ]);
+  assert.equal(recs.length, 1);
+  assert.equal(recs[0].app_proto, 'tls');
+  assert.equal(recs[0].host, 'mid.example.com');
+});
+
+test('a new SYN on a closed flow (port reuse) starts a new flow with its own name', () => {
+  const h2 = wrapRecords(buildClientHello({ sni: 'second.example', alpn: ['h2'] }));
+  const c = (seq: number, ack: number, flags: number, pay?: Uint8Array) =>
+    eth(0x0800, ipv4(CLI, SRV, 6, tcp(43000, 443, seq, ack, flags, pay)));
+  const s = (seq: number, ack: number, flags: number) =>
+    eth(0x0800, ipv4(SRV, CLI, 6, tcp(443, 43000, seq, ack, flags)));
+  const frames = [
+    c(100, 0, 0x02),
+    s(500, 101, 0x12),
+    c(101, 501, 0x10),
+    c(101, 501, 0x18, hello),
+    c(101 + hello.length, 501, 0x11),
+    s(501, 102 + hello.length, 0x11),
+    c(102 + hello.length, 502, 0x10),
+    // the same 4-tuple again, 1 s later
+    c(90000, 0, 0x02),
+    s(70000, 90001, 0x12),
+    c(90001, 70001, 0x18, h2),
+  ].map((f, i) => ({ f, ms: 1000 + (i >= 7 ? 1000 : 0) + i }));
+  const recs = engineRun(frames).sort((a, b) => a.flow_id - b.flow_id);
+  assert.equal(recs.length, 2);
+  assert.equal(recs[0].host, 'mid.example.com');
+  assert.equal(recs[0].pkts_toserver + recs[0].pkts_toclient, 7);
+  assert.equal(recs[1].host, 'second.example');
+  assert.equal(recs[1].pkts_toserver, 2);
+  assert.equal(recs[1].pkts_toclient, 1);
+});
