@@ -151,8 +151,11 @@ const loadMs = performance.now() - t;
 rmSync(dir, { recursive: true, force: true });
 
 t = performance.now();
+const cpuComp0 = process.cpuUsage();
 const compiled = compilePolicy(policy);
 const compileMs = performance.now() - t;
+const cpuComp = process.cpuUsage(cpuComp0);
+const compileCpuMs = (cpuComp.user + cpuComp.system) / 1000;
 const memAfter = mem();
 
 // ---- lookups
@@ -245,7 +248,8 @@ const heapDelta = mib(memAfter.heap - mem0.heap);
 const rssCompile = mib(memAfter.rss - memBeforeLoad.rss);
 const fmt = (x: number, d = 2): string => x.toFixed(d);
 const rows: [string, string, string, string][] = [
-  ['compile (index build)', `${fmt(compileMs / 1000)} s`, '≤ 3 s', fmt(3000 / compileMs) + '× margin'],
+  ['compile (index build), wall clock', `${fmt(compileMs / 1000)} s`, '≤ 3 s', fmt(3000 / compileMs) + '× margin'],
+  ['compile, CPU time (all threads incl. GC)', `${fmt(compileCpuMs / 1000)} s`, '≤ 3 s', fmt(3000 / compileCpuMs) + '× margin'],
   ['lookups per CPU-second, one core', `${(rate / 1e6).toFixed(2)}e6`, '≥ 5e6', fmt(rate / 5e6) + '× target'],
   [
     'lookups per CPU-second, 1,024 hot flows',
