@@ -162,10 +162,15 @@ export class Decoder {
   }
 
   /** IEEE 802.11 data frame → LLC/SNAP → ethertype. Management/control frames are skipped. */
-  private wifi(b: Uint8Array, off: number, ts: number, p: Packet, depth: number): Decoded {
+  private wifi(b: Uint8Array, off: number, ts: number, p: Packet, depth: number, maybeSwapped = false): Decoded {
     if (off + 24 > this.lim) return this.bad(p, 'wifi_truncated');
-    const fc0 = b[off];
-    const fc1 = b[off + 1];
+    let fc0 = b[off];
+    let fc1 = b[off + 1];
+    if (maybeSwapped && ((fc0 >> 2) & 3) !== 2 && ((fc1 >> 2) & 3) === 2) {
+      // some CAPWAP access points send the frame-control field byte-swapped
+      fc0 = b[off + 1];
+      fc1 = b[off];
+    }
     if (((fc0 >> 2) & 3) !== 2) return Decoded.Skip;
     if (fc1 & 0x40) return Decoded.Skip; // protected: encrypted payload
     const subtype = fc0 >> 4;
@@ -365,7 +370,7 @@ export class Decoder {
           if (hlen >= 8 && po + hlen < pe) {
             p.tunnel = depth + 1;
             this.lim = pe;
-            if (t === 1 && wbid === 1) return this.wifi(b, po + hlen, ts, p, depth + 1);
+            if (t === 1 && wbid === 1) return this.wifi(b, po + hlen, ts, p, depth + 1, true);
             if (t === 0) return this.ether(b, po + hlen, ts, p, depth + 1);
           }
         }
