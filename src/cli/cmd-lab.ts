@@ -41,11 +41,13 @@ export async function run(argv: string[]): Promise<number> {
   if (!verb) throw new UsageError('want up, down or status');
   if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
   const name = values.name ?? 'cplab';
-  if (!/^[a-z][a-z0-9]{0,10}$/.test(name)) throw new UsageError(`bad --name '${name}' (want [a-z][a-z0-9]{0,10})`);
+  if (!/^[a-z][a-z0-9]{0,10}$/.test(name))
+    throw new UsageError(`bad --name '${name}' (want [a-z][a-z0-9]{0,10})`);
   let index: number | undefined;
   if (values.index !== undefined) {
     index = Number(values.index);
-    if (!Number.isInteger(index) || index < 0 || index > 255) throw new UsageError(`--index wants 0..255, got '${values.index}'`);
+    if (!Number.isInteger(index) || index < 0 || index > 255)
+      throw new UsageError(`--index wants 0..255, got '${values.index}'`);
   }
   switch (verb) {
     case 'up': {

@@ -44,7 +44,8 @@ export function parseHostPort(s: string): { host: string; port: number } {
 function int(v: string | undefined, name: string, min: number, max: number, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} wants an integer ${min}..${max}, got '${v}'`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name} wants an integer ${min}..${max}, got '${v}'`);
   return n;
 }
 
@@ -80,19 +81,25 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.name) throw new UsageError('--name NAME is required');
   const { host, port } = parseHostPort(values.server);
   const format = values.format ?? 'table';
-  if (format !== 'table' && format !== 'json') throw new UsageError(`--format wants table or json, got '${format}'`);
+  if (format !== 'table' && format !== 'json')
+    throw new UsageError(`--format wants table or json, got '${format}'`);
   let evasions: boolean | string[] = values.evasions ?? false;
   if (values.techniques) {
-    evasions = values.techniques.split(',').map((s) => s.trim()).filter(Boolean);
+    evasions = values.techniques
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const known = new Set(TECHNIQUES.map((t) => t.id));
     for (const t of evasions) if (!known.has(t)) throw new UsageError(`unknown technique '${t}'`);
   }
   let idle: number[] | undefined;
   if (values.idle) {
     idle = values.idle.split(',').map((x) => Number(x.trim()));
-    if (idle.some((x) => !Number.isFinite(x) || x < 0 || x > 3600)) throw new UsageError(`--idle wants seconds 0..3600, got '${values.idle}'`);
+    if (idle.some((x) => !Number.isFinite(x) || x < 0 || x > 3600))
+      throw new UsageError(`--idle wants seconds 0..3600, got '${values.idle}'`);
   }
-  if (values['no-quic'] && values['no-tcp']) throw new UsageError('--no-quic and --no-tcp leave nothing to do');
+  if (values['no-quic'] && values['no-tcp'])
+    throw new UsageError('--no-quic and --no-tcp leave nothing to do');
   const report = await runProbe({
     host,
     port,

@@ -29,36 +29,40 @@ c.on('error', (e) => { console.error(e.message); process.exit(1); });
 setTimeout(() => process.exit(2), 5000);
 `;
 
-test('lab forwards TCP over IPv4 and IPv6 from sub through box to net', { skip: !isRoot, timeout: 60_000 }, async () => {
-  const lab = await createLab({ name: `lt${process.pid % 100000}`, index: 201 });
-  labs.push(lab);
-  assert.deepEqual(lab.ns, { sub: `${lab.name}-sub`, box: `${lab.name}-box`, net: `${lab.name}-net` });
-  for (const n of Object.values(lab.ns)) assert.ok(listNamespaces().includes(n));
-  assert.equal(lab.addr.sub, '10.231.201.1');
-  assert.equal(lab.addr.net6, 'fd00:cafe:c9:2::2');
-  const srv = lab.spawn('net', [process.execPath, '-e', SERVER]);
-  await once(srv.stdout!, 'data');
-  const r4 = await lab.exec('sub', [process.execPath, '-e', CLIENT(lab.addr.net)]);
-  assert.equal(r4.code, 0, r4.stderr);
-  // the server saw the subscriber's own address: routed, not NATed
-  assert.match(r4.stdout, /hello from (::ffff:)?10\.231\.201\.1\b/);
-  const r6 = await lab.exec('sub', [process.execPath, '-e', CLIENT(lab.addr.net6)]);
-  assert.equal(r6.code, 0, r6.stderr);
-  assert.match(r6.stdout, /hello from fd00:cafe:c9:1::1/);
-  // the box forwards; the host namespace has no route into the lab block
-  const fwd = await lab.exec('box', ['sysctl', '-n', 'net.ipv4.ip_forward']);
-  assert.equal(fwd.stdout.trim(), '1');
-  const subRoutes = await lab.exec('sub', ['ip', 'route', 'show']);
-  assert.match(subRoutes.stdout, /default via 10\.231\.201\.2/);
-  // the box's FORWARD chain sees the traffic: count packets with a rule of our own
-  await lab.exec('box', ['iptables', '-A', 'FORWARD', '-p', 'tcp', '--dport', '18080'], { check: true });
-  const r4b = await lab.exec('sub', [process.execPath, '-e', CLIENT(lab.addr.net)]);
-  assert.equal(r4b.code, 0, r4b.stderr);
-  const cnt = await lab.exec('box', ['iptables', '-nvxL', 'FORWARD'], { check: true });
-  const pk = Number(/^\s*(\d+)\s+\d+\s.*dpt:18080/m.exec(cnt.stdout)?.[1] ?? 0);
-  assert.ok(pk >= 3, `FORWARD counted ${pk} packets:\n${cnt.stdout}`);
-  srv.kill();
-});
+test(
+  'lab forwards TCP over IPv4 and IPv6 from sub through box to net',
+  { skip: !isRoot, timeout: 60_000 },
+  async () => {
+    const lab = await createLab({ name: `lt${process.pid % 100000}`, index: 201 });
+    labs.push(lab);
+    assert.deepEqual(lab.ns, { sub: `${lab.name}-sub`, box: `${lab.name}-box`, net: `${lab.name}-net` });
+    for (const n of Object.values(lab.ns)) assert.ok(listNamespaces().includes(n));
+    assert.equal(lab.addr.sub, '10.231.201.1');
+    assert.equal(lab.addr.net6, 'fd00:cafe:c9:2::2');
+    const srv = lab.spawn('net', [process.execPath, '-e', SERVER]);
+    await once(srv.stdout!, 'data');
+    const r4 = await lab.exec('sub', [process.execPath, '-e', CLIENT(lab.addr.net)]);
+    assert.equal(r4.code, 0, r4.stderr);
+    // the server saw the subscriber's own address: routed, not NATed
+    assert.match(r4.stdout, /hello from (::ffff:)?10\.231\.201\.1\b/);
+    const r6 = await lab.exec('sub', [process.execPath, '-e', CLIENT(lab.addr.net6)]);
+    assert.equal(r6.code, 0, r6.stderr);
+    assert.match(r6.stdout, /hello from fd00:cafe:c9:1::1/);
+    // the box forwards; the host namespace has no route into the lab block
+    const fwd = await lab.exec('box', ['sysctl', '-n', 'net.ipv4.ip_forward']);
+    assert.equal(fwd.stdout.trim(), '1');
+    const subRoutes = await lab.exec('sub', ['ip', 'route', 'show']);
+    assert.match(subRoutes.stdout, /default via 10\.231\.201\.2/);
+    // the box's FORWARD chain sees the traffic: count packets with a rule of our own
+    await lab.exec('box', ['iptables', '-A', 'FORWARD', '-p', 'tcp', '--dport', '18080'], { check: true });
+    const r4b = await lab.exec('sub', [process.execPath, '-e', CLIENT(lab.addr.net)]);
+    assert.equal(r4b.code, 0, r4b.stderr);
+    const cnt = await lab.exec('box', ['iptables', '-nvxL', 'FORWARD'], { check: true });
+    const pk = Number(/^\s*(\d+)\s+\d+\s.*dpt:18080/m.exec(cnt.stdout)?.[1] ?? 0);
+    assert.ok(pk >= 3, `FORWARD counted ${pk} packets:\n${cnt.stdout}`);
+    srv.kill();
+  },
+);
 
 test('offloads are off on the veths when ethtool exists', { skip: !isRoot, timeout: 60_000 }, async (t) => {
   const lab = labs[0];

@@ -125,7 +125,8 @@ async function haveEthtool(): Promise<boolean> {
 export async function createLab(opts: LabOptions = {}): Promise<Lab> {
   requireRoot();
   const name = opts.name ?? `cp${randomBytes(3).toString('hex')}`;
-  if (!NAME_RE.test(name)) throw new LabError('ERR_LAB_SETUP', `bad lab name '${name}' (want [a-z][a-z0-9]{0,10})`);
+  if (!NAME_RE.test(name))
+    throw new LabError('ERR_LAB_SETUP', `bad lab name '${name}' (want [a-z][a-z0-9]{0,10})`);
   const index = opts.index ?? 1 + (randomBytes(1)[0] % 254);
   if (!Number.isInteger(index) || index < 0 || index > 255) {
     throw new LabError('ERR_LAB_SETUP', `bad lab index ${index} (want 0–255)`);
@@ -160,11 +161,39 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
     }
     // veths are created directly inside their namespaces: nothing ever appears in the host namespace
     await run(
-      ['ip', 'link', 'add', ifaces.boxSub, 'netns', ns.box, 'type', 'veth', 'peer', 'name', ifaces.sub, 'netns', ns.sub],
+      [
+        'ip',
+        'link',
+        'add',
+        ifaces.boxSub,
+        'netns',
+        ns.box,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        ifaces.sub,
+        'netns',
+        ns.sub,
+      ],
       { check: true },
     );
     await run(
-      ['ip', 'link', 'add', ifaces.boxNet, 'netns', ns.box, 'type', 'veth', 'peer', 'name', ifaces.net, 'netns', ns.net],
+      [
+        'ip',
+        'link',
+        'add',
+        ifaces.boxNet,
+        'netns',
+        ns.box,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        ifaces.net,
+        'netns',
+        ns.net,
+      ],
       { check: true },
     );
     const links: [LabNs, string][] = [

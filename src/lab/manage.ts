@@ -55,10 +55,20 @@ function readState(name: string): LabState | null {
 export function labStatus(name: string): LabStatus {
   const state = readState(name);
   const ns = labNamespaces(name);
-  const namespaces = { sub: namespaceExists(ns.sub), box: namespaceExists(ns.box), net: namespaceExists(ns.net) };
+  const namespaces = {
+    sub: namespaceExists(ns.sub),
+    box: namespaceExists(ns.box),
+    net: namespaceExists(ns.net),
+  };
   const servicesRunning = !!state && state.servicesPid > 0 && alive(state.servicesPid);
   const all = namespaces.sub && namespaces.box && namespaces.net;
-  return { name, state, namespaces, servicesRunning, healthy: !!state && all && (state.servicesPid === 0 || servicesRunning) };
+  return {
+    name,
+    state,
+    namespaces,
+    servicesRunning,
+    healthy: !!state && all && (state.servicesPid === 0 || servicesRunning),
+  };
 }
 
 function servicesList(a: LabAddrs): { name: string; listen: string }[] {
@@ -94,11 +104,15 @@ export async function labUp(o: UpOptions): Promise<{ state: LabState; created: b
       const entry = join(here, isTs ? 'servers.ts' : 'servers.js');
       const node = isTs ? [process.execPath, '--import', 'tsx', entry] : [process.execPath, entry];
       const fd = openSync(log, 'a');
-      const child = spawn('ip', ['netns', 'exec', lab.ns.net, ...node, dir, lab.addr.net, lab.addr.net6, lab.addr.net2], {
-        detached: true,
-        stdio: ['ignore', fd, fd],
-        cwd: process.cwd(),
-      });
+      const child = spawn(
+        'ip',
+        ['netns', 'exec', lab.ns.net, ...node, dir, lab.addr.net, lab.addr.net6, lab.addr.net2],
+        {
+          detached: true,
+          stdio: ['ignore', fd, fd],
+          cwd: process.cwd(),
+        },
+      );
       closeSync(fd);
       child.unref();
       pid = child.pid ?? 0;
@@ -164,13 +178,23 @@ export function formatStatus(s: LabStatus): string {
   lines.push(`lab ${s.name}: ${s.healthy ? 'up' : 'BROKEN (run: chokepoint lab down, then up)'}  [${ns}]`);
   if (s.state) {
     const a = s.state.addr;
-    lines.push(`  namespaces: ${s.state.ns.sub} (subscriber) — ${s.state.ns.box} (box, forwarding) — ${s.state.ns.net} (internet)`);
-    lines.push(`  sub ${a.sub} [${a.sub6}]  box ${a.boxSub}/${a.boxNet}  net ${a.net} [${a.net6}], ${a.net2} [${a.net26}]`);
-    lines.push(`  services (pid ${s.state.servicesPid || '-'}, ${s.servicesRunning ? 'running' : 'not running'}):`);
+    lines.push(
+      `  namespaces: ${s.state.ns.sub} (subscriber) — ${s.state.ns.box} (box, forwarding) — ${s.state.ns.net} (internet)`,
+    );
+    lines.push(
+      `  sub ${a.sub} [${a.sub6}]  box ${a.boxSub}/${a.boxNet}  net ${a.net} [${a.net6}], ${a.net2} [${a.net26}]`,
+    );
+    lines.push(
+      `  services (pid ${s.state.servicesPid || '-'}, ${s.servicesRunning ? 'running' : 'not running'}):`,
+    );
     for (const x of s.state.services) lines.push(`    ${x.name.padEnd(28)} ${x.listen}`);
     lines.push(`  test CA: ${s.state.ca}`);
-    lines.push(`  try: ip netns exec ${s.state.ns.sub} curl --cacert ${s.state.ca} --resolve example.com:443:${a.net} https://example.com/`);
-    lines.push(`       ip netns exec ${s.state.ns.sub} chokepoint probe --server ${a.net2}:443 --name example.com`);
+    lines.push(
+      `  try: ip netns exec ${s.state.ns.sub} curl --cacert ${s.state.ca} --resolve example.com:443:${a.net} https://example.com/`,
+    );
+    lines.push(
+      `       ip netns exec ${s.state.ns.sub} chokepoint probe --server ${a.net2}:443 --name example.com`,
+    );
   }
   return lines.join('\n') + '\n';
 }

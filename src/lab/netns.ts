@@ -170,7 +170,10 @@ export async function deleteNamespace(ns: string): Promise<void> {
 /** Throw a clear error if not running as root (namespaces and iptables need CAP_NET_ADMIN). */
 export function requireRoot(): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new LabError('ERR_LAB_NOT_ROOT', 'the lab needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create namespaces');
+    throw new LabError(
+      'ERR_LAB_NOT_ROOT',
+      'the lab needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create namespaces',
+    );
   }
 }
 

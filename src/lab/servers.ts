@@ -28,12 +28,37 @@ export async function ensureCa(dir: string): Promise<{ caCert: string; caKey: st
   const caCert = join(dir, 'ca.crt');
   const leafKey = join(dir, 'leaf.key');
   if (!existsSync(caCert)) {
-    await run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', caKey, '-out', caCert,
-      '-days', '30', '-subj', '/CN=Chokepoint lab test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
-      { check: true });
+    await run(
+      [
+        'openssl',
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        caKey,
+        '-out',
+        caCert,
+        '-days',
+        '30',
+        '-subj',
+        '/CN=Chokepoint lab test CA',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ],
+      { check: true },
+    );
   }
   if (!existsSync(leafKey)) {
-    await run(['openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', leafKey], { check: true });
+    await run(
+      ['openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', leafKey],
+      { check: true },
+    );
   }
   return { caCert, caKey, leafKey };
 }
@@ -47,12 +72,31 @@ export async function certFor(dir: string, name: string): Promise<{ cert: string
   if (!NAME_OK.test(safe) || safe.length > 253) throw new Error(`not a host name: ${name}`);
   const file = join(dir, `cert-${safe}.pem`);
   if (!existsSync(file)) {
-    const csr = await run(['openssl', 'req', '-new', '-key', leafKey, '-subj', `/CN=${safe}`], { check: true });
+    const csr = await run(['openssl', 'req', '-new', '-key', leafKey, '-subj', `/CN=${safe}`], {
+      check: true,
+    });
     const ext = join(dir, `ext-${safe}.cnf`);
     const { writeFileSync } = await import('node:fs');
     writeFileSync(ext, `subjectAltName=DNS:${safe}\nextendedKeyUsage=serverAuth\n`);
-    await run(['openssl', 'x509', '-req', '-CA', caCert, '-CAkey', caKey, '-CAcreateserial', '-days', '30', '-out', file, '-extfile', ext],
-      { input: csr.stdout, check: true });
+    await run(
+      [
+        'openssl',
+        'x509',
+        '-req',
+        '-CA',
+        caCert,
+        '-CAkey',
+        caKey,
+        '-CAcreateserial',
+        '-days',
+        '30',
+        '-out',
+        file,
+        '-extfile',
+        ext,
+      ],
+      { input: csr.stdout, check: true },
+    );
   }
   return { cert: readFileSync(file, 'utf8'), key: readFileSync(leafKey, 'utf8') };
 }
@@ -68,7 +112,8 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
       while (left > 0) {
         const k = Math.min(left, chunk.length);
         left -= k;
-        if (!res.write(k === chunk.length ? chunk : chunk.subarray(0, k))) return void res.once('drain', pump);
+        if (!res.write(k === chunk.length ? chunk : chunk.subarray(0, k)))
+          return void res.once('drain', pump);
       }
       res.end();
     };
@@ -126,7 +171,12 @@ export interface LabServices {
   close(): Promise<void>;
 }
 
-export async function startServices(dir: string, host: string, host6: string, probeHost: string): Promise<LabServices> {
+export async function startServices(
+  dir: string,
+  host: string,
+  host6: string,
+  probeHost: string,
+): Promise<LabServices> {
   const closers: (() => Promise<void>)[] = [];
   const base = await certFor(dir, 'lab.invalid');
   const cache = new Map<string, SecureContext>();

@@ -57,7 +57,9 @@ export function buildHello(o: HelloOptions): Uint8Array {
   if (o.token.length !== 16) throw new RangeError('token must be 16 bytes');
   const tok = [...o.token];
   const quic = o.quic !== undefined;
-  const suites = quic ? [0x1301, 0x1302, 0x1303] : [0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0x009c, 0x002f];
+  const suites = quic
+    ? [0x1301, 0x1302, 0x1303]
+    : [0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0x009c, 0x002f];
   const alpn = o.alpn ?? (quic ? ['h3'] : ['h2', 'http/1.1']);
   const exts: number[] = [];
   if (o.sni !== null) {

@@ -25,7 +25,11 @@ export interface InNsOptions {
 }
 
 /** Run `runProbe(opts)` inside namespace `ns` and return its report. */
-export function runProbeInNs(ns: string, opts: Omit<ProbeOptions, 'onProgress'>, o: InNsOptions = {}): Promise<ProbeReport> {
+export function runProbeInNs(
+  ns: string,
+  opts: Omit<ProbeOptions, 'onProgress'>,
+  o: InNsOptions = {},
+): Promise<ProbeReport> {
   const argv = ['ip', 'netns', 'exec', ns, ...childArgv(['probe', JSON.stringify(opts)])];
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });

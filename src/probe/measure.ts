@@ -154,7 +154,9 @@ async function openControl(host: string, port: number, req: SessionRequest): Pro
   const ready = await Promise.race([ctl.wait('ready', 5000), ctl.wait('error', 5000)]);
   if (!ready || ready.op !== 'ready') {
     ctl.close();
-    throw new Error(`probe-server ${host}:${port}: session refused${ready && ready.op === 'error' ? ': ' + ready.message : ''}`);
+    throw new Error(
+      `probe-server ${host}:${port}: session refused${ready && ready.op === 'error' ? ': ' + ready.message : ''}`,
+    );
   }
   return ctl;
 }
@@ -176,7 +178,14 @@ function emptyDir(target: number): DirectionSample {
   return { bytes: 0, target, duration_ms: 0, complete: false, timeline: [] };
 }
 
-function failed(proto: 'tcp' | 'udp', windowMs: number, down: number, up: number, error: string, detail: string): RunSample {
+function failed(
+  proto: 'tcp' | 'udp',
+  windowMs: number,
+  down: number,
+  up: number,
+  error: string,
+  detail: string,
+): RunSample {
   return {
     proto,
     connected: false,
@@ -220,7 +229,14 @@ export async function measureTcp(o: TcpRunOptions): Promise<RunSample> {
         reorder = await installReorder({ dst: o.host, localPort, segmentBytes: o.trigger.writes[0].length });
       } catch (e) {
         ctl.close();
-        const s = failed('tcp', o.windowMs, o.down, o.up, 'unsupported', `reordering needs root, tc and iptables: ${(e as Error).message}`);
+        const s = failed(
+          'tcp',
+          o.windowMs,
+          o.down,
+          o.up,
+          'unsupported',
+          `reordering needs root, tc and iptables: ${(e as Error).message}`,
+        );
         return s;
       }
     }
@@ -231,7 +247,12 @@ export async function measureTcp(o: TcpRunOptions): Promise<RunSample> {
   }
 }
 
-async function tcpRun(o: TcpRunOptions, ctl: Control, localPort: number | undefined, reorder: Reorder | null): Promise<RunSample> {
+async function tcpRun(
+  o: TcpRunOptions,
+  ctl: Control,
+  localPort: number | undefined,
+  reorder: Reorder | null,
+): Promise<RunSample> {
   const sample: RunSample = failed('tcp', o.windowMs, o.down, o.up, '', '');
   sample.error = null;
   delete sample.error_detail;
@@ -318,7 +339,11 @@ async function tcpRun(o: TcpRunOptions, ctl: Control, localPort: number | undefi
   while (true) {
     const now = performance.now();
     const t = Math.round(now - tTrig);
-    if (downBytes !== last || down.timeline.length === 0 || t - down.timeline[down.timeline.length - 1][0] >= 250) {
+    if (
+      downBytes !== last ||
+      down.timeline.length === 0 ||
+      t - down.timeline[down.timeline.length - 1][0] >= 250
+    ) {
       down.timeline.push([t, downBytes]);
       last = downBytes;
     }
@@ -345,8 +370,15 @@ async function tcpRun(o: TcpRunOptions, ctl: Control, localPort: number | undefi
   if (o.idleMs !== undefined && !sockClosed && !sock.destroyed) {
     sample.idle_ms = o.idleMs;
     const idleEnd = performance.now() + o.idleMs;
-    while (!sockClosed && performance.now() < idleEnd) await sleep(Math.min(200, Math.max(1, idleEnd - performance.now())));
-    const after: DirectionSample = { bytes: 0, target: o.down, duration_ms: 0, complete: false, timeline: [] };
+    while (!sockClosed && performance.now() < idleEnd)
+      await sleep(Math.min(200, Math.max(1, idleEnd - performance.now())));
+    const after: DirectionSample = {
+      bytes: 0,
+      target: o.down,
+      duration_ms: 0,
+      complete: false,
+      timeline: [],
+    };
     sample.after = after;
     if (!sockClosed) {
       const base = downBytes;
@@ -359,7 +391,11 @@ async function tcpRun(o: TcpRunOptions, ctl: Control, localPort: number | undefi
         const now = performance.now();
         const got = downBytes - base;
         const t = Math.round(now - t1);
-        if (got !== prev || after.timeline.length === 0 || t - after.timeline[after.timeline.length - 1][0] >= 250) {
+        if (
+          got !== prev ||
+          after.timeline.length === 0 ||
+          t - after.timeline[after.timeline.length - 1][0] >= 250
+        ) {
           after.timeline.push([t, got]);
           prev = got;
         }
@@ -408,7 +444,11 @@ async function tcpRun(o: TcpRunOptions, ctl: Control, localPort: number | undefi
     sample.up.complete = upB >= o.up;
     const doneMsg = ctl.msgs.find((m) => m.op === 'up_done');
     sample.up.duration_ms =
-      doneMsg && doneMsg.op === 'up_done' ? doneMsg.ms : upTl.length ? Math.min(o.windowMs, upTl[upTl.length - 1][0]) : o.windowMs;
+      doneMsg && doneMsg.op === 'up_done'
+        ? doneMsg.ms
+        : upTl.length
+          ? Math.min(o.windowMs, upTl[upTl.length - 1][0])
+          : o.windowMs;
     sample.up.timeline = upTl.filter(([ms]) => ms <= o.windowMs + 100);
   }
   return sample;
@@ -471,7 +511,8 @@ export async function measureQuic(o: QuicRunOptions): Promise<RunSample> {
         const dcid = randomBytes(16);
         const hello = buildHello({ sni: o.sni, token: dcid, quic: { scid } });
         sock.setTTL(o.locateTtl);
-        for (const d of buildInitials({ dcid, scid, clientHello: hello, packets: o.packets ?? 1 })) sock.send(d);
+        for (const d of buildInitials({ dcid, scid, clientHello: hello, packets: o.packets ?? 1 }))
+          sock.send(d);
         await sleep(30);
         sock.setTTL(64);
       }
@@ -509,7 +550,11 @@ export async function measureQuic(o: QuicRunOptions): Promise<RunSample> {
     while (true) {
       const now = performance.now();
       const t = Math.round(now - tTrig);
-      if (bytes !== last || down.timeline.length === 0 || t - down.timeline[down.timeline.length - 1][0] >= 250) {
+      if (
+        bytes !== last ||
+        down.timeline.length === 0 ||
+        t - down.timeline[down.timeline.length - 1][0] >= 250
+      ) {
         down.timeline.push([t, bytes]);
         last = bytes;
       }

@@ -163,7 +163,10 @@ export interface ProbeReport {
   locate?: LocateReport;
 }
 
-function dirReport(d: DirectionSample | null, a: { goodput_bps: number; rate_bps: number } | undefined): DirectionReport | null {
+function dirReport(
+  d: DirectionSample | null,
+  a: { goodput_bps: number; rate_bps: number } | undefined,
+): DirectionReport | null {
   if (!d) return null;
   return {
     bytes: d.bytes,
@@ -220,8 +223,16 @@ function baselineOf(cases: PendingCase[], label: string): Baseline | undefined {
   let best: Baseline | undefined;
   for (const c of cases) {
     const d = decideCase(c.assessments);
-    const rate = median(c.assessments.filter((a) => a.class === 'fast' || a.class === 'middle' || a.class === 'slow').map((a) => a.rate_bps ?? 0));
-    const b: Baseline = { rate_bps: Number.isNaN(rate) ? 0 : rate, ok: d.verdict === 'ok', label: `${label} ${c.sni ?? c.id}` };
+    const rate = median(
+      c.assessments
+        .filter((a) => a.class === 'fast' || a.class === 'middle' || a.class === 'slow')
+        .map((a) => a.rate_bps ?? 0),
+    );
+    const b: Baseline = {
+      rate_bps: Number.isNaN(rate) ? 0 : rate,
+      ok: d.verdict === 'ok',
+      label: `${label} ${c.sni ?? c.id}`,
+    };
     if (!best || b.rate_bps > best.rate_bps) best = b;
   }
   return best;
@@ -258,14 +269,27 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
   };
   const runUdp = async (c: PendingCase) => {
     const token = randomBytes(16);
-    const s = await measureQuic({ host: opts.host, port: opts.port, sni: c.sni, token, down: Math.min(down, 1_000_000), windowMs });
+    const s = await measureQuic({
+      host: opts.host,
+      port: opts.port,
+      sni: c.sni,
+      token,
+      down: Math.min(down, 1_000_000),
+      windowMs,
+    });
     const a = assessRun(s);
     c.samples.push(s);
     c.assessments.push(a);
     log(`${c.id}: ${a.class} — ${a.reason}`);
   };
 
-  const mk = (id: string, role: CaseRole, proto: 'tcp' | 'udp', technique: Technique, sni: string | null): PendingCase => ({
+  const mk = (
+    id: string,
+    role: CaseRole,
+    proto: 'tcp' | 'udp',
+    technique: Technique,
+    sni: string | null,
+  ): PendingCase => ({
     id,
     role,
     proto,
@@ -278,11 +302,18 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
   const all: PendingCase[] = [];
   const tcpCases: PendingCase[] = [];
   if (opts.tcp !== false) {
-    tcpCases.push(mk('control', 'control', 'tcp', PLAIN, control), mk('scrambled', 'scrambled', 'tcp', PLAIN, scrambled), mk('name', 'name', 'tcp', PLAIN, opts.name));
+    tcpCases.push(
+      mk('control', 'control', 'tcp', PLAIN, control),
+      mk('scrambled', 'scrambled', 'tcp', PLAIN, scrambled),
+      mk('name', 'name', 'tcp', PLAIN, opts.name),
+    );
   }
   const quicCases: PendingCase[] = [];
   if (opts.quic !== false) {
-    quicCases.push(mk('quic:control', 'control', 'udp', PLAIN, control), mk('quic:name', 'name', 'udp', PLAIN, opts.name));
+    quicCases.push(
+      mk('quic:control', 'control', 'udp', PLAIN, control),
+      mk('quic:name', 'name', 'udp', PLAIN, opts.name),
+    );
   }
   for (let i = 0; i < repeat; i++) {
     for (const c of tcpCases) await runTcp(c);
@@ -298,7 +329,12 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
       proto: c.proto,
       technique: c.technique.id,
       description: c.technique.description,
-      sni: c.proto === 'tcp' ? (c.samples.length ? c.technique.build(c.sni ?? opts.name, new Uint8Array(16), ctx).sni : c.sni) : c.sni,
+      sni:
+        c.proto === 'tcp'
+          ? c.samples.length
+            ? c.technique.build(c.sni ?? opts.name, new Uint8Array(16), ctx).sni
+            : c.sni
+          : c.sni,
       verdict: d.verdict,
       reason: d.reason,
       runs: c.samples.map((s, i) => runReport(s, c.assessments[i])),
@@ -310,8 +346,14 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
     return r;
   };
 
-  const tcpBase = baselineOf(tcpCases.filter((c) => c.role !== 'name'), 'control');
-  const quicBase = baselineOf(quicCases.filter((c) => c.role !== 'name'), 'control');
+  const tcpBase = baselineOf(
+    tcpCases.filter((c) => c.role !== 'name'),
+    'control',
+  );
+  const quicBase = baselineOf(
+    quicCases.filter((c) => c.role !== 'name'),
+    'control',
+  );
   const reports: CaseReport[] = [];
   for (const c of tcpCases) reports.push(decide(c, c.role === 'name' ? tcpBase : undefined));
   for (const c of quicCases) reports.push(decide(c, c.role === 'name' ? quicBase : undefined));
@@ -325,7 +367,10 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
     const ids = opts.evasions === true ? TECHNIQUES.map((t) => t.id) : opts.evasions;
     const techs = ids.map((id) => {
       const t = techniqueById(id);
-      if (!t) throw new RangeError(`unknown evasion technique '${id}' (known: ${TECHNIQUES.map((x) => x.id).join(', ')})`);
+      if (!t)
+        throw new RangeError(
+          `unknown evasion technique '${id}' (known: ${TECHNIQUES.map((x) => x.id).join(', ')})`,
+        );
       return t;
     });
     if (!nameTcp || (nameTcp.verdict !== 'throttled' && nameTcp.verdict !== 'blocked')) {
@@ -342,7 +387,13 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
         else if (r.verdict === 'throttled' || r.verdict === 'blocked') outcome = 'no-bypass';
         else if (r.verdict === 'inconclusive') outcome = 'partial';
         else outcome = 'error';
-        evasions.push({ technique: c.technique.id, description: c.technique.description, outcome, verdict: r.verdict, case: r.id });
+        evasions.push({
+          technique: c.technique.id,
+          description: c.technique.description,
+          outcome,
+          verdict: r.verdict,
+          case: r.id,
+        });
       }
     }
   }
@@ -378,7 +429,9 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
         const item: IdleReport = {
           idle_s: sec,
           before: { class: before.class, rate_bps: before.rate_bps ?? null, reason: before.reason },
-          after: after ? { class: after.class, rate_bps: after.rate_bps ?? null, reason: after.reason } : null,
+          after: after
+            ? { class: after.class, rate_bps: after.rate_bps ?? null, reason: after.reason }
+            : null,
           state,
         };
         idle.push(item);
@@ -392,7 +445,15 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
   if (opts.locate && opts.locate > 0) {
     const max = Math.min(64, Math.floor(opts.locate));
     const one = async (ttl: number) => {
-      const s = await measureQuic({ host: opts.host, port: opts.port, sni: opts.name, token: randomBytes(16), down: Math.min(down, 300_000), windowMs: Math.min(windowMs, 1500), locateTtl: ttl });
+      const s = await measureQuic({
+        host: opts.host,
+        port: opts.port,
+        sni: opts.name,
+        token: randomBytes(16),
+        down: Math.min(down, 300_000),
+        windowMs: Math.min(windowMs, 1500),
+        locateTtl: ttl,
+      });
       const a = assessRun(s);
       log(`locate ttl ${ttl || '-'}: ${a.class} — ${a.reason}`);
       return a;
@@ -410,7 +471,8 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
           break;
         }
       }
-      if (locate.first_ttl === null) locate.note = `no trigger up to TTL ${max} changed the flow (no stateful QUIC filter, or farther away)`;
+      if (locate.first_ttl === null)
+        locate.note = `no trigger up to TTL ${max} changed the flow (no stateful QUIC filter, or farther away)`;
     }
   }
 
@@ -432,7 +494,8 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
   if (main?.blocking) report.blocking = main.blocking;
   if (nameQuic) {
     report.quic = { verdict: nameQuic.verdict, reason: nameQuic.reason };
-    if (nameQuic.verdict === 'throttled' && nameQuic.rate_bps !== undefined) report.quic.rate_bps = nameQuic.rate_bps;
+    if (nameQuic.verdict === 'throttled' && nameQuic.rate_bps !== undefined)
+      report.quic.rate_bps = nameQuic.rate_bps;
     if (nameQuic.blocking) report.quic.blocking = nameQuic.blocking;
   }
   if (evasions) report.evasions = evasions;

@@ -96,13 +96,27 @@ export function checkSessionRequest(x: unknown): string | null {
   if (!Number.isInteger(r.up) || (r.up as number) < 0 || (r.up as number) > 1 << 30) return 'bad up';
   if (!Number.isInteger(r.window_ms) || (r.window_ms as number) < 100 || (r.window_ms as number) > 600_000)
     return 'window_ms must be 100..600000';
-  if (r.trigger_bytes !== undefined && (!Number.isInteger(r.trigger_bytes) || (r.trigger_bytes as number) < 0 || (r.trigger_bytes as number) > 65536))
+  if (
+    r.trigger_bytes !== undefined &&
+    (!Number.isInteger(r.trigger_bytes) ||
+      (r.trigger_bytes as number) < 0 ||
+      (r.trigger_bytes as number) > 65536)
+  )
     return 'bad trigger_bytes';
-  if (r.idle_ms !== undefined && (!Number.isInteger(r.idle_ms) || (r.idle_ms as number) < 0 || (r.idle_ms as number) > 3_600_000))
+  if (
+    r.idle_ms !== undefined &&
+    (!Number.isInteger(r.idle_ms) || (r.idle_ms as number) < 0 || (r.idle_ms as number) > 3_600_000)
+  )
     return 'idle_ms must be 0..3600000';
-  if (r.udp_rate_bps !== undefined && (!Number.isFinite(r.udp_rate_bps) || (r.udp_rate_bps as number) <= 0 || (r.udp_rate_bps as number) > 1e9))
+  if (
+    r.udp_rate_bps !== undefined &&
+    (!Number.isFinite(r.udp_rate_bps) || (r.udp_rate_bps as number) <= 0 || (r.udp_rate_bps as number) > 1e9)
+  )
     return 'bad udp_rate_bps';
-  if (r.udp_size !== undefined && (!Number.isInteger(r.udp_size) || (r.udp_size as number) < 64 || (r.udp_size as number) > 1452))
+  if (
+    r.udp_size !== undefined &&
+    (!Number.isInteger(r.udp_size) || (r.udp_size as number) < 64 || (r.udp_size as number) > 1452)
+  )
     return 'bad udp_size';
   return null;
 }

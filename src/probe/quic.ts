@@ -43,7 +43,11 @@ export interface InitialKeys {
 export function clientInitialKeys(dcid: Uint8Array): InitialKeys {
   const initial = hkdfExtract(INITIAL_SALT_V1, dcid);
   const client = expandLabel(initial, 'client in', 32);
-  return { key: expandLabel(client, 'quic key', 16), iv: expandLabel(client, 'quic iv', 12), hp: expandLabel(client, 'quic hp', 16) };
+  return {
+    key: expandLabel(client, 'quic key', 16),
+    iv: expandLabel(client, 'quic iv', 12),
+    hp: expandLabel(client, 'quic hp', 16),
+  };
 }
 
 function varint(n: number): number[] {

@@ -62,27 +62,107 @@ export async function installReorder(o: ReorderOptions): Promise<Reorder> {
   const v6 = o.dst.includes(':');
   const ipt = v6 ? 'ip6tables' : 'iptables';
   const mark = String(o.mark ?? 0x43500000 + (o.localPort & 0xffff));
-  const rule = ['-p', 'tcp', '-d', o.dst, '--sport', String(o.localPort), '-m', 'connbytes', '--connbytes', '2:3',
-    '--connbytes-dir', 'original', '--connbytes-mode', 'packets', '-j', 'MARK', '--set-mark', mark];
+  const rule = [
+    '-p',
+    'tcp',
+    '-d',
+    o.dst,
+    '--sport',
+    String(o.localPort),
+    '-m',
+    'connbytes',
+    '--connbytes',
+    '2:3',
+    '--connbytes-dir',
+    'original',
+    '--connbytes-mode',
+    'packets',
+    '-j',
+    'MARK',
+    '--set-mark',
+    mark,
+  ];
   const cleanups: string[][] = [];
   const remove = async () => {
     for (const c of cleanups.reverse()) await run(c, { timeoutMs: 5000 });
     cleanups.length = 0;
   };
   try {
-    const q = await run(['tc', 'qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'htb', 'default', '10'], { timeoutMs: 5000 });
+    const q = await run(['tc', 'qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'htb', 'default', '10'], {
+      timeoutMs: 5000,
+    });
     if (q.code !== 0) throw new Error(`tc qdisc on ${dev}: ${q.stderr.trim()}`);
     cleanups.push(['tc', 'qdisc', 'del', 'dev', dev, 'root']);
-    await run(['tc', 'class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', '10gbit', 'burst', '1m', 'cburst', '1m'], { check: true, timeoutMs: 5000 });
+    await run(
+      [
+        'tc',
+        'class',
+        'add',
+        'dev',
+        dev,
+        'parent',
+        '1:',
+        'classid',
+        '1:10',
+        'htb',
+        'rate',
+        '10gbit',
+        'burst',
+        '1m',
+        'cburst',
+        '1m',
+      ],
+      { check: true, timeoutMs: 5000 },
+    );
     // htb lets a packet through whenever the class has any tokens left, so the handshake's final
     // ACK (packet 2, also marked) goes out at once and leaves the class in debt: the first data
     // segment (packet 3) then waits until the debt is paid, ≈ ACK wire size / rate = delayMs.
     const ackWire = v6 ? 86 : 66;
     const rate = Math.max(8, Math.ceil((ackWire * 8 * 1000) / (o.delayMs ?? 100)));
-    await run(['tc', 'class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:20', 'htb', 'rate', `${rate}bit`, 'ceil', `${rate}bit`,
-      'burst', '1', 'cburst', '1'], { check: true, timeoutMs: 5000 });
-    await run(['tc', 'filter', 'add', 'dev', dev, 'parent', '1:', 'protocol', 'all', 'prio', '1', 'bpf', 'bytecode', markBpf(Number(mark)),
-      'flowid', '1:20'], { check: true, timeoutMs: 5000 });
+    await run(
+      [
+        'tc',
+        'class',
+        'add',
+        'dev',
+        dev,
+        'parent',
+        '1:',
+        'classid',
+        '1:20',
+        'htb',
+        'rate',
+        `${rate}bit`,
+        'ceil',
+        `${rate}bit`,
+        'burst',
+        '1',
+        'cburst',
+        '1',
+      ],
+      { check: true, timeoutMs: 5000 },
+    );
+    await run(
+      [
+        'tc',
+        'filter',
+        'add',
+        'dev',
+        dev,
+        'parent',
+        '1:',
+        'protocol',
+        'all',
+        'prio',
+        '1',
+        'bpf',
+        'bytecode',
+        markBpf(Number(mark)),
+        'flowid',
+        '1:20',
+      ],
+      { check: true, timeoutMs: 5000 },
+    );
     await run([ipt, '-w', '-t', 'mangle', '-A', 'OUTPUT', ...rule], { check: true, timeoutMs: 5000 });
     cleanups.push([ipt, '-w', '-t', 'mangle', '-D', 'OUTPUT', ...rule]);
   } catch (e) {

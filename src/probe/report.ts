@@ -56,12 +56,21 @@ export function formatTable(r: ProbeReport): string {
   if (r.idle) {
     out.push('');
     const rows2 = [['idle', 'state', 'before', 'after']];
-    for (const i of r.idle) rows2.push([`${i.idle_s} s`, i.state, `${i.before.class} ${fmtRate(i.before.rate_bps ?? undefined)}`, i.after ? `${i.after.class} ${fmtRate(i.after.rate_bps ?? undefined)}` : '(connection lost)']);
+    for (const i of r.idle)
+      rows2.push([
+        `${i.idle_s} s`,
+        i.state,
+        `${i.before.class} ${fmtRate(i.before.rate_bps ?? undefined)}`,
+        i.after ? `${i.after.class} ${fmtRate(i.after.rate_bps ?? undefined)}` : '(connection lost)',
+      ]);
     out.push(pad(rows2));
   } else if (r.idle_skipped) out.push('', `idle probes: skipped — ${r.idle_skipped}`);
   if (r.locate) {
     const l = r.locate;
-    out.push('', `locate (udp): ${l.first_ttl !== null ? `first effective trigger TTL ${l.first_ttl}` : 'not located'}${l.note ? ` — ${l.note}` : ''}`);
+    out.push(
+      '',
+      `locate (udp): ${l.first_ttl !== null ? `first effective trigger TTL ${l.first_ttl}` : 'not located'}${l.note ? ` — ${l.note}` : ''}`,
+    );
     for (const x of l.runs) out.push(`  ttl ${x.ttl}: ${x.class} — ${x.reason}`);
   }
   return out.join('\n') + '\n';
@@ -97,10 +106,17 @@ function chart(c: CaseReport): string {
   const x = (t: number) => L + ((W - L - 10) * t) / tMax;
   const y = (v: number) => H - B - ((H - B - 10) * Math.min(v, yMax)) / yMax;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="throughput of ${esc(c.id)}">`);
-  parts.push(`<rect x="${L}" y="10" width="${W - L - 10}" height="${H - B - 10}" fill="#fafafa" stroke="#ccc"/>`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="throughput of ${esc(c.id)}">`,
+  );
+  parts.push(
+    `<rect x="${L}" y="10" width="${W - L - 10}" height="${H - B - 10}" fill="#fafafa" stroke="#ccc"/>`,
+  );
   for (const th of [300_000, 1_000_000]) {
-    if (th < yMax) parts.push(`<line x1="${L}" x2="${W - 10}" y1="${y(th)}" y2="${y(th)}" stroke="#999" stroke-dasharray="4 3"/><text x="${W - 12}" y="${y(th) - 2}" font-size="9" text-anchor="end" fill="#777">${fmtRate(th)}</text>`);
+    if (th < yMax)
+      parts.push(
+        `<line x1="${L}" x2="${W - 10}" y1="${y(th)}" y2="${y(th)}" stroke="#999" stroke-dasharray="4 3"/><text x="${W - 12}" y="${y(th) - 2}" font-size="9" text-anchor="end" fill="#777">${fmtRate(th)}</text>`,
+      );
   }
   parts.push(`<text x="${L - 4}" y="16" font-size="10" text-anchor="end">${esc(fmtRate(yMax))}</text>`);
   parts.push(`<text x="${L - 4}" y="${H - B}" font-size="10" text-anchor="end">0</text>`);
@@ -109,7 +125,9 @@ function chart(c: CaseReport): string {
   for (const s of series) {
     if (s.pts.length === 0) continue;
     const d = s.pts.map(([t, v], i) => `${i ? 'L' : 'M'}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
-    parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.5" opacity="0.8"><title>${esc(s.name)}</title></path>`);
+    parts.push(
+      `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.5" opacity="0.8"><title>${esc(s.name)}</title></path>`,
+    );
   }
   parts.push('</svg>');
   return parts.join('');
@@ -128,7 +146,10 @@ ${chart(c)}</section>`,
     .join('\n');
   const ev = r.evasions
     ? `<h2>Evasion matrix</h2><table><tr><th>technique</th><th>outcome</th><th>verdict</th><th>what</th></tr>${r.evasions
-        .map((e) => `<tr><td>${esc(e.technique)}</td><td class="${esc(e.outcome)}">${esc(e.outcome)}</td><td>${esc(e.verdict)}</td><td>${esc(e.description)}</td></tr>`)
+        .map(
+          (e) =>
+            `<tr><td>${esc(e.technique)}</td><td class="${esc(e.outcome)}">${esc(e.outcome)}</td><td>${esc(e.verdict)}</td><td>${esc(e.description)}</td></tr>`,
+        )
         .join('')}</table>`
     : r.evasions_skipped
       ? `<p>Evasion matrix skipped: ${esc(r.evasions_skipped)}</p>`

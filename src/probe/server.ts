@@ -90,7 +90,9 @@ function ssInfo(sock: net.Socket): Promise<{ retrans: number | null; segs_out: n
     let out = '';
     let child;
     try {
-      child = spawn('ss', ['-tinH', 'state', 'all', `( sport = :${lp} and dport = :${rp} )`], { stdio: ['ignore', 'pipe', 'ignore'] });
+      child = spawn('ss', ['-tinH', 'state', 'all', `( sport = :${lp} and dport = :${rp} )`], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
     } catch {
       return resolve({ retrans: null, segs_out: null });
     }
@@ -115,7 +117,10 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
   const finish = async (s: Session, why: string): Promise<void> => {
     if (s.done) return;
     s.done = true;
-    for (const t of s.timers) clearTimeout(t), clearInterval(t);
+    for (const t of s.timers) {
+      clearTimeout(t);
+      clearInterval(t);
+    }
     sessions.delete(s.token.toString('hex'));
     let info: { retrans: number | null; segs_out: number | null } = { retrans: null, segs_out: null };
     if (s.test && !s.test.destroyed && opts.tcpInfo !== false) info = await ssInfo(s.test);
@@ -135,7 +140,9 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
     send(s.ctl, res);
     s.ctl.end();
     s.test?.destroy();
-    log(`session ${s.token.toString('hex').slice(0, 8)} done (${why}): sent ${s.downSent} B, got ${s.upBytes} B`);
+    log(
+      `session ${s.token.toString('hex').slice(0, 8)} done (${why}): sent ${s.downSent} B, got ${s.upBytes} B`,
+    );
   };
 
   const startSampling = (s: Session) => {
@@ -147,7 +154,9 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
     }, SAMPLE_MS);
     s.timers.push(iv);
     // download window, then upload window, then slack
-    s.timers.push(setTimeout(() => void finish(s, 'window'), 2 * s.req.window_ms + (s.req.idle_ms ?? 0) + 3000));
+    s.timers.push(
+      setTimeout(() => void finish(s, 'window'), 2 * s.req.window_ms + (s.req.idle_ms ?? 0) + 3000),
+    );
   };
 
   const onControl = (sock: net.Socket, first: Buffer) => {
@@ -195,7 +204,12 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
         };
         sessions.set(req.token, session);
         // an unmatched session lives at most window + 10 s
-        session.timers.push(setTimeout(() => session && void finish(session, 'expired'), 2 * req.window_ms + (req.idle_ms ?? 0) + 10_000));
+        session.timers.push(
+          setTimeout(
+            () => session && void finish(session, 'expired'),
+            2 * req.window_ms + (req.idle_ms ?? 0) + 10_000,
+          ),
+        );
         send(sock, { op: 'ready' });
       } else if (op === 'again' && session.test && !session.test.destroyed && session.req.proto === 'tcp') {
         session.downSent = 0;
@@ -259,7 +273,12 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
     // bytes of the trigger after the token are not upload
     s.upBytes = 0;
     void at;
-    send(s.ctl, { op: 'matched', by: 'token', peer: `${sock.remoteAddress}:${sock.remotePort}`, offset: acc.length });
+    send(s.ctl, {
+      op: 'matched',
+      by: 'token',
+      peer: `${sock.remoteAddress}:${sock.remotePort}`,
+      offset: acc.length,
+    });
     sock.removeAllListeners('data');
     let upDone = false;
     const checkUp = () => {
@@ -334,7 +353,12 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
   const onDatagram = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
     // match an existing session by peer first
     for (const s of sessions.values()) {
-      if (s.req.proto === 'udp' && s.udpPeer && s.udpPeer.address === rinfo.address && s.udpPeer.port === rinfo.port) {
+      if (
+        s.req.proto === 'udp' &&
+        s.udpPeer &&
+        s.udpPeer.address === rinfo.address &&
+        s.udpPeer.port === rinfo.port
+      ) {
         s.upBytes += msg.length;
         return;
       }

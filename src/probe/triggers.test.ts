@@ -18,7 +18,8 @@ import { PLAIN, TECHNIQUES, scrambleName, techniqueById } from './triggers.js';
 const dir = mkdtempSync(join(tmpdir(), 'cp-trig-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const haveTshark = (await run(['tshark', '--version'], { timeoutMs: 20_000 }).catch(() => ({ code: 1 }))).code === 0;
+const haveTshark =
+  (await run(['tshark', '--version'], { timeoutMs: 20_000 }).catch(() => ({ code: 1 }))).code === 0;
 
 /** Write a pcap (Ethernet/IPv4) of TCP segments (one stream, in order) or UDP datagrams to port 443. */
 function pcap(file: string, proto: 'tcp' | 'udp', payloads: Uint8Array[]): void {
@@ -66,7 +67,17 @@ function pcap(file: string, proto: 'tcp' | 'udp', payloads: Uint8Array[]): void 
 }
 
 async function tsharkFields(file: string, fields: string[], filter?: string): Promise<string> {
-  const args = ['tshark', '-n', '-r', file, '-T', 'fields', '-E', 'separator=|', ...fields.flatMap((f) => ['-e', f])];
+  const args = [
+    'tshark',
+    '-n',
+    '-r',
+    file,
+    '-T',
+    'fields',
+    '-E',
+    'separator=|',
+    ...fields.flatMap((f) => ['-e', f]),
+  ];
   if (filter) args.push('-Y', filter);
   const r = await run(args, { timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
@@ -92,59 +103,86 @@ test('the token sits four times in the hello; padding reaches the asked size', (
   assert.throws(() => buildHello({ sni: 'x', token: new Uint8Array(3) }), RangeError);
 });
 
-test('tshark reads the SNI of the plain hello and of every evasion variant that keeps one', { skip: !haveTshark && 'tshark missing', timeout: 120_000 }, async () => {
-  const name = 'throttled.example';
-  const expectSni: Record<string, string> = {
-    plain: name,
-    'split-1': name,
-    'split-5': name,
-    'split-name': name,
-    'split-out-of-order': name,
-    'tls-record-frag': name,
-    padding: name,
-    'ccs-first': name,
-    'trailing-dot': `${name}.`,
-    'case-change': 'ThRoTtLeD.eXaMpLe', // letters alternate upper/lower across the whole name
-  };
-  for (const [id, want] of Object.entries(expectSni)) {
-    const t = techniqueById(id)!.build(name, token, ctx);
-    const f = join(dir, `${id}.pcap`);
-    pcap(f, 'tcp', t.writes); // in order: tshark reassembles the stream
-    const out = await tsharkFields(f, ['tls.handshake.extensions_server_name'], 'tls.handshake.type == 1');
-    assert.equal(out, want, `${id}: tshark saw '${out}'`);
-    assert.equal(t.sni, want);
-  }
-  // no SNI: tshark sees a ClientHello without server_name
-  const none = TECHNIQUES.find((t) => t.id === 'no-sni')!.build(name, token, ctx);
-  const f = join(dir, 'nosni.pcap');
-  pcap(f, 'tcp', none.writes);
-  assert.equal(await tsharkFields(f, ['tls.handshake.type', 'tls.handshake.extensions_server_name'], 'tls.handshake.type == 1'), '1|');
-  // record fragmentation really uses two records; the split cuts inside the name
-  const frag = techniqueById('tls-record-frag')!.build(name, token, ctx).writes[0];
-  const f2 = join(dir, 'frag.pcap');
-  pcap(f2, 'tcp', [frag]);
-  assert.equal((await tsharkFields(f2, ['tls.record.length'])).split(',').length, 2);
-  const split = techniqueById('split-name')!.build(name, token, ctx).writes;
-  assert.ok(!Buffer.from(split[0]).includes(Buffer.from(name)) && !Buffer.from(split[1]).includes(Buffer.from(name)));
-});
+test(
+  'tshark reads the SNI of the plain hello and of every evasion variant that keeps one',
+  { skip: !haveTshark && 'tshark missing', timeout: 120_000 },
+  async () => {
+    const name = 'throttled.example';
+    const expectSni: Record<string, string> = {
+      plain: name,
+      'split-1': name,
+      'split-5': name,
+      'split-name': name,
+      'split-out-of-order': name,
+      'tls-record-frag': name,
+      padding: name,
+      'ccs-first': name,
+      'trailing-dot': `${name}.`,
+      'case-change': 'ThRoTtLeD.eXaMpLe', // letters alternate upper/lower across the whole name
+    };
+    for (const [id, want] of Object.entries(expectSni)) {
+      const t = techniqueById(id)!.build(name, token, ctx);
+      const f = join(dir, `${id}.pcap`);
+      pcap(f, 'tcp', t.writes); // in order: tshark reassembles the stream
+      const out = await tsharkFields(f, ['tls.handshake.extensions_server_name'], 'tls.handshake.type == 1');
+      assert.equal(out, want, `${id}: tshark saw '${out}'`);
+      assert.equal(t.sni, want);
+    }
+    // no SNI: tshark sees a ClientHello without server_name
+    const none = TECHNIQUES.find((t) => t.id === 'no-sni')!.build(name, token, ctx);
+    const f = join(dir, 'nosni.pcap');
+    pcap(f, 'tcp', none.writes);
+    assert.equal(
+      await tsharkFields(
+        f,
+        ['tls.handshake.type', 'tls.handshake.extensions_server_name'],
+        'tls.handshake.type == 1',
+      ),
+      '1|',
+    );
+    // record fragmentation really uses two records; the split cuts inside the name
+    const frag = techniqueById('tls-record-frag')!.build(name, token, ctx).writes[0];
+    const f2 = join(dir, 'frag.pcap');
+    pcap(f2, 'tcp', [frag]);
+    assert.equal((await tsharkFields(f2, ['tls.record.length'])).split(',').length, 2);
+    const split = techniqueById('split-name')!.build(name, token, ctx).writes;
+    assert.ok(
+      !Buffer.from(split[0]).includes(Buffer.from(name)) &&
+        !Buffer.from(split[1]).includes(Buffer.from(name)),
+    );
+  },
+);
 
-test('tshark decrypts the QUIC v1 Initials (one and two packets) and reads the SNI', { skip: !haveTshark && 'tshark missing', timeout: 60_000 }, async () => {
-  for (const packets of [1, 2]) {
-    const dcid = randomBytes(16);
-    const scid = randomBytes(8);
-    const hello = buildHello({ sni: 'quic.example', token: dcid, quic: { scid }, padTo: packets === 2 ? 1500 : undefined });
-    const dgs = buildInitials({ dcid, scid, clientHello: hello, packets });
-    assert.equal(dgs.length, packets);
-    for (const d of dgs) assert.equal(d.length, 1200);
-    const f = join(dir, `quic${packets}.pcap`);
-    pcap(f, 'udp', dgs);
-    const out = await tsharkFields(f, ['quic.version', 'quic.dcid', 'tls.handshake.extensions_server_name'], 'tls.handshake.type == 1');
-    const [ver, dc, sni] = out.split('|');
-    assert.equal(Number(ver), 1);
-    assert.equal(dc.replace(/:/g, ''), dcid.toString('hex'));
-    assert.equal(sni, 'quic.example');
-  }
-});
+test(
+  'tshark decrypts the QUIC v1 Initials (one and two packets) and reads the SNI',
+  { skip: !haveTshark && 'tshark missing', timeout: 60_000 },
+  async () => {
+    for (const packets of [1, 2]) {
+      const dcid = randomBytes(16);
+      const scid = randomBytes(8);
+      const hello = buildHello({
+        sni: 'quic.example',
+        token: dcid,
+        quic: { scid },
+        padTo: packets === 2 ? 1500 : undefined,
+      });
+      const dgs = buildInitials({ dcid, scid, clientHello: hello, packets });
+      assert.equal(dgs.length, packets);
+      for (const d of dgs) assert.equal(d.length, 1200);
+      const f = join(dir, `quic${packets}.pcap`);
+      pcap(f, 'udp', dgs);
+      const out = await tsharkFields(
+        f,
+        ['quic.version', 'quic.dcid', 'tls.handshake.extensions_server_name'],
+        'tls.handshake.type == 1',
+      );
+      const [ver, dc, sni] = out.split('|');
+      assert.equal(Number(ver), 1);
+      assert.equal(dc.replace(/:/g, ''), dcid.toString('hex'));
+      assert.equal(sni, 'quic.example');
+    }
+  },
+);
 
 test('scrambled names keep the shape and differ', () => {
   for (const n of ['twitter.com', 'abs.twimg.com', 'a-b.example']) {
@@ -154,5 +192,8 @@ test('scrambled names keep the shape and differ', () => {
     for (let i = 0; i < n.length; i++) if (n[i] === '.' || n[i] === '-') assert.equal(s[i], n[i]);
   }
   assert.equal(PLAIN.build('x.example', token, ctx).writes.length, 1);
-  assert.deepEqual(Buffer.from(toRecords(new Uint8Array([1, 0, 0, 0]))), Buffer.from([0x16, 3, 1, 0, 4, 1, 0, 0, 0]));
+  assert.deepEqual(
+    Buffer.from(toRecords(new Uint8Array([1, 0, 0, 0]))),
+    Buffer.from([0x16, 3, 1, 0, 4, 1, 0, 0, 0]),
+  );
 });

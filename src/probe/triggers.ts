@@ -21,7 +21,11 @@ export interface Trigger {
 export interface Technique {
   id: string;
   description: string;
-  build(name: string, token: Uint8Array, ctx: { control: string; serverHost: string; serverPort: number }): Trigger;
+  build(
+    name: string,
+    token: Uint8Array,
+    ctx: { control: string; serverHost: string; serverPort: number },
+  ): Trigger;
 }
 
 const recordOffset = 5; // TLS record header before the handshake message
@@ -142,7 +146,9 @@ export const TECHNIQUES: Technique[] = [
     id: 'connect-preamble',
     description: 'an HTTP CONNECT preamble (to the server address) first, then the ClientHello',
     build: (name, token, ctx) => {
-      const hp = ctx.serverHost.includes(':') ? `[${ctx.serverHost}]:${ctx.serverPort}` : `${ctx.serverHost}:${ctx.serverPort}`;
+      const hp = ctx.serverHost.includes(':')
+        ? `[${ctx.serverHost}]:${ctx.serverPort}`
+        : `${ctx.serverHost}:${ctx.serverPort}`;
       const pre = Buffer.from(`CONNECT ${hp} HTTP/1.1\r\nHost: ${hp}\r\n\r\n`, 'latin1');
       return { writes: [pre, plain(name, token)], sni: name };
     },

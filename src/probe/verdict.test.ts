@@ -37,7 +37,16 @@ function slowRun(bps: number, windowMs = 3000, burst = 16384): RunSample {
 function fastRun(bytes = 1_000_000, ms = 8): RunSample {
   return {
     ...slowRun(0),
-    down: { bytes, target: bytes, duration_ms: ms, complete: true, timeline: [[0, 0], [ms, bytes]] },
+    down: {
+      bytes,
+      target: bytes,
+      duration_ms: ms,
+      complete: true,
+      timeline: [
+        [0, 0],
+        [ms, bytes],
+      ],
+    },
   };
 }
 
@@ -108,10 +117,7 @@ test('repeats: majority class wins, rate is the median of that class (outliers c
   assert.equal(d.verdict, 'throttled');
   // median of 100k,110k,120k,140k = 115k (± the burst rounding)
   near(d.rate_bps, 115_000, 0.02);
-  assert.deepEqual(
-    { slow: d.classes.slow, fast: d.classes.fast },
-    { slow: 4, fast: 1 },
-  );
+  assert.deepEqual({ slow: d.classes.slow, fast: d.classes.fast }, { slow: 4, fast: 1 });
   // one slow run among fast ones (transient congestion) is not a throttle
   const ok = decideCase([assessRun(fastRun()), assessRun(fastRun()), assessRun(slowRun(100_000))]);
   assert.equal(ok.verdict, 'ok');
@@ -140,13 +146,23 @@ test('between the thresholds (the gap of a bimodal distribution) is inconclusive
 test('blocking kinds: reset with partial data, connect timeout, early FIN without data, server errors', () => {
   const partial = { ...slowRun(131072), reset_ms: 900 };
   assert.equal(assessRun(partial).class, 'rst');
-  const to: RunSample = { ...slowRun(0), connected: false, connect_ms: null, error: 'connect-timeout', error_detail: 'no TCP handshake within 3000 ms' };
+  const to: RunSample = {
+    ...slowRun(0),
+    connected: false,
+    connect_ms: null,
+    error: 'connect-timeout',
+    error_detail: 'no TCP handshake within 3000 ms',
+  };
   to.down = { bytes: 0, target: 1, duration_ms: 0, complete: false, timeline: [] };
   assert.equal(assessRun(to).class, 'timeout');
   const fin: RunSample = { ...slowRun(0), early_fin: true };
   fin.down = { bytes: 0, target: 1000, duration_ms: 5, complete: false, timeline: [[0, 0]] };
   assert.equal(assessRun(fin).class, 'drop');
-  const srv: RunSample = { ...to, error: 'server', error_detail: 'probe-server 10.0.0.1:1: connect ECONNREFUSED' };
+  const srv: RunSample = {
+    ...to,
+    error: 'server',
+    error_detail: 'probe-server 10.0.0.1:1: connect ECONNREFUSED',
+  };
   const a = assessRun(srv);
   assert.equal(a.class, 'error');
   const d = decideCase([a, a]);
@@ -157,7 +173,11 @@ test('blocking kinds: reset with partial data, connect timeout, early FIN withou
 });
 
 test('a reset counts as blocking only while a direction is still incomplete', () => {
-  const s: RunSample = { ...fastRun(), reset_ms: 50, up: { bytes: 1000, target: 262144, duration_ms: 50, complete: false, timeline: [[0, 0]] } };
+  const s: RunSample = {
+    ...fastRun(),
+    reset_ms: 50,
+    up: { bytes: 1000, target: 262144, duration_ms: 50, complete: false, timeline: [[0, 0]] },
+  };
   assert.equal(assessRun(s).class, 'rst');
   const s2: RunSample = { ...fastRun(), reset_ms: 50 };
   assert.equal(assessRun(s2).class, 'fast');
@@ -170,7 +190,16 @@ test('median', () => {
 });
 
 test('directionRate falls back to goodput for short or sparse measurements', () => {
-  const d: DirectionSample = { bytes: 1000, target: 10_000, duration_ms: 300, complete: false, timeline: [[0, 0], [300, 1000]] };
+  const d: DirectionSample = {
+    bytes: 1000,
+    target: 10_000,
+    duration_ms: 300,
+    complete: false,
+    timeline: [
+      [0, 0],
+      [300, 1000],
+    ],
+  };
   const r = directionRate(d, 300);
   assert.equal(r.rate_bps, r.goodput_bps);
   assert.equal(Math.round(r.goodput_bps), Math.round((1000 * 8000) / 300));

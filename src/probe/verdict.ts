@@ -51,7 +51,8 @@ export function directionRate(d: DirectionSample, windowMs: number): DirectionRa
   const end = Math.max(dur, windowMs);
   const t1 = end * THRESHOLDS.burstSkip;
   const span = end - t1;
-  if (span < THRESHOLDS.minSteadyMs || d.timeline.length < 3) return { goodput_bps: goodput, rate_bps: goodput };
+  if (span < THRESHOLDS.minSteadyMs || d.timeline.length < 3)
+    return { goodput_bps: goodput, rate_bps: goodput };
   // start from the last sample at or before t1: its time and bytes are both known exactly
   let s1: [number, number] = [0, 0];
   for (const p of d.timeline) {
@@ -81,18 +82,26 @@ const kbit = (bps: number) => `${(bps / 1000).toFixed(bps < 10_000 ? 1 : 0)} kbi
 
 /** Classify one run on its own (no baseline). */
 export function assessRun(s: RunSample): RunAssessment {
-  if (s.error === 'server') return { class: 'error', reason: `probe-server: ${s.error_detail ?? 'unavailable'}` };
-  if (s.error === 'unsupported') return { class: 'error', reason: s.error_detail ?? 'unsupported on this host' };
-  if (s.error === 'refused') return { class: 'error', reason: `connection refused: ${s.error_detail ?? ''}`.trim() };
+  if (s.error === 'server')
+    return { class: 'error', reason: `probe-server: ${s.error_detail ?? 'unavailable'}` };
+  if (s.error === 'unsupported')
+    return { class: 'error', reason: s.error_detail ?? 'unsupported on this host' };
+  if (s.error === 'refused')
+    return { class: 'error', reason: `connection refused: ${s.error_detail ?? ''}`.trim() };
   if (s.reset_ms !== null && (!s.down.complete || (s.up !== null && !s.up.complete))) {
     const got = s.down.bytes ? ` after ${s.down.bytes} B` : '';
     return { class: 'rst', reason: `connection reset ${s.reset_ms} ms after the trigger${got}` };
   }
-  if (s.error === 'connect-timeout') return { class: 'timeout', reason: s.error_detail ?? 'no TCP handshake' };
+  if (s.error === 'connect-timeout')
+    return { class: 'timeout', reason: s.error_detail ?? 'no TCP handshake' };
   if (s.error === 'unreachable') return { class: 'timeout', reason: s.error_detail ?? 'unreachable' };
   if (s.error) return { class: 'error', reason: s.error_detail ?? s.error };
   if (s.down.target > 0 && s.down.bytes === 0) {
-    const seen = s.server ? (s.server.trigger_seen ? 'the server got the trigger and sent ' + s.server.down_sent + ' B' : 'the trigger never reached the server') : 'no server report';
+    const seen = s.server
+      ? s.server.trigger_seen
+        ? 'the server got the trigger and sent ' + s.server.down_sent + ' B'
+        : 'the trigger never reached the server'
+      : 'no server report';
     if (s.early_fin) return { class: 'drop', reason: `closed without data (${seen})` };
     return { class: 'drop', reason: `no data in ${s.window_ms} ms (${seen})` };
   }
@@ -102,7 +111,9 @@ export function assessRun(s: RunSample): RunAssessment {
   if (rates.length === 0) return { class: 'error', reason: 'nothing measured' };
   const r = Math.min(...rates);
   const cls = rateClass(r);
-  const parts = [down ? `down ${kbit(down.rate_bps)}` : '', up ? `up ${kbit(up.rate_bps)}` : ''].filter(Boolean).join(', ');
+  const parts = [down ? `down ${kbit(down.rate_bps)}` : '', up ? `up ${kbit(up.rate_bps)}` : '']
+    .filter(Boolean)
+    .join(', ');
   return { class: cls, down, up, rate_bps: r, reason: parts + (s.early_fin ? ' (early FIN)' : '') };
 }
 
@@ -150,7 +161,15 @@ export interface Baseline {
  * the name's verdict becomes `inconclusive`).
  */
 export function decideCase(runs: RunAssessment[], baseline?: Baseline): CaseDecision {
-  const classes: Record<RunClass, number> = { fast: 0, slow: 0, middle: 0, rst: 0, timeout: 0, drop: 0, error: 0 };
+  const classes: Record<RunClass, number> = {
+    fast: 0,
+    slow: 0,
+    middle: 0,
+    rst: 0,
+    timeout: 0,
+    drop: 0,
+    error: 0,
+  };
   for (const r of runs) classes[r.class]++;
   if (runs.length === 0) return { verdict: 'error', reason: 'no runs', classes };
   const cls = majority(classes);
@@ -170,7 +189,12 @@ export function decideCase(runs: RunAssessment[], baseline?: Baseline): CaseDeci
     case 'drop':
       return { verdict: 'blocked', blocking: cls, reason: `${of}: ${inClass[0].reason}`, classes };
     case 'fast':
-      return { verdict: 'ok', ...rates, reason: `${of} ≥ ${kbit(THRESHOLDS.okMinBps)} (median ${kbit(rate)})`, classes };
+      return {
+        verdict: 'ok',
+        ...rates,
+        reason: `${of} ≥ ${kbit(THRESHOLDS.okMinBps)} (median ${kbit(rate)})`,
+        classes,
+      };
     case 'middle':
       return {
         verdict: 'inconclusive',
@@ -180,7 +204,13 @@ export function decideCase(runs: RunAssessment[], baseline?: Baseline): CaseDeci
       };
     case 'slow': {
       if (!baseline) {
-        return { verdict: 'throttled', rate_bps: Math.round(rate), ...rates, reason: `${of} < ${kbit(THRESHOLDS.throttledMaxBps)} (median ${kbit(rate)}), no baseline`, classes };
+        return {
+          verdict: 'throttled',
+          rate_bps: Math.round(rate),
+          ...rates,
+          reason: `${of} < ${kbit(THRESHOLDS.throttledMaxBps)} (median ${kbit(rate)}), no baseline`,
+          classes,
+        };
       }
       if (!baseline.ok || baseline.rate_bps < THRESHOLDS.okMinBps) {
         return {
@@ -202,4 +232,10 @@ export function decideCase(runs: RunAssessment[], baseline?: Baseline): CaseDeci
 }
 
 /** Severity order used to combine verdicts (worst wins). */
-export const SEVERITY: Record<Verdict, number> = { ok: 0, inconclusive: 1, error: 1, throttled: 2, blocked: 3 };
+export const SEVERITY: Record<Verdict, number> = {
+  ok: 0,
+  inconclusive: 1,
+  error: 1,
+  throttled: 2,
+  blocked: 3,
+};
