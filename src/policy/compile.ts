@@ -288,7 +288,7 @@ export class Matcher implements CompiledPolicy {
       this.patterns.walk(raw, this.stampHost, this.specHost, gen, this.touch, this.cand);
   }
 
-  /** Mark rules whose address conditions match (dst or src tries). Returns false for a bad address. */
+  /** Mark rules whose address conditions match (dst or src tries); an invalid address matches nothing. */
   private matchIp(
     ip: string,
     t4: PrefixTrie,
@@ -297,6 +297,7 @@ export class Matcher implements CompiledPolicy {
     spec: Int32Array,
     gen: number,
   ): void {
+    if (typeof ip !== 'string') return;
     const v4 = parseV4Fast(ip);
     if (v4 >= 0) {
       t4.walk32(v4, stamp, spec, gen, this.touch, this.cand);

@@ -8,6 +8,15 @@ export { compilePolicy, Matcher, type CompileOptions } from './compile.js';
 export { PolicyHolder } from './holder.js';
 export { PolicyError } from './errors.js';
 export { PROTECTED_RULE_ID } from './types.js';
+export { lintPolicy, formatFindings, type Finding, type LintOptions, type Severity } from './lint.js';
+export {
+  Simulation,
+  inputFromRecord,
+  renderSummary,
+  policedSeconds,
+  type SimulationSummary,
+} from './simulate.js';
+export { readNamesFile, namesFromHosts, type Reference } from './reference.js';
 export type {
   Action,
   BlockMethod,

@@ -376,3 +376,25 @@ test('long names compare in full (beyond any inline prefix), differing only in t
     ['long', 'long', null, 'long', null],
   );
 });
+
+test('robust to odd inputs: empty or missing names and addresses match nothing, never throw', async () => {
+  const c = await compiledFrom(
+    `rules:\n  - {id: n, action: block, match: {host: {suffix: [example.com], substring: [xx]}}}\n  - {id: i, action: block, match: {dest_ip: [10.0.0.0/8, "::/0"], src_ip: [0.0.0.0/0]}}\n`,
+  );
+  for (const i of [
+    { host: '' },
+    { host: '.' },
+    { host: '..example.com' },
+    { host: 'x'.repeat(300) },
+    { dest_ip: '' },
+    { dest_ip: '::ffff:' },
+    { dest_ip: '1.2.3' },
+    { dest_ip: '10.0.0.256' },
+    { dest_ip: undefined as unknown as string },
+    { src_ip: 'zz' },
+  ]) {
+    assert.doesNotThrow(() => c.match(flow(i)), JSON.stringify(i));
+  }
+  assert.equal(c.match(flow({ host: '..example.com' })).rule_id, 'n'); // ends with .example.com: a (malformed) subdomain
+  assert.equal(c.match(flow({ host: '', dest_ip: '10.0.0.256' })).rule_id, null);
+});
