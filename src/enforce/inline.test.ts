@@ -14,6 +14,7 @@ import {
   curl,
   policedGoodput,
   readEve,
+  waitEve,
   setupInlineLab,
   sleep,
   type Enforce,
@@ -149,8 +150,9 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
     assert.equal(ok[0], 'ENOTFOUND', 'the lab responder answers NXDOMAIN');
     const blocked = await q('blocked-dns.example');
     assert.equal(blocked[0], 'ETIMEOUT', 'the query was dropped');
-    await sleep(300);
-    const ev = readEve(il).find((e) => e.host === 'blocked-dns.example') as unknown as EveRecord;
+    const ev = (await waitEve(il, (l) => l.some((e) => e.host === 'blocked-dns.example'))).find(
+      (e) => e.host === 'blocked-dns.example',
+    ) as unknown as EveRecord;
     assert.ok(ev, 'verdict logged');
     assert.equal(ev.proto, 'UDP');
     assert.equal(ev.verdict.enforcement, 'drop');
@@ -168,7 +170,12 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
       const g = (r.size * 8) / Math.max(1e-3, r.total - r.pretransfer);
       assert.ok(g > 20 * RATE, `${name}: ${Math.round(g)} bit/s`);
     }
-    await sleep(300);
+    await waitEve(
+      il,
+      (l) =>
+        l.filter((e) => ['microsoft.com', 'reddit.com', 'www.reddit.com'].includes(e.host as string))
+          .length >= 3,
+    );
     const ev = readEve(il).filter((e) =>
       ['microsoft.com', 'reddit.com', 'www.reddit.com'].includes(e.host as string),
     );
@@ -202,7 +209,7 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
     } finally {
       await il.lab.exec('box', ['iptables', '-t', 'raw', '-F', 'PREROUTING']);
     }
-    await sleep(300);
+    await waitEve(il, (l) => l.filter((e) => e.host === 'blocked-rst.example').length >= 6);
     const ooo = readEve(il)
       .filter((e) => e.host === 'blocked-rst.example')
       .pop() as { verdict: { held_packets: number } };
@@ -210,8 +217,7 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
   });
 
   it('writes an EVE verdict per connection and serves /metrics', async () => {
-    await sleep(300);
-    const ev = readEve(il);
+    const ev = await waitEve(il, (l) => l.some((e) => e.host === 'twitter.com'));
     const thr = ev.find((e) => e.host === 'twitter.com') as unknown as EveRecord;
     assert.ok(thr, 'verdict for twitter.com');
     assert.equal(thr.event_type, 'verdict');

@@ -208,4 +208,22 @@ export function readEve(il: InlineLab): Array<Record<string, unknown>> {
   }
 }
 
+/**
+ * EVE lines once `done(lines)` holds, polling up to `ms` (the workers flush every 100 ms; a loaded
+ * machine may take longer). Returns the last read either way.
+ */
+export async function waitEve(
+  il: InlineLab,
+  done: (ev: Array<Record<string, unknown>>) => boolean,
+  ms = 5000,
+): Promise<Array<Record<string, unknown>>> {
+  const end = Date.now() + ms;
+  let ev = readEve(il);
+  while (!done(ev) && Date.now() < end) {
+    await sleep(100);
+    ev = readEve(il);
+  }
+  return ev;
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
