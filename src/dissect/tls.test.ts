@@ -237,10 +237,14 @@ test('broken ALPN / supported_versions / signature_algorithms content: SNI still
     const r = tlsClientHelloFromStream(record(body([sniExt('still.example'), ext])));
     assert.equal(r.status, 'done');
   }
-  // The extension framing itself broken (length past the block) stays fatal.
+  // The extension framing itself broken (an extension's length past the block, as in the corpus's
+  // tls_invalid_reads.pcap): the extensions before it still count, flagged tls_extensions_overrun.
   const b = body([sniExt('x.example'), [0x10, [0, 2, 1, 0x61]]]);
   b[b.length - 5] = 0x40; // ALPN extension length 4 -> 64, past the extensions block
-  assert.throws(() => parseClientHelloBody(b, 't'), TruncatedError);
+  const h = parseClientHelloBody(b, 't');
+  assert.equal(h.sni, 'x.example');
+  assert.deepEqual(h.alpn, []);
+  assert.deepEqual(h.anomalies, ['tls_extensions_overrun']);
 });
 
 test('Chromium JA4 equals FoxIO ja4 (Rust) output for a Chrome hello with GREASE signature algorithms', () => {

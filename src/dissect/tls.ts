@@ -155,11 +155,15 @@ export function parseClientHelloBody(body: Uint8Array, transport: 't' | 'q'): Cl
     let p = exts.pos;
     const end = exts.end;
     while (p < end) {
-      if (p + 4 > end) throw new TruncatedError(4, end - p);
-      const type = (body[p] << 8) | body[p + 1];
       const ds = p + 4;
       const de = ds + ((body[p + 2] << 8) | body[p + 3]);
-      if (de > end) throw new TruncatedError(de - ds, end - ds);
+      if (ds > end || de > end) {
+        // An extension header runs past the block: keep what the extensions before it said (the
+        // SNI usually comes first), as tshark and nDPI do, and flag it.
+        anomalies.push('tls_extensions_overrun');
+        break;
+      }
+      const type = (body[p] << 8) | body[p + 1];
       p = de;
       extensions.push(type);
       if (extensions.length > 1) {
