@@ -43,11 +43,23 @@ export class PrefixTrieBuilder {
   /** Freeze. `jump16`: also build the 2^16-entry first-level table (for 32-bit tries). */
   build(jump16 = false): PrefixTrie {
     const n = this.left.length;
+    // depth-first preorder layout: a node's first child follows it in memory, so the single-child
+    // chains below a prefix share cache lines and a walk touches few lines
+    const pos = new Int32Array(n);
+    const stack: number[] = [0];
+    let next = 0;
+    while (stack.length) {
+      const v = stack.pop()!;
+      pos[v] = next++;
+      if (this.right[v] >= 0) stack.push(this.right[v]);
+      if (this.left[v] >= 0) stack.push(this.left[v]);
+    }
     const nodes = new Int32Array(n * 3);
     for (let i = 0; i < n; i++) {
-      nodes[i * 3] = this.left[i] < 0 ? -1 : this.left[i] * 3;
-      nodes[i * 3 + 1] = this.right[i] < 0 ? -1 : this.right[i] * 3;
-      nodes[i * 3 + 2] = this.head[i];
+      const p = pos[i] * 3;
+      nodes[p] = this.left[i] < 0 ? -1 : pos[this.left[i]] * 3;
+      nodes[p + 1] = this.right[i] < 0 ? -1 : pos[this.right[i]] * 3;
+      nodes[p + 2] = this.head[i];
     }
     let jump: Int32Array | null = null;
     let short: Uint8Array | null = null;
