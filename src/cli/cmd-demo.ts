@@ -53,27 +53,34 @@ export async function run(argv: string[]): Promise<number> {
   return res.errors.length || right !== truth.length ? 1 : 0;
 }
 
-/** Show the 2021 profile's verdicts on the demo traffic, if the policy engine is built. */
+/** Show the 2021 profiles' verdicts on the demo traffic (first deployed, then after the fix). */
 async function policyDemo(records: FlowRecord[]): Promise<void> {
   const here = dirname(fileURLToPath(import.meta.url));
-  const profile = resolve(here, '..', '..', '..', 'profiles', 'tspu-2021-03-10.yaml');
-  if (!existsSync(profile)) return;
+  const profiles = resolve(here, '..', '..', '..', 'profiles');
   let policy: { loadPolicyFile(p: string): Promise<unknown>; compilePolicy(p: unknown): { match(i: unknown): { rule_id: string | null; action: string } } };
   try {
     policy = (await import('../policy/index.js')) as typeof policy;
   } catch {
     return;
   }
-  const compiled = policy.compilePolicy(await policy.loadPolicyFile(profile));
-  const hits = new Map<string, Set<string>>();
-  for (const r of records) {
-    const d = compiled.match({ ...r, raw_host: r.tls?.sni ?? r.host, alpn: r.tls?.alpn, ja4: r.tls?.ja4, quic_version: r.quic?.version ?? null, ech: r.tls?.ech });
-    if (d.action === 'allow') continue;
-    const k = `${d.action} by ${d.rule_id}`;
-    if (!hits.has(k)) hits.set(k, new Set());
-    if (r.host) hits.get(k)!.add(r.host);
+  const runs: [string, string][] = [
+    ['tspu-2021-03-10.yaml', 'the rules of 10 March 2021, as first deployed'],
+    ['tspu-2021-04.yaml', 'the same rules after the April 2021 fixes'],
+  ];
+  for (const [file, label] of runs) {
+    const path = join(profiles, file);
+    if (!existsSync(path)) continue;
+    const compiled = policy.compilePolicy(await policy.loadPolicyFile(path));
+    const hits = new Map<string, Set<string>>();
+    for (const r of records) {
+      const d = compiled.match({ ...r, raw_host: r.tls?.sni ?? r.host, alpn: r.tls?.alpn, ja4: r.tls?.ja4, quic_version: r.quic?.version ?? null, ech: r.tls?.ech });
+      if (d.action === 'allow') continue;
+      const k = `${d.action} by ${d.rule_id}`;
+      if (!hits.has(k)) hits.set(k, new Set());
+      if (r.host) hits.get(k)!.add(r.host);
+    }
+    process.stdout.write(`\nprofiles/${file} (${label}) on this traffic:\n`);
+    for (const [k, names] of hits) process.stdout.write(`  ${k}: ${[...names].sort().join(', ')}\n`);
   }
-  process.stdout.write(`\nwhat profiles/tspu-2021-03-10.yaml (the 10 March 2021 rules) does to this traffic:\n`);
-  for (const [k, names] of hits) process.stdout.write(`  ${k}: ${[...names].sort().join(', ')}\n`);
-  process.stdout.write(`  → run 'chokepoint lint profiles/tspu-2021-03-10.yaml --reference ../shared/corpus/reference/top10k.txt' to see the collateral.\n`);
+  process.stdout.write(`\n→ 'npx chokepoint lint profiles/tspu-2021-03-10.yaml --reference ../shared/corpus/reference/top10k.txt' shows the collateral before it ships.\n`);
 }
