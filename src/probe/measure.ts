@@ -13,7 +13,7 @@ import { MAGIC, type ResultMsg, type ServerMsg, type SessionRequest } from './pr
 import type { Trigger } from './triggers.js';
 import { installReorder, type Reorder } from './reorder.js';
 import { buildHello } from './clienthello.js';
-import { buildInitials } from './quic.js';
+import { buildQuicInitials } from '../gen/quic-initial.js';
 
 /** Cumulative bytes over time: [ms since the trigger was sent, bytes]. */
 export type Timeline = [number, number][];
@@ -504,14 +504,26 @@ export async function measureQuic(o: QuicRunOptions): Promise<RunSample> {
     let initials: Uint8Array[];
     if (o.locateTtl === undefined) {
       const hello = buildHello({ sni: o.sni, token: o.token, quic: { scid } });
-      initials = buildInitials({ dcid: o.token, scid, clientHello: hello, packets: o.packets ?? 1 });
+      initials = buildQuicInitials({
+        version: 1,
+        dcid: o.token,
+        scid,
+        clientHello: hello,
+        packets: o.packets ?? 1,
+      });
     } else {
       if (o.locateTtl > 0) {
         // the TTL-limited trigger: a real Initial for the name under a DCID the server does not know
         const dcid = randomBytes(16);
         const hello = buildHello({ sni: o.sni, token: dcid, quic: { scid } });
         sock.setTTL(o.locateTtl);
-        for (const d of buildInitials({ dcid, scid, clientHello: hello, packets: o.packets ?? 1 }))
+        for (const d of buildQuicInitials({
+          version: 1,
+          dcid,
+          scid,
+          clientHello: hello,
+          packets: o.packets ?? 1,
+        }))
           sock.send(d);
         await sleep(30);
         sock.setTTL(64);
