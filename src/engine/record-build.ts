@@ -10,8 +10,14 @@ import { communityId } from '../output/community-id.js';
 /** ISO 8601 with microseconds, UTC. */
 export function isoMicro(tsMs: number): string {
   if (!Number.isFinite(tsMs) || tsMs < 0 || tsMs > 253402300799999) tsMs = 0;
-  const ms = Math.floor(tsMs);
-  const micro = Math.floor((tsMs - ms) * 1000);
+  let ms = Math.floor(tsMs);
+  // round, not floor: sec*1000 + us/1000 is inexact in a double (ulp ~0.24 µs near 1.7e12 ms), so flooring
+  // turned about half of all microsecond timestamps into the microsecond before
+  let micro = Math.round((tsMs - ms) * 1000);
+  if (micro >= 1000) {
+    ms += 1;
+    micro -= 1000;
+  }
   const iso = new Date(ms).toISOString(); // ...sssZ
   return iso.slice(0, -1) + String(micro).padStart(3, '0') + 'Z';
 }
