@@ -165,7 +165,7 @@ test('every record satisfies schema/flow-record.schema.json', () => {
 const haveTshark = spawnSync('tshark', ['-v']).status === 0;
 
 test(
-  "packet and byte counts per direction equal tshark's",
+  "packet and byte counts per direction, first-packet timestamps equal tshark's",
   { skip: !haveTshark && 'tshark not installed', timeout: 300_000 },
   () => {
     const r = spawnSync(
@@ -188,19 +188,24 @@ test(
           'tcp.dstport',
           'udp.dstport',
           'frame.len',
+          'frame.time_epoch',
         ].flatMap((f) => ['-e', f]),
       ],
       { encoding: 'utf8', maxBuffer: 1 << 30, timeout: 280_000 },
     );
     assert.equal(r.status, 0, r.stderr);
     const counts = new Map<string, { p: number; b: number }>();
+    /** tshark's frame.time_epoch text of each flow's first packet, keyed by that packet's direction. */
+    const first = new Map<string, string>();
     let lines = 0;
     for (const line of r.stdout.split('\n')) {
       if (!line) continue;
       lines++;
-      const [s4, s6, d4, d6, ts, us, td, ud, len] = line.split('|');
+      const [s4, s6, d4, d6, ts, us, td, ud, len, epoch] = line.split('|');
       const proto = ts ? 'TCP' : 'UDP';
       const k = key(proto, s4 || s6, Number(ts || us), d4 || d6, Number(td || ud));
+      const rk = key(proto, d4 || d6, Number(td || ud), s4 || s6, Number(ts || us));
+      if (!first.has(k) && !first.has(rk)) first.set(k, epoch);
       const c = counts.get(k) ?? { p: 0, b: 0 };
       c.p++;
       c.b += Number(len);
@@ -221,6 +226,15 @@ test(
       assert.equal(rec.pkts_toclient, down.p, label);
       assert.equal(rec.bytes_toserver, up.b, label);
       assert.equal(rec.bytes_toclient, down.b, label);
+      // the first packet's time to the microsecond, from tshark's text with integer arithmetic only
+      const epoch =
+        first.get(key(rec.proto, rec.src_ip, rec.src_port, rec.dest_ip, rec.dest_port)) ??
+        first.get(key(rec.proto, rec.dest_ip, rec.dest_port, rec.src_ip, rec.src_port));
+      assert.ok(epoch, label);
+      const [sec, frac = ''] = epoch.split('.');
+      const want =
+        new Date(Number(sec) * 1000).toISOString().slice(0, 19) + '.' + frac.padEnd(6, '0').slice(0, 6) + 'Z';
+      assert.equal(rec.timestamp, want, label);
     }
   },
 );

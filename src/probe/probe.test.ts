@@ -14,7 +14,7 @@ import { startProbeServer, parseSsInfo, type ProbeServer } from './server.js';
 import { runProbe, type ProbeReport } from './probe.js';
 import { MAGIC, checkSessionRequest } from './protocol.js';
 import { formatHtml, formatTable, throughputSeries } from './report.js';
-import { run as probeCli } from '../cli/cmd-probe.js';
+import { run as probeCli, parseHostPort } from '../cli/cmd-probe.js';
 import { UsageError } from '../util/errors.js';
 import { run as runCmd } from '../lab/netns.js';
 import { fileURLToPath } from 'node:url';
@@ -274,4 +274,27 @@ test('CLI: usage errors, JSON and HTML output', { timeout: 60_000 }, async () =>
   assert.equal(j.verdict, 'ok');
   assert.equal(j.name, 'b.example');
   assert.match(readFileSync(html, 'utf8'), /<h1>Probe of b\.example<\/h1>/);
+});
+
+test('IPv6: probe-server on ::1, TCP and QUIC cases ok; [v6]:port parsing', { timeout: 60_000 }, async () => {
+  const s6 = await startProbeServer({ host: '::1', port: 0 });
+  try {
+    const r = await runProbe({
+      host: '::1',
+      port: s6.address.port,
+      name: 'v6.example',
+      windowMs: 1000,
+      down: 200_000,
+      up: 50_000,
+    });
+    assert.equal(r.verdict, 'ok', r.reason);
+    assert.equal(r.quic?.verdict, 'ok', r.quic?.reason);
+    assert.equal(r.server, `[::1]:${s6.address.port}`);
+    assert.match(r.cases[0].runs[0].peer ?? '', /^::1:\d+$/);
+  } finally {
+    await s6.close();
+  }
+  assert.deepEqual(parseHostPort('[fd00:cafe:1:2::3]:443'), { host: 'fd00:cafe:1:2::3', port: 443 });
+  assert.deepEqual(parseHostPort('10.0.0.1:8443'), { host: '10.0.0.1', port: 8443 });
+  assert.throws(() => parseHostPort('10.0.0.1:70000'), /bad port/);
 });
