@@ -10,6 +10,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, openSync, closeSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
+import fc from 'fast-check';
 import { readCaptureFile, readCaptureFd, type ReadStats } from './reader.js';
 import { InputError } from '../util/errors.js';
 import { PcapngBuilder, bytes, pcapFile, tempDir, type TestPacket } from '../testutil/pcap.js';
@@ -351,3 +352,46 @@ test(
     }
   },
 );
+
+test('fast-check: mutated and cut pcap/pcapng files either read or fail with InputError', () => {
+  const pk = samplePackets(false).slice(0, 4);
+  const seeds = [
+    pcapFile({ le: true, nano: false, linktype: 1 }, pk),
+    pcapFile({ le: false, nano: true, linktype: 113 }, pk),
+    new PcapngBuilder(true)
+      .shb()
+      .idb(1)
+      .idb(101, 9)
+      .epb(0, 5n, bytes(60, 1))
+      .epb(1, 6n, bytes(70, 2))
+      .spb(bytes(20, 3))
+      .build(),
+    new PcapngBuilder(false).shb(false).idb(276).epb(0, 7n, bytes(90, 4)).build(),
+  ];
+  const path = tmp.path('fuzz.bin');
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...seeds),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }),
+      fc.nat(),
+      (seed, muts, cut) => {
+        const b = Buffer.from(seed);
+        for (const [i, v] of muts) b[i % b.length] = v;
+        writeFileSync(path, b.subarray(0, cut % (b.length + 1)));
+        try {
+          let n = 0;
+          const st = readCaptureFile(path, {
+            packet(buf, off, end) {
+              assert.ok(off >= 0 && off <= end && end <= buf.length);
+              n++;
+            },
+          });
+          assert.equal(st.packets, n);
+        } catch (e) {
+          if (!(e instanceof InputError)) throw e;
+        }
+      },
+    ),
+    { numRuns: 400 },
+  );
+});

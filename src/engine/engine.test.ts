@@ -16,6 +16,7 @@ import { PcapWriter } from '../gen/pcap-writer.js';
 import { generate, type TruthRow } from '../gen/synth.js';
 import { analyzeFiles, type AnalyzeResult } from './analyze.js';
 import { Engine } from './engine.js';
+import { readCaptureFile } from '../capture/reader.js';
 import type { FlowRecord } from './record.js';
 import { flowRecordErrors } from '../testutil/schema.js';
 import { ipBytes, ipv4, ipv6, tcp, udp, eth } from '../testutil/net.js';
@@ -464,4 +465,29 @@ test('a new SYN on a closed flow (port reuse) starts a new flow with its own nam
   assert.equal(recs[1].host, 'second.example');
   assert.equal(recs[1].pkts_toserver, 2);
   assert.equal(recs[1].pkts_toclient, 1);
+});
+
+test('mutated synthetic traffic: the engine never throws and every record still fits the schema', () => {
+  // frames of a real synthetic capture, with random bytes changed in one frame of five
+  const frames: Uint8Array[] = [];
+  readCaptureFile(writeCapture('fuzz-base.pcap', 99, 120).path, {
+    packet: (b, off, end) => void frames.push(b.slice(off, end)),
+  });
+  let x = 12345;
+  const rnd = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0);
+  for (let round = 0; round < 5; round++) {
+    const recs: FlowRecord[] = [];
+    const e = new Engine({ onFlowEnd: (r) => void recs.push(r), maxFlows: 64 });
+    frames.forEach((f0, i) => {
+      let f = f0;
+      if (rnd() % 5 === 0) {
+        f = f0.slice(0, 1 + (rnd() % f0.length));
+        for (let k = rnd() % 6; k >= 0; k--) f[rnd() % f.length] = rnd() & 255;
+      }
+      e.packet(f, 1, 1_700_000_000_000 + i);
+    });
+    e.flush();
+    assert.equal(e.stats.packets, frames.length);
+    for (const r of recs) assert.deepEqual(flowRecordErrors(r), [], JSON.stringify(r));
+  }
 });
