@@ -277,23 +277,31 @@ export class DomainTable {
   ): boolean {
     const minLabels = this.minLabels;
     const maxLabels = this.maxLabels;
+    // a suffix host[j, end) with j < stop is longer than any entry
     const stop = end - this.maxLen;
     let h = FNV_OFFSET;
     let labels = 0;
-    for (let i = end - 1; i >= 0; i--) {
-      if (i < stop) return true; // longer than any entry
+    // Right to left; at each '.' the hash of the suffix after it is complete, at the start the whole.
+    for (let i = end - 1; ; i--) {
+      if (i + 1 < stop) return true;
+      if (i < 0) {
+        if (++labels >= minLabels) {
+          const b = this.probe(h, host, 0, end);
+          if (b >= 0) this.hit(b, 3, labels, stamp, spec, gen, touch, cand); // whole host: exact + suffix
+        }
+        return true;
+      }
       let c = host.charCodeAt(i);
-      if (c > 127) return false;
-      if (c >= 65 && c <= 90) c += 32;
+      if (c === 46) {
+        if (++labels >= minLabels) {
+          const b = this.probe(h, host, i + 1, end);
+          if (b >= 0) this.hit(b, 6, labels, stamp, spec, gen, touch, cand); // proper suffix: suffix + subdomains
+        }
+        if (labels >= maxLabels) return true;
+      } else if (c > 127) return false;
+      else if (c >= 65 && c <= 90) c += 32;
       h = Math.imul(h ^ c, FNV_PRIME);
-      if (i !== 0 && host.charCodeAt(i - 1) !== 46) continue;
-      if (++labels < minLabels) continue;
-      const b = this.probe(h, host, i, end);
-      // whole host: exact + suffix; proper suffix: suffix + subdomains
-      if (b >= 0) this.hit(b, i === 0 ? 3 : 6, labels, stamp, spec, gen, touch, cand);
-      if (labels >= maxLabels) return true;
     }
-    return true;
   }
 
   private hit(
