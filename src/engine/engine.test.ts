@@ -491,3 +491,31 @@ test('mutated synthetic traffic: the engine never throws and every record still 
     for (const r of recs) assert.deepEqual(flowRecordErrors(r), [], JSON.stringify(r));
   }
 });
+
+test('bounded memory: the table never exceeds its cap, reassembly buffers never exceed the budget', () => {
+  const c = writeCapture('cap-check.pcap', 78, 800, 400);
+  const e = new Engine({ maxFlows: 25, inspectBytes: 4096 });
+  let maxSize = 0;
+  let maxBuf = 0;
+  readCaptureFile(c.path, {
+    packet(b, off, end, lt, ts, orig) {
+      e.packet(b, lt, ts, orig, off, end);
+      maxSize = Math.max(maxSize, e.table.size);
+      if (e.stats.packets % 50 === 0) {
+        let sum = 0;
+        for (const f of e.table.all()) {
+          const n = f.stream?.buf.length ?? 0;
+          assert.ok(n <= 4096, `stream buffer ${n}`);
+          sum += n;
+        }
+        maxBuf = Math.max(maxBuf, sum);
+      }
+    },
+  });
+  e.flush();
+  assert.ok(maxSize <= 25, `table size ${maxSize}`);
+  assert.equal(e.table.size, 0);
+  assert.ok(maxBuf <= 25 * 4096);
+  assert.ok(e.stats.evicted > 0);
+  assert.ok(e.decoder.frags.size <= 256);
+});
