@@ -221,3 +221,22 @@ test('CLI: human output, JSON output, exit codes', async () => {
     t.cleanup();
   }
 });
+
+test('address rules: same prefix later in the file, or a covering prefix with higher priority, shadows', async () => {
+  const p = await policyFrom(`rules:
+  - {id: a, action: block, match: {dest_ip: [10.0.0.0/8, "2001:db8::/32"]}}
+  - {id: dup, action: allow, match: {dest_ip: [10.0.0.0/8]}}
+  - {id: inner, action: allow, match: {dest_ip: [10.1.0.0/16, 192.0.2.0/24]}}
+  - {id: hi, action: log, priority: 3, match: {dest_ip: ["2001::/16"]}}
+  - {id: v6, action: block, match: {dest_ip: ["2001:db8:1::/48"]}}
+`);
+  const fs = lintPolicy(p);
+  const f = (id: string) =>
+    fs
+      .filter((x) => x.rule_id === id && (x.code === 'shadowed' || x.code === 'overlap'))
+      .map((x) => `${x.severity}:${x.code}:${x.examples.join('|')}`);
+  assert.deepEqual(f('dup'), ['warning:shadowed:10.0.0.0/8 → a']);
+  assert.deepEqual(f('inner'), []); // longer prefix wins over a's /8
+  assert.deepEqual(f('v6'), ['warning:shadowed:2001:db8:1::/48 → hi']);
+  assert.deepEqual(f('a'), ['warning:overlap:2001:db8::/32 → hi']);
+});

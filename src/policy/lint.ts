@@ -23,6 +23,7 @@ import { expiresAtMs } from './load.js';
 import { isWithin, labelCount } from './names.js';
 import { parseCidr, type Cidr } from './ip.js';
 import type { Policy, RuleMatch, SourcePos } from './types.js';
+import { collectPath } from './trie.js';
 import type { Reference } from './reference.js';
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -357,6 +358,9 @@ export function lintPolicy(p: Policy, opts: LintOptions = {}): Finding[] {
   // ---- shadowing and overlap (name rules)
   lintShadowing(p, ix, inForce, K, maxEntries, add);
 
+  // ---- shadowing and overlap (address rules)
+  lintAddressShadowing(p, ix, inForce, K, add);
+
   // ---- blast radius and emulation patterns against references
   lintBlast(p, ix, refs, K, add);
 
@@ -533,6 +537,72 @@ function lintShadowing(
         code: 'overlap',
         rule_id: r.id,
         message: `${fmtCount(lost)} of ${fmtCount(total)} entries are decided first by ${winners.map((w) => `'${w.id}' (${w.action})`).join(', ')}${differ ? ' with a different action' : ''}`,
+        examples,
+        count: lost,
+        pos: r.pos,
+      });
+    }
+  });
+}
+
+/** Address-only rules (dest_ip, no host): prefixes decided first by other rules. */
+function lintAddressShadowing(
+  p: Policy,
+  ix: Matcher,
+  inForce: boolean[],
+  K: number,
+  add: (f: Finding) => void,
+): void {
+  const rules = p.rules;
+  const keyNoDst = (m: RuleMatch) =>
+    JSON.stringify([m.src_ip, m.dest_port, m.proto, m.app_proto, m.alpn, m.ja4, m.quic_version, m.ech]);
+  const eligible = rules.map((r) => r.match.host === null && r.match.dest_ip !== null);
+  const keys = rules.map((r) => keyNoDst(r.match));
+  rules.forEach((r, ri) => {
+    if (!eligible[ri] || !inForce[ri] || r.match.dest_ip!.length === 0) return;
+    let lost = 0;
+    const byWinner = new Map<number, string[]>();
+    for (const text of r.match.dest_ip!) {
+      const c = parseCidr(text, true);
+      if (typeof c === 'string') continue;
+      const words = c.v === 4 ? [c.addr] : c.w;
+      const path = collectPath(c.v === 4 ? ix.dst4 : ix.dst6, words, c.len);
+      let best = -1;
+      for (const h of path) {
+        const q = h.rule;
+        if (q === ri || !inForce[q] || !eligible[q] || keys[q] !== keys[ri]) continue;
+        const qr = rules[q];
+        // q's prefix contains r's; q wins with a higher priority, or the same prefix earlier in the file
+        if (qr.priority > r.priority || (qr.priority === r.priority && h.len === c.len && q < ri)) best = q;
+      }
+      if (best >= 0) {
+        lost++;
+        const l = byWinner.get(best) ?? [];
+        if (l.length < K) l.push(`${text} → ${rules[best].id}`);
+        byWinner.set(best, l);
+      }
+    }
+    if (!lost) return;
+    const winners = [...byWinner.keys()].map((q) => rules[q]);
+    const examples = [...byWinner.values()].flat().slice(0, K);
+    const total = r.match.dest_ip!.length;
+    if (lost === total)
+      add({
+        severity: 'warning',
+        code: 'shadowed',
+        rule_id: r.id,
+        message: `rule never applies: all ${fmtCount(total)} of its prefixes are decided first by ${winners.map((w) => `'${w.id}'`).join(', ')}`,
+        examples,
+        count: lost,
+        pos: r.pos,
+      });
+    else {
+      const differ = winners.some((w) => w.action !== r.action);
+      add({
+        severity: differ ? 'warning' : 'info',
+        code: 'overlap',
+        rule_id: r.id,
+        message: `${fmtCount(lost)} of ${fmtCount(total)} prefixes are decided first by ${winners.map((w) => `'${w.id}' (${w.action})`).join(', ')}${differ ? ' with a different action' : ''}`,
         examples,
         count: lost,
         pos: r.pos,

@@ -184,3 +184,20 @@ export class PrefixTrie {
     }
   }
 }
+
+/** Every (rule, prefix length) on the path of `words` down to depth `maxDepth` (offline use: lint). */
+export function collectPath(
+  t: PrefixTrie,
+  words: ArrayLike<number>,
+  maxDepth: number,
+): { rule: number; len: number }[] {
+  const out: { rule: number; len: number }[] = [];
+  let node = 0;
+  for (let depth = 0; ; depth++) {
+    for (let e = t.nodes[node + 2]; e >= 0; e = t.listNext[e]) out.push({ rule: t.listRule[e], len: depth });
+    if (depth === maxDepth) break;
+    node = t.nodes[node + ((words[depth >>> 5] >>> (31 - (depth & 31))) & 1)];
+    if (node < 0) break;
+  }
+  return out;
+}
