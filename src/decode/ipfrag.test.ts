@@ -134,3 +134,45 @@ test('property: any 8-aligned split, any order, duplicates → the payload, exac
     { numRuns: 500 },
   );
 });
+
+test('the first last fragment fixes the length; later conflicting ends are ignored', () => {
+  const r = new FragmentReassembler();
+  const p = payload(32);
+  assert.equal(r.add('k', 16, false, p.subarray(16), 0), null); // length 32
+  assert.equal(r.add('k', 24, false, new Uint8Array(24), 0), null); // claims length 48: ignored
+  const w = r.add('k', 0, true, p.subarray(0, 16), 0);
+  assert.ok(w);
+  assert.deepEqual([...w], [...p]);
+});
+
+test('bytes beyond the known length do not count toward completion', () => {
+  const r = new FragmentReassembler();
+  const p = payload(40);
+  r.add('k', 32, false, p.subarray(32), 0); // length 40
+  r.add('k', 40, true, new Uint8Array(64), 0); // beyond the end (malformed)
+  assert.equal(r.add('k', 8, true, p.subarray(8, 32), 0), null, 'bytes 0..8 still missing');
+  assert.deepEqual([...(r.add('k', 0, true, p.subarray(0, 8), 0) ?? [])], [...p]);
+});
+
+test('linear cost: a flood of 8-byte fragments (last one first) is not quadratic', () => {
+  const run = (n: number) => {
+    let best = Infinity;
+    for (let k = 0; k < 3; k++) {
+      const r = new FragmentReassembler();
+      const chunk = new Uint8Array(8);
+      const t0 = performance.now();
+      r.add('k', n * 8, false, chunk, 0);
+      for (let i = 0; i < n; i++) r.add('k', i * 8, true, chunk, 0);
+      best = Math.min(best, performance.now() - t0);
+    }
+    return best;
+  };
+  run(2000); // warm up
+  const small = Math.max(run(500), 0.05);
+  const big = run(8000);
+  // 16x the fragments: linear ≈ 16x, quadratic ≈ 256x; generous bound for a loaded machine
+  assert.ok(
+    big / small < 80,
+    `ratio ${(big / small).toFixed(1)}: 500 fragments ${small.toFixed(2)} ms, 8000 fragments ${big.toFixed(2)} ms`,
+  );
+});
