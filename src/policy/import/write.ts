@@ -67,12 +67,27 @@ export function renderImport(imp: Imported, o: WriteOptions): { policy: string; 
         `${kind}\t${e}\t${p.line}\t${tsvCell(p.authority)}\t${tsvCell(p.reference)}\t${tsvCell(p.decided)}`,
       );
     const id = `${prefix}-${kind === 'cidr' ? 'ip' : kind}`;
+    const authorities = new Map<string, number>();
+    for (const p of map.values())
+      if (p.authority) authorities.set(p.authority, (authorities.get(p.authority) ?? 0) + 1);
+    const byCount = [...authorities.entries()].sort((a, b) => b[1] - a[1]);
+    const authority =
+      byCount.length === 0
+        ? undefined
+        : byCount.length <= 3
+          ? byCount.map(([a, n]) => `${a} (${n})`).join('; ')
+          : `${byCount.length} authorities, most entries: ${byCount[0][0]} (${byCount[0][1]}); per entry in lists/provenance.tsv`;
     rules.push({
       id,
       ...actionPart,
       tags: ['registry', imp.format],
       match: kind === 'cidr' ? { dest_ip_file: file } : { host: { [`${kind}_file`]: file } },
-      provenance: { ...provenance, entries: map.size, entries_file: 'lists/provenance.tsv' },
+      provenance: {
+        ...(authority ? { authority } : {}),
+        ...provenance,
+        entries: map.size,
+        entries_file: 'lists/provenance.tsv',
+      },
     });
   };
   addRule('exact', imp.exact);
