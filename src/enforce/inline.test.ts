@@ -8,7 +8,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import {
   chClient,
   curl,
@@ -53,7 +53,7 @@ rules:
     action: block
     match:
       host:
-        exact: [blocked-dns.example]
+        exact: [blocked-dns.example, quic-blocked.example]
 `;
 
 /** A real DNS client (Node's c-ares resolver) in sub: resolve4(name) → error code and time. */
@@ -156,6 +156,38 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
     assert.ok(ev, 'verdict logged');
     assert.equal(ev.proto, 'UDP');
     assert.equal(ev.verdict.enforcement, 'drop');
+  });
+
+  it('handles QUIC: a real client Initial is named; a blocked name never reaches the server', async () => {
+    // gtlsclient (ngtcp2) sends the SNI of the host name it connects to: give sub a hosts file
+    // (ip netns exec bind-mounts /etc/netns/<ns>/hosts over /etc/hosts), removed afterwards.
+    const dir = `/etc/netns/${il.lab.ns.sub}`;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/hosts`, `${il.server} quic-ok.example\n${il.server} quic-blocked.example\n`);
+    try {
+      for (const name of ['quic-ok.example', 'quic-blocked.example']) {
+        await il.lab.exec('sub', ['timeout', '2', 'gtlsclient', '--quiet', name, '443'], {
+          timeoutMs: 10_000,
+        });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const ev = (
+      await waitEve(il, (l) => l.filter((e) => String(e.host).startsWith('quic-')).length >= 2)
+    ).filter((e) => String(e.host).startsWith('quic-')) as unknown as Array<
+      EveRecord & { host: string; src_port: number; app_proto: string }
+    >;
+    const ok = ev.find((e) => e.host === 'quic-ok.example');
+    const blocked = ev.find((e) => e.host === 'quic-blocked.example');
+    assert.ok(ok && blocked, JSON.stringify(ev));
+    assert.equal(ok.app_proto, 'quic');
+    assert.equal(ok.verdict.enforcement, 'accept');
+    assert.equal(blocked.verdict.enforcement, 'drop');
+    const seen = (port: number): number =>
+      (il.serverLog().match(new RegExp(`udp443 ${port} `, 'g')) ?? []).length;
+    assert.ok(seen(ok.src_port) >= 1, 'the allowed Initial reached the server');
+    assert.equal(seen(blocked.src_port), 0, 'no datagram of the blocked connection reached the server');
   });
 
   it('blocks by drop: the client times out', async () => {

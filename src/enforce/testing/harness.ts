@@ -35,6 +35,8 @@ export interface InlineLab {
   chain: string;
   queue: number;
   server: string;
+  /** Everything the lab server printed so far. */
+  serverLog(): string;
   startEnforce(extra?: string[]): Promise<Enforce>;
   iptablesSave(): Promise<string>;
   close(): Promise<void>;
@@ -74,6 +76,7 @@ export async function setupInlineLab(name: string, policyYaml: string): Promise<
   const eve = join(dir, 'eve.json');
   const chain = `CP${name.toUpperCase()}`.slice(0, 28);
   const queue = 1000 + Math.floor(Math.random() * 60000);
+  let serverText = { text: '' };
   try {
     writeFileSync(policy, policyYaml);
     const key = join(dir, 'key.pem');
@@ -85,6 +88,7 @@ export async function setupInlineLab(name: string, policyYaml: string): Promise<
     srv.stdout!.on('data', (d: Buffer) => (sbuf.text += d.toString()));
     srv.stderr!.on('data', (d: Buffer) => (sbuf.text += d.toString()));
     await waitFor(srv, 'stdout', /listening/, 10_000, sbuf);
+    serverText = sbuf;
   } catch (e) {
     await lab.destroy();
     rmSync(dir, { recursive: true, force: true });
@@ -99,6 +103,7 @@ export async function setupInlineLab(name: string, policyYaml: string): Promise<
     chain,
     queue,
     server: lab.addr.net,
+    serverLog: () => serverText.text,
     async startEnforce(extra: string[] = []): Promise<Enforce> {
       const child = lab.spawn('box', [process.execPath, MAIN_JS, 'enforce', '--policy', policy, '--eve', eve,
         '--chain', chain, '--queues', String(queue), ...extra]); // prettier-ignore

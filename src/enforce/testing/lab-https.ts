@@ -5,7 +5,8 @@
  * the end and answered with the byte count. Run inside the lab's `net` namespace:
  * `node lab-https.js PORT CERT KEY [SINK_PORT]`; prints `listening` when ready. SINK_PORT: a plain TCP
  * sink that reads and discards everything and never answers or closes (for junk-first tests);
- * SINK_PORT+1: a TCP echo server; UDP 53: a DNS responder answering NXDOMAIN to everything.
+ * SINK_PORT+1: a TCP echo server; UDP 53: a DNS responder answering NXDOMAIN to everything; UDP 443: a
+ * silent sink logging `udp443 SRCPORT LEN` per datagram (QUIC tests).
  */
 import https from 'node:https';
 import net from 'node:net';
@@ -68,5 +69,10 @@ if (sinkS) {
     dns.send(r, rinfo.port, rinfo.address);
   });
   dns.bind(53, '::', ready);
+  // UDP 443: a silent QUIC sink that logs each datagram's source port and size on stdout
+  pending++;
+  const quic = dgram.createSocket({ type: 'udp6', ipv6Only: false });
+  quic.on('message', (m, rinfo) => process.stdout.write(`udp443 ${rinfo.port} ${m.length}\n`));
+  quic.bind(443, '::', ready);
 }
 process.on('SIGTERM', () => process.exit(0));
