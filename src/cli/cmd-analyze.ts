@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { analyzeFiles } from '../engine/analyze.js';
-import { JsonlWriter } from '../output/jsonl.js';
+import { JsonlWriter, writeAllSync } from '../output/jsonl.js';
 import { Summary, tableHeader, tableRow } from '../output/summary.js';
 import { UsageError } from '../util/errors.js';
 
@@ -65,7 +65,7 @@ export async function analyzeCommand(files: string[], format: 'jsonl' | 'table',
   if (progress) process.stderr.write('\n');
   out.flush();
   if (format === 'table') {
-    process.stdout.write(tableHeader() + rows.join('') + '\n' + summary.render());
+    writeAllSync(1, tableHeader() + rows.join('') + '\n' + summary.render());
   }
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   for (const f of res.files) {

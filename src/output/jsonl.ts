@@ -22,17 +22,22 @@ export class JsonlWriter {
     const data = this.chunks.join('');
     this.chunks = [];
     this.size = 0;
-    let buf = Buffer.from(data);
-    while (buf.length) {
-      try {
-        const n = writeSync(this.fd, buf);
-        buf = buf.subarray(n);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN') continue;
-        if (code === 'EPIPE') return;
-        throw e;
-      }
+    writeAllSync(this.fd, data);
+  }
+}
+
+/** Write all of `text` to `fd` synchronously; a closed reader (EPIPE) ends the output quietly. */
+export function writeAllSync(fd: number, text: string): void {
+  let buf = Buffer.from(text);
+  while (buf.length) {
+    try {
+      const n = writeSync(fd, buf);
+      buf = buf.subarray(n);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') continue;
+      if (code === 'EPIPE') return;
+      throw e;
     }
   }
 }
