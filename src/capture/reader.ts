@@ -158,6 +158,8 @@ interface Iface {
   snaplen: number;
   /** Multiply the 64-bit timestamp by this to get milliseconds. */
   toMs: number;
+  /** if_tsoffset (seconds added to every timestamp) in milliseconds. */
+  offMs: number;
 }
 
 function readPcapng(w: Window, name: string, sink: PacketSink, onProgress?: (bytes: number) => void): ReadStats {
@@ -198,7 +200,7 @@ function readPcapng(w: Window, name: string, sink: PacketSink, onProgress?: (byt
     w.start += len;
     if (type === 1) {
       // Interface Description Block
-      const iface: Iface = { linktype: rd16(b, s + 8, le), snaplen: rd32(b, s + 12, le), toMs: 1e-3 };
+      const iface: Iface = { linktype: rd16(b, s + 8, le), snaplen: rd32(b, s + 12, le), toMs: 1e-3, offMs: 0 };
       let o = 16;
       while (o + 4 <= len - 4) {
         const code = rd16(b, s + o, le);
@@ -208,6 +210,11 @@ function readPcapng(w: Window, name: string, sink: PacketSink, onProgress?: (byt
           const r = b[s + o + 4];
           const units = r & 0x80 ? Math.pow(2, -(r & 0x7f)) : Math.pow(10, -r);
           iface.toMs = units * 1000;
+        } else if (code === 14 && olen === 8) {
+          // if_tsoffset: signed 64-bit seconds, in the section's byte order
+          const hi = le ? b.readInt32LE(s + o + 8) : b.readInt32BE(s + o + 4);
+          const lo = le ? b.readUInt32LE(s + o + 4) : b.readUInt32BE(s + o + 8);
+          iface.offMs = (hi * 4294967296 + lo) * 1000;
         }
         o += 4 + ((olen + 3) & ~3);
       }
@@ -227,7 +234,7 @@ function readPcapng(w: Window, name: string, sink: PacketSink, onProgress?: (byt
       }
       stats.packets++;
       stats.bytes += cap;
-      sink.packet(b, s + 28, s + 28 + cap, iface.linktype, (tsHi * 4294967296 + tsLo) * iface.toMs, orig);
+      sink.packet(b, s + 28, s + 28 + cap, iface.linktype, (tsHi * 4294967296 + tsLo) * iface.toMs + iface.offMs, orig);
     } else if (type === 3) {
       // Simple Packet Block
       const iface = ifaces[0];
