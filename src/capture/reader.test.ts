@@ -395,3 +395,19 @@ test('fast-check: mutated and cut pcap/pcapng files either read or fail with Inp
     { numRuns: 400 },
   );
 });
+
+test('pcapng: if_tsoffset (signed seconds) is added to the timestamps, in either byte order', () => {
+  for (const le of [true, false]) {
+    const f = new PcapngBuilder(le)
+      .shb(le)
+      .idb(1, undefined, 0, 1_700_000_000n)
+      .idb(101, 9, 0, -5n)
+      .epb(0, 1_500_000n, bytes(20, 1)) // 1.5 s after the offset
+      .epb(1, 7_250_000_000n, bytes(20, 2)) // 7.25 s - 5 s
+      .build();
+    const { pkts } = read(write(`tsoffset-${le}.pcapng`, f));
+    assert.equal(pkts.length, 2);
+    assert.equal(pkts[0].tsMs, 1_700_000_001_500);
+    assert.ok(Math.abs(pkts[1].tsMs - 2250) < 1e-6, String(pkts[1].tsMs));
+  }
+});

@@ -92,13 +92,22 @@ export class PcapngBuilder {
     return this.block(0x0a0d0d0a, body);
   }
 
-  /** Interface Description Block; `tsresol` the raw if_tsresol byte (omitted: default 6 = µs). */
-  idb(linktype: number, tsresol?: number, snaplen = 0): this {
+  /**
+   * Interface Description Block; `tsresol` the raw if_tsresol byte (omitted: default 6 = µs),
+   * `tsoffset` the if_tsoffset option (seconds, signed 64-bit).
+   */
+  idb(linktype: number, tsresol?: number, snaplen = 0, tsoffset?: bigint): this {
     const fixed = Buffer.alloc(8);
     this.u16(fixed, linktype, 0);
     this.u32(fixed, snaplen, 4);
     const opts = [{ code: 2, value: new TextEncoder().encode('eth-test') }];
     if (tsresol !== undefined) opts.push({ code: 9, value: Uint8Array.of(tsresol) });
+    if (tsoffset !== undefined) {
+      const v = Buffer.alloc(8);
+      if (this.le) v.writeBigInt64LE(tsoffset);
+      else v.writeBigInt64BE(tsoffset);
+      opts.push({ code: 14, value: v });
+    }
     return this.block(1, Buffer.concat([fixed, this.options(opts)]));
   }
 
