@@ -308,6 +308,17 @@ ${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}
 
 Lookups are counted per CPU-second of this process (\`process.cpuUsage\`), so other load on the
 shared machine does not count against it; the wall-clock rate and the CPU share are shown too.
+What bounds the lookup rate here: a lookup into a registry this size touches memory that is in no
+cache — the name table is 64 MiB (2^21 slots of 32 bytes: hash, kinds, rule, and the first 16 bytes of
+the name inline), the IPv4 trie ~20 MiB — and this VM's dependent DRAM read costs the figure in the
+table (no transparent huge pages for Node's heap: \`madvise\` mode, so TLB misses add to it). One such
+miss per lookup alone caps a sequential stream of lookups near the "misses/s" figure, and a name hit
+plus an address lookup need about two (presence filter → slot; /16 jump table → trie node). The
+1,024-hot-flows row is the same code with its working set in cache: the CPU cost. Reaching 5e6/s on
+this machine would need overlapping the misses of several lookups (batched lookups with software
+prefetch), which JavaScript cannot express; \`match()\` is called once per flow, not per packet.
+Wall-clock figures depend on the other load on the shared 2-core machine (CPU share column).
+
 Compile = building the hash table, automaton and tries from a loaded policy; load = reading the list
 files and normalising/validating every name and CIDR (reported separately; not part of the target).
 Memory = process RSS growth from before the registry was generated to after compile (registry strings +
