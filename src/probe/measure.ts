@@ -463,7 +463,7 @@ export interface QuicRunOptions {
   windowMs: number;
   /** Initial packets for the ClientHello (default 1; 2 = split like a post-quantum browser hello). */
   packets?: number;
-  /** Server pacing of the download (bit/s, default 8 Mbit/s). */
+  /** Server pacing of the download (bit/s, default 2 Mbit/s: 2× the `ok` threshold, a mild overload for a policer). */
   rateBps?: number;
   /** Hop location: send the name's Initial with this IP TTL (and a DCID the server ignores), then
    *  a small benign long-header datagram carrying the session token at full TTL; the answer to the
@@ -480,7 +480,7 @@ export async function measureQuic(o: QuicRunOptions): Promise<RunSample> {
     down: o.down,
     up: 0,
     window_ms: o.windowMs,
-    udp_rate_bps: o.rateBps ?? 8_000_000,
+    udp_rate_bps: o.rateBps ?? 2_000_000,
     udp_size: 1200,
   };
   let ctl: Control;

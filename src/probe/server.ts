@@ -379,10 +379,11 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
     startSampling(s);
     // paced download: short-header look-alike datagrams carrying a sequence number
     const size = s.req.udp_size ?? 1200;
-    const rate = s.req.udp_rate_bps ?? 8_000_000;
+    const rate = s.req.udp_rate_bps ?? 2_000_000;
     const tickMs = 5;
-    const perTick = (rate / 8) * (tickMs / 1000);
-    let credit = 0;
+    // credit from elapsed time, not per tick, so a busy event loop does not lower the rate
+    let credit = size;
+    let last = performance.now();
     let seq = 0;
     const dg = Buffer.alloc(size);
     randomBytes(size).copy(dg);
@@ -391,7 +392,9 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeS
         clearInterval(iv);
         return;
       }
-      credit += perTick;
+      const now = performance.now();
+      credit = Math.min(credit + ((rate / 8) * (now - last)) / 1000, 16 * size);
+      last = now;
       while (credit >= size && s.downSent < s.req.down) {
         credit -= size;
         dg[0] = 0x40 | (seq & 0x3f);
