@@ -306,7 +306,12 @@ export class Decoder {
         if (!whole) return Decoded.Skip;
         p.reassembled = true;
         this.lim = whole.length;
-        return this.l4(whole, 0, whole.length, next, ts, p, depth);
+        // the reassembled payload may start with more extension headers (e.g. destination options)
+        b = whole;
+        o = 0;
+        end = whole.length;
+        nh = next;
+        continue;
       }
       break;
     }
