@@ -755,3 +755,16 @@ test(
     assert.ok(compared >= 30, String(compared));
   },
 );
+
+test('IPv6 fragments whose fragmentable part starts with a destination options header', () => {
+  const whole = concat(ext6(17, 1), l4(BIGU6)); // dest-opts (16 bytes) then UDP
+  const frames: Uint8Array[] = [];
+  for (let o = 0; o < whole.length; o += 1200) {
+    const chunk = whole.subarray(o, Math.min(o + 1200, whole.length));
+    frames.push(ipv6(BIGU6.src, BIGU6.dst, 44, concat(frag6(60, o, o + 1200 < whole.length, 4242), chunk)));
+  }
+  const d = new Decoder();
+  const { results, p } = feed(d, [frames[2], frames[0], frames[1]]);
+  assert.deepEqual(results, [Decoded.Skip, Decoded.Skip, Decoded.Ok]);
+  check(p, BIGU6, 'dest-opts in fragmentable part');
+});
