@@ -3,46 +3,52 @@
  * Binary prefix tries for IPv4 (32-bit) and IPv6 (128-bit) addresses. Each node may carry a list of
  * rule indices (the rules whose CIDR ends at that node). A lookup walks from the root along the
  * address bits and reports every rule on the path with its prefix length, so the caller sees all
- * matching prefixes, longest last. Built with growable arrays, then frozen into typed arrays.
+ * matching prefixes, longest last. Built in a growable typed array, then laid out depth-first.
  */
 
 export class PrefixTrieBuilder {
-  private left: number[] = [-1];
-  private right: number[] = [-1];
-  private head: number[] = [-1];
+  /** Per node 3 ints while building: left, right (node index or -1), rule list head (or -1). */
+  private t = new Int32Array(3 * 1024).fill(-1);
+  private n = 1;
   private listRule: number[] = [];
   private listNext: number[] = [];
+
+  private newNode(): number {
+    if ((this.n + 1) * 3 > this.t.length) {
+      const bigger = new Int32Array(this.t.length * 2).fill(-1);
+      bigger.set(this.t);
+      this.t = bigger;
+    }
+    return this.n++;
+  }
 
   /** Insert a prefix given as 32-bit words (most significant first). */
   insert(words: ArrayLike<number>, len: number, rule: number): void {
     let node = 0;
     for (let b = 0; b < len; b++) {
-      const w = words[b >>> 5];
-      const bit = (w >>> (31 - (b & 31))) & 1;
-      const arr = bit ? this.right : this.left;
-      let next = arr[node];
+      const bit = (words[b >>> 5] >>> (31 - (b & 31))) & 1;
+      let next = this.t[node * 3 + bit];
       if (next < 0) {
-        next = this.left.length;
-        this.left.push(-1);
-        this.right.push(-1);
-        this.head.push(-1);
-        arr[node] = next;
+        next = this.newNode();
+        this.t[node * 3 + bit] = next;
       }
       node = next;
     }
-    for (let e = this.head[node]; e >= 0; e = this.listNext[e]) if (this.listRule[e] === rule) return;
+    const t = this.t;
+    for (let e = t[node * 3 + 2]; e >= 0; e = this.listNext[e]) if (this.listRule[e] === rule) return;
     this.listRule.push(rule);
-    this.listNext.push(this.head[node]);
-    this.head[node] = this.listRule.length - 1;
+    this.listNext.push(t[node * 3 + 2]);
+    t[node * 3 + 2] = this.listRule.length - 1;
   }
 
   get size(): number {
-    return this.left.length;
+    return this.n;
   }
 
   /** Freeze. `jump16`: also build the 2^16-entry first-level table (for 32-bit tries). */
   build(jump16 = false): PrefixTrie {
-    const n = this.left.length;
+    const n = this.n;
+    const t = this.t;
     // depth-first preorder layout: a node's first child follows it in memory, so the single-child
     // chains below a prefix share cache lines and a walk touches few lines
     const pos = new Int32Array(n);
@@ -51,15 +57,15 @@ export class PrefixTrieBuilder {
     while (stack.length) {
       const v = stack.pop()!;
       pos[v] = next++;
-      if (this.right[v] >= 0) stack.push(this.right[v]);
-      if (this.left[v] >= 0) stack.push(this.left[v]);
+      if (t[v * 3 + 1] >= 0) stack.push(t[v * 3 + 1]);
+      if (t[v * 3] >= 0) stack.push(t[v * 3]);
     }
     const nodes = new Int32Array(n * 3);
     for (let i = 0; i < n; i++) {
       const p = pos[i] * 3;
-      nodes[p] = this.left[i] < 0 ? -1 : pos[this.left[i]] * 3;
-      nodes[p + 1] = this.right[i] < 0 ? -1 : pos[this.right[i]] * 3;
-      nodes[p + 2] = this.head[i];
+      nodes[p] = t[i * 3] < 0 ? -1 : pos[t[i * 3]] * 3;
+      nodes[p + 1] = t[i * 3 + 1] < 0 ? -1 : pos[t[i * 3 + 1]] * 3;
+      nodes[p + 2] = t[i * 3 + 2];
     }
     let jump: Int32Array | null = null;
     let short: Uint8Array | null = null;
