@@ -536,3 +536,21 @@ test(
     assert.equal(recs[0].host, 'mid.example.com');
   },
 );
+
+test('more seeds: 100% of names right', { timeout: 300_000 }, async () => {
+  for (const seed of [1, 2, 3, 0xc0ffee]) {
+    const c = writeCapture(`seed-${seed}.pcap`, seed, 400);
+    const { recs, res } = await analyze(c.path);
+    assert.deepEqual(res.errors, []);
+    const byKey = new Map(recs.map((r) => [key(r.proto, r.src_ip, r.src_port, r.dest_ip, r.dest_port), r]));
+    const wrong = c.truth.filter((t) => {
+      const r = byKey.get(key(t.proto, t.src_ip, t.src_port, t.dest_ip, t.dest_port));
+      return !r || r.host !== t.host || r.app_proto !== t.app_proto;
+    });
+    assert.deepEqual(
+      wrong.map((t) => `${t.scenario} ${t.host}`),
+      [],
+      `seed ${seed}`,
+    );
+  }
+});
