@@ -166,13 +166,15 @@ test('every record satisfies schema/flow-record.schema.json', () => {
 const haveTshark = spawnSync('tshark', ['-v']).status === 0;
 
 test(
-  "packet and byte counts per direction, first-packet timestamps equal tshark's",
+  "packet and byte counts per direction, first-packet timestamps and Community IDs equal tshark's",
   { skip: !haveTshark && 'tshark not installed', timeout: 300_000 },
   () => {
     const r = spawnSync(
       'tshark',
       [
         '-n',
+        '--enable-protocol',
+        'communityid',
         '-r',
         cap.path,
         '-T',
@@ -190,6 +192,7 @@ test(
           'udp.dstport',
           'frame.len',
           'frame.time_epoch',
+          'communityid',
         ].flatMap((f) => ['-e', f]),
       ],
       { encoding: 'utf8', maxBuffer: 1 << 30, timeout: 280_000 },
@@ -198,15 +201,18 @@ test(
     const counts = new Map<string, { p: number; b: number }>();
     /** tshark's frame.time_epoch text of each flow's first packet, keyed by that packet's direction. */
     const first = new Map<string, string>();
+    /** tshark's Community ID per direction. */
+    const cids = new Map<string, string>();
     let lines = 0;
     for (const line of r.stdout.split('\n')) {
       if (!line) continue;
       lines++;
-      const [s4, s6, d4, d6, ts, us, td, ud, len, epoch] = line.split('|');
+      const [s4, s6, d4, d6, ts, us, td, ud, len, epoch, cid] = line.split('|');
       const proto = ts ? 'TCP' : 'UDP';
       const k = key(proto, s4 || s6, Number(ts || us), d4 || d6, Number(td || ud));
       const rk = key(proto, d4 || d6, Number(td || ud), s4 || s6, Number(ts || us));
       if (!first.has(k) && !first.has(rk)) first.set(k, epoch);
+      cids.set(k, cid);
       const c = counts.get(k) ?? { p: 0, b: 0 };
       c.p++;
       c.b += Number(len);
@@ -236,6 +242,16 @@ test(
       const want =
         new Date(Number(sec) * 1000).toISOString().slice(0, 19) + '.' + frac.padEnd(6, '0').slice(0, 6) + 'Z';
       assert.equal(rec.timestamp, want, label);
+      assert.equal(
+        rec.community_id,
+        cids.get(key(rec.proto, rec.src_ip, rec.src_port, rec.dest_ip, rec.dest_port)),
+        label,
+      );
+      assert.equal(
+        rec.community_id,
+        cids.get(key(rec.proto, rec.dest_ip, rec.dest_port, rec.src_ip, rec.src_port)),
+        label,
+      );
     }
   },
 );
