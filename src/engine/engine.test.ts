@@ -570,3 +570,42 @@ test('more seeds: 100% of names right', { timeout: 300_000 }, async () => {
     );
   }
 });
+
+test('DNS over TCP: a length-prefixed query split across two segments', () => {
+  const q = Uint8Array.from([
+    0x77,
+    0x01,
+    0x01,
+    0x00,
+    0,
+    1,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    4,
+    ...Buffer.from('tcpq'),
+    7,
+    ...Buffer.from('example'),
+    0,
+    0,
+    15,
+    0,
+    1,
+  ]);
+  const msg = Uint8Array.from([q.length >> 8, q.length & 255, ...q]);
+  const c = (seq: number, flags: number, pay?: Uint8Array) =>
+    eth(0x0800, ipv4(CLI, '9.9.9.9', 6, tcp(45000, 53, seq, 1, flags, pay)));
+  const recs = engineRun([
+    { f: c(10, 0x02), ms: 1 },
+    { f: eth(0x0800, ipv4('9.9.9.9', CLI, 6, tcp(53, 45000, 0, 11, 0x12))), ms: 2 },
+    { f: c(11 + 5, 0x18, msg.subarray(5)), ms: 3 },
+    { f: c(11, 0x18, msg.subarray(0, 5)), ms: 4 },
+  ]);
+  assert.equal(recs.length, 1);
+  assert.equal(recs[0].app_proto, 'dns');
+  assert.equal(recs[0].host, 'tcpq.example');
+  assert.equal(recs[0].dns?.qtype, 'MX');
+});
