@@ -64,6 +64,11 @@ export class EnforceMetrics {
     );
     perQueue('chokepoint_flows_tracked', 'Flows in the engine table', C.flowsTracked, 'gauge');
     perQueue('chokepoint_policy_reloads_total', 'Policy reloads applied by the queue worker', C.reloads);
+    perQueue(
+      'chokepoint_packet_errors_total',
+      'Packets whose handling failed (accepted unmarked: fail open)',
+      C.errors,
+    );
     this.verdicts = new client.Counter({
       name: 'chokepoint_verdicts_total',
       help: 'Connection verdicts by action and rule id',

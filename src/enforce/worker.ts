@@ -9,7 +9,7 @@
  * class-req {rate,burst} | reloaded {ok,error?}. From the parent: reload | stop | class.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { NfQueue } from './nfq.js';
+import { NF_ACCEPT, NfQueue } from './nfq.js';
 import { Enforcer } from './enforcer.js';
 import { loadPolicy } from './policy-source.js';
 import { C } from './counters.js';
@@ -110,7 +110,14 @@ async function main(): Promise<void> {
     for (; n < 512; n++) {
       const p = q.receive();
       if (!p) break;
-      enf.handle(p, Date.now());
+      try {
+        enf.handle(p, Date.now());
+      } catch (e) {
+        // a bug must not stall the wire: let this packet through unmarked (fail open) and go on
+        q.verdict(p.id, NF_ACCEPT, 0);
+        if (counters[C.errors]++ < 5)
+          port.postMessage({ type: 'fatal', code: 'ERR_PACKET', message: String((e as Error).stack ?? e) });
+      }
     }
     const now = Date.now();
     enf.tick(now);
