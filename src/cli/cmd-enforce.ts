@@ -1,7 +1,7 @@
 /**
  * @module cli/cmd-enforce
  * `chokepoint enforce --policy FILE [--queues 0-1] [--eve FILE|-] [--metrics HOST:PORT]
- *  [--throttle userspace|kernel] [--chain NAME] [--mark-mask 0xff0000] [--connbytes 32] [--no-install]`
+ *  [--throttle userspace|kernel] [--chain NAME] [--mark-mask 0xff0000] [--connbytes 64] [--no-install]`
  * Runs inline on NFQUEUE as root where traffic is forwarded; see docs/ENFORCE.md.
  */
 import { parseArgs } from 'node:util';
@@ -19,7 +19,7 @@ const HELP = `usage: chokepoint enforce --policy FILE [options]
   --throttle MODE        userspace (default: exact token-bucket policing) | kernel (hashlimit)
   --chain NAME           iptables chain name in mangle and filter (default CHOKEPOINT)
   --mark-mask MASK       mark bits owned by chokepoint (default 0x00ff0000)
-  --connbytes N          packets per connection sent to userspace while unclassified (default 32)
+  --connbytes N          packets per connection sent to userspace while unclassified (default 64)
   --no-install           print the iptables rules instead of installing them
   --cleanup              remove leftover rules (after a crash) and exit
 `;

@@ -52,7 +52,7 @@ export interface ThrottleClass {
 export const DEFAULT_RULE_OPTIONS: RuleOptions = {
   chain: 'CHOKEPOINT',
   queues: [0, 0],
-  connbytes: 32,
+  connbytes: 64,
   markMask: 0x00ff0000,
 };
 
