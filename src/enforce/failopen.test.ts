@@ -98,4 +98,23 @@ describe('fail-open and lifecycle (lab)', { skip: !isRoot && 'needs root', timeo
     assert.equal(r.code, 1);
     assert.match(r.stderr, /needs root/);
   });
+
+  it('refuses clearly when libnetfilter_queue is missing (hidden in a private mount namespace)', async () => {
+    const ld = await il.lab.exec('box', [
+      'sh',
+      '-c',
+      "ldconfig -p | awk '/libnetfilter_queue.so.1 /{print $NF; exit}'",
+    ]);
+    const lib = (await il.lab.exec('box', ['readlink', '-f', ld.stdout.trim()])).stdout.trim();
+    assert.ok(lib, 'libnetfilter_queue.so.1 is installed');
+    const r = await il.lab.exec('box', ['unshare', '-m', '--propagation', 'private', 'sh', '-c',
+      `mount --bind /dev/null ${lib} && exec "$0" "$@"`, process.execPath, MAIN_JS, 'enforce', '--policy', il.policy,
+      '--chain', il.chain]); // prettier-ignore
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /cannot load libnetfilter_queue\.so\.1 \(install the Debian package libnetfilter-queue1\)/,
+    );
+    assert.doesNotMatch(await il.iptablesSave(), new RegExp(il.chain), 'nothing installed');
+  });
 });
