@@ -68,7 +68,7 @@ export function parseLongHeader(d: Uint8Array, start: number, info: QuicVersionI
   const scid = d.subarray(p, p + sl);
   p += sl;
   const pt = info.typeOf[typeBits];
-  let token = EMPTY;
+  let token: Uint8Array = EMPTY;
   const nx = [0];
   if (pt === 3 /* Retry */) {
     return { start, version, typeBits, dcid, scid, token, pnOffset: p, end: n };

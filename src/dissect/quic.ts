@@ -112,6 +112,8 @@ export class QuicInitialAssembler {
   private version = 0;
   private final: QuicResult | null = null;
   private readonly nx = [0];
+  /** Length of the datagram being fed. */
+  private curLen = 0;
 
   constructor(readonly maxCryptoBytes: number = DEFAULT_MAX_CRYPTO_BYTES) {
     const m = Number.isFinite(maxCryptoBytes) && maxCryptoBytes > 0 ? Math.floor(maxCryptoBytes) : DEFAULT_MAX_CRYPTO_BYTES;
@@ -142,9 +144,9 @@ export class QuicInitialAssembler {
     // Version Negotiation (version 0) is a server packet: not ours, and it changes nothing.
     if (n >= 5 && (d[0] & 0x80) !== 0 && u32(d, 1) === 0) return NOT_MINE;
     this.datagrams++;
+    this.curLen = n;
     let pos = 0;
     let sawKnown = false;
-    let initials = 0;
     let failure: string | null = null;
     while (pos < n) {
       if ((d[pos] & 0x80) === 0) break; // short header: the rest is one 1-RTT packet
@@ -169,14 +171,12 @@ export class QuicInitialAssembler {
       const pt = info.typeOf[h.typeBits];
       if (pt === PT_RETRY) break; // no Length field; a server packet anyway
       if (pt === PT_INITIAL) {
-        initials++;
         const r = this.processInitial(d, h, info);
         if (this.final) return this.final;
         if (r !== null) failure = r;
       }
       pos = h.end;
     }
-    if (initials > 0 && n < MIN_INITIAL_DATAGRAM) this.note('quic_small_datagram');
     if (this.opened === 0) {
       if (!sawKnown) return NOT_MINE;
       if (failure !== null) return this.fail(failure);
@@ -223,6 +223,7 @@ export class QuicInitialAssembler {
   }
 
   private accept(info: QuicVersionInfo, payload: Uint8Array): void {
+    if (this.curLen < MIN_INITIAL_DATAGRAM) this.note('quic_small_datagram');
     this.opened++;
     this.version = info.version;
     this.takeFrames(payload);
