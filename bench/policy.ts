@@ -179,23 +179,27 @@ function input(host: string | null, dest_ip: string, i: number, udp = false): Ma
   };
 }
 const flat = (s: string): string => Buffer.from(s, 'latin1').toString('latin1'); // a flat string, as a parser makes
-for (let i = 0; i < N_IN; i++) {
-  const k = i % 10;
-  if (k < 2)
-    inputs.push(input(flat(host.exact[Math.floor(rnd() * host.exact.length)]), v4text(randomV4()), i));
-  else if (k < 4)
-    inputs.push(
-      input(
-        flat(`${label(3, 8)}.${host.suffix[Math.floor(rnd() * host.suffix.length)]}`),
-        v4text(randomV4()),
-        i,
-      ),
-    );
-  else if (k < 7) inputs.push(input(flat(randomName()), v4text(randomV4()), i));
-  else if (k < 8) inputs.push(input(null, v4text(cidrAddrs[Math.floor(rnd() * cidrAddrs.length)]), i));
-  else if (k < 9) inputs.push(input(null, v4text(randomV4()), i));
-  else inputs.push(input(flat(`www.${randomName()}`), `2001:db8::${(i & 0xffff).toString(16)}`, i, true));
+function makeInputs(
+  exact: readonly string[],
+  suffix: readonly string[],
+  addrs: readonly number[],
+): MatchInput[] {
+  const out: MatchInput[] = [];
+  for (let i = 0; i < N_IN; i++) {
+    const k = i % 10;
+    if (k < 2) out.push(input(flat(exact[Math.floor(rnd() * exact.length)]), v4text(randomV4()), i));
+    else if (k < 4)
+      out.push(
+        input(flat(`${label(3, 8)}.${suffix[Math.floor(rnd() * suffix.length)]}`), v4text(randomV4()), i),
+      );
+    else if (k < 7) out.push(input(flat(randomName()), v4text(randomV4()), i));
+    else if (k < 8) out.push(input(null, v4text(addrs[Math.floor(rnd() * addrs.length)]), i));
+    else if (k < 9) out.push(input(null, v4text(randomV4()), i));
+    else out.push(input(flat(`www.${randomName()}`), `2001:db8::${(i & 0xffff).toString(16)}`, i, true));
+  }
+  return out;
 }
+inputs.push(...makeInputs(host.exact, host.suffix, cidrAddrs));
 // check the mix: share of inputs that some rule matched
 let hits = 0;
 for (const x of inputs) if (compiled.match(x).rule_id !== null) hits++;
@@ -227,6 +231,45 @@ for (let rep = 0; rep < 4; rep++) {
 const cpuHU = process.cpuUsage(cpuH);
 const hotRate = hotLookups / ((cpuHU.user + cpuHU.system) / 1e6);
 
+// the same lookups against a registry that fits in cache (1% of it): the CPU cost
+const small: Policy = {
+  ...policy,
+  rules: policy.rules.map((r, i) =>
+    i === 0
+      ? {
+          ...r,
+          match: {
+            ...r.match,
+            host: {
+              ...host,
+              exact: host.exact.slice(0, N_NAMES / 200),
+              suffix: host.suffix.slice(0, N_NAMES / 250),
+              subdomains: host.subdomains.slice(0, N_NAMES / 1000),
+            },
+          },
+        }
+      : i === 1
+        ? { ...r, match: { ...r.match, dest_ip: r.match.dest_ip!.slice(0, N_CIDRS / 100) } }
+        : r,
+  ),
+};
+const smallCompiled = compilePolicy(small);
+const smallInputs = makeInputs(
+  host.exact.slice(0, N_NAMES / 200),
+  host.suffix.slice(0, N_NAMES / 250),
+  cidrAddrs.slice(0, N_CIDRS / 100),
+);
+for (let i = 0; i < 1e6; i++) sink += smallCompiled.match(smallInputs[i & (N_IN - 1)]).action.length;
+let smallLookups = 0;
+const cpuS = process.cpuUsage();
+for (let rep = 0; rep < 4; rep++) {
+  for (let i = 0; i < 1 << 20; i++)
+    sink += smallCompiled.match(smallInputs[(smallLookups + i) & (N_IN - 1)]).action.length;
+  smallLookups += 1 << 20;
+}
+const cpuSU = process.cpuUsage(cpuS);
+const smallRate = smallLookups / ((cpuSU.user + cpuSU.system) / 1e6);
+
 // what bounds a lookup into a registry this size: one dependent DRAM access (pointer chase, 64 MiB)
 const chase = new Int32Array(1 << 24);
 for (let i = 0; i < chase.length; i++) chase[i] = i;
@@ -248,14 +291,30 @@ const heapDelta = mib(memAfter.heap - mem0.heap);
 const rssCompile = mib(memAfter.rss - memBeforeLoad.rss);
 const fmt = (x: number, d = 2): string => x.toFixed(d);
 const rows: [string, string, string, string][] = [
-  ['compile (index build), wall clock', `${fmt(compileMs / 1000)} s`, '≤ 3 s', fmt(3000 / compileMs) + '× margin'],
-  ['compile, CPU time (all threads incl. GC)', `${fmt(compileCpuMs / 1000)} s`, '≤ 3 s', fmt(3000 / compileCpuMs) + '× margin'],
+  [
+    'compile (index build), wall clock',
+    `${fmt(compileMs / 1000)} s`,
+    '≤ 3 s',
+    fmt(3000 / compileMs) + '× margin',
+  ],
+  [
+    'compile, CPU time (all threads incl. GC)',
+    `${fmt(compileCpuMs / 1000)} s`,
+    '≤ 3 s',
+    fmt(3000 / compileCpuMs) + '× margin',
+  ],
   ['lookups per CPU-second, one core', `${(rate / 1e6).toFixed(2)}e6`, '≥ 5e6', fmt(rate / 5e6) + '× target'],
   [
     'lookups per CPU-second, 1,024 hot flows',
     `${(hotRate / 1e6).toFixed(2)}e6`,
     '≥ 5e6',
     fmt(hotRate / 5e6) + '× target',
+  ],
+  [
+    `same mix, registry of ${(N_NAMES / 100).toLocaleString('en')} names + ${(N_CIDRS / 100).toLocaleString('en')} CIDRs`,
+    `${(smallRate / 1e6).toFixed(2)}e6`,
+    '≥ 5e6',
+    `${fmt(smallRate / 5e6)}× (CPU cost, fits in cache)`,
   ],
   [
     'one dependent DRAM read (64 MiB chase)',
@@ -313,8 +372,12 @@ cache — the name table is 64 MiB (2^21 slots of 32 bytes: hash, kinds, rule, a
 the name inline), the IPv4 trie ~20 MiB — and this VM's dependent DRAM read costs the figure in the
 table (no transparent huge pages for Node's heap: \`madvise\` mode, so TLB misses add to it). One such
 miss per lookup alone caps a sequential stream of lookups near the "misses/s" figure, and a name hit
-plus an address lookup need about two (presence filter → slot; /16 jump table → trie node). The
-1,024-hot-flows row is the same code with its working set in cache: the CPU cost. Reaching 5e6/s on
+plus an address lookup need about two (presence filter → slot; /16 jump table → trie node). With
+1,024 hot flows the lines are cached but their pages are spread over the 64 MiB table, so TLB misses
+remain; the 1%-size registry row is the same code and mix with everything in cache: the CPU cost,
+dominated by reading the name once, right to left, hashing each character (~2.4 ns per character
+on this VM, measured with a bare hashing loop) and parsing the address text.
+Reaching 5e6/s on
 this machine would need overlapping the misses of several lookups (batched lookups with software
 prefetch), which JavaScript cannot express; \`match()\` is called once per flow, not per packet.
 Wall-clock figures depend on the other load on the shared 2-core machine (CPU share column).
