@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CryptoAssembler } from './quic-crypto-assembler.js';
 
-const seq = (n: number, base = 0): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (base + i * 7) & 0xff);
+const seq = (n: number, base = 0): Uint8Array =>
+  Uint8Array.from({ length: n }, (_, i) => (base + i * 7) & 0xff);
 
 test('in order, reversed and with a hole', () => {
   const data = seq(5000);

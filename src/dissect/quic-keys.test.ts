@@ -38,7 +38,10 @@ interface Vector {
   client_mask: string;
 }
 
-const VECTORS = JSON.parse(readFileSync(join(FIXTURE_DIR, 'quic-rfc-vectors.json'), 'utf8')) as Record<string, Vector>;
+const VECTORS = JSON.parse(readFileSync(join(FIXTURE_DIR, 'quic-rfc-vectors.json'), 'utf8')) as Record<
+  string,
+  Vector
+>;
 const NAMES = ['v1', 'v2', 'v2-draft-07', 'draft-29'];
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
@@ -66,7 +69,10 @@ for (const name of NAMES) {
 test('HKDF-Expand-Label matches RFC 8448 §3 (client handshake key/iv from its traffic secret)', () => {
   // RFC 8448 "Simple 1-RTT Handshake": client_handshake_traffic_secret and the derived write key/iv.
   const secret = bytes('b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21');
-  assert.equal(hex(hkdfExpandLabel(secret, 'key', new Uint8Array(0), 16)), 'dbfaa693d1762c5b666af5d950258d01');
+  assert.equal(
+    hex(hkdfExpandLabel(secret, 'key', new Uint8Array(0), 16)),
+    'dbfaa693d1762c5b666af5d950258d01',
+  );
   assert.equal(hex(hkdfExpandLabel(secret, 'iv', new Uint8Array(0), 12)), '5bd3c71b836e0b76bb73265f');
 });
 

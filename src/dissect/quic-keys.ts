@@ -122,7 +122,12 @@ export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Buffer {
  * HKDF-Expand(secret, HkdfLabel{ uint16 length; opaque label<7..255> = "tls13 " + label;
  * opaque context<0..255> }, length).
  */
-export function hkdfExpandLabel(secret: Uint8Array, label: string, context: Uint8Array, length: number): Buffer {
+export function hkdfExpandLabel(
+  secret: Uint8Array,
+  label: string,
+  context: Uint8Array,
+  length: number,
+): Buffer {
   const full = Buffer.from('tls13 ' + label, 'latin1');
   const info = Buffer.alloc(2 + 1 + full.length + 1 + context.length);
   info.writeUInt16BE(length, 0);
@@ -152,7 +157,11 @@ export interface InitialKeys {
 const EMPTY = new Uint8Array(0);
 
 /** Initial keys for `dcid` (the client's first Destination Connection ID). */
-export function deriveInitialKeys(info: QuicVersionInfo, dcid: Uint8Array, side: 'client' | 'server' = 'client'): InitialKeys {
+export function deriveInitialKeys(
+  info: QuicVersionInfo,
+  dcid: Uint8Array,
+  side: 'client' | 'server' = 'client',
+): InitialKeys {
   const initial = hkdfExtract(info.salt, dcid);
   const secret = hkdfExpandLabel(initial, side === 'client' ? 'client in' : 'server in', EMPTY, 32);
   return {

@@ -113,7 +113,12 @@ export function decodePacketNumber(largest: number, truncated: number, bits: num
  * Remove header protection and open the payload of the Initial packet `h` with `keys`.
  * Returns a code on failure (wrong keys show up as `quic_decrypt_failed`).
  */
-export function openInitial(d: Uint8Array, h: LongHeader, keys: InitialKeys, largestPn: number): OpenedPacket | string {
+export function openInitial(
+  d: Uint8Array,
+  h: LongHeader,
+  keys: InitialKeys,
+  largestPn: number,
+): OpenedPacket | string {
   const sampleAt = h.pnOffset + 4;
   if (sampleAt + 16 > h.end) return 'quic_bad_length';
   const mask = headerProtectionMask(keys.hp, d.subarray(sampleAt, sampleAt + 16));
@@ -183,7 +188,12 @@ export function sealPacket(o: SealOptions): Uint8Array {
   const token = o.token ?? EMPTY;
   const bits = o.info.bitsOf[o.packetType];
   const head: number[] = [0xc0 | (bits << 4) | (o.pnLength - 1)];
-  head.push((o.info.version >>> 24) & 0xff, (o.info.version >>> 16) & 0xff, (o.info.version >>> 8) & 0xff, o.info.version & 0xff);
+  head.push(
+    (o.info.version >>> 24) & 0xff,
+    (o.info.version >>> 16) & 0xff,
+    (o.info.version >>> 8) & 0xff,
+    o.info.version & 0xff,
+  );
   head.push(o.dcid.length, ...o.dcid, o.scid.length, ...o.scid);
   if (o.packetType === 0) head.push(...varintBytes(token.length), ...token);
   const length = o.pnLength + o.payload.length + 16;

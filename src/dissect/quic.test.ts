@@ -12,7 +12,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { FIXTURE_DIR, bestTime, fixtureChunks } from './fixtures/index.js';
-import { MAX_DATAGRAMS, QuicInitialAssembler, looksLikeQuicInitial, type QuicResult } from './quic.js';
+import {
+  MAX_DATAGRAMS,
+  MAX_PACKETS_PER_DATAGRAM,
+  QuicInitialAssembler,
+  looksLikeQuicInitial,
+  type QuicResult,
+} from './quic.js';
 import { deriveInitialKeys, PT_HANDSHAKE, PT_INITIAL, PT_0RTT, quicVersionInfo } from './quic-keys.js';
 import { encodeVarint, openInitial, parseLongHeader, sealPacket, type LongHeader } from './quic-packet.js';
 import { buildQuicInitials } from '../gen/quic-initial.js';
@@ -82,7 +88,10 @@ for (const name of Object.keys(EXPECT)) {
     const frame = bytes(v.client_crypto_frame);
     assert.equal(opened.payload.length, 1162);
     assert.deepEqual(new Uint8Array(opened.payload.subarray(0, frame.length)), frame);
-    ok(opened.payload.subarray(frame.length).every((b) => b === 0), 'rest is PADDING');
+    ok(
+      opened.payload.subarray(frame.length).every((b) => b === 0),
+      'rest is PADDING',
+    );
 
     const r = done(new QuicInitialAssembler().feed(pkt));
     assert.equal(r.version, parseInt(v.version, 16));
@@ -107,7 +116,10 @@ for (const name of ['quic-gtls-v1', 'quic-gtls-draft29', 'quic-gtls-v2draft', 'q
     const r = done(rs.find((x) => x.status !== 'need-more')!);
     assert.equal(r.hello.sni, m.sni);
     assert.equal('0x' + r.version.toString(16).padStart(8, '0'), m.version);
-    assert.deepEqual(r.anomalies.filter((a) => a.startsWith('quic_')), []);
+    assert.deepEqual(
+      r.anomalies.filter((a) => a.startsWith('quic_')),
+      [],
+    );
     const tsni = tsharkFirst(m, 'tls.handshake.extensions_server_name');
     if (name !== 'quic-gtls-v2draft') {
       // tshark 4.0 decrypts v1/draft-29 Initials itself (it does not know the v2 draft).
@@ -139,7 +151,9 @@ test('real client: Chromium post-quantum ClientHello spans two Initials; any ord
   }
   // every permutation of all captured datagrams (retransmissions included)
   const perms = (xs: number[]): number[][] =>
-    xs.length <= 1 ? [xs] : xs.flatMap((x, i) => perms([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]));
+    xs.length <= 1
+      ? [xs]
+      : xs.flatMap((x, i) => perms([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]));
   for (const p of perms(ds.map((_, i) => i))) {
     const rs = feedAll(p.map((i) => ds[i]));
     assert.equal(rs[rs.length - 1].status, 'done', p.join(','));
@@ -237,14 +251,33 @@ test('2-packet hello with duplicates interleaved (retransmissions) in any order'
 function frameCrypto(off: number, data: Uint8Array): Uint8Array {
   return Uint8Array.from([0x06, ...encodeVarint(off), ...encodeVarint(data.length), ...data]);
 }
-function seal(version: number, packetType: number, payload: Uint8Array, pn: number, dcid = DCID, keyDcid = DCID, token?: Uint8Array): Uint8Array {
+function seal(
+  version: number,
+  packetType: number,
+  payload: Uint8Array,
+  pn: number,
+  dcid = DCID,
+  keyDcid = DCID,
+  token?: Uint8Array,
+): Uint8Array {
   const info = quicVersionInfo(version)!;
-  return sealPacket({ info, keys: deriveInitialKeys(info, keyDcid), packetType, dcid, scid: SCID, token, pn, pnLength: 2, payload });
+  return sealPacket({
+    info,
+    keys: deriveInitialKeys(info, keyDcid),
+    packetType,
+    dcid,
+    scid: SCID,
+    token,
+    pn,
+    pnLength: 2,
+    payload,
+  });
 }
 function cat(...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(Buffer.concat(parts));
 }
-const junk = (n: number, first: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i === 0 ? first : (i * 31) & 0xff));
+const junk = (n: number, first: number): Uint8Array =>
+  Uint8Array.from({ length: n }, (_, i) => (i === 0 ? first : (i * 31) & 0xff));
 
 for (const version of [V1, V2]) {
   test(`coalesced (v0x${version.toString(16)}): Initial + Initial + Handshake + 0-RTT + short header in one datagram`, () => {
@@ -276,9 +309,23 @@ test('coalesced: a trailing packet of an unknown version is skipped with an anom
   const a = new QuicInitialAssembler();
   assert.equal(a.feed(cat(p, tail)).status, 'need-more');
   assert.deepEqual(a.anomalies, ['quic_unknown_version']);
-  const r = done(a.feed(seal(V1, PT_INITIAL, cat(frameCrypto(cut, ch.subarray(cut)), new Uint8Array(1100)), 1)));
+  const r = done(
+    a.feed(seal(V1, PT_INITIAL, cat(frameCrypto(cut, ch.subarray(cut)), new Uint8Array(1100)), 1)),
+  );
   assert.equal(r.hello.sni, 'tail.example');
   assert.deepEqual(r.anomalies, ['quic_unknown_version']);
+});
+
+test(`coalesced: at most ${MAX_PACKETS_PER_DATAGRAM} long-header packets per datagram are examined`, () => {
+  const ch = hello('many.example');
+  const hs = seal(V1, PT_HANDSHAKE, junk(30, 0x42), 0);
+  const init = seal(V1, PT_INITIAL, cat(frameCrypto(0, ch), new Uint8Array(900)), 0);
+  const few = cat(...Array.from({ length: MAX_PACKETS_PER_DATAGRAM - 1 }, () => hs), init);
+  assert.equal(new QuicInitialAssembler().feed(few).status, 'done');
+  const a = new QuicInitialAssembler();
+  const many = cat(...Array.from({ length: MAX_PACKETS_PER_DATAGRAM }, () => hs), init);
+  assert.equal(a.feed(many).status, 'need-more');
+  assert.deepEqual(a.anomalies, ['quic_too_many_packets']);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -289,7 +336,13 @@ test('Retry: first half under the original DCID, then the whole hello under the 
   const A = bytes('0a0a0a0a0a0a0a0a');
   const B = bytes('0b0b0b0b0b0b0b0b');
   const before = buildQuicInitials({ dcid: A, clientHello: ch, packets: 2 });
-  const after = buildQuicInitials({ dcid: B, clientHello: ch, packets: 2, packetNumberStart: 2, token: bytes('7070') });
+  const after = buildQuicInitials({
+    dcid: B,
+    clientHello: ch,
+    packets: 2,
+    packetNumberStart: 2,
+    token: bytes('7070'),
+  });
   // first half before the Retry, second half after it
   let rs = feedAll([before[0], after[1]]);
   assert.equal(done(rs[1]).hello.sni, 'retry.example');
@@ -333,12 +386,26 @@ test('PING, ACK, ACK_ECN and PADDING around CRYPTO are skipped', () => {
 test('CONNECTION_CLOSE is noted; an unknown frame stops the packet with an anomaly', () => {
   const ch = hello('cc.example');
   const cc = cat(Uint8Array.of(0x1c, 0x0a, 0x06, 0x03), Buffer.from('bye'));
-  let r = done(new QuicInitialAssembler().feed(seal(V1, PT_INITIAL, cat(frameCrypto(0, ch), cc, new Uint8Array(900)), 0)));
+  let r = done(
+    new QuicInitialAssembler().feed(
+      seal(V1, PT_INITIAL, cat(frameCrypto(0, ch), cc, new Uint8Array(900)), 0),
+    ),
+  );
   ok(r.anomalies.includes('quic_connection_close'));
   // STREAM (0x08) is not allowed in Initial packets: frames after it are not read
   const a = new QuicInitialAssembler();
   const half = 50;
-  const p = seal(V1, PT_INITIAL, cat(frameCrypto(0, ch.subarray(0, half)), Uint8Array.of(0x08, 0x00, 0x00), frameCrypto(half, ch.subarray(half)), new Uint8Array(900)), 0);
+  const p = seal(
+    V1,
+    PT_INITIAL,
+    cat(
+      frameCrypto(0, ch.subarray(0, half)),
+      Uint8Array.of(0x08, 0x00, 0x00),
+      frameCrypto(half, ch.subarray(half)),
+      new Uint8Array(900),
+    ),
+    0,
+  );
   assert.equal(a.feed(p).status, 'need-more');
   assert.deepEqual(a.anomalies, ['quic_unknown_frame']);
   r = done(a.feed(seal(V1, PT_INITIAL, cat(frameCrypto(half, ch.subarray(half)), new Uint8Array(900)), 1)));
@@ -351,7 +418,10 @@ test('overlapping CRYPTO with different bytes: first copy wins, anomaly noted', 
   assert.equal(ch.length, other.length);
   const a = new QuicInitialAssembler();
   const cut = ch.length - 10;
-  assert.equal(a.feed(seal(V1, PT_INITIAL, cat(frameCrypto(0, ch.subarray(0, cut)), new Uint8Array(1000)), 0)).status, 'need-more');
+  assert.equal(
+    a.feed(seal(V1, PT_INITIAL, cat(frameCrypto(0, ch.subarray(0, cut)), new Uint8Array(1000)), 0)).status,
+    'need-more',
+  );
   const r = done(a.feed(seal(V1, PT_INITIAL, cat(frameCrypto(0, other), new Uint8Array(1000)), 1)));
   assert.equal(r.hello.sni, 'first.example');
   ok(r.anomalies.includes('quic_crypto_mismatch'));
@@ -363,7 +433,10 @@ test('failures are codes: bad tag, truncation, not a ClientHello, too large, sma
   const bad = ds[0].slice();
   bad[500] ^= 1;
   assert.deepEqual(new QuicInitialAssembler().feed(bad), { status: 'error', anomaly: 'quic_decrypt_failed' });
-  assert.deepEqual(new QuicInitialAssembler().feed(ds[0].subarray(0, 600)), { status: 'error', anomaly: 'quic_truncated' });
+  assert.deepEqual(new QuicInitialAssembler().feed(ds[0].subarray(0, 600)), {
+    status: 'error',
+    anomaly: 'quic_truncated',
+  });
   assert.equal(looksLikeQuicInitial(ds[0].subarray(0, 600)), false);
 
   // a corrupted second packet after the first opened: need-more, noted; a good copy completes it
@@ -383,7 +456,10 @@ test('failures are codes: bad tag, truncation, not a ClientHello, too large, sma
     anomaly: 'quic_not_client_hello',
   });
   // hello larger than the bound
-  assert.deepEqual(new QuicInitialAssembler(1000).feed(ds[0]), { status: 'error', anomaly: 'quic_crypto_too_large' });
+  assert.deepEqual(new QuicInitialAssembler(1000).feed(ds[0]), {
+    status: 'error',
+    anomaly: 'quic_crypto_too_large',
+  });
   // Initial in a datagram below 1200 bytes: still named, noted
   const small = hello('small.example');
   const p = seal(V1, PT_INITIAL, frameCrypto(0, small), 0);
@@ -393,17 +469,23 @@ test('failures are codes: bad tag, truncation, not a ClientHello, too large, sma
   assert.deepEqual(r.anomalies, ['quic_small_datagram']);
   // a ClientHello whose body is broken
   const broken = Uint8Array.from([1, 0, 0, 4, 3, 3, 0, 0]);
-  assert.deepEqual(new QuicInitialAssembler().feed(buildQuicInitials({ dcid: DCID, clientHello: broken })[0]), {
-    status: 'error',
-    anomaly: 'tls_malformed_hello',
-  });
+  assert.deepEqual(
+    new QuicInitialAssembler().feed(buildQuicInitials({ dcid: DCID, clientHello: broken })[0]),
+    {
+      status: 'error',
+      anomaly: 'tls_malformed_hello',
+    },
+  );
 });
 
 test('not-mine: empty, short header, DNS, Version Negotiation; results are final once done/error', () => {
   const a = new QuicInitialAssembler();
   assert.equal(a.feed(new Uint8Array(0)).status, 'not-mine');
   assert.equal(a.feed(junk(1200, 0x41)).status, 'not-mine');
-  assert.equal(a.feed(bytes('12340100000100000000000003777777076578616d706c6503636f6d0000010001')).status, 'not-mine');
+  assert.equal(
+    a.feed(bytes('12340100000100000000000003777777076578616d706c6503636f6d0000010001')).status,
+    'not-mine',
+  );
   assert.equal(a.feed(bytes('80000000000401020304040506070800000001')).status, 'not-mine');
   const ds = buildQuicInitials({ dcid: DCID, clientHello: hello('final.example') });
   const r = a.feed(ds[0]);
@@ -524,5 +606,8 @@ test('linearity: time for N, 4N, 16N packets grows about linearly', () => {
   const t = inputs.map((ds) => bestTime(run(ds), 7));
   const ratio = t[2] / Math.max(t[0], 0.01);
   // 16x the input: ~16x the time if linear; 256x if quadratic. Generous bound against noise.
-  ok(ratio < 64, `t(N)=${t[0].toFixed(2)}ms t(4N)=${t[1].toFixed(2)}ms t(16N)=${t[2].toFixed(2)}ms ratio ${ratio.toFixed(1)}`);
+  ok(
+    ratio < 64,
+    `t(N)=${t[0].toFixed(2)}ms t(4N)=${t[1].toFixed(2)}ms t(16N)=${t[2].toFixed(2)}ms ratio ${ratio.toFixed(1)}`,
+  );
 });

@@ -35,6 +35,8 @@
  * - `quic_crypto_beyond_limit` CRYPTO data past `maxCryptoBytes` was dropped
  * - `quic_small_datagram`   a datagram with a client Initial shorter than 1200 bytes (RFC 9000 §14.1)
  * - `quic_unknown_version`  a coalesced packet with an unsupported version (rest of datagram skipped)
+ * - `quic_too_many_packets` more than 8 coalesced long-header packets (the rest is skipped; bounds
+ *                           the key derivations a hostile datagram can cause)
  * Fatal only (the `error` result): `quic_not_client_hello` (the CRYPTO stream does not start with a
  * ClientHello), `quic_crypto_too_large` (the ClientHello cannot fit in `maxCryptoBytes`),
  * `quic_no_client_hello` (64 datagrams without a complete ClientHello), the ClientHello parser's
@@ -68,6 +70,8 @@ export const DEFAULT_MAX_CRYPTO_BYTES = 64 * 1024;
 /** Datagrams fed without a complete ClientHello before giving up. */
 export const MAX_DATAGRAMS = 64;
 const MAX_KEY_SETS = 4;
+/** Long-header packets examined per datagram (real clients coalesce two or three). */
+export const MAX_PACKETS_PER_DATAGRAM = 8;
 /** Minimum size of a datagram carrying a client Initial (RFC 9000 §14.1). */
 export const MIN_INITIAL_DATAGRAM = 1200;
 
@@ -116,7 +120,10 @@ export class QuicInitialAssembler {
   private curLen = 0;
 
   constructor(readonly maxCryptoBytes: number = DEFAULT_MAX_CRYPTO_BYTES) {
-    const m = Number.isFinite(maxCryptoBytes) && maxCryptoBytes > 0 ? Math.floor(maxCryptoBytes) : DEFAULT_MAX_CRYPTO_BYTES;
+    const m =
+      Number.isFinite(maxCryptoBytes) && maxCryptoBytes > 0
+        ? Math.floor(maxCryptoBytes)
+        : DEFAULT_MAX_CRYPTO_BYTES;
     this.crypto = new CryptoAssembler(m);
   }
 
@@ -148,7 +155,12 @@ export class QuicInitialAssembler {
     let pos = 0;
     let sawKnown = false;
     let failure: string | null = null;
+    let packets = 0;
     while (pos < n) {
+      if (++packets > MAX_PACKETS_PER_DATAGRAM) {
+        this.note('quic_too_many_packets');
+        break;
+      }
       if ((d[pos] & 0x80) === 0) break; // short header: the rest is one 1-RTT packet
       if (pos + 5 > n) {
         this.note('quic_truncated');
@@ -258,7 +270,8 @@ export class QuicInitialAssembler {
         let ok = readVarint(f, p, n, nx) >= 0 && readVarint(f, nx[0], n, nx) >= 0;
         const count = ok ? readVarint(f, nx[0], n, nx) : -1;
         ok = count >= 0 && readVarint(f, nx[0], n, nx) >= 0;
-        for (let i = 0; ok && i < count; i++) ok = readVarint(f, nx[0], n, nx) >= 0 && readVarint(f, nx[0], n, nx) >= 0;
+        for (let i = 0; ok && i < count; i++)
+          ok = readVarint(f, nx[0], n, nx) >= 0 && readVarint(f, nx[0], n, nx) >= 0;
         for (let i = 0; ok && t === 0x03 && i < 3; i++) ok = readVarint(f, nx[0], n, nx) >= 0;
         if (!ok) return this.note('quic_bad_frame');
         p = nx[0];

@@ -31,14 +31,23 @@ for (const name of ['v1', 'v2', 'v2-draft-07', 'draft-29']) {
     assert.equal(frame[0], 0x06);
     assert.equal(frame[1], 0x00);
     assert.equal(((frame[2] & 0x3f) << 8) | frame[3], frame.length - 4);
-    const ds = buildQuicInitials({ version: parseInt(v.version, 16), dcid: bytes(v.dcid), clientHello: frame.subarray(4), packetNumberStart: 2 });
+    const ds = buildQuicInitials({
+      version: parseInt(v.version, 16),
+      dcid: bytes(v.dcid),
+      clientHello: frame.subarray(4),
+      packetNumberStart: 2,
+    });
     assert.equal(ds.length, 1);
     assert.equal(hex(ds[0]), v.client_protected_packet);
   });
 }
 
 /** Decrypt every datagram (one Initial each) and return packet numbers and the CRYPTO frames. */
-function unpack(ds: Uint8Array[], version: number, keyDcid?: Uint8Array): { pns: number[]; frames: [number, Uint8Array][] } {
+function unpack(
+  ds: Uint8Array[],
+  version: number,
+  keyDcid?: Uint8Array,
+): { pns: number[]; frames: [number, Uint8Array][] } {
   const info = quicVersionInfo(version)!;
   const pns: number[] = [];
   const frames: [number, Uint8Array][] = [];
@@ -73,7 +82,13 @@ test('splits the hello over N packets of the requested size, in order or reverse
     [7, 1200],
   ]) {
     const dcid = bytes('0102030405060708');
-    const ds = buildQuicInitials({ dcid, clientHello: ch, packets: n, datagramSize: size, packetNumberStart: 5 });
+    const ds = buildQuicInitials({
+      dcid,
+      clientHello: ch,
+      packets: n,
+      datagramSize: size,
+      packetNumberStart: 5,
+    });
     assert.equal(ds.length, n);
     for (const d of ds) assert.equal(d.length, size);
     const { pns, frames } = unpack(ds, 1);
@@ -83,7 +98,14 @@ test('splits the hello over N packets of the requested size, in order or reverse
     );
     const joined = Buffer.concat(frames.sort((a, b) => a[0] - b[0]).map((f) => f[1]));
     assert.equal(hex(joined), hex(ch));
-    const rev = buildQuicInitials({ dcid, clientHello: ch, packets: n, datagramSize: size, packetNumberStart: 5, reverse: true });
+    const rev = buildQuicInitials({
+      dcid,
+      clientHello: ch,
+      packets: n,
+      datagramSize: size,
+      packetNumberStart: 5,
+      reverse: true,
+    });
     assert.deepEqual(unpack(rev, 1).pns, pns.slice().reverse());
   }
 });
@@ -109,7 +131,10 @@ test('raises the packet count when the hello does not fit; token, SCID and key D
   assert.equal(hex(h.token), '7777');
   assert.equal(unpack(withToken, 1, bytes('aabbccddeeff0011')).pns.length, 2);
   assert.equal(openInitial(withToken[0], h, deriveInitialKeys(info, h.dcid), -1), 'quic_decrypt_failed');
-  assert.throws(() => buildQuicInitials({ version: 0x1a2a3a4a, dcid: bytes('00'), clientHello: ch }), RangeError);
+  assert.throws(
+    () => buildQuicInitials({ version: 0x1a2a3a4a, dcid: bytes('00'), clientHello: ch }),
+    RangeError,
+  );
   assert.throws(() => buildQuicInitials({ dcid: new Uint8Array(21), clientHello: ch }), RangeError);
 });
 
@@ -130,16 +155,41 @@ function tsharkDecode(ds: Uint8Array[]): { sni: string[]; alpn: string[]; versio
     // text2pcap: each packet's offsets restart at 0
     const txt = ds
       .map((d) =>
-        Array.from({ length: Math.ceil(d.length / 16) }, (_, i) =>
-          (i * 16).toString(16).padStart(6, '0') + ' ' + hex(d.subarray(i * 16, i * 16 + 16)).replace(/(..)/g, '$1 '),
+        Array.from(
+          { length: Math.ceil(d.length / 16) },
+          (_, i) =>
+            (i * 16).toString(16).padStart(6, '0') +
+            ' ' +
+            hex(d.subarray(i * 16, i * 16 + 16)).replace(/(..)/g, '$1 '),
         ).join('\n'),
       )
       .join('\n');
     writeFileSync(join(tmp, 'in.txt'), txt + '\n');
-    execFileSync('text2pcap', ['-q', '-4', '10.0.0.1,10.0.0.2', '-u', '50000,443', join(tmp, 'in.txt'), join(tmp, 'out.pcap')]);
+    execFileSync('text2pcap', [
+      '-q',
+      '-4',
+      '10.0.0.1,10.0.0.2',
+      '-u',
+      '50000,443',
+      join(tmp, 'in.txt'),
+      join(tmp, 'out.pcap'),
+    ]);
     const out = execFileSync(
       'tshark',
-      ['-r', join(tmp, 'out.pcap'), '-T', 'fields', '-E', 'separator=\t', '-e', 'quic.version', '-e', 'tls.handshake.extensions_server_name', '-e', 'tls.handshake.extensions_alpn_str'],
+      [
+        '-r',
+        join(tmp, 'out.pcap'),
+        '-T',
+        'fields',
+        '-E',
+        'separator=\t',
+        '-e',
+        'quic.version',
+        '-e',
+        'tls.handshake.extensions_server_name',
+        '-e',
+        'tls.handshake.extensions_alpn_str',
+      ],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60000 },
     );
     const res = { sni: [] as string[], alpn: [] as string[], version: [] as string[] };
@@ -156,20 +206,37 @@ function tsharkDecode(ds: Uint8Array[]): { sni: string[]; alpn: string[]; versio
   }
 }
 
-test('tshark (independent dissector) decrypts the builder output and finds the SNI', { skip: !haveTshark() && 'tshark not installed' }, () => {
-  for (const [version, packets] of [
-    [1, 1],
-    [1, 2],
-    [0xff00001d, 2],
-    [0x6b3343cf, 1],
-  ]) {
-    const sni = `tshark-${packets}.v${version.toString(16)}.example`;
-    const ch = buildClientHello({ sni, alpn: ['h3'], pqKeyShare: packets > 1, grease: true });
-    const ds = buildQuicInitials({ version, dcid: bytes('8394c8f03e515708'), scid: bytes('0102'), clientHello: ch, packets });
-    assert.equal(ds.length, packets);
-    const r = tsharkDecode(ds);
-    assert.deepEqual(r.version, ds.map(() => '0x' + version.toString(16).padStart(8, '0')));
-    assert.deepEqual(r.sni, [sni], `tshark SNI for version 0x${version.toString(16)}, ${packets} packet(s)`);
-    assert.deepEqual(r.alpn, ['h3']);
-  }
-});
+test(
+  'tshark (independent dissector) decrypts the builder output and finds the SNI',
+  { skip: !haveTshark() && 'tshark not installed' },
+  () => {
+    for (const [version, packets] of [
+      [1, 1],
+      [1, 2],
+      [0xff00001d, 2],
+      [0x6b3343cf, 1],
+    ]) {
+      const sni = `tshark-${packets}.v${version.toString(16)}.example`;
+      const ch = buildClientHello({ sni, alpn: ['h3'], pqKeyShare: packets > 1, grease: true });
+      const ds = buildQuicInitials({
+        version,
+        dcid: bytes('8394c8f03e515708'),
+        scid: bytes('0102'),
+        clientHello: ch,
+        packets,
+      });
+      assert.equal(ds.length, packets);
+      const r = tsharkDecode(ds);
+      assert.deepEqual(
+        r.version,
+        ds.map(() => '0x' + version.toString(16).padStart(8, '0')),
+      );
+      assert.deepEqual(
+        r.sni,
+        [sni],
+        `tshark SNI for version 0x${version.toString(16)}, ${packets} packet(s)`,
+      );
+      assert.deepEqual(r.alpn, ['h3']);
+    }
+  },
+);

@@ -54,10 +54,21 @@ export function buildQuicInitials(opts: QuicInitialOptions): Uint8Array[] {
   if (opts.dcid.length > 20 || scid.length > 20) throw new RangeError('connection ID longer than 20 bytes');
 
   // header: first byte, version, dcid len+dcid, scid len+scid, token length varint + token, Length (2), PN
-  const headerLen = 1 + 4 + 1 + opts.dcid.length + 1 + scid.length + encodeVarint(token.length).length + token.length + 2 + pnLength;
+  const headerLen =
+    1 +
+    4 +
+    1 +
+    opts.dcid.length +
+    1 +
+    scid.length +
+    encodeVarint(token.length).length +
+    token.length +
+    2 +
+    pnLength;
   const room = size - headerLen - 16; // plaintext bytes per packet
   const frameOverhead = 1 + 4 + 2; // type, offset (≤4 bytes below 2^30), length (2 bytes for room < 16384)
-  if (room - frameOverhead < 16 || room > 16383 - pnLength - 16) throw new RangeError(`datagram size ${size} unusable`);
+  if (room - frameOverhead < 16 || room > 16383 - pnLength - 16)
+    throw new RangeError(`datagram size ${size} unusable`);
   const perPacketMax = room - frameOverhead;
   let count = Math.max(1, Math.floor(opts.packets ?? 1));
   count = Math.max(count, Math.ceil(hello.length / perPacketMax));
