@@ -67,7 +67,7 @@ function mib(b: number): number {
 function mem(): { rss: number; heap: number } {
   gc();
   const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed + m.external + m.arrayBuffers };
+  return { rss: m.rss, heap: m.heapUsed + m.external }; // external includes arrayBuffers
 }
 
 const mem0 = mem();
