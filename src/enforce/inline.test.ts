@@ -166,9 +166,14 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
     writeFileSync(`${dir}/hosts`, `${il.server} quic-ok.example\n${il.server} quic-blocked.example\n`);
     try {
       for (const name of ['quic-ok.example', 'quic-blocked.example']) {
-        await il.lab.exec('sub', ['timeout', '2', 'gtlsclient', '--quiet', name, '443'], {
-          timeoutMs: 10_000,
-        });
+        // gtlsclient sometimes sends nothing on its first run in a fresh namespace: retry (≤ 3)
+        for (let i = 0; i < 3; i++) {
+          await il.lab.exec('sub', ['timeout', '2', 'gtlsclient', '--quiet', name, '443'], {
+            timeoutMs: 10_000,
+          });
+          if ((await waitEve(il, (l) => l.some((e) => e.host === name), 1500)).some((e) => e.host === name))
+            break;
+        }
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
