@@ -8,9 +8,9 @@
  * (a retransmission must carry identical bytes; a difference suggests an injection attempt, and
  * keeping the first copy matches what a receiver that already consumed the bytes would see).
  *
- * Cost is linear in the bytes received: a byte map (one byte per stream byte) records which
+ * Cost is linear in the bytes received: a bit map (one bit per stream byte) records which
  * offsets are filled, and the contiguous prefix only ever advances. Storage grows by doubling up
- * to `max`; nothing is allocated per frame.
+ * to `max` (so at most max + max/8 bytes); nothing is allocated per frame.
  */
 
 export class CryptoAssembler {
@@ -32,7 +32,7 @@ export class CryptoAssembler {
     if (cap > this.max) cap = this.max;
     const b = new Uint8Array(cap);
     b.set(this.buf);
-    const h = new Uint8Array(cap);
+    const h = new Uint8Array((cap + 7) >> 3);
     h.set(this.have);
     this.buf = b;
     this.have = h;
@@ -52,15 +52,16 @@ export class CryptoAssembler {
     const have = this.have;
     for (let i = offset; i < end; i++) {
       const v = data[i - offset];
-      if (have[i] === 0) {
-        have[i] = 1;
+      const bit = 1 << (i & 7);
+      if ((have[i >> 3] & bit) === 0) {
+        have[i >> 3] |= bit;
         buf[i] = v;
         this.stored++;
       } else if (buf[i] !== v) this.mismatch = true;
     }
     let c = this.contiguous;
     const cap = this.buf.length;
-    while (c < cap && have[c] !== 0) c++;
+    while (c < cap && (have[c >> 3] & (1 << (c & 7))) !== 0) c++;
     this.contiguous = c;
     return res;
   }

@@ -9,7 +9,7 @@
  *   client_secret  = HKDF-Expand-Label(initial_secret, "client in", "", 32)
  *   key = HKDF-Expand-Label(client_secret, "<p> key", "", 16)   (AES-128-GCM)
  *   iv  = HKDF-Expand-Label(client_secret, "<p> iv",  "", 12)
- *   hp  = HKDF-Expand-Label(client_secret, "<p> hp",  "", 16)   (AES-128-ECB header protection)
+ *   hp  = HKDF-Expand-Label(client_secret, "<p> hp",  "", 16)   (AES-128 header protection)
  *
  * where `<p>` is "quic" (v1 and drafts) or "quicv2" (RFC 9369). HKDF-Expand-Label is the TLS 1.3
  * construction (RFC 8446 §7.1), built here on HMAC-SHA256 from node:crypto.
@@ -172,11 +172,16 @@ export function deriveInitialKeys(
   };
 }
 
-/** The 5-byte header protection mask: AES-128-ECB(hp, sample)[0..5] (RFC 9001 §5.4.3). */
+const ZERO5 = new Uint8Array(5);
+
+/**
+ * The 5-byte header protection mask AES-ECB(hp, sample)[0..5] (RFC 9001 §5.4.3). Computed as the
+ * first keystream bytes of AES-128-CTR with the sample as the counter block, which is the same
+ * value (CTR's first block is AES(hp, IV)) and about three times cheaper to set up in node:crypto
+ * than an ECB cipher object. Checked against the RFC masks in the tests.
+ */
 export function headerProtectionMask(hp: Uint8Array, sample: Uint8Array): Buffer {
-  const c = createCipheriv('aes-128-ecb', hp, null);
-  c.setAutoPadding(false);
-  return c.update(sample).subarray(0, 5);
+  return createCipheriv('aes-128-ctr', hp, sample).update(ZERO5);
 }
 
 /** AEAD nonce: the IV XORed with the packet number, left-padded to 12 bytes (RFC 9001 §5.3). */
