@@ -150,6 +150,24 @@ describe('enforcer', () => {
     assert.deepEqual(r2.verdicts[3], [4, NF_ACCEPT, mk(MARK_DROP)]);
   });
 
+  it('hold_ms 0 holds nothing: the verdict applies from the packet that completes the name', async () => {
+    const text = (await policy()).inspection;
+    assert.equal(text.hold_ms, 500);
+    const p = compilePolicy(
+      await parsePolicy(
+        'version: 1\ndefault: allow\ninspection:\n  mode: normal\n  hold_ms: 0\nrules:\n  - id: b\n    action: block\n    match:\n      host:\n        exact: [blocked.example]\n',
+        'h0.yaml',
+      ),
+    ) as unknown as PolicyLike;
+    const r = new Rig(p);
+    const c = new Conv();
+    r.handshake(c);
+    r.feed(c.c(chBlocked.subarray(0, 50)));
+    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, 0], 'first part passes at once');
+    r.feed(c.c(chBlocked.subarray(50)));
+    assert.deepEqual(r.verdicts[4], [5, NF_ACCEPT, mk(MARK_RST)]);
+  });
+
   it('server data passes while the client side is still being inspected', async () => {
     const r = new Rig(await policy());
     const c = new Conv();

@@ -6,7 +6,8 @@
  * Normal mode: every packet goes through the engine (the same reassembly and dissectors as offline).
  * While a connection is still being inspected, its client data packets are *held* (no verdict yet,
  * the kernel keeps them) up to `holdPackets` / the policy's `budget_bytes`, and for at most the
- * policy's `hold_ms`; packets without payload and server packets pass. Once the engine names the
+ * policy's `hold_ms` (0: hold nothing, the verdict applies from the packet that completes the name);
+ * packets without payload and server packets pass. Once the engine names the
  * connection (or gives up) the policy decides, and the held packets are released in arrival order
  * with the verdict's mark; the kernel enforces the connection from then on (rules.ts). On hold
  * timeout or overflow, `on_timeout` decides: `allow` (release unclassified), `block` (drop), anything
@@ -173,7 +174,13 @@ export class Enforcer {
       f.user = st;
     }
     if (f.inspecting) {
-      if (!toServer || ep.payLen === 0) {
+      if (!toServer || ep.payLen === 0 || this.policy.inspection.hold_ms === 0) {
+        // hold_ms 0: nothing is held, the verdict applies from the packet that completes the name
+        if (toServer && ep.payLen > 0 && ep.proto === 6) {
+          st.seqLo = (ep.seq + ep.payLen) >>> 0; // what the server expects next
+          st.ackLast = ep.ack >>> 0;
+          st.haveSeq = true;
+        }
         c[C.passInspecting]++;
         this.o.sink.verdict(p.id, NF_ACCEPT, 0);
         return;
@@ -230,7 +237,7 @@ export class Enforcer {
   /** Hold timeouts; call every few ms. */
   tick(now: number): void {
     if (this.holding.size === 0) return;
-    const limit = this.policy.inspection.hold_ms || 1000;
+    const limit = this.policy.inspection.hold_ms;
     for (const f of this.holding) {
       const st = f.user as ConnState;
       if (!st || !st.held || st.held.length === 0) {
@@ -341,8 +348,8 @@ export class Enforcer {
   /** Release held packets in arrival order under the connection's verdict. */
   private release(f: Flow, st: ConnState, now: number): void {
     const held = st.held;
+    if (st.kind === K_RST && this.rst && st.haveSeq && f.ipVer === 4) this.injectServerRst(f, st);
     if (held && held.length > 0) {
-      if (st.kind === K_RST && this.rst && st.haveSeq && f.ipVer === 4) this.injectServerRst(f, st);
       const avg = st.heldBytes / held.length;
       for (let i = 0; i < held.length; i++) this.enforce(st, held[i], avg, true, now);
       held.length = 0;
