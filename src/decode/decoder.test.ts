@@ -103,6 +103,22 @@ const mpls = (label: number, bos: boolean) => u32((label << 12) | (bos ? 0x100 :
 const gre = (flags: number, pt: number, extra: number[], inner: Uint8Array) =>
   concat([flags, 0], u16(pt), extra, inner);
 const routing0 = (next: number) => Uint8Array.of(next, 0, 0, 0, 0, 0, 0, 0); // type 0, segments left 0
+/** An 802.11 data frame (to DS; QoS when subtype bit 0x80 is set in fc0) with LLC/SNAP and an IP packet. */
+const wifi = (fc0: number, ipPkt: Uint8Array) =>
+  concat(
+    [fc0, 0x01, 0, 0],
+    [2, 0, 0, 0, 0, 9],
+    [2, 0, 0, 0, 0, 1],
+    [2, 0, 0, 0, 0, 9],
+    [0x10, 0],
+    fc0 & 0x80 ? [0, 0] : [],
+    [0xaa, 0xaa, 0x03, 0, 0, 0],
+    u16(etOf(ipPkt)),
+    ipPkt,
+  );
+/** An ERF record of type ETH (2): 16-byte header, 2 bytes offset/pad, the frame. */
+const erfEth = (frame: Uint8Array) =>
+  concat(new Uint8Array(8), [2, 0], u16(18 + frame.length), u16(0), u16(frame.length), [0, 0], frame);
 
 const CASES: Case[] = [
   { name: 'Ethernet IPv4 TCP', lt: LINKTYPE.ETHERNET, frame: eth(0x0800, ip(T4)), want: T4 },
@@ -355,6 +371,69 @@ const CASES: Case[] = [
       [[0x8100, 9]],
     ),
     want: T6,
+    tunnel: 1,
+  },
+  {
+    name: '802.11 data (to DS) with LLC/SNAP',
+    lt: LINKTYPE.IEEE802_11,
+    frame: wifi(0x08, ip(T4)),
+    want: T4,
+  },
+  {
+    name: 'radiotap + 802.11 QoS data',
+    lt: LINKTYPE.RADIOTAP,
+    frame: concat([0, 0, 8, 0, 0, 0, 0, 0], wifi(0x88, ip(U6))),
+    want: U6,
+  },
+  {
+    name: 'PPI carrying Ethernet',
+    lt: LINKTYPE.PPI,
+    frame: concat([0, 0, 8, 0, 1, 0, 0, 0], eth(0x0800, ip(T4))),
+    want: T4,
+  },
+  {
+    name: 'ERF Ethernet record',
+    lt: LINKTYPE.ERF,
+    frame: erfEth(eth(0x0800, ip(U4))),
+    want: U4,
+    noTshark: true, // tshark's ERF dissector assumes an Ethernet FCS by default
+  },
+  {
+    name: 'PPTP enhanced GRE (version 1) carrying PPP',
+    lt: LINKTYPE.ETHERNET,
+    frame: eth(
+      0x0800,
+      OUT4(
+        47,
+        concat(
+          [0x30, 0x01],
+          u16(0x880b),
+          u16(ip(T4).length + 4),
+          u16(7),
+          u32(1),
+          [0xff, 0x03, 0x00, 0x21],
+          ip(T4),
+        ),
+      ),
+    ),
+    want: T4,
+    tunnel: 1,
+  },
+  {
+    name: 'Teredo (IPv6 in UDP 3544)',
+    lt: LINKTYPE.ETHERNET,
+    frame: eth(0x0800, OUT4(17, udp(3544, 50000, ip(T6)))),
+    want: T6,
+    tunnel: 1,
+  },
+  {
+    name: 'CAPWAP data carrying 802.3',
+    lt: LINKTYPE.ETHERNET,
+    frame: eth(
+      0x0800,
+      OUT4(17, udp(12345, 5247, concat([0x00, 0x10, 0x00, 0x00], [0, 0, 0, 0], eth(0x0800, ip(U4))))),
+    ),
+    want: U4,
     tunnel: 1,
   },
 ];
