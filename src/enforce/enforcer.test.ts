@@ -210,8 +210,20 @@ describe('enforcer', () => {
     r.feed(c.c(chSlow), 0);
     assert.equal(r.verdicts.length, 3, 'held while the class is installed');
     assert.deepEqual(asked, ['8000:3000']);
+    r.feed(c.s(Buffer.alloc(100, 0x17)), 1);
+    r.enf.tick(10_000);
+    assert.equal(
+      r.verdicts.length,
+      3,
+      'still held: the hold timeout does not apply while the class is installed',
+    );
+    assert.equal(r.events.length, 1, 'one verdict event');
     classes.set('8000:3000', 7);
     r.enf.classReady(8000, 3000, 7, 5);
-    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, mk(MARK_CLASS_BASE + 7)]);
+    assert.deepEqual(r.verdicts.slice(3), [
+      [4, NF_ACCEPT, mk(MARK_CLASS_BASE + 7)],
+      [5, NF_ACCEPT, mk(MARK_CLASS_BASE + 7)],
+    ]);
+    assert.equal(r.events.length, 1);
   });
 });

@@ -164,7 +164,8 @@ export class Enforcer {
     }
     const toServer = this.engine.lastToServer;
     let st = f.user as ConnState | null;
-    if (st && st.decided) {
+    if (st && (st.decided || st.kind === K_PENDING)) {
+      // decided, or waiting for its kernel throttle class (then every packet is held: enforce())
       this.enforce(st, p.id, p.payload.length, toServer, now);
       return;
     }
@@ -244,7 +245,7 @@ export class Enforcer {
         this.holding.delete(f);
         continue;
       }
-      if (!st.decided && now - st.holdStart >= limit) {
+      if (!st.decided && st.kind !== K_PENDING && now - st.holdStart >= limit) {
         this.c[C.holdTimeouts]++;
         this.timeoutDecision(f, st, 'hold_timeout', now);
       }
