@@ -609,3 +609,27 @@ test('DNS over TCP: a length-prefixed query split across two segments', () => {
   assert.equal(recs[0].host, 'tcpq.example');
   assert.equal(recs[0].dns?.qtype, 'MX');
 });
+
+test('inspection limits: budget and packet count end inspection with an anomaly', () => {
+  const big = wrapRecords(buildClientHello({ sni: 'big.example', alpn: ['h2'], pqKeyShare: true }));
+  assert.ok(big.length > 1024);
+  const c = (seq: number, flags: number, pay?: Uint8Array) =>
+    eth(0x0800, ipv4(CLI, SRV, 6, tcp(46000, 443, seq, 1, flags, pay)));
+  const frames = [{ f: c(0, 0x02), ms: 0 }];
+  for (let o = 0; o < big.length; o += 500)
+    frames.push({ f: c(1 + o, 0x18, big.subarray(o, o + 500)), ms: 1 + o });
+  const r1 = engineRun(frames, { inspectBytes: 1024 });
+  assert.equal(r1.length, 1);
+  assert.ok(r1[0].anomalies.includes('inspect_budget_exhausted'), r1[0].anomalies.join());
+  assert.equal(r1[0].host, null);
+  // same hello in 1-byte segments: the packet limit ends inspection first
+  const tiny = [{ f: c(0, 0x02), ms: 0 }];
+  for (let o = 0; o < 40; o++) tiny.push({ f: c(1 + o, 0x18, big.subarray(o, o + 1)), ms: 1 + o });
+  const r2 = engineRun(tiny, { inspectPackets: 24 });
+  assert.ok(r2[0].anomalies.includes('inspect_packets_exhausted'), r2[0].anomalies.join());
+  assert.equal(r2[0].pkts_toserver, 41);
+  // with the default limits the whole hello is read
+  const r3 = engineRun(frames);
+  assert.equal(r3[0].host, 'big.example');
+  assert.deepEqual(r3[0].anomalies, []);
+});
