@@ -38,6 +38,9 @@ const SERVER_PORTS = new Set([
   1883, 3128, 3306, 3389, 5060, 5061, 5222, 5228, 5353, 5355, 5432, 6379, 8000, 8008, 8080, 8443, 8888, 9000,
 ]);
 
+/** Data segments a flow without a SYN is inspected for before its first bytes are taken as its start. */
+const NO_SYN_SEGMENTS = 4;
+
 export interface EngineStats {
   packets: number;
   bytes: number;
@@ -158,14 +161,17 @@ export class Engine {
       // fast path: the first in-order segment is inspected in place; it is copied into a reassembly
       // buffer only when the dissector needs more bytes
       inspectTcp(f, p.buf.subarray(p.payOff, p.payOff + Math.min(p.payLen, this.inspectBytes)));
-      if (f.state !== FlowState.Inspecting) {
+      if (f.state !== FlowState.Inspecting && !this.awaitEarlier(f, s)) {
         this.afterInspect(f);
         return;
       }
     }
     if (!s) s = f.stream = new StreamAssembler(this.inspectBytes);
     const grew = s.add(seq, p.buf, p.payOff, p.payLen);
-    if (grew) inspectTcp(f, s.view());
+    if (grew) {
+      inspectTcp(f, s.view());
+      if ((f.state as FlowState) === FlowState.GaveUp) this.awaitEarlier(f, s);
+    }
     if (f.state === FlowState.Inspecting && (s.overflow || f.inspectedPkts >= this.inspectPackets)) {
       inspectTcp(f, s.view(), true);
       if (f.state === FlowState.Inspecting) {
@@ -176,6 +182,17 @@ export class Engine {
     if (s.overlapMismatch) f.anomaly('tcp_overlap_mismatch');
     if (s.zeroReplaced) f.anomaly('tcp_zero_payload_replaced');
     this.afterInspect(f);
+  }
+
+  /**
+   * A flow picked up without its SYN may have shown us a later segment first: when its first bytes
+   * are of no known protocol, keep inspecting a few more segments (an earlier one rebases the stream).
+   */
+  private awaitEarlier(f: Flow, s: StreamAssembler | null): boolean {
+    if ((s && s.synSeen) || f.appProto !== null || f.inspectedPkts >= NO_SYN_SEGMENTS) return false;
+    f.state = FlowState.Inspecting;
+    f.dstate = null;
+    return true;
   }
 
   private afterInspect(f: Flow): void {

@@ -112,13 +112,15 @@ test('mid-stream pickup, first data segment arriving after a later one: rebase t
   assert.equal(dec(t.view()), 'aaaaabbbbbcc');
 });
 
-test('after bytes were handed out (view), the start is fixed: earlier data is trimmed', () => {
+test('without a SYN, an earlier segment moves the start back even after a view was taken', () => {
+  // the dissectors re-read the prefix from offset 0 on every call, so while a flow is still being
+  // inspected its start may move back (a mid-stream flow whose first segments arrive out of order)
   const s = new StreamAssembler(1000);
   add(s, 5010, 'second');
   assert.equal(dec(s.view()), 'second');
   add(s, 5000, 'first.....');
-  assert.equal(s.base, 5010);
-  assert.equal(dec(s.view()), 'second');
+  assert.equal(s.base, 5000);
+  assert.equal(dec(s.view()), 'first.....second');
 });
 
 test('with a SYN seen there is no rebase', () => {

@@ -32,8 +32,6 @@ export class StreamAssembler {
   zeroReplaced = false;
   /** Bytes offered beyond the budget. */
   overflow = false;
-  /** `view()` was called: the stream start is fixed from then on (no rebase). */
-  private handedOut = false;
 
   constructor(readonly budget: number) {
     this.buf = EMPTY;
@@ -57,7 +55,7 @@ export class StreamAssembler {
     if (rel > SEQ_MOD / 2) rel -= SEQ_MOD;
     else if (rel < -SEQ_MOD / 2) rel += SEQ_MOD;
     if (rel < 0) {
-      if (!this.synSeen && !this.handedOut && rel > -this.budget) {
+      if (!this.synSeen && rel > -this.budget) {
         this.rebase(-rel);
         rel = 0;
       } else {
@@ -90,7 +88,6 @@ export class StreamAssembler {
 
   /** Contiguous bytes available now (a view). */
   view(): Uint8Array {
-    this.handedOut = true;
     return this.buf.subarray(0, this.contig);
   }
 
