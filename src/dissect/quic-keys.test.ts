@@ -42,7 +42,7 @@ const VECTORS = JSON.parse(readFileSync(join(FIXTURE_DIR, 'quic-rfc-vectors.json
   string,
   Vector
 >;
-const NAMES = ['v1', 'v2', 'v2-draft-07', 'draft-29'];
+const NAMES = ['v1', 'v2', 'v2-draft-07', 'draft-29', 'draft-27'];
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
 

@@ -20,6 +20,13 @@
  *   0x709a50c4 v2 drafts 01–07 (ngtcp2 0.12 "v2draft")  salt a707c203…, "quicv2", v2 types
  *   0xff00001d–0xff000020 drafts 29–32        salt afbfec28…, "quic"
  *   0xff000021–0xff000022 drafts 33–34        v1 salt, "quic"
+ *   0xff000016 draft 22, 0xfaceb001 mvfst-22  salt 7fbcdb0e…, "quic"
+ *   0xff000017–0xff00001c drafts 23–28, 0xfaceb002 mvfst-27, 0xfaceb00e mvfst-exp  salt c3eef712…
+ *   0x54303530 Google T050, 0x54303531 T051 (TLS over IETF-style Initials)  own salts, "quic",
+ *              CRYPTO frames with type 0x08
+ * IETF draft salts are from the drafts (draft-ietf-quic-tls-NN §5.2); mvfst and Google T05x salts
+ * are as Wireshark and nDPI use them, and are confirmed by the AEAD tags of the captures in the
+ * nDPI corpus opening with them (a wrong salt cannot yield a valid tag).
  */
 import { createCipheriv, createHmac } from 'node:crypto';
 
@@ -41,6 +48,8 @@ export interface QuicVersionInfo {
   typeOf: readonly number[];
   /** PT_* -> wire type bits */
   bitsOf: readonly number[];
+  /** Frame type of CRYPTO frames: 0x06, except Google's T05x (0x08, gQUIC numbering). */
+  cryptoFrameType: number;
 }
 
 const V1_TYPES = [PT_INITIAL, PT_0RTT, PT_HANDSHAKE, PT_RETRY] as const;
@@ -53,17 +62,39 @@ const SALT_V1 = Buffer.from('38762cf7f55934b34d179ae6a4c80cadccbb7f0a', 'hex');
 const SALT_V2 = Buffer.from('0dede3def700a6db819381be6e269dcbf9bd2ed9', 'hex');
 const SALT_V2_DRAFT = Buffer.from('a707c203a59b47184a1d62ca570406ea7ae3e5d3', 'hex');
 const SALT_D29 = Buffer.from('afbfec289993d24c9e9786f19c6111e04390a899', 'hex');
+const SALT_D22 = Buffer.from('7fbcdb0e7c66bbe9193a96cd21519ebd7a02644a', 'hex');
+const SALT_D23 = Buffer.from('c3eef712c72ebb5a11a7d2432bb46365bef9f502', 'hex');
+const SALT_T050 = Buffer.from('7ff579e5acd072915580304c43a2367c60488310', 'hex');
+const SALT_T051 = Buffer.from('7a4edef4e7ccee5fa4506c19124fc8ccda6e033d', 'hex');
 
 export const QUIC_V1 = 0x00000001;
 export const QUIC_V2 = 0x6b3343cf;
 export const QUIC_V2_DRAFT = 0x709a50c4;
 export const QUIC_DRAFT_29 = 0xff00001d;
 
-function v1like(version: number, name: string, salt: Buffer): QuicVersionInfo {
-  return { version, name, salt, labelPrefix: 'quic', initialBits: 0, typeOf: V1_TYPES, bitsOf: V1_BITS };
+function v1like(version: number, name: string, salt: Buffer, cryptoFrameType = 0x06): QuicVersionInfo {
+  return {
+    version,
+    name,
+    salt,
+    labelPrefix: 'quic',
+    initialBits: 0,
+    typeOf: V1_TYPES,
+    bitsOf: V1_BITS,
+    cryptoFrameType,
+  };
 }
 function v2like(version: number, name: string, salt: Buffer): QuicVersionInfo {
-  return { version, name, salt, labelPrefix: 'quicv2', initialBits: 1, typeOf: V2_TYPES, bitsOf: V2_BITS };
+  return {
+    version,
+    name,
+    salt,
+    labelPrefix: 'quicv2',
+    initialBits: 1,
+    typeOf: V2_TYPES,
+    bitsOf: V2_BITS,
+    cryptoFrameType: 0x06,
+  };
 }
 
 const TABLE: QuicVersionInfo[] = [
@@ -76,6 +107,18 @@ const TABLE: QuicVersionInfo[] = [
   v1like(0xff000020, 'draft-32', SALT_D29),
   v1like(0xff000021, 'draft-33', SALT_V1),
   v1like(0xff000022, 'draft-34', SALT_V1),
+  v1like(0xff000016, 'draft-22', SALT_D22),
+  v1like(0xff000017, 'draft-23', SALT_D23),
+  v1like(0xff000018, 'draft-24', SALT_D23),
+  v1like(0xff000019, 'draft-25', SALT_D23),
+  v1like(0xff00001a, 'draft-26', SALT_D23),
+  v1like(0xff00001b, 'draft-27', SALT_D23),
+  v1like(0xff00001c, 'draft-28', SALT_D23),
+  v1like(0xfaceb001, 'mvfst-22', SALT_D22),
+  v1like(0xfaceb002, 'mvfst-27', SALT_D23),
+  v1like(0xfaceb00e, 'mvfst-exp', SALT_D23),
+  v1like(0x54303530, 'google-T050', SALT_T050, 0x08),
+  v1like(0x54303531, 'google-T051', SALT_T051, 0x08),
 ];
 
 const BY_VERSION = new Map<number, QuicVersionInfo>(TABLE.map((v) => [v.version, v]));
@@ -90,26 +133,10 @@ export function supportedQuicVersions(): readonly QuicVersionInfo[] {
   return TABLE;
 }
 
-/**
- * Wire type bits of an Initial packet for `version` (0..3), or -1 if the version is not supported.
- * Allocation-free; a switch rather than the map so that looksLikeQuicInitial stays cheap.
- */
+/** Wire type bits of an Initial packet for `version` (0..3), or -1 if not supported. Allocation-free. */
 export function initialTypeBits(version: number): number {
-  switch (version >>> 0) {
-    case QUIC_V1:
-    case 0xff00001d:
-    case 0xff00001e:
-    case 0xff00001f:
-    case 0xff000020:
-    case 0xff000021:
-    case 0xff000022:
-      return 0;
-    case QUIC_V2:
-    case QUIC_V2_DRAFT:
-      return 1;
-    default:
-      return -1;
-  }
+  const v = BY_VERSION.get(version >>> 0);
+  return v === undefined ? -1 : v.initialBits;
 }
 
 /** HKDF-Extract (RFC 5869 §2.2) with SHA-256. */

@@ -71,6 +71,7 @@ const EXPECT: Record<string, { sni: string; alpn: string[] }> = {
   v2: { sni: 'example.com', alpn: ['alpn'] },
   'v2-draft-07': { sni: 'example.com', alpn: ['alpn'] },
   'draft-29': { sni: 'server', alpn: [] },
+  'draft-27': { sni: 'server', alpn: [] },
 };
 
 for (const name of Object.keys(EXPECT)) {
@@ -233,6 +234,33 @@ for (const version of [V1, V2, V2D, D29]) {
     });
   }
 }
+
+test('older and vendor versions: drafts 22-28, mvfst, Google T050/T051 (CRYPTO type 0x08)', () => {
+  for (const version of [
+    0xff000016, 0xff000017, 0xff00001b, 0xff00001c, 0xfaceb001, 0xfaceb002, 0xfaceb00e, 0x54303530,
+    0x54303531,
+  ]) {
+    const sni = `v${version.toString(16)}.example`;
+    const ds = buildQuicInitials({
+      version,
+      dcid: DCID,
+      clientHello: hello(sni, { pq: true }),
+      packets: 2,
+      reverse: true,
+    });
+    assert.equal(looksLikeQuicInitial(ds[0]), true);
+    const r = done(feedAll(ds)[1]);
+    assert.equal(r.hello.sni, sni);
+    assert.equal(r.version, version);
+  }
+  // T051 carries CRYPTO as frame type 0x08 (STREAM in RFC 9000 numbering)
+  const t = buildQuicInitials({ version: 0x54303531, dcid: DCID, clientHello: hello('t.example') })[0];
+  const info = quicVersionInfo(0x54303531)!;
+  const h = parseLongHeader(t, 0, info) as LongHeader;
+  const o = openInitial(t, h, deriveInitialKeys(info, h.dcid), -1);
+  ok(typeof o === 'object');
+  assert.equal(o.payload[0], 0x08);
+});
 
 test('2-packet hello with duplicates interleaved (retransmissions) in any order', () => {
   const ch = hello('dup.example', { pq: true });

@@ -238,13 +238,13 @@ export class QuicInitialAssembler {
     if (this.curLen < MIN_INITIAL_DATAGRAM) this.note('quic_small_datagram');
     this.opened++;
     this.version = info.version;
-    this.takeFrames(payload);
+    this.takeFrames(payload, info.cryptoFrameType);
     if (this.crypto.mismatch) this.note('quic_crypto_mismatch');
     this.tryComplete();
   }
 
   /** Walk the frames of an opened Initial payload (RFC 9000 §19). */
-  private takeFrames(f: Uint8Array): void {
+  private takeFrames(f: Uint8Array, cryptoType: number): void {
     const n = f.length;
     const nx = this.nx;
     let p = 0;
@@ -255,7 +255,7 @@ export class QuicInitialAssembler {
         continue;
       }
       if (t === 0x01) continue;
-      if (t === 0x06) {
+      if (t === cryptoType) {
         const off = readVarint(f, p, n, nx);
         if (off < 0) return this.note('quic_bad_frame');
         const len = readVarint(f, nx[0], n, nx);

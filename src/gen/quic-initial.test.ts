@@ -23,7 +23,7 @@ const VECTORS = JSON.parse(readFileSync(join(FIXTURE_DIR, 'quic-rfc-vectors.json
   { version: string; dcid: string; client_crypto_frame: string; client_protected_packet: string }
 >;
 
-for (const name of ['v1', 'v2', 'v2-draft-07', 'draft-29']) {
+for (const name of ['v1', 'v2', 'v2-draft-07', 'draft-29', 'draft-27']) {
   test(`reproduces the ${name} protected client Initial byte for byte`, () => {
     const v = VECTORS[name];
     const frame = bytes(v.client_crypto_frame);
@@ -60,7 +60,7 @@ function unpack(
     if (typeof o === 'string') continue;
     pns.push(o.pn);
     const p = o.payload;
-    assert.equal(p[0], 0x06, 'CRYPTO first');
+    assert.equal(p[0], info.cryptoFrameType, 'CRYPTO first');
     const nx = [0];
     const off = readVarint(p, 1, p.length, nx);
     const len = readVarint(p, nx[0], p.length, nx);
@@ -215,6 +215,9 @@ test(
       [1, 2],
       [0xff00001d, 2],
       [0x6b3343cf, 1],
+      [0xff00001b, 2],
+      [0xfaceb002, 1],
+      [0x54303531, 2],
     ]) {
       const sni = `tshark-${packets}.v${version.toString(16)}.example`;
       const ch = buildClientHello({ sni, alpn: ['h3'], pqKeyShare: packets > 1, grease: true });

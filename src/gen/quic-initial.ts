@@ -80,7 +80,7 @@ export function buildQuicInitials(opts: QuicInitialOptions): Uint8Array[] {
     const data = hello.subarray(off, Math.min(off + chunk, hello.length));
     const payload = new Uint8Array(room); // zero = PADDING
     let p = 0;
-    payload[p++] = 0x06;
+    payload[p++] = info.cryptoFrameType;
     const o = encodeVarint(off);
     payload.set(o, p);
     p += o.length;
