@@ -87,11 +87,6 @@ export class InlineEnforcer {
     loadNfq();
     await loadPolicy(o.policyPath);
     this.policyHash = await this.fileHash();
-    if (o.install) {
-      const r = await installRules(o);
-      this.ipv6 = r.ipv6;
-      if (!r.ipv6) this.log(`IPv6 rules not installed (IPv4 only): ${r.ipv6Error}`);
-    }
     try {
       if (o.eve) this.eve = o.eve === '-' ? process.stdout : createWriteStream(o.eve, { flags: 'a' });
       const starts: Promise<void>[] = [];
@@ -102,6 +97,12 @@ export class InlineEnforcer {
         starts.push(this.spawn(qw));
       }
       await Promise.all(starts);
+      // Rules last: every queue has a listener by the time traffic is steered to it.
+      if (o.install) {
+        const r = await installRules(o);
+        this.ipv6 = r.ipv6;
+        if (!r.ipv6) this.log(`IPv6 rules not installed (IPv4 only): ${r.ipv6Error}`);
+      }
       if (o.metrics) this.metricsPort = await this.metrics.listen(o.metrics);
       if (o.watch !== false) this.watchPolicy();
     } catch (e) {
