@@ -29,9 +29,17 @@ function have(cmd: string): boolean {
 
 /** Run a shell command under GNU time; returns wall seconds and peak RSS. */
 function timed(cmd: string): { secs: number; rssMiB: number; ok: boolean; stderr: string } {
-  const r = spawnSync('/usr/bin/time', ['-f', '@@TIME %e %M', 'sh', '-c', cmd], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync('/usr/bin/time', ['-f', '@@TIME %e %M', 'sh', '-c', cmd], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
   const m = /@@TIME ([\d.]+) (\d+)/.exec(r.stderr ?? '');
-  return { secs: m ? Number(m[1]) : NaN, rssMiB: m ? Number(m[2]) / 1024 : NaN, ok: r.status === 0, stderr: r.stderr };
+  return {
+    secs: m ? Number(m[1]) : NaN,
+    rssMiB: m ? Number(m[2]) / 1024 : NaN,
+    ok: r.status === 0,
+    stderr: r.stderr,
+  };
 }
 
 function truthNames(tsv: string): Map<string, string> {
@@ -49,13 +57,36 @@ function key(proto: string, a: string, pa: string | number, b: string, pb: strin
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: '420MB' }, seed: { type: 'string', default: '7' }, runs: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({
+    options: {
+      size: { type: 'string', default: '420MB' },
+      seed: { type: 'string', default: '7' },
+      runs: { type: 'string', default: '3' },
+    },
+  });
   mkdirSync(join(root, 'out'), { recursive: true });
   const pcap = join(root, 'out', `bench-${values.size}-${values.seed}.pcap`);
   const truthFile = pcap.replace(/\.pcap$/, '.truth.tsv');
   if (!existsSync(pcap) || !existsSync(truthFile)) {
     console.error(`generating ${pcap} ...`);
-    const g = spawnSync(process.execPath, [CLI, 'gen', '--out', pcap, '--size', values.size, '--seed', values.seed, '--truth', truthFile, '--tls-share', '0.8'], { stdio: 'inherit' });
+    const g = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        'gen',
+        '--out',
+        pcap,
+        '--size',
+        values.size,
+        '--seed',
+        values.seed,
+        '--truth',
+        truthFile,
+        '--tls-share',
+        '0.8',
+      ],
+      { stdio: 'inherit' },
+    );
     if (g.status !== 0) throw new Error('gen failed');
   }
   const bytes = statSync(pcap).size;
@@ -96,7 +127,14 @@ async function main(): Promise<void> {
     const lines = readFileSync(csv, 'utf8').split('\n');
     const head = (lines[0] ?? '').replace(/^#/, '').split('|');
     const col = (n: string) => head.indexOf(n);
-    const [ip1, p1, ip2, p2, pr, sn] = ['src_ip', 'src_port', 'dst_ip', 'dst_port', 'protocol', 'server_name_sni'].map(col);
+    const [ip1, p1, ip2, p2, pr, sn] = [
+      'src_ip',
+      'src_port',
+      'dst_ip',
+      'dst_port',
+      'protocol',
+      'server_name_sni',
+    ].map(col);
     for (const line of lines.slice(1)) {
       const c = line.split('|');
       if (c.length < head.length) continue;
@@ -128,8 +166,12 @@ async function main(): Promise<void> {
     results.push({ tool: 'tshark', secs: t.secs, rssMiB: t.rssMiB, names, note: 'one run' });
   }
   const base = results.find((r) => r.tool === 'ndpiReader');
-  console.log(`capture: ${pcap}\n  ${(bytes / 1e6).toFixed(0)} MB, ${packets} packets, ${truth.size} named flows in ground truth; best of ${runs} runs, one core each\n`);
-  console.log(`${'tool'.padEnd(12)} ${'time s'.padStart(7)} ${'pkt/s'.padStart(11)} ${'Gbit/s'.padStart(7)} ${'peak RSS MiB'.padStart(13)} ${'names right'.padStart(16)} ${'pkt/s vs ndpiReader'.padStart(20)}`);
+  console.log(
+    `capture: ${pcap}\n  ${(bytes / 1e6).toFixed(0)} MB, ${packets} packets, ${truth.size} named flows in ground truth; best of ${runs} runs, one core each\n`,
+  );
+  console.log(
+    `${'tool'.padEnd(12)} ${'time s'.padStart(7)} ${'pkt/s'.padStart(11)} ${'Gbit/s'.padStart(7)} ${'peak RSS MiB'.padStart(13)} ${'names right'.padStart(16)} ${'pkt/s vs ndpiReader'.padStart(20)}`,
+  );
   for (const r of results) {
     const pps = packets / r.secs;
     const gbps = (bytes * 8) / r.secs / 1e9;

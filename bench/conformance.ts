@@ -39,7 +39,9 @@ interface RunResult {
 function runOne(file: string, timeoutMs: number): Promise<RunResult> {
   return new Promise((res) => {
     const t0 = Date.now();
-    const ch = spawn(process.execPath, [CLI, 'analyze', '--no-progress', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ch = spawn(process.execPath, [CLI, 'analyze', '--no-progress', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     let err = '';
     let timedOut = false;
@@ -89,9 +91,13 @@ export interface ConformanceReport {
   classes: Map<string, string[]>;
 }
 
-export async function conformance(opts: { jobs?: number; timeoutMs?: number; only?: string } = {}): Promise<ConformanceReport> {
+export async function conformance(
+  opts: { jobs?: number; timeoutMs?: number; only?: string } = {},
+): Promise<ConformanceReport> {
   const pcapDir = join(CORPUS, 'pcap');
-  let files = readdirSync(pcapDir).filter((f) => /\.(pcap|pcapng|cap)$/.test(f)).sort();
+  let files = readdirSync(pcapDir)
+    .filter((f) => /\.(pcap|pcapng|cap)$/.test(f))
+    .sort();
   if (opts.only) files = files.filter((f) => f.includes(opts.only!));
   const results = new Map<string, RunResult>();
   let next = 0;
@@ -104,7 +110,10 @@ export async function conformance(opts: { jobs?: number; timeoutMs?: number; onl
       }
     }),
   );
-  const crashes = [...results.values()].filter((r) => r.timedOut || r.signal !== null || (r.code !== 0 && r.code !== 1) || /at .*\.js:\d+/.test(r.stderr));
+  const crashes = [...results.values()].filter(
+    (r) =>
+      r.timedOut || r.signal !== null || (r.code !== 0 && r.code !== 1) || /at .*\.js:\d+/.test(r.stderr),
+  );
   const lines = readFileSync(join(CORPUS, 'names.tsv'), 'utf8').split('\n').slice(1).filter(Boolean);
   const classes = new Map<string, string[]>();
   let agree = 0;
@@ -147,7 +156,13 @@ export async function conformance(opts: { jobs?: number; timeoutMs?: number; onl
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { min: { type: 'string', default: '97' }, only: { type: 'string' }, jobs: { type: 'string', default: '2' } } });
+  const { values } = parseArgs({
+    options: {
+      min: { type: 'string', default: '97' },
+      only: { type: 'string' },
+      jobs: { type: 'string', default: '2' },
+    },
+  });
   if (!existsSync(join(CORPUS, 'names.tsv'))) {
     console.error(`conformance: the nDPI corpus is absent (${CORPUS}); nothing to compare`);
     process.exit(1);
@@ -155,9 +170,16 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const rep = await conformance({ jobs: Number(values.jobs), only: values.only });
   const pct = (100 * rep.agree) / Math.max(1, rep.rows);
-  console.log(`captures analysed: ${rep.files}, crashes/hangs: ${rep.crashes.length}, time ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  for (const c of rep.crashes) console.log(`  CRASH ${c.file}: code=${c.code} signal=${c.signal} timeout=${c.timedOut}\n${c.stderr.split('\n').slice(0, 6).join('\n')}`);
-  console.log(`names agree with nDPI: ${rep.agree}/${rep.rows} = ${pct.toFixed(2)}% (target ≥ ${values.min}%)`);
+  console.log(
+    `captures analysed: ${rep.files}, crashes/hangs: ${rep.crashes.length}, time ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  for (const c of rep.crashes)
+    console.log(
+      `  CRASH ${c.file}: code=${c.code} signal=${c.signal} timeout=${c.timedOut}\n${c.stderr.split('\n').slice(0, 6).join('\n')}`,
+    );
+  console.log(
+    `names agree with nDPI: ${rep.agree}/${rep.rows} = ${pct.toFixed(2)}% (target ≥ ${values.min}%)`,
+  );
   const detail: string[] = [];
   for (const [cls, list] of [...rep.classes].sort((a, b) => b[1].length - a[1].length)) {
     console.log(`  ${String(list.length).padStart(5)}  ${cls}`);

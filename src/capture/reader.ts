@@ -73,7 +73,11 @@ class Window {
 }
 
 /** Read a capture from a path ('-' for stdin) and feed every packet to the sink. */
-export function readCaptureFile(path: string, sink: PacketSink, onProgress?: (bytes: number, total: number) => void): ReadStats {
+export function readCaptureFile(
+  path: string,
+  sink: PacketSink,
+  onProgress?: (bytes: number, total: number) => void,
+): ReadStats {
   let fd: number;
   try {
     fd = path === '-' ? 0 : openSync(path, 'r');
@@ -93,16 +97,27 @@ export function readCaptureFile(path: string, sink: PacketSink, onProgress?: (by
   }
 }
 
-export function readCaptureFd(fd: number, name: string, sink: PacketSink, onProgress?: (bytes: number) => void): ReadStats {
+export function readCaptureFd(
+  fd: number,
+  name: string,
+  sink: PacketSink,
+  onProgress?: (bytes: number) => void,
+): ReadStats {
   const w = new Window(fd);
   if (!w.ensure(4)) throw new InputError(`${name}: not a capture file (empty or shorter than a header)`);
   const m = w.buf.readUInt32BE(w.start);
   if (m === 0x0a0d0d0a) return readPcapng(w, name, sink, onProgress);
-  if (m === 0xa1b2c3d4 || m === 0xd4c3b2a1 || m === 0xa1b23c4d || m === 0x4d3cb2a1) return readPcap(w, name, sink, onProgress);
+  if (m === 0xa1b2c3d4 || m === 0xd4c3b2a1 || m === 0xa1b23c4d || m === 0x4d3cb2a1)
+    return readPcap(w, name, sink, onProgress);
   throw new InputError(`${name}: not a pcap or pcapng file (magic 0x${m.toString(16).padStart(8, '0')})`);
 }
 
-function readPcap(w: Window, name: string, sink: PacketSink, onProgress?: (bytes: number) => void): ReadStats {
+function readPcap(
+  w: Window,
+  name: string,
+  sink: PacketSink,
+  onProgress?: (bytes: number) => void,
+): ReadStats {
   if (!w.ensure(24)) throw new InputError(`${name}: truncated pcap header`);
   const m = w.buf.readUInt32BE(w.start);
   const le = m === 0xd4c3b2a1 || m === 0x4d3cb2a1;
@@ -162,7 +177,12 @@ interface Iface {
   offMs: number;
 }
 
-function readPcapng(w: Window, name: string, sink: PacketSink, onProgress?: (bytes: number) => void): ReadStats {
+function readPcapng(
+  w: Window,
+  name: string,
+  sink: PacketSink,
+  onProgress?: (bytes: number) => void,
+): ReadStats {
   const stats: ReadStats = { packets: 0, bytes: 0, format: 'pcapng', truncated: null };
   let le = true;
   let ifaces: Iface[] = [];
@@ -200,7 +220,12 @@ function readPcapng(w: Window, name: string, sink: PacketSink, onProgress?: (byt
     w.start += len;
     if (type === 1) {
       // Interface Description Block
-      const iface: Iface = { linktype: rd16(b, s + 8, le), snaplen: rd32(b, s + 12, le), toMs: 1e-3, offMs: 0 };
+      const iface: Iface = {
+        linktype: rd16(b, s + 8, le),
+        snaplen: rd32(b, s + 12, le),
+        toMs: 1e-3,
+        offMs: 0,
+      };
       let o = 16;
       while (o + 4 <= len - 4) {
         const code = rd16(b, s + o, le);
@@ -234,7 +259,14 @@ function readPcapng(w: Window, name: string, sink: PacketSink, onProgress?: (byt
       }
       stats.packets++;
       stats.bytes += cap;
-      sink.packet(b, s + 28, s + 28 + cap, iface.linktype, (tsHi * 4294967296 + tsLo) * iface.toMs + iface.offMs, orig);
+      sink.packet(
+        b,
+        s + 28,
+        s + 28 + cap,
+        iface.linktype,
+        (tsHi * 4294967296 + tsLo) * iface.toMs + iface.offMs,
+        orig,
+      );
     } else if (type === 3) {
       // Simple Packet Block
       const iface = ifaces[0];

@@ -39,12 +39,17 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (positionals.length === 0) throw new UsageError('no capture file given\n' + HELP);
   const format = values.format;
-  if (format !== 'jsonl' && format !== 'table') throw new UsageError(`--format must be jsonl or table, not '${format}'`);
+  if (format !== 'jsonl' && format !== 'table')
+    throw new UsageError(`--format must be jsonl or table, not '${format}'`);
   const progress = values['no-progress'] ? false : (values.progress ?? process.stderr.isTTY === true);
   return analyzeCommand(positionals, format, progress);
 }
 
-export async function analyzeCommand(files: string[], format: 'jsonl' | 'table', progress: boolean): Promise<number> {
+export async function analyzeCommand(
+  files: string[],
+  format: 'jsonl' | 'table',
+  progress: boolean,
+): Promise<number> {
   const out = new JsonlWriter(1);
   const summary = new Summary();
   const rows: string[] = [];
@@ -69,7 +74,8 @@ export async function analyzeCommand(files: string[], format: 'jsonl' | 'table',
   }
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   for (const f of res.files) {
-    if (f.truncated) process.stderr.write(`chokepoint analyze: ${f.file}: ${f.truncated} (kept what was read)\n`);
+    if (f.truncated)
+      process.stderr.write(`chokepoint analyze: ${f.file}: ${f.truncated} (kept what was read)\n`);
   }
   if (progress) {
     const pk = res.files.reduce((a, f) => a + f.packets, 0);

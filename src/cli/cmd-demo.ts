@@ -15,17 +15,30 @@ import { analyzeFiles } from '../engine/analyze.js';
 import { Summary } from '../output/summary.js';
 import type { FlowRecord } from '../engine/record.js';
 
-const DEMO_NAMES = ['twitter.com', 't.co', 'abs.twimg.com', 'microsoft.com', 'reddit.com', 'www.gosuslugi.ru', 'example.org'];
+const DEMO_NAMES = [
+  'twitter.com',
+  't.co',
+  'abs.twimg.com',
+  'microsoft.com',
+  'reddit.com',
+  'www.gosuslugi.ru',
+  'example.org',
+];
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { flows: { type: 'string', default: '400' }, keep: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { flows: { type: 'string', default: '400' }, keep: { type: 'boolean' } },
+  });
   const dir = mkdtempSync(join(tmpdir(), 'chokepoint-demo-'));
   const file = join(dir, 'demo.pcap');
   const fd = openSync(file, 'w');
   const w = new PcapWriter(fd);
   const truth = generate(w, { seed: 2021, flows: Number(values.flows), names: DEMO_NAMES, sizeScale: 3000 });
   closeSync(fd);
-  process.stdout.write(`Chokepoint demo: generated ${file}\n  ${w.packets} packets, ${truth.length} flows (TLS incl. split, out-of-order, record-fragmented and post-quantum ClientHellos; QUIC over 1-2 Initial packets; DNS; HTTP; IPv4/IPv6; VLAN)\n\n`);
+  process.stdout.write(
+    `Chokepoint demo: generated ${file}\n  ${w.packets} packets, ${truth.length} flows (TLS incl. split, out-of-order, record-fragmented and post-quantum ClientHellos; QUIC over 1-2 Initial packets; DNS; HTTP; IPv4/IPv6; VLAN)\n\n`,
+  );
   const records: FlowRecord[] = [];
   const summary = new Summary();
   const t0 = performance.now();
@@ -45,7 +58,9 @@ export async function run(argv: string[]): Promise<number> {
     s[1]++;
     byScenario.set(t.scenario, s);
   }
-  process.stdout.write(`\nground truth: ${right}/${truth.length} flows named right (${((100 * right) / truth.length).toFixed(1)}%), analysed in ${ms.toFixed(0)} ms\n`);
+  process.stdout.write(
+    `\nground truth: ${right}/${truth.length} flows named right (${((100 * right) / truth.length).toFixed(1)}%), analysed in ${ms.toFixed(0)} ms\n`,
+  );
   for (const [s, [a, b]] of [...byScenario].sort()) process.stdout.write(`  ${s.padEnd(14)} ${a}/${b}\n`);
   await policyDemo(records);
   if (!values.keep) rmSync(dir, { recursive: true, force: true });
@@ -57,7 +72,10 @@ export async function run(argv: string[]): Promise<number> {
 async function policyDemo(records: FlowRecord[]): Promise<void> {
   const here = dirname(fileURLToPath(import.meta.url));
   const profiles = resolve(here, '..', '..', '..', 'profiles');
-  let policy: { loadPolicyFile(p: string): Promise<unknown>; compilePolicy(p: unknown): { match(i: unknown): { rule_id: string | null; action: string } } };
+  let policy: {
+    loadPolicyFile(p: string): Promise<unknown>;
+    compilePolicy(p: unknown): { match(i: unknown): { rule_id: string | null; action: string } };
+  };
   try {
     policy = (await import('../policy/index.js')) as typeof policy;
   } catch {
@@ -73,7 +91,14 @@ async function policyDemo(records: FlowRecord[]): Promise<void> {
     const compiled = policy.compilePolicy(await policy.loadPolicyFile(path));
     const hits = new Map<string, Set<string>>();
     for (const r of records) {
-      const d = compiled.match({ ...r, raw_host: r.tls?.sni ?? r.host, alpn: r.tls?.alpn, ja4: r.tls?.ja4, quic_version: r.quic?.version ?? null, ech: r.tls?.ech });
+      const d = compiled.match({
+        ...r,
+        raw_host: r.tls?.sni ?? r.host,
+        alpn: r.tls?.alpn,
+        ja4: r.tls?.ja4,
+        quic_version: r.quic?.version ?? null,
+        ech: r.tls?.ech,
+      });
       if (d.action === 'allow') continue;
       const k = `${d.action} by ${d.rule_id}`;
       if (!hits.has(k)) hits.set(k, new Set());
@@ -82,5 +107,7 @@ async function policyDemo(records: FlowRecord[]): Promise<void> {
     process.stdout.write(`\nprofiles/${file} (${label}) on this traffic:\n`);
     for (const [k, names] of hits) process.stdout.write(`  ${k}: ${[...names].sort().join(', ')}\n`);
   }
-  process.stdout.write(`\n→ 'npx chokepoint lint profiles/tspu-2021-03-10.yaml --reference ../shared/corpus/reference/top10k.txt' shows the collateral before it ships.\n`);
+  process.stdout.write(
+    `\n→ 'npx chokepoint lint profiles/tspu-2021-03-10.yaml --reference ../shared/corpus/reference/top10k.txt' shows the collateral before it ships.\n`,
+  );
 }

@@ -56,7 +56,8 @@ export class Decoder {
         // address family in host (NULL) or network (LOOP) byte order: accept either
         const af = b[o0] !== 0 ? b[o0] | (b[o0 + 1] << 8) : (b[o0 + 2] << 8) | b[o0 + 3];
         if (af === 2) return this.ipv4(b, o0 + 4, ts, p, 0);
-        if (af === 10 || af === 24 || af === 28 || af === 30 || af === 23) return this.ipv6(b, o0 + 4, ts, p, 0);
+        if (af === 10 || af === 24 || af === 28 || af === 30 || af === 23)
+          return this.ipv6(b, o0 + 4, ts, p, 0);
         return Decoded.Skip;
       }
       case LINKTYPE.LINUX_SLL:
@@ -162,7 +163,14 @@ export class Decoder {
   }
 
   /** IEEE 802.11 data frame → LLC/SNAP → ethertype. Management/control frames are skipped. */
-  private wifi(b: Uint8Array, off: number, ts: number, p: Packet, depth: number, maybeSwapped = false): Decoded {
+  private wifi(
+    b: Uint8Array,
+    off: number,
+    ts: number,
+    p: Packet,
+    depth: number,
+    maybeSwapped = false,
+  ): Decoded {
     if (off + 24 > this.lim) return this.bad(p, 'wifi_truncated');
     let fc0 = b[off];
     let fc1 = b[off + 1];
@@ -241,7 +249,13 @@ export class Decoder {
     const fragOff = (fragField & 0x1fff) * 8;
     if (mf || fragOff) {
       const id = (b[off + 4] << 8) | b[off + 5];
-      const whole = this.frags.add(`4:${src[3]}:${dst[3]}:${id}:${proto}`, fragOff, mf, b.subarray(off + ihl, end), ts);
+      const whole = this.frags.add(
+        `4:${src[3]}:${dst[3]}:${id}:${proto}`,
+        fragOff,
+        mf,
+        b.subarray(off + ihl, end),
+        ts,
+      );
       if (!whole) return Decoded.Skip;
       p.reassembled = true;
       this.lim = whole.length;
@@ -319,7 +333,15 @@ export class Decoder {
     return this.l4(b, o, end, nh, ts, p, depth);
   }
 
-  private l4(b: Uint8Array, off: number, end: number, proto: number, ts: number, p: Packet, depth: number): Decoded {
+  private l4(
+    b: Uint8Array,
+    off: number,
+    end: number,
+    proto: number,
+    ts: number,
+    p: Packet,
+    depth: number,
+  ): Decoded {
     p.proto = proto;
     p.buf = b;
     if (proto === 6) {
@@ -348,7 +370,12 @@ export class Decoder {
       const pe = off + ulen;
       if (depth < MAX_DEPTH) {
         // UDP tunnels: GTP-U, VXLAN, Teredo
-        if ((dport === 2152 || sport === 2152) && pe - po >= 8 && (b[po] & 0xe0) === 0x20 && b[po + 1] === 0xff) {
+        if (
+          (dport === 2152 || sport === 2152) &&
+          pe - po >= 8 &&
+          (b[po] & 0xe0) === 0x20 &&
+          b[po + 1] === 0xff
+        ) {
           let o = po + 8;
           if (b[po] & 0x07) {
             if (o + 4 > pe) return this.bad(p, 'gtp_truncated');

@@ -39,7 +39,14 @@ export class FragmentReassembler {
     let p = this.pending.get(key);
     if (!p) {
       if (this.pending.size >= this.maxDatagrams) this.expire(nowMs, true);
-      p = { key, data: new Uint8Array(65535), have: new Uint8Array(8192), total: -1, filled: 0, firstSeen: nowMs };
+      p = {
+        key,
+        data: new Uint8Array(65535),
+        have: new Uint8Array(8192),
+        total: -1,
+        filled: 0,
+        firstSeen: nowMs,
+      };
       this.pending.set(key, p);
     }
     const have = p.have;

@@ -28,6 +28,4 @@ export interface ClientHello {
 
 /** Outcome of trying to parse a client byte stream prefix. */
 export type ParseStatus =
-  | { status: 'need-more' }
-  | { status: 'not-mine' }
-  | { status: 'error'; anomaly: string };
+  { status: 'need-more' } | { status: 'not-mine' } | { status: 'error'; anomaly: string };

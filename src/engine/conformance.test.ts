@@ -12,14 +12,20 @@ import { conformance, CORPUS } from '../../bench/conformance.js';
 
 const present = existsSync(join(CORPUS, 'names.tsv'));
 
-test('nDPI corpus: no crash or hang, ≥ 97% name agreement', { skip: present ? false : `nDPI corpus absent at ${CORPUS}`, timeout: 900_000 }, async () => {
-  const rep = await conformance({ jobs: 2, timeoutMs: 120_000 });
-  assert.ok(rep.files >= 500, `captures found: ${rep.files}`);
-  assert.deepEqual(
-    rep.crashes.map((c) => `${c.file}: code=${c.code} signal=${c.signal} timeout=${c.timedOut} ${c.stderr.slice(0, 300)}`),
-    [],
-  );
-  const pct = (100 * rep.agree) / rep.rows;
-  assert.ok(rep.rows >= 2400, `names.tsv rows: ${rep.rows}`);
-  assert.ok(pct >= 97, `agreement ${pct.toFixed(2)}% (${rep.agree}/${rep.rows})`);
-});
+test(
+  'nDPI corpus: no crash or hang, ≥ 97% name agreement',
+  { skip: present ? false : `nDPI corpus absent at ${CORPUS}`, timeout: 900_000 },
+  async () => {
+    const rep = await conformance({ jobs: 2, timeoutMs: 120_000 });
+    assert.ok(rep.files >= 500, `captures found: ${rep.files}`);
+    assert.deepEqual(
+      rep.crashes.map(
+        (c) => `${c.file}: code=${c.code} signal=${c.signal} timeout=${c.timedOut} ${c.stderr.slice(0, 300)}`,
+      ),
+      [],
+    );
+    const pct = (100 * rep.agree) / rep.rows;
+    assert.ok(rep.rows >= 2400, `names.tsv rows: ${rep.rows}`);
+    assert.ok(pct >= 97, `agreement ${pct.toFixed(2)}% (${rep.agree}/${rep.rows})`);
+  },
+);

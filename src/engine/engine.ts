@@ -34,8 +34,9 @@ export interface EngineOptions {
 
 /** Well-known server ports used to orient flows picked up without a SYN. */
 const SERVER_PORTS = new Set([
-  20, 21, 22, 23, 25, 53, 80, 110, 119, 123, 143, 161, 389, 443, 465, 587, 853, 993, 995, 1080, 1194, 1433, 1521,
-  1883, 3128, 3306, 3389, 5060, 5061, 5222, 5228, 5353, 5355, 5432, 6379, 8000, 8008, 8080, 8443, 8888, 9000,
+  20, 21, 22, 23, 25, 53, 80, 110, 119, 123, 143, 161, 389, 443, 465, 587, 853, 993, 995, 1080, 1194, 1433,
+  1521, 1883, 3128, 3306, 3389, 5060, 5061, 5222, 5228, 5353, 5355, 5432, 6379, 8000, 8008, 8080, 8443, 8888,
+  9000,
 ]);
 
 /** Data segments a flow without a SYN is inspected for before its first bytes are taken as its start. */
@@ -55,7 +56,15 @@ export class Engine {
   readonly decoder = new Decoder();
   readonly table = new FlowTable();
   readonly pkt = new Packet();
-  readonly stats: EngineStats = { packets: 0, bytes: 0, ipPackets: 0, skipped: 0, malformed: 0, flows: 0, evicted: 0 };
+  readonly stats: EngineStats = {
+    packets: 0,
+    bytes: 0,
+    ipPackets: 0,
+    skipped: 0,
+    malformed: 0,
+    flows: 0,
+    evicted: 0,
+  };
   /** Direction of the last packet given to `packet()`. */
   lastToServer = true;
   /** Capture time of the newest packet seen. */
@@ -86,7 +95,14 @@ export class Engine {
    * packet belongs to, or null when it is not a TCP/UDP packet over IP (or is malformed). The frame is
    * bytes [off, end) of `data` (default: all of it), so callers need not make a view per packet.
    */
-  packet(data: Uint8Array, linktype: number, tsMs: number, wireLen = -1, off = 0, end = data.length): Flow | null {
+  packet(
+    data: Uint8Array,
+    linktype: number,
+    tsMs: number,
+    wireLen = -1,
+    off = 0,
+    end = data.length,
+  ): Flow | null {
     if (wireLen < 0) wireLen = end - off;
     const st = this.stats;
     st.packets++;

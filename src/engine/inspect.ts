@@ -154,7 +154,7 @@ function finishQuic(f: Flow, r: ReturnType<QuicInitialAssembler['feed']>, a: Qui
     f.appProto = 'quic';
     const h = r.hello;
     f.quic = { version: '0x' + (r.version >>> 0).toString(16).padStart(8, '0'), sni: h.sni, alpn: h.alpn };
-    f.tls = tlsInfo(h);
+    if (h.cipherSuites.length) f.tls = tlsInfo(h); // Google QUIC's CHLO is not TLS
     f.host = normalizeHost(h.sni);
     for (const x of r.anomalies) f.anomaly(x);
     f.state = FlowState.Named;

@@ -154,10 +154,22 @@ export function ether(ip: Uint8Array, fromA: boolean, vlan: number[] = []): Uint
   return out;
 }
 
-export function tcpFrame(src: Endpoint, dst: Endpoint, seg: TcpSeg, fromClient: boolean, opts: FrameOptions = {}): Uint8Array {
+export function tcpFrame(
+  src: Endpoint,
+  dst: Endpoint,
+  seg: TcpSeg,
+  fromClient: boolean,
+  opts: FrameOptions = {},
+): Uint8Array {
   return ether(ipPacket(src, dst, 6, tcpHeader(src, dst, seg), opts.ttl), fromClient, opts.vlan);
 }
 
-export function udpFrame(src: Endpoint, dst: Endpoint, payload: Uint8Array, fromClient: boolean, opts: FrameOptions = {}): Uint8Array {
+export function udpFrame(
+  src: Endpoint,
+  dst: Endpoint,
+  payload: Uint8Array,
+  fromClient: boolean,
+  opts: FrameOptions = {},
+): Uint8Array {
   return ether(ipPacket(src, dst, 17, udpHeader(src, dst, payload), opts.ttl), fromClient, opts.vlan);
 }

@@ -49,7 +49,23 @@ export function rng(seed: number): () => number {
   };
 }
 
-const WORDS = ['alpha', 'media', 'cdn', 'shop', 'news', 'mail', 'cloud', 'static', 'api', 'img', 'video', 'chat', 'maps', 'docs', 'play'];
+const WORDS = [
+  'alpha',
+  'media',
+  'cdn',
+  'shop',
+  'news',
+  'mail',
+  'cloud',
+  'static',
+  'api',
+  'img',
+  'video',
+  'chat',
+  'maps',
+  'docs',
+  'play',
+];
 const TLDS = ['com', 'net', 'org', 'ru', 'io', 'de', 'co.uk'];
 const MSS = 1448;
 const FILL = (() => {
@@ -72,9 +88,16 @@ interface Ctx {
   size: number;
 }
 
-const ACK = 0x10, SYN = 0x02, FIN = 0x01, PSH = 0x08;
+const ACK = 0x10,
+  SYN = 0x02,
+  FIN = 0x01,
+  PSH = 0x08;
 
-function* tcpFlow(c: Ctx, clientPayloads: { seqOff: number; data: Uint8Array }[], clientTotal: number): Generator<Frame> {
+function* tcpFlow(
+  c: Ctx,
+  clientPayloads: { seqOff: number; data: Uint8Array }[],
+  clientTotal: number,
+): Generator<Frame> {
   const { cli, srv, fo, r } = c;
   const cisn = (r() * 0xffffffff) >>> 0;
   const sisn = (r() * 0xffffffff) >>> 0;
@@ -83,7 +106,13 @@ function* tcpFlow(c: Ctx, clientPayloads: { seqOff: number; data: Uint8Array }[]
   yield { frame: tcpFrame(cli, srv, { seq: cisn + 1, ack: sisn + 1, flags: ACK }, true, fo), dtUs: 20000 };
   for (const p of clientPayloads) {
     yield {
-      frame: tcpFrame(cli, srv, { seq: cisn + 1 + p.seqOff, ack: sisn + 1, flags: ACK | PSH, payload: p.data }, true, fo),
+      frame: tcpFrame(
+        cli,
+        srv,
+        { seq: cisn + 1 + p.seqOff, ack: sisn + 1, flags: ACK | PSH, payload: p.data },
+        true,
+        fo,
+      ),
       dtUs: 50,
     };
   }
@@ -93,19 +122,39 @@ function* tcpFlow(c: Ctx, clientPayloads: { seqOff: number; data: Uint8Array }[]
     const n = Math.min(MSS, c.size - sent);
     const off = (sent * 7) & 0x7fff;
     yield {
-      frame: tcpFrame(srv, cli, { seq: sisn + 1 + sent, ack: cseq, flags: ACK, payload: FILL.subarray(off, off + n) }, false, fo),
+      frame: tcpFrame(
+        srv,
+        cli,
+        { seq: sisn + 1 + sent, ack: cseq, flags: ACK, payload: FILL.subarray(off, off + n) },
+        false,
+        fo,
+      ),
       dtUs: 120,
     };
     sent += n;
     yield { frame: tcpFrame(cli, srv, { seq: cseq, ack: sisn + 1 + sent, flags: ACK }, true, fo), dtUs: 40 };
   }
-  yield { frame: tcpFrame(cli, srv, { seq: cseq, ack: sisn + 1 + sent, flags: FIN | ACK }, true, fo), dtUs: 100 };
-  yield { frame: tcpFrame(srv, cli, { seq: sisn + 1 + sent, ack: cseq + 1, flags: FIN | ACK }, false, fo), dtUs: 100 };
-  yield { frame: tcpFrame(cli, srv, { seq: cseq + 1, ack: sisn + 2 + sent, flags: ACK }, true, fo), dtUs: 100 };
+  yield {
+    frame: tcpFrame(cli, srv, { seq: cseq, ack: sisn + 1 + sent, flags: FIN | ACK }, true, fo),
+    dtUs: 100,
+  };
+  yield {
+    frame: tcpFrame(srv, cli, { seq: sisn + 1 + sent, ack: cseq + 1, flags: FIN | ACK }, false, fo),
+    dtUs: 100,
+  };
+  yield {
+    frame: tcpFrame(cli, srv, { seq: cseq + 1, ack: sisn + 2 + sent, flags: ACK }, true, fo),
+    dtUs: 100,
+  };
 }
 
 /** Cut `data` into segments at `cuts` (sorted offsets), optionally reordered. */
-function segments(data: Uint8Array, cuts: number[], order: 'forward' | 'reverse' | 'shuffle', r: () => number) {
+function segments(
+  data: Uint8Array,
+  cuts: number[],
+  order: 'forward' | 'reverse' | 'shuffle',
+  r: () => number,
+) {
   const segs: { seqOff: number; data: Uint8Array }[] = [];
   let prev = 0;
   for (const c of [...cuts, data.length]) {
@@ -145,15 +194,25 @@ interface Made {
   frames: Generator<Frame>;
 }
 
-function makeFlow(i: number, r: () => number, o: Required<Pick<SynthOptions, 'tlsShare' | 'sizeScale'>> & SynthOptions): Made {
+function makeFlow(
+  i: number,
+  r: () => number,
+  o: Required<Pick<SynthOptions, 'tlsShare' | 'sizeScale'>> & SynthOptions,
+): Made {
   const v6 = r() < 0.25;
   const vr = r();
   const fo: FrameOptions = { vlan: vr < 0.05 ? [100 + (i % 50), 10] : vr < 0.2 ? [10 + (i % 100)] : [] };
   const cport = 1024 + ((i * 7919) % 60000);
-  const cli: Endpoint = { ip: v6 ? `2001:db8:1::${((i % 65000) + 1).toString(16)}` : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${(i & 255) | 1}`, port: cport };
+  const cli: Endpoint = {
+    ip: v6
+      ? `2001:db8:1::${((i % 65000) + 1).toString(16)}`
+      : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${(i & 255) | 1}`,
+    port: cport,
+  };
   const sIdx = Math.floor(r() * 4000);
   const srvIp = v6 ? `2001:db8:ffff::${(sIdx + 1).toString(16)}` : `198.18.${sIdx >> 8}.${sIdx & 255}`;
-  const name = o.names && o.names.length && r() < 0.5 ? o.names[Math.floor(r() * o.names.length)] : randomName(r);
+  const name =
+    o.names && o.names.length && r() < 0.5 ? o.names[Math.floor(r() * o.names.length)] : randomName(r);
   const size = pareto(r, o.sizeScale);
   const k = r();
   const tls = o.tlsShare;
@@ -178,7 +237,9 @@ function makeFlow(i: number, r: () => number, o: Required<Pick<SynthOptions, 'tl
       scenario = 'tls-split';
       payload = wrapRecords(buildClientHello({ sni: name, alpn }));
       const n = 1 + Math.floor(r() * 3);
-      const cuts = [...new Set(Array.from({ length: n }, () => 1 + Math.floor(r() * (payload.length - 1))))].sort((a, b) => a - b);
+      const cuts = [
+        ...new Set(Array.from({ length: n }, () => 1 + Math.floor(r() * (payload.length - 1)))),
+      ].sort((a, b) => a - b);
       segs = segments(payload, cuts, 'forward', r);
     } else if (variant < 0.84) {
       scenario = 'tls-ooo';
@@ -197,7 +258,16 @@ function makeFlow(i: number, r: () => number, o: Required<Pick<SynthOptions, 'tl
       segs = segments(payload, mssCuts(payload.length), 'forward', r);
     }
     return {
-      truth: { proto: 'TCP', src_ip: cli.ip, src_port: cport, dest_ip: srv.ip, dest_port: 443, app_proto: 'tls', host, scenario },
+      truth: {
+        proto: 'TCP',
+        src_ip: cli.ip,
+        src_port: cport,
+        dest_ip: srv.ip,
+        dest_port: 443,
+        app_proto: 'tls',
+        host,
+        scenario,
+      },
       frames: tcpFlow({ r, cli, srv, fo, size }, segs, payload.length),
     };
   }
@@ -208,7 +278,14 @@ function makeFlow(i: number, r: () => number, o: Required<Pick<SynthOptions, 'tl
     const hello = buildClientHello({ sni: name, alpn: ['h3'], pqKeyShare: scenario !== 'quic' });
     const dcid = Uint8Array.from({ length: 8 }, () => Math.floor(r() * 256));
     const scid = Uint8Array.from({ length: 8 }, () => Math.floor(r() * 256));
-    const inits = buildQuicInitials({ version: 1, dcid, scid, clientHello: hello, packets: scenario === 'quic' ? 1 : 2, reverse: scenario === 'quic-2pkt-rev' });
+    const inits = buildQuicInitials({
+      version: 1,
+      dcid,
+      scid,
+      clientHello: hello,
+      packets: scenario === 'quic' ? 1 : 2,
+      reverse: scenario === 'quic-2pkt-rev',
+    });
     function* q(): Generator<Frame> {
       for (const d of inits) yield { frame: udpFrame(cli, srv, d, true, fo), dtUs: 100 };
       let sent = 0;
@@ -227,7 +304,16 @@ function makeFlow(i: number, r: () => number, o: Required<Pick<SynthOptions, 'tl
       }
     }
     return {
-      truth: { proto: 'UDP', src_ip: cli.ip, src_port: cport, dest_ip: srv.ip, dest_port: 443, app_proto: 'quic', host: name, scenario },
+      truth: {
+        proto: 'UDP',
+        src_ip: cli.ip,
+        src_port: cport,
+        dest_ip: srv.ip,
+        dest_port: 443,
+        app_proto: 'quic',
+        host: name,
+        scenario,
+      },
       frames: q(),
     };
   }
@@ -242,14 +328,34 @@ function makeFlow(i: number, r: () => number, o: Required<Pick<SynthOptions, 'tl
       yield { frame: udpFrame(srv, cli, resp, false, fo), dtUs: 5000 };
     }
     return {
-      truth: { proto: 'UDP', src_ip: cli.ip, src_port: cport, dest_ip: srv.ip, dest_port: 53, app_proto: 'dns', host: name, scenario: 'dns' },
+      truth: {
+        proto: 'UDP',
+        src_ip: cli.ip,
+        src_port: cport,
+        dest_ip: srv.ip,
+        dest_port: 53,
+        app_proto: 'dns',
+        host: name,
+        scenario: 'dns',
+      },
       frames: d(),
     };
   }
   const srv: Endpoint = { ip: srvIp, port: 80 };
-  const req = new TextEncoder().encode(`GET /${Math.floor(r() * 1e6)} HTTP/1.1\r\nHost: ${name}\r\nUser-Agent: chokepoint-gen\r\nAccept: */*\r\n\r\n`);
+  const req = new TextEncoder().encode(
+    `GET /${Math.floor(r() * 1e6)} HTTP/1.1\r\nHost: ${name}\r\nUser-Agent: chokepoint-gen\r\nAccept: */*\r\n\r\n`,
+  );
   return {
-    truth: { proto: 'TCP', src_ip: cli.ip, src_port: cport, dest_ip: srv.ip, dest_port: 80, app_proto: 'http', host: name, scenario: 'http' },
+    truth: {
+      proto: 'TCP',
+      src_ip: cli.ip,
+      src_port: cport,
+      dest_ip: srv.ip,
+      dest_port: 80,
+      app_proto: 'http',
+      host: name,
+      scenario: 'http',
+    },
     frames: tcpFlow({ r, cli, srv, fo, size }, [{ seqOff: 0, data: req }], req.length),
   };
 }
@@ -272,7 +378,7 @@ export function dnsQuery(name: string, qtype: number, id: number): Uint8Array {
   out[o++] = qtype >> 8;
   out[o++] = qtype & 255;
   out[o++] = 0;
-  out[o++] = 1;
+  out[o] = 1;
   return out;
 }
 

@@ -17,7 +17,7 @@ export function ipv6ToString(w: ArrayLike<number>): string {
   for (let i = 0; i < 4; i++) g.push(w[i] >>> 16, w[i] & 0xffff);
   let bestS = -1;
   let bestL = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
       continue;
@@ -31,8 +31,14 @@ export function ipv6ToString(w: ArrayLike<number>): string {
     i = j;
   }
   if (bestL < 2) return g.map((x) => x.toString(16)).join(':');
-  const head = g.slice(0, bestS).map((x) => x.toString(16)).join(':');
-  const tail = g.slice(bestS + bestL).map((x) => x.toString(16)).join(':');
+  const head = g
+    .slice(0, bestS)
+    .map((x) => x.toString(16))
+    .join(':');
+  const tail = g
+    .slice(bestS + bestL)
+    .map((x) => x.toString(16))
+    .join(':');
   return `${head}::${tail}`;
 }
 

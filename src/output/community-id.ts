@@ -6,7 +6,14 @@
 import { createHash } from 'node:crypto';
 
 /** `src`/`dst` are 4 or 16 address bytes. */
-export function communityId(src: Uint8Array, sport: number, dst: Uint8Array, dport: number, proto: number, seed = 0): string {
+export function communityId(
+  src: Uint8Array,
+  sport: number,
+  dst: Uint8Array,
+  dport: number,
+  proto: number,
+  seed = 0,
+): string {
   let swap = false;
   for (let i = 0; i < src.length; i++) {
     if (src[i] !== dst[i]) {

@@ -26,14 +26,17 @@ export class Summary {
 
   render(topN = 15): string {
     const lines: string[] = [];
-    lines.push(`flows: ${this.flows}   named: ${this.named} (${pct(this.named, this.flows)})   bytes: ${this.bytes}`);
+    lines.push(
+      `flows: ${this.flows}   named: ${this.named} (${pct(this.named, this.flows)})   bytes: ${this.bytes}`,
+    );
     lines.push('');
     lines.push('by application protocol:');
     for (const [k, v] of sortDesc(this.byProto)) lines.push(`  ${k.padEnd(12)} ${String(v).padStart(8)}`);
     if (this.byHost.size) {
       lines.push('');
       lines.push(`top names (${Math.min(topN, this.byHost.size)} of ${this.byHost.size}):`);
-      for (const [k, v] of sortDesc(this.byHost).slice(0, topN)) lines.push(`  ${String(v).padStart(6)}  ${k}`);
+      for (const [k, v] of sortDesc(this.byHost).slice(0, topN))
+        lines.push(`  ${String(v).padStart(6)}  ${k}`);
     }
     if (this.anomalies.size) {
       lines.push('');
