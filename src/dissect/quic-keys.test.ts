@@ -104,6 +104,14 @@ test('version table: Initial type bits, salts, labels', () => {
     assert.equal(v.bitsOf[v.typeOf[v.initialBits]], v.initialBits);
     assert.equal(v.salt.length, 20);
   }
+  // every other version: not supported (sampled, plus the neighbours of supported ones)
+  const known = new Set(supportedQuicVersions().map((v) => v.version));
+  const probes = [
+    0, 0xffffffff, 0x1a2a3a4a, 0x51303433, 0x51303530, 0xff000015, 0xff000023, 0xfaceb000, 0xfaceb003,
+  ];
+  for (const v of supportedQuicVersions()) probes.push((v.version + 1) >>> 0, (v.version - 1) >>> 0);
+  for (let i = 0; i < 2000; i++) probes.push((i * 2654435761) >>> 0);
+  for (const p of probes) assert.equal(initialTypeBits(p) >= 0, known.has(p), `0x${p.toString(16)}`);
   assert.equal(quicVersionInfo(0x6b3343cf)?.labelPrefix, 'quicv2');
   assert.equal(quicVersionInfo(1)?.labelPrefix, 'quic');
 });

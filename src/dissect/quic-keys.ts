@@ -133,10 +133,25 @@ export function supportedQuicVersions(): readonly QuicVersionInfo[] {
   return TABLE;
 }
 
-/** Wire type bits of an Initial packet for `version` (0..3), or -1 if not supported. Allocation-free. */
+/**
+ * Wire type bits of an Initial packet for `version` (0..3), or -1 if not supported. Takes the
+ * version as read (signed or unsigned 32-bit) and compares int32 values only, so it allocates
+ * nothing (a Map lookup would box versions above 2^30). Kept equal to the table by a test.
+ */
 export function initialTypeBits(version: number): number {
-  const v = BY_VERSION.get(version >>> 0);
-  return v === undefined ? -1 : v.initialBits;
+  const v = version | 0;
+  if (
+    v === 1 ||
+    (v >= (0xff000016 | 0) && v <= (0xff000022 | 0)) ||
+    v === (0xfaceb001 | 0) ||
+    v === (0xfaceb002 | 0) ||
+    v === (0xfaceb00e | 0) ||
+    v === 0x54303530 ||
+    v === 0x54303531
+  )
+    return 0;
+  if (v === 0x6b3343cf || v === 0x709a50c4) return 1;
+  return -1;
 }
 
 /** HKDF-Extract (RFC 5869 §2.2) with SHA-256. */

@@ -101,7 +101,7 @@ export function looksLikeQuicInitial(d: Uint8Array): boolean {
   if (d.length < MIN_INITIAL_DATAGRAM) return false;
   const b0 = d[0];
   if ((b0 & 0xc0) !== 0xc0) return false;
-  const bits = initialTypeBits(u32(d, 1));
+  const bits = initialTypeBits((d[1] << 24) | (d[2] << 16) | (d[3] << 8) | d[4]);
   if (bits < 0 || ((b0 >> 4) & 3) !== bits) return false;
   return d[5] <= 20;
 }
