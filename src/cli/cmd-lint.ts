@@ -14,8 +14,9 @@ import { UsageError } from '../util/errors.js';
 
 const HELP = `usage: chokepoint lint POLICY [options]
 
-  --reference FILE   names file (one per line, most important first; e.g. a top-sites list) or a
-                     capture (pcap/pcapng: the names seen in its flows); repeatable. Enables blast
+  --reference FILE...  names file (one per line, most important first; e.g. a top-sites list) or a
+                     capture (pcap/pcapng: the names seen in its flows); repeatable, or several
+                     files after one --reference (after the POLICY). Enables blast
                      radius: how many reference names each rule matches, with examples
   --protected FILE   names that must never be blocked or throttled (one per line), in addition to
                      the policy's own protected list
@@ -58,7 +59,11 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  if (positionals.length !== 1) throw new UsageError('exactly one POLICY file expected\n\n' + HELP);
+  // `--reference A B C`: values after the first are positionals; they are references too
+  if (positionals.length === 0) throw new UsageError('a POLICY file is required\n\n' + HELP);
+  if (positionals.length > 1 && !values.reference)
+    throw new UsageError('exactly one POLICY file expected\n\n' + HELP);
+  const refPaths = [...(values.reference ?? []), ...positionals.slice(1)];
   const format = values.format;
   if (format !== 'human' && format !== 'json')
     throw new UsageError(`--format must be human or json, not '${format}'`);
@@ -81,7 +86,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const references: Reference[] = [];
   const captures: string[] = [];
-  for (const r of values.reference ?? []) {
+  for (const r of refPaths) {
     try {
       if (await isCaptureFile(r)) captures.push(r);
       else {

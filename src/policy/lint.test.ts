@@ -213,6 +213,13 @@ test('CLI: human output, JSON output, exit codes', async () => {
     assert.equal(r4.code, 1);
     assert.match(r4.stderr, /bad\.yaml:2:\d+: rules\[0\]\.action/);
 
+    // several references after one --reference, counted together
+    const ref2 = join(t.dir, 'ref2.txt');
+    writeFileSync(ref2, 'rt.com\nexample.net\n');
+    const r7 = await runCli(['lint', PROFILE, '--reference', ref, ref2]);
+    assert.equal(r7.code, 1);
+    assert.match(r7.stdout, /matches 3 of 5 reference names/);
+
     const r5 = await runCli(['lint']);
     assert.equal(r5.code, 2);
     const r6 = await runCli(['lint', PROFILE, '--format', 'xml']);
