@@ -36,7 +36,7 @@ function isDigit(c: number): boolean {
 
 /**
  * The gQUIC version (e.g. 0x51303433 for "Q043") of a client packet that carries one, or 0.
- * Also returns where the version sits, via the low bits: callers only need the value. Allocation-free.
+ * Q024–Q043 only in a public header, Q044–Q046 only in a long header. Allocation-free.
  */
 export function gquicVersion(d: Uint8Array): number {
   if (d.length < 13) return 0;
