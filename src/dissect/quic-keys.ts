@@ -23,6 +23,7 @@
  *   0xff000016 draft 22, 0xfaceb001 mvfst-22  salt 7fbcdb0e…, "quic"
  *   0xff000017–0xff00001c drafts 23–28, 0xfaceb002 mvfst-27, 0xfaceb00e mvfst-exp  salt c3eef712…
  *   0x54303530 Google T050, 0x54303531 T051 (TLS over IETF-style Initials)  own salts, "quic",
+ *   0x51303530 Google Q050 (same protection; the CRYPTO stream holds a QUIC-crypto CHLO)
  *              CRYPTO frames with type 0x08
  * IETF draft salts are from the drafts (draft-ietf-quic-tls-NN §5.2); mvfst and Google T05x salts
  * are as Wireshark and nDPI use them, and are confirmed by the AEAD tags of the captures in the
@@ -66,6 +67,7 @@ const SALT_D22 = Buffer.from('7fbcdb0e7c66bbe9193a96cd21519ebd7a02644a', 'hex');
 const SALT_D23 = Buffer.from('c3eef712c72ebb5a11a7d2432bb46365bef9f502', 'hex');
 const SALT_T050 = Buffer.from('7ff579e5acd072915580304c43a2367c60488310', 'hex');
 const SALT_T051 = Buffer.from('7a4edef4e7ccee5fa4506c19124fc8ccda6e033d', 'hex');
+const SALT_Q050 = Buffer.from('504574efd066fe2f9d945cfcdbd3a7f0d3b56b45', 'hex');
 
 export const QUIC_V1 = 0x00000001;
 export const QUIC_V2 = 0x6b3343cf;
@@ -119,6 +121,8 @@ const TABLE: QuicVersionInfo[] = [
   v1like(0xfaceb00e, 'mvfst-exp', SALT_D23),
   v1like(0x54303530, 'google-T050', SALT_T050, 0x08),
   v1like(0x54303531, 'google-T051', SALT_T051, 0x08),
+  // Google Q050: IETF-style protected Initials whose CRYPTO stream carries a QUIC-crypto CHLO
+  v1like(0x51303530, 'google-Q050', SALT_Q050, 0x08),
 ];
 
 const BY_VERSION = new Map<number, QuicVersionInfo>(TABLE.map((v) => [v.version, v]));
@@ -147,7 +151,8 @@ export function initialTypeBits(version: number): number {
     v === (0xfaceb002 | 0) ||
     v === (0xfaceb00e | 0) ||
     v === 0x54303530 ||
-    v === 0x54303531
+    v === 0x54303531 ||
+    v === 0x51303530
   )
     return 0;
   if (v === 0x6b3343cf || v === 0x709a50c4) return 1;

@@ -295,6 +295,18 @@ export class QuicInitialAssembler {
     const c = this.crypto.contiguous;
     if (c < 4) return;
     const b = this.crypto.prefix();
+    if (b[0] === 0x43 && b[1] === 0x48 && b[2] === 0x4c && b[3] === 0x4f) {
+      // Google Q050: a QUIC-crypto CHLO (tag/value map) instead of a TLS ClientHello
+      const sni = chloSni(b.subarray(0, c));
+      if (sni === undefined) return;
+      this.final = {
+        status: 'done',
+        version: this.version,
+        hello: chloHello(sni),
+        anomalies: this.anomalies.slice(),
+      };
+      return;
+    }
     if (b[0] !== 1) {
       this.fail('quic_not_client_hello');
       return;
@@ -316,4 +328,45 @@ export class QuicInitialAssembler {
     if (hello.anomalies) for (const a of hello.anomalies) if (!anomalies.includes(a)) anomalies.push(a);
     this.final = { status: 'done', version: this.version, hello, anomalies };
   }
+}
+
+/**
+ * The SNI tag of a complete QUIC-crypto CHLO message ("CHLO", u16 tag count, u16 padding, then
+ * (tag, u32 LE end offset) pairs and the values): the name, null without an SNI tag, or undefined
+ * while the message is incomplete.
+ */
+function chloSni(d: Uint8Array): string | null | undefined {
+  if (d.length < 8) return undefined;
+  const n = d[4] | (d[5] << 8);
+  const values = 8 + n * 8;
+  if (n > 128 || values > d.length) return undefined;
+  let prev = 0;
+  for (let t = 0; t < n; t++) {
+    const o = 8 + t * 8;
+    const end = (d[o + 4] | (d[o + 5] << 8) | (d[o + 6] << 16)) + d[o + 7] * 16777216;
+    if (end < prev) return null;
+    if (values + end > d.length) return undefined;
+    if (d[o] === 0x53 && d[o + 1] === 0x4e && d[o + 2] === 0x49 && d[o + 3] === 0) {
+      let s = '';
+      for (let k = values + prev; k < values + end; k++) s += String.fromCharCode(d[k]);
+      return s;
+    }
+    prev = end;
+  }
+  return null;
+}
+
+/** A ClientHello-shaped result for a CHLO (no TLS fields; the engine reports only the QUIC name). */
+function chloHello(sni: string | null): ClientHello {
+  return {
+    legacyVersion: 0,
+    sni,
+    alpn: [],
+    supportedVersions: [],
+    cipherSuites: [],
+    extensions: [],
+    signatureAlgorithms: [],
+    ech: false,
+    ja4: '',
+  };
 }

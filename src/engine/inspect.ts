@@ -9,6 +9,7 @@ import { tlsClientHelloFromStream, isTlsRecordStart } from '../dissect/tls-strea
 import { parseHttpRequest, isHttpRequestStart } from '../dissect/http.js';
 import { parseDnsMessage } from '../dissect/dns.js';
 import { QuicInitialAssembler, looksLikeQuicInitial } from '../dissect/quic.js';
+import { gquicVersion, parseGquicChlo } from '../dissect/quic-gquic.js';
 import type { ClientHello } from '../dissect/types.js';
 
 /** Which TCP dissector a flow's stream was routed to (kept in flow.dstate). */
@@ -139,6 +140,22 @@ export function inspectUdp(f: Flow, data: Uint8Array, toServer: boolean): void {
     return;
   }
   if (!toServer) return;
+  if (gquicVersion(data)) {
+    // Google QUIC (Q024–Q046): a plaintext CHLO, no TLS
+    const r = parseGquicChlo(data);
+    if (r.status === 'done') {
+      f.appProto = 'quic';
+      f.quic = { version: '0x' + (r.version >>> 0).toString(16).padStart(8, '0'), sni: r.sni, alpn: [] };
+      f.host = normalizeHost(r.sni);
+      for (const a of r.anomalies) f.anomaly(a);
+      f.state = FlowState.Named;
+    } else if (r.status === 'error') {
+      f.appProto = 'quic';
+      f.anomaly(r.anomaly);
+      f.state = FlowState.GaveUp;
+    }
+    return;
+  }
   if (looksLikeQuicInitial(data)) {
     const a = new QuicInitialAssembler();
     f.dstate = a;
