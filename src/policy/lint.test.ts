@@ -246,4 +246,13 @@ test('address rules: same prefix later in the file, or a covering prefix with hi
   assert.deepEqual(f('inner'), []); // longer prefix wins over a's /8
   assert.deepEqual(f('v6'), ['warning:shadowed:2001:db8:1::/48 → hi']);
   assert.deepEqual(f('a'), ['warning:overlap:2001:db8::/32 → hi']);
+  const p2 = await policyFrom(
+    `rules:\n  - {id: r, action: block, match: {dest_ip: [10.0.0.0/8, 10.1.2.0/24, 10.1.2.3, 192.0.2.0/24, "2001:db8::/32", "2001:db8:5::/48"]}}\n`,
+  );
+  const red = lintPolicy(p2).find((x) => x.code === 'redundant')!;
+  assert.deepEqual(red.examples, [
+    '10.1.2.0/24 (inside a /8 of the same rule)',
+    '10.1.2.3/32 (inside a /8 of the same rule)',
+    '2001:db8:5::/48 (inside a /32 of the same rule)',
+  ]);
 });

@@ -558,6 +558,33 @@ function lintAddressShadowing(
     JSON.stringify([m.src_ip, m.dest_port, m.proto, m.app_proto, m.alpn, m.ja4, m.quic_version, m.ech]);
   const eligible = rules.map((r) => r.match.host === null && r.match.dest_ip !== null);
   const keys = rules.map((r) => keyNoDst(r.match));
+  // prefixes covered by a shorter prefix of the same rule (any rule with dest_ip)
+  rules.forEach((r, ri) => {
+    const list = r.match.dest_ip;
+    if (!list || list.length < 2) return;
+    let n = 0;
+    const ex: string[] = [];
+    for (const text of list) {
+      const c = parseCidr(text, true);
+      if (typeof c === 'string' || c.len === 0) continue;
+      const path = collectPath(c.v === 4 ? ix.dst4 : ix.dst6, c.v === 4 ? [c.addr] : c.w, c.len - 1);
+      const outer = path.find((h) => h.rule === ri && h.len < c.len);
+      if (outer) {
+        n++;
+        if (ex.length < K) ex.push(`${text} (inside a /${outer.len} of the same rule)`);
+      }
+    }
+    if (n)
+      add({
+        severity: 'info',
+        code: 'redundant',
+        rule_id: r.id,
+        message: `${fmtCount(n)} dest_ip prefix(es) already covered by a shorter prefix of the same rule`,
+        examples: ex,
+        count: n,
+        pos: r.pos,
+      });
+  });
   rules.forEach((r, ri) => {
     if (!eligible[ri] || !inForce[ri] || r.match.dest_ip!.length === 0) return;
     let lost = 0;
