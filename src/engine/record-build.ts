@@ -43,6 +43,7 @@ export function buildRecord(f: Flow, pcapFilename?: string): FlowRecord {
     pkts_toclient: f.pktsToClient,
     bytes_toserver: f.bytesToServer,
     bytes_toclient: f.bytesToClient,
+    duration: Math.round(f.lastMs - f.firstMs) / 1000,
   };
   if (f.tls) rec.tls = f.tls;
   if (f.quic) rec.quic = f.quic;

@@ -31,6 +31,7 @@ const BASE: FlowRecord = {
   pkts_toclient: 8,
   bytes_toserver: 2517,
   bytes_toclient: 8165,
+  duration: 0.412,
   tls: {
     sni: 'Video2027.RU',
     alpn: ['h2', 'http/1.1'],

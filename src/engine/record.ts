@@ -61,5 +61,7 @@ export interface FlowRecord {
   pkts_toclient: number;
   bytes_toserver: number;
   bytes_toclient: number;
+  /** Seconds from the first to the last packet seen. */
+  duration: number;
   policy?: PolicyVerdict;
 }

@@ -384,7 +384,7 @@ export function dnsQuery(name: string, qtype: number, id: number): Uint8Array {
 
 /** Generate a capture into `w`; returns the ground truth, one row per flow. */
 export function generate(w: PcapWriter, opts: SynthOptions = {}): TruthRow[] {
-  const o = { tlsShare: 0.75, sizeScale: 6000, ...opts };
+  const o = { ...opts, tlsShare: opts.tlsShare ?? 0.75, sizeScale: opts.sizeScale ?? 6000 };
   const r = rng(o.seed ?? 1);
   const conc = o.concurrency ?? 32;
   const truth: TruthRow[] = [];

@@ -28,6 +28,7 @@ function rec(host: string | null, o: Partial<FlowRecord> = {}): FlowRecord {
     pkts_toserver: 10,
     pkts_toclient: 20,
     bytes_toserver: 2000,
+    duration: 1,
     bytes_toclient: 100_000,
     ...o,
   };
@@ -116,7 +117,7 @@ test('summary per rule and action, verdicts on records, throttle estimates, diff
   // throttle: 5.25 s + (20000-16000)*8/128000 = 0.25 s
   assert.equal(s.throttle.length, 1);
   assert.equal(s.throttle[0].estimated_s, 5.5);
-  assert.equal(s.throttle[0].observed_s, null);
+  assert.equal(s.throttle[0].observed_s, 2); // two throttled flows of 1 s each
   assert.deepEqual(
     s.throttle[0].slowest.map((f) => f.estimated_s),
     [5.25, 0.25],
