@@ -125,7 +125,8 @@ async function main(): Promise<void> {
     }
     const names = new Set<string>();
     const lines = readFileSync(csv, 'utf8').split('\n');
-    const head = (lines[0] ?? '').replace(/^#/, '').split('|');
+    const sep = (lines[0] ?? '').includes('|') ? '|' : ',';
+    const head = (lines[0] ?? '').replace(/^#/, '').split(sep);
     const col = (n: string) => head.indexOf(n);
     const [ip1, p1, ip2, p2, pr, sn] = [
       'src_ip',
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
       'server_name_sni',
     ].map(col);
     for (const line of lines.slice(1)) {
-      const c = line.split('|');
+      const c = line.split(sep);
       if (c.length < head.length) continue;
       const proto = c[pr] === '6' ? 'TCP' : c[pr] === '17' ? 'UDP' : c[pr];
       for (const k of [key(proto, c[ip1], c[p1], c[ip2], c[p2]), key(proto, c[ip2], c[p2], c[ip1], c[p1])]) {

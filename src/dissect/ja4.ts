@@ -19,35 +19,87 @@ function isGrease(v: number): boolean {
 
 const HEX2: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
-/** Comma-joined 4-digit lowercase hex of the values (no intermediate arrays). */
-function hexList(values: ArrayLike<number>): string {
-  let s = '';
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (i > 0) s += ',';
-    s += HEX2[(v >> 8) & 0xff] + HEX2[v & 0xff];
-  }
-  return s;
-}
-
 // One-shot crypto.hash (Node >= 20.12) is several times faster than createHash for short input.
 const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
 
 function hash12(s: string): string {
-  const h = oneShot ? oneShot('sha256', s, 'hex') : crypto.createHash('sha256').update(s).digest('hex');
-  return h.slice(0, 12);
+  return (oneShot ? oneShot('sha256', s, 'hex') : crypto.createHash('sha256').update(s).digest('hex')).slice(
+    0,
+    12,
+  );
 }
 
-/** Non-GREASE values, sorted ascending, as a typed array. */
-function sortedNonGrease(values: number[], skipSniAlpn: boolean): Uint16Array {
-  const out = new Uint16Array(values.length);
+/** Scratch for the sorted lists (JA4 is computed synchronously, one hello at a time). */
+const SCRATCH = new Uint16Array(65536);
+
+/**
+ * Non-GREASE values sorted ascending into `SCRATCH[at..]` (insertion sort: the lists are short);
+ * returns how many.
+ */
+function sortedNonGrease(values: number[], skipSniAlpn: boolean, at: number): number {
   let n = 0;
-  for (const v of values) {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
     if (isGrease(v)) continue;
     if (skipSniAlpn && (v === 0x0000 || v === 0x0010)) continue;
-    out[n++] = v;
+    let j = at + n++;
+    while (j > at && SCRATCH[j - 1] > v) {
+      SCRATCH[j] = SCRATCH[j - 1];
+      j--;
+    }
+    SCRATCH[j] = v;
   }
-  return out.subarray(0, n).sort();
+  return n;
+}
+
+/** Memo of list hashes keyed by a 32-bit hash of the values, verified against the stored values. */
+interface MemoEntry {
+  /** Length of the first list (the rest, after the separator slot, are signature algorithms). */
+  n: number;
+  values: Uint16Array;
+  hash: string;
+}
+const listMemo = new Map<number, MemoEntry>();
+
+/**
+ * JA4 list hash of SCRATCH[0..n) (+ '_' + sigs when given): the first 12 hex digits of SHA-256 of the
+ * comma-separated 4-digit hex values. Real traffic repeats a few client stacks' lists, so the result
+ * is memoised by value (bounded: emptied at 4,096 entries) and most flows skip the string and hash.
+ */
+function listHash(n: number, sigs: number[] | null): string {
+  let total = n;
+  if (sigs) {
+    SCRATCH[total++] = 0xffff; // separator (not a valid extension or algorithm code point here)
+    for (let i = 0; i < sigs.length; i++) if (!isGrease(sigs[i])) SCRATCH[total++] = sigs[i];
+    if (total === n + 1) total = n; // no signature algorithms: no '_' part
+  }
+  let h = 0x811c9dc5;
+  for (let i = 0; i < total; i++) h = Math.imul(h ^ SCRATCH[i], 0x01000193);
+  h = (h ^ total ^ (n << 16)) | 0;
+  const e = listMemo.get(h);
+  if (e !== undefined && e.n === n && e.values.length === total) {
+    let same = true;
+    for (let i = 0; i < total; i++)
+      if (e.values[i] !== SCRATCH[i]) {
+        same = false;
+        break;
+      }
+    if (same) return e.hash;
+  }
+  let str = '';
+  for (let i = 0; i < total; i++) {
+    const v = SCRATCH[i];
+    if (i === n) {
+      str += '_';
+      continue;
+    }
+    if (i > 0 && i !== n + 1) str += ',';
+    str += HEX2[(v >> 8) & 0xff] + HEX2[v & 0xff];
+  }
+  const hash = hash12(str);
+  if (listMemo.size >= 4096) listMemo.clear();
+  listMemo.set(h, { n, values: SCRATCH.slice(0, total), hash });
+  return hash;
 }
 
 function twoDigits(n: number): string {
@@ -117,17 +169,9 @@ export function ja4(hello: Omit<ClientHello, 'ja4'>, transport: 't' | 'q'): stri
     twoDigits(nExts) +
     ja4AlpnCode(hello.alpn[0]);
 
-  const b = nCiphers === 0 ? '000000000000' : hash12(hexList(sortedNonGrease(hello.cipherSuites, false)));
+  const b = nCiphers === 0 ? '000000000000' : listHash(sortedNonGrease(hello.cipherSuites, false, 0), null);
 
-  const extsForHash = sortedNonGrease(hello.extensions, true);
-  let c: string;
-  if (extsForHash.length === 0) {
-    c = '000000000000';
-  } else {
-    let s = hexList(extsForHash);
-    const sigs = hello.signatureAlgorithms.filter((x) => !isGrease(x));
-    if (sigs.length > 0) s += '_' + hexList(sigs);
-    c = hash12(s);
-  }
+  const nx = sortedNonGrease(hello.extensions, true, 0);
+  const c = nx === 0 ? '000000000000' : listHash(nx, hello.signatureAlgorithms);
   return a + '_' + b + '_' + c;
 }
