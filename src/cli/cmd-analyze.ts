@@ -56,9 +56,13 @@ export async function analyzeCommand(
   const t0 = process.hrtime.bigint();
   const res = await analyzeFiles(files, {
     onRecord(r) {
-      summary.add(r);
-      if (format === 'jsonl') out.write(r);
-      else rows.push(tableRow(r));
+      if (format === 'jsonl') {
+        out.write(r);
+        if (progress) summary.add(r);
+      } else {
+        summary.add(r);
+        rows.push(tableRow(r));
+      }
     },
     onProgress: progress
       ? (file, bytes, total) => {
