@@ -275,3 +275,19 @@ test(
     assert.equal(r.hostname, name.toLowerCase());
   },
 );
+
+test('a target with spaces before a final HTTP version (attack tools) is parsed, flagged', () => {
+  const head =
+    'GET /cgi-bin/handler/netsonar;cat /etc/passwd|?data=Download HTTP/1.1\r\nConnection: Keep-Alive\r\nHost: 127.0.0.1\r\n\r\n';
+  const r = parseHttpRequest(new TextEncoder().encode(head));
+  assert.equal(r.status, 'done');
+  if (r.status === 'done') {
+    assert.equal(r.method, 'GET');
+    assert.equal(r.target, '/cgi-bin/handler/netsonar;cat /etc/passwd|?data=Download');
+    assert.equal(r.hostname, '127.0.0.1');
+    assert.ok(r.anomalies.includes('http_space_in_target'));
+  }
+  // an RTSP line with spaces in it stays not-mine
+  const rtsp = parseHttpRequest(new TextEncoder().encode('OPTIONS rtsp://x/a b RTSP/1.0\r\nCSeq: 1\r\n\r\n'));
+  assert.equal(rtsp.status, 'not-mine');
+});

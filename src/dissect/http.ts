@@ -13,7 +13,8 @@
  * lowercased, without port, brackets (IPv6 literal) or one trailing dot.
  *
  * Anomaly codes (non-fatal): `http_extra_whitespace` (more than one SP between request-line
- * parts), `http_bad_version`, `http_no_version` (HTTP/0.9-style line),
+ * parts), `http_space_in_target` (spaces inside the target: everything between the method and a
+ * final `HTTP/x.y` token is taken as the target), `http_bad_version`, `http_no_version` (HTTP/0.9-style line),
  * `http_malformed_request_line`, `http_bad_target`, `http_obs_fold`, `http_malformed_header`,
  * `http_space_before_colon` (such a "Host :" field is not used), `http_multiple_host`,
  * `http_missing_host`, `http_host_invalid` (bytes outside printable ASCII or a bad port),
@@ -203,6 +204,30 @@ function parseHead(data: Uint8Array, end: number, method: string): HttpResult {
   let sp = data.indexOf(32, tStart);
   if (sp < 0 || sp > lineEnd) sp = lineEnd;
   if (sp === tStart) return { status: 'error', anomaly: 'http_malformed_request_line' };
+  // A target with spaces in it (attack tools send `GET /a;cat /etc/passwd HTTP/1.1`): when the
+  // line's last token is an HTTP version, everything before it is the target.
+  {
+    let e = lineEnd;
+    while (e > sp && data[e - 1] === 32) e--;
+    let ls = e - 1;
+    while (ls > sp && data[ls] !== 32) ls--;
+    if (
+      ls > sp &&
+      e - ls > 5 &&
+      data[ls + 1] === 0x48 &&
+      data[ls + 2] === 0x54 &&
+      data[ls + 3] === 0x54 &&
+      data[ls + 4] === 0x50 &&
+      data[ls + 5] === 0x2f
+    ) {
+      let te = ls;
+      while (te > sp && data[te - 1] === 32) te--;
+      if (te > sp) {
+        sp = te;
+        push(anomalies, 'http_space_in_target');
+      }
+    }
+  }
   const target = ascii(data, tStart, sp);
   if (!isPrintable(data, tStart, sp)) push(anomalies, 'http_bad_target');
   let vStart = sp;
