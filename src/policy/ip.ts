@@ -7,6 +7,7 @@
  * - {@link parseV4Fast} / {@link parseV6Fast}: for the per-flow hot path; no allocation, write into
  *   caller-provided scratch.
  */
+import { ipv4ToString, ipv6ToString } from '../output/address.js';
 
 export interface Cidr4 {
   v: 4;
@@ -79,30 +80,16 @@ export function parseV6Strict(s: string): number[] | null {
   return groups.length === 8 ? groups : null;
 }
 
-export function formatV4(a: number): string {
-  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-}
+export const formatV4 = ipv4ToString;
 
-/** RFC 5952 text form of 8 groups. */
+/** RFC 5952 text form of 8 groups (the flow records' formatter, so rules and records print alike). */
 export function formatV6(g: number[]): string {
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+  return ipv6ToString([
+    ((g[0] << 16) | g[1]) >>> 0,
+    ((g[2] << 16) | g[3]) >>> 0,
+    ((g[4] << 16) | g[5]) >>> 0,
+    ((g[6] << 16) | g[7]) >>> 0,
+  ]);
 }
 
 /**
