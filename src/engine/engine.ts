@@ -84,7 +84,7 @@ export class Engine {
     this.maxFlows = opts.maxFlows ?? 131072;
     this.inspectBytes = opts.inspectBytes ?? 16384;
     this.inspectPackets = opts.inspectPackets ?? 24;
-    this.idle = [opts.tcpIdleMs ?? 300_000, opts.udpIdleMs ?? 120_000, opts.closedIdleMs ?? 10_000];
+    this.idle = [opts.tcpIdleMs ?? 300_000, opts.udpIdleMs ?? 120_000, opts.closedIdleMs ?? 1_000];
     this.onFlowEnd = opts.onFlowEnd;
     this.onClassified = opts.onClassified;
     this.pcapFilename = opts.pcapFilename;
