@@ -47,8 +47,10 @@ export async function main(argv: string[]): Promise<number> {
     const mod = (await import(`./cmd-${name}.js`)) as Command;
     return await mod.run(rest);
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`chokepoint ${name}: ${e.message}\n`);
+    // node:util parseArgs errors (unknown option, missing value, stray positional) are usage errors
+    // for every command, so commands call parseArgs directly without wrapping it
+    if (e instanceof UsageError || String((e as NodeJS.ErrnoException)?.code).startsWith('ERR_PARSE_ARGS_')) {
+      process.stderr.write(`chokepoint ${name}: ${(e as Error).message}\n`);
       return 2;
     }
     const err = e as NodeJS.ErrnoException;
