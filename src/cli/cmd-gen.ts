@@ -43,24 +43,19 @@ export function truthTsv(rows: TruthRow[]): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        out: { type: 'string', short: 'o' },
-        flows: { type: 'string' },
-        size: { type: 'string' },
-        seed: { type: 'string', default: '1' },
-        truth: { type: 'string' },
-        names: { type: 'string' },
-        'tls-share': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      out: { type: 'string', short: 'o' },
+      flows: { type: 'string' },
+      size: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      truth: { type: 'string' },
+      names: { type: 'string' },
+      'tls-share': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;

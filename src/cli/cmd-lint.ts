@@ -38,23 +38,18 @@ export async function referenceFromCaptures(
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values, positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        reference: { type: 'string', multiple: true },
-        protected: { type: 'string', multiple: true },
-        format: { type: 'string', default: 'human' },
-        examples: { type: 'string', default: '10' },
-        now: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      reference: { type: 'string', multiple: true },
+      protected: { type: 'string', multiple: true },
+      format: { type: 'string', default: 'human' },
+      examples: { type: 'string', default: '10' },
+      now: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;

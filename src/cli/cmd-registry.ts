@@ -46,29 +46,24 @@ export async function run(argv: string[]): Promise<number> {
     return sub ? 0 : 2;
   }
   if (sub !== 'import') throw new UsageError(`unknown subcommand '${sub}' (expected: import)\n\n${HELP}`);
-  let values, positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      options: {
-        format: { type: 'string' },
-        out: { type: 'string' },
-        force: { type: 'boolean', default: false },
-        action: { type: 'string', default: 'block' },
-        method: { type: 'string' },
-        rate: { type: 'string' },
-        burst: { type: 'string' },
-        match: { type: 'string', default: 'exact' },
-        prefix: { type: 'string', default: 'registry' },
-        encoding: { type: 'string' },
-        'skip-unsupported': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      format: { type: 'string' },
+      out: { type: 'string' },
+      force: { type: 'boolean', default: false },
+      action: { type: 'string', default: 'block' },
+      method: { type: 'string' },
+      rate: { type: 'string' },
+      burst: { type: 'string' },
+      match: { type: 'string', default: 'exact' },
+      prefix: { type: 'string', default: 'registry' },
+      encoding: { type: 'string' },
+      'skip-unsupported': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;

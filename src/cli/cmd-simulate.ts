@@ -37,22 +37,17 @@ async function load(file: string, what: string): Promise<CompiledPolicy | null> 
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values, positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        policy: { type: 'string' },
-        baseline: { type: 'string' },
-        format: { type: 'string', default: 'jsonl' },
-        names: { type: 'string', default: '20' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      policy: { type: 'string' },
+      baseline: { type: 'string' },
+      format: { type: 'string', default: 'jsonl' },
+      names: { type: 'string', default: '20' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
