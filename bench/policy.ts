@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parseArgs } from 'node:util';
+import { rng } from '../src/gen/synth.js';
 import {
   compilePolicy,
   loadPolicyFile,
@@ -36,17 +37,7 @@ const N_NAMES = Number(values.names);
 const N_CIDRS = Number(values.cidrs);
 const SECONDS = Number(values.seconds);
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rnd = mulberry32(20210310);
+const rnd = rng(20210310);
 const ALPHA = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const TLDS = ['com', 'ru', 'net', 'org', 'info', 'xyz', 'io', 'de', 'su', 'online'];
 function label(min: number, max: number): string {
