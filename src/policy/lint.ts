@@ -198,20 +198,19 @@ export function lintPolicy(p: Policy, opts: LintOptions = {}): Finding[] {
         examples: [],
         pos,
       });
+    // entries listed twice in the rule (addresses here, names below), reported as one finding
     const dups: string[] = [];
     let dupCount = 0;
-    for (const k of ['dest_ip', 'src_ip'] as const) {
-      const list = m[k];
-      if (!list) continue;
+    const countDuplicates = (kind: string, list: readonly string[]): void => {
       const seen = new Set<string>();
       for (const c of list) {
         if (seen.has(c)) {
           dupCount++;
-          if (dups.length < K) dups.push(`${k}: ${c}`);
+          if (dups.length < K) dups.push(`${kind}: ${c}`);
         } else seen.add(c);
       }
-    }
-    if (!h) {
+    };
+    const reportDuplicates = (): void => {
       if (dupCount)
         add({
           severity: 'warning',
@@ -222,6 +221,13 @@ export function lintPolicy(p: Policy, opts: LintOptions = {}): Finding[] {
           count: dupCount,
           pos,
         });
+    };
+    for (const k of ['dest_ip', 'src_ip'] as const) {
+      const list = m[k];
+      if (list) countDuplicates(k, list);
+    }
+    if (!h) {
+      reportDuplicates();
       continue;
     }
     for (const kind of ['substring', 'endswith'] as const) {
@@ -286,25 +292,9 @@ export function lintPolicy(p: Policy, opts: LintOptions = {}): Finding[] {
         pos,
       });
     // duplicates and redundant entries inside the rule
-    for (const kind of ['exact', 'suffix', 'subdomains', 'substring', 'endswith'] as const) {
-      const seen = new Set<string>();
-      for (const n of h[kind]) {
-        if (seen.has(n)) {
-          dupCount++;
-          if (dups.length < K) dups.push(`${kind}: ${n}`);
-        } else seen.add(n);
-      }
-    }
-    if (dupCount)
-      add({
-        severity: 'warning',
-        code: 'duplicate',
-        rule_id: r.id,
-        message: `${fmtCount(dupCount)} entr${dupCount === 1 ? 'y appears' : 'ies appear'} more than once`,
-        examples: dups,
-        count: dupCount,
-        pos,
-      });
+    for (const kind of ['exact', 'suffix', 'subdomains', 'substring', 'endswith'] as const)
+      countDuplicates(kind, h[kind]);
+    reportDuplicates();
     const suffixes = new Set(h.suffix);
     const covered = (n: string, strict: boolean): string | null => {
       // a strictly-higher suffix entry in the same rule covers n
