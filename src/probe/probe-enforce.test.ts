@@ -101,11 +101,12 @@ const engineLog = () => (enf ? `\nenforce stderr: ${enf.stderr().slice(-1500)}` 
 
 test(
   'throttled name: verdict throttled at the policed rate (±25%); control and scrambled ok',
-  { skip, timeout: 90_000 },
+  { skip, timeout: 240_000 },
   async () => {
-    // 3 runs per case: the verdict is the majority, the rate the median (one cold or noisy run
-    // cannot decide it)
-    const r = await probe('throttled.example', { repeat: 3 });
+    // 5 runs per case: the verdict is the majority, the rate the median. TCP's upload goodput under
+    // a policer with a 1 s bucket varies from run to run (0.73–0.92 of the rate seen here), so one
+    // or two slow runs must not decide the median.
+    const r = await probe('throttled.example', { repeat: 5 });
     const name = r.cases.find((c) => c.id === 'name')!;
     console.log(
       `# measured: rate_bps ${r.rate_bps} (down ${name.down_bps}, up ${name.up_bps}) vs policed ${POLICED_BPS}`,
@@ -121,7 +122,7 @@ test(
     }
     // evidence: the trigger crossed the box (the engine holds it, then releases it) and the
     // download has a timeline
-    assert.equal(name.runs.length, 3);
+    assert.equal(name.runs.length, 5);
     const run0 = name.runs[0];
     assert.equal(run0.server?.trigger_seen, true);
     assert.ok(run0.down!.timeline.length > 10);
