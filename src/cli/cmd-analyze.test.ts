@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PcapWriter } from '../gen/pcap-writer.js';
 import { generate, type TruthRow } from '../gen/synth.js';
-import type { FlowRecord } from '../engine/record.js';
+import type { FlowRecord } from '../record/record.js';
 import { flowRecordErrors } from '../testutil/schema.js';
 import { tempDir } from '../testutil/pcap.js';
 

@@ -13,7 +13,7 @@ import { PcapWriter } from '../gen/pcap-writer.js';
 import { generate } from '../gen/synth.js';
 import { analyzeFiles } from '../engine/analyze.js';
 import { Summary } from '../output/summary.js';
-import type { FlowRecord } from '../engine/record.js';
+import type { FlowRecord } from '../record/record.js';
 
 const DEMO_NAMES = [
   'twitter.com',

@@ -19,7 +19,7 @@
  */
 import { Engine } from '../engine/engine.js';
 import type { Flow } from '../flow/flow.js';
-import type { FlowRecord } from '../engine/record.js';
+import type { FlowRecord } from '../record/record.js';
 import { parseClientHelloBody } from '../dissect/tls.js';
 import { NF_ACCEPT, NF_DROP, type NfPacket } from './nfq.js';
 import { DualPolicer } from './policer.js';

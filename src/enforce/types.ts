@@ -3,7 +3,7 @@
  * The slice of the policy contract the inline engine uses (structural, so enforce/ compiles against
  * any CompiledPolicy that has these members), and the verdict event it emits.
  */
-import type { FlowRecord } from '../engine/record.js';
+import type { FlowRecord } from '../record/record.js';
 
 export type Action = 'allow' | 'log' | 'block' | 'throttle';
 

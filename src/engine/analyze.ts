@@ -5,7 +5,7 @@
  */
 import { readCaptureFile } from '../capture/reader.js';
 import { Engine, type EngineOptions, type EngineStats } from './engine.js';
-import type { FlowRecord } from './record.js';
+import type { FlowRecord } from '../record/record.js';
 import { basename } from 'node:path';
 
 /**

@@ -17,7 +17,7 @@ import { generate, type TruthRow } from '../gen/synth.js';
 import { analyzeFiles, type AnalyzeResult } from './analyze.js';
 import { Engine } from './engine.js';
 import { readCaptureFile } from '../capture/reader.js';
-import type { FlowRecord } from './record.js';
+import type { FlowRecord } from '../record/record.js';
 import { flowRecordErrors } from '../testutil/schema.js';
 import { ipBytes, ipv4, ipv6, tcp, udp, eth } from '../testutil/net.js';
 import { pcapFile, tempDir } from '../testutil/pcap.js';

@@ -11,7 +11,7 @@ import { FlowTable, LIST_CLOSED, LIST_TCP, LIST_UDP, flowHash } from '../flow/ta
 import { StreamAssembler } from '../flow/stream.js';
 import { inspectTcp, inspectUdp } from './inspect.js';
 import { buildRecord } from './record-build.js';
-import type { FlowRecord } from './record.js';
+import type { FlowRecord } from '../record/record.js';
 
 export interface EngineOptions {
   /** Called when a flow ends (idle timeout, close, eviction, flush) with its final record. */

@@ -3,7 +3,7 @@
  * Builds the {@link FlowRecord} of a flow (once per flow: strings and hashes are made here, not per packet).
  */
 import type { Flow } from '../flow/flow.js';
-import type { FlowRecord } from './record.js';
+import type { FlowRecord } from '../record/record.js';
 import { addrToBytes, addrToString } from '../output/address.js';
 import { communityId } from '../output/community-id.js';
 

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import type { FlowRecord } from './record.js';
+import type { FlowRecord } from '../record/record.js';
 import { flowRecordErrors, loadFlowSchema } from '../testutil/schema.js';
 
 const BASE: FlowRecord = {

@@ -4,7 +4,7 @@
  * what the dissectors found. Allocated once per flow, never per packet.
  */
 import type { StreamAssembler } from './stream.js';
-import type { TlsInfo, QuicInfo, HttpInfo, DnsInfo } from '../engine/record.js';
+import type { TlsInfo, QuicInfo, HttpInfo, DnsInfo } from '../record/record.js';
 
 export const enum FlowState {
   /** Still looking at the client's first bytes. */

@@ -2,7 +2,7 @@
  * @module output/summary
  * Human output: a per-flow table and a summary (flows by application protocol, top names, anomalies).
  */
-import type { FlowRecord } from '../engine/record.js';
+import type { FlowRecord } from '../record/record.js';
 
 export class Summary {
   flows = 0;

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FlowRecord } from '../engine/record.js';
+import type { FlowRecord } from '../record/record.js';
 import { Simulation, inputFromRecord, policedSeconds, renderSummary } from './simulate.js';
 import { compiledFrom } from './testutil.js';
 

@@ -9,7 +9,7 @@
  *   independently, the bucket (burst) passes at once and the rest at the rate — a lower bound, since
  *   policing drops packets and TCP backs off — next to the observed duration when the record has one.
  */
-import type { FlowRecord } from '../engine/record.js';
+import type { FlowRecord } from '../record/record.js';
 import type { CompiledPolicy, Decision, MatchInput } from './types.js';
 
 /** Build the matcher input from a flow record. */

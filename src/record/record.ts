@@ -1,5 +1,5 @@
 /**
- * @module engine/record
+ * @module record/record
  * The flow record: the stable output contract of the engine (JSON lines, schema in
  * `schema/flow-record.schema.json`). Every mode (analyze, simulate, enforce) emits this shape.
  */
