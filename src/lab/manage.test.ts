@@ -11,16 +11,17 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { labDown, labStatus, labUp, STATE_ROOT } from './manage.js';
 import { execIn, listNamespaces } from './netns.js';
+import { isRoot, need } from '../testutil/require.js';
 
-const isRoot = process.getuid?.() === 0;
+const root = isRoot();
 const name = `mt${process.pid % 100000}`;
 after(async () => {
-  if (isRoot) await labDown(name);
+  if (root) await labDown(name);
 });
 
 test(
   'lab up / status / down with services',
-  { skip: !isRoot && 'needs root', timeout: 180_000 },
+  { skip: need(root, 'needs root (network namespaces)'), timeout: 180_000 },
   async () => {
     const { state, created } = await labUp({ name, index: 202 });
     assert.equal(created, true);
