@@ -7,7 +7,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createLab, listNamespaces, type Lab } from './netns.js';
+import { createLab, type Lab } from './lab.js';
+import { listNamespaces } from './ns.js';
 import { isRoot, need, needIn } from '../testutil/require.js';
 
 const ROOT = need(isRoot(), 'needs root (network namespaces)');

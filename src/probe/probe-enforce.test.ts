@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../lab/netns.js';
+import { run } from '../util/run.js';
 import { setupInlineLab, type Enforce, type InlineLab } from '../enforce/testing/harness.js';
 import { runProbeInNs, startProbeServerInNs, type NsProbeServer } from './in-ns.js';
 import type { ProbeReport } from './probe.js';

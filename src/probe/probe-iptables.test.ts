@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, type Lab } from '../lab/lab.js';
-import { run } from '../lab/netns.js';
+import { run } from '../util/run.js';
 import { runProbeInNs, startProbeServerInNs, type NsProbeServer } from './in-ns.js';
 import type { ProbeReport } from './probe.js';
 import { isRoot, need } from '../testutil/require.js';

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { run } from '../lab/netns.js';
+import { run } from '../util/run.js';
 import { buildHello, toRecords } from './clienthello.js';
 import { buildQuicInitials } from '../gen/quic-initial.js';
 import { PLAIN, TECHNIQUES, scrambleName, techniqueById } from './triggers.js';
