@@ -18,8 +18,7 @@ export async function runCli(
   const nodeArgs = fromSource ? ['--import', 'tsx', main, ...args] : [main, ...args];
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const r = await run([process.execPath, ...nodeArgs], { cwd: opts.cwd, timeoutMs });
-  if (r.code === -1 && r.stderr.endsWith(`[killed after ${timeoutMs} ms]`))
-    throw new Error(`chokepoint ${args.join(' ')}: timed out after ${timeoutMs} ms`);
+  if (r.timedOut) throw new Error(`chokepoint ${args.join(' ')}: timed out after ${timeoutMs} ms`);
   return r;
 }
 

@@ -13,7 +13,9 @@ const node = (code: string): string[] => [process.execPath, '-e', code];
 
 test('collects stdout, stderr and the exit status', async () => {
   const r = await run(node("process.stdout.write('out'); process.stderr.write('err'); process.exit(3)"));
-  assert.deepEqual(r, { stdout: 'out', stderr: 'err', code: 3 });
+  assert.deepEqual(r, { stdout: 'out', stderr: 'err', code: 3, signal: null, timedOut: false });
+  const killed = await run(node("process.kill(process.pid, 'SIGTERM'); setTimeout(() => {}, 10_000)"));
+  assert.deepEqual([killed.code, killed.signal, killed.timedOut], [-1, 'SIGTERM', false]);
 });
 
 test('stdin, environment and working directory', async () => {
@@ -44,7 +46,7 @@ test('a missing executable rejects with ERR_CMD_SPAWN', async () => {
 test('the timeout kills the command: code -1 and a note on stderr', async () => {
   const t0 = Date.now();
   const r = await run(node('setTimeout(() => {}, 60_000)'), { timeoutMs: 300 });
-  assert.equal(r.code, -1);
+  assert.deepEqual([r.code, r.signal, r.timedOut], [-1, 'SIGKILL', true]);
   assert.match(r.stderr, /killed after 300 ms/);
   assert.ok(Date.now() - t0 < 30_000);
 });

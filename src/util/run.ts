@@ -12,6 +12,10 @@ export interface ExecResult {
   stdout: string;
   stderr: string;
   code: number;
+  /** The signal that ended it (e.g. `SIGSEGV`, or `SIGKILL` after a timeout), else null. */
+  signal: NodeJS.Signals | null;
+  /** Whether it was killed for running past `timeoutMs`. */
+  timedOut: boolean;
 }
 
 export interface ExecOptions {
@@ -76,12 +80,14 @@ export function run(cmd: readonly string[], opts: ExecOptions = {}): Promise<Exe
         new CommandError('ERR_CMD_SPAWN', `cannot run ${cmd[0]}: ${e.message}`, undefined, { cause: e }),
       );
     });
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       const res: ExecResult = {
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8') + (timedOut ? `\n[killed after ${timeoutMs} ms]` : ''),
         code: code ?? -1,
+        signal,
+        timedOut,
       };
       if (opts.check && res.code !== 0) {
         reject(
