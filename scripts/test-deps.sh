@@ -3,7 +3,8 @@
 # README's test command passes on a fresh Debian 12 machine. Run by `npm test` (pretest) and by
 # .ci/run. As root, missing packages are installed with apt-get; otherwise the script names them
 # and the command that installs them, and fails only when CI=true (locally the tests that need a
-# missing tool skip, saying so). Set CHOKEPOINT_SKIP_TEST_DEPS=1 to skip the check altogether.
+# missing tool skip, saying so). Set CHOKEPOINT_SKIP_TEST_DEPS=1 to skip the check altogether;
+# CHOKEPOINT_TEST_DEPS_LIST names another list file (for the script's own test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${CHOKEPOINT_SKIP_TEST_DEPS:-}" = 1 ] && exit 0
@@ -12,7 +13,8 @@ if ! command -v dpkg >/dev/null 2>&1; then
   [ "${CI:-}" = true ] && exit 1
   exit 0
 fi
-pkgs=$(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' scripts/test-deps.txt)
+list="${CHOKEPOINT_TEST_DEPS_LIST:-scripts/test-deps.txt}"
+pkgs=$(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$list")
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
