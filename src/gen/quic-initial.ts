@@ -81,20 +81,17 @@ export function buildQuicInitials(opts: QuicInitialOptions): Uint8Array[] {
     payload.set(l, p);
     p += l.length;
     payload.set(data, p);
-    out.push(
-      new Uint8Array(
-        protectInitial({
-          v: info,
-          keys,
-          dcid: opts.dcid,
-          scid,
-          token,
-          pn: pn0 + i,
-          pnLength,
-          plaintext: payload,
-        }),
-      ),
-    );
+    const sealed = protectInitial({
+      v: info,
+      keys,
+      dcid: opts.dcid,
+      scid,
+      token,
+      pn: pn0 + i,
+      pnLength,
+      plaintext: payload,
+    });
+    out.push(new Uint8Array(sealed.buffer, sealed.byteOffset, sealed.length));
   }
   if (opts.reverse) out.reverse();
   return out;
