@@ -55,7 +55,7 @@ test('folders: a cycle through two folders is found; tests and helpers do not co
   );
 });
 
-test('layering: test helpers in published code, dissect → gen, gen → dissect', () => {
+test('layering: test helpers in published code, dissect → gen, gen → dissect, child_process', () => {
   const g = new Map<string, string[]>([
     ['src/engine/engine.ts', ['src/testutil/net.ts']],
     ['src/cli/cmd-x.ts', ['src/enforce/testing/harness.ts']],
@@ -63,6 +63,9 @@ test('layering: test helpers in published code, dissect → gen, gen → dissect
     ['src/gen/quic-initial.ts', ['src/dissect/quic-keys.ts']],
     ['src/dissect/quic.test.ts', ['src/gen/quic-initial.ts']],
     ['src/gen/synth.ts', ['src/gen/frames.ts']],
+    ['src/probe/server.ts', ['node:child_process', 'node:net']],
+    ['src/util/run.ts', ['node:child_process']],
+    ['src/probe/server.test.ts', ['node:child_process']],
   ]);
   assert.deepEqual(
     layerViolations(g).map((v) => v.split(':')[0]),
@@ -71,6 +74,7 @@ test('layering: test helpers in published code, dissect → gen, gen → dissect
       'src/cli/cmd-x.ts → src/enforce/testing/harness.ts',
       'src/dissect/quic.ts → src/gen/quic-initial.ts',
       'src/gen/quic-initial.ts → src/dissect/quic-keys.ts',
+      'src/probe/server.ts → node',
     ],
   );
 });
