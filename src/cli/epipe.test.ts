@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PcapWriter } from '../gen/pcap-writer.js';
@@ -74,4 +74,29 @@ test('analyze --format table | head and simulate | head: status 0, quiet', { tim
 test('demo | true (reader gone before the first write): status 0, quiet', { timeout: 120_000 }, async () => {
   const r = await piped(['demo'], 'true');
   assert.deepEqual([r.status, r.stderr], [0, '']);
+});
+
+test('a command may replace the handler (e.g. to clean up first); it runs once', async () => {
+  const mod = new URL(fromSource ? '../util/epipe.ts' : '../util/epipe.js', import.meta.url).href;
+  const code = `import { exitQuietlyOnEpipe, setOutputClosedHandler } from '${mod}';
+exitQuietlyOnEpipe(process.stdout);
+let n = 0;
+setOutputClosedHandler(() => { n++; setTimeout(() => { process.stderr.write('cleaned up ' + n + '\\n'); process.exit(3); }, 50); });
+const line = 'x'.repeat(1000) + '\\n';
+const iv = setInterval(() => { for (let i = 0; i < 100; i++) process.stdout.write(line); }, 1);`;
+  const script = tmp.path('handler.mjs');
+  writeFileSync(script, code);
+  const node = fromSource ? [process.execPath, '--import', 'tsx'] : [process.execPath];
+  const r = await run(
+    [
+      'bash',
+      '-c',
+      `"$@" | head -c 10 >/dev/null; echo "status=\${PIPESTATUS[0]}" >&2`,
+      'piped',
+      ...node,
+      script,
+    ],
+    { timeoutMs: 60_000 },
+  );
+  assert.equal(r.stderr, 'cleaned up 1\nstatus=3\n');
 });

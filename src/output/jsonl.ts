@@ -37,7 +37,10 @@ export function writeAllSync(fd: number, text: string): void {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') continue;
-      if (isEpipe(e)) outputClosed();
+      if (isEpipe(e)) {
+        outputClosed();
+        return;
+      }
       throw e;
     }
   }
