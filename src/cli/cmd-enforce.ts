@@ -76,8 +76,8 @@ export async function run(argv: string[]): Promise<number> {
   const install = !values['no-install'];
   if (!install) process.stdout.write(rulesScript(ro) + '\n');
 
-  const { InlineEnforcer } = await import('../enforce/controller.js');
-  const enf = await InlineEnforcer.start({
+  const { EnforceDaemon } = await import('../enforce/daemon.js');
+  const enf = await EnforceDaemon.start({
     ...ro,
     policyPath: values.policy,
     throttle,

@@ -25,6 +25,12 @@ export const C = {
   flowsTracked: 16,
   reloads: 17,
   errors: 18,
+  /** Held packets let through unmarked because the engine forgot their flow (fail open). */
+  failOpenHeld: 19,
+  /** Connections allowed unclassified by `on_timeout: allow` (hold timeout or overflow: fail open). */
+  failOpenTimeout: 20,
+  /** Index of the policy version in force (the worker writes it when it swaps; 0: the first). */
+  policySeq: 21,
 } as const;
 
 export const N_COUNTERS = 24;
