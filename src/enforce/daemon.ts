@@ -11,8 +11,8 @@
  * it on every worker (each compiles the same bytes off to the side); if any worker fails or dies,
  * `abort` — every queue stays on the previous version; else it becomes the acknowledged version and
  * every worker `commit`s it (a swap between two packets). The reload is done, and logged as
- * "policy ID active on all N queues", only when every queue has acknowledged that id. Reloads run
- * one at a time.
+ * "policy reloaded (WHY): ID active on all N queues", only when every queue has acknowledged that
+ * id. Reloads run one at a time.
  */
 import { Worker } from 'node:worker_threads';
 import { createWriteStream, watch, type FSWatcher, type WriteStream } from 'node:fs';
@@ -369,7 +369,7 @@ export class EnforceDaemon {
       return false;
     }
     this.metrics.reloads.inc({ result: 'ok' });
-    this.log(`policy ${id} active on all ${this.workers.length} queues (${why}; was ${old})`);
+    this.log(`policy reloaded (${why}): ${id} active on all ${this.workers.length} queues (was ${old})`);
     if (this.o.watch !== false) this.watchPolicy();
     return true;
   }

@@ -62,6 +62,9 @@ export interface EnforcerOptions {
   maxFlows?: number;
 }
 
+/** The largest TLS record on the wire: 5-byte header + 2^14 bytes (RFC 8446 §5.1). */
+const TLS_RECORD_MAX = 5 + 16384;
+
 /** Closed flows in normal mode are ended 1 s after RST / both FINs (engine default). */
 const CLOSED_IDLE_MS = 1000;
 
@@ -87,7 +90,8 @@ export class Enforcer {
     const ins = o.policy.inspection;
     this.engine = new Engine({
       maxFlows: o.maxFlows ?? 131072,
-      inspectBytes: ins.budget_bytes,
+      // at least one whole TLS record (16 KiB + header): a ClientHello padded to the record limit
+      inspectBytes: Math.max(ins.budget_bytes, TLS_RECORD_MAX),
       inspectPackets: ins.max_packets,
       onFlowEnd: (_rec, f) => this.flowEnd(f),
     });
