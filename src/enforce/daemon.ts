@@ -15,7 +15,7 @@
  * id. Reloads run one at a time.
  */
 import { Worker } from 'node:worker_threads';
-import { createWriteStream, watch, type FSWatcher, type WriteStream } from 'node:fs';
+import { closeSync, createWriteStream, watch, type FSWatcher, type WriteStream } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { ChokepointError } from '../util/errors.js';
 import { loadNfq } from './nfq.js';
@@ -81,6 +81,8 @@ export class EnforceDaemon {
   /** Version ids by index (the index is what workers write into their shared counters). */
   private readonly ids: string[] = [];
   private reloading: Promise<boolean> = Promise.resolve(true);
+  /** Settles when the last EVE batch written is on its way to the file. */
+  private evePending: Promise<void> = Promise.resolve();
   private readonly waiters = new Set<() => void>();
 
   private constructor(o: EnforceOptions) {
@@ -170,6 +172,7 @@ export class EnforceDaemon {
       queue: qw.queue,
       version,
       seq,
+      generation: qw.restarts,
       markMask: this.o.markMask,
       throttle: this.o.throttle,
       counters: qw.counters,
@@ -182,10 +185,13 @@ export class EnforceDaemon {
     qw.prepared = null;
     return new Promise((resolveStart, rejectStart) => {
       let started = false;
+      /** The queue socket while the worker holds it open. */
+      let fd = -1;
       w.on('message', (m: { type: string; [k: string]: unknown }) => {
         switch (m.type) {
           case 'ready':
             started = true;
+            fd = m.fd as number;
             qw.version = m.id as string;
             resolveStart();
             if (qw.restarts > 0) this.log(`queue ${qw.queue} worker restarted on policy ${qw.version}`);
@@ -197,7 +203,11 @@ export class EnforceDaemon {
             else this.log(`queue ${qw.queue}: ${String(m.message)}`);
             break;
           case 'eve':
-            if (this.eve) this.eve.write((m.lines as string[]).join('\n') + '\n');
+            if (this.eve) {
+              const out = this.eve;
+              const text = (m.lines as string[]).join('\n') + '\n';
+              this.evePending = new Promise<void>((r) => out.write(text, () => r()));
+            }
             break;
           case 'rules':
             this.metrics.addRuleCounts(m.counts as [string, number][]);
@@ -210,6 +220,9 @@ export class EnforceDaemon {
             break;
           case 'committed':
             qw.version = m.id as string;
+            break;
+          case 'stopped':
+            fd = -1; // closed by the worker itself
             break;
         }
         this.notify();
@@ -229,6 +242,15 @@ export class EnforceDaemon {
             new EnforceError('ERR_WORKER', `queue ${qw.queue} worker exited (${code}) before binding`),
           );
           return;
+        }
+        if (fd >= 0) {
+          // the thread died holding the queue: close its socket so the queue can be bound again
+          try {
+            closeSync(fd);
+          } catch {
+            /* already closed */
+          }
+          fd = -1;
         }
         if (this.stopping) return;
         // Traffic of this queue fails open (queue bypass) until the worker is back.
@@ -368,6 +390,8 @@ export class EnforceDaemon {
       this.log(`reload (${why}): policy ${id} decided, but queues ${late.join(',')} did not acknowledge in time`);
       return false;
     }
+    // every EVE line of the previous version (flushed by the workers before their ack) is written first
+    await this.evePending;
     this.metrics.reloads.inc({ result: 'ok' });
     this.log(`policy reloaded (${why}): ${id} active on all ${this.workers.length} queues (was ${old})`);
     if (this.o.watch !== false) this.watchPolicy();

@@ -9,9 +9,11 @@
  * `prepared {id, ok}`; `commit {id, seq}` swaps it in between two packets, after flushing the EVE
  * lines of the previous version, and answers `committed {id}`; `abort {id}` forgets it.
  * Fault injection for tests: CHOKEPOINT_FAULT_RELOAD="QUEUE:N:fail|exit[,...]" makes this queue's
- * N-th prepare fail (answer not ok) or exit the thread (a crash mid-reload).
+ * N-th prepare fail (answer not ok) or exit the thread (a crash mid-reload); a restarted worker
+ * has no faults.
  *
- * Messages to the parent: ready {id} | fatal {code,message} | eve {lines} | rules {counts} |
+ * Messages to the parent: ready {id, fd} (fd: the queue's netlink socket, which the daemon closes if
+ * the thread dies without closing it, so the restarted worker can bind the queue again) | fatal {code,message} | eve {lines} | rules {counts} |
  * class-req {rate,burst} | prepared {id,ok,error?} | committed {id}. From the parent: prepare |
  * commit | abort | stop | class.
  */
@@ -28,6 +30,8 @@ export interface WorkerInit {
   /** The version to come up on, and its index (written to the shared counters). */
   version: PolicyVersion;
   seq: number;
+  /** How many times this queue's worker was restarted (injected faults apply to the first only). */
+  generation: number;
   markMask: number;
   throttle: 'kernel' | 'userspace';
   counters: Float64Array;
@@ -57,7 +61,7 @@ function faults(): Map<number, string> {
   const m = new Map<number, string>();
   for (const f of (process.env.CHOKEPOINT_FAULT_RELOAD ?? '').split(',')) {
     const [q, n, what] = f.split(':');
-    if (Number(q) === init.queue && Number(n) > 0) m.set(Number(n), what);
+    if (Number(q) === init.queue && Number(n) > 0 && init.generation === 0) m.set(Number(n), what);
   }
   return m;
 }
@@ -146,7 +150,7 @@ async function main(): Promise<void> {
       if (staged?.id === m.id) staged = null;
     }
   });
-  port.postMessage({ type: 'ready', id: init.version.id });
+  port.postMessage({ type: 'ready', id: init.version.id, fd: q.fd });
   let lastFlush = Date.now();
   const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
   while (!stopping) {
