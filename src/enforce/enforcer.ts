@@ -176,7 +176,7 @@ export class Enforcer {
         sink.verdict(p.id, NF_ACCEPT, tcp ? this.marks.inspect : 0);
         return;
       }
-      this.holds.start(f, st, now);
+      this.holds.start(f, st, now, tcp);
       if (!tcp) {
         this.holds.hold(st, p.id, len, now);
         if (st.heldBytes > this.policy.inspection.budget_bytes) {

@@ -13,8 +13,9 @@
  * - UDP while inspecting: client datagrams are held (a QUIC Initial of a blocked name never reaches
  *   the server) up to `budget_bytes` and `hold_ms`.
  * - Pending: every packet is held (up to `budget_bytes`) until the class rule exists.
- * `hold_ms` bounds the time from the first client data to the verdict (0: no bound; the engine's
- * byte budget still ends inspection). Held packets are released in arrival order.
+ * `hold_ms` bounds the time without progress: for TCP from the newest client segment (a client that
+ * keeps sending is bounded by the engine's byte budget), for UDP from the first held datagram (0: no
+ * time bound). Held packets are released in arrival order.
  */
 import type { Flow } from '../flow/flow.js';
 import type { Decision } from '../policy/types.js';
@@ -46,7 +47,7 @@ export class Conn implements Enforced {
   heldBytes = 0;
   holdStart = 0;
   heldTotal = 0;
-  /** Time of the first client data packet (-1: none yet): `hold_ms` counts from here. */
+  /** When the hold timer started (-1: no client data yet): `hold_ms` counts from here. */
   dataStart = -1;
   /** The client sequence number the server expects next (for the RST toward the server). */
   nextSeq = 0;
@@ -80,9 +81,16 @@ export class HoldSet {
 
   constructor(private readonly c: Float64Array) {}
 
-  /** The first client data of an inspecting connection: start its hold timer. */
-  start(f: Flow, st: Conn, now: number): void {
-    if (st.dataStart >= 0) return;
+  /**
+   * Client data of an inspecting connection: (re)start its hold timer. `restart` (TCP, where nothing
+   * is held): the timer counts from the newest segment, so a client that keeps sending is bounded by
+   * the byte budget, one that stalls by `hold_ms`; otherwise (UDP) from the first datagram.
+   */
+  start(f: Flow, st: Conn, now: number, restart: boolean): void {
+    if (st.dataStart >= 0) {
+      if (!restart || st.dataStart === now) return;
+      this.timers.delete(f); // re-inserted last: the set stays ordered by dataStart
+    }
     st.dataStart = now;
     this.timers.add(f);
   }
@@ -117,7 +125,7 @@ export class HoldSet {
     this.timers.delete(f);
   }
 
-  /** Connections inspecting for `holdMs` or more since their first client data (0: no bound). */
+  /** Connections inspecting for `holdMs` or more since their timer started (0: no bound). */
   due(now: number, holdMs: number, fn: (f: Flow) => void): void {
     if (holdMs <= 0 || this.timers.size === 0) return;
     for (const f of this.timers) {
