@@ -29,6 +29,8 @@ export const C = {
   failOpenHeld: 19,
   /** Connections allowed unclassified by `on_timeout: allow` (hold timeout or overflow: fail open). */
   failOpenTimeout: 20,
+  /** Connections the engine gave up on (inspection budget spent, no name) and the policy let through. */
+  failOpenExhausted: 22,
   /** Index of the policy version in force (the worker writes it when it swaps; 0: the first). */
   policySeq: 21,
 } as const;

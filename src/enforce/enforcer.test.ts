@@ -203,6 +203,22 @@ describe('enforcer', () => {
     assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, mk(MARK_INSPECT)]);
   });
 
+  it('a connection let through because the inspection budget ran out is counted as a fail-open', async () => {
+    const r = new Rig(await policy('  max_packets: 4'));
+    const c = new Conv();
+    r.handshake(c);
+    for (let i = 0; i < 6; i++) r.feed(c.c(chOk.subarray(i * 8, (i + 1) * 8)), 10);
+    assert.equal(r.events[0].verdict.reason, 'gave_up');
+    assert.ok(r.events[0].anomalies.includes('inspect_packets_exhausted'));
+    assert.equal(r.counters[C.failOpenExhausted], 1);
+    const r2 = new Rig(await policy());
+    const c2 = new Conv();
+    r2.handshake(c2);
+    r2.feed(c2.c(Buffer.from('SSH-2.0-OpenSSH_9.2\r\n')), 10);
+    assert.equal(r2.events[0].verdict.reason, 'gave_up', 'not a known protocol');
+    assert.equal(r2.counters[C.failOpenExhausted], 0, 'an unknown protocol is no fail-open');
+  });
+
   it('every verdict event carries the policy version id', async () => {
     const r = new Rig(await policy());
     r.enf.setPolicy(await policy(), 'v-test-1');

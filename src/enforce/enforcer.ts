@@ -68,6 +68,12 @@ const TLS_RECORD_MAX = 5 + 16384;
 /** Closed flows in normal mode are ended 1 s after RST / both FINs (engine default). */
 const CLOSED_IDLE_MS = 1000;
 
+/** The engine stopped inspecting because its budget ran out, not because the protocol is unknown. */
+function exhausted(f: Flow): boolean {
+  const a = f.anomalies;
+  return a !== null && (a.includes('inspect_budget_exhausted') || a.includes('inspect_packets_exhausted'));
+}
+
 export class Enforcer {
   readonly engine: Engine;
   private policy: CompiledPolicy;
@@ -198,7 +204,9 @@ export class Enforcer {
       if (tcp) st.withheld(seq, ep.ack);
       this.holds.hold(st, p.id, len, now);
     } else sink.verdict(p.id, NF_ACCEPT, 0);
-    this.decide(f, st, f.host !== null ? 'named' : 'gave_up', this.policy.match(inputFromRecord(rec)), now, rec);
+    const d = this.policy.match(inputFromRecord(rec));
+    if (f.host === null && (d.action === 'allow' || d.action === 'log') && exhausted(f)) this.c[C.failOpenExhausted]++;
+    this.decide(f, st, f.host !== null ? 'named' : 'gave_up', d, now, rec);
   }
 
   /** Hold timeouts; call every few ms. */

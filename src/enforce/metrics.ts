@@ -81,6 +81,7 @@ export class EnforceMetrics {
     const workerFailOpen: [string, number][] = [
       ['held_flow_end', C.failOpenHeld],
       ['on_timeout_allow', C.failOpenTimeout],
+      ['inspection_exhausted', C.failOpenExhausted],
       ['packet_error', C.errors],
     ];
     const seen = new Map<string, number>();
