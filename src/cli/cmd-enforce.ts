@@ -12,7 +12,7 @@ export const summary = 'run inline on NFQUEUE and enforce a policy';
 
 const HELP = `usage: chokepoint enforce --policy FILE [options]
 
-  --policy FILE          policy file (reloaded on SIGHUP and when the file changes)
+  --policy FILE          policy file (reloaded on SIGHUP and when it or a list file changes)
   --queues N|A-B         NFQUEUE numbers, one worker thread each (default 0)
   --eve FILE|-           append an EVE JSON line per verdict (flow record + policy + action)
   --metrics HOST:PORT    serve Prometheus /metrics

@@ -11,7 +11,7 @@ import { NF_ACCEPT, NF_DROP, type NfPacket } from './nfq.js';
 import { newCounters, C } from './counters.js';
 import { MARK_ALLOW, MARK_CLASS_BASE, MARK_DROP, MARK_INSPECT, MARK_POLICE, MARK_RST, markValue } from './rules.js';
 import { captureClientHello, twoRecords } from './testing/ch-client.js';
-import { Conv } from './testing/packets.js';
+import { Conv, RST } from './testing/packets.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { VerdictEvent } from './types.js';
 
@@ -217,6 +217,22 @@ describe('enforcer', () => {
     r2.feed(c2.c(Buffer.from('SSH-2.0-OpenSSH_9.2\r\n')), 10);
     assert.equal(r2.events[0].verdict.reason, 'gave_up', 'not a known protocol');
     assert.equal(r2.counters[C.failOpenExhausted], 0, 'an unknown protocol is no fail-open');
+  });
+
+  it('a connection that ends before its verdict is logged (flow_end) and counted as a fail-open', async () => {
+    const r = new Rig(await policy());
+    const c = new Conv();
+    r.handshake(c);
+    r.feed(c.c(chBlocked.subarray(0, 50)), 10);
+    r.feed(c.c(new Uint8Array(0), RST), 20);
+    assert.equal(r.events.length, 0);
+    // another flow's packet 2 s later makes the engine expire the closed one (1 s after the RST)
+    const other = new Conv(42000);
+    r.feed(other.syn(), 2100);
+    assert.equal(r.events.length, 1);
+    assert.equal(r.events[0].verdict.reason, 'flow_end');
+    assert.equal(r.events[0].host, null);
+    assert.equal(r.counters[C.failOpenFlowEnd], 1);
   });
 
   it('every verdict event carries the policy version id', async () => {

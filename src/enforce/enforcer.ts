@@ -99,7 +99,7 @@ export class Enforcer {
       // at least one whole TLS record (16 KiB + header): a ClientHello padded to the record limit
       inspectBytes: Math.max(ins.budget_bytes, TLS_RECORD_MAX),
       inspectPackets: ins.max_packets,
-      onFlowEnd: (_rec, f) => this.flowEnd(f),
+      onFlowEnd: (rec, f) => this.flowEnd(f, rec),
     });
     this.holds = new HoldSet(this.c);
     this.rst = o.rstToServer === false ? null : new RstInjector();
@@ -347,9 +347,18 @@ export class Enforcer {
     this.release(f, st, now);
   }
 
-  private flowEnd(f: Flow): void {
+  private flowEnd(f: Flow, rec: FlowRecord): void {
     const st = f.user as Conn | null;
     if (!st) return;
+    if (!this.tspu && st.phase === Phase.Inspecting && st.dataStart >= 0) {
+      // ended (closed, idle, evicted) before a verdict, after the client sent data: its forwarded
+      // segments passed unclassified. Decide on the final record (the engine's last look at the bytes)
+      // so it is logged, and count it as a fail-open when that lets it through unnamed.
+      const d = this.policy.match(inputFromRecord(rec));
+      if (f.host === null && (d.action === 'allow' || d.action === 'log')) this.c[C.failOpenFlowEnd]++;
+      this.decide(f, st, 'flow_end', d, this.engine.nowMs, rec);
+      if ((st.phase as Phase) === Phase.Decided) return;
+    }
     if (st.held && st.held.length > 0) {
       // the engine forgot the flow while packets were held: let them go (fail open)
       this.c[C.failOpenHeld] += st.held.length;

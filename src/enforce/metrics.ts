@@ -82,6 +82,7 @@ export class EnforceMetrics {
       ['held_flow_end', C.failOpenHeld],
       ['on_timeout_allow', C.failOpenTimeout],
       ['inspection_exhausted', C.failOpenExhausted],
+      ['flow_end_uninspected', C.failOpenFlowEnd],
       ['packet_error', C.errors],
     ];
     const seen = new Map<string, number>();
