@@ -81,7 +81,12 @@ async function main(): Promise<void> {
   }
   const il = await setupInlineLab(`cph${process.pid % 100000}`, POLICY);
   try {
-    await il.lab.exec('sub', ['sysctl', '-qw', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=10000 65000']);
+    await il.lab.exec('sub', [
+      'sysctl',
+      '-qw',
+      'net.ipv4.tcp_tw_reuse=1',
+      'net.ipv4.ip_local_port_range=10000 65000',
+    ]);
     const enf = await il.startEnforce(['--metrics', `127.0.0.1:${METRICS_PORT}`]);
     const pid = enf.child.pid!;
     const idle: number[] = [];
@@ -132,7 +137,12 @@ async function main(): Promise<void> {
     let hostileVerdicts = 0;
     for (const line of readFileSync(il.eve, 'utf8').split('\n')) {
       if (!line) continue;
-      const e = JSON.parse(line) as { host: string | null; tls?: { sni: string | null }; verdict: { reason: string }; anomalies: string[] };
+      const e = JSON.parse(line) as {
+        host: string | null;
+        tls?: { sni: string | null };
+        verdict: { reason: string };
+        anomalies: string[];
+      };
       const sni = e.tls?.sni ?? null;
       // a crafted connection: its name, or no name at all (the allowed probe always has one)
       if (sni !== HOSTILE_SNI && e.host !== null) continue;

@@ -355,9 +355,7 @@ export class EnforceDaemon {
     }
     const timeout = this.o.reloadTimeoutMs ?? 30_000;
     // phase 1: every live worker compiles the same bytes off to the side
-    const live = this.workers
-      .filter((qw) => qw.worker !== null)
-      .map((qw) => ({ qw, w: qw.worker! }));
+    const live = this.workers.filter((qw) => qw.worker !== null).map((qw) => ({ qw, w: qw.worker! }));
     for (const { qw, w } of live) {
       qw.prepared = null;
       w.postMessage({ type: 'prepare', version: next });
@@ -371,11 +369,15 @@ export class EnforceDaemon {
       for (const { qw, w } of live) if (qw.worker === w) w.postMessage({ type: 'abort', id });
       const why2 = failed
         .map(({ qw, w }) =>
-          qw.worker !== w ? `queue ${qw.queue}: worker exited` : `queue ${qw.queue}: ${qw.prepared?.error ?? 'no answer'}`,
+          qw.worker !== w
+            ? `queue ${qw.queue}: worker exited`
+            : `queue ${qw.queue}: ${qw.prepared?.error ?? 'no answer'}`,
         )
         .join('; ');
       this.metrics.reloads.inc({ result: 'failed' });
-      this.log(`reload (${why}) of policy ${id} failed (${why2 || 'timeout'}); all queues stay on policy ${old}`);
+      this.log(
+        `reload (${why}) of policy ${id} failed (${why2 || 'timeout'}); all queues stay on policy ${old}`,
+      );
       return false;
     }
     // phase 2: the version is decided (a worker restarted from now on comes up on it); swap everywhere
@@ -387,7 +389,9 @@ export class EnforceDaemon {
     if (!acked) {
       this.metrics.reloads.inc({ result: 'incomplete' });
       const late = this.workers.filter((qw) => qw.version !== id).map((qw) => qw.queue);
-      this.log(`reload (${why}): policy ${id} decided, but queues ${late.join(',')} did not acknowledge in time`);
+      this.log(
+        `reload (${why}): policy ${id} decided, but queues ${late.join(',')} did not acknowledge in time`,
+      );
       return false;
     }
     // every EVE line of the previous version (flushed by the workers before their ack) is written first

@@ -9,7 +9,15 @@ import { parsePolicy, compilePolicy } from '../policy/index.js';
 import { Enforcer } from './enforcer.js';
 import { NF_ACCEPT, NF_DROP, type NfPacket } from './nfq.js';
 import { newCounters, C } from './counters.js';
-import { MARK_ALLOW, MARK_CLASS_BASE, MARK_DROP, MARK_INSPECT, MARK_POLICE, MARK_RST, markValue } from './rules.js';
+import {
+  MARK_ALLOW,
+  MARK_CLASS_BASE,
+  MARK_DROP,
+  MARK_INSPECT,
+  MARK_POLICE,
+  MARK_RST,
+  markValue,
+} from './rules.js';
 import { captureClientHello, twoRecords } from './testing/ch-client.js';
 import { Conv, RST } from './testing/packets.js';
 import type { CompiledPolicy } from '../policy/types.js';
@@ -131,25 +139,29 @@ describe('enforcer', () => {
   // TODO(merge h-engine): the engine gives up after inspection.max_packets (8) client segments even
   // when the protocol is known; the engine branch keeps reassembling by byte budget. Remove `todo`
   // when both are merged (with max_packets 1000 this passes on this branch alone).
-  it('ClientHellos in 1-, 3- and 8-byte segments are named with the default hold settings', {
-    todo: 'needs the engine byte budget once the protocol is known (engine branch)',
-  }, async () => {
-    for (const size of [1, 3, 8]) {
-      const r = new Rig(await policy());
-      const c = new Conv(41000 + size);
-      r.handshake(c);
-      const n = Math.ceil(chBlocked.length / size);
-      for (let i = 0; i < n; i++) r.feed(c.c(chBlocked.subarray(i * size, (i + 1) * size)), 10);
-      const marks = r.verdicts.slice(3).map((v) => v[2]);
-      assert.equal(marks.length, n, `${size}-byte segments: one verdict per segment`);
-      assert.ok(
-        marks.slice(0, -1).every((m) => m === mk(MARK_INSPECT)),
-        `${size}-byte segments: all but the last forwarded`,
-      );
-      assert.equal(marks[n - 1], mk(MARK_RST), `${size}-byte segments: the completing one is reset`);
-      assert.equal(r.events[0]?.host, 'blocked.example');
-    }
-  });
+  it(
+    'ClientHellos in 1-, 3- and 8-byte segments are named with the default hold settings',
+    {
+      todo: 'needs the engine byte budget once the protocol is known (engine branch)',
+    },
+    async () => {
+      for (const size of [1, 3, 8]) {
+        const r = new Rig(await policy());
+        const c = new Conv(41000 + size);
+        r.handshake(c);
+        const n = Math.ceil(chBlocked.length / size);
+        for (let i = 0; i < n; i++) r.feed(c.c(chBlocked.subarray(i * size, (i + 1) * size)), 10);
+        const marks = r.verdicts.slice(3).map((v) => v[2]);
+        assert.equal(marks.length, n, `${size}-byte segments: one verdict per segment`);
+        assert.ok(
+          marks.slice(0, -1).every((m) => m === mk(MARK_INSPECT)),
+          `${size}-byte segments: all but the last forwarded`,
+        );
+        assert.equal(marks[n - 1], mk(MARK_RST), `${size}-byte segments: the completing one is reset`);
+        assert.equal(r.events[0]?.host, 'blocked.example');
+      }
+    },
+  );
 
   it('on hold timeout, on_timeout decides (allow by default; block drops) the packets that follow', async () => {
     const r = new Rig(await policy());

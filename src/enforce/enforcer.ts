@@ -205,7 +205,8 @@ export class Enforcer {
       this.holds.hold(st, p.id, len, now);
     } else sink.verdict(p.id, NF_ACCEPT, 0);
     const d = this.policy.match(inputFromRecord(rec));
-    if (f.host === null && (d.action === 'allow' || d.action === 'log') && exhausted(f)) this.c[C.failOpenExhausted]++;
+    if (f.host === null && (d.action === 'allow' || d.action === 'log') && exhausted(f))
+      this.c[C.failOpenExhausted]++;
     this.decide(f, st, f.host !== null ? 'named' : 'gave_up', d, now, rec);
   }
 
@@ -230,14 +231,7 @@ export class Enforcer {
   }
 
   /** Fix the connection's verdict, emit the event, and release what was held. */
-  private decide(
-    f: Flow,
-    st: Conn,
-    reason: VerdictReason,
-    d: Decision,
-    now: number,
-    rec?: FlowRecord,
-  ): void {
+  private decide(f: Flow, st: Conn, reason: VerdictReason, d: Decision, now: number, rec?: FlowRecord): void {
     const e = enforcementOf(d, f.proto === 6, this.ctx);
     st.decision = d;
     st.reason = reason;

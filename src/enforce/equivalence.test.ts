@@ -38,7 +38,8 @@ function tcpFlow(cli: Endpoint, srv: Endpoint, first: Uint8Array): Uint8Array[] 
 
 const te = new TextEncoder();
 const tls = (sni: string | null): Uint8Array => wrapRecords(buildClientHello({ sni, alpn: ['h2'] }));
-const http = (host: string): Uint8Array => te.encode(`GET / HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: t\r\n\r\n`);
+const http = (host: string): Uint8Array =>
+  te.encode(`GET / HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: t\r\n\r\n`);
 
 /** The capture: raw IPv4 packets, flows one after the other. */
 function capture(): Uint8Array[] {
@@ -128,7 +129,8 @@ function wire(policy: Awaited<ReturnType<typeof policyFor>>, pkts: Uint8Array[])
     enf.handle({ id: i + 1, mark: 0, hwProtocol: 0x0800, hook: 2, payload: p }, 1000 + i),
   );
   const out: Verdicts = new Map();
-  for (const e of events) out.set(e.community_id, { host: e.host, rule_id: e.policy.rule_id, action: e.policy.action });
+  for (const e of events)
+    out.set(e.community_id, { host: e.host, rule_id: e.policy.rule_id, action: e.policy.action });
   return out;
 }
 

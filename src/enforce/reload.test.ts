@@ -75,9 +75,13 @@ describe('transactional reload (lab)', { skip: !isRoot && 'needs root', timeout:
 
   const qs = (): string => `${il.queue}-${il.queue + 1}`;
   async function versions(): Promise<Map<string, string>> {
-    const m = await il.lab.exec('box', ['curl', '-s', `http://127.0.0.1:${metricsPort}/metrics`], { timeoutMs: 10_000 });
+    const m = await il.lab.exec('box', ['curl', '-s', `http://127.0.0.1:${metricsPort}/metrics`], {
+      timeoutMs: 10_000,
+    });
     const out = new Map<string, string>();
-    for (const x of m.stdout.matchAll(/^chokepoint_policy_version_info\{queue="(\d+)",version="([^"]*)"\} 1$/gm))
+    for (const x of m.stdout.matchAll(
+      /^chokepoint_policy_version_info\{queue="(\d+)",version="([^"]*)"\} 1$/gm,
+    ))
       out.set(x[1], x[2]);
     return out;
   }
@@ -122,7 +126,10 @@ describe('transactional reload (lab)', { skip: !isRoot && 'needs root', timeout:
         }
       }
       assert.ok(checked > 0, 'traffic produced EVE records after the acknowledgements');
-      const all = text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { policy_version: string }).policy_version);
+      const all = text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { policy_version: string }).policy_version);
       assert.ok(new Set(all).size >= 10, `verdicts under many versions (${new Set(all).size})`);
     } finally {
       load?.kill('SIGKILL');
@@ -140,13 +147,21 @@ describe('transactional reload (lab)', { skip: !isRoot && 'needs root', timeout:
       try {
         const old = /policy ([0-9a-f]{16}) active on all 2 queues \(start\)/.exec(enf.stderr())![1];
         put(il.policy, POLICY + '# next\n'); // the watcher reloads it
-        const m = await waitLog(enf, /reload \(file change\) of policy ([0-9a-f]{16}) failed \((.*)\); all queues stay on policy ([0-9a-f]{16})/g, 0);
+        const m = await waitLog(
+          enf,
+          /reload \(file change\) of policy ([0-9a-f]{16}) failed \((.*)\); all queues stay on policy ([0-9a-f]{16})/g,
+          0,
+        );
         assert.equal(m[0][3], old);
         assert.notEqual(m[0][1], old);
         assert.match(m[0][2], what === 'fail' ? /injected failure/ : /worker exited/);
         if (what === 'exit') {
           const r = await waitLog(enf, /queue \d+ worker restarted on policy ([0-9a-f]{16})/g, 0);
-          assert.equal(r[0][1], old, 'the restarted worker is on the acknowledged version, not the file on disk');
+          assert.equal(
+            r[0][1],
+            old,
+            'the restarted worker is on the acknowledged version, not the file on disk',
+          );
         }
         const v = await versions();
         assert.deepEqual([...v.values()], [old, old]);

@@ -127,7 +127,8 @@ async function main(): Promise<void> {
       void (async () => {
         try {
           const p = await compileVersion(m.version);
-          if (f === 'fail') throw new Error(`injected failure (CHOKEPOINT_FAULT_RELOAD) at prepare ${prepares}`);
+          if (f === 'fail')
+            throw new Error(`injected failure (CHOKEPOINT_FAULT_RELOAD) at prepare ${prepares}`);
           staged = { id, policy: p };
           port.postMessage({ type: 'prepared', id, ok: true });
         } catch (e) {

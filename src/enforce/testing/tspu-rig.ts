@@ -5,13 +5,23 @@
  * on Flow.user. `packet(ip, now)` returns the connection's emulated state or null (untracked).
  */
 import { Engine } from '../../engine/engine.js';
-import { Tspu2021Inspector, tspuEngineOptions, type SniParser, type TspuSlot, type TspuState } from '../tspu2021.js';
+import {
+  Tspu2021Inspector,
+  tspuEngineOptions,
+  type SniParser,
+  type TspuSlot,
+  type TspuState,
+} from '../tspu2021.js';
 
 export class TspuRig<T> {
   readonly engine: Engine;
   readonly inspector: Tspu2021Inspector<T>;
 
-  constructor(parse: SniParser, onSni: (sni: string) => T | null, opts: { windowPackets?: number; idleMs?: number } = {}) {
+  constructor(
+    parse: SniParser,
+    onSni: (sni: string) => T | null,
+    opts: { windowPackets?: number; idleMs?: number } = {},
+  ) {
     const idleMs = opts.idleMs ?? 600_000;
     this.inspector = new Tspu2021Inspector<T>(parse, (sni) => onSni(sni), { ...opts, idleMs });
     this.engine = new Engine({
