@@ -102,12 +102,12 @@ describe('enforcer', () => {
     r.handshake(c);
     const I = mk(MARK_INSPECT);
     assert.deepEqual(r.verdicts, [
-      [1, NF_ACCEPT, I],
-      [2, NF_ACCEPT, I],
-      [3, NF_ACCEPT, I],
+      [1, NF_ACCEPT, 0],
+      [2, NF_ACCEPT, 0],
+      [3, NF_ACCEPT, 0],
     ]);
     r.feed(c.c(chBlocked.subarray(0, 50)), 10);
-    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, I], 'first part forwarded, still inspecting');
+    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, I], 'first part forwarded, TLS known: inspect mark');
     r.feed(c.c(chBlocked.subarray(50)), 60);
     assert.deepEqual(r.verdicts[4], [5, NF_ACCEPT, mk(MARK_RST)]);
     assert.equal(r.verdicts.length, 5);
@@ -126,7 +126,7 @@ describe('enforcer', () => {
     const c = new Conv();
     r.handshake(c);
     r.feed(c.c(chOk.subarray(100), undefined, 100));
-    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, mk(MARK_INSPECT)]);
+    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, 0], 'forwarded; the protocol is not known yet');
     r.feed(c.c(chOk.subarray(0, 100), undefined, 0));
     assert.deepEqual(r.verdicts[4], [5, NF_ACCEPT, mk(MARK_ALLOW)]);
     const r2 = new Rig(await policy());
@@ -212,7 +212,7 @@ describe('enforcer', () => {
     const c = new Conv();
     r.handshake(c);
     r.feed(c.s(Buffer.from('SSH-2.0-banner\r\n')));
-    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, mk(MARK_INSPECT)]);
+    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, 0]);
   });
 
   it('a connection let through because the inspection budget ran out is counted as a fail-open', async () => {

@@ -39,7 +39,7 @@ import {
   type EnforceContext,
   type VerdictSink,
 } from './enforcement.js';
-import { Conn, HoldSet, Phase } from './hold.js';
+import { Conn, HoldSet, Phase, protocolKnown } from './hold.js';
 import type { EnforcementName, VerdictEvent, VerdictReason, VerdictTaken } from './types.js';
 
 export type { VerdictSink } from './enforcement.js';
@@ -179,7 +179,7 @@ export class Enforcer {
     if (f.inspecting) {
       if (!data) {
         c[C.passInspecting]++;
-        sink.verdict(p.id, NF_ACCEPT, tcp ? this.marks.inspect : 0);
+        sink.verdict(p.id, NF_ACCEPT, 0);
         return;
       }
       this.holds.start(f, st, now, tcp);
@@ -195,7 +195,8 @@ export class Enforcer {
       // into tiny segments never stalls; the server cannot act on an incomplete ClientHello
       st.sent(seq, ep.payLen, ep.ack);
       c[C.passInspecting]++;
-      sink.verdict(p.id, NF_ACCEPT, this.marks.inspect);
+      // protocol known: keep the connection queued past connbytes until the name is complete
+      sink.verdict(p.id, NF_ACCEPT, protocolKnown(f) ? this.marks.inspect : 0);
       return;
     }
     // the engine finished inspecting with this packet: it gets the verdict

@@ -6,8 +6,9 @@
  *
  * What is held, and its bounds (bytes and time, never a packet count the client controls):
  * - TCP while inspecting: nothing but the segment that completes the name. Every other client
- *   segment is forwarded at once (marked "inspect", so the kernel keeps queueing the connection
- *   past `connbytes`): the server acknowledges it, so a client sending its ClientHello in 1-byte
+ *   segment is forwarded at once — once the protocol is known, marked "inspect", so the kernel keeps
+ *   queueing the connection past `connbytes` (before that, `connbytes` bounds what is queued; a
+ *   connection whose client never speaks is not queued for its whole life): the server acknowledges it, so a client sending its ClientHello in 1-byte
  *   segments or into a tiny window never stalls, and the server cannot act on an incomplete
  *   ClientHello. The completing segment gets the verdict (dropped, reset, policed or accepted).
  * - UDP while inspecting: client datagrams are held (a QUIC Initial of a blocked name never reaches
@@ -24,6 +25,14 @@ import type { TspuState } from './tspu2021.js';
 import { C } from './counters.js';
 import { K_ACCEPT, type Enforced } from './enforcement.js';
 import type { VerdictReason } from './types.js';
+
+/**
+ * The engine recognised the protocol of the client's first bytes and is still reassembling (the
+ * dissector kind is set). Swap point for the engine's own "still inspecting, protocol known" flag.
+ */
+export function protocolKnown(f: Flow): boolean {
+  return f.dstate !== null;
+}
 
 export const enum Phase {
   Inspecting = 0,
