@@ -292,7 +292,9 @@ export class Enforcer {
 
   /** Release held packets in arrival order under the connection's verdict. */
   private release(f: Flow, st: Conn, now: number): void {
-    if (st.kind === K_RST && this.rst && st.haveSeq && f.ipVer === 4) this.injectServerRst(f, st);
+    // (a flow that already ended gets no crafted RST: there is no connection left to reset)
+    if (st.kind === K_RST && this.rst && st.haveSeq && f.ipVer === 4 && st.reason !== 'flow_end')
+      this.injectServerRst(f, st);
     const sink = this.o.sink;
     const c = this.c;
     this.holds.release(f, st, (id, len) => packetVerdict(st, sink, id, len, true, now, c));

@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { renameSync, statSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setupInlineLab, sleep, SINK_PORT, type Enforce, type InlineLab } from './testing/harness.js';
+import { setupInlineLab, SINK_PORT, type Enforce, type InlineLab } from './testing/harness.js';
 import { inNs } from '../lab/netns.js';
 
 const CONN_LOAD_JS = fileURLToPath(new URL('./testing/conn-load.js', import.meta.url));
@@ -113,7 +113,6 @@ describe('transactional reload (lab)', { skip: !isRoot && 'needs root', timeout:
         assert.equal(v.size, 2, 'both queues report a version');
         for (const [q, got] of v) assert.equal(got, id, `reload ${k}: queue ${q} after the ack`);
       }
-      await sleep(300); // the last EVE batch
       const text = readFileSync(il.eve, 'utf8');
       let checked = 0;
       for (let k = 1; k <= 100; k++) {
