@@ -133,10 +133,16 @@ async function main(): Promise<void> {
     const m = await metrics(il);
     await enf.stop();
     const failOpen = sumMetric(m, /^chokepoint_fail_open_total\{reason="([^"]+)"\} (\d+)/gm);
+    const kernel = sumMetric(m, /^chokepoint_nfq_kernel_dropped_total\{queue="\d+",kind="([^"]+)"\} (\d+)/gm);
+    const enobufs = sumMetric(m, /^chokepoint_(queue_enobufs)_total\{queue="\d+"\} (\d+)/gm);
+    const verdicts = sumMetric(m, /^chokepoint_(verdicts)_total\{[^}]*\} (\d+)/gm);
+    const tracked = sumMetric(m, /^chokepoint_(flows_tracked)\{queue="\d+"\} (\d+)/gm);
     const reasons = new Map<string, number>();
     let hostileVerdicts = 0;
+    let eveTotal = 0;
     for (const line of readFileSync(il.eve, 'utf8').split('\n')) {
       if (!line) continue;
+      eveTotal++;
       const e = JSON.parse(line) as {
         host: string | null;
         tls?: { sni: string | null };
@@ -167,6 +173,7 @@ async function main(): Promise<void> {
       '',
       `Crafted connections with a verdict: ${hostileVerdicts}; by reason: ${[...reasons].map(([k, v]) => `${k}: ${v}`).join('; ') || 'none'}.`,
       `Let through without a name: ${unnamed}; fail-open events in /metrics (\`chokepoint_fail_open_total\`): ${[...failOpen].map(([k, v]) => `${k}=${v}`).join(', ') || 'none'} (sum without worker_exit: ${counted}) — ${counted >= unnamed ? 'every one counted' : 'NOT all counted'}.`,
+      `Kernel side: ${[...kernel].map(([k, v]) => `nfq_kernel_dropped{kind=${k}}=${v}`).join(', ') || 'no queue counters'}, queue_enobufs=${enobufs.get('queue_enobufs') ?? 0}; flows still tracked at the end: ${tracked.get('flows_tracked') ?? 0}; verdicts in /metrics ${verdicts.get('verdicts') ?? 0}, EVE lines ${eveTotal}.`,
       `Box CPU per crafted ClientHello ≈ ${f1(((median(cpuLoaded) - median(cpuIdle)) * 1000) / RATE)} ms.`,
     );
     process.stdout.write(out.join('\n') + '\n');

@@ -247,6 +247,23 @@ describe('enforcer', () => {
     assert.equal(r.counters[C.failOpenFlowEnd], 1);
   });
 
+  it('a new connection on the 5-tuple of a decided one is classified afresh (port reuse)', async () => {
+    const r = new Rig(await policy());
+    const c = new Conv(43000);
+    r.handshake(c);
+    r.feed(c.c(chOk), 10);
+    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, mk(MARK_ALLOW)]);
+    // the old connection's close went through the kernel unqueued (it was marked); same ports again
+    const c2 = new Conv(43000);
+    r.handshake(c2);
+    r.feed(c2.c(chBlocked), 20);
+    assert.deepEqual(r.verdicts[7], [8, NF_ACCEPT, mk(MARK_RST)], 'not the stale allow');
+    assert.deepEqual(
+      r.events.map((e) => e.host),
+      ['fine.example', 'blocked.example'],
+    );
+  });
+
   it('every verdict event carries the policy version id', async () => {
     const r = new Rig(await policy());
     r.enf.setPolicy(await policy(), 'v-test-1');

@@ -22,7 +22,7 @@ import type { FlowRecord } from '../record/record.js';
 import type { CompiledPolicy, Decision } from '../policy/types.js';
 import { inputFromRecord } from '../policy/match-input.js';
 import { parseClientHelloBody } from '../dissect/tls.js';
-import { TCP_SYN } from '../decode/packet.js';
+import { TCP_ACK, TCP_SYN } from '../decode/packet.js';
 import { NF_ACCEPT, type NfPacket } from './nfq.js';
 import { DualPolicer } from './policer.js';
 import { RstInjector } from './rst.js';
@@ -148,8 +148,15 @@ export class Enforcer {
     const c = this.c;
     c[C.packets]++;
     c[C.bytes] += p.payload.length;
-    const f = this.engine.packet(p.payload, 101, now);
+    let f = this.engine.packet(p.payload, 101, now);
     const sink = this.o.sink;
+    if (f && !this.tspu && (f.user as Conn | null)?.phase === Phase.Decided && this.newConnection()) {
+      // a SYN on the 5-tuple of a decided connection: the kernel queued it, so its conntrack entry is
+      // new (TIME_WAIT reuse; the old one's close was never queued to us). The engine's flow is stale:
+      // end it and start over, or the new connection would inherit the old verdict unclassified.
+      this.engine.endFlow(f);
+      f = this.engine.packet(p.payload, 101, now);
+    }
     if (!f) {
       c[C.notIp]++;
       sink.verdict(p.id, NF_ACCEPT, 0);
@@ -209,6 +216,12 @@ export class Enforcer {
     if (f.host === null && (d.action === 'allow' || d.action === 'log') && exhausted(f))
       this.c[C.failOpenExhausted]++;
     this.decide(f, st, f.host !== null ? 'named' : 'gave_up', d, now, rec);
+  }
+
+  /** The engine's current packet is a client SYN (without ACK). */
+  private newConnection(): boolean {
+    const ep = this.engine.pkt;
+    return ep.proto === 6 && (ep.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN && this.engine.lastToServer;
   }
 
   /** Hold timeouts; call every few ms. */

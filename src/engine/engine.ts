@@ -292,6 +292,14 @@ export class Engine {
     this.decoder.frags.expire(nowMs);
   }
 
+  /**
+   * End flow `f` now (its record goes to onFlowEnd), e.g. when the inline box learns that its 5-tuple
+   * carries a new connection the engine could not see closing.
+   */
+  endFlow(f: Flow): void {
+    this.end(f);
+  }
+
   /** End every flow (end of input). */
   flush(): void {
     for (const f of [...this.table.all()]) this.end(f);

@@ -69,6 +69,7 @@ async function main(): Promise<void> {
       s.once('connect', () => {
         s.write(ch);
         sent++;
+        if (process.env.HOSTILE_PORTS) process.stderr.write(`${s.localPort}\n`);
       });
       s.on('data', () => {}); // the whole ClientHello is sent: closing early would spare the box its parse
       s.once('error', () => {
