@@ -196,7 +196,8 @@ export class EvidenceWriter<K = unknown> {
     const len = end - off;
     const held = e.held ?? (e.held = []);
     if (held.length < this.flowPackets && this.pendingBytes + len <= this.pendingCap) {
-      held.push({ ts: tsMs, lt: linktype, data: buf.slice(off, end), wire: wireLen });
+      // a copy (the caller's buffer is reused; Buffer#slice would be a view)
+      held.push({ ts: tsMs, lt: linktype, data: new Uint8Array(buf.subarray(off, end)), wire: wireLen });
       e.heldBytes += len;
       this.pendingBytes += len;
     } else if (held.length < this.flowPackets) {
