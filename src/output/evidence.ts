@@ -344,6 +344,7 @@ export class EvidenceWriter<K = unknown> {
     const b = Buffer.from(line);
     writeAll(this.idxFd, b, b.length);
     this.idxSize += b.length;
+    if (this.closedBytes + this.size + this.idxSize > this.totalBytes) this.enforceCap();
   }
 
   private rotate(lt: number): void {
