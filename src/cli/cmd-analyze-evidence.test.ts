@@ -204,6 +204,27 @@ test(
       assert.equal(n, Math.min(PER_FLOW, x.pkts_toserver + x.pkts_toclient));
     }
     assert.equal(decided, expected.size);
+
+    // a record's community_id finds its packets directly: Wireshark's own Community ID dissector
+    const byCid = new Map<string, number>();
+    for (const f of pcaps) {
+      const out = execFileSync(
+        'tshark',
+        ['-n', '--enable-protocol', 'communityid', '-r', join(dir, f), '-T', 'fields', '-e', 'communityid'],
+        {
+          encoding: 'utf8',
+        },
+      );
+      for (const c of out.split('\n').filter(Boolean)) byCid.set(c, (byCid.get(c) ?? 0) + 1);
+    }
+    for (const x of recs) {
+      if (!expected.has(key(x.proto, x.src_ip, x.src_port, x.dest_ip, x.dest_port))) continue;
+      assert.equal(
+        byCid.get(x.community_id),
+        Math.min(PER_FLOW, x.pkts_toserver + x.pkts_toclient),
+        `tshark communityid == "${x.community_id}"`,
+      );
+    }
     assert.match(r.stderr, new RegExp(`evidence: ${expected.size} flows`));
   },
 );
