@@ -115,8 +115,8 @@ test('schema is draft 2020-12, compiles strictly, and documents every field', ()
 test('schema properties are exactly the FlowRecord fields of record.ts', () => {
   // the TypeScript source (this test may run from dist/, so walk up to the project's src/)
   let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'src', 'engine', 'record.ts')) && dirname(dir) !== dir) dir = dirname(dir);
-  const src = readFileSync(join(dir, 'src', 'engine', 'record.ts'), 'utf8').replace(/\r/g, '');
+  while (!existsSync(join(dir, 'src', 'record', 'record.ts')) && dirname(dir) !== dir) dir = dirname(dir);
+  const src = readFileSync(join(dir, 'src', 'record', 'record.ts'), 'utf8').replace(/\r/g, '');
   const m = /export interface FlowRecord \{([\s\S]*?)\n\}/.exec(src);
   assert.ok(m, 'FlowRecord interface found');
   const fields = [...m[1].matchAll(/^\s+([a-z_]+)(\?)?:/gm)].map((x) => ({
