@@ -10,8 +10,10 @@
  * bare AF_PACKET socket would mean re-implementing the filter compiler and the ring.
  *
  * Packets are read with `pcap_next_ex` in non-blocking mode: it returns pointers to libpcap's header
- * and to the packet in the ring, which are copied with `memcpy` into two buffers allocated once (no
- * per-packet allocation: pointers arrive as two 32-bit halves in a reused buffer). Waiting for packets
+ * and to the packet in the ring (as two 32-bit halves in a reused buffer). The header is read through
+ * one `koffi.view` of libpcap's header struct (the same address every call; a new view only if it
+ * moves), the packet is copied with `memcpy` into a buffer allocated once: two foreign calls and no
+ * allocation per packet. Waiting for packets
  * is `poll(2)` on libpcap's selectable descriptor, run on koffi's worker thread (`.async`), so the event
  * loop stays free for signals and output while nothing arrives.
  */
@@ -133,7 +135,8 @@ export class LivePcap {
   private readonly l: Lib;
   private readonly hdrPtr = Buffer.alloc(8);
   private readonly dataPtr = Buffer.alloc(8);
-  private readonly hdr = Buffer.alloc(24);
+  private hdrAddr = -1;
+  private hdrView: Buffer | null = null;
   /** The current packet's bytes (caplen of them), valid until the next `next()`. */
   readonly data: Buffer;
   /** Current packet: capture length, wire length, time in ms since the epoch. */
@@ -192,8 +195,14 @@ export class LivePcap {
     if (r === 0) return false;
     if (r < 0) throw new CaptureError('ERR_PCAP_READ', `capture failed: ${l.pcap_geterr(this.p)}`);
     const hp = this.hdrPtr;
-    l.memcpy(this.hdr, hp.readUInt32LE(0) + hp.readUInt32LE(4) * 4294967296, 24);
-    const h = this.hdr;
+    const hAddr = hp.readUInt32LE(0) + hp.readUInt32LE(4) * 4294967296;
+    // libpcap hands out the same header struct every time (it lives in the pcap_t): view it once
+    // instead of copying it per packet; another address gets a new view (rare, never per packet)
+    if (hAddr !== this.hdrAddr) {
+      this.hdrAddr = hAddr;
+      this.hdrView = Buffer.from(koffi.view(hAddr, 24));
+    }
+    const h = this.hdrView!;
     // struct pcap_pkthdr on 64-bit Linux: timeval {int64 sec, int64 usec}, uint32 caplen, uint32 len
     const sec = h.readUInt32LE(0) + h.readInt32LE(4) * 4294967296;
     const usec = h.readUInt32LE(8);
@@ -232,6 +241,8 @@ export class LivePcap {
   close(): void {
     if (this.p) this.l.pcap_close(this.p);
     this.p = null;
+    this.hdrView = null;
+    this.hdrAddr = -1;
   }
 }
 
