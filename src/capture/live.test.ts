@@ -376,3 +376,31 @@ test(
     assert.equal(final[0].pkts_toserver + final[0].pkts_toclient, captured);
   },
 );
+
+test(
+  'a missing interface, a bad filter and misused options are clear errors',
+  { skip: skipUnlessCi(need) },
+  async () => {
+    assertPrereq(need);
+    const { spawnSync } = await import('node:child_process');
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, [...nodeArgs, MAIN, 'analyze', ...args], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+    const a = cli(['--interface', 'cp-no-such-if0']);
+    assert.equal(a.status, 1, a.stderr);
+    assert.match(a.stderr, /cp-no-such-if0: .*(No such device|doesn't exist)/i);
+    const b = cli(['--interface', 'lo', '--filter', 'tcp port ((']);
+    assert.equal(b.status, 1, b.stderr);
+    assert.match(b.stderr, /--filter 'tcp port \(\(': .*syntax error/);
+    const c = cli(['--filter', 'tcp', 'x.pcap']);
+    assert.equal(c.status, 2);
+    assert.match(c.stderr, /--filter needs --interface/);
+    const d = cli(['--interface', 'lo', 'x.pcap']);
+    assert.equal(d.status, 2);
+    const e = cli(['--interface', 'lo', '--flow-interval', 'soon']);
+    assert.equal(e.status, 2);
+    assert.match(e.stderr, /invalid duration 'soon'/);
+  },
+);
