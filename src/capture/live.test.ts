@@ -223,7 +223,7 @@ test(
     );
     assert.equal(http.code, 0, http.stderr);
     // QUIC: a crafted v1 Initial to the UDP echo on 443; DNS: a crafted A query to the lab's resolver;
-    // a long UDP exchange (8 datagrams 300 ms apart, echoed) for the periodic records
+    // a long UDP exchange (12 datagrams 300 ms apart, echoed: 3.3 s) for the periodic records
     const quic = buildQuicInitials({
       dcid: Uint8Array.from([0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08]),
       clientHello: buildClientHello({ sni: 'quic.live.test', alpn: ['h3'] }),
@@ -231,7 +231,7 @@ test(
     const jobs = [
       { host: a.net, port: 443, hex: Buffer.from(quic).toString('hex'), count: 1 },
       { host: a.net, port: 53, hex: dnsQuery('dns.live.test', 0x4242), count: 1 },
-      { host: a.net, port: 443, hex: Buffer.from('long-flow').toString('hex'), count: 8, gapMs: 300 },
+      { host: a.net, port: 443, hex: Buffer.from('long-flow').toString('hex'), count: 12, gapMs: 300 },
     ];
     const udp = await lab.exec('sub', [process.execPath, '-e', UDP_CLIENT, JSON.stringify(jobs)], {
       timeoutMs: 30_000,
@@ -273,20 +273,28 @@ test(
     assert.deepEqual(d.dns, { query: 'dns.live.test', qtype: 'A' });
     assert.equal(d.pkts_toclient, 1, 'the answer crossed the box too');
 
-    // the long flow: ≥ 1 periodic record (partial, fewer packets), then one final record with all 16
-    const longId = final.find((r) => r.proto === 'UDP' && r.dest_port === 443 && r.pkts_toserver === 8);
+    // the long flow: periodic records (partial) while it runs — at least one while datagrams were still
+    // coming (scans are ≤ 1.2 s apart) — then one final record with all 24 packets
+    const longId = final.find((r) => r.proto === 'UDP' && r.dest_port === 443 && r.pkts_toserver === 12);
     assert.ok(
       longId,
-      `no final record with the 8 datagrams: ${JSON.stringify(final.filter((r) => r.proto === 'UDP'))}`,
+      `no final record with the 12 datagrams: ${JSON.stringify(final.filter((r) => r.proto === 'UDP'))}`,
     );
-    assert.equal(longId.pkts_toclient, 8);
+    assert.equal(longId.pkts_toclient, 12);
     const parts = recs.filter((r) => r.partial && r.community_id === longId.community_id);
-    assert.ok(parts.length >= 1, 'a periodic record for the 2.4 s flow with --flow-interval 1s');
+    assert.ok(parts.length >= 1, 'a periodic record for the 3.3 s flow with --flow-interval 1s');
     for (const p of parts) {
       assert.equal(p.flow_id, longId.flow_id);
-      assert.ok(p.pkts_toserver < 8 && p.pkts_toserver >= 1, JSON.stringify(p));
+      assert.ok(p.pkts_toserver >= 1 && p.pkts_toserver <= 12, JSON.stringify(p));
       assert.ok(p.duration <= longId.duration);
     }
+    assert.ok(
+      parts.some((p) => p.pkts_toserver < 12),
+      `a snapshot taken while the flow ran: ${JSON.stringify(parts)}`,
+    );
+    const tot = (r: FlowRecord) => r.pkts_toserver + r.pkts_toclient;
+    for (let i = 1; i < parts.length; i++)
+      assert.ok(tot(parts[i]) > tot(parts[i - 1]), 'snapshots only when the flow moved');
     assert.equal(recs.filter((r) => !r.partial && r.community_id === longId.community_id).length, 1);
 
     // counters on stop
