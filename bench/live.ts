@@ -48,7 +48,7 @@ async function inner(): Promise<void> {
       const dir = mkdtempSync(join(tmpdir(), 'bench-live-'));
       const file = join(dir, 'burst.pcap');
       let got = 0;
-      let secs = 0;
+      let secs: number;
       if (mode === 'next') {
         const t0 = process.hrtime.bigint();
         while (cap.next()) got++;

@@ -13,7 +13,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EvidenceWriter } from './evidence.js';
 import type { FlowRecord } from '../record/record.js';
-import { concat, ipv4, tcp, udp } from '../testutil/net.js';
+import { concat, ipv4, udp } from '../testutil/net.js';
 import { tempDir } from '../testutil/pcap.js';
 import { assertPrereq, missing, skipUnlessCi } from '../testutil/prereq.js';
 
