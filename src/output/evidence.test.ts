@@ -181,25 +181,26 @@ test('the pending budget bounds what undecided flows hold; the index counts what
   assertPrereq(need);
   const dir = newDir();
   const w = new EvidenceWriter<number>({ dir, pendingBytes: 5000 });
-  // ten undecided flows of 1400-byte packets: only three packets fit in 5000 bytes
+  // ten undecided flows of 1400-byte packets: only three packets fit in 5000 bytes; the flows
+  // undecided the longest give way, so the three newest are held
   for (let f = 1; f <= 10; f++) w.packet(f, f, 101, pkt(f, 1400));
   assert.equal(w.stats.pendingDropped, 7);
   for (let f = 1; f <= 10; f++) w.flowDecided(f, rec(f), { action: 'block', rule_id: 'b' });
-  w.packet(4, 20, 101, pkt(4, 600)); // a later packet of a flow whose first one was not kept
+  w.packet(4, 20, 101, pkt(4, 600)); // a later packet of a flow whose first one gave way
   w.close();
   const rows = tshark(join(dir, 'evidence-000001.pcap'));
   assert.deepEqual(
     rows.map((r) => r.sport),
-    [4001, 4002, 4003, 4004],
+    [4008, 4009, 4010, 4004],
   );
   const idx = index(dir);
   assert.deepEqual(
     idx.map((l) => [l.flow_id, l.packets, l.missed]),
     [
-      [1, 1, 0],
-      [2, 1, 0],
-      [3, 1, 0],
       [4, 1, 1],
+      [8, 1, 0],
+      [9, 1, 0],
+      [10, 1, 0],
     ],
   );
   // deciding frees the held bytes for other flows
@@ -209,6 +210,33 @@ test('the pending budget bounds what undecided flows hold; the index counts what
   for (let f = 4; f <= 6; f++) w2.packet(f, f, 101, pkt(f, 1400));
   assert.equal(w2.stats.pendingDropped, 0, 'deciding frees the held bytes');
   w2.close();
+});
+
+test('a stalled flow holding the whole budget does not blind a new blocked flow', opts, () => {
+  assertPrereq(need);
+  const dir = newDir();
+  const w = new EvidenceWriter<number>({ dir, pendingBytes: 4500 });
+  for (let i = 0; i < 3; i++) w.packet(1, i, 101, pkt(1, 1400)); // never decided in time
+  w.packet(2, 10, 101, pkt(2, 1400)); // the budget is full: flow 1 gives way
+  w.flowDecided(2, rec(2), { action: 'block', rule_id: 'b' });
+  w.flowDecided(1, rec(1), { action: 'block', rule_id: 'b' });
+  w.packet(1, 11, 101, pkt(1, 700));
+  w.close();
+  const rows = tshark(join(dir, 'evidence-000001.pcap'));
+  assert.deepEqual(
+    rows.map((r) => [r.sport, r.len]),
+    [
+      [4002, 1400],
+      [4001, 700],
+    ],
+  );
+  assert.deepEqual(
+    index(dir).map((l) => [l.flow_id, l.packets, l.missed]),
+    [
+      [1, 1, 3],
+      [2, 1, 0],
+    ],
+  );
 });
 
 test(

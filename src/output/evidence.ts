@@ -6,7 +6,9 @@
  * Driven by three calls, in any mode (analyze with a policy, enforce):
  * - `packet(key, tsMs, linktype, buf, off, end, wireLen)` for every packet of a flow (`key` is any
  *   value identifying the flow, e.g. the engine's Flow object). Until the flow is decided its first
- *   packets are copied aside (at most `flowPackets`, and `pendingBytes` over all flows); returns false
+ *   packets are copied aside (at most `flowPackets`, and `pendingBytes` over all flows: when that is
+ *   full, the flow undecided the longest gives its packets up, so stalled flows cannot blind the
+ *   evidence of new ones; what is lost is counted as `missed`); returns false
  *   once the flow needs no more packets (decided allow/log, or its bound is reached), so a caller may
  *   stop calling it for that flow.
  * - `flowDecided(key, record, {action, rule_id})`: block or throttle writes the held packets and every
@@ -73,6 +75,8 @@ interface Entry {
   state: S;
   held: { ts: number; lt: number; data: Uint8Array; wire: number }[] | null;
   heldBytes: number;
+  /** Its held packets gave way to newer flows: later ones are not held either. */
+  evicted: boolean;
   missed: number;
   packets: number;
   bytes: number;
@@ -112,6 +116,8 @@ export class EvidenceWriter<K = unknown> {
   private readonly pendingCap: number;
   private readonly flows = new Map<K, Entry>();
   private readonly openSegs = new Set<Entry>();
+  /** Pending entries holding packets, oldest first (evicted first when the pending budget is full). */
+  private readonly holding = new Set<Entry>();
   private readonly closed: FileInfo[] = [];
   private closedBytes = 0;
   private pendingBytes = 0;
@@ -194,17 +200,42 @@ export class EvidenceWriter<K = unknown> {
       return e.state === S.Writing;
     }
     const len = end - off;
-    const held = e.held ?? (e.held = []);
-    if (held.length < this.flowPackets && this.pendingBytes + len <= this.pendingCap) {
-      // a copy (the caller's buffer is reused; Buffer#slice would be a view)
-      held.push({ ts: tsMs, lt: linktype, data: new Uint8Array(buf.subarray(off, end)), wire: wireLen });
-      e.heldBytes += len;
-      this.pendingBytes += len;
-    } else if (held.length < this.flowPackets) {
+    if (e.evicted) {
       e.missed++;
       this.stats.pendingDropped++;
+      return true;
     }
+    const held = e.held ?? (e.held = []);
+    if (held.length >= this.flowPackets) return true; // beyond the per-flow bound anyway
+    // over budget: the flows that have held the longest without a decision give way (a real flow is
+    // decided within a few packets; stalled ones must not blind the evidence of new flows)
+    while (this.pendingBytes + len > this.pendingCap && this.holding.size > 0) {
+      const oldest: Entry = this.holding.values().next().value!;
+      if (oldest === e) break;
+      this.evict(oldest);
+    }
+    if (this.pendingBytes + len > this.pendingCap) {
+      e.missed++;
+      this.stats.pendingDropped++;
+      return true;
+    }
+    // a copy (the caller's buffer is reused; Buffer#slice would be a view)
+    held.push({ ts: tsMs, lt: linktype, data: new Uint8Array(buf.subarray(off, end)), wire: wireLen });
+    e.heldBytes += len;
+    this.pendingBytes += len;
+    this.holding.add(e);
     return true;
+  }
+
+  private evict(x: Entry): void {
+    this.holding.delete(x);
+    const n = x.held ? x.held.length : 0;
+    this.pendingBytes -= x.heldBytes;
+    x.held = null;
+    x.heldBytes = 0;
+    x.evicted = true;
+    x.missed += n;
+    this.stats.pendingDropped += n;
   }
 
   /** The policy decided the flow: block/throttle writes its packets, anything else frees them. */
@@ -216,6 +247,7 @@ export class EvidenceWriter<K = unknown> {
     }
     if (e.state !== S.Pending) return;
     const held = e.held;
+    this.holding.delete(e);
     e.held = null;
     this.pendingBytes -= e.heldBytes;
     e.heldBytes = 0;
@@ -253,6 +285,7 @@ export class EvidenceWriter<K = unknown> {
     if (e === undefined) return;
     this.flows.delete(key);
     if (e.held) this.pendingBytes -= e.heldBytes;
+    this.holding.delete(e);
     e.held = null;
     this.endSeg(e);
   }
@@ -261,6 +294,7 @@ export class EvidenceWriter<K = unknown> {
   close(): void {
     for (const e of this.flows.values()) this.endSeg(e);
     this.flows.clear();
+    this.holding.clear();
     this.pendingBytes = 0;
     this.closeFile();
   }
@@ -417,6 +451,7 @@ function newEntry(): Entry {
     state: S.Pending,
     held: null,
     heldBytes: 0,
+    evicted: false,
     missed: 0,
     packets: 0,
     bytes: 0,
