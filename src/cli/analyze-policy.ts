@@ -50,6 +50,11 @@ export class AnalyzePolicy {
     if (!ev.packet(f, ts, lt, buf, off, end, wire)) f.user = EVIDENCE_DONE;
   };
 
+  /** Write buffered evidence out (live capture calls this once a second). */
+  flush(): void {
+    this.evidence?.flush();
+  }
+
   /** A record is about to be written: final ones get their decision; partial ones the one so far. */
   record(r: FlowRecord, f: Flow): void {
     if (r.partial) {

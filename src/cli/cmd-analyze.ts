@@ -266,12 +266,13 @@ async function liveCommand(
         process.stderr.write(
           `chokepoint analyze: capturing on ${iface}${lo.filter ? ` (filter: ${lo.filter})` : ''}\n`,
         ),
-      onTick: progress
-        ? (s) =>
-            process.stderr.write(
-              `\r${iface}: ${s.packets} packets, ${s.engine.flows} flows, ${s.kernel.dropped} dropped by the kernel   `,
-            )
-        : undefined,
+      onTick: (s) => {
+        policy?.flush(); // evidence packets reach the disk within a second
+        if (progress)
+          process.stderr.write(
+            `\r${iface}: ${s.packets} packets, ${s.engine.flows} flows, ${s.kernel.dropped} dropped by the kernel   `,
+          );
+      },
     });
     if (progress) process.stderr.write('\n');
     o.finish();

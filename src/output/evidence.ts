@@ -24,9 +24,12 @@
  * record's `community_id` (or `flow_id` + `pcap_filename`) finds its file by a grep of the index, and
  * its packets in the file by the 5-tuple. A flow's packets may span two files when a file rotates.
  * A file rotates at `fileBytes` (or when the link type changes); when the files of this writer exceed
- * `totalBytes`, the oldest pcap+index pairs are deleted. Each packet record and each index line is one
- * write(2) (no user-space buffer): a killed process leaves whole records and whole lines; an index line
- * is written when a flow's part in a file is complete (bound reached, flow end, rotation, close).
+ * `totalBytes`, the oldest pcap+index pairs are deleted. Packet records are buffered (64 KiB) and
+ * written whole; the buffer is written out before every index line, at rotation and close, and by
+ * `flush()` (live callers: once a second), so an index line never names packets not yet on disk and a
+ * killed process leaves a readable file (at worst its last record cut, which tshark reports and reads
+ * past). An index line is one write(2), made when a flow's part in a file is complete (bound reached,
+ * flow end, rotation, close).
  */
 import { closeSync, mkdirSync, openSync, readdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,6 +80,8 @@ interface Entry {
   heldBytes: number;
   /** Its held packets gave way to newer flows: later ones are not held either. */
   evicted: boolean;
+  /** In the pending queue with packets held. */
+  holdingNow: boolean;
   missed: number;
   packets: number;
   bytes: number;
@@ -116,8 +121,14 @@ export class EvidenceWriter<K = unknown> {
   private readonly pendingCap: number;
   private readonly flows = new Map<K, Entry>();
   private readonly openSegs = new Set<Entry>();
-  /** Pending entries holding packets, oldest first (evicted first when the pending budget is full). */
-  private readonly holding = new Set<Entry>();
+  /**
+   * Pending entries holding packets, oldest first (evicted first when the pending budget is full): an
+   * array queue with lazy removal (`Entry.holdingNow`), compacted when stale slots dominate, so each
+   * operation is O(1) amortised (a Set deleted from its front degrades: V8 keeps the holes).
+   */
+  private fifo: Entry[] = [];
+  private fifoHead = 0;
+  private holdingCount = 0;
   private readonly closed: FileInfo[] = [];
   private closedBytes = 0;
   private pendingBytes = 0;
@@ -129,6 +140,9 @@ export class EvidenceWriter<K = unknown> {
   private idxSize = 0;
   private linktype = -1;
   private scratch = Buffer.allocUnsafe(REC_HEADER + 65536);
+  /** Whole packet records not yet written (flushed before every index line, rotation, close). */
+  private readonly pbuf = Buffer.allocUnsafe(64 * 1024);
+  private plen = 0;
 
   constructor(o: EvidenceOptions) {
     this.dir = o.dir;
@@ -209,9 +223,14 @@ export class EvidenceWriter<K = unknown> {
     if (held.length >= this.flowPackets) return true; // beyond the per-flow bound anyway
     // over budget: the flows that have held the longest without a decision give way (a real flow is
     // decided within a few packets; stalled ones must not blind the evidence of new flows)
-    while (this.pendingBytes + len > this.pendingCap && this.holding.size > 0) {
-      const oldest: Entry = this.holding.values().next().value!;
+    while (this.pendingBytes + len > this.pendingCap && this.fifoHead < this.fifo.length) {
+      const oldest = this.fifo[this.fifoHead];
+      if (!oldest.holdingNow) {
+        this.fifoHead++;
+        continue;
+      }
       if (oldest === e) break;
+      this.fifoHead++;
       this.evict(oldest);
     }
     if (this.pendingBytes + len > this.pendingCap) {
@@ -223,12 +242,37 @@ export class EvidenceWriter<K = unknown> {
     held.push({ ts: tsMs, lt: linktype, data: new Uint8Array(buf.subarray(off, end)), wire: wireLen });
     e.heldBytes += len;
     this.pendingBytes += len;
-    this.holding.add(e);
+    if (!e.holdingNow) {
+      e.holdingNow = true;
+      this.holdingCount++;
+      this.fifo.push(e);
+      this.compact();
+    }
     return true;
   }
 
+  private unhold(x: Entry): void {
+    if (!x.holdingNow) return;
+    x.holdingNow = false;
+    this.holdingCount--;
+  }
+
+  private compact(): void {
+    const live = this.fifo.length - this.fifoHead;
+    if (live > 2 * this.holdingCount + 1024) {
+      const next: Entry[] = [];
+      for (let i = this.fifoHead; i < this.fifo.length; i++)
+        if (this.fifo[i].holdingNow) next.push(this.fifo[i]);
+      this.fifo = next;
+      this.fifoHead = 0;
+    } else if (this.fifoHead > 1024 && this.fifoHead * 2 > this.fifo.length) {
+      this.fifo = this.fifo.slice(this.fifoHead);
+      this.fifoHead = 0;
+    }
+  }
+
   private evict(x: Entry): void {
-    this.holding.delete(x);
+    this.unhold(x);
     const n = x.held ? x.held.length : 0;
     this.pendingBytes -= x.heldBytes;
     x.held = null;
@@ -247,7 +291,7 @@ export class EvidenceWriter<K = unknown> {
     }
     if (e.state !== S.Pending) return;
     const held = e.held;
-    this.holding.delete(e);
+    this.unhold(e);
     e.held = null;
     this.pendingBytes -= e.heldBytes;
     e.heldBytes = 0;
@@ -285,7 +329,7 @@ export class EvidenceWriter<K = unknown> {
     if (e === undefined) return;
     this.flows.delete(key);
     if (e.held) this.pendingBytes -= e.heldBytes;
-    this.holding.delete(e);
+    this.unhold(e);
     e.held = null;
     this.endSeg(e);
   }
@@ -294,7 +338,9 @@ export class EvidenceWriter<K = unknown> {
   close(): void {
     for (const e of this.flows.values()) this.endSeg(e);
     this.flows.clear();
-    this.holding.clear();
+    this.fifo = [];
+    this.fifoHead = 0;
+    this.holdingCount = 0;
     this.pendingBytes = 0;
     this.closeFile();
   }
@@ -326,17 +372,27 @@ export class EvidenceWriter<K = unknown> {
       (this.size > PCAP_HEADER && this.size + recLen > this.fileBytes)
     )
       this.rotate(lt);
-    if (this.scratch.length < recLen) this.scratch = Buffer.allocUnsafe(recLen);
-    const b = this.scratch;
+    if (this.plen + recLen > this.pbuf.length) this.flush();
+    let b: Buffer;
+    let o: number;
+    if (recLen <= this.pbuf.length) {
+      b = this.pbuf;
+      o = this.plen;
+    } else {
+      if (this.scratch.length < recLen) this.scratch = Buffer.allocUnsafe(recLen);
+      b = this.scratch;
+      o = 0;
+    }
     const sec = Math.floor(tsMs / 1000);
     let usec = Math.round((tsMs - sec * 1000) * 1000);
     if (usec > 999_999) usec = 999_999;
-    b.writeUInt32LE(sec >>> 0, 0);
-    b.writeUInt32LE(usec, 4);
-    b.writeUInt32LE(cap, 8);
-    b.writeUInt32LE(Math.max(wireLen, cap), 12);
-    b.set(buf.subarray(off, off + cap), REC_HEADER);
-    writeAll(this.fd, b, recLen);
+    b.writeUInt32LE(sec >>> 0, o);
+    b.writeUInt32LE(usec, o + 4);
+    b.writeUInt32LE(cap, o + 8);
+    b.writeUInt32LE(Math.max(wireLen, cap), o + 12);
+    b.set(buf.subarray(off, off + cap), o + REC_HEADER);
+    if (b === this.pbuf) this.plen += recLen;
+    else writeAll(this.fd, b, recLen);
     this.size += recLen;
     if (e.segFile !== this.seq) {
       e.segFile = this.seq;
@@ -376,6 +432,7 @@ export class EvidenceWriter<K = unknown> {
         missed: e.missed,
       }) + '\n';
     const b = Buffer.from(line);
+    this.flush(); // the packets an index line names are on disk before it
     writeAll(this.idxFd, b, b.length);
     this.idxSize += b.length;
     if (this.closedBytes + this.size + this.idxSize > this.totalBytes) this.enforceCap();
@@ -402,9 +459,17 @@ export class EvidenceWriter<K = unknown> {
     this.enforceCap();
   }
 
+  /** Write buffered packet records out (long-running callers: about once a second). */
+  flush(): void {
+    if (this.plen === 0 || this.fd < 0) return;
+    writeAll(this.fd, this.pbuf, this.plen);
+    this.plen = 0;
+  }
+
   private closeFile(): void {
     if (this.fd < 0) return;
     for (const e of [...this.openSegs]) this.endSeg(e);
+    this.flush();
     closeSync(this.fd);
     closeSync(this.idxFd);
     this.closed.push({ seq: this.seq, size: this.size + this.idxSize });
@@ -452,6 +517,7 @@ function newEntry(): Entry {
     held: null,
     heldBytes: 0,
     evicted: false,
+    holdingNow: false,
     missed: 0,
     packets: 0,
     bytes: 0,
