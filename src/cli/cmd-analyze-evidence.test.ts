@@ -237,3 +237,61 @@ test('--evidence without --policy is a usage error', () => {
   assert.match(r.stderr, /--evidence needs --policy/);
   assert.equal(existsSync(tmp.path('x')), false);
 });
+
+test(
+  'killed mid-run (SIGKILL), the evidence left behind is readable and every index line names packets on disk',
+  { skip: skipUnlessCi(need), timeout: 120_000 },
+  async () => {
+    assertPrereq(need);
+    const big = tmp.path('big.pcap');
+    const fd = openSync(big, 'w');
+    try {
+      generate(new PcapWriter(fd), { seed: 11, flows: 6000, names: ['blocked.example', 'allowed.example'] });
+    } finally {
+      closeSync(fd);
+    }
+    const dir = tmp.path('ev-killed');
+    const { spawn } = await import('node:child_process');
+    const child = spawn(
+      process.execPath,
+      [...CLI, 'analyze', big, '--policy', policy, '--evidence', dir, '--evidence-file-size', '64KiB'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    // kill as soon as a few index lines exist, while packets are being written
+    const lines = () =>
+      existsSync(dir)
+        ? readdirSync(dir)
+            .filter((f) => f.endsWith('.jsonl'))
+            .reduce((n, f) => n + readFileSync(join(dir, f), 'utf8').split('\n').length - 1, 0)
+        : 0;
+    const deadline = Date.now() + 60_000;
+    while (lines() < 5 && Date.now() < deadline && child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 5));
+    assert.equal(child.exitCode, null, 'still running when killed (the capture is large enough)');
+    child.kill('SIGKILL');
+    await exited;
+    const pcaps = readdirSync(dir).filter((f) => f.endsWith('.pcap'));
+    assert.ok(pcaps.length >= 1);
+    for (const f of pcaps) {
+      const r = spawnSync('tshark', ['-n', '-r', join(dir, f)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+      assert.ok(r.status === 0 || /cut short in the middle of a packet/.test(r.stderr), `${f}: ${r.stderr}`);
+    }
+    let named = 0;
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.jsonl'))) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      assert.ok(text === '' || text.endsWith('\n'), `${f} ends with a whole line`);
+      const flows = tsharkFlows(join(dir, f.replace(/\.jsonl$/, '.pcap')));
+      for (const l of text.split('\n').filter(Boolean)) {
+        const x = JSON.parse(l) as Record<string, string & number>;
+        const k = key(x.proto, x.src_ip, x.src_port, x.dest_ip, x.dest_port);
+        assert.ok(
+          (flows.get(k)?.length ?? 0) >= x.packets,
+          `${f}: ${k} has its ${x.packets} packets on disk`,
+        );
+        named++;
+      }
+    }
+    assert.ok(named >= 5);
+  },
+);
