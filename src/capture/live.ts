@@ -82,7 +82,6 @@ export async function captureLive(o: LiveOptions): Promise<LiveStats> {
   st.engine = engine.stats;
   o.onEngine?.(engine);
   const lt = cap.linktype;
-  const data = cap.data;
   const onPacket = o.onPacket;
   let nextTick = Date.now() + 1000;
   let nextScan = interval > 0 ? Date.now() + Math.min(interval, 1000) : Infinity;
@@ -106,8 +105,10 @@ export async function captureLive(o: LiveOptions): Promise<LiveStats> {
       let n = 0;
       while (n < BATCH && cap.next()) {
         n++;
-        const f = engine.packet(data, lt, cap.tsMs, cap.wirelen, 0, cap.caplen);
-        if (onPacket) onPacket(f, data, 0, cap.caplen, lt, cap.tsMs, cap.wirelen);
+        const b = cap.buf;
+        const off = cap.off;
+        const f = engine.packet(b, lt, cap.tsMs, cap.wirelen, off, off + cap.caplen);
+        if (onPacket) onPacket(f, b, off, off + cap.caplen, lt, cap.tsMs, cap.wirelen);
       }
       st.packets += n;
       const now = Date.now();
@@ -128,8 +129,10 @@ export async function captureLive(o: LiveOptions): Promise<LiveStats> {
     // what arrived before the stop still counts (bounded: a flood must not delay the stop)
     for (let k = 0; k < 4 * BATCH && cap.next(); k++) {
       st.packets++;
-      const f = engine.packet(data, lt, cap.tsMs, cap.wirelen, 0, cap.caplen);
-      if (onPacket) onPacket(f, data, 0, cap.caplen, lt, cap.tsMs, cap.wirelen);
+      const b = cap.buf;
+      const off = cap.off;
+      const f = engine.packet(b, lt, cap.tsMs, cap.wirelen, off, off + cap.caplen);
+      if (onPacket) onPacket(f, b, off, off + cap.caplen, lt, cap.tsMs, cap.wirelen);
     }
     st.kernel = cap.counters();
   } finally {

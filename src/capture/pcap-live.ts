@@ -4,16 +4,18 @@
  *
  * Why libpcap and not a raw AF_PACKET socket: `--filter` takes a BPF expression, and libpcap is the
  * one BPF compiler operators already use with tcpdump (same syntax, same semantics, same optimiser);
- * it also sets up the TPACKET_V3 memory-mapped ring (no copy from kernel to user per packet, blocks
+ * it also sets up the TPACKET_V3 memory-mapped ring (no system call per packet, blocks
  * of packets per wake-up), handles every link type the interface may have (Ethernet, `any` as
  * SLL2, tun devices as raw IP), and keeps the kernel's drop counters (`pcap_stats`). Doing this on a
  * bare AF_PACKET socket would mean re-implementing the filter compiler and the ring.
  *
  * Packets are read with `pcap_next_ex` in non-blocking mode: it returns pointers to libpcap's header
- * and to the packet in the ring (as two 32-bit halves in a reused buffer). The header is read through
+ * and to the packet (as two 32-bit halves in a reused buffer). The header is read through
  * one `koffi.view` of libpcap's header struct (the same address every call; a new view only if it
- * moves), the packet is copied with `memcpy` into a buffer allocated once: two foreign calls and no
- * allocation per packet. Waiting for packets
+ * moves). The packet is where pcap_next_ex put it: libpcap copies it out of the TPACKET ring into one
+ * snaplen-sized buffer of the pcap_t, the same address every call, so it too is viewed once (after
+ * the address repeated) and read in place: one foreign call and no allocation or copy per packet.
+ * A packet at another address is `memcpy`'d into a buffer allocated once. Waiting for packets
  * is `poll(2)` on libpcap's selectable descriptor, run on koffi's worker thread (`.async`), so the event
  * loop stays free for signals and output while nothing arrives.
  */
@@ -137,8 +139,14 @@ export class LivePcap {
   private readonly dataPtr = Buffer.alloc(8);
   private hdrAddr = -1;
   private hdrView: Buffer | null = null;
-  /** The current packet's bytes (caplen of them), valid until the next `next()`. */
-  readonly data: Buffer;
+  /** Fallback copy target when the packet is not in the viewed ring. */
+  private readonly data: Buffer;
+  /** The current packet is bytes [0, caplen) of `buf`, valid until the next `next()`. */
+  buf: Buffer;
+  readonly off = 0;
+  private dataAddr = -1;
+  private lastData = -1;
+  private dataView: Buffer | null = null;
   /** Current packet: capture length, wire length, time in ms since the epoch. */
   caplen = 0;
   wirelen = 0;
@@ -181,6 +189,7 @@ export class LivePcap {
       this.pfd[1] = POLLIN;
       this.linktype = dltToLinktype(l.pcap_datalink(p));
       this.data = Buffer.alloc(this.snaplen);
+      this.buf = this.data;
     } catch (e) {
       l.pcap_close(p);
       this.p = null;
@@ -212,7 +221,21 @@ export class LivePcap {
     this.wirelen = h.readUInt32LE(20);
     this.tsMs = sec * 1000 + usec / 1000;
     const dp = this.dataPtr;
-    l.memcpy(this.data, dp.readUInt32LE(0) + dp.readUInt32LE(4) * 4294967296, cap);
+    const dAddr = dp.readUInt32LE(0) + dp.readUInt32LE(4) * 4294967296;
+    if (dAddr === this.dataAddr) {
+      // libpcap's one-shot buffer (pcap_next_ex copies each packet out of the ring into one buffer of
+      // snaplen bytes in the pcap_t): viewed once, read in place; only [0, caplen) is ever read
+      this.buf = this.dataView!;
+    } else {
+      l.memcpy(this.data, dAddr, cap);
+      this.buf = this.data;
+      // an address seen twice in a row is that fixed buffer: view it from now on
+      if (dAddr === this.lastData) {
+        this.dataAddr = dAddr;
+        this.dataView = Buffer.from(koffi.view(dAddr, this.snaplen));
+      }
+      this.lastData = dAddr;
+    }
     return true;
   }
 
@@ -243,6 +266,10 @@ export class LivePcap {
     this.p = null;
     this.hdrView = null;
     this.hdrAddr = -1;
+    // pcap_close frees the buffer: never touch the view again
+    this.dataView = null;
+    this.dataAddr = this.lastData = -1;
+    this.buf = this.data;
   }
 }
 
