@@ -1,7 +1,9 @@
 /**
  * @module enforce/metrics
- * Prometheus `/metrics` for the inline engine (prom-client). Labels are low-cardinality only:
- * `queue`, `action`, `rule` (rule ids of the policy, a bounded set), `reason`, `enforcement` — never a
+ * Prometheus `/metrics` for the inline engine (prom-client). Names follow Prometheus' conventions
+ * (`chokepoint_` prefix, base unit in the name, `_total` on counters only; `promtool check metrics`
+ * clean, see metrics.test.ts and the list in docs/ENFORCE.md). Labels are low-cardinality only:
+ * `queue`, `action`, `rule` (rule ids of the policy, a bounded set), `reason`, `result` — never a
  * host or an address. Per-queue counters are read from the workers' shared counter arrays at scrape
  * time; verdicts by rule arrive as batched deltas.
  */
