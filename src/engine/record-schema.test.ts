@@ -1,7 +1,7 @@
 /**
  * @module engine/record-schema.test
  * schema/flow-record.schema.json: compiles as JSON Schema 2020-12 in ajv strict mode, documents every
- * field, matches the FlowRecord fields of src/engine/record.ts, accepts records of every protocol, and
+ * field, matches the FlowRecord fields of src/record/record.ts, accepts records of every protocol, and
  * rejects records that break the contract (missing fields, wrong types, non-canonical values). Records
  * produced by the engine itself are validated in engine.test.ts and cmd-analyze.test.ts.
  */
