@@ -18,12 +18,12 @@ import { generate, type TruthRow } from '../gen/synth.js';
 import type { FlowRecord } from '../record/record.js';
 import { tempDir } from '../testutil/pcap.js';
 import { flowRecordErrors } from '../testutil/schema.js';
-import { assertPrereq, missing, skipUnlessCi } from '../testutil/prereq.js';
+import { haveTool, need } from '../testutil/require.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fromDist = existsSync(join(here, 'main.js'));
 const CLI: string[] = fromDist ? [join(here, 'main.js')] : ['--import', 'tsx', join(here, 'main.ts')];
-const need = missing({ tools: ['tshark'] });
+const SKIP = need(haveTool('tshark'), 'tshark missing (Debian package tshark)');
 const tmp = tempDir('chokepoint-evidence-cli-');
 after(() => tmp.cleanup());
 
@@ -112,9 +112,8 @@ function tsharkFlows(file: string): Map<string, [string, number][]> {
 
 test(
   'evidence pcaps hold exactly the first packets of every blocked/throttled flow and match the records',
-  { skip: skipUnlessCi(need), timeout: 120_000 },
+  { skip: SKIP, timeout: 120_000 },
   () => {
-    assertPrereq(need);
     const dir = tmp.path('ev');
     const r = spawnSync(
       process.execPath,
@@ -240,9 +239,8 @@ test('--evidence without --policy is a usage error', () => {
 
 test(
   'killed mid-run (SIGKILL), the evidence left behind is readable and every index line names packets on disk',
-  { skip: skipUnlessCi(need), timeout: 120_000 },
+  { skip: SKIP, timeout: 120_000 },
   async () => {
-    assertPrereq(need);
     const big = tmp.path('big.pcap');
     const fd = openSync(big, 'w');
     try {

@@ -3,7 +3,7 @@
  * `chokepoint analyze [--format jsonl|table] [--progress] FILE...` — one JSON flow record per line on
  * stdout (or a table and summary); progress on stderr only when stderr is a terminal (or --progress).
  * `--interface IFACE [--filter BPF] [--flow-interval 60s]` reads live from an interface instead
- * (capture/live) until SIGINT/SIGTERM, then ends every flow and prints the capture counters (kernel
+ * (engine/live) until SIGINT/SIGTERM, then ends every flow and prints the capture counters (kernel
  * drops included) on stderr. `--policy P` adds each flow's decision (`policy: {rule_id, action}`, as
  * simulate), and `--evidence DIR` writes the first packets of blocked/throttled flows to pcap files.
  * Exit 0 ok, 1 when some input could not be read, 2 usage.
@@ -240,7 +240,7 @@ async function liveCommand(
   policy: AnalyzePolicy | null,
   lo: LiveCliOptions,
 ): Promise<number> {
-  const { captureLive } = await import('../capture/live.js');
+  const { captureLive } = await import('../engine/live.js');
   const o = new Output(format, progress, policy);
   const ac = new AbortController();
   const stop = (sig: string) => {

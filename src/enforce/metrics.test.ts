@@ -11,9 +11,9 @@ import { readFileSync } from 'node:fs';
 import { EnforceMetrics } from './metrics.js';
 import { newCounters, N_COUNTERS } from './counters.js';
 import { assertPromtoolClean, promtoolCheck } from '../testutil/promtool.js';
-import { assertPrereq, missing, skipUnlessCi } from '../testutil/prereq.js';
+import { haveTool, need } from '../testutil/require.js';
 
-const need = missing({ tools: ['promtool'] });
+const SKIP = need(haveTool('promtool'), 'promtool missing (Debian package prometheus)');
 
 async function served(): Promise<string> {
   const m = new EnforceMetrics();
@@ -41,39 +41,29 @@ async function served(): Promise<string> {
   }
 }
 
-test(
-  'promtool check metrics finds nothing to complain about in /metrics',
-  { skip: skipUnlessCi(need) },
-  async () => {
-    assertPrereq(need);
-    const text = await served();
-    assert.match(text, /chokepoint_packets_total\{queue="1"\} 20/);
-    assert.match(text, /chokepoint_verdicts_total\{action="allow",rule="\(default\)"\} 7/);
-    await assertPromtoolClean(text);
-  },
-);
+test('promtool check metrics finds nothing to complain about in /metrics', { skip: SKIP }, async () => {
+  const text = await served();
+  assert.match(text, /chokepoint_packets_total\{queue="1"\} 20/);
+  assert.match(text, /chokepoint_verdicts_total\{action="allow",rule="\(default\)"\} 7/);
+  await assertPromtoolClean(text);
+});
 
-test(
-  'promtoolCheck reports what promtool complains about (the check can fail)',
-  { skip: skipUnlessCi(need) },
-  async () => {
-    assertPrereq(need);
-    const bad =
-      '# HELP chokepoint_hold_ms Hold time\n# TYPE chokepoint_hold_ms gauge\nchokepoint_hold_ms 3\n' +
-      '# HELP chokepoint_verdicts Verdicts\n# TYPE chokepoint_verdicts counter\nchokepoint_verdicts 1\n';
-    const r = await promtoolCheck(bad);
-    assert.notEqual(r.code, 0);
-    assert.ok(
-      r.problems.some((p) => /chokepoint_hold_ms.*abbreviated units/.test(p)),
-      r.problems.join('\n'),
-    );
-    assert.ok(
-      r.problems.some((p) => /chokepoint_verdicts.*_total/.test(p)),
-      r.problems.join('\n'),
-    );
-    await assert.rejects(assertPromtoolClean(bad), /promtool check metrics/);
-  },
-);
+test('promtoolCheck reports what promtool complains about (the check can fail)', { skip: SKIP }, async () => {
+  const bad =
+    '# HELP chokepoint_hold_ms Hold time\n# TYPE chokepoint_hold_ms gauge\nchokepoint_hold_ms 3\n' +
+    '# HELP chokepoint_verdicts Verdicts\n# TYPE chokepoint_verdicts counter\nchokepoint_verdicts 1\n';
+  const r = await promtoolCheck(bad);
+  assert.notEqual(r.code, 0);
+  assert.ok(
+    r.problems.some((p) => /chokepoint_hold_ms.*abbreviated units/.test(p)),
+    r.problems.join('\n'),
+  );
+  assert.ok(
+    r.problems.some((p) => /chokepoint_verdicts.*_total/.test(p)),
+    r.problems.join('\n'),
+  );
+  await assert.rejects(assertPromtoolClean(bad), /promtool check metrics/);
+});
 
 test('every served metric is documented in docs/ENFORCE.md and every documented one is served', async () => {
   const text = await served();

@@ -15,9 +15,9 @@ import { EvidenceWriter } from './evidence.js';
 import type { FlowRecord } from '../record/record.js';
 import { concat, ipv4, udp } from '../testutil/net.js';
 import { tempDir } from '../testutil/pcap.js';
-import { assertPrereq, missing, skipUnlessCi } from '../testutil/prereq.js';
+import { haveTool, need } from '../testutil/require.js';
 
-const need = missing({ tools: ['tshark'] });
+const SKIP = need(haveTool('tshark'), 'tshark missing (Debian package tshark)');
 const tmp = tempDir('chokepoint-evidence-');
 after(() => tmp.cleanup());
 let dirN = 0;
@@ -101,10 +101,9 @@ function index(dir: string): Record<string, unknown>[] {
   );
 }
 
-const opts = { skip: skipUnlessCi(need) };
+const opts = { skip: SKIP };
 
 test('a blocked flow: held packets then later ones, up to the per-flow packet bound', opts, () => {
-  assertPrereq(need);
   const dir = newDir();
   const w = new EvidenceWriter<number>({ dir, flowPackets: 5 });
   const t0 = 1_767_225_600_000; // 2026-01-01
@@ -140,7 +139,6 @@ test('a blocked flow: held packets then later ones, up to the per-flow packet bo
 });
 
 test('the per-flow byte bound cuts the packet that crosses it (caplen < len), then stops', opts, () => {
-  assertPrereq(need);
   const dir = newDir();
   const w = new EvidenceWriter<number>({ dir, flowBytes: 3000 });
   w.flowDecided(7, rec(7), { action: 'throttle', rule_id: 'slow' });
@@ -160,7 +158,6 @@ test('the per-flow byte bound cuts the packet that crosses it (caplen < len), th
 });
 
 test('allowed and logged flows leave nothing; undecided ones nothing either', opts, () => {
-  assertPrereq(need);
   const dir = newDir();
   const w = new EvidenceWriter<number>({ dir });
   w.packet(1, 1, 101, pkt(1, 100));
@@ -178,7 +175,6 @@ test('allowed and logged flows leave nothing; undecided ones nothing either', op
 });
 
 test('the pending budget bounds what undecided flows hold; the index counts what was missed', opts, () => {
-  assertPrereq(need);
   const dir = newDir();
   const w = new EvidenceWriter<number>({ dir, pendingBytes: 5000 });
   // ten undecided flows of 1400-byte packets: only three packets fit in 5000 bytes; the flows
@@ -213,7 +209,6 @@ test('the pending budget bounds what undecided flows hold; the index counts what
 });
 
 test('a stalled flow holding the whole budget does not blind a new blocked flow', opts, () => {
-  assertPrereq(need);
   const dir = newDir();
   const w = new EvidenceWriter<number>({ dir, pendingBytes: 4500 });
   for (let i = 0; i < 3; i++) w.packet(1, i, 101, pkt(1, 1400)); // never decided in time
@@ -243,7 +238,6 @@ test(
   'files rotate at the size bound and on a link-type change; a flow spanning two files has a line in each',
   opts,
   () => {
-    assertPrereq(need);
     const dir = newDir();
     const w = new EvidenceWriter<number>({ dir, fileBytes: 4096, totalBytes: 1 << 20, flowPackets: 100 });
     w.flowDecided(1, rec(1), { action: 'block', rule_id: 'b' });
@@ -275,7 +269,6 @@ test(
   'the total cap deletes the oldest pcap+index pairs; a new writer continues the numbering within the cap',
   opts,
   () => {
-    assertPrereq(need);
     const dir = newDir();
     const cap = 16384;
     const w = new EvidenceWriter<number>({ dir, fileBytes: 4096, totalBytes: cap, flowPackets: 2 });

@@ -1,5 +1,5 @@
 /**
- * @module capture/live
+ * @module engine/live
  * Live analysis of an interface (a mirror/SPAN port, a tap, or any local interface): packets from
  * libpcap (capture/pcap-live) go to the same `Engine.packet(...)` as capture files do, and flow
  * records come out the same way. On top of the file path:
@@ -12,10 +12,10 @@
  * The loop drains up to a batch of packets synchronously, then yields to the event loop; with nothing
  * to read it waits in poll(2) off the event loop.
  */
-import { Engine, type EngineOptions, type EngineStats } from '../engine/engine.js';
+import { Engine, type EngineOptions, type EngineStats } from './engine.js';
 import type { Flow } from '../flow/flow.js';
 import type { FlowRecord } from '../record/record.js';
-import { LivePcap, type LivePcapOptions, type PcapCounters } from './pcap-live.js';
+import { LivePcap, type LivePcapOptions, type PcapCounters } from '../capture/pcap-live.js';
 
 export interface LiveOptions extends LivePcapOptions, Omit<EngineOptions, 'onFlowEnd' | 'pcapFilename'> {
   /** Every record: final ones when a flow ends, `partial: true` snapshots of long flows. */

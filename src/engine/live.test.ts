@@ -1,5 +1,5 @@
 /**
- * @module capture/live.test
+ * @module engine/live.test
  * `chokepoint analyze --interface` on a real kernel: a namespace lab the test creates (sub — box —
  * net, src/lab), the lab's servers in `net`, the capture on the box's subscriber-side veth, and traffic
  * from `sub`: a real TLS ClientHello (`openssl s_client`), HTTP (`curl`), a QUIC Initial (crafted with
@@ -21,7 +21,8 @@ import { buildQuicInitials } from '../gen/quic-initial.js';
 import type { FlowRecord } from '../record/record.js';
 import { flowRecordErrors } from '../testutil/schema.js';
 import { tempDir } from '../testutil/pcap.js';
-import { assertPrereq, missing, skipUnlessCi } from '../testutil/prereq.js';
+import { haveTools, isRoot, need } from '../testutil/require.js';
+import { loadPcap } from '../capture/pcap-live.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fromDist = existsSync(join(here, 'live.js'));
@@ -30,11 +31,18 @@ const nodeArgs = fromDist ? [] : ['--import', 'tsx'];
 const MAIN = join(here, '..', 'cli', `main.${ext}`);
 const SERVERS = join(here, '..', 'lab', `servers.${ext}`);
 
-const need = missing({
-  root: true,
-  tools: ['ip', 'openssl', 'curl', 'tshark'],
-  libs: ['libpcap.so.0.8'],
-});
+function havePcap(): boolean {
+  try {
+    loadPcap();
+    return true;
+  } catch {
+    return false;
+  }
+}
+const SKIP = need(
+  isRoot() && haveTools('ip', 'openssl', 'curl', 'tshark') && havePcap(),
+  'needs root, ip, openssl, curl, tshark and libpcap.so.0.8 (Debian libpcap0.8)',
+);
 
 const labs: Lab[] = [];
 const tmp = tempDir('chokepoint-live-');
@@ -161,9 +169,8 @@ function records(stdout: string): FlowRecord[] {
 
 test(
   'analyze --interface names TLS, QUIC, HTTP and DNS flows the test generates in a namespace lab',
-  { skip: skipUnlessCi(need), timeout: 180_000 },
+  { skip: SKIP, timeout: 180_000 },
   async () => {
-    assertPrereq(need);
     const lab = await startLab();
     const a = lab.addr;
     const policyFile = tmp.path('block-tls.yaml');
@@ -339,9 +346,8 @@ test(
 
 test(
   'analyze --interface reports the packets the kernel dropped while the reader was stopped',
-  { skip: skipUnlessCi(need), timeout: 120_000 },
+  { skip: SKIP, timeout: 120_000 },
   async () => {
-    assertPrereq(need);
     const lab = await startLab();
     const an = lab.spawn('box', [
       process.execPath,
@@ -385,30 +391,25 @@ test(
   },
 );
 
-test(
-  'a missing interface, a bad filter and misused options are clear errors',
-  { skip: skipUnlessCi(need) },
-  async () => {
-    assertPrereq(need);
-    const { spawnSync } = await import('node:child_process');
-    const cli = (args: string[]) =>
-      spawnSync(process.execPath, [...nodeArgs, MAIN, 'analyze', ...args], {
-        encoding: 'utf8',
-        timeout: 30_000,
-      });
-    const a = cli(['--interface', 'cp-no-such-if0']);
-    assert.equal(a.status, 1, a.stderr);
-    assert.match(a.stderr, /cp-no-such-if0: .*(No such device|doesn't exist)/i);
-    const b = cli(['--interface', 'lo', '--filter', 'tcp port ((']);
-    assert.equal(b.status, 1, b.stderr);
-    assert.match(b.stderr, /--filter 'tcp port \(\(': .*syntax error/);
-    const c = cli(['--filter', 'tcp', 'x.pcap']);
-    assert.equal(c.status, 2);
-    assert.match(c.stderr, /--filter needs --interface/);
-    const d = cli(['--interface', 'lo', 'x.pcap']);
-    assert.equal(d.status, 2);
-    const e = cli(['--interface', 'lo', '--flow-interval', 'soon']);
-    assert.equal(e.status, 2);
-    assert.match(e.stderr, /invalid duration 'soon'/);
-  },
-);
+test('a missing interface, a bad filter and misused options are clear errors', { skip: SKIP }, async () => {
+  const { spawnSync } = await import('node:child_process');
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, [...nodeArgs, MAIN, 'analyze', ...args], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+  const a = cli(['--interface', 'cp-no-such-if0']);
+  assert.equal(a.status, 1, a.stderr);
+  assert.match(a.stderr, /cp-no-such-if0: .*(No such device|doesn't exist)/i);
+  const b = cli(['--interface', 'lo', '--filter', 'tcp port ((']);
+  assert.equal(b.status, 1, b.stderr);
+  assert.match(b.stderr, /--filter 'tcp port \(\(': .*syntax error/);
+  const c = cli(['--filter', 'tcp', 'x.pcap']);
+  assert.equal(c.status, 2);
+  assert.match(c.stderr, /--filter needs --interface/);
+  const d = cli(['--interface', 'lo', 'x.pcap']);
+  assert.equal(d.status, 2);
+  const e = cli(['--interface', 'lo', '--flow-interval', 'soon']);
+  assert.equal(e.status, 2);
+  assert.match(e.stderr, /invalid duration 'soon'/);
+});
