@@ -6,6 +6,7 @@
  * files. Every blocked/throttled flow's evidence must be exactly its first N packets of the input
  * (time and length, in order, across rotated files); no other flow may appear; the index lines must
  * agree with the files and with the flow records (community_id, 5-tuple, action, packet counts).
+ * A SIGKILL mid-run leaves readable files; and analyze --policy decides every flow as simulate does.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -293,3 +294,28 @@ test(
     assert.ok(named >= 5);
   },
 );
+
+test('analyze --policy gives every flow the decision simulate gives it (same policy, same capture)', () => {
+  const run = (args: string[]) => {
+    const r = spawnSync(process.execPath, [...CLI, ...args], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 28,
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as FlowRecord & { event_type: string });
+  };
+  const analyzed = run(['analyze', cap, '--policy', policy]);
+  const simulated = run(['simulate', '--policy', policy, cap]).filter((r) => r.event_type === 'flow');
+  assert.equal(analyzed.length, simulated.length);
+  const bySim = new Map(simulated.map((r) => [r.flow_id, r.policy]));
+  let blocked = 0;
+  for (const r of analyzed) {
+    assert.deepEqual(r.policy, bySim.get(r.flow_id), `flow ${r.flow_id} (${r.host})`);
+    if (r.policy?.action === 'block') blocked++;
+  }
+  assert.ok(blocked > 0);
+});

@@ -10,7 +10,9 @@
  * - `stop` (an AbortSignal: the command wires SIGINT/SIGTERM to it) ends every flow with its final
  *   record and returns the counters, including packets the kernel dropped (`pcap_stats`).
  * The loop drains up to a batch of packets synchronously, then yields to the event loop; with nothing
- * to read it waits in poll(2) off the event loop.
+ * to read it waits in poll(2) off the event loop. The periodic-record scan walks the flow table at most
+ * once a second (O(flows), bounded by the table's cap) and records a flow only if it moved since its
+ * last record. A flood the ring cannot absorb is dropped by the kernel and counted, never queued here.
  */
 import { Engine, type EngineOptions, type EngineStats } from './engine.js';
 import type { Flow } from '../flow/flow.js';
