@@ -64,4 +64,9 @@ export interface FlowRecord {
   /** Seconds from the first to the last packet seen. */
   duration: number;
   policy?: PolicyVerdict;
+  /**
+   * Live capture only: a periodic snapshot of a flow still running (`--flow-interval`), counters so
+   * far; the flow's final record has no `partial`.
+   */
+  partial?: true;
 }
