@@ -60,6 +60,9 @@ const METHODS = [
   'REPORT',
   'MKCALENDAR',
   'PURGE',
+  // HTTP over UDP (SSDP, UPnP GENA)
+  'M-SEARCH',
+  'NOTIFY',
 ];
 /** Method name + space, as bytes. */
 const METHOD_BYTES = METHODS.map((m) => Uint8Array.from(m + ' ', (c) => c.charCodeAt(0)));
@@ -86,17 +89,26 @@ export function isHttpRequestStart(data: Uint8Array): boolean {
   return data.length > 0 && matchMethod(data) !== -2;
 }
 
-/** Offset just past the empty line ending the head, or -1 if not yet present. */
-function findHeadEnd(data: Uint8Array, limit: number): number {
-  let pos = 0;
+/**
+ * Offset just past the empty line ending the head, or -1 if not yet present before `limit`.
+ * `st.from` is where the LF search resumes (kept across calls on a growing prefix, so the scan is
+ * linear over all calls); it is advanced past every LF looked at and to `limit` when none is found.
+ */
+function findHeadEnd(data: Uint8Array, limit: number, st: { from: number }): number {
+  let pos = st.from;
   while (true) {
     const lf = data.indexOf(10, pos);
-    if (lf < 0 || lf >= limit) return -1;
+    if (lf < 0 || lf >= limit) {
+      st.from = limit;
+      return -1;
+    }
     // Empty line: LF directly after the previous line's LF, or CR LF.
     if (lf > 0 && (data[lf - 1] === 10 || (data[lf - 1] === 13 && lf > 1 && data[lf - 2] === 10))) {
+      st.from = lf + 1;
       return lf + 1;
     }
     pos = lf + 1;
+    st.from = pos;
   }
 }
 
@@ -165,28 +177,45 @@ export function hostnameFromAuthority(authority: string, anomalies: string[]): s
  * at least a complete request line, else they are errors with that code.
  */
 export function parseHttpRequest(data: Uint8Array, final = false): HttpResult {
-  if (data.length === 0) return final ? NOT_MINE : NEED_MORE;
-  const m = matchMethod(data);
-  if (m === -2) return NOT_MINE;
-  const tooLarge = data.length >= HTTP_MAX_HEAD;
-  if (m === -1) return final ? NOT_MINE : NEED_MORE;
-  const limit = Math.min(data.length, HTTP_MAX_HEAD);
-  let end = findHeadEnd(data, limit);
-  let partial: string | null = null;
-  if (end < 0) {
-    if (!tooLarge && !final) return NEED_MORE;
-    partial = tooLarge ? 'http_head_too_large' : 'http_head_incomplete';
-    const lastLf = data.lastIndexOf(10, limit - 1);
-    if (lastLf < 0) return { status: 'error', anomaly: partial };
-    end = lastLf + 1;
+  return new HttpHeadScanner().feed(data, final);
+}
+
+/**
+ * Resumable {@link parseHttpRequest} for a growing stream prefix: the search for the end of the head
+ * continues where the previous call stopped, so a head delivered in n pieces costs O(bytes + n).
+ * Once the result is not 'need-more' it is final.
+ */
+export class HttpHeadScanner {
+  /** Where the LF search resumes. */
+  from = 0;
+  private final_: HttpResult | null = null;
+
+  feed(data: Uint8Array, final = false): HttpResult {
+    if (this.final_ !== null) return this.final_;
+    const r = this.step(data, final);
+    if (r !== NEED_MORE) this.final_ = r;
+    return r;
   }
-  try {
+
+  private step(data: Uint8Array, final: boolean): HttpResult {
+    if (data.length === 0) return final ? NOT_MINE : NEED_MORE;
+    const m = matchMethod(data);
+    if (m === -2) return NOT_MINE;
+    const tooLarge = data.length >= HTTP_MAX_HEAD;
+    if (m === -1) return final ? NOT_MINE : NEED_MORE;
+    const limit = Math.min(data.length, HTTP_MAX_HEAD);
+    let end = findHeadEnd(data, limit, this);
+    let partial: string | null = null;
+    if (end < 0) {
+      if (!tooLarge && !final) return NEED_MORE;
+      partial = tooLarge ? 'http_head_too_large' : 'http_head_incomplete';
+      const lastLf = data.lastIndexOf(10, limit - 1);
+      if (lastLf < 0) return { status: 'error', anomaly: partial };
+      end = lastLf + 1;
+    }
     const r = parseHead(data, end, METHODS[m]);
     if (partial !== null && r.status === 'done') r.anomalies.push(partial);
     return r;
-  } catch {
-    // Defensive: parseHead has no throwing paths on valid indexes; keep the never-throws contract.
-    return { status: 'error', anomaly: 'http_malformed_request_line' };
   }
 }
 

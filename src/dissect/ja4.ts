@@ -32,23 +32,33 @@ function hash12(s: string): string {
 /** Scratch for the sorted lists (JA4 is computed synchronously, one hello at a time). */
 const SCRATCH = new Uint16Array(65536);
 
+/** Lists up to this long are sorted by insertion (cheapest for real hellos); longer ones by the typed-array sort. */
+const INSERTION_MAX = 24;
+
 /**
- * Non-GREASE values sorted ascending into `SCRATCH[at..]` (insertion sort: the lists are short);
- * returns how many.
+ * Non-GREASE values sorted ascending into `SCRATCH[at..]`; returns how many. Real lists are short and
+ * sorted by insertion; an attacker-sized list (thousands of ciphers or extensions, in descending order)
+ * goes to the typed-array sort, O(n log n) on the bounded scratch buffer, so no input is quadratic.
  */
 function sortedNonGrease(values: number[], skipSniAlpn: boolean, at: number): number {
   let n = 0;
+  const big = values.length > INSERTION_MAX;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (isGrease(v)) continue;
     if (skipSniAlpn && (v === 0x0000 || v === 0x0010)) continue;
     let j = at + n++;
+    if (big) {
+      SCRATCH[j] = v;
+      continue;
+    }
     while (j > at && SCRATCH[j - 1] > v) {
       SCRATCH[j] = SCRATCH[j - 1];
       j--;
     }
     SCRATCH[j] = v;
   }
+  if (big) SCRATCH.subarray(at, at + n).sort();
   return n;
 }
 

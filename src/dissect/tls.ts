@@ -65,39 +65,37 @@ function readU16List(r: ByteReader, what: string): number[] {
 }
 
 function parseServerName(r: ByteReader, anomalies: string[]): string | null {
-  let list: ByteReader;
-  try {
-    list = r.vec(2);
-  } catch {
-    fail('tls_sni_invalid', 'server_name: list length exceeds extension');
-  }
-  if (r.remaining !== 0) fail('tls_sni_invalid', 'server_name: bytes after the list');
+  // lengths are checked before each read (no exception per entry on a malformed list)
+  const b = r.buf;
+  if (r.remaining < 2) fail('tls_sni_invalid', 'server_name: list length exceeds extension');
+  const listLen = (b[r.pos] << 8) | b[r.pos + 1];
+  if (listLen > r.remaining - 2) fail('tls_sni_invalid', 'server_name: list length exceeds extension');
+  if (listLen !== r.remaining - 2) fail('tls_sni_invalid', 'server_name: bytes after the list');
+  let p = r.pos + 2;
+  const end = r.end;
   let sni: string | null = null;
   let count = 0;
-  while (list.remaining > 0) {
-    let type: number;
-    let name: ByteReader;
-    try {
-      type = list.u8();
-      name = list.vec(2);
-    } catch {
-      fail('tls_sni_invalid', 'server_name: entry exceeds list');
-    }
+  while (p < end) {
+    if (p + 3 > end) fail('tls_sni_invalid', 'server_name: entry exceeds list');
+    const type = b[p];
+    const s = p + 3;
+    const e = s + ((b[p + 1] << 8) | b[p + 2]);
+    if (e > end) fail('tls_sni_invalid', 'server_name: entry exceeds list');
+    p = e;
     if (type !== 0) continue; // unknown name types are skipped (RFC 6066 allows only host_name today)
     count++;
     if (sni !== null) continue;
-    const s = name.pos;
-    const e = name.end;
     if (e === s) anomalies.push('tls_sni_empty');
     for (let i = s; i < e; i++) {
-      const c = name.buf[i];
+      const c = b[i];
       if (c < 0x21 || c > 0x7e) {
         anomalies.push('tls_sni_bad_chars');
         break;
       }
     }
-    sni = ascii(name.buf, s, e);
+    sni = ascii(b, s, e);
   }
+  r.pos = end;
   if (count === 0) anomalies.push('tls_sni_no_hostname');
   else if (count > 1) anomalies.push('tls_sni_multiple');
   return sni;

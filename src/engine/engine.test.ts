@@ -616,12 +616,20 @@ test('inspection limits: budget and packet count end inspection with an anomaly'
   assert.equal(r1.length, 1);
   assert.ok(r1[0].anomalies.includes('inspect_budget_exhausted'), r1[0].anomalies.join());
   assert.equal(r1[0].host, null);
-  // same hello in 1-byte segments: the packet limit ends inspection first
+  // same hello in 1-byte segments: the protocol is known from the first byte, so the packet limit
+  // does not apply and the whole hello is read
   const tiny = [{ f: c(0, 0x02), ms: 0 }];
-  for (let o = 0; o < 40; o++) tiny.push({ f: c(1 + o, 0x18, big.subarray(o, o + 1)), ms: 1 + o });
+  for (let o = 0; o < big.length; o++) tiny.push({ f: c(1 + o, 0x18, big.subarray(o, o + 1)), ms: 1 + o });
   const r2 = engineRun(tiny, { inspectPackets: 24 });
-  assert.ok(r2[0].anomalies.includes('inspect_packets_exhausted'), r2[0].anomalies.join());
-  assert.equal(r2[0].pkts_toserver, 41);
+  assert.equal(r2[0].host, 'big.example');
+  assert.equal(r2[0].pkts_toserver, big.length + 1);
+  // protocol still unknown (the first byte never came, so nothing can be inspected): the packet
+  // limit ends inspection
+  const junk = [{ f: c(0, 0x02), ms: 0 }];
+  for (let o = 1; o < 40; o++) junk.push({ f: c(1 + o, 0x18, big.subarray(o, o + 1)), ms: 1 + o });
+  const r4 = engineRun(junk, { inspectPackets: 24 });
+  assert.ok(r4[0].anomalies.includes('inspect_packets_exhausted'), r4[0].anomalies.join());
+  assert.equal(r4[0].host, null);
   // with the default limits the whole hello is read
   const r3 = engineRun(frames);
   assert.equal(r3[0].host, 'big.example');

@@ -2,6 +2,11 @@
  * @module flow/flow
  * One bidirectional flow: the client/server 5-tuple (integer words), counters, inspection state, and
  * what the dissectors found. Allocated once per flow, never per packet.
+ *
+ * "Still inspecting, protocol known" ({@link Flow.inspectingKnown}): the first bytes chose a dissector
+ * (TLS, HTTP, DNS over TCP, QUIC) and its message is not complete yet. Such a flow is inspected until
+ * the message is complete or the engine's byte budget is spent, however many packets that takes (the
+ * packet budget applies only while the protocol is unknown); an inline box keeps queueing it.
  */
 import type { StreamAssembler } from './stream.js';
 import type { TlsInfo, QuicInfo, HttpInfo, DnsInfo } from '../record/record.js';
@@ -38,8 +43,12 @@ export class Flow {
   finMask = 0;
   closed = false;
   stream: StreamAssembler | null = null;
-  /** Per-protocol dissector state (e.g. the QUIC assembler). */
+  /** Per-protocol dissector state (e.g. the QUIC assembler); null while the protocol is unknown. */
   dstate: unknown = null;
+  /** A dissector was chosen from the first bytes (TLS, HTTP, DNS over TCP, QUIC). */
+  protoKnown = false;
+  /** Reassembly bytes this flow holds, as last counted by the engine against its global cap. */
+  held = 0;
   appProto: string | null = null;
   host: string | null = null;
   tls: TlsInfo | null = null;
@@ -59,6 +68,11 @@ export class Flow {
 
   get inspecting(): boolean {
     return this.state === FlowState.Inspecting;
+  }
+
+  /** Still inspecting and the protocol is known: the name is on its way (one comparison, no allocation). */
+  get inspectingKnown(): boolean {
+    return this.protoKnown && this.state === FlowState.Inspecting;
   }
 
   anomaly(code: string): void {

@@ -23,9 +23,12 @@ function mix(h: number, x: number): number {
   return (h ^ (h >>> 15)) | 0;
 }
 
-/** Symmetric hash: the same for both directions of a flow. */
-export function flowHash(p: Packet): number {
-  let a = 0x2545f491 ^ p.proto;
+/**
+ * Symmetric hash: the same for both directions of a flow. `seed` is chosen per process by the engine
+ * (random unless a test fixes it), so an opponent cannot precompute 5-tuples that share a chain.
+ */
+export function flowHash(p: Packet, seed = 0x2545f491): number {
+  let a = seed ^ p.proto;
   let b = a;
   const s = p.src;
   const d = p.dst;
