@@ -13,7 +13,8 @@ import { FragmentReassembler } from './ipfrag.js';
 const MAX_DEPTH = 6;
 
 export class Decoder {
-  readonly frags = new FragmentReassembler();
+  /** Fragment reassembly; its cap hits (`ipfrag_evicted`, `ipfrag_timeout`, `ipfrag_too_large`) are counted in `anomalies`. */
+  readonly frags = new FragmentReassembler(256, 30_000, (code) => this.count(code));
   /** Counts of anomalies by code (static strings). */
   readonly anomalies = new Map<string, number>();
   /** Exclusive end of the bytes that belong to the current frame (or inner tunnel payload). */
@@ -249,13 +250,7 @@ export class Decoder {
     const fragOff = (fragField & 0x1fff) * 8;
     if (mf || fragOff) {
       const id = (b[off + 4] << 8) | b[off + 5];
-      const whole = this.frags.add(
-        `4:${src[3]}:${dst[3]}:${id}:${proto}`,
-        fragOff,
-        mf,
-        b.subarray(off + ihl, end),
-        ts,
-      );
+      const whole = this.frags.add(4, src, dst, id, proto, fragOff, mf, b.subarray(off + ihl, end), ts);
       if (!whole) return Decoded.Skip;
       p.reassembled = true;
       this.lim = whole.length;
@@ -315,8 +310,7 @@ export class Decoder {
           nh = next; // atomic fragment
           continue;
         }
-        const key = `6:${src[0]}:${src[1]}:${src[2]}:${src[3]}:${dst[0]}:${dst[1]}:${dst[2]}:${dst[3]}:${id}`;
-        const whole = this.frags.add(key, fo, mf, b.subarray(o, end), ts);
+        const whole = this.frags.add(6, src, dst, id, 0, fo, mf, b.subarray(o, end), ts);
         if (!whole) return Decoded.Skip;
         p.reassembled = true;
         this.lim = whole.length;

@@ -13,7 +13,7 @@ import { basename } from 'node:path';
  * flows), so 65,536 flows stay within the ≤ 150 MiB peak-RSS budget whatever the capture size; the
  * least recently active flow is reported early (anomaly `flow_evicted`) when the cap is reached.
  */
-export const ANALYZE_MAX_FLOWS = 65_536;
+export const ANALYZE_MAX_FLOWS = 49_152;
 
 export interface AnalyzeOptions extends Omit<EngineOptions, 'onFlowEnd' | 'pcapFilename'> {
   onRecord(r: FlowRecord): void;
@@ -38,6 +38,7 @@ export async function analyzeFiles(paths: string[], opts: AnalyzeOptions): Promi
   for (const path of paths) {
     const engine = new Engine({
       maxFlows: ANALYZE_MAX_FLOWS,
+      recycleFlows: true,
       ...opts,
       pcapFilename: path === '-' ? 'stdin' : basename(path),
       onFlowEnd: (r) => opts.onRecord(r),

@@ -623,13 +623,21 @@ test('inspection limits: budget and packet count end inspection with an anomaly'
   const r2 = engineRun(tiny, { inspectPackets: 24 });
   assert.equal(r2[0].host, 'big.example');
   assert.equal(r2[0].pkts_toserver, big.length + 1);
-  // protocol still unknown (the first byte never came, so nothing can be inspected): the packet
-  // limit ends inspection
+  // protocol still unknown (one byte of no known protocol, then a gap the client never fills): the
+  // packet limit ends inspection
   const junk = [{ f: c(0, 0x02), ms: 0 }];
-  for (let o = 1; o < 40; o++) junk.push({ f: c(1 + o, 0x18, big.subarray(o, o + 1)), ms: 1 + o });
+  const jb = new Uint8Array(41).fill(0xee);
+  junk.push({ f: c(1, 0x18, jb.subarray(0, 1)), ms: 1 });
+  for (let o = 2; o < 40; o++) junk.push({ f: c(1 + o, 0x18, jb.subarray(o, o + 1)), ms: 1 + o });
   const r4 = engineRun(junk, { inspectPackets: 24 });
   assert.ok(r4[0].anomalies.includes('inspect_packets_exhausted'), r4[0].anomalies.join());
-  assert.equal(r4[0].host, null);
+  // the first byte missing: segments after the gap count against the byte budget only, so the hello's
+  // segments sent last byte first are still read once the first byte comes
+  const rev = [{ f: c(0, 0x02), ms: 0 }];
+  for (let o = big.length - 1; o >= 0; o--)
+    rev.push({ f: c(1 + o, 0x18, big.subarray(o, o + 1)), ms: 1 + big.length - o });
+  const r5 = engineRun(rev, { inspectPackets: 24 });
+  assert.equal(r5[0].host, 'big.example');
   // with the default limits the whole hello is read
   const r3 = engineRun(frames);
   assert.equal(r3[0].host, 'big.example');

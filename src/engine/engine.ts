@@ -5,7 +5,8 @@
  * Per packet it allocates nothing on the common path (decoded into a reused Packet, integer flow hash).
  *
  * Budgets: while a flow's protocol is unknown, at most `inspectPackets` client data packets are
- * inspected; once the first bytes chose a dissector (TLS, HTTP, DNS over TCP, QUIC) the flow is
+ * inspected (not counting those held while the stream's first byte is still missing: the protocol
+ * cannot be known before it, so out-of-order segments are bounded by bytes only); once the first bytes chose a dissector (TLS, HTTP, DNS over TCP, QUIC) the flow is
  * inspected until its message is complete or `inspectBytes` are spent, whatever the number, size or
  * order of the segments (each costs O(its bytes): see flow/stream). Ask `flow.inspectingKnown` (or
  * {@link Engine.inspectingKnown}) whether a flow is in that state — one comparison, for an inline box
@@ -42,6 +43,11 @@ export interface EngineOptions {
   maxReassemblyBytes?: number;
   /** Seed of the flow hash (default: random per process, so chains cannot be forced). */
   hashSeed?: number;
+  /**
+   * Reuse the objects of ended flows (offline analysis: `onFlowEnd` gets the record, and the flow must
+   * not be kept). Under a flow flood this keeps evicted flows from piling up as old-generation garbage.
+   */
+  recycleFlows?: boolean;
   /** Idle timeouts in ms. */
   tcpIdleMs?: number;
   udpIdleMs?: number;
@@ -109,6 +115,7 @@ export class Engine {
   private readonly inspectBytes: number;
   private readonly inspectPackets: number;
   private readonly maxReassembly: number;
+  private readonly pool: Flow[] | null;
   private readonly idle: number[];
   private readonly onFlowEnd?: (rec: FlowRecord, flow: Flow) => void;
   private readonly onClassified?: (flow: Flow) => void;
@@ -119,6 +126,7 @@ export class Engine {
     this.inspectPackets = opts.inspectPackets ?? 24;
     this.maxReassembly = opts.maxReassemblyBytes ?? DEFAULT_MAX_REASSEMBLY_BYTES;
     this.hashSeed = opts.hashSeed ?? PROCESS_SEED;
+    this.pool = opts.recycleFlows ? [] : null;
     this.idle = [opts.tcpIdleMs ?? 300_000, opts.udpIdleMs ?? 120_000, opts.closedIdleMs ?? 1_000];
     this.onFlowEnd = opts.onFlowEnd;
     this.onClassified = opts.onClassified;
@@ -202,14 +210,16 @@ export class Engine {
     if (!toServer) return;
     let s = f.stream;
     if (flags & TCP_SYN) {
-      if (!s) s = f.stream = new StreamAssembler(this.inspectBytes);
-      s.syn(p.seq);
+      if (s) s.syn(p.seq);
+      else if (f.synSeq < 0) f.synSeq = p.seq;
     }
     if (p.payLen === 0) return;
     // data in a SYN (TCP Fast Open) starts after the SYN's own sequence number
     const seq = flags & TCP_SYN ? (p.seq + 1) >>> 0 : p.seq;
     f.inspectedPkts++;
-    if (s === null || (s.synSeen && s.base === seq && !s.hasData())) {
+    if (
+      s === null ? f.synSeq < 0 || (f.synSeq + 1) >>> 0 === seq : s.synSeen && s.base === seq && !s.hasData()
+    ) {
       // fast path: the first in-order segment is inspected in place; it is copied into a reassembly
       // buffer only when the dissector needs more bytes
       inspectTcp(f, p.buf.subarray(p.payOff, p.payOff + Math.min(p.payLen, this.inspectBytes)));
@@ -218,7 +228,10 @@ export class Engine {
         return;
       }
     }
-    if (!s) s = f.stream = new StreamAssembler(this.inspectBytes);
+    if (!s) {
+      s = f.stream = new StreamAssembler(this.inspectBytes);
+      if (f.synSeq >= 0) s.syn(f.synSeq);
+    }
     const epoch = s.epoch;
     const grew = s.add(seq, p.buf, p.payOff, p.payLen);
     if (s.epoch !== epoch) {
@@ -234,7 +247,7 @@ export class Engine {
       // the packet budget applies only while the protocol is unknown
       const why = s.overflow
         ? 'inspect_budget_exhausted'
-        : !f.protoKnown && f.inspectedPkts >= this.inspectPackets
+        : !f.protoKnown && f.inspectedPkts >= this.inspectPackets && (s.contig > 0 || !s.synSeen)
           ? 'inspect_packets_exhausted'
           : this.account(f)
             ? null
@@ -257,7 +270,8 @@ export class Engine {
    * are of no known protocol, keep inspecting a few more segments (an earlier one rebases the stream).
    */
   private awaitEarlier(f: Flow, s: StreamAssembler | null): boolean {
-    if ((s && s.synSeen) || f.appProto !== null || f.inspectedPkts >= NO_SYN_SEGMENTS) return false;
+    if (f.synSeq >= 0 || (s && s.synSeen) || f.appProto !== null || f.inspectedPkts >= NO_SYN_SEGMENTS)
+      return false;
     f.state = FlowState.Inspecting;
     f.dstate = null;
     f.protoKnown = false;
@@ -332,15 +346,20 @@ export class Engine {
         senderIsClient = !qr;
       }
     }
-    const f = new Flow(this.nextId++, hash, p.ipVer, p.proto);
+    const pooled = this.pool !== null ? this.pool.pop() : undefined;
+    let f: Flow;
+    if (pooled !== undefined) {
+      f = pooled;
+      f.reset(this.nextId++, hash, p.ipVer, p.proto);
+    } else f = new Flow(this.nextId++, hash, p.ipVer, p.proto);
     if (senderIsClient) {
-      f.cli.set(p.src);
-      f.srv.set(p.dst);
+      f.addr.set(p.src, 0);
+      f.addr.set(p.dst, 4);
       f.cport = p.sport;
       f.sport = p.dport;
     } else {
-      f.cli.set(p.dst);
-      f.srv.set(p.src);
+      f.addr.set(p.dst, 0);
+      f.addr.set(p.src, 4);
       f.cport = p.dport;
       f.sport = p.sport;
     }
@@ -382,6 +401,7 @@ export class Engine {
       this.release(f);
     }
     this.onFlowEnd?.(this.record(f), f);
+    if (this.pool !== null) this.pool.push(f);
   }
 
   /** A snapshot of the flow as a record. */

@@ -1,7 +1,7 @@
 /**
  * @module engine/record-schema.test
  * schema/flow-record.schema.json: compiles as JSON Schema 2020-12 in ajv strict mode, documents every
- * field, matches the FlowRecord fields of src/engine/record.ts, accepts records of every protocol, and
+ * field, matches the FlowRecord fields of src/record/record.ts, accepts records of every protocol, and
  * rejects records that break the contract (missing fields, wrong types, non-canonical values). Records
  * produced by the engine itself are validated in engine.test.ts and cmd-analyze.test.ts.
  */
@@ -115,8 +115,8 @@ test('schema is draft 2020-12, compiles strictly, and documents every field', ()
 test('schema properties are exactly the FlowRecord fields of record.ts', () => {
   // the TypeScript source (this test may run from dist/, so walk up to the project's src/)
   let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'src', 'engine', 'record.ts')) && dirname(dir) !== dir) dir = dirname(dir);
-  const src = readFileSync(join(dir, 'src', 'engine', 'record.ts'), 'utf8').replace(/\r/g, '');
+  while (!existsSync(join(dir, 'src', 'record', 'record.ts')) && dirname(dir) !== dir) dir = dirname(dir);
+  const src = readFileSync(join(dir, 'src', 'record', 'record.ts'), 'utf8').replace(/\r/g, '');
   const m = /export interface FlowRecord \{([\s\S]*?)\n\}/.exec(src);
   assert.ok(m, 'FlowRecord interface found');
   const fields = [...m[1].matchAll(/^\s+([a-z_]+)(\?)?:/gm)].map((x) => ({
