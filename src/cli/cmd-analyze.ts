@@ -2,7 +2,7 @@
  * @module cli/cmd-analyze
  * `chokepoint analyze [--format jsonl|table] [--progress] FILE...` — one JSON flow record per line on
  * stdout (or a table and summary); progress on stderr only when stderr is a terminal (or --progress).
- * Exit 0 ok, 1 when some input could not be read, 2 usage.
+ * Exit 0 ok, 1 when some input could not be read or was truncated (after writing what was read), 2 usage.
  */
 import { parseArgs } from 'node:util';
 import { analyzeFiles } from '../engine/analyze.js';
@@ -81,5 +81,6 @@ export async function analyzeCommand(
     process.stderr.write(`${pk} packets, ${summary.flows} flows in ${secs.toFixed(2)} s\n`);
   }
   for (const e of res.errors) process.stderr.write(`chokepoint analyze: ${e.message}\n`);
-  return res.errors.length ? 1 : 0;
+  // a truncated capture is an input error too: its records are out, but the run did not see everything
+  return res.errors.length || res.files.some((f) => f.truncated) ? 1 : 0;
 }

@@ -6,7 +6,8 @@
  *
  * Keys are integers: a hash of the words, chained, compared exactly on hit (no string is built per
  * fragment). Storage per datagram grows by doubling up to the highest byte seen (data + a bitmap of one
- * bit per byte), so a flood of first fragments with fresh IDs costs a few hundred bytes each, not 64 KiB.
+ * bit per byte), so a flood of first fragments with fresh IDs costs a few hundred bytes each, not 64 KiB;
+ * the entries of ended datagrams with small storage are reused, so such a flood allocates nothing.
  * Bounds: at most `maxDatagrams` in progress (the oldest is dropped for a new one, counted
  * `ipfrag_evicted`), each at most 65,535 bytes (`ipfrag_too_large`), dropped after `timeoutMs`
  * (`ipfrag_timeout`); the codes go to the `count` callback (the decoder's anomaly counters).
@@ -34,13 +35,16 @@ class Pending {
   /** Highest byte end held. */
   maxEnd = 0;
   constructor(
-    readonly hash: number,
-    readonly ver: number,
-    readonly id: number,
-    readonly proto: number,
-    readonly firstSeen: number,
+    public hash: number,
+    public ver: number,
+    public id: number,
+    public proto: number,
+    public firstSeen: number,
   ) {}
 }
+
+/** Ended datagrams whose storage is at most this big are kept for reuse (a flood allocates nothing). */
+const REUSE_MAX = 2048;
 
 const EMPTY = new Uint8Array(0);
 
@@ -54,6 +58,7 @@ export class FragmentReassembler {
   private oldest: Pending | null = null;
   private newest: Pending | null = null;
   private count_ = 0;
+  private readonly free: Pending[] = [];
   dropped = 0;
   constructor(
     private readonly maxDatagrams = 256,
@@ -110,7 +115,18 @@ export class FragmentReassembler {
         this.drop(this.oldest!);
         this.count('ipfrag_evicted');
       }
-      p = new Pending(h, ver, id, proto, nowMs);
+      p = this.free.pop() ?? null;
+      if (p !== null) {
+        p.hash = h;
+        p.ver = ver;
+        p.id = id;
+        p.proto = proto;
+        p.firstSeen = nowMs;
+        p.have.fill(0);
+        p.total = -1;
+        p.filled = 0;
+        p.maxEnd = 0;
+      } else p = new Pending(h, ver, id, proto, nowMs);
       p.addr.set(src, 0);
       p.addr.set(dst, 4);
       p.next = this.pending.get(h) ?? null;
@@ -146,7 +162,13 @@ export class FragmentReassembler {
     p.filled = filled;
     if (p.total < 0 || filled < p.total) return null;
     this.unlink(p);
-    return p.data.slice(0, p.total);
+    const whole = p.data.slice(0, p.total);
+    this.recycle(p);
+    return whole;
+  }
+
+  private recycle(p: Pending): void {
+    if (p.data.length <= REUSE_MAX && this.free.length < this.maxDatagrams) this.free.push(p);
   }
 
   /** Grow a datagram's storage (doubling, from 256 bytes) to hold `n` bytes. */
@@ -188,6 +210,7 @@ export class FragmentReassembler {
   private drop(p: Pending): void {
     this.unlink(p);
     this.dropped++;
+    this.recycle(p);
   }
 
   /** Drop datagrams older than the timeout (oldest first: O(dropped)). */

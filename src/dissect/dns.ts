@@ -15,9 +15,11 @@
  *
  * Status: 'need-more' when the message is shorter than its header+question (for UDP the engine
  * treats that as truncated); 'not-mine' for a header that cannot be a query/response with a
- * question (QDCOUNT 0, unassigned opcode); 'error' with `dns_bad_label`,
+ * question (QDCOUNT 0); 'error' with `dns_bad_label`,
  * `dns_bad_pointer`, `dns_name_too_long`. Non-fatal anomalies: `dns_multiple_questions` (QDCOUNT > 1: the first is used),
- * `dns_name_odd_chars`, `dns_query_has_answers` (a query with answer/authority records).
+ * `dns_name_odd_chars`, `dns_query_has_answers` (a query with answer/authority records),
+ * `dns_unusual_opcode` (any opcode but QUERY: IQUERY, STATUS, NOTIFY, UPDATE, DSO or unassigned; the
+ * name is still reported).
  */
 import type { ParseStatus } from './types.js';
 
@@ -170,10 +172,12 @@ export function parseDnsMessage(data: Uint8Array): DnsResult {
   const qd = (data[4] << 8) | data[5];
   const an = (data[6] << 8) | data[7];
   const ns = (data[8] << 8) | data[9];
-  // Opcodes 0 QUERY, 1 IQUERY (obsolete), 2 STATUS, 4 NOTIFY, 5 UPDATE, 6 DSO (RFC 8490).
-  if (opcode === 3 || opcode > 6) return NOT_MINE;
   if (qd === 0) return NOT_MINE;
   const anomalies: string[] = [];
+  // Opcodes 0 QUERY, 1 IQUERY (obsolete), 2 STATUS, 4 NOTIFY, 5 UPDATE, 6 DSO (RFC 8490); 3 and 7–15
+  // unassigned. Anything but QUERY still names the flow (a tunnel or an evasion may use any opcode),
+  // flagged.
+  if (opcode !== 0) anomalies.push('dns_unusual_opcode');
   if (qd > 1) anomalies.push('dns_multiple_questions');
   if (!isResponse && opcode === 0 && (an > 0 || ns > 0)) anomalies.push('dns_query_has_answers');
   const n = readName(data, 12);
