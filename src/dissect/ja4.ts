@@ -32,13 +32,41 @@ function hash12(s: string): string {
 /** Scratch for the sorted lists (JA4 is computed synchronously, one hello at a time). */
 const SCRATCH = new Uint16Array(65536);
 
-/** Lists up to this long are sorted by insertion (cheapest for real hellos); longer ones by the typed-array sort. */
+/** Lists up to this long are sorted by insertion (cheapest for real hellos); longer ones by radix sort. */
 const INSERTION_MAX = 24;
+/** Radix-sort scratch: the second buffer and the counts of the low and high bytes. */
+const TMP = new Uint16Array(65536);
+const C0 = new Int32Array(257);
+const C1 = new Int32Array(257);
+
+/** LSD radix sort (low byte, then high byte) of SCRATCH[at, at+n): O(n + 512), no comparisons. */
+function radixSort(at: number, n: number): void {
+  C0.fill(0);
+  C1.fill(0);
+  const e = at + n;
+  for (let i = at; i < e; i++) {
+    const v = SCRATCH[i];
+    C0[(v & 0xff) + 1]++;
+    C1[(v >>> 8) + 1]++;
+  }
+  for (let k = 0; k < 256; k++) {
+    C0[k + 1] += C0[k];
+    C1[k + 1] += C1[k];
+  }
+  for (let i = at; i < e; i++) {
+    const v = SCRATCH[i];
+    TMP[C0[v & 0xff]++] = v;
+  }
+  for (let i = 0; i < n; i++) {
+    const v = TMP[i];
+    SCRATCH[at + C1[v >>> 8]++] = v;
+  }
+}
 
 /**
  * Non-GREASE values sorted ascending into `SCRATCH[at..]`; returns how many. Real lists are short and
  * sorted by insertion; an attacker-sized list (thousands of ciphers or extensions, in descending order)
- * goes to the typed-array sort, O(n log n) on the bounded scratch buffer, so no input is quadratic.
+ * goes to a radix sort, O(n) on the bounded scratch buffers, so no input is quadratic.
  */
 function sortedNonGrease(values: number[], skipSniAlpn: boolean, at: number): number {
   let n = 0;
@@ -58,7 +86,7 @@ function sortedNonGrease(values: number[], skipSniAlpn: boolean, at: number): nu
     }
     SCRATCH[j] = v;
   }
-  if (big) SCRATCH.subarray(at, at + n).sort();
+  if (big) radixSort(at, n);
   return n;
 }
 

@@ -303,6 +303,7 @@ export class Engine {
 
   /** Free a flow's reassembly state (inspection over). */
   private release(f: Flow): void {
+    if (f.stream !== null) f.stream.dispose();
     f.stream = null;
     this.stats.reassemblyBytes -= f.held;
     f.held = 0;

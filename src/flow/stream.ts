@@ -20,8 +20,8 @@
  * whatever the number or order of earlier segments — a storm of tiny out-of-order segments is linear in
  * the bytes received — and the contiguous prefix only ever advances (amortised O(budget) per stream).
  * Memory: one data buffer that grows by doubling up to the budget plus a bitmap of budget/8 bytes,
- * both freed by the engine when inspection ends. `held` reports the bytes allocated, for the engine's
- * global reassembly cap.
+ * both given back (`dispose`) by the engine when inspection ends and reused by later assemblers.
+ * `held` reports the bytes allocated, for the engine's global reassembly cap.
  */
 
 const SEQ_MOD = 0x1_0000_0000;
@@ -29,6 +29,32 @@ const EMPTY = new Uint8Array(0);
 
 /** Rebases (an earlier segment before anything was seen, no SYN) allowed per stream. */
 export const MAX_REBASES = 8;
+
+/**
+ * Buffers of disposed assemblers, by size, for the next ones (per thread, at most POOL_MAX bytes): a
+ * stream of hellos that each need reassembly then allocates nothing, instead of leaving tens of KB of
+ * external garbage per flow for the collector.
+ */
+const POOL_MAX = 8 << 20;
+const pool = new Map<number, Uint8Array[]>();
+let pooled = 0;
+
+function take(size: number, zero: boolean): Uint8Array {
+  const l = pool.get(size);
+  const b = l !== undefined ? l.pop() : undefined;
+  if (b === undefined) return new Uint8Array(size);
+  pooled -= size;
+  if (zero) b.fill(0);
+  return b;
+}
+
+function give(b: Uint8Array): void {
+  if (b.length === 0 || pooled + b.length > POOL_MAX) return;
+  let l = pool.get(b.length);
+  if (l === undefined) pool.set(b.length, (l = []));
+  l.push(b);
+  pooled += b.length;
+}
 
 export class StreamAssembler {
   /** Sequence number of stream offset 0; -1 while unknown. */
@@ -120,12 +146,26 @@ export class StreamAssembler {
     let size = Math.max(this.buf.length, 2048);
     while (size < n) size *= 2;
     size = Math.min(size, this.budget);
-    const nb = new Uint8Array(size);
+    const nb = take(size, false);
     nb.set(this.buf.subarray(0, this.maxEnd));
+    give(this.buf);
     this.buf = nb;
-    const nh = new Uint8Array((size + 7) >> 3);
+    const nh = take((size + 7) >> 3, true);
     nh.set(this.have);
+    give(this.have);
     this.have = nh;
+  }
+
+  /**
+   * Give the buffers back for reuse; the assembler is empty afterwards. Views handed out by `view()`
+   * must not be used after this (the engine disposes only when inspection is over).
+   */
+  dispose(): void {
+    give(this.buf);
+    give(this.have);
+    this.buf = EMPTY;
+    this.have = EMPTY;
+    this.maxEnd = this.contig = this.stored = 0;
   }
 
   private rebase(shift: number): void {
@@ -137,7 +177,7 @@ export class StreamAssembler {
     const oldEnd = end - shift; // held bytes that still fit
     this.buf.copyWithin(shift, 0, oldEnd > 0 ? oldEnd : 0);
     const old = this.have;
-    const nh = new Uint8Array(old.length);
+    const nh = take(old.length, true);
     let stored = 0;
     for (let i = 0; i < oldEnd; i++) {
       if (old[i >> 3] & (1 << (i & 7))) {
@@ -146,6 +186,7 @@ export class StreamAssembler {
         stored++;
       }
     }
+    give(old);
     this.have = nh;
     this.stored = stored;
     this.maxEnd = oldEnd > 0 ? end : 0;
