@@ -117,6 +117,19 @@ export class TlsHelloScanner {
   private firstPayload = 0;
   private final: TlsStreamResult | null = null;
 
+  /** Start over (for a scanner reused across one-shot calls). */
+  reset(): void {
+    this.p = 0;
+    this.inRecord = false;
+    this.recType = this.recLen = this.taken = 0;
+    this.skippedBefore = this.skippedInside = false;
+    this.skippedCount = 0;
+    this.hsSeen = 0;
+    this.bodyLen = -1;
+    this.records = this.firstPayload = 0;
+    this.final = null;
+  }
+
   feed(data: Uint8Array): TlsStreamResult {
     if (this.final !== null) return this.final;
     const r = this.step(data);

@@ -61,8 +61,9 @@ function readU16List(r: ByteReader, what: string): number[] {
   if ((r.remaining & 1) !== 0) fail('tls_malformed_hello', `${what}: odd length ${r.remaining}`);
   // bounds are checked once for the whole list (the reader covers exactly it)
   const b = r.buf;
-  const out: number[] = [];
-  for (let p = r.pos; p < r.end; p += 2) out.push((b[p] << 8) | b[p + 1]);
+  const n = r.remaining >> 1;
+  const out = new Array<number>(n);
+  for (let i = 0, p = r.pos; i < n; i++, p += 2) out[i] = (b[p] << 8) | b[p + 1];
   r.pos = r.end;
   return out;
 }

@@ -5,7 +5,7 @@
  * datagram (DNS, QUIC Initial). Dissector failures become anomaly codes; nothing throws from here.
  */
 import { Flow, FlowState } from '../flow/flow.js';
-import { TlsHelloScanner, isTlsRecordStart } from '../dissect/tls-stream.js';
+import { TlsHelloScanner, isTlsRecordStart, type TlsStreamResult } from '../dissect/tls-stream.js';
 import { HttpHeadScanner, isHttpRequestStart, type HttpResult } from '../dissect/http.js';
 import { parseDnsMessage } from '../dissect/dns.js';
 import { QuicInitialAssembler, looksLikeQuicInitial } from '../dissect/quic.js';
@@ -52,8 +52,18 @@ export function inspectTcp(f: Flow, data: Uint8Array, final = false): void {
   if (data.length === 0) return;
   let st = f.dstate;
   if (st === null) {
-    if (isTlsRecordStart(data)) st = new TlsHelloScanner();
-    else if (isHttpRequestStart(data)) st = new HttpHeadScanner();
+    if (isTlsRecordStart(data)) {
+      // most hellos arrive whole in the first segment: try a shared scanner first and keep one on the
+      // flow only when more bytes are needed (it then walks this prefix again, once)
+      ONE_SHOT.reset();
+      const r = ONE_SHOT.feed(data);
+      if (r.status !== 'need-more') {
+        f.protoKnown = true;
+        finishTls(f, r);
+        return;
+      }
+      st = new TlsHelloScanner();
+    } else if (isHttpRequestStart(data)) st = new HttpHeadScanner();
     else if ((f.sport === 53 || f.sport === 5353 || f.sport === 853) && data.length >= 2) st = T_DNS;
     else if (data.length >= 6) {
       f.state = FlowState.GaveUp;
@@ -63,21 +73,7 @@ export function inspectTcp(f: Flow, data: Uint8Array, final = false): void {
     f.protoKnown = true;
   }
   if (st instanceof TlsHelloScanner) {
-    const r = st.feed(data);
-    if (r.status === 'need-more') return;
-    if (r.status === 'done') {
-      f.appProto = 'tls';
-      f.tls = tlsInfo(r.hello);
-      f.host = normalizeHost(r.hello.sni);
-      for (const a of r.anomalies) f.anomaly(a);
-      f.state = FlowState.Named;
-      return;
-    }
-    if (r.status === 'error') {
-      f.appProto = 'tls';
-      f.anomaly(r.anomaly);
-    }
-    f.state = FlowState.GaveUp;
+    finishTls(f, st.feed(data));
     return;
   }
   if (st instanceof HttpHeadScanner) {
@@ -92,6 +88,26 @@ export function inspectTcp(f: Flow, data: Uint8Array, final = false): void {
   }
   const r = parseDnsMessage(data.subarray(2, 2 + len));
   finishDns(f, r);
+}
+
+/** The scanner for first segments that hold a whole ClientHello (one at a time: inspection is synchronous). */
+const ONE_SHOT = new TlsHelloScanner();
+
+function finishTls(f: Flow, r: TlsStreamResult): void {
+  if (r.status === 'need-more') return;
+  if (r.status === 'done') {
+    f.appProto = 'tls';
+    f.tls = tlsInfo(r.hello);
+    f.host = normalizeHost(r.hello.sni);
+    for (const a of r.anomalies) f.anomaly(a);
+    f.state = FlowState.Named;
+    return;
+  }
+  if (r.status === 'error') {
+    f.appProto = 'tls';
+    f.anomaly(r.anomaly);
+  }
+  f.state = FlowState.GaveUp;
 }
 
 function finishHttp(f: Flow, r: HttpResult, proto: 'http'): void {

@@ -35,7 +35,7 @@ export const MAX_REBASES = 8;
  * stream of hellos that each need reassembly then allocates nothing, instead of leaving tens of KB of
  * external garbage per flow for the collector.
  */
-const POOL_MAX = 8 << 20;
+const POOL_MAX = 2 << 20;
 const pool = new Map<number, Uint8Array[]>();
 let pooled = 0;
 
