@@ -4,7 +4,7 @@
  *
  * Called with a growing prefix of the client→server stream. 'not-mine' is decided from the first
  * bytes (they must spell a known method followed by a space, checked byte by byte, so even one
- * byte can be rejected); 'need-more' only scans for the end of the head with `indexOf` (no
+ * byte can be rejected); 'need-more' only scans for the end of the head, resuming where it stopped (no
  * strings built); the head is parsed once it is complete. A head longer than
  * {@link HTTP_MAX_HEAD} bytes is an error. Never throws.
  *
@@ -97,8 +97,8 @@ export function isHttpRequestStart(data: Uint8Array): boolean {
 function findHeadEnd(data: Uint8Array, limit: number, st: { from: number }): number {
   let pos = st.from;
   while (true) {
-    const lf = data.indexOf(10, pos);
-    if (lf < 0 || lf >= limit) {
+    const lf = byteAt(data, 10, pos, limit);
+    if (lf < 0) {
       st.from = limit;
       return -1;
     }
@@ -110,6 +110,15 @@ function findHeadEnd(data: Uint8Array, limit: number, st: { from: number }): num
     pos = lf + 1;
     st.from = pos;
   }
+}
+
+/**
+ * Index of the first byte `v` in [from, end), or -1. A plain loop: header lines are short, and the
+ * builtin indexOf's per-call cost dominated on heads of thousands of lines.
+ */
+function byteAt(data: Uint8Array, v: number, from: number, end: number): number {
+  for (let i = from; i < end; i++) if (data[i] === v) return i;
+  return -1;
 }
 
 function push(anomalies: string[], a: string): void {
@@ -222,7 +231,7 @@ export class HttpHeadScanner {
 function parseHead(data: Uint8Array, end: number, method: string): HttpResult {
   const anomalies: string[] = [];
   // Request line.
-  let lf = data.indexOf(10);
+  let lf = byteAt(data, 10, 0, end);
   let lineEnd = lf > 0 && data[lf - 1] === 13 ? lf - 1 : lf;
   if (lineEnd === lf) push(anomalies, 'http_bare_lf');
   // method SP target SP version; runs of spaces are tolerated (RFC 9112 §3 allows parsing on
@@ -230,7 +239,7 @@ function parseHead(data: Uint8Array, end: number, method: string): HttpResult {
   let tStart = method.length + 1;
   while (tStart < lineEnd && data[tStart] === 32) tStart++;
   if (tStart > method.length + 1) push(anomalies, 'http_extra_whitespace');
-  let sp = data.indexOf(32, tStart);
+  let sp = byteAt(data, 32, tStart, lineEnd);
   if (sp < 0 || sp > lineEnd) sp = lineEnd;
   if (sp === tStart) return { status: 'error', anomaly: 'http_malformed_request_line' };
   // A target with spaces in it (attack tools send `GET /a;cat /etc/passwd HTTP/1.1`): when the
@@ -271,7 +280,7 @@ function parseHead(data: Uint8Array, end: number, method: string): HttpResult {
     const v = ascii(data, vStart, Math.min(vEnd, vStart + 16));
     // Same request-line syntax, other protocols (RTSP, SIP, ...): not HTTP.
     if (!v.startsWith('HTTP/')) return NOT_MINE;
-    if (data.indexOf(32, vStart) >= 0 && data.indexOf(32, vStart) < vEnd) {
+    if (byteAt(data, 32, vStart, vEnd) >= 0) {
       push(anomalies, 'http_malformed_request_line');
     }
     if (v !== 'HTTP/1.1' && v !== 'HTTP/1.0') push(anomalies, 'http_bad_version');
@@ -282,7 +291,7 @@ function parseHead(data: Uint8Array, end: number, method: string): HttpResult {
   let host: string | null = null;
   let pos = lf + 1;
   while (pos < end) {
-    lf = data.indexOf(10, pos);
+    lf = byteAt(data, 10, pos, end);
     lineEnd = lf > pos && data[lf - 1] === 13 ? lf - 1 : lf;
     if (lineEnd === lf) push(anomalies, 'http_bare_lf');
     const s = pos;
