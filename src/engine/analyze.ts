@@ -58,7 +58,8 @@ export async function analyzeFiles(paths: string[], opts: AnalyzeOptions): Promi
         packets: st.packets,
         stats: engine.stats,
         truncated: st.truncated,
-        anomalies: Object.fromEntries(engine.decoder.anomalies),
+        // decoder anomalies (incl. fragment-table cap hits) and the engine's cap hits, by code
+        anomalies: Object.fromEntries([...engine.decoder.anomalies, ...engine.caps]),
       });
     } catch (e) {
       engine.flush();

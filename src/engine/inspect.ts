@@ -57,6 +57,7 @@ export function inspectTcp(f: Flow, data: Uint8Array, final = false): void {
       // flow only when more bytes are needed (it then walks this prefix again, once)
       ONE_SHOT.reset();
       const r = ONE_SHOT.feed(data);
+      ONE_SHOT.reset(); // hold no reference to the result
       if (r.status !== 'need-more') {
         f.protoKnown = true;
         finishTls(f, r);
@@ -73,11 +74,16 @@ export function inspectTcp(f: Flow, data: Uint8Array, final = false): void {
     f.protoKnown = true;
   }
   if (st instanceof TlsHelloScanner) {
-    finishTls(f, st.feed(data));
+    const r = st.feed(data);
+    // a final result drops the scanner, which holds it (and the parsed hello's lists) otherwise
+    if (r.status !== 'need-more') f.dstate = null;
+    finishTls(f, r);
     return;
   }
   if (st instanceof HttpHeadScanner) {
-    finishHttp(f, st.feed(data, final), 'http');
+    const r = st.feed(data, final);
+    if (r.status !== 'need-more') f.dstate = null;
+    finishHttp(f, r, 'http');
     return;
   }
   // DNS over TCP: 2-byte length prefix
