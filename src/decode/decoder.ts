@@ -151,9 +151,10 @@ export class Decoder {
           return this.bad(p, 'mpls_malformed');
         }
         case 0x8864:
-          // PPPoE session: 6-byte header then PPP protocol
+          // PPPoE session: 6-byte header then a PPP frame, whose protocol field some stacks send
+          // after an address/control field (ff 03) or compressed to one byte (RFC 1661 ACFC/PFC)
           if (off + 8 > this.lim) return this.bad(p, 'pppoe_truncated');
-          return this.pppProto(b, off + 8, (b[off + 6] << 8) | b[off + 7], ts, p, depth);
+          return this.ppp(b, off + 6, ts, p, depth);
         case 0x6558:
           return depth < MAX_DEPTH ? this.ether(b, off, ts, p, depth + 1) : this.bad(p, 'tunnel_too_deep');
         default:

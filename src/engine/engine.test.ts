@@ -643,3 +643,19 @@ test('inspection limits: budget and packet count end inspection with an anomaly'
   assert.equal(r3[0].host, 'big.example');
   assert.deepEqual(r3[0].anomalies, []);
 });
+
+test('PPPoE session with a compressed or address/control-prefixed PPP header: the HTTP flow has its record and name', () => {
+  const req = Buffer.from('GET /x HTTP/1.1\r\nHost: pppoe.example\r\n\r\n');
+  for (const ppp of [[0x00, 0x21], [0xff, 0x03, 0x00, 0x21], [0x21]]) {
+    const wrap = (ipPkt: Uint8Array) =>
+      eth(0x8864, Uint8Array.from([0x11, 0x00, 0x12, 0x34, 0, ppp.length + ipPkt.length, ...ppp, ...ipPkt]));
+    const recs = engineRun([
+      { f: wrap(ipv4(CLI, SRV, 6, tcp(47000, 80, 10, 0, 0x02))), ms: 1 },
+      { f: wrap(ipv4(SRV, CLI, 6, tcp(80, 47000, 50, 11, 0x12))), ms: 2 },
+      { f: wrap(ipv4(CLI, SRV, 6, tcp(47000, 80, 11, 51, 0x18, req))), ms: 3 },
+    ]);
+    assert.equal(recs.length, 1, `PPP header ${ppp.join(',')}`);
+    assert.equal(recs[0].host, 'pppoe.example');
+    assert.equal(recs[0].app_proto, 'http');
+  }
+});
