@@ -74,7 +74,8 @@ export async function run(argv: string[]): Promise<number> {
   });
   for (const e of res.errors) process.stderr.write(`chokepoint simulate: ${e.file}: ${e.message}\n`);
   for (const f of res.files)
-    if (f.truncated) process.stderr.write(`chokepoint simulate: ${f.file}: ${f.truncated} (kept what was read)\n`);
+    if (f.truncated)
+      process.stderr.write(`chokepoint simulate: ${f.file}: ${f.truncated} (kept what was read)\n`);
   const summary = sim.summary();
   if (format === 'jsonl') {
     out.write(summary);

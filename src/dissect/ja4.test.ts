@@ -114,6 +114,10 @@ test('long lists (attacker-sized, any order): the hashes are those of the spec r
     const sortedC = ciphers.filter((v) => !grease(v)).sort((a, b) => a - b);
     assert.equal(j[1], sha12(sortedC.map(hex4).join(',')), `ciphers n=${n}`);
     const sortedE = exts.filter((v) => !grease(v) && v !== 0 && v !== 0x10).sort((a, b) => a - b);
-    assert.equal(j[2], sha12(sortedE.map(hex4).join(',') + '_' + SPEC_SIGS.map(hex4).join(',')), `exts n=${n}`);
+    assert.equal(
+      j[2],
+      sha12(sortedE.map(hex4).join(',') + '_' + SPEC_SIGS.map(hex4).join(',')),
+      `exts n=${n}`,
+    );
   }
 });
