@@ -77,6 +77,8 @@ export class StreamAssembler {
   zeroReplaced = false;
   /** Bytes offered beyond the budget. */
   overflow = false;
+  /** Steps taken (bytes copied, compared or skipped by `contig`): a count for linearity tests. */
+  steps = 0;
 
   constructor(readonly budget: number) {
     this.buf = EMPTY;
@@ -199,6 +201,7 @@ export class StreamAssembler {
     const have = this.have;
     const lim = this.maxEnd;
     let c = this.contig;
+    const c0 = c;
     while (c < lim) {
       if ((c & 7) === 0 && c + 8 <= lim && have[c >> 3] === 0xff) {
         c += 8;
@@ -207,6 +210,7 @@ export class StreamAssembler {
       if ((have[c >> 3] & (1 << (c & 7))) === 0) break;
       c++;
     }
+    this.steps += c - c0 + 1;
     this.contig = c;
   }
 
@@ -238,6 +242,7 @@ export class StreamAssembler {
       this.mark(s, e);
       this.stored += e - s;
       this.maxEnd = e;
+      this.steps += e - s;
     } else {
       const have = this.have;
       let i = s;
@@ -272,6 +277,7 @@ export class StreamAssembler {
           i = j;
         }
       }
+      this.steps += e - s;
       if (e > this.maxEnd) this.maxEnd = e;
     }
     if (s <= this.contig) this.advance();
