@@ -73,10 +73,13 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   for (const e of res.errors) process.stderr.write(`chokepoint simulate: ${e.file}: ${e.message}\n`);
+  for (const f of res.files)
+    if (f.truncated)
+      process.stderr.write(`chokepoint simulate: ${f.file}: ${f.truncated} (kept what was read)\n`);
   const summary = sim.summary();
   if (format === 'jsonl') {
     out.write(summary);
     out.flush();
   } else process.stdout.write(renderSummary(summary));
-  return res.errors.length ? 1 : 0;
+  return res.errors.length || res.files.some((f) => f.truncated) ? 1 : 0;
 }
