@@ -62,8 +62,6 @@ export interface EnforcerOptions {
   maxFlows?: number;
 }
 
-/** The largest TLS record on the wire: 5-byte header + 2^14 bytes (RFC 8446 §5.1). */
-
 /** Closed flows in normal mode are ended 1 s after RST / both FINs (engine default). */
 const CLOSED_IDLE_MS = 1000;
 
