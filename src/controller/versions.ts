@@ -238,8 +238,8 @@ export async function submitVersion(ctx: Ctx, id: number, actor: string): Promis
 }
 
 async function lockVersion(ctx: Ctx, q: Queryable, id: number) {
-  const v = await q.get<{ id: number; status: string; author: string; errors: number | null; override_reason: string | null }>(
-    `SELECT id, status, author, errors, override_reason FROM versions WHERE id = $1${ctx.db.forUpdate}`,
+  const v = await q.get<{ id: number; status: string; author: string; errors: number | null; override_reason: string | null; override_by: string | null }>(
+    `SELECT id, status, author, errors, override_reason, override_by FROM versions WHERE id = $1${ctx.db.forUpdate}`,
     [id],
   );
   if (!v) throw notFound(`version ${id}`);
@@ -250,6 +250,8 @@ export async function approveVersion(ctx: Ctx, id: number, actor: string): Promi
   return ctx.db.tx(async (q) => {
     const v = await lockVersion(ctx, q, id);
     if (v.status !== 'submitted') throw conflict('ERR_STATE', `version ${id} is ${v.status}: only a submitted version can be approved`);
+    if (v.override_by === actor)
+      throw conflict('ERR_OVERRIDER', `${actor} recorded the override of version ${id}: the override is not an approval, two other approvers are needed`);
     if (v.author === actor) throw conflict('ERR_OWN_VERSION', `version ${id} was written by ${actor}: an author cannot approve their own version`);
     if (Number(v.errors ?? 0) > 0 && !v.override_reason)
       throw conflict('ERR_NEEDS_OVERRIDE', `version ${id} has ${v.errors} error finding(s): an admin must record an override with a reason before it can be approved`);
