@@ -101,31 +101,36 @@ export function registryContent(
   for (const k of keys) {
     const g = groups.get(k)!;
     const e = g.sample;
-    const id = ruleId(e);
-    const rule: Record<string, unknown> = { id, action: e.action };
-    if (e.action === 'block' && e.method) rule.method = e.method;
-    if (e.action === 'throttle') {
-      rule.rate = e.rate_bps;
-      if (e.burst_bytes) rule.burst = e.burst_bytes;
+    // names and addresses are separate rules: conditions in one rule are ANDed
+    for (const part of ['names', 'ip'] as const) {
+      const kinds = part === 'ip' ? (['cidr'] as const) : ENTRY_KINDS.filter((x) => x !== 'cidr');
+      if (!kinds.some((kind) => g.lists.has(kind))) continue;
+      const id = ruleId(e) + (part === 'ip' ? '-ip' : '');
+      const rule: Record<string, unknown> = { id, action: e.action };
+      if (e.action === 'block' && e.method) rule.method = e.method;
+      if (e.action === 'throttle') {
+        rule.rate = e.rate_bps;
+        if (e.burst_bytes) rule.burst = e.burst_bytes;
+      }
+      if (e.expires) rule.expires = e.expires;
+      const host: Record<string, string> = {};
+      const match: Record<string, unknown> = {};
+      let count = 0;
+      for (const kind of kinds) {
+        const l = g.lists.get(kind);
+        if (!l) continue;
+        l.sort();
+        count += l.length;
+        const file = `lists/${id}.${kind}.txt`;
+        files.set(file, Buffer.from(l.join('\n') + '\n'));
+        if (kind === 'cidr') match.dest_ip_file = file;
+        else host[`${kind}_file`] = file;
+      }
+      if (Object.keys(host).length) match.host = host;
+      rule.match = match;
+      rule.provenance = { source: 'chokepoint controller registry', entries: String(count), per_entry: 'controller registry (ctl registry why)' };
+      rules.push(rule);
     }
-    if (e.expires) rule.expires = e.expires;
-    const host: Record<string, string> = {};
-    const match: Record<string, unknown> = {};
-    let count = 0;
-    for (const kind of ENTRY_KINDS) {
-      const l = g.lists.get(kind);
-      if (!l) continue;
-      l.sort();
-      count += l.length;
-      const file = `lists/${id}.${kind}.txt`;
-      files.set(file, Buffer.from(l.join('\n') + '\n'));
-      if (kind === 'cidr') match.dest_ip_file = file;
-      else host[`${kind}_file`] = file;
-    }
-    if (Object.keys(host).length) match.host = host;
-    rule.match = match;
-    rule.provenance = { source: 'chokepoint controller registry', entries: String(count), per_entry: 'controller registry (ctl registry why)' };
-    rules.push(rule);
   }
   const doc: Record<string, unknown> = {
     version: 1,

@@ -22,6 +22,8 @@ export interface ControllerConfig {
   maxWaitS: number;
   /** Rows per staged import chunk. */
   importChunk: number;
+  /** Failed authentications allowed per client address and window before 429. */
+  authFailures: { max: number; windowMs: number };
 }
 
 export const DEFAULT_CONFIG: Omit<ControllerConfig, 'reference'> = {
@@ -30,6 +32,7 @@ export const DEFAULT_CONFIG: Omit<ControllerConfig, 'reference'> = {
   importLimit: 1024 * 1024 * 1024,
   maxWaitS: 300,
   importChunk: 20_000,
+  authFailures: { max: 10, windowMs: 60_000 },
 };
 
 export const BUNDLE_CHANNEL = 'chokepoint_bundle';

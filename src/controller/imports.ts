@@ -10,7 +10,8 @@
  *    source that are gone from the dump retired, the stage cleared, the import audited.
  * A controller killed during 1–2 leaves an `interrupted` import and an ignored stage (cleaned at the
  * next start); killed during 3 leaves the previous state (the transaction rolls back). Re-running the
- * same dump gives the same state as one uninterrupted run.
+ * same dump gives the same state as one uninterrupted run. An entry's `line` is where this source
+ * first listed it (rows shift in every dump; a moved row is not a change).
  */
 import { randomUUID } from 'node:crypto';
 import { appendAudit } from './audit.js';
@@ -68,6 +69,8 @@ export async function cleanInterrupted(ctx: Ctx): Promise<number> {
   }
   return rows.length;
 }
+
+const CRASH_AFTER = Number(process.env.CHOKEPOINT_TEST_CRASH_AFTER_CHUNKS ?? 0);
 
 interface StageRow {
   k: string;
@@ -171,6 +174,8 @@ export async function runImport(
     await ctx.db.run('UPDATE imports SET staged = $1 WHERE id = $2', [staged, id]);
     hooks.onProgress?.(staged, total);
     if (hooks.failAfterChunks !== undefined && chunks >= hooks.failAfterChunks) throw new Error('simulated crash during staging');
+    // test hook for the crash test: the process dies here as if killed (no cleanup runs)
+    if (CRASH_AFTER > 0 && chunks >= CRASH_AFTER) process.kill(process.pid, 'SIGKILL');
     await new Promise((r) => setImmediate(r));
   };
   for (const r of stageRows(imp)) {
@@ -201,7 +206,7 @@ export async function runImport(
     const rev = await bumpRev(q);
     const changedCond = `(e.status <> 'active' OR e.source <> $2 OR e.action <> $3 OR e.method IS DISTINCT FROM CAST($4 AS TEXT) OR e.rate_bps IS DISTINCT FROM CAST($5 AS BIGINT)
         OR e.burst_bytes IS DISTINCT FROM CAST($6 AS BIGINT) OR e.expires IS DISTINCT FROM CAST($7 AS TEXT) OR e.authority IS DISTINCT FROM s.authority
-        OR e.reference IS DISTINCT FROM s.reference OR e.decided IS DISTINCT FROM s.decided OR e.line IS DISTINCT FROM s.line)`;
+        OR e.reference IS DISTINCT FROM s.reference OR e.decided IS DISTINCT FROM s.decided)`;
     const updated = Number(
       (
         await q.get<{ n: number }>(
@@ -218,13 +223,14 @@ export async function runImport(
        FROM import_stage s WHERE s.import_id = $1 AND true
        ON CONFLICT (kind, value) DO UPDATE SET action = excluded.action, method = excluded.method, rate_bps = excluded.rate_bps,
          burst_bytes = excluded.burst_bytes, authority = excluded.authority, reference = excluded.reference, decided = excluded.decided,
-         expires = excluded.expires, status = 'active', source = excluded.source, line = excluded.line, updated_at = excluded.updated_at,
+         expires = excluded.expires, status = 'active', source = excluded.source,
+         line = CASE WHEN entries.source = excluded.source THEN entries.line ELSE excluded.line END, updated_at = excluded.updated_at,
          updated_rev = excluded.updated_rev
        WHERE (entries.source = excluded.source OR entries.status = 'retired') AND (entries.status <> 'active' OR entries.source <> excluded.source
          OR entries.action <> excluded.action OR entries.method IS DISTINCT FROM excluded.method OR entries.rate_bps IS DISTINCT FROM excluded.rate_bps
          OR entries.burst_bytes IS DISTINCT FROM excluded.burst_bytes OR entries.expires IS DISTINCT FROM excluded.expires
          OR entries.authority IS DISTINCT FROM excluded.authority OR entries.reference IS DISTINCT FROM excluded.reference
-         OR entries.decided IS DISTINCT FROM excluded.decided OR entries.line IS DISTINCT FROM excluded.line)`,
+         OR entries.decided IS DISTINCT FROM excluded.decided)`,
       [id, o.action, o.method, o.rate_bps, o.burst_bytes, o.expires, o.source, t, rev],
     );
     const retired = await q.run(

@@ -47,7 +47,7 @@ function clientAddr(c: Context): string {
 
 export function buildApp(ctx: Ctx, log: (m: string) => void = () => {}): Hono {
   const app = new Hono();
-  const limiter = new FailureLimiter();
+  const limiter = new FailureLimiter(ctx.config.authFailures.max, ctx.config.authFailures.windowMs);
   const doc = openApi(ROUTES);
   app.get('/openapi.json', (c) => c.json(doc));
   for (const r of ROUTES) {
