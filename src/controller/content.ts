@@ -16,7 +16,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, type Node } from 'yaml';
-import { compilePolicy } from '../policy/compile.js';
+import { compilePolicy, type Matcher } from '../policy/compile.js';
 import { lintPolicy, type Finding } from '../policy/lint.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { PolicyError } from '../policy/errors.js';
@@ -203,6 +203,8 @@ export interface DiffGroupOut {
 }
 
 export interface Review {
+  /** The version's compiled matcher (kept for "why"). */
+  compiled: Matcher;
   findings: Finding[];
   errors: number;
   warnings: number;
@@ -277,6 +279,7 @@ export function reviewPolicy(
     if (g.names.length < maxNames) g.names.push(name);
   }
   return {
+    compiled: cur,
     findings,
     errors: findings.filter((f) => f.severity === 'error').length,
     warnings: findings.filter((f) => f.severity === 'warning').length,

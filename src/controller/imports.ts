@@ -184,39 +184,25 @@ export async function runImport(
   }
   await flush();
   const digest = sha256(raw);
+  if (ctx.db.kind === 'postgres') await ctx.db.run('ANALYZE import_stage');
   const result = await ctx.db.tx(async (q) => {
     await q.run("UPDATE imports SET status = 'applying' WHERE id = $1", [id]);
     const t = Date.now();
-    const added = Number(
-      (
-        await q.get<{ n: number }>(
-          'SELECT COUNT(*) AS n FROM import_stage s WHERE s.import_id = $1 AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.kind = s.kind AND e.value = s.value)',
-          [id],
-        )
-      )!.n,
-    );
-    const kept = Number(
-      (
-        await q.get<{ n: number }>(
-          "SELECT COUNT(*) AS n FROM import_stage s JOIN entries e ON e.kind = s.kind AND e.value = s.value WHERE s.import_id = $1 AND e.status = 'active' AND e.source <> $2",
-          [id, o.source],
-        )
-      )!.n,
-    );
+    const count = async () => Number((await q.get<{ n: number }>('SELECT COUNT(*) AS n FROM entries'))!.n);
+    const before = await count();
+    const others = await q.get("SELECT 1 AS x FROM entries WHERE source <> $1 AND status = 'active' LIMIT 1", [o.source]);
+    const kept = !others
+      ? 0
+      : Number(
+          (
+            await q.get<{ n: number }>(
+              "SELECT COUNT(*) AS n FROM import_stage s JOIN entries e ON e.kind = s.kind AND e.value = s.value WHERE s.import_id = $1 AND e.status = 'active' AND e.source <> $2",
+              [id, o.source],
+            )
+          )!.n,
+        );
     const rev = await bumpRev(q);
-    const changedCond = `(e.status <> 'active' OR e.source <> $2 OR e.action <> $3 OR e.method IS DISTINCT FROM CAST($4 AS TEXT) OR e.rate_bps IS DISTINCT FROM CAST($5 AS BIGINT)
-        OR e.burst_bytes IS DISTINCT FROM CAST($6 AS BIGINT) OR e.expires IS DISTINCT FROM CAST($7 AS TEXT) OR e.authority IS DISTINCT FROM s.authority
-        OR e.reference IS DISTINCT FROM s.reference OR e.decided IS DISTINCT FROM s.decided)`;
-    const updated = Number(
-      (
-        await q.get<{ n: number }>(
-          `SELECT COUNT(*) AS n FROM import_stage s JOIN entries e ON e.kind = s.kind AND e.value = s.value
-           WHERE s.import_id = $1 AND (e.source = $2 OR e.status = 'retired') AND ${changedCond}`,
-          [id, o.source, o.action, o.method, o.rate_bps, o.burst_bytes, o.expires],
-        )
-      )!.n,
-    );
-    await q.run(
+    const changed = await q.run(
       `INSERT INTO entries (kind, value, action, method, rate_bps, burst_bytes, authority, reference, decided, expires, status, source, line, created_at, updated_at, created_rev, updated_rev)
        SELECT s.kind, s.value, CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS BIGINT), CAST($5 AS BIGINT), s.authority, s.reference, s.decided,
          CAST($6 AS TEXT), 'active', CAST($7 AS TEXT), s.line, CAST($8 AS BIGINT), CAST($8 AS BIGINT), CAST($9 AS BIGINT), CAST($9 AS BIGINT)
@@ -233,6 +219,8 @@ export async function runImport(
          OR entries.decided IS DISTINCT FROM excluded.decided)`,
       [id, o.action, o.method, o.rate_bps, o.burst_bytes, o.expires, o.source, t, rev],
     );
+    const added = (await count()) - before;
+    const updated = changed - added;
     const retired = await q.run(
       `UPDATE entries SET status = 'retired', updated_at = $3, updated_rev = $4
        WHERE source = $2 AND status = 'active' AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.import_id = $1 AND s.kind = entries.kind AND s.value = entries.value)`,

@@ -2,7 +2,8 @@
  * @module controller/schema
  * The controller's one schema, as numbered migrations written once for both engines. A few type
  * words differ between SQLite and PostgreSQL and are spelled as tokens: `{ID}` (auto-increment key),
- * `{BLOB}` (bytes), `{BIG}` (64-bit integer). Migrations run in order inside a transaction each; on
+ * `{BLOB}` (bytes), `{BIG}` (64-bit integer), `{UNLOGGED}` (PostgreSQL: the import stage, which a
+ * crash may lose — an interrupted import is redone anyway). Migrations run in order inside a transaction each; on
  * PostgreSQL several replicas starting at once serialise on an advisory lock.
  */
 import type { Db } from './db.js';
@@ -35,7 +36,7 @@ CREATE TABLE imports (
   rows_read {BIG} NOT NULL DEFAULT 0, staged {BIG} NOT NULL DEFAULT 0, added {BIG}, updated {BIG},
   retired {BIG}, error TEXT, started_at {BIG} NOT NULL, finished_at {BIG}, created_by TEXT NOT NULL,
   options TEXT NOT NULL);
-CREATE TABLE import_stage (
+CREATE {UNLOGGED} TABLE import_stage (
   import_id TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, authority TEXT,
   reference TEXT, decided TEXT, line INTEGER, PRIMARY KEY (import_id, kind, value));
 CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size {BIG} NOT NULL, data {BLOB} NOT NULL);
@@ -76,9 +77,9 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 function dialect(sql: string, kind: Db['kind']): string {
   const t =
     kind === 'sqlite'
-      ? { ID: 'INTEGER PRIMARY KEY AUTOINCREMENT', BLOB: 'BLOB', BIG: 'INTEGER' }
-      : { ID: 'SERIAL PRIMARY KEY', BLOB: 'BYTEA', BIG: 'BIGINT' };
-  return sql.replace(/\{(ID|BLOB|BIG)\}/g, (_m, k: keyof typeof t) => t[k]);
+      ? { ID: 'INTEGER PRIMARY KEY AUTOINCREMENT', BLOB: 'BLOB', BIG: 'INTEGER', UNLOGGED: '' }
+      : { ID: 'SERIAL PRIMARY KEY', BLOB: 'BYTEA', BIG: 'BIGINT', UNLOGGED: 'UNLOGGED' };
+  return sql.replace(/\{(ID|BLOB|BIG|UNLOGGED)\}/g, (_m, k: keyof typeof t) => t[k]);
 }
 
 /** Bring the database to the current schema. Returns the versions applied. */

@@ -19,6 +19,7 @@ import { PolicyError } from '../policy/errors.js';
 import type { Finding } from '../policy/lint.js';
 import type { Policy } from '../policy/types.js';
 import type { FileMeta } from './bundles.js';
+import { setRegistryMatcher, setVersionMatcher } from './matchers.js';
 
 const conflict = (code: string, msg: string) => new ApiError(409, code, msg);
 
@@ -80,7 +81,7 @@ export async function versionPolicy(ctx: Ctx, q: Queryable, id: number): Promise
   const hit = policyCache.get(k);
   if (hit) return hit;
   const p = await loadContent(await readFiles(q, JSON.parse(v.files) as FileMeta[]), v.main);
-  if (policyCache.size >= 4) policyCache.delete(policyCache.keys().next().value!);
+  if (policyCache.size >= 2) policyCache.delete(policyCache.keys().next().value!);
   policyCache.set(k, p);
   return p;
 }
@@ -198,7 +199,10 @@ export async function createVersion(ctx: Ctx, body: unknown, actor: string): Pro
 
 /** Compute lint + blast radius + diff against the active version, store them, mark submitted. */
 export async function submitVersion(ctx: Ctx, id: number, actor: string): Promise<Row> {
-  const v = await ctx.db.get<{ status: string; author: string; lint: string | null }>('SELECT status, author, lint FROM versions WHERE id = $1', [id]);
+  const v = await ctx.db.get<{ status: string; author: string; lint: string | null; origin: string; registry_rev: number | null }>(
+    'SELECT status, author, lint, origin, registry_rev FROM versions WHERE id = $1',
+    [id],
+  );
   if (!v) throw notFound(`version ${id}`);
   if (v.status !== 'draft') throw conflict('ERR_STATE', `version ${id} is ${v.status}, not draft`);
   let p: Policy;
@@ -219,6 +223,8 @@ export async function submitVersion(ctx: Ctx, id: number, actor: string): Promis
     protectedNames: settings.protected?.exact,
     extraFindings: pre,
   });
+  setVersionMatcher(ctx.db.kind, id, review.compiled);
+  if (v.origin === 'registry' && v.registry_rev !== null) setRegistryMatcher(ctx.db.kind, Number(v.registry_rev), review.compiled);
   return ctx.db.tx(async (q) => {
     const cur = await q.get<{ status: string }>(`SELECT status FROM versions WHERE id = $1${ctx.db.forUpdate}`, [id]);
     if (cur!.status !== 'draft') throw conflict('ERR_STATE', `version ${id} is ${cur!.status}, not draft`);

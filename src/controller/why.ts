@@ -4,7 +4,9 @@
  * policy the boxes enforce — decides, with the very compiled matcher the box uses, and (2) every
  * registry entry that matches, found through the same matcher compiled from the registry (label-walk
  * table, pattern automaton, prefix tries), with its provenance and the first active version that
- * carries it in its current form. Compiled matchers are cached per registry revision / version.
+ * carries it in its current form. Compiled matchers are cached per registry revision / version
+ * (controller/matchers); the registry's includes the protected names under a pseudo-rule, whose hits
+ * are dropped because no entry has that kind and value.
  */
 import type { Ctx } from './context.js';
 import type { Row } from './db.js';
@@ -14,43 +16,45 @@ import { activeEntries, registryRev } from './registry.js';
 import { activeVersionId, getSettings, versionPolicy } from './versions.js';
 import { compilePolicy, type Matcher } from '../policy/compile.js';
 import { collectPath } from '../policy/trie.js';
+import { registryMatcherAt, setRegistryMatcher, setVersionMatcher, versionMatcher } from './matchers.js';
 import { normalizeName } from '../policy/names.js';
 import { formatCidr as formatCidrLocal, parseCidr } from '../policy/ip.js';
 import type { MatchInput } from '../policy/types.js';
 
 const KIND = ['exact', 'suffix', 'subdomains', 'substring', 'endswith'];
 
-let regCache: { key: string; m: Matcher; kinds: Map<number, string[]> } | null = null;
-let regBuilding: { key: string; p: Promise<{ m: Matcher }> } | null = null;
-let verCache: { id: number; m: Matcher } | null = null;
+let regBuilding: { key: string; p: Promise<Matcher> } | null = null;
 
 async function registryMatcher(ctx: Ctx): Promise<Matcher> {
   const rev = await registryRev(ctx.db);
+  const hit = registryMatcherAt(ctx.db.kind, rev);
+  if (hit) return hit;
   const key = `${ctx.db.kind}:${rev}`;
-  if (regCache?.key === key) return regCache.m;
   if (regBuilding?.key !== key) {
     const p = (async () => {
       const [entries, settings] = await Promise.all([activeEntries(ctx.db), getSettings(ctx.db)]);
-      const c = registryContent(entries, { ...settings, protected: undefined }, { registryRev: rev });
-      const policy = await loadContent(c.files, c.main);
-      const m = compilePolicy(policy);
-      regCache = { key, m, kinds: new Map() };
-      return { m };
+      const c = registryContent(entries, settings, { registryRev: rev });
+      const m = compilePolicy(await loadContent(c.files, c.main));
+      setRegistryMatcher(ctx.db.kind, rev, m);
+      return m;
     })();
     regBuilding = { key, p };
     p.finally(() => {
       if (regBuilding?.p === p) regBuilding = null;
     }).catch(() => {});
   }
-  return (await regBuilding!.p).m;
+  return regBuilding!.p;
 }
 
 async function activeMatcher(ctx: Ctx): Promise<{ id: number; m: Matcher } | null> {
   const id = await activeVersionId(ctx.db);
   if (id === null) return null;
-  if (verCache?.id === id) return verCache;
-  verCache = { id, m: compilePolicy(await versionPolicy(ctx, ctx.db, id)) };
-  return verCache;
+  let m = versionMatcher(ctx.db.kind, id);
+  if (!m) {
+    m = compilePolicy(await versionPolicy(ctx, ctx.db, id));
+    setVersionMatcher(ctx.db.kind, id, m);
+  }
+  return { id, m };
 }
 
 export interface WhyQuery {
