@@ -83,7 +83,12 @@ writeFileSync(join(work, 'names.txt'), names.map((n, i) => (i % 10 === 9 ? `*.${
 }
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): string {
-  return execFileSync(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim();
+  return execFileSync(process.execPath, [MAIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+    .toString()
+    .trim();
 }
 
 function procStat(pid: number): { cpuS: number; rssMiB: number } {
@@ -143,27 +148,45 @@ async function runBackend(kind: 'sqlite' | 'postgres'): Promise<Result> {
   try {
     cli(['controller', 'root-key', 'create', '--out', join(dir, 'keys')]);
     const tok: Record<string, string> = {};
-    for (const [name, role] of [['admin', 'admin'], ['ed', 'editor'], ['alice', 'approver'], ['bob', 'approver'], ['box', 'node']])
+    for (const [name, role] of [
+      ['admin', 'admin'],
+      ['ed', 'editor'],
+      ['alice', 'approver'],
+      ['bob', 'approver'],
+      ['box', 'node'],
+    ])
       tok[name] = cli(['controller', 'token', 'create', ...store, '--role', role, '--name', name]);
     cli(['controller', 'signing-key', 'rotate', ...store, '--root', join(dir, 'keys', 'root.key')]);
     const port = await freePort();
-    child = spawn(process.execPath, [MAIN, 'controller', 'serve', ...store, '--listen', `127.0.0.1:${port}`, '--reference', TOP10K], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    child = spawn(
+      process.execPath,
+      [MAIN, 'controller', 'serve', ...store, '--listen', `127.0.0.1:${port}`, '--reference', TOP10K],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     const url = `http://127.0.0.1:${port}`;
     await waitHealthy(url, child);
     const as = (u: string) => new Client(url, tok[u]);
     let t = performance.now();
-    await as('ed').upload(`/v1/registry/import?format=domains&source=names&filename=names.txt&action=block`, join(dir, '..', 'names.txt'));
+    await as('ed').importFile(
+      `/v1/registry/import?format=domains&source=names&filename=names.txt&action=block`,
+      join(dir, '..', 'names.txt'),
+    );
     const importNamesS = sec(performance.now() - t);
     t = performance.now();
-    await as('ed').upload(`/v1/registry/import?format=cidr&source=ips&filename=cidrs.txt&action=block`, join(dir, '..', 'cidrs.txt'));
+    await as('ed').importFile(
+      `/v1/registry/import?format=cidr&source=ips&filename=cidrs.txt&action=block`,
+      join(dir, '..', 'cidrs.txt'),
+    );
     const importCidrsS = sec(performance.now() - t);
     process.stderr.write(`[${kind}] import ${importNamesS.toFixed(1)} s + ${importCidrsS.toFixed(1)} s\n`);
     t = performance.now();
     const v1 = await as('ed').call('POST', '/v1/versions', { from_registry: true });
     const submitS = sec(performance.now() - t);
-    process.stderr.write(`[${kind}] submit ${submitS.toFixed(1)} s (errors ${v1.errors}, warnings ${v1.warnings})\n`);
+    process.stderr.write(
+      `[${kind}] submit ${submitS.toFixed(1)} s (errors ${v1.errors}, warnings ${v1.warnings})\n`,
+    );
     await as('alice').call('POST', `/v1/versions/${v1.id}/approve`);
     await as('bob').call('POST', `/v1/versions/${v1.id}/approve`);
     t = performance.now();
@@ -174,7 +197,11 @@ async function runBackend(kind: 'sqlite' | 'postgres'): Promise<Result> {
     const bundleMiB = m.files.reduce((a: number, f: { size: number }) => a + f.size, 0) / 1048576;
     process.stderr.write(`[${kind}] publish ${publishS.toFixed(2)} s, bundle ${bundleMiB.toFixed(1)} MiB\n`);
     // a second version ready to publish
-    await as('ed').call('POST', '/v1/registry/entries', { kind: 'exact', value: 'bench-new.example', action: 'block' });
+    await as('ed').call('POST', '/v1/registry/entries', {
+      kind: 'exact',
+      value: 'bench-new.example',
+      action: 'block',
+    });
     const v2 = await as('ed').call('POST', '/v1/versions', { from_registry: true });
     await as('alice').call('POST', `/v1/versions/${v2.id}/approve`);
     await as('bob').call('POST', `/v1/versions/${v2.id}/approve`);
@@ -185,9 +212,12 @@ async function runBackend(kind: 'sqlite' | 'postgres'): Promise<Result> {
     const got: number[] = [];
     const poll = async () => {
       waiting++;
-      const r = await fetch(`${url}/v1/bundle?wait=120`, { headers: { authorization: `Bearer ${tok.box}`, 'if-none-match': etag } });
+      const r = await fetch(`${url}/v1/bundle?wait=120`, {
+        headers: { authorization: `Bearer ${tok.box}`, 'if-none-match': etag },
+      });
       const body = await r.text();
-      if (r.status === 200 && JSON.parse(JSON.parse(body).manifest).version > m.version) got.push(performance.now() - t0);
+      if (r.status === 200 && JSON.parse(JSON.parse(body).manifest).version > m.version)
+        got.push(performance.now() - t0);
     };
     const polls = Array.from({ length: POLLERS }, () => poll());
     while (waiting < POLLERS) await new Promise((r) => setTimeout(r, 20));
@@ -200,7 +230,9 @@ async function runBackend(kind: 'sqlite' | 'postgres'): Promise<Result> {
     await as('alice').call('POST', `/v1/versions/${v2.id}/publish`);
     await Promise.all(polls);
     const rssMiB = procStat(child.pid!).rssMiB;
-    process.stderr.write(`[${kind}] ${got.length}/${POLLERS} pollers got the publish, p99 ${pct(got, 99).toFixed(0)} ms\n`);
+    process.stderr.write(
+      `[${kind}] ${got.length}/${POLLERS} pollers got the publish, p99 ${pct(got, 99).toFixed(0)} ms\n`,
+    );
     // why lookups
     const pick = () => names[Math.floor(rnd() * names.length)];
     t = performance.now();
@@ -261,7 +293,13 @@ const P = results.postgres;
 const f = (v: number | undefined, d = 1) => (v === undefined ? '-' : v.toFixed(d));
 const ratio = (v: number | undefined, target: number) => (v === undefined ? '-' : (v / target).toFixed(2));
 const rows: [string, (r: Result) => number, number | null, number, string][] = [
-  [`import ${N_NAMES.toLocaleString('en')} names + ${N_CIDRS.toLocaleString('en')} CIDRs (s)`, (r) => r.importNamesS + r.importCidrsS, 60, 1, '≤ 60'],
+  [
+    `import ${N_NAMES.toLocaleString('en')} names + ${N_CIDRS.toLocaleString('en')} CIDRs (s)`,
+    (r) => r.importNamesS + r.importCidrsS,
+    60,
+    1,
+    '≤ 60',
+  ],
   ['  of which names (s)', (r) => r.importNamesS, null, 1, ''],
   ['submit from registry: lint + blast radius + diff (s)', (r) => r.submitS, 30, 1, '≤ 30'],
   ['publish: build + sign the bundle (s)', (r) => r.publishS, 10, 2, '≤ 10'],
@@ -274,7 +312,8 @@ const rows: [string, (r: Result) => number, number | null, number, string][] = [
   ['why: first lookup, builds the matcher (ms)', (r) => r.whyFirstMs, null, 0, ''],
   ['why: lookups/s over HTTP (8 concurrent)', (r) => r.whyPerS, null, 0, ''],
 ];
-let table = '| figure | SQLite | PostgreSQL | target | SQLite / target | PostgreSQL / target |\n|---|---|---|---|---|---|\n';
+let table =
+  '| figure | SQLite | PostgreSQL | target | SQLite / target | PostgreSQL / target |\n|---|---|---|---|---|---|\n';
 for (const [name, get, target, d, ttext] of rows)
   table += `| ${name} | ${f(S && get(S), d)} | ${f(P && get(P), d)} | ${ttext || '-'} | ${target ? ratio(S && get(S), target) : '-'} | ${target ? ratio(P && get(P), target) : '-'} |\n`;
 process.stdout.write(table);

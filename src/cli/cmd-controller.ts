@@ -62,7 +62,9 @@ export async function run(argv: string[]): Promise<number> {
     const db = openStore(values);
     try {
       const applied = await migrate(db);
-      process.stderr.write(applied.length ? `applied migration(s) ${applied.join(', ')}\n` : 'schema is current\n');
+      process.stderr.write(
+        applied.length ? `applied migration(s) ${applied.join(', ')}\n` : 'schema is current\n',
+      );
       return 0;
     } finally {
       await db.close();
@@ -70,13 +72,23 @@ export async function run(argv: string[]): Promise<number> {
   }
   const rest = rest0;
   if (sub === 'token' && sub2 === 'create') {
-    const { values } = parseArgs({ args: rest, options: { ...STORE, role: { type: 'string' }, name: { type: 'string' }, label: { type: 'string' } } });
-    if (!values.role || !isRole(values.role)) throw new UsageError('--role must be viewer, editor, approver, admin or node');
-    if (!values.name || !/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(values.name)) throw new UsageError('--name NAME is required (letters, digits, . _ @ -)');
+    const { values } = parseArgs({
+      args: rest,
+      options: { ...STORE, role: { type: 'string' }, name: { type: 'string' }, label: { type: 'string' } },
+    });
+    if (!values.role || !isRole(values.role))
+      throw new UsageError('--role must be viewer, editor, approver, admin or node');
+    if (!values.name || !/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(values.name))
+      throw new UsageError('--name NAME is required (letters, digits, . _ @ -)');
     const db = openStore(values);
     try {
       await migrate(db);
-      const t = await createToken(db, { name: values.name, role: values.role, label: values.label, actor: `host:${values.name}` });
+      const t = await createToken(db, {
+        name: values.name,
+        role: values.role,
+        label: values.label,
+        actor: `host:${values.name}`,
+      });
       process.stdout.write(t.token + '\n');
       process.stderr.write(`token ${t.id} for ${t.user} (${t.role}); it is shown only now\n`);
       return 0;
@@ -90,28 +102,41 @@ export async function run(argv: string[]): Promise<number> {
     try {
       const k = await createRootKey(values.out);
       process.stdout.write(`${k.keyid}\n`);
-      process.stderr.write(`wrote ${k.privateFile} (keep offline) and ${k.publicFile} (for the boxes' --trust)\n`);
+      process.stderr.write(
+        `wrote ${k.privateFile} (keep offline) and ${k.publicFile} (for the boxes' --trust)\n`,
+      );
       return 0;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
-        process.stderr.write(`chokepoint controller root-key create: ${values.out} already holds a root key; not overwritten\n`);
+        process.stderr.write(
+          `chokepoint controller root-key create: ${values.out} already holds a root key; not overwritten\n`,
+        );
         return 1;
       }
       throw e;
     }
   }
   if (sub === 'signing-key' && (sub2 === 'rotate' || sub2 === 'revoke')) {
-    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { ...STORE, root: { type: 'string' } } });
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { ...STORE, root: { type: 'string' } },
+    });
     if (!values.root) throw new UsageError('--root ROOT.key is required');
-    if (sub2 === 'revoke' && positionals.length !== 1) throw new UsageError('signing-key revoke needs the KEYID (or a unique prefix)');
-    if (sub2 === 'rotate' && positionals.length) throw new UsageError('signing-key rotate takes no arguments');
+    if (sub2 === 'revoke' && positionals.length !== 1)
+      throw new UsageError('signing-key revoke needs the KEYID (or a unique prefix)');
+    if (sub2 === 'rotate' && positionals.length)
+      throw new UsageError('signing-key rotate takes no arguments');
     const rootPrivatePem = await readFile(values.root, 'utf8');
     const db = openStore(values);
     try {
       await migrate(db);
       let newKey = true;
       if (sub2 === 'revoke') {
-        const k = await db.get<{ status: string }>('SELECT status FROM signing_keys WHERE keyid = $1 OR keyid LIKE $2', [positionals[0], positionals[0] + '%']);
+        const k = await db.get<{ status: string }>(
+          'SELECT status FROM signing_keys WHERE keyid = $1 OR keyid LIKE $2',
+          [positionals[0], positionals[0] + '%'],
+        );
         newKey = k?.status === 'active';
       }
       const r = await rotateSigningKey(db, {
@@ -121,7 +146,9 @@ export async function run(argv: string[]): Promise<number> {
         newKey,
       });
       process.stdout.write(`${r.keyid ?? ''}\n`);
-      process.stderr.write(`trust document ${r.trustVersion} signed${r.keyid ? `; new signing key ${r.keyid}` : ''}; the controller re-signs the current bundle with it\n`);
+      process.stderr.write(
+        `trust document ${r.trustVersion} signed${r.keyid ? `; new signing key ${r.keyid}` : ''}; the controller re-signs the current bundle with it\n`,
+      );
       return 0;
     } catch (e) {
       if ((e as { code?: string }).code === 'ERR_KEYS') {
@@ -156,10 +183,15 @@ async function serve(args: string[]): Promise<number> {
   }
   const m = /^(.*):(\d{1,5})$/.exec(values.listen);
   if (!m) throw new UsageError('--listen HOST:PORT');
-  if (!values.reference) throw new UsageError('--reference NAMES is required (e.g. ../shared/corpus/reference/top10k.txt): lint, blast radius and diffs are computed against it');
-  if (!!values['tls-cert'] !== !!values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
+  if (!values.reference)
+    throw new UsageError(
+      '--reference NAMES is required (e.g. ../shared/corpus/reference/top10k.txt): lint, blast radius and diffs are computed against it',
+    );
+  if (!!values['tls-cert'] !== !!values['tls-key'])
+    throw new UsageError('--tls-cert and --tls-key go together');
   const ttl = parseDuration(values['bundle-ttl']);
-  if (ttl === null || ttl < 60_000) throw new UsageError('--bundle-ttl: a duration of at least 1m (e.g. 7d, 12h)');
+  if (ttl === null || ttl < 60_000)
+    throw new UsageError('--bundle-ttl: a duration of at least 1m (e.g. 7d, 12h)');
   const num = (s: string | undefined, d: number, name: string) => {
     if (s === undefined) return d;
     if (!/^\d+$/.test(s)) throw new UsageError(`${name}: a number of bytes`);
@@ -183,7 +215,9 @@ async function serve(args: string[]): Promise<number> {
       log: (s) => process.stderr.write(s + '\n'),
     },
   );
-  process.stderr.write(`controller listening on ${run.url} (storage: ${db.kind}; reference: ${reference.names.length} names from ${values.reference})\n`);
+  process.stderr.write(
+    `controller listening on ${run.url} (storage: ${db.kind}; reference: ${reference.names.length} names from ${values.reference})\n`,
+  );
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

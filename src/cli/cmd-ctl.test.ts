@@ -18,9 +18,17 @@ import { TOP10K } from '../controller/testutil.js';
 const fromSource = import.meta.url.endsWith('.ts');
 const MAIN = fileURLToPath(new URL(fromSource ? './main.ts' : './main.js', import.meta.url));
 
-function cp(args: string[], env: Record<string, string>, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function cp(
+  args: string[],
+  env: Record<string, string>,
+  cwd: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), MAIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), MAIN, ...args], {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -37,12 +45,54 @@ test('README: run a controller, as written', async () => {
   let srv: Awaited<ReturnType<typeof serveProcess>> | null = null;
   try {
     assert.equal((await run('controller', 'root-key', 'create', '--out', 'keys')).code, 0);
-    assert.equal((await run('controller', 'root-key', 'create', '--out', 'keys')).code, 1, 'never overwrites a root key');
-    const adm = await run('controller', 'token', 'create', '--data', './chokepoint-data', '--role', 'admin', '--name', 'admin');
+    assert.equal(
+      (await run('controller', 'root-key', 'create', '--out', 'keys')).code,
+      1,
+      'never overwrites a root key',
+    );
+    const adm = await run(
+      'controller',
+      'token',
+      'create',
+      '--data',
+      './chokepoint-data',
+      '--role',
+      'admin',
+      '--name',
+      'admin',
+    );
     assert.equal(adm.code, 0, adm.stderr);
     assert.match(adm.stdout.trim(), /^cpt_[A-Za-z0-9_-]{43}$/);
-    assert.equal((await run('controller', 'token', 'create', '--data', './chokepoint-data', '--role', 'boss', '--name', 'x')).code, 2);
-    assert.equal((await run('controller', 'signing-key', 'rotate', '--data', './chokepoint-data', '--root', 'keys/root.key')).code, 0);
+    assert.equal(
+      (
+        await run(
+          'controller',
+          'token',
+          'create',
+          '--data',
+          './chokepoint-data',
+          '--role',
+          'boss',
+          '--name',
+          'x',
+        )
+      ).code,
+      2,
+    );
+    assert.equal(
+      (
+        await run(
+          'controller',
+          'signing-key',
+          'rotate',
+          '--data',
+          './chokepoint-data',
+          '--root',
+          'keys/root.key',
+        )
+      ).code,
+      0,
+    );
     srv = await serveProcess(['--data', join(dir, 'chokepoint-data'), '--reference', TOP10K]);
     env.CHOKEPOINT_URL = srv.url;
     env.CHOKEPOINT_TOKEN = adm.stdout.trim();
@@ -55,8 +105,56 @@ test('README: run a controller, as written', async () => {
     const A1 = await tok('alice', 'approver');
     const A2 = await tok('bob', 'approver');
     const as = (t: string, ...a: string[]) => cp(a, { ...env, CHOKEPOINT_TOKEN: t }, dir);
-    const add = await as(ED, 'ctl', 'registry', 'add', '--kind', 'suffix', '--value', 'twitter.com', '--action', 'throttle', '--rate', '128kbit', '--authority', 'Example Regulator', '--reference', 'Order 12/2026');
+    const add = await as(
+      ED,
+      'ctl',
+      'registry',
+      'add',
+      '--kind',
+      'suffix',
+      '--value',
+      'twitter.com',
+      '--action',
+      'throttle',
+      '--rate',
+      '128kbit',
+      '--authority',
+      'Example Regulator',
+      '--reference',
+      'Order 12/2026',
+    );
     assert.equal(add.code, 0, add.stderr);
+    writeFileSync(join(dir, 'feed.txt'), 'one.example\n*.two.example\n');
+    const imp = await as(
+      ED,
+      'ctl',
+      'registry',
+      'import',
+      '--input-format',
+      'domains',
+      '--source',
+      'feed',
+      'feed.txt',
+      '--format',
+      'json',
+    );
+    assert.equal(imp.code, 0, imp.stderr);
+    assert.equal(JSON.parse(imp.stdout).added, 2);
+    assert.match(imp.stderr, /uploading feed\.txt: 100%/);
+    writeFileSync(join(dir, 'bad.txt'), 'ok.example\nnot a name\n');
+    const badImp = await as(
+      ED,
+      'ctl',
+      'registry',
+      'import',
+      '--input-format',
+      'domains',
+      '--source',
+      'feed',
+      'bad.txt',
+    );
+    assert.equal(badImp.code, 1);
+    assert.match(badImp.stderr, /bad\.txt:2:1/);
     const sub = await as(ED, 'ctl', 'versions', 'submit', '--from-registry', '--format', 'json');
     assert.equal(sub.code, 0, sub.stderr);
     const v = JSON.parse(sub.stdout);
@@ -73,7 +171,10 @@ test('README: run a controller, as written', async () => {
     assert.equal(ver.code, 0, ver.stderr);
     assert.match(ver.stdout, /^audit log ok: \d+ rows/);
     // the 2021 rule: refused without an override (exit 1, the reason on stderr)
-    writeFileSync(join(dir, 'tco.yaml'), 'rules:\n  - id: tco\n    action: throttle\n    rate: 128kbit\n    match: {host: {substring: [t.co]}}\n');
+    writeFileSync(
+      join(dir, 'tco.yaml'),
+      'rules:\n  - id: tco\n    action: throttle\n    rate: 128kbit\n    match: {host: {substring: [t.co]}}\n',
+    );
     const t1 = await as(ED, 'ctl', 'versions', 'submit', 'tco.yaml');
     assert.equal(t1.code, 0, t1.stderr);
     assert.match(t1.stdout, /microsoft\.com/);
@@ -90,7 +191,10 @@ test('README: run a controller, as written', async () => {
     assert.equal((await run('ctl', 'nonsense')).code, 2);
     assert.equal((await run('ctl', 'whoami', '--format', 'yaml')).code, 2);
     assert.equal((await as('cpt_wrong', 'ctl', 'whoami')).code, 1);
-    assert.equal((await cp(['ctl', 'whoami'], { ...env, CHOKEPOINT_URL: 'http://127.0.0.1:1' }, dir)).code, 1);
+    assert.equal(
+      (await cp(['ctl', 'whoami'], { ...env, CHOKEPOINT_URL: 'http://127.0.0.1:1' }, dir)).code,
+      1,
+    );
     const who = await run('ctl', 'whoami', '--format', 'json');
     assert.deepEqual(JSON.parse(who.stdout), { name: 'admin', role: 'admin' });
     // export round-trips through lint

@@ -5,6 +5,7 @@
  * status 0 ok, 1 refused or failed (the server's message on stderr), 2 usage. `ctl audit verify`
  * downloads the whole log and checks the chain itself (it does not trust the server's word).
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- API answers are untyped JSON, checked field by field */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
@@ -44,10 +45,22 @@ const COMMON = {
 
 type Values = Record<string, string | boolean | undefined>;
 
-function parse(args: string[], options: ParseArgsConfig['options'] = {}, positionals = 0): { v: Values; p: string[] } {
-  const { values, positionals: p } = parseArgs({ args, allowPositionals: true, options: { ...COMMON, ...options } });
-  if (values.format !== 'human' && values.format !== 'json') throw new UsageError('--format must be human or json');
-  if (p.length !== positionals) throw new UsageError(`expected ${positionals} argument(s), got ${p.length}${p.length ? `: ${p.join(' ')}` : ''}`);
+function parse(
+  args: string[],
+  options: ParseArgsConfig['options'] = {},
+  positionals = 0,
+): { v: Values; p: string[] } {
+  const { values, positionals: p } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...COMMON, ...options },
+  });
+  if (values.format !== 'human' && values.format !== 'json')
+    throw new UsageError('--format must be human or json');
+  if (p.length !== positionals)
+    throw new UsageError(
+      `expected ${positionals} argument(s), got ${p.length}${p.length ? `: ${p.join(' ')}` : ''}`,
+    );
   return { v: values as Values, p };
 }
 
@@ -110,7 +123,9 @@ export async function run(argv: string[]): Promise<number> {
     return await dispatch(area, cmd, rest);
   } catch (e) {
     if (e instanceof ClientError) {
-      process.stderr.write(`chokepoint ctl ${area}${cmd ? ' ' + cmd : ''}: ${e.message}${e.status ? ` (HTTP ${e.status}, ${e.code})` : ''}\n`);
+      process.stderr.write(
+        `chokepoint ctl ${area}${cmd ? ' ' + cmd : ''}: ${e.message}${e.status ? ` (HTTP ${e.status}, ${e.code})` : ''}\n`,
+      );
       return 1;
     }
     throw e;
@@ -172,13 +187,26 @@ async function dispatch(area: string, cmd: string | undefined, rest: string[]): 
       if (cmd !== 'show') throw new UsageError('bundle show');
       const r = await client(v).call('GET', '/v1/bundle');
       const m = JSON.parse(r.manifest);
-      out(v, { ...r, manifest: m }, () => `bundle ${m.version} (${m.kind}) of version ${m.policy_version}, expires ${m.expires}, signed by ${m.signing_keyid.slice(0, 16)}…, ${m.files.length} files, ${m.files.reduce((a: number, f: any) => a + f.size, 0)} bytes\n`);
+      out(
+        v,
+        { ...r, manifest: m },
+        () =>
+          `bundle ${m.version} (${m.kind}) of version ${m.policy_version}, expires ${m.expires}, signed by ${m.signing_keyid.slice(0, 16)}…, ${m.files.length} files, ${m.files.reduce((a: number, f: any) => a + f.size, 0)} bytes\n`,
+      );
       return 0;
     }
     case 'nodes': {
       const { v } = parse(args);
-      out(v, await client(v).call('GET', '/v1/nodes'), (d) =>
-        d.nodes.map((n: any) => `${n.name.padEnd(20)} bundle ${n.active_version ?? '-'}${n.drift ? ' (DRIFT)' : ''}  last seen ${when(n.last_seen)}  ${n.errors.length ? 'errors: ' + JSON.stringify(n.errors) : ''}\n`).join('') || 'no nodes\n',
+      out(
+        v,
+        await client(v).call('GET', '/v1/nodes'),
+        (d) =>
+          d.nodes
+            .map(
+              (n: any) =>
+                `${n.name.padEnd(20)} bundle ${n.active_version ?? '-'}${n.drift ? ' (DRIFT)' : ''}  last seen ${when(n.last_seen)}  ${n.errors.length ? 'errors: ' + JSON.stringify(n.errors) : ''}\n`,
+            )
+            .join('') || 'no nodes\n',
       );
       return 0;
     }
@@ -207,7 +235,17 @@ async function registry(cmd: string | undefined, rest: string[]): Promise<number
       });
       if (!v.kind || !v.value) throw new UsageError('--kind and --value are required');
       const body: Record<string, unknown> = { kind: v.kind, value: v.value, action: v.action ?? 'block' };
-      for (const [k, f] of [['method', 'method'], ['rate', 'rate'], ['burst', 'burst'], ['expires', 'expires'], ['authority', 'authority'], ['reference', 'reference'], ['legal-basis', 'legal_basis'], ['decided', 'decided'], ['requested-by', 'requested_by']] as const)
+      for (const [k, f] of [
+        ['method', 'method'],
+        ['rate', 'rate'],
+        ['burst', 'burst'],
+        ['expires', 'expires'],
+        ['authority', 'authority'],
+        ['reference', 'reference'],
+        ['legal-basis', 'legal_basis'],
+        ['decided', 'decided'],
+        ['requested-by', 'requested_by'],
+      ] as const)
         if (v[k] !== undefined) body[f] = v[k];
       if (v.takedown !== undefined) body.takedown_id = id(v.takedown as string, '--takedown');
       out(v, await client(v).call('POST', '/v1/registry/entries', body), entryLine);
@@ -231,27 +269,62 @@ async function registry(cmd: string | undefined, rest: string[]): Promise<number
         1,
       );
       if (!v['input-format'] || !v.source) throw new UsageError('--input-format and --source are required');
-      const q = new URLSearchParams({ format: v['input-format'] as string, source: v.source as string, filename: basename(p[0]) });
-      for (const k of ['action', 'method', 'rate', 'burst', 'expires', 'match', 'encoding']) if (v[k] !== undefined) q.set(k, v[k] as string);
+      const q = new URLSearchParams({
+        format: v['input-format'] as string,
+        source: v.source as string,
+        filename: basename(p[0]),
+      });
+      for (const k of ['action', 'method', 'rate', 'burst', 'expires', 'match', 'encoding'])
+        if (v[k] !== undefined) q.set(k, v[k] as string);
       if (v['skip-unsupported']) q.set('skip_unsupported', 'true');
       let last = 0;
       const tty = process.stderr.isTTY;
-      const r = await client(v).upload(`/v1/registry/import?${q}`, p[0], (sent, total) => {
+      const say = (msg: string, force = false) => {
         const now = Date.now();
-        if (now - last < 500 && sent < total) return;
+        if (!force && now - last < 1000) return;
         last = now;
-        process.stderr.write(`${tty ? '\r' : ''}uploading ${p[0]}: ${((100 * sent) / Math.max(total, 1)).toFixed(0)}% of ${total} bytes${tty ? '' : '\n'}`);
+        process.stderr.write(`${tty ? '\r\x1b[K' : ''}${msg}${tty ? '' : '\n'}`);
+      };
+      const r = await client(v).importFile(`/v1/registry/import?${q}`, p[0], {
+        onUpload: (sent, total) =>
+          say(
+            `uploading ${p[0]}: ${((100 * sent) / Math.max(total, 1)).toFixed(0)}% of ${total} bytes`,
+            sent === total,
+          ),
+        onStage: (status, staged, total) =>
+          say(
+            status === 'staging'
+              ? `staging ${staged} of ${total} entries`
+              : `${status}${status === 'applying' ? ` ${total} entries in one transaction` : ''}`,
+            status === 'done',
+          ),
       });
       if (tty) process.stderr.write('\n');
-      process.stderr.write('imported; the controller staged and applied it in one transaction\n');
-      out(v, r, (d) => `import ${d.id}: ${d.rows} rows, ${d.entries} entries: ${d.added} added, ${d.updated} updated, ${d.retired} retired, ${d.kept_other_source} left to another source\n`);
+      out(
+        v,
+        r,
+        (d) =>
+          `import ${d.id}: ${d.rows} rows, ${d.entries} entries: ${d.added} added, ${d.updated} updated, ${d.retired} retired, ${d.kept_other_source} left to another source\n`,
+      );
       return 0;
     }
     case 'search': {
-      const { v } = parse(rest, { q: { type: 'string' }, kind: { type: 'string' }, status: { type: 'string' }, source: { type: 'string' }, limit: { type: 'string' }, after: { type: 'string' } });
+      const { v } = parse(rest, {
+        q: { type: 'string' },
+        kind: { type: 'string' },
+        status: { type: 'string' },
+        source: { type: 'string' },
+        limit: { type: 'string' },
+        after: { type: 'string' },
+      });
       const q = new URLSearchParams();
-      for (const k of ['q', 'kind', 'status', 'source', 'limit', 'after']) if (v[k] !== undefined) q.set(k, v[k] as string);
-      out(v, await client(v).call('GET', `/v1/registry/entries?${q}`), (d) => d.entries.map(entryLine).join('') + (d.next ? `… more: --after ${d.next}\n` : ''));
+      for (const k of ['q', 'kind', 'status', 'source', 'limit', 'after'])
+        if (v[k] !== undefined) q.set(k, v[k] as string);
+      out(
+        v,
+        await client(v).call('GET', `/v1/registry/entries?${q}`),
+        (d) => d.entries.map(entryLine).join('') + (d.next ? `… more: --after ${d.next}\n` : ''),
+      );
       return 0;
     }
     case 'show': {
@@ -261,13 +334,22 @@ async function registry(cmd: string | undefined, rest: string[]): Promise<number
     }
     case 'retire': {
       const { v, p } = parse(rest, {}, 1);
-      out(v, await client(v).call('PATCH', `/v1/registry/entries/${id(p[0])}`, { status: 'retired' }), entryLine);
+      out(
+        v,
+        await client(v).call('PATCH', `/v1/registry/entries/${id(p[0])}`, { status: 'retired' }),
+        entryLine,
+      );
       return 0;
     }
     case 'why': {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { ...COMMON, ip: { type: 'string' } } });
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { ...COMMON, ip: { type: 'string' } },
+      });
       const v = values as Values;
-      if (positionals.length > 1 || (!positionals.length && !v.ip)) throw new UsageError('registry why NAME | --ip ADDRESS');
+      if (positionals.length > 1 || (!positionals.length && !v.ip))
+        throw new UsageError('registry why NAME | --ip ADDRESS');
       const q = new URLSearchParams();
       if (positionals[0]) q.set('name', positionals[0]);
       if (v.ip) q.set('ip', v.ip as string);
@@ -276,7 +358,8 @@ async function registry(cmd: string | undefined, rest: string[]): Promise<number
           ? `active version ${d.active.version}: ${d.active.decision.action}${d.active.decision.rule_id ? ` by rule '${d.active.decision.rule_id}'` : ' (default)'}\n`
           : 'no active version\n';
         if (!d.entries.length) s += 'no registry entry matches\n';
-        for (const e of d.entries) s += entryLine(e).replace(/\n$/, '') + `  since version ${e.since_version ?? '(not yet active)'}\n`;
+        for (const e of d.entries)
+          s += entryLine(e).replace(/\n$/, '') + `  since version ${e.since_version ?? '(not yet active)'}\n`;
         return s;
       });
       return 0;
@@ -290,27 +373,59 @@ async function takedowns(cmd: string | undefined, rest: string[]): Promise<numbe
   switch (cmd) {
     case 'list': {
       const { v } = parse(rest, { status: { type: 'string' } });
-      out(v, await client(v).call('GET', `/v1/takedowns${v.status ? `?status=${encodeURIComponent(v.status as string)}` : ''}`), (d) =>
-        d.takedowns.map((t: any) => `${t.id}  ${t.status.padEnd(9)} ${t.authority} ${t.reference ?? ''}  received ${when(t.received_at)}\n`).join('') || 'none\n',
+      out(
+        v,
+        await client(v).call(
+          'GET',
+          `/v1/takedowns${v.status ? `?status=${encodeURIComponent(v.status as string)}` : ''}`,
+        ),
+        (d) =>
+          d.takedowns
+            .map(
+              (t: any) =>
+                `${t.id}  ${t.status.padEnd(9)} ${t.authority} ${t.reference ?? ''}  received ${when(t.received_at)}\n`,
+            )
+            .join('') || 'none\n',
       );
       return 0;
     }
     case 'add': {
-      const { v } = parse(rest, { authority: { type: 'string' }, reference: { type: 'string' }, 'legal-basis': { type: 'string' }, 'requested-by': { type: 'string' }, details: { type: 'string' } });
+      const { v } = parse(rest, {
+        authority: { type: 'string' },
+        reference: { type: 'string' },
+        'legal-basis': { type: 'string' },
+        'requested-by': { type: 'string' },
+        details: { type: 'string' },
+      });
       const body: Record<string, unknown> = {};
-      for (const [k, f] of [['authority', 'authority'], ['reference', 'reference'], ['legal-basis', 'legal_basis'], ['requested-by', 'requested_by'], ['details', 'details']] as const)
+      for (const [k, f] of [
+        ['authority', 'authority'],
+        ['reference', 'reference'],
+        ['legal-basis', 'legal_basis'],
+        ['requested-by', 'requested_by'],
+        ['details', 'details'],
+      ] as const)
         if (v[k] !== undefined) body[f] = v[k];
       out(v, await client(v).call('POST', '/v1/takedowns', body), (d) => `takedown ${d.id} received\n`);
       return 0;
     }
     case 'show': {
       const { v, p } = parse(rest, {}, 1);
-      out(v, await client(v).call('GET', `/v1/takedowns/${id(p[0])}`), (d) => `takedown ${d.id}: ${d.status}\n${kv(d, ['authority', 'reference', 'legal_basis', 'requested_by', 'details', 'note'])}\n${d.entries.map(entryLine).join('')}`);
+      out(
+        v,
+        await client(v).call('GET', `/v1/takedowns/${id(p[0])}`),
+        (d) =>
+          `takedown ${d.id}: ${d.status}\n${kv(d, ['authority', 'reference', 'legal_basis', 'requested_by', 'details', 'note'])}\n${d.entries.map(entryLine).join('')}`,
+      );
       return 0;
     }
     case 'set': {
       const { v, p } = parse(rest, { note: { type: 'string' } }, 2);
-      out(v, await client(v).call('POST', `/v1/takedowns/${id(p[0])}/status`, { status: p[1], note: v.note }), (d) => `takedown ${d.id}: ${d.status}\n`);
+      out(
+        v,
+        await client(v).call('POST', `/v1/takedowns/${id(p[0])}/status`, { status: p[1], note: v.note }),
+        (d) => `takedown ${d.id}: ${d.status}\n`,
+      );
       return 0;
     }
     default:
@@ -324,10 +439,16 @@ async function versions(cmd: string | undefined, rest: string[]): Promise<number
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { ...COMMON, 'from-registry': { type: 'boolean' }, note: { type: 'string' }, draft: { type: 'boolean' } },
+        options: {
+          ...COMMON,
+          'from-registry': { type: 'boolean' },
+          note: { type: 'string' },
+          draft: { type: 'boolean' },
+        },
       });
       const v = values as Values;
-      if (!!v['from-registry'] === positionals.length > 0 || positionals.length > 1) throw new UsageError('versions submit FILE | --from-registry');
+      if (!!v['from-registry'] === positionals.length > 0 || positionals.length > 1)
+        throw new UsageError('versions submit FILE | --from-registry');
       const body: Record<string, unknown> = { note: v.note, submit: !v.draft };
       if (v['from-registry']) body.from_registry = true;
       else {
@@ -342,10 +463,19 @@ async function versions(cmd: string | undefined, rest: string[]): Promise<number
     }
     case 'list': {
       const { v } = parse(rest, { status: { type: 'string' } });
-      out(v, await client(v).call('GET', `/v1/versions${v.status ? `?status=${encodeURIComponent(v.status as string)}` : ''}`), (d) =>
-        d.versions
-          .map((x: any) => `${String(x.id).padStart(5)}  ${x.status.padEnd(11)} ${x.origin.padEnd(8)} by ${x.author.padEnd(10)} errors ${x.errors ?? '-'}  approvals ${x.approvals.length}${x.override ? '  OVERRIDDEN' : ''}${x.bundle_version ? `  bundle ${x.bundle_version}` : ''}\n`)
-          .join('') || 'no versions\n',
+      out(
+        v,
+        await client(v).call(
+          'GET',
+          `/v1/versions${v.status ? `?status=${encodeURIComponent(v.status as string)}` : ''}`,
+        ),
+        (d) =>
+          d.versions
+            .map(
+              (x: any) =>
+                `${String(x.id).padStart(5)}  ${x.status.padEnd(11)} ${x.origin.padEnd(8)} by ${x.author.padEnd(10)} errors ${x.errors ?? '-'}  approvals ${x.approvals.length}${x.override ? '  OVERRIDDEN' : ''}${x.bundle_version ? `  bundle ${x.bundle_version}` : ''}\n`,
+            )
+            .join('') || 'no versions\n',
       );
       return 0;
     }
@@ -359,7 +489,8 @@ async function versions(cmd: string | undefined, rest: string[]): Promise<number
       if (!v.out) throw new UsageError('--out DIR is required');
       const r = await client(v).call('GET', `/v1/versions/${id(p[0])}/export`);
       for (const f of r.files) {
-        if (f.name.includes('..') || f.name.startsWith('/')) throw new ClientError(0, 'ERR_BAD_FILE', `refusing file name ${f.name}`);
+        if (f.name.includes('..') || f.name.startsWith('/'))
+          throw new ClientError(0, 'ERR_BAD_FILE', `refusing file name ${f.name}`);
         const path = join(v.out as string, f.name);
         await mkdir(dirname(path), { recursive: true });
         await writeFile(path, f.text);
@@ -373,7 +504,12 @@ async function versions(cmd: string | undefined, rest: string[]): Promise<number
       const c = client(v);
       if (v.override !== undefined) {
         const r = await c.call('POST', `/v1/versions/${n}/override`, { reason: v.override });
-        out(v, r, (d) => versionText(d) + 'override recorded; it is not an approval: two approvers must still approve\n');
+        out(
+          v,
+          r,
+          (d) =>
+            versionText(d) + 'override recorded; it is not an approval: two approvers must still approve\n',
+        );
         return 0;
       }
       out(v, await c.call('POST', `/v1/versions/${n}/approve`), versionText);
@@ -382,7 +518,11 @@ async function versions(cmd: string | undefined, rest: string[]): Promise<number
     case 'reject': {
       const { v, p } = parse(rest, { reason: { type: 'string' } }, 1);
       if (!v.reason) throw new UsageError('--reason is required');
-      out(v, await client(v).call('POST', `/v1/versions/${id(p[0])}/reject`, { reason: v.reason }), versionText);
+      out(
+        v,
+        await client(v).call('POST', `/v1/versions/${id(p[0])}/reject`, { reason: v.reason }),
+        versionText,
+      );
       return 0;
     }
     case 'publish': {
@@ -393,7 +533,11 @@ async function versions(cmd: string | undefined, rest: string[]): Promise<number
     case 'rollback': {
       const { v } = parse(rest, { reason: { type: 'string' } });
       if (!v.reason) throw new UsageError('--reason is required');
-      out(v, await client(v).call('POST', '/v1/rollback', { reason: v.reason }), (d) => `rolled back: ${versionText(d)}`);
+      out(
+        v,
+        await client(v).call('POST', '/v1/rollback', { reason: v.reason }),
+        (d) => `rolled back: ${versionText(d)}`,
+      );
       return 0;
     }
     default:
@@ -415,11 +559,20 @@ async function fetchAudit(c: Client): Promise<AuditRow[]> {
 
 async function audit(cmd: string | undefined, rest: string[]): Promise<number> {
   if (cmd === 'list') {
-    const { v } = parse(rest, { after: { type: 'string' }, limit: { type: 'string' }, target: { type: 'string' } });
+    const { v } = parse(rest, {
+      after: { type: 'string' },
+      limit: { type: 'string' },
+      target: { type: 'string' },
+    });
     const q = new URLSearchParams();
     for (const k of ['after', 'limit', 'target']) if (v[k] !== undefined) q.set(k, v[k] as string);
     out(v, await client(v).call('GET', `/v1/audit?${q}`), (d) =>
-      d.rows.map((r: any) => `${String(r.seq).padStart(6)}  ${when(r.at)}  ${r.actor.padEnd(12)} ${r.action.padEnd(18)} ${r.target ?? ''}\n`).join(''),
+      d.rows
+        .map(
+          (r: any) =>
+            `${String(r.seq).padStart(6)}  ${when(r.at)}  ${r.actor.padEnd(12)} ${r.action.padEnd(18)} ${r.target ?? ''}\n`,
+        )
+        .join(''),
     );
     return 0;
   }
@@ -430,7 +583,8 @@ async function audit(cmd: string | undefined, rest: string[]): Promise<number> {
     const heads = await c.call('GET', '/v1/audit/heads');
     const check: { label: string; head: AuditHead }[] = [];
     if (heads.stored) check.push({ label: 'the stored audit head', head: heads.stored });
-    if (heads.bundle) check.push({ label: `bundle ${heads.bundle.version}'s manifest`, head: heads.bundle.head });
+    if (heads.bundle)
+      check.push({ label: `bundle ${heads.bundle.version}'s manifest`, head: heads.bundle.head });
     if (v.manifest) {
       const text = await readFile(v.manifest as string, 'utf8');
       const j = JSON.parse(text);
@@ -439,9 +593,12 @@ async function audit(cmd: string | undefined, rest: string[]): Promise<number> {
     }
     const r = verifyChain(rows, check);
     out(v, r, (d) =>
-      d.ok ? `audit log ok: ${d.rows} rows, head ${d.head.seq} ${d.head.hash.slice(0, 16)}…\n` : `audit log BROKEN at row ${d.bad.seq}: ${d.bad.reason}\n`,
+      d.ok
+        ? `audit log ok: ${d.rows} rows, head ${d.head.seq} ${d.head.hash.slice(0, 16)}…\n`
+        : `audit log BROKEN at row ${d.bad.seq}: ${d.bad.reason}\n`,
     );
-    if (!r.ok && v.format !== 'json') process.stderr.write(`chokepoint ctl audit verify: first bad row ${r.bad!.seq}: ${r.bad!.reason}\n`);
+    if (!r.ok && v.format !== 'json')
+      process.stderr.write(`chokepoint ctl audit verify: first bad row ${r.bad!.seq}: ${r.bad!.reason}\n`);
     return r.ok ? 0 : 1;
   }
   throw new UsageError('audit list | verify');
@@ -452,14 +609,27 @@ async function tokens(cmd: string | undefined, rest: string[]): Promise<number> 
     case 'list': {
       const { v } = parse(rest);
       out(v, await client(v).call('GET', '/v1/tokens'), (d) =>
-        d.tokens.map((t: any) => `${String(t.id).padStart(4)}  ${t.user.padEnd(16)} ${t.role.padEnd(9)} ${t.label ?? ''}  created ${when(t.created_at)}${t.revoked_at ? '  REVOKED' : ''}\n`).join(''),
+        d.tokens
+          .map(
+            (t: any) =>
+              `${String(t.id).padStart(4)}  ${t.user.padEnd(16)} ${t.role.padEnd(9)} ${t.label ?? ''}  created ${when(t.created_at)}${t.revoked_at ? '  REVOKED' : ''}\n`,
+          )
+          .join(''),
       );
       return 0;
     }
     case 'create': {
-      const { v } = parse(rest, { name: { type: 'string' }, role: { type: 'string' }, label: { type: 'string' } });
+      const { v } = parse(rest, {
+        name: { type: 'string' },
+        role: { type: 'string' },
+        label: { type: 'string' },
+      });
       if (!v.name || !v.role) throw new UsageError('--name and --role are required');
-      out(v, await client(v).call('POST', '/v1/tokens', { name: v.name, role: v.role, label: v.label }), (d) => `${d.token}\n`);
+      out(
+        v,
+        await client(v).call('POST', '/v1/tokens', { name: v.name, role: v.role, label: v.label }),
+        (d) => `${d.token}\n`,
+      );
       return 0;
     }
     case 'revoke': {

@@ -83,7 +83,10 @@ export interface VerifyResult {
  * elsewhere (the `audit_head` row, bundle manifests): each must be a row of the chain, or the chain's
  * end when it claims a later seq than the last row.
  */
-export function verifyChain(rows: AuditRow[], heads: { label: string; head: AuditHead }[] = []): VerifyResult {
+export function verifyChain(
+  rows: AuditRow[],
+  heads: { label: string; head: AuditHead }[] = [],
+): VerifyResult {
   let prev = GENESIS;
   let expect = 1;
   const bySeq = new Map<number, string>();
@@ -93,7 +96,11 @@ export function verifyChain(rows: AuditRow[], heads: { label: string; head: Audi
         ok: false,
         rows: rows.length,
         head: { seq: expect - 1, hash: prev },
-        bad: { seq: expect, reason: r.seq > expect ? `row ${expect} is missing (next row is ${r.seq})` : `row ${r.seq} out of order` },
+        bad: {
+          seq: expect,
+          reason:
+            r.seq > expect ? `row ${expect} is missing (next row is ${r.seq})` : `row ${r.seq} out of order`,
+        },
       };
     }
     if (r.prev_hash !== prev)
@@ -122,7 +129,10 @@ export function verifyChain(rows: AuditRow[], heads: { label: string; head: Audi
         ok: false,
         rows: rows.length,
         head: last,
-        bad: { seq: last.seq + 1, reason: `${label} records row ${head.seq}, but the log ends at row ${last.seq} (rows deleted)` },
+        bad: {
+          seq: last.seq + 1,
+          reason: `${label} records row ${head.seq}, but the log ends at row ${last.seq} (rows deleted)`,
+        },
       };
     if (head.seq > 0 && bySeq.get(head.seq) !== head.hash)
       return {

@@ -70,7 +70,11 @@ export async function buildBundle(
     'SELECT version, doc, signature FROM trust ORDER BY version DESC LIMIT 1',
   );
   if (!key || !trust)
-    throw new ApiError(409, 'ERR_NO_SIGNING_KEY', 'no signing key: run `chokepoint controller signing-key rotate --root ROOT.key` on the controller host');
+    throw new ApiError(
+      409,
+      'ERR_NO_SIGNING_KEY',
+      'no signing key: run `chokepoint controller signing-key rotate --root ROOT.key` on the controller host',
+    );
   const v = await q.get<{
     id: number;
     files: string;
@@ -79,7 +83,10 @@ export async function buildBundle(
     override_reason: string | null;
     override_by: string | null;
     override_at: number | null;
-  }>('SELECT id, files, main, author, override_reason, override_by, override_at FROM versions WHERE id = $1', [policyVersion]);
+  }>(
+    'SELECT id, files, main, author, override_reason, override_by, override_at FROM versions WHERE id = $1',
+    [policyVersion],
+  );
   if (!v) throw new ApiError(404, 'ERR_NOT_FOUND', `version ${policyVersion} not found`);
   const approvals = await q.all<{ user_name: string; at: number }>(
     'SELECT user_name, at FROM approvals WHERE version_id = $1 ORDER BY at',
@@ -116,18 +123,39 @@ export async function buildBundle(
   const text = JSON.stringify(m);
   await q.run(
     'INSERT INTO bundles (version, policy_version, kind, manifest, signature, keyid, trust_version, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)',
-    [number, policyVersion, kind, text, signText(key.private_key, text), key.keyid, trust.version, now, now + ctx.config.bundleTtlMs],
+    [
+      number,
+      policyVersion,
+      kind,
+      text,
+      signText(key.private_key, text),
+      key.keyid,
+      trust.version,
+      now,
+      now + ctx.config.bundleTtlMs,
+    ],
   );
   await ctx.notifyBundle(q, number);
   return { version: number, manifest: m };
 }
 
-export async function currentBundle(q: Queryable): Promise<(Envelope & { version: number; expires_at: number }) | undefined> {
-  const b = await q.get<{ version: number; manifest: string; signature: string; keyid: string; trust_version: number; expires_at: number }>(
+export async function currentBundle(
+  q: Queryable,
+): Promise<(Envelope & { version: number; expires_at: number }) | undefined> {
+  const b = await q.get<{
+    version: number;
+    manifest: string;
+    signature: string;
+    keyid: string;
+    trust_version: number;
+    expires_at: number;
+  }>(
     'SELECT version, manifest, signature, keyid, trust_version, expires_at FROM bundles ORDER BY version DESC LIMIT 1',
   );
   if (!b) return undefined;
-  const t = await q.get<{ doc: string; signature: string }>('SELECT doc, signature FROM trust ORDER BY version DESC LIMIT 1');
+  const t = await q.get<{ doc: string; signature: string }>(
+    'SELECT doc, signature FROM trust ORDER BY version DESC LIMIT 1',
+  );
   return {
     version: Number(b.version),
     expires_at: Number(b.expires_at),
@@ -145,11 +173,19 @@ export async function currentBundle(q: Queryable): Promise<(Envelope & { version
  */
 export async function resignIfDue(ctx: Ctx, now = Date.now()): Promise<number | null> {
   const due = async (q: Queryable) => {
-    const b = await q.get<{ version: number; policy_version: number; keyid: string; expires_at: number; created_at: number }>(
+    const b = await q.get<{
+      version: number;
+      policy_version: number;
+      keyid: string;
+      expires_at: number;
+      created_at: number;
+    }>(
       'SELECT version, policy_version, keyid, expires_at, created_at FROM bundles ORDER BY version DESC LIMIT 1',
     );
     if (!b) return null;
-    const active = await q.get<{ keyid: string }>("SELECT keyid FROM signing_keys WHERE status = 'active' ORDER BY created_at DESC LIMIT 1");
+    const active = await q.get<{ keyid: string }>(
+      "SELECT keyid FROM signing_keys WHERE status = 'active' ORDER BY created_at DESC LIMIT 1",
+    );
     const left = Number(b.expires_at) - now;
     if (left < ctx.config.bundleTtlMs / 2 || (active && active.keyid !== b.keyid)) return b;
     return null;
@@ -172,23 +208,45 @@ export class BundleError extends ChokepointError {}
  * expired; the manifest is signed by a key the trust document lists (and not revoked); the manifest
  * has not expired; its version is not lower than `minVersion` (no rollback). Returns the manifest.
  */
-export function verifyBundle(env: Envelope, rootPublicPem: string, o: { minVersion?: number; now?: number } = {}): Manifest {
+export function verifyBundle(
+  env: Envelope,
+  rootPublicPem: string,
+  o: { minVersion?: number; now?: number } = {},
+): Manifest {
   const now = o.now ?? Date.now();
   const root = createPublicKey(rootPublicPem);
-  if (!verifyText(root, env.trust.doc, env.trust.signature)) throw new BundleError('ERR_BUNDLE_TRUST', 'trust document is not signed by the trusted root key');
+  if (!verifyText(root, env.trust.doc, env.trust.signature))
+    throw new BundleError('ERR_BUNDLE_TRUST', 'trust document is not signed by the trusted root key');
   const trust = JSON.parse(env.trust.doc) as TrustDoc;
-  if (trust.root_keyid !== keyId(root)) throw new BundleError('ERR_BUNDLE_TRUST', 'trust document names another root key');
-  if (Date.parse(trust.expires) <= now) throw new BundleError('ERR_BUNDLE_TRUST_EXPIRED', `trust document expired at ${trust.expires}`);
-  if (trust.revoked.includes(env.keyid)) throw new BundleError('ERR_BUNDLE_KEY_REVOKED', `signing key ${env.keyid.slice(0, 16)}… is revoked`);
+  if (trust.root_keyid !== keyId(root))
+    throw new BundleError('ERR_BUNDLE_TRUST', 'trust document names another root key');
+  if (Date.parse(trust.expires) <= now)
+    throw new BundleError('ERR_BUNDLE_TRUST_EXPIRED', `trust document expired at ${trust.expires}`);
+  if (trust.revoked.includes(env.keyid))
+    throw new BundleError('ERR_BUNDLE_KEY_REVOKED', `signing key ${env.keyid.slice(0, 16)}… is revoked`);
   const k = trust.signing_keys.find((x) => x.keyid === env.keyid);
-  if (!k) throw new BundleError('ERR_BUNDLE_KEY_UNKNOWN', `signing key ${env.keyid.slice(0, 16)}… is not certified by the root`);
-  if (!verifyText(k.public_key, env.manifest, env.signature)) throw new BundleError('ERR_BUNDLE_SIGNATURE', 'manifest signature does not verify');
+  if (!k)
+    throw new BundleError(
+      'ERR_BUNDLE_KEY_UNKNOWN',
+      `signing key ${env.keyid.slice(0, 16)}… is not certified by the root`,
+    );
+  if (!verifyText(k.public_key, env.manifest, env.signature))
+    throw new BundleError('ERR_BUNDLE_SIGNATURE', 'manifest signature does not verify');
   const m = JSON.parse(env.manifest) as Manifest;
-  if (m.type !== 'chokepoint-bundle') throw new BundleError('ERR_BUNDLE_FORMAT', 'not a chokepoint bundle manifest');
-  if (m.format_version > BUNDLE_FORMAT_VERSION) throw new BundleError('ERR_BUNDLE_FORMAT', `format_version ${m.format_version} is newer than this box supports (${BUNDLE_FORMAT_VERSION})`);
-  if (Date.parse(m.expires) <= now) throw new BundleError('ERR_BUNDLE_EXPIRED', `bundle ${m.version} expired at ${m.expires}`);
+  if (m.type !== 'chokepoint-bundle')
+    throw new BundleError('ERR_BUNDLE_FORMAT', 'not a chokepoint bundle manifest');
+  if (m.format_version > BUNDLE_FORMAT_VERSION)
+    throw new BundleError(
+      'ERR_BUNDLE_FORMAT',
+      `format_version ${m.format_version} is newer than this box supports (${BUNDLE_FORMAT_VERSION})`,
+    );
+  if (Date.parse(m.expires) <= now)
+    throw new BundleError('ERR_BUNDLE_EXPIRED', `bundle ${m.version} expired at ${m.expires}`);
   if (o.minVersion !== undefined && m.version < o.minVersion)
-    throw new BundleError('ERR_BUNDLE_ROLLBACK', `bundle version ${m.version} is lower than the version held (${o.minVersion})`);
+    throw new BundleError(
+      'ERR_BUNDLE_ROLLBACK',
+      `bundle version ${m.version} is lower than the version held (${o.minVersion})`,
+    );
   return m;
 }
 
@@ -196,8 +254,10 @@ export function verifyBundle(env: Envelope, rootPublicPem: string, o: { minVersi
 export function verifyFile(m: Manifest, name: string, data: Buffer): void {
   const f = m.files.find((x) => x.name === name);
   if (!f) throw new BundleError('ERR_BUNDLE_FILE', `${name} is not in the manifest`);
-  if (data.length !== f.size) throw new BundleError('ERR_BUNDLE_FILE', `${name}: ${data.length} bytes, manifest says ${f.size}`);
-  if (sha256(data) !== f.sha256) throw new BundleError('ERR_BUNDLE_FILE', `${name}: content hash does not match the manifest`);
+  if (data.length !== f.size)
+    throw new BundleError('ERR_BUNDLE_FILE', `${name}: ${data.length} bytes, manifest says ${f.size}`);
+  if (sha256(data) !== f.sha256)
+    throw new BundleError('ERR_BUNDLE_FILE', `${name}: content hash does not match the manifest`);
 }
 
 export { BUNDLE_CHANNEL };

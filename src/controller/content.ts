@@ -74,7 +74,12 @@ export function registryContent(
   entries: Iterable<EntryLite>,
   settings: Settings,
   o: { now?: number; registryRev: number },
-): { files: Files; main: string; expired: number; expiring: { value: string; kind: string; expires: string }[] } {
+): {
+  files: Files;
+  main: string;
+  expired: number;
+  expiring: { value: string; kind: string; expires: string }[];
+} {
   const now = o.now ?? Date.now();
   const groups = new Map<string, { sample: EntryLite; lists: Map<EntryKind, string[]> }>();
   let expired = 0;
@@ -86,7 +91,8 @@ export function registryContent(
         expired++;
         continue;
       }
-      if (at - now <= WARN_BEFORE_MS && expiring.length < 1000) expiring.push({ value: e.value, kind: e.kind, expires: e.expires });
+      if (at - now <= WARN_BEFORE_MS && expiring.length < 1000)
+        expiring.push({ value: e.value, kind: e.kind, expires: e.expires });
     }
     const k = ruleKey(e);
     let g = groups.get(k);
@@ -128,7 +134,11 @@ export function registryContent(
       }
       if (Object.keys(host).length) match.host = host;
       rule.match = match;
-      rule.provenance = { source: 'chokepoint controller registry', entries: String(count), per_entry: 'controller registry (ctl registry why)' };
+      rule.provenance = {
+        source: 'chokepoint controller registry',
+        entries: String(count),
+        per_entry: 'controller registry (ctl registry why)',
+      };
       rules.push(rule);
     }
   }
@@ -158,7 +168,11 @@ export function checkSubmittedText(text: string, file: string): void {
         if (!isPair(p)) continue;
         const k = isScalar(p.key) ? String(p.key.value) : String(p.key);
         if (k.endsWith('_file')) {
-          throw src.error([...path, k], `${[...path, k].join('.')}: list files cannot be submitted to the controller; put the entries inline or in the registry`, true);
+          throw src.error(
+            [...path, k],
+            `${[...path, k].join('.')}: list files cannot be submitted to the controller; put the entries inline or in the registry`,
+            true,
+          );
         }
         walk(p.value, [...path, k]);
       }
@@ -208,7 +222,13 @@ export interface Review {
   findings: Finding[];
   errors: number;
   warnings: number;
-  diff: { reference: string; names: number; changed: number; groups: DiffGroupOut[]; baseline_version: number | null };
+  diff: {
+    reference: string;
+    names: number;
+    changed: number;
+    groups: DiffGroupOut[];
+    baseline_version: number | null;
+  };
 }
 
 /** The input a reference name is matched as: a TLS flow to port 443 (documentation addresses). */
@@ -245,14 +265,15 @@ export function reviewPolicy(
   },
 ): Review {
   const now = o.now ?? Date.now();
-  const findings = lintPolicy(p, { references: [o.reference], protectedNames: o.protectedNames, now }).map((f) =>
-    f.code === 'protected-override'
-      ? {
-          ...f,
-          severity: 'error' as const,
-          message: `${f.message} — a protected_override written in the policy does not count at the controller: an admin must record an override`,
-        }
-      : f,
+  const findings = lintPolicy(p, { references: [o.reference], protectedNames: o.protectedNames, now }).map(
+    (f) =>
+      f.code === 'protected-override'
+        ? {
+            ...f,
+            severity: 'error' as const,
+            message: `${f.message} — a protected_override written in the policy does not count at the controller: an admin must record an override`,
+          }
+        : f,
   );
   findings.push(...(o.extraFindings ?? []));
   const order = { error: 0, warning: 1, info: 2 };
@@ -273,7 +294,12 @@ export function reviewPolicy(
     if (!g)
       groups.set(
         k,
-        (g = { from: { rule_id: a.rule_id, action: a.action }, to: { rule_id: b.rule_id, action: b.action }, count: 0, names: [] }),
+        (g = {
+          from: { rule_id: a.rule_id, action: a.action },
+          to: { rule_id: b.rule_id, action: b.action },
+          count: 0,
+          names: [],
+        }),
       );
     g.count++;
     if (g.names.length < maxNames) g.names.push(name);

@@ -48,7 +48,8 @@ export class Ctx {
 
   /** Signal a new bundle: NOTIFY (delivered to every replica at commit) or in-process on SQLite. */
   async notifyBundle(q: Queryable, version: number): Promise<void> {
-    if (this.db.kind === 'postgres') await q.run(`SELECT pg_notify('${BUNDLE_CHANNEL}', $1)`, [String(version)]);
+    if (this.db.kind === 'postgres')
+      await q.run(`SELECT pg_notify('${BUNDLE_CHANNEL}', $1)`, [String(version)]);
     else {
       const db = this.db as SqliteDb;
       setImmediate(() => db.emit(BUNDLE_CHANNEL, String(version)));

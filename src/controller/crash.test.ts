@@ -33,7 +33,10 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       if (backend === 'postgres' && PG_WHY) assert.fail(`PostgreSQL: ${PG_WHY}`);
       const dir = mkdtempSync(join(tmpdir(), 'ctl-crash-'));
       try {
-        const store = backend === 'sqlite' ? ['--data', join(dir, 'data')] : ['--database', await pgs!.createDatabase(`crash${process.pid}`)];
+        const store =
+          backend === 'sqlite'
+            ? ['--data', join(dir, 'data')]
+            : ['--database', await pgs!.createDatabase(`crash${process.pid}`)];
         const db = openDb(backend === 'sqlite' ? { dataDir: join(dir, 'data') } : { databaseUrl: store[1] });
         await migrate(db);
         const ed = (await createToken(db, { name: 'ed', role: 'editor', actor: 'test' })).token;
@@ -44,16 +47,27 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         const base = ['--reference', TOP10K, ...store];
         let srv = await serveProcess(base, { CHOKEPOINT_TEST_CRASH_AFTER_CHUNKS: '2' });
         let c = new Client(srv.url, ed);
-        const kept = await c.call('POST', '/v1/registry/entries', { kind: 'exact', value: 'committed.example', action: 'block', authority: 'A' });
+        const kept = await c.call('POST', '/v1/registry/entries', {
+          kind: 'exact',
+          value: 'committed.example',
+          action: 'block',
+          authority: 'A',
+        });
         const small = join(dir, 'small.txt');
         writeFileSync(small, 'one.example\ntwo.example\n');
         await c.upload('/v1/registry/import?format=domains&source=feed', small);
-        await assert.rejects(c.upload('/v1/registry/import?format=domains&source=feed', join(dir, 'big.txt')), (e: unknown) => e instanceof ClientError);
+        await assert.rejects(
+          c.upload('/v1/registry/import?format=domains&source=feed', join(dir, 'big.txt')),
+          (e: unknown) => e instanceof ClientError,
+        );
         assert.equal(await srv.exited, -1, 'the controller died (SIGKILL)');
         srv = await serveProcess(base);
         try {
           c = new Client(srv.url, ed);
-          const act = async () => (await c.call('GET', '/v1/registry/entries?status=active&limit=1000')).entries.map((e: { value: string }) => e.value).sort();
+          const act = async () =>
+            (await c.call('GET', '/v1/registry/entries?status=active&limit=1000')).entries
+              .map((e: { value: string }) => e.value)
+              .sort();
           assert.deepEqual(await act(), ['committed.example', 'one.example', 'two.example']);
           assert.equal((await c.call('GET', `/v1/registry/entries/${kept.id}`)).authority, 'A');
           const r = await c.upload('/v1/registry/import?format=domains&source=feed', join(dir, 'big.txt'));
@@ -61,7 +75,10 @@ for (const backend of ['sqlite', 'postgres'] as const) {
           const all = await c.call('GET', '/v1/registry/entries?status=active&q=crash.example&limit=1');
           assert.ok(all.entries.length === 1);
           const audit = await new Client(srv.url, ed).call('GET', '/v1/registry/entries?status=retired');
-          assert.deepEqual(audit.entries.map((e: { value: string }) => e.value).sort(), ['one.example', 'two.example']);
+          assert.deepEqual(audit.entries.map((e: { value: string }) => e.value).sort(), [
+            'one.example',
+            'two.example',
+          ]);
         } finally {
           await srv.stop();
         }
@@ -69,7 +86,10 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         const db2 = openDb(backend === 'sqlite' ? { dataDir: join(dir, 'data') } : { databaseUrl: store[1] });
         const st = await db2.all<{ status: string }>('SELECT status FROM imports ORDER BY started_at');
         await db2.close();
-        assert.deepEqual(st.map((x) => x.status), ['done', 'interrupted', 'done']);
+        assert.deepEqual(
+          st.map((x) => x.status),
+          ['done', 'interrupted', 'done'],
+        );
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

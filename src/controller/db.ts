@@ -195,7 +195,8 @@ export class PgDb implements Db {
   private static q(c: pg.Pool | pg.PoolClient): Queryable {
     return {
       all: async <T>(sql: string, params: unknown[] = []) => (await c.query(sql, params)).rows as T[],
-      get: async <T>(sql: string, params: unknown[] = []) => (await c.query(sql, params)).rows[0] as T | undefined,
+      get: async <T>(sql: string, params: unknown[] = []) =>
+        (await c.query(sql, params)).rows[0] as T | undefined,
       run: async (sql: string, params: unknown[] = []) => (await c.query(sql, params)).rowCount ?? 0,
     };
   }

@@ -36,7 +36,8 @@ export async function readBody(req: Request, limit: number): Promise<Buffer> {
 
 export async function readJson(req: Request, limit: number): Promise<unknown> {
   const ct = req.headers.get('content-type') ?? '';
-  if (ct && !ct.includes('json')) throw new ApiError(415, 'ERR_CONTENT_TYPE', `expected application/json, got ${ct}`);
+  if (ct && !ct.includes('json'))
+    throw new ApiError(415, 'ERR_CONTENT_TYPE', `expected application/json, got ${ct}`);
   const text = (await readBody(req, limit)).toString('utf8');
   if (!text.trim()) return {};
   try {
@@ -56,7 +57,10 @@ export async function readJson(req: Request, limit: number): Promise<unknown> {
 }
 
 /** Stream the body to a temp file; returns its path and a cleanup function. */
-export async function bodyToFile(req: Request, limit: number): Promise<{ path: string; size: number; cleanup: () => Promise<void> }> {
+export async function bodyToFile(
+  req: Request,
+  limit: number,
+): Promise<{ path: string; size: number; cleanup: () => Promise<void> }> {
   const len = Number(req.headers.get('content-length') ?? NaN);
   if (Number.isFinite(len) && len > limit) throw tooLarge(limit);
   const dir = await mkdtemp(join(tmpdir(), 'chokepoint-upload-'));

@@ -9,7 +9,15 @@
  *   version, signed with the root key on the controller host; boxes never accept a lower one.
  * Key ids are the SHA-256 of the public key (SPKI DER), hex.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { appendAudit } from './audit.js';
@@ -34,7 +42,9 @@ export interface SignedTrust {
 }
 
 export function keyId(pub: KeyObject): string {
-  return createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256')
+    .update(pub.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 export function pubPem(pub: KeyObject): string {
@@ -42,12 +52,17 @@ export function pubPem(pub: KeyObject): string {
 }
 
 /** Write `root.key` (private, mode 0600) and `root.pub` into `dir`. */
-export async function createRootKey(dir: string): Promise<{ keyid: string; privateFile: string; publicFile: string }> {
+export async function createRootKey(
+  dir: string,
+): Promise<{ keyid: string; privateFile: string; publicFile: string }> {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const privateFile = join(dir, 'root.key');
   const publicFile = join(dir, 'root.pub');
-  await writeFile(privateFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+  await writeFile(privateFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), {
+    mode: 0o600,
+    flag: 'wx',
+  });
   await chmod(privateFile, 0o600);
   await writeFile(publicFile, pubPem(publicKey), { flag: 'wx' });
   return { keyid: keyId(publicKey), privateFile, publicFile };
@@ -90,16 +105,23 @@ export async function rotateSigningKey(
   const rootId = keyId(rootPub);
   const knownRoot = await db.get<{ value: string }>("SELECT value FROM meta WHERE key = 'root_public_key'");
   if (knownRoot && keyId(createPublicKey(knownRoot.value)) !== rootId)
-    throw new KeyError(`this is not the controller's root key (expected key id ${keyId(createPublicKey(knownRoot.value)).slice(0, 16)}…)`);
+    throw new KeyError(
+      `this is not the controller's root key (expected key id ${keyId(createPublicKey(knownRoot.value)).slice(0, 16)}…)`,
+    );
   let kp: { publicKey: KeyObject; privateKey: KeyObject } | null = null;
   if (o.newKey !== false) kp = generateKeyPairSync('ed25519');
   return db.tx(async (q) => {
     const now = Date.now();
-    const prev = await q.get<{ version: number; doc: string }>(`SELECT version, doc FROM trust ORDER BY version DESC LIMIT 1${db.forUpdate}`);
+    const prev = await q.get<{ version: number; doc: string }>(
+      `SELECT version, doc FROM trust ORDER BY version DESC LIMIT 1${db.forUpdate}`,
+    );
     const prevDoc = prev ? (JSON.parse(prev.doc) as TrustDoc) : null;
     const revoked = new Set(prevDoc?.revoked ?? []);
     for (const r of o.revoke ?? []) {
-      const k = await q.get<{ keyid: string }>('SELECT keyid FROM signing_keys WHERE keyid = $1 OR keyid LIKE $2', [r, r + '%']);
+      const k = await q.get<{ keyid: string }>(
+        'SELECT keyid FROM signing_keys WHERE keyid = $1 OR keyid LIKE $2',
+        [r, r + '%'],
+      );
       if (!k) throw new KeyError(`no signing key ${r}`);
       revoked.add(k.keyid);
       await q.run("UPDATE signing_keys SET status = 'revoked' WHERE keyid = $1", [k.keyid]);
@@ -144,8 +166,18 @@ export async function rotateSigningKey(
       actor: o.actor,
       action: kp ? 'keys.rotate' : 'keys.revoke',
       target: `trust:${doc.version}`,
-      before: prevDoc ? { version: prevDoc.version, signing_keys: prevDoc.signing_keys.map((k) => k.keyid), revoked: prevDoc.revoked } : null,
-      after: { version: doc.version, signing_keys: doc.signing_keys.map((k) => k.keyid), revoked: doc.revoked },
+      before: prevDoc
+        ? {
+            version: prevDoc.version,
+            signing_keys: prevDoc.signing_keys.map((k) => k.keyid),
+            revoked: prevDoc.revoked,
+          }
+        : null,
+      after: {
+        version: doc.version,
+        signing_keys: doc.signing_keys.map((k) => k.keyid),
+        revoked: doc.revoked,
+      },
     });
     return { keyid: newId, trustVersion: doc.version };
   });

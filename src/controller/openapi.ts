@@ -11,15 +11,22 @@ export function openApi(routes: Route[], version = '0.1.0'): Record<string, unkn
   for (const r of routes) {
     const p = r.path.replace(/:(\w+)/g, '{$1}');
     const params: Record<string, unknown>[] = [];
-    for (const m of r.path.matchAll(/:(\w+)/g)) params.push({ name: m[1], in: 'path', required: true, schema: { type: 'string' } });
-    for (const q of r.query ?? []) params.push({ name: q, in: 'query', required: false, schema: { type: 'string' } });
+    for (const m of r.path.matchAll(/:(\w+)/g))
+      params.push({ name: m[1], in: 'path', required: true, schema: { type: 'string' } });
+    for (const q of r.query ?? [])
+      params.push({ name: q, in: 'query', required: false, schema: { type: 'string' } });
     const op: Record<string, unknown> = {
       summary: r.summary,
       'x-required-role': r.need,
       parameters: params,
       responses: {
         '200': { description: 'ok', content: { 'application/json': {} } },
-        ...(r.need === 'public' ? {} : { '401': { $ref: '#/components/responses/Error' }, '403': { $ref: '#/components/responses/Error' } }),
+        ...(r.need === 'public'
+          ? {}
+          : {
+              '401': { $ref: '#/components/responses/Error' },
+              '403': { $ref: '#/components/responses/Error' },
+            }),
         '400': { $ref: '#/components/responses/Error' },
         '404': { $ref: '#/components/responses/Error' },
         '409': { $ref: '#/components/responses/Error' },
@@ -48,7 +55,11 @@ export function openApi(routes: Route[], version = '0.1.0'): Record<string, unkn
                 properties: {
                   error: {
                     type: 'object',
-                    properties: { code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } },
+                    properties: {
+                      code: { type: 'string' },
+                      message: { type: 'string' },
+                      field: { type: 'string' },
+                    },
                     required: ['code', 'message'],
                   },
                 },

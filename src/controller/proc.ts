@@ -19,13 +19,27 @@ export async function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}):
   const fromSource = import.meta.url.endsWith('.ts');
   const main = fileURLToPath(new URL(fromSource ? '../cli/main.ts' : '../cli/main.js', import.meta.url));
   const port = await freePort();
-  const child = spawn(process.execPath, [...(fromSource ? ['--import', 'tsx'] : []), main, 'controller', 'serve', ...args, '--listen', `127.0.0.1:${port}`], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...(fromSource ? ['--import', 'tsx'] : []),
+      main,
+      'controller',
+      'serve',
+      ...args,
+      '--listen',
+      `127.0.0.1:${port}`,
+    ],
+    {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code, sig) => r(code ?? (sig ? -1 : null))));
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (code, sig) => r(code ?? (sig ? -1 : null))),
+  );
   const url = `http://127.0.0.1:${port}`;
   // the server prints its address once it listens
   await new Promise<void>((resolve, reject) => {

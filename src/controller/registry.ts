@@ -17,7 +17,13 @@ import { parseRate, parseSize } from '../policy/units.js';
 import { expiresAtMs } from '../policy/load.js';
 
 export const ACTIONS = ['allow', 'log', 'block', 'throttle'] as const;
-export const PROVENANCE_FIELDS = ['authority', 'reference', 'legal_basis', 'decided', 'requested_by'] as const;
+export const PROVENANCE_FIELDS = [
+  'authority',
+  'reference',
+  'legal_basis',
+  'decided',
+  'requested_by',
+] as const;
 
 export interface EntryInput {
   kind: EntryKind;
@@ -54,7 +60,10 @@ export function normalizeValue(kind: EntryKind, raw: string): string {
 }
 
 /** Action fields shared by entries and imports; throws 400 naming the field. */
-export function parseActionFields(o: Record<string, unknown>, prefix: string): Pick<EntryInput, 'action' | 'method' | 'rate_bps' | 'burst_bytes'> {
+export function parseActionFields(
+  o: Record<string, unknown>,
+  prefix: string,
+): Pick<EntryInput, 'action' | 'method' | 'rate_bps' | 'burst_bytes'> {
   const action = o.action ?? 'block';
   if (typeof action !== 'string' || !(ACTIONS as readonly string[]).includes(action))
     throw badRequest(`${prefix}action`, `must be one of ${ACTIONS.join(', ')}`);
@@ -67,7 +76,8 @@ export function parseActionFields(o: Record<string, unknown>, prefix: string): P
   let rate: number | null = null;
   let burst: number | null = null;
   if (action === 'throttle') {
-    if (o.rate === undefined || o.rate === null) throw badRequest(`${prefix}rate`, "action 'throttle' needs a rate (e.g. 128kbit)");
+    if (o.rate === undefined || o.rate === null)
+      throw badRequest(`${prefix}rate`, "action 'throttle' needs a rate (e.g. 128kbit)");
     const r = parseRate(o.rate);
     if (typeof r === 'string') throw badRequest(`${prefix}rate`, r.slice(1));
     rate = r;
@@ -89,7 +99,8 @@ export function parseExpires(v: unknown, field: string): string | null {
 }
 
 export function parseEntry(body: unknown, prefix = ''): EntryInput {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest(prefix || '(body)', 'must be an object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw badRequest(prefix || '(body)', 'must be an object');
   const o = body as Record<string, unknown>;
   const kind = o.kind;
   if (typeof kind !== 'string' || !(ENTRY_KINDS as readonly string[]).includes(kind))
@@ -113,7 +124,17 @@ export function parseEntry(body: unknown, prefix = ''): EntryInput {
     if (!Number.isInteger(o.takedown_id)) throw badRequest(`${prefix}takedown_id`, 'must be an integer');
     e.takedown_id = o.takedown_id as number;
   }
-  const known = new Set(['kind', 'value', 'action', 'method', 'rate', 'burst', 'expires', 'takedown_id', ...PROVENANCE_FIELDS]);
+  const known = new Set([
+    'kind',
+    'value',
+    'action',
+    'method',
+    'rate',
+    'burst',
+    'expires',
+    'takedown_id',
+    ...PROVENANCE_FIELDS,
+  ]);
   for (const k of Object.keys(o)) if (!known.has(k)) throw badRequest(`${prefix}${k}`, 'unknown field');
   return e;
 }
@@ -147,12 +168,34 @@ export async function addEntry(ctx: Ctx, e: EntryInput, actor: string): Promise<
   return ctx.db.tx(async (q) => {
     if (e.takedown_id !== null && !(await q.get('SELECT id FROM takedowns WHERE id = $1', [e.takedown_id])))
       throw badRequest('takedown_id', `takedown ${e.takedown_id} does not exist`);
-    const old = await q.get(`SELECT ${ENTRY_COLS} FROM entries WHERE kind = $1 AND value = $2`, [e.kind, e.value]);
+    const old = await q.get(`SELECT ${ENTRY_COLS} FROM entries WHERE kind = $1 AND value = $2`, [
+      e.kind,
+      e.value,
+    ]);
     if (old && old.status === 'active')
-      throw new ApiError(409, 'ERR_EXISTS', `an active ${e.kind} entry for '${e.value}' exists (id ${old.id})`, 'value');
+      throw new ApiError(
+        409,
+        'ERR_EXISTS',
+        `an active ${e.kind} entry for '${e.value}' exists (id ${old.id})`,
+        'value',
+      );
     const rev = await bumpRev(q);
     const now = Date.now();
-    const vals = [e.action, e.method, e.rate_bps, e.burst_bytes, e.authority, e.reference, e.legal_basis, e.decided, e.requested_by, e.expires, e.takedown_id, now, rev];
+    const vals = [
+      e.action,
+      e.method,
+      e.rate_bps,
+      e.burst_bytes,
+      e.authority,
+      e.reference,
+      e.legal_basis,
+      e.decided,
+      e.requested_by,
+      e.expires,
+      e.takedown_id,
+      now,
+      rev,
+    ];
     if (old) {
       await q.run(
         `UPDATE entries SET action=$1, method=$2, rate_bps=$3, burst_bytes=$4, authority=$5, reference=$6, legal_basis=$7, decided=$8, requested_by=$9, expires=$10, takedown_id=$11, updated_at=$12, updated_rev=$13, status='active', source='manual', line=NULL WHERE id=$14`,
@@ -165,15 +208,25 @@ export async function addEntry(ctx: Ctx, e: EntryInput, actor: string): Promise<
         [...vals, e.kind, e.value],
       );
     }
-    const row = await q.get(`SELECT ${ENTRY_COLS} FROM entries WHERE kind = $1 AND value = $2`, [e.kind, e.value]);
-    await appendAudit(ctx.db, q, { actor, action: 'entry.add', target: `entry:${row!.id}`, before: old ?? null, after: row });
+    const row = await q.get(`SELECT ${ENTRY_COLS} FROM entries WHERE kind = $1 AND value = $2`, [
+      e.kind,
+      e.value,
+    ]);
+    await appendAudit(ctx.db, q, {
+      actor,
+      action: 'entry.add',
+      target: `entry:${row!.id}`,
+      before: old ?? null,
+      after: row,
+    });
     return row!;
   });
 }
 
 /** Change an entry's action, provenance, expiry or status (`retired` / `active`). */
 export async function updateEntry(ctx: Ctx, id: number, body: unknown, actor: string): Promise<Row> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('(body)', 'must be an object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw badRequest('(body)', 'must be an object');
   const o = body as Record<string, unknown>;
   return ctx.db.tx(async (q) => {
     const old = await getEntry(q, id);
@@ -182,12 +235,15 @@ export async function updateEntry(ctx: Ctx, id: number, body: unknown, actor: st
       if ((PROVENANCE_FIELDS as readonly string[]).includes(k)) set[k] = str(o, k, k);
       else if (k === 'expires') set.expires = parseExpires(o.expires, 'expires');
       else if (k === 'status') {
-        if (o.status !== 'active' && o.status !== 'retired') throw badRequest('status', 'must be active or retired');
+        if (o.status !== 'active' && o.status !== 'retired')
+          throw badRequest('status', 'must be active or retired');
         set.status = o.status;
       } else if (k === 'takedown_id') {
-        if (o.takedown_id !== null && !Number.isInteger(o.takedown_id)) throw badRequest('takedown_id', 'must be an integer or null');
+        if (o.takedown_id !== null && !Number.isInteger(o.takedown_id))
+          throw badRequest('takedown_id', 'must be an integer or null');
         set.takedown_id = o.takedown_id;
-      } else if (!['action', 'method', 'rate', 'burst'].includes(k)) throw badRequest(k, 'unknown or read-only field');
+      } else if (!['action', 'method', 'rate', 'burst'].includes(k))
+        throw badRequest(k, 'unknown or read-only field');
     }
     if (['action', 'method', 'rate', 'burst'].some((k) => k in o)) {
       const a = parseActionFields({ action: old.action, ...o }, '');
@@ -197,14 +253,18 @@ export async function updateEntry(ctx: Ctx, id: number, body: unknown, actor: st
     if (keys.length === 0) return old;
     const rev = await bumpRev(q);
     const assigns = keys.map((k, i) => `${k} = $${i + 1}`).join(', ');
-    await q.run(`UPDATE entries SET ${assigns}, updated_at = $${keys.length + 1}, updated_rev = $${keys.length + 2} WHERE id = $${keys.length + 3}`, [
-      ...keys.map((k) => set[k]),
-      Date.now(),
-      rev,
-      id,
-    ]);
+    await q.run(
+      `UPDATE entries SET ${assigns}, updated_at = $${keys.length + 1}, updated_rev = $${keys.length + 2} WHERE id = $${keys.length + 3}`,
+      [...keys.map((k) => set[k]), Date.now(), rev, id],
+    );
     const row = await getEntry(q, id);
-    await appendAudit(ctx.db, q, { actor, action: 'entry.update', target: `entry:${id}`, before: old, after: row });
+    await appendAudit(ctx.db, q, {
+      actor,
+      action: 'entry.update',
+      target: `entry:${id}`,
+      before: old,
+      after: row,
+    });
     return row;
   });
 }
@@ -218,7 +278,10 @@ export interface SearchQuery {
   after?: number;
 }
 
-export async function searchEntries(ctx: Ctx, s: SearchQuery): Promise<{ entries: Row[]; next: number | null }> {
+export async function searchEntries(
+  ctx: Ctx,
+  s: SearchQuery,
+): Promise<{ entries: Row[]; next: number | null }> {
   const where: string[] = [];
   const params: unknown[] = [];
   const add = (cond: string, v: unknown) => {

@@ -11,7 +11,7 @@ import { appendAudit, type AuditRow } from './audit.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 import { bodyToFile, readJson } from './http.js';
 import { addEntry, getEntry, parseEntry, searchEntries, updateEntry } from './registry.js';
-import { getImport, parseImportOptions, runImport } from './imports.js';
+import { createImport, getImport, parseImportOptions, runImport } from './imports.js';
 import { createTakedown, getTakedown, listTakedowns, transitionTakedown } from './takedowns.js';
 import {
   approveVersion,
@@ -55,7 +55,8 @@ function intQuery(c: Context, name: string): number | undefined {
   return Number(v);
 }
 
-const obj = (b: unknown): Record<string, unknown> => (typeof b === 'object' && b !== null && !Array.isArray(b) ? (b as Record<string, unknown>) : {});
+const obj = (b: unknown): Record<string, unknown> =>
+  typeof b === 'object' && b !== null && !Array.isArray(b) ? (b as Record<string, unknown>) : {};
 
 async function waitForBundle(ctx: Ctx, have: number, ms: number): Promise<void> {
   if (ms <= 0) return;
@@ -107,10 +108,17 @@ export const ROUTES: Route[] = [
     summary: 'create a token for a user (created with the role if new); the token is shown once',
     handler: async (ctx, _c, who, body) => {
       const o = obj(body);
-      if (typeof o.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(o.name)) throw badRequest('name', 'required: letters, digits, . _ @ -');
-      if (typeof o.role !== 'string' || !isRole(o.role)) throw badRequest('role', 'must be viewer, editor, approver, admin or node');
+      if (typeof o.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(o.name))
+        throw badRequest('name', 'required: letters, digits, . _ @ -');
+      if (typeof o.role !== 'string' || !isRole(o.role))
+        throw badRequest('role', 'must be viewer, editor, approver, admin or node');
       if (o.label !== undefined && typeof o.label !== 'string') throw badRequest('label', 'must be a string');
-      return createToken(ctx.db, { name: o.name, role: o.role, label: o.label as string | undefined, actor: who!.name });
+      return createToken(ctx.db, {
+        name: o.name,
+        role: o.role,
+        label: o.label as string | undefined,
+        actor: who!.name,
+      });
     },
   },
   {
@@ -152,7 +160,8 @@ export const ROUTES: Route[] = [
     method: 'POST',
     path: '/v1/registry/entries',
     need: 'editor',
-    summary: 'add an entry: {kind, value, action, method?, rate?, burst?, expires?, authority, reference, legal_basis, decided, requested_by, takedown_id?}',
+    summary:
+      'add an entry: {kind, value, action, method?, rate?, burst?, expires?, authority, reference, legal_basis, decided, requested_by, takedown_id?}',
     handler: async (ctx, _c, who, body) => addEntry(ctx, parseEntry(body), who!.name),
   },
   {
@@ -174,11 +183,34 @@ export const ROUTES: Route[] = [
     path: '/v1/registry/import',
     need: 'editor',
     body: 'upload',
-    summary: 'bulk import (sync of one source): the raw file as the body, options in the query',
-    query: ['format', 'source', 'filename', 'action', 'method', 'rate', 'burst', 'expires', 'match', 'skip_unsupported', 'encoding'],
+    summary:
+      'bulk import (sync of one source): the raw file as the body, options in the query; async=true answers 202 {id} once the upload is stored (progress: GET /v1/registry/imports/ID)',
+    query: [
+      'format',
+      'source',
+      'filename',
+      'action',
+      'method',
+      'rate',
+      'burst',
+      'expires',
+      'match',
+      'skip_unsupported',
+      'encoding',
+      'async',
+    ],
     handler: async (ctx, c, who) => {
       const opts = parseImportOptions(c.req.query());
       const up = await bodyToFile(c.req.raw, ctx.config.importLimit);
+      if (c.req.query('async') === 'true') {
+        const id = await createImport(ctx, opts, who!.name);
+        runImport(ctx, up.path, null, opts, who!.name, { id })
+          .catch(() => {
+            /* recorded in the imports row */
+          })
+          .finally(() => void up.cleanup());
+        return c.json({ id, status: 'parsing' }, 202);
+      }
       try {
         return await runImport(ctx, up.path, null, opts, who!.name);
       } finally {
@@ -200,7 +232,12 @@ export const ROUTES: Route[] = [
     summary: 'why is this blocked: the active version’s decision and the matching entries with provenance',
     query: ['name', 'ip', 'proto', 'port'],
     handler: async (ctx, c) =>
-      why(ctx, { name: c.req.query('name'), ip: c.req.query('ip'), proto: c.req.query('proto'), port: intQuery(c, 'port') }),
+      why(ctx, {
+        name: c.req.query('name'),
+        ip: c.req.query('ip'),
+        proto: c.req.query('proto'),
+        port: intQuery(c, 'port'),
+      }),
   },
   // ---- takedowns
   {
@@ -260,7 +297,8 @@ export const ROUTES: Route[] = [
     method: 'POST',
     path: '/v1/versions',
     need: 'editor',
-    summary: 'create (and by default submit) a version: {policy: TEXT, filename?} or {from_registry: true}; note?, submit?',
+    summary:
+      'create (and by default submit) a version: {policy: TEXT, filename?} or {from_registry: true}; note?, submit?',
     handler: async (ctx, _c, who, body) => createVersion(ctx, body, who!.name),
   },
   {
@@ -298,7 +336,8 @@ export const ROUTES: Route[] = [
     path: '/v1/versions/:id/override',
     need: 'admin',
     summary: 'record an override of the error findings: {reason} (not an approval)',
-    handler: async (ctx, c, who, body) => overrideVersion(ctx, intParam(c, 'id'), obj(body).reason, who!.name),
+    handler: async (ctx, c, who, body) =>
+      overrideVersion(ctx, intParam(c, 'id'), obj(body).reason, who!.name),
   },
   {
     method: 'POST',
@@ -334,8 +373,13 @@ export const ROUTES: Route[] = [
       const limit = Math.min(intQuery(c, 'limit') ?? 1000, 5000);
       const target = c.req.query('target');
       const rows = target
-        ? await ctx.db.all<AuditRow>(`SELECT * FROM audit WHERE seq > $1 AND target = $2 ORDER BY seq LIMIT ${limit}`, [after, target])
-        : await ctx.db.all<AuditRow>(`SELECT * FROM audit WHERE seq > $1 ORDER BY seq LIMIT ${limit}`, [after]);
+        ? await ctx.db.all<AuditRow>(
+            `SELECT * FROM audit WHERE seq > $1 AND target = $2 ORDER BY seq LIMIT ${limit}`,
+            [after, target],
+          )
+        : await ctx.db.all<AuditRow>(`SELECT * FROM audit WHERE seq > $1 ORDER BY seq LIMIT ${limit}`, [
+            after,
+          ]);
       return { rows, next: rows.length === limit ? rows[rows.length - 1].seq : null };
     },
   },
@@ -345,11 +389,15 @@ export const ROUTES: Route[] = [
     need: 'viewer',
     summary: 'the audit head as stored, and as carried by the current bundle manifest',
     handler: async (ctx) => {
-      const h = await ctx.db.get<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1');
+      const h = await ctx.db.get<{ seq: number; hash: string }>(
+        'SELECT seq, hash FROM audit_head WHERE id = 1',
+      );
       const b = await currentBundle(ctx.db);
       return {
         stored: h ? { seq: Number(h.seq), hash: h.hash } : null,
-        bundle: b ? { version: b.version, head: (JSON.parse(b.manifest) as { audit_head: unknown }).audit_head } : null,
+        bundle: b
+          ? { version: b.version, head: (JSON.parse(b.manifest) as { audit_head: unknown }).audit_head }
+          : null,
       };
     },
   },
@@ -360,9 +408,14 @@ export const ROUTES: Route[] = [
     need: 'viewer',
     summary: 'the root public key, the current trust document and the signing keys (public halves)',
     handler: async (ctx) => ({
-      root_public_key: (await ctx.db.get<{ value: string }>("SELECT value FROM meta WHERE key = 'root_public_key'"))?.value ?? null,
-      trust: (await ctx.db.get('SELECT version, doc, signature FROM trust ORDER BY version DESC LIMIT 1')) ?? null,
-      signing_keys: await ctx.db.all('SELECT keyid, public_key, status, created_at FROM signing_keys ORDER BY created_at DESC'),
+      root_public_key:
+        (await ctx.db.get<{ value: string }>("SELECT value FROM meta WHERE key = 'root_public_key'"))
+          ?.value ?? null,
+      trust:
+        (await ctx.db.get('SELECT version, doc, signature FROM trust ORDER BY version DESC LIMIT 1')) ?? null,
+      signing_keys: await ctx.db.all(
+        'SELECT keyid, public_key, status, created_at FROM signing_keys ORDER BY created_at DESC',
+      ),
     }),
   },
   // ---- box-facing
@@ -371,7 +424,8 @@ export const ROUTES: Route[] = [
     path: '/v1/bundle',
     need: 'node',
     body: 'none',
-    summary: 'the current signed bundle manifest; If-None-Match + wait=SECONDS long-polls until a newer one (304 on timeout)',
+    summary:
+      'the current signed bundle manifest; If-None-Match + wait=SECONDS long-polls until a newer one (304 on timeout)',
     query: ['wait'],
     handler: async (ctx, c) => {
       const wait = Math.min(intQuery(c, 'wait') ?? 0, ctx.config.maxWaitS);
@@ -385,7 +439,10 @@ export const ROUTES: Route[] = [
       if (!b) return c.json({ error: { code: 'ERR_NO_BUNDLE', message: 'nothing published yet' } }, 404);
       const etag = `"${b.version}"`;
       if (have === b.version) return c.body(null, 304, { ETag: etag });
-      return c.json({ manifest: b.manifest, signature: b.signature, keyid: b.keyid, trust: b.trust }, 200, { ETag: etag, 'Cache-Control': 'no-cache' });
+      return c.json({ manifest: b.manifest, signature: b.signature, keyid: b.keyid, trust: b.trust }, 200, {
+        ETag: etag,
+        'Cache-Control': 'no-cache',
+      });
     },
   },
   {
@@ -409,17 +466,24 @@ export const ROUTES: Route[] = [
     method: 'POST',
     path: '/v1/status',
     need: 'node',
-    summary: 'a box reports: {node, labels, active_version, last_download, last_activation, errors, counters}',
+    summary:
+      'a box reports: {node, labels, active_version, last_download, last_activation, errors, counters}',
     handler: async (ctx, c, _who, body) => {
       const o = obj(body);
-      if (typeof o.node !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.node)) throw badRequest('node', 'required: the node name');
-      if (o.active_version !== undefined && o.active_version !== null && !Number.isInteger(o.active_version)) throw badRequest('active_version', 'must be an integer');
+      if (typeof o.node !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.node))
+        throw badRequest('node', 'required: the node name');
+      if (o.active_version !== undefined && o.active_version !== null && !Number.isInteger(o.active_version))
+        throw badRequest('active_version', 'must be an integer');
       for (const k of ['last_download', 'last_activation'])
-        if (o[k] !== undefined && o[k] !== null && typeof o[k] !== 'string') throw badRequest(k, 'must be an ISO date-time string');
+        if (o[k] !== undefined && o[k] !== null && typeof o[k] !== 'string')
+          throw badRequest(k, 'must be an ISO date-time string');
       if (o.errors !== undefined && !Array.isArray(o.errors)) throw badRequest('errors', 'must be a list');
-      if (o.counters !== undefined && (typeof o.counters !== 'object' || Array.isArray(o.counters))) throw badRequest('counters', 'must be an object');
-      if (o.labels !== undefined && (typeof o.labels !== 'object' || Array.isArray(o.labels))) throw badRequest('labels', 'must be an object');
-      const ts = (v: unknown) => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? Date.parse(v) : null);
+      if (o.counters !== undefined && (typeof o.counters !== 'object' || Array.isArray(o.counters)))
+        throw badRequest('counters', 'must be an object');
+      if (o.labels !== undefined && (typeof o.labels !== 'object' || Array.isArray(o.labels)))
+        throw badRequest('labels', 'must be an object');
+      const ts = (v: unknown) =>
+        typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? Date.parse(v) : null;
       const vals = [
         JSON.stringify(o.labels ?? {}),
         o.active_version ?? null,
@@ -428,7 +492,8 @@ export const ROUTES: Route[] = [
         JSON.stringify(o.errors ?? []),
         JSON.stringify(o.counters ?? {}),
         Date.now(),
-        (c.env as { incoming?: { socket?: { remoteAddress?: string } } })?.incoming?.socket?.remoteAddress ?? null,
+        (c.env as { incoming?: { socket?: { remoteAddress?: string } } })?.incoming?.socket?.remoteAddress ??
+          null,
         o.node,
       ];
       await ctx.db.run(
@@ -463,7 +528,9 @@ export const ROUTES: Route[] = [
 ];
 
 export function routeNeedsJson(r: Route): boolean {
-  return r.body === undefined ? r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH' : r.body === 'json';
+  return r.body === undefined
+    ? r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH'
+    : r.body === 'json';
 }
 
 export async function parseRouteBody(ctx: Ctx, r: Route, req: Request): Promise<unknown> {

@@ -34,7 +34,7 @@ CREATE INDEX entries_value ON entries (value);
 CREATE TABLE imports (
   id TEXT PRIMARY KEY, source TEXT NOT NULL, format TEXT NOT NULL, status TEXT NOT NULL,
   rows_read {BIG} NOT NULL DEFAULT 0, staged {BIG} NOT NULL DEFAULT 0, added {BIG}, updated {BIG},
-  retired {BIG}, error TEXT, started_at {BIG} NOT NULL, finished_at {BIG}, created_by TEXT NOT NULL,
+  retired {BIG}, entries {BIG}, result TEXT, error TEXT, error_field TEXT, started_at {BIG} NOT NULL, finished_at {BIG}, created_by TEXT NOT NULL,
   options TEXT NOT NULL);
 CREATE {UNLOGGED} TABLE import_stage (
   import_id TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, authority TEXT,

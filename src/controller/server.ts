@@ -42,7 +42,10 @@ export interface RunningController {
 const CREATES = new Set(['/v1/tokens', '/v1/registry/entries', '/v1/takedowns', '/v1/versions']);
 
 function clientAddr(c: Context): string {
-  return (c.env as { incoming?: { socket?: { remoteAddress?: string } } })?.incoming?.socket?.remoteAddress ?? 'unknown';
+  return (
+    (c.env as { incoming?: { socket?: { remoteAddress?: string } } })?.incoming?.socket?.remoteAddress ??
+    'unknown'
+  );
 }
 
 export function buildApp(ctx: Ctx, log: (m: string) => void = () => {}): Hono {
@@ -56,20 +59,46 @@ export function buildApp(ctx: Ctx, log: (m: string) => void = () => {}): Hono {
       if (r.need !== 'public') {
         const addr = clientAddr(c);
         if (limiter.blocked(addr))
-          return c.json({ error: { code: 'ERR_RATE_LIMITED', message: 'too many failed authentications from this address; try again later' } }, 429, {
-            'Retry-After': String(Math.ceil(limiter.windowMs / 1000)),
-          });
+          return c.json(
+            {
+              error: {
+                code: 'ERR_RATE_LIMITED',
+                message: 'too many failed authentications from this address; try again later',
+              },
+            },
+            429,
+            {
+              'Retry-After': String(Math.ceil(limiter.windowMs / 1000)),
+            },
+          );
         const h = c.req.header('authorization') ?? '';
         const m = /^Bearer\s+(\S+)$/i.exec(h);
         who = m ? await authenticate(ctx.db, m[1]) : null;
         if (!who) {
           limiter.fail(addr);
-          return c.json({ error: { code: 'ERR_UNAUTHENTICATED', message: m ? 'invalid or revoked token' : 'missing bearer token' } }, 401, {
-            'WWW-Authenticate': 'Bearer',
-          });
+          return c.json(
+            {
+              error: {
+                code: 'ERR_UNAUTHENTICATED',
+                message: m ? 'invalid or revoked token' : 'missing bearer token',
+              },
+            },
+            401,
+            {
+              'WWW-Authenticate': 'Bearer',
+            },
+          );
         }
         if (!allowed(who.role, r.need))
-          return c.json({ error: { code: 'ERR_FORBIDDEN', message: `${r.method} ${r.path} needs role ${r.need}; ${who.name} is ${who.role}` } }, 403);
+          return c.json(
+            {
+              error: {
+                code: 'ERR_FORBIDDEN',
+                message: `${r.method} ${r.path} needs role ${r.need}; ${who.name} is ${who.role}`,
+              },
+            },
+            403,
+          );
       }
       const body = await parseRouteBody(ctx, r, c.req.raw);
       const out = await r.handler(ctx, c, who, body);
@@ -77,11 +106,17 @@ export function buildApp(ctx: Ctx, log: (m: string) => void = () => {}): Hono {
       return c.json(out as object, r.method === 'POST' && CREATES.has(r.path) ? 201 : 200);
     });
   }
-  app.notFound((c) => c.json({ error: { code: 'ERR_NOT_FOUND', message: `no endpoint ${c.req.method} ${c.req.path}` } }, 404));
+  app.notFound((c) =>
+    c.json({ error: { code: 'ERR_NOT_FOUND', message: `no endpoint ${c.req.method} ${c.req.path}` } }, 404),
+  );
   app.onError((e, c) => {
-    if (e instanceof ApiError) return c.json({ error: { code: e.code, message: e.message, field: e.field } }, e.status);
+    if (e instanceof ApiError)
+      return c.json({ error: { code: e.code, message: e.message, field: e.field } }, e.status);
     if (e instanceof PolicyError)
-      return c.json({ error: { code: e.code, message: e.message, field: `${e.file}:${e.line}:${e.column}` } }, 400);
+      return c.json(
+        { error: { code: e.code, message: e.message, field: `${e.file}:${e.line}:${e.column}` } },
+        400,
+      );
     log(`error: ${c.req.method} ${c.req.path}: ${(e as Error).stack ?? String(e)}`);
     return c.json({ error: { code: 'ERR_INTERNAL', message: (e as Error).message } }, 500);
   });
@@ -89,7 +124,11 @@ export function buildApp(ctx: Ctx, log: (m: string) => void = () => {}): Hono {
 }
 
 /** Migrate, wire signals, listen. */
-export async function startController(db: Db, config: ControllerConfig, o: ServeOptions = {}): Promise<RunningController> {
+export async function startController(
+  db: Db,
+  config: ControllerConfig,
+  o: ServeOptions = {},
+): Promise<RunningController> {
   const log = o.log ?? (() => {});
   await migrate(db);
   const ctx = new Ctx(db, config);

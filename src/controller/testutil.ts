@@ -6,6 +6,7 @@
  * started on 127.0.0.1 with bootstrap tokens for every role. Under `CI=true` a missing prerequisite
  * is an error, not a skip.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- API answers are untyped JSON, checked field by field */
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -69,14 +70,29 @@ export async function startPostgres(): Promise<PgServer> {
   if (why) throw new Error(why);
   const bin = pgBin()!;
   const dir = mkdtempSync(join(tmpdir(), 'chokepoint-pg-'));
-  chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()));
+  chownSync(
+    dir,
+    Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
+    Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+  );
   const data = join(dir, 'data');
-  const asPg = (cmd: string, args: string[]) => execFileSync('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
+  const asPg = (cmd: string, args: string[]) =>
+    execFileSync('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: dir,
+    });
   asPg('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
   const port = await freePort();
   asPg('pg_ctl', [
-    '-D', data, '-w', '-t', '60', '-l', join(dir, 'log'),
-    '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`,
+    '-D',
+    data,
+    '-w',
+    '-t',
+    '60',
+    '-l',
+    join(dir, 'log'),
+    '-o',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`,
     'start',
   ]);
   let stopped = false;
@@ -123,7 +139,13 @@ export interface TestController {
   rootPrivatePem: string;
   keyDir: string;
   /** Call the API as a user (or with no token: null). */
-  api(user: string | null, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any; headers: Headers }>;
+  api(
+    user: string | null,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; json: any; headers: Headers }>;
   close(): Promise<void>;
 }
 
@@ -137,7 +159,11 @@ export async function reference(): Promise<ControllerConfig['reference']> {
 }
 
 /** A database for a backend: SQLite in a temp dir, or a new database on the shared PostgreSQL. */
-export async function freshDb(backend: 'sqlite' | 'postgres', pgs: PgServer | null, name: string): Promise<{ db: Db; url: string | null; dataDir: string }> {
+export async function freshDb(
+  backend: 'sqlite' | 'postgres',
+  pgs: PgServer | null,
+  name: string,
+): Promise<{ db: Db; url: string | null; dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'chokepoint-ctl-test-'));
   if (backend === 'sqlite') return { db: openDb({ dataDir }), url: null, dataDir };
   const url = await pgs!.createDatabase(name);
@@ -152,12 +178,17 @@ export async function startTestController(
 ): Promise<TestController> {
   await migrate(db);
   const tokens: Record<string, string> = {};
-  for (const u of ROLES_FOR_TESTS) tokens[u.name] = (await createToken(db, { ...u, actor: 'bootstrap' })).token;
+  for (const u of ROLES_FOR_TESTS)
+    tokens[u.name] = (await createToken(db, { ...u, actor: 'bootstrap' })).token;
   const keyDir = join(dataDir, 'keys');
   const rk = await createRootKey(keyDir);
   const rootPrivatePem = readFileSync(rk.privateFile, 'utf8');
   if (withKeys) await rotateSigningKey(db, { rootPrivatePem, actor: 'bootstrap' });
-  const run = await startController(db, { ...DEFAULT_CONFIG, reference: await reference(), ...over }, { host: '127.0.0.1', port: 0 });
+  const run = await startController(
+    db,
+    { ...DEFAULT_CONFIG, reference: await reference(), ...over },
+    { host: '127.0.0.1', port: 0 },
+  );
   const api: TestController['api'] = async (user, method, path, body, headers = {}) => {
     const h: Record<string, string> = { ...headers };
     if (user) h.authorization = `Bearer ${tokens[user] ?? user}`;
@@ -169,7 +200,7 @@ export async function startTestController(
     }
     const r = await fetch(run.url + path, { method, headers: h, body: payload });
     const text = await r.text();
-    let json: any = null;
+    let json: any;
     try {
       json = text ? JSON.parse(text) : null;
     } catch {

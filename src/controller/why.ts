@@ -75,7 +75,8 @@ export async function why(ctx: Ctx, w: WhyQuery): Promise<Row> {
   let cidr = null;
   if (w.ip) {
     const c = parseCidr(w.ip.trim());
-    if (typeof c === 'string' || (c.v === 4 ? c.len !== 32 : c.len !== 128)) throw badRequest('ip', 'must be one IPv4 or IPv6 address');
+    if (typeof c === 'string' || (c.v === 4 ? c.len !== 32 : c.len !== 128))
+      throw badRequest('ip', 'must be one IPv4 or IPv6 address');
     cidr = c;
   }
   const input: MatchInput = {
@@ -137,4 +138,3 @@ function prefixText(v: 4 | 6, words: ArrayLike<number>, len: number): string {
   const c = parseCidr(`${g.join(':')}/${len}`);
   return typeof c === 'string' ? `${g.join(':')}/${len}` : formatCidrLocal(c);
 }
-
