@@ -205,7 +205,7 @@ export async function runImport(
       await ctx.db.run('UPDATE imports SET staged = $1 WHERE id = $2', [staged, id]);
       hooks.onProgress?.(staged, total);
       if (hooks.failAfterChunks !== undefined && chunks >= hooks.failAfterChunks)
-        throw new Error('simulated crash during staging');
+        throw Object.assign(new Error('simulated crash during staging'), { simulatedCrash: true });
       // test hook for the crash test: the process dies here as if killed (no cleanup runs)
       if (CRASH_AFTER > 0 && chunks >= CRASH_AFTER) process.kill(process.pid, 'SIGKILL');
       await new Promise((r) => setImmediate(r));
