@@ -136,6 +136,14 @@ interface Result {
   whyPerS: number;
 }
 
+/** Children to stop if the bench is interrupted. */
+const cleanups = new Set<() => void>();
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, () => {
+    for (const c of cleanups) c();
+    process.exit(130);
+  });
+
 async function runBackend(kind: 'sqlite' | 'postgres'): Promise<Result> {
   const dir = mkdtempSync(join(work, kind + '-'));
   let pg: Awaited<ReturnType<typeof startPostgres>> | null = null;
@@ -166,6 +174,12 @@ async function runBackend(kind: 'sqlite' | 'postgres'): Promise<Result> {
       },
     );
     const url = `http://127.0.0.1:${port}`;
+    const ch = child;
+    const pgRef = pg;
+    cleanups.add(() => {
+      ch.kill('SIGKILL');
+      pgRef?.stop();
+    });
     await waitHealthy(url, child);
     const as = (u: string) => new Client(url, tok[u]);
     let t = performance.now();

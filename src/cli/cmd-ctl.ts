@@ -25,7 +25,7 @@ const HELP = `usage: chokepoint ctl <area> <command> [options]   (--url URL --to
   registry why NAME | --ip ADDRESS
   takedowns list | add --authority A [--reference R] [--legal-basis L] [--requested-by W] [--details D]
   takedowns show ID | takedowns set ID reviewed|enacted|rejected [--note TEXT]
-  versions submit FILE | --from-registry   [--note TEXT] [--draft]
+  versions submit FILE | --from-registry   [--note TEXT] [--draft] [--traffic FLOWS.jsonl]
   versions list [--status S] | show ID | export ID --out DIR
   versions approve ID [--override REASON] | reject ID --reason R | publish ID | rollback --reason R
   audit list [--after SEQ] [--limit N] [--target T] | audit verify [--manifest FILE]
@@ -109,6 +109,12 @@ function versionText(x: any): string {
     s += `  diff against ${x.diff.baseline_version === null ? 'nothing active (allow all)' : `version ${x.diff.baseline_version}`}: ${x.diff.changed} of ${x.diff.names} reference names change verdict\n`;
     for (const g of x.diff.groups)
       s += `    ${g.from.rule_id ?? '(default)'}:${g.from.action} → ${g.to.rule_id ?? '(default)'}:${g.to.action}  ${g.count}: ${g.names.slice(0, 10).join(', ')}${g.count > 10 ? ', …' : ''}\n`;
+  }
+  if (x.diff?.traffic) {
+    const d = x.diff.traffic;
+    s += `  diff on attached traffic: ${d.changed} of ${d.names} names seen change verdict\n`;
+    for (const g of d.groups)
+      s += `    ${g.from.rule_id ?? '(default)'}:${g.from.action} → ${g.to.rule_id ?? '(default)'}:${g.to.action}  ${g.count}: ${g.names.slice(0, 10).join(', ')}\n`;
   }
   return s;
 }
@@ -444,12 +450,17 @@ async function versions(cmd: string | undefined, rest: string[]): Promise<number
           'from-registry': { type: 'boolean' },
           note: { type: 'string' },
           draft: { type: 'boolean' },
+          traffic: { type: 'string' },
         },
       });
       const v = values as Values;
       if (!!v['from-registry'] === positionals.length > 0 || positionals.length > 1)
         throw new UsageError('versions submit FILE | --from-registry');
       const body: Record<string, unknown> = { note: v.note, submit: !v.draft };
+      if (v.traffic)
+        body.traffic = await readFile(v.traffic as string, 'utf8').catch((e) => {
+          throw new UsageError(`${v.traffic}: ${(e as Error).message}`);
+        });
       if (v['from-registry']) body.from_registry = true;
       else {
         body.policy = await readFile(positionals[0], 'utf8').catch((e) => {

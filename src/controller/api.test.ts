@@ -320,7 +320,10 @@ for (const backend of ['sqlite', 'postgres'] as const) {
 
     test('*t.co*: diff lists microsoft.com and reddit.com; no approval without an admin override; the override is not an approval', async () => {
       const t = await controller();
-      const v = await t.api('ed', 'POST', '/v1/versions', { policy: TCO, filename: 'tco.yaml' });
+      const traffic = ['reddit.com', 'reddit.com', 'www.microsoft.com', 'example.org']
+        .map((h) => JSON.stringify({ event_type: 'flow', host: h }))
+        .join('\n');
+      const v = await t.api('ed', 'POST', '/v1/versions', { policy: TCO, filename: 'tco.yaml', traffic });
       assert.equal(v.status, 201);
       assert.ok(v.json.errors >= 1);
       assert.ok(v.json.findings.some((f: any) => f.code === 'emulation-substring' && f.severity === 'error'));
@@ -331,6 +334,18 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         g.names.slice(0, 20).join(','),
       );
       assert.equal(g.count, 445, 'names of top10k containing t.co (corpus README; grep -c)');
+      const tg = v.json.diff.traffic.groups.find((x: any) => x.to.rule_id === 'tco');
+      assert.deepEqual(
+        tg.names,
+        ['reddit.com', 'www.microsoft.com'],
+        'names seen in the attached traffic, most flows first',
+      );
+      assert.equal(v.json.diff.traffic.names, 3);
+      const badTraffic = await t.api('ed', 'POST', '/v1/versions', {
+        policy: TCO,
+        traffic: '{"host": "a"}\nnot json\n',
+      });
+      assert.equal(badTraffic.json.error.field, 'traffic.jsonl:2:1');
       assert.equal(
         (await t.api('alice', 'POST', `/v1/versions/${v.json.id}/approve`)).json.error.code,
         'ERR_NEEDS_OVERRIDE',

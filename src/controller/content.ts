@@ -20,7 +20,7 @@ import { compilePolicy, type Matcher } from '../policy/compile.js';
 import { lintPolicy, type Finding } from '../policy/lint.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { PolicyError } from '../policy/errors.js';
-import type { Reference } from '../policy/reference.js';
+import { namesFromHosts, type Reference } from '../policy/reference.js';
 import type { Decision, MatchInput, Policy } from '../policy/types.js';
 import { YamlSource } from '../policy/yamlpos.js';
 import { expiresAtMs } from '../policy/load.js';
@@ -216,19 +216,46 @@ export interface DiffGroupOut {
   names: string[];
 }
 
+export interface DiffOut {
+  reference: string;
+  names: number;
+  changed: number;
+  groups: DiffGroupOut[];
+  baseline_version: number | null;
+}
+
 export interface Review {
   /** The version's compiled matcher (kept for "why"). */
   compiled: Matcher;
   findings: Finding[];
   errors: number;
   warnings: number;
-  diff: {
-    reference: string;
-    names: number;
-    changed: number;
-    groups: DiffGroupOut[];
-    baseline_version: number | null;
-  };
+  diff: DiffOut;
+  /** The same over the names seen in recorded traffic attached at submission, when there is any. */
+  traffic_diff: DiffOut | null;
+}
+
+/**
+ * Names from flow records (JSON lines as `chokepoint analyze` prints them): each record's `host`,
+ * most frequent first. A line that is not JSON is refused with its line number.
+ */
+export function trafficReference(text: string, source: string): Reference {
+  const hosts: string[] = [];
+  let n = 0;
+  for (const line of text.split('\n')) {
+    n++;
+    const t = line.trim();
+    if (!t) continue;
+    let r: unknown;
+    try {
+      r = JSON.parse(t);
+    } catch {
+      throw new PolicyError(source, n, 1, 'not a JSON flow record');
+    }
+    const h = (r as { host?: unknown }).host;
+    if (typeof h === 'string') hosts.push(h);
+  }
+  return namesFromHosts(hosts, source);
 }
 
 /** The input a reference name is matched as: a TLS flow to port 443 (documentation addresses). */
@@ -257,7 +284,11 @@ export function reviewPolicy(
   o: {
     reference: Reference;
     baseline: Policy | null;
+    /** The baseline's compiled matcher, when already at hand (saves a compile). */
+    baselineMatcher?: Matcher | null;
     baselineVersion: number | null;
+    /** Names seen in recorded traffic (flow records), most frequent first. */
+    traffic?: Reference | null;
     protectedNames?: string[];
     now?: number;
     extraFindings?: Finding[];
@@ -265,56 +296,63 @@ export function reviewPolicy(
   },
 ): Review {
   const now = o.now ?? Date.now();
-  const findings = lintPolicy(p, { references: [o.reference], protectedNames: o.protectedNames, now }).map(
-    (f) =>
-      f.code === 'protected-override'
-        ? {
-            ...f,
-            severity: 'error' as const,
-            message: `${f.message} — a protected_override written in the policy does not count at the controller: an admin must record an override`,
-          }
-        : f,
+  const findings = lintPolicy(p, {
+    references: o.traffic ? [o.reference, o.traffic] : [o.reference],
+    protectedNames: o.protectedNames,
+    now,
+  }).map((f) =>
+    f.code === 'protected-override'
+      ? {
+          ...f,
+          severity: 'error' as const,
+          message: `${f.message} — a protected_override written in the policy does not count at the controller: an admin must record an override`,
+        }
+      : f,
   );
   findings.push(...(o.extraFindings ?? []));
   const order = { error: 0, warning: 1, info: 2 };
   findings.sort((a, b) => order[a.severity] - order[b.severity]);
   const cur = compilePolicy(p, { now });
-  const base = o.baseline ? compilePolicy(o.baseline, { now }) : null;
-  const groups = new Map<string, DiffGroupOut>();
-  const maxNames = o.maxNames ?? 50;
-  let changed = 0;
-  for (const name of o.reference.names) {
-    const inp = nameInput(name);
-    const a = base ? base.match(inp) : { rule_id: null, action: 'allow' as const };
-    const b = cur.match(inp);
-    if (key(a) === key(b)) continue;
-    changed++;
-    const k = key(a) + '\u0001' + key(b);
-    let g = groups.get(k);
-    if (!g)
-      groups.set(
-        k,
-        (g = {
-          from: { rule_id: a.rule_id, action: a.action },
-          to: { rule_id: b.rule_id, action: b.action },
-          count: 0,
-          names: [],
-        }),
-      );
-    g.count++;
-    if (g.names.length < maxNames) g.names.push(name);
-  }
+  const base = o.baselineMatcher ?? (o.baseline ? compilePolicy(o.baseline, { now }) : null);
+  const diffOn = (ref: Reference): DiffOut => {
+    const groups = new Map<string, DiffGroupOut>();
+    const maxNames = o.maxNames ?? 50;
+    let changed = 0;
+    for (const name of ref.names) {
+      const inp = nameInput(name);
+      const a = base ? base.match(inp) : { rule_id: null, action: 'allow' as const };
+      const b = cur.match(inp);
+      if (key(a) === key(b)) continue;
+      changed++;
+      const k = key(a) + '\u0001' + key(b);
+      let g = groups.get(k);
+      if (!g)
+        groups.set(
+          k,
+          (g = {
+            from: { rule_id: a.rule_id, action: a.action },
+            to: { rule_id: b.rule_id, action: b.action },
+            count: 0,
+            names: [],
+          }),
+        );
+      g.count++;
+      if (g.names.length < maxNames) g.names.push(name);
+    }
+    return {
+      reference: ref.source,
+      names: ref.names.length,
+      changed,
+      groups: [...groups.values()].sort((x, y) => y.count - x.count),
+      baseline_version: o.baselineVersion,
+    };
+  };
   return {
     compiled: cur,
     findings,
     errors: findings.filter((f) => f.severity === 'error').length,
     warnings: findings.filter((f) => f.severity === 'warning').length,
-    diff: {
-      reference: o.reference.source,
-      names: o.reference.names.length,
-      changed,
-      groups: [...groups.values()].sort((x, y) => y.count - x.count),
-      baseline_version: o.baselineVersion,
-    },
+    diff: diffOn(o.reference),
+    traffic_diff: o.traffic ? diffOn(o.traffic) : null,
   };
 }

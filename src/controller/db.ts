@@ -76,6 +76,9 @@ export class SqliteDb implements Db {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 10000');
     this.db.pragma('foreign_keys = ON');
+    // a 10^6-row import touches every page of the entries indexes: keep them in memory
+    this.db.pragma('cache_size = -262144');
+    this.db.pragma('temp_store = MEMORY');
   }
 
   private stmt(sql: string): Database.Statement {

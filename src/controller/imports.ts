@@ -255,8 +255,11 @@ export async function runImport(
       const added = (await count()) - before;
       const updated = changed - added;
       const retired = await q.run(
-        `UPDATE entries SET status = 'retired', updated_at = $3, updated_rev = $4
-         WHERE source = $2 AND status = 'active' AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.import_id = $1 AND s.kind = entries.kind AND s.value = entries.value)`,
+        ctx.db.kind === 'sqlite'
+          ? `UPDATE entries SET status = 'retired', updated_at = $3, updated_rev = $4
+             WHERE source = $2 AND status = 'active' AND (kind, value) NOT IN (SELECT kind, value FROM import_stage WHERE import_id = $1)`
+          : `UPDATE entries SET status = 'retired', updated_at = $3, updated_rev = $4
+             WHERE source = $2 AND status = 'active' AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.import_id = $1 AND s.kind = entries.kind AND s.value = entries.value)`,
         [id, o.source, t, rev],
       );
       await q.run('DELETE FROM import_stage WHERE import_id = $1', [id]);

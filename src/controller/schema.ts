@@ -30,7 +30,6 @@ CREATE TABLE entries (
   updated_at {BIG} NOT NULL, created_rev {BIG} NOT NULL, updated_rev {BIG} NOT NULL,
   UNIQUE (kind, value));
 CREATE INDEX entries_source ON entries (source, status);
-CREATE INDEX entries_value ON entries (value);
 CREATE TABLE imports (
   id TEXT PRIMARY KEY, source TEXT NOT NULL, format TEXT NOT NULL, status TEXT NOT NULL,
   rows_read {BIG} NOT NULL DEFAULT 0, staged {BIG} NOT NULL DEFAULT 0, added {BIG}, updated {BIG},
@@ -38,7 +37,7 @@ CREATE TABLE imports (
   options TEXT NOT NULL);
 CREATE {UNLOGGED} TABLE import_stage (
   import_id TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, authority TEXT,
-  reference TEXT, decided TEXT, line INTEGER, PRIMARY KEY (import_id, kind, value));
+  reference TEXT, decided TEXT, line INTEGER);
 CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size {BIG} NOT NULL, data {BLOB} NOT NULL);
 CREATE TABLE versions (
   id {ID}, status TEXT NOT NULL, author TEXT NOT NULL, origin TEXT NOT NULL,

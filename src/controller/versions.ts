@@ -18,6 +18,7 @@ import {
   registryContent,
   reviewPolicy,
   sha256,
+  trafficReference,
   type Files,
   type Settings,
 } from './content.js';
@@ -27,7 +28,7 @@ import { PolicyError } from '../policy/errors.js';
 import type { Finding } from '../policy/lint.js';
 import type { Policy } from '../policy/types.js';
 import type { FileMeta } from './bundles.js';
-import { setRegistryMatcher, setVersionMatcher } from './matchers.js';
+import { setRegistryMatcher, setVersionMatcher, versionMatcher } from './matchers.js';
 
 const conflict = (code: string, msg: string) => new ApiError(409, code, msg);
 
@@ -176,8 +177,26 @@ export async function createVersion(ctx: Ctx, body: unknown, actor: string): Pro
     throw badRequest('(body)', 'must be an object');
   const o = body as Record<string, unknown>;
   for (const k of Object.keys(o))
-    if (!['policy', 'filename', 'from_registry', 'note', 'submit'].includes(k))
+    if (!['policy', 'filename', 'from_registry', 'note', 'submit', 'traffic'].includes(k))
       throw badRequest(k, 'unknown field');
+  if (o.traffic !== undefined && typeof o.traffic !== 'string')
+    throw badRequest('traffic', 'flow records as JSON lines (chokepoint analyze output)');
+  let trafficBlob: Files | null = null;
+  if (typeof o.traffic === 'string') {
+    try {
+      trafficReference(o.traffic, 'traffic.jsonl');
+    } catch (e) {
+      if (e instanceof PolicyError)
+        throw new ApiError(
+          400,
+          'ERR_BAD_REQUEST',
+          `traffic: ${e.message}`,
+          `traffic.jsonl:${e.line}:${e.column}`,
+        );
+      throw e;
+    }
+    trafficBlob = new Map([['traffic.jsonl', Buffer.from(o.traffic)]]);
+  }
   if (o.note !== undefined && typeof o.note !== 'string') throw badRequest('note', 'must be a string');
   let files: Files;
   let main: string;
@@ -234,6 +253,7 @@ export async function createVersion(ctx: Ctx, body: unknown, actor: string): Pro
   }
   const id = await ctx.db.tx(async (q) => {
     const metas = await storeFiles(q, files);
+    const traffic = trafficBlob ? (await storeFiles(q, trafficBlob))[0] : null;
     const now = Date.now();
     await q.run(
       "INSERT INTO versions (status, author, origin, registry_rev, main, files, note, lint, created_at) VALUES ('draft', $1, $2, $3, $4, $5, $6, $7, $8)",
@@ -244,7 +264,7 @@ export async function createVersion(ctx: Ctx, body: unknown, actor: string): Pro
         main,
         JSON.stringify(metas),
         (o.note as string) ?? null,
-        JSON.stringify({ pre }),
+        JSON.stringify({ pre, traffic }),
         now,
       ],
     );
@@ -284,13 +304,23 @@ export async function submitVersion(ctx: Ctx, id: number, actor: string): Promis
     throw e;
   }
   const activeId = await activeVersionId(ctx.db);
-  const baseline = activeId !== null ? await versionPolicy(ctx, ctx.db, activeId) : null;
+  const baselineMatcher = activeId !== null ? (versionMatcher(ctx.db.kind, activeId) ?? null) : null;
+  const baseline = activeId !== null && !baselineMatcher ? await versionPolicy(ctx, ctx.db, activeId) : null;
   const settings = await getSettings(ctx.db);
-  const pre = (v.lint ? (JSON.parse(v.lint) as { pre?: Finding[] }).pre : undefined) ?? [];
+  const stored = (v.lint ? JSON.parse(v.lint) : {}) as { pre?: Finding[]; traffic?: FileMeta | null };
+  const pre = stored.pre ?? [];
+  const traffic = stored.traffic
+    ? trafficReference(
+        (await readFiles(ctx.db, [stored.traffic])).get('traffic.jsonl')!.toString('utf8'),
+        'attached traffic',
+      )
+    : null;
   const review = reviewPolicy(p, {
     reference: ctx.config.reference,
     baseline,
     baselineVersion: activeId,
+    baselineMatcher,
+    traffic,
     protectedNames: settings.protected?.exact,
     extraFindings: pre,
   });
@@ -306,8 +336,8 @@ export async function submitVersion(ctx: Ctx, id: number, actor: string): Promis
     await q.run(
       "UPDATE versions SET status = 'submitted', lint = $1, diff = $2, errors = $3, warnings = $4, baseline_version = $5, submitted_at = $6 WHERE id = $7",
       [
-        JSON.stringify({ pre, findings: review.findings }),
-        JSON.stringify(review.diff),
+        JSON.stringify({ pre, traffic: stored.traffic ?? null, findings: review.findings }),
+        JSON.stringify({ ...review.diff, traffic: review.traffic_diff }),
         review.errors,
         review.warnings,
         activeId,
