@@ -19,6 +19,7 @@
 import { Engine } from '../engine/engine.js';
 import type { Flow } from '../flow/flow.js';
 import type { FlowRecord } from '../record/record.js';
+import type { EvidenceWriter } from '../output/evidence.js';
 import type { CompiledPolicy, Decision } from '../policy/types.js';
 import { inputFromRecord } from '../policy/match-input.js';
 import { parseClientHelloBody } from '../dissect/tls.js';
@@ -60,6 +61,11 @@ export interface EnforcerOptions {
   /** Inject a RST toward the server on `block` with method rst (default true). */
   rstToServer?: boolean;
   maxFlows?: number;
+  /**
+   * Evidence pcaps (`enforce --evidence`): every queued packet of a flow is offered until the flow is
+   * decided; block/throttle verdicts keep its first packets. Null/absent: one null check per packet.
+   */
+  evidence?: EvidenceWriter<Flow> | null;
 }
 
 /** The largest TLS record on the wire: 5-byte header + 2^14 bytes (RFC 8446 §5.1). */
@@ -67,6 +73,9 @@ const TLS_RECORD_MAX = 5 + 16384;
 
 /** Closed flows in normal mode are ended 1 s after RST / both FINs (engine default). */
 const CLOSED_IDLE_MS = 1000;
+
+/** Evidence decision of a tspu-2021 connection whose inspection ended without a trigger. */
+const TSPU_UNTRIGGERED = { action: 'allow', rule_id: null } as const;
 
 /** The engine stopped inspecting because its budget ran out, not because the protocol is unknown. */
 function exhausted(f: Flow): boolean {
@@ -87,9 +96,11 @@ export class Enforcer {
   private readonly marks: Marks;
   private readonly ctx: EnforceContext;
   private readonly emuCtx: EnforceContext;
+  private readonly ev: EvidenceWriter<Flow> | null;
 
   constructor(o: EnforcerOptions) {
     this.o = o;
+    this.ev = o.evidence ?? null;
     this.c = o.counters;
     this.policy = o.policy;
     this.version = o.version ?? '';
@@ -99,7 +110,11 @@ export class Enforcer {
       // at least one whole TLS record (16 KiB + header): a ClientHello padded to the record limit
       inspectBytes: Math.max(ins.budget_bytes, TLS_RECORD_MAX),
       inspectPackets: ins.max_packets,
-      onFlowEnd: (rec, f) => this.flowEnd(f, rec),
+      onFlowEnd: (rec, f) => {
+        this.flowEnd(f, rec);
+        // after flowEnd: a flow decided at its end (reason flow_end) has its evidence written first
+        this.ev?.flowEnd(f);
+      },
     });
     this.holds = new HoldSet(this.c);
     this.rst = o.rstToServer === false ? null : new RstInjector();
@@ -162,6 +177,8 @@ export class Enforcer {
       sink.verdict(p.id, NF_ACCEPT, 0);
       return;
     }
+    // evidence: only what reaches the queue (the kernel carries a connection once it is marked)
+    if (this.ev !== null) this.ev.packet(f, now, 101, p.payload);
     const toServer = this.engine.lastToServer;
     let st = f.user as Conn | null;
     if (!st) f.user = st = new Conn();
@@ -278,10 +295,14 @@ export class Enforcer {
     else c[C.verdictThrottle]++;
   }
 
+  /** The one place every verdict is emitted (normal and emulation mode): EVE event and evidence. */
   private emit(f: Flow, st: Conn, enforcement: EnforcementName, now: number, rec?: FlowRecord): void {
-    if (!this.o.onVerdict) return;
+    const ev = this.ev;
+    if (!this.o.onVerdict && ev === null) return;
     const d = st.decision!;
     const r = rec ?? this.engine.record(f);
+    if (ev !== null) ev.flowDecided(f, r, { action: d.action, rule_id: d.rule_id });
+    if (!this.o.onVerdict) return;
     const taken: VerdictTaken = {
       action: d.action,
       enforcement,
@@ -390,6 +411,7 @@ export class Enforcer {
     const t = this.tspu!.inspect(st, f, this.engine.pkt, toServer, now);
     if (!t) {
       // untracked (SYN not seen, idled out): out of the emulated box's reach; let the kernel carry it
+      if (this.ev !== null) this.ev.flowDecided(f, this.engine.record(f), TSPU_UNTRIGGERED);
       sink.verdict(p.id, NF_ACCEPT, this.marks.allow);
       return;
     }
@@ -399,7 +421,11 @@ export class Enforcer {
         if (t.inspecting) {
           this.c[C.passInspecting]++;
           sink.verdict(p.id, NF_ACCEPT, 0);
-        } else sink.verdict(p.id, NF_ACCEPT, this.marks.allow);
+        } else {
+          // inspection over without a trigger: the kernel carries it; its held evidence is freed
+          if (this.ev !== null) this.ev.flowDecided(f, this.engine.record(f), TSPU_UNTRIGGERED);
+          sink.verdict(p.id, NF_ACCEPT, this.marks.allow);
+        }
         return;
       }
       // the 2021 box only throttled; blocking follows the policy (2022+ behaviour); throttling is
