@@ -1,0 +1,193 @@
+/**
+ * @module enforce/evidence.test
+ * `enforce --evidence DIR` in a lab (root, real kernel, real curl): with a policy blocking one name by
+ * RST and throttling another, over two queues, the evidence directory holds per-queue pcap files
+ * (`q<queue>-NNNNNN.pcap`) that tshark reads; they contain the blocked and the throttled flows'
+ * ClientHellos (tshark's own TLS dissector finds the SNI), nothing of the allowed flow, and each
+ * index line's `flow_id`/`community_id` is that of the flow's EVE verdict line, while tshark's own
+ * Community ID computation finds exactly the index line's packet count in its file. Also: with
+ * `--eve -`, a reader of stdout that goes away makes the daemon remove its rules and exit 0.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chClient, curl, readEve, setupInlineLab, waitEve, type InlineLab } from './testing/harness.js';
+import { haveTool, isRoot, need } from '../testutil/require.js';
+
+const POLICY = `version: 1
+default: allow
+inspection:
+  mode: normal
+  hold_ms: 1000
+rules:
+  - id: block-it
+    action: block
+    method: rst
+    match:
+      host:
+        exact: [blocked.example]
+  - id: slow-it
+    action: throttle
+    rate: 256kbit
+    burst: 8KB
+    match:
+      host:
+        exact: [throttled.example]
+`;
+
+const SKIP =
+  need(isRoot(), 'needs root (network namespaces, iptables, NFQUEUE)') ||
+  need(haveTool('tshark'), 'tshark missing (Debian package tshark)');
+
+interface IndexLine {
+  file: string;
+  flow_id: number;
+  community_id: string;
+  src_port: number;
+  dest_port: number;
+  host: string | null;
+  action: string;
+  rule_id: string | null;
+  packets: number;
+  bytes: number;
+}
+
+function tshark(args: string[]): string {
+  return execFileSync('tshark', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+}
+
+describe('enforce --evidence (lab)', { skip: SKIP, timeout: 180_000 }, () => {
+  let il: InlineLab;
+
+  before(async () => {
+    il = await setupInlineLab(`cpe${process.pid % 100000}`, POLICY);
+  });
+  after(async () => {
+    await il?.close();
+  });
+
+  it('writes the blocked and throttled flows (not the allowed one) to per-queue pcaps matching the EVE log', async () => {
+    const dir = join(il.dir, 'evidence');
+    const enf = await il.startEnforce([
+      '--queues',
+      `${il.queue}-${il.queue + 1}`,
+      '--evidence',
+      dir,
+      '--evidence-max-size',
+      '64MiB',
+    ]);
+    let stopped = false;
+    try {
+      const blocked = await curl(il, 'blocked.example', 1000, { maxTime: 10 });
+      assert.notEqual(blocked.code, 0, 'the blocked transfer fails');
+      const slow = await curl(il, 'throttled.example', 20_000);
+      assert.equal(slow.code, 0, 'the throttled transfer completes');
+      const ok = await curl(il, 'allowed.example', 200_000);
+      assert.equal(ok.code, 0);
+      assert.equal(ok.size, 200_000);
+      const names = ['blocked.example', 'throttled.example', 'allowed.example'];
+      await waitEve(il, (l) => names.every((n) => l.some((e) => e.host === n)));
+      // the index lines of flows still open are written when the writers close (SIGTERM)
+      assert.equal(await enf.stop(), 0, enf.stderr());
+      stopped = true;
+
+      const eve = readEve(il) as Array<{
+        host: string;
+        flow_id: number;
+        community_id: string;
+        src_port: number;
+        verdict: { queue: number; action: string };
+      }>;
+      const verdictOf = (host: string, port: number) => {
+        const v = eve.find((e) => e.host === host && e.src_port === port);
+        assert.ok(v, `EVE verdict for ${host} from port ${port}`);
+        return v;
+      };
+      const vb = verdictOf('blocked.example', blocked.localPort);
+      const vt = verdictOf('throttled.example', slow.localPort);
+      const va = verdictOf('allowed.example', ok.localPort);
+      assert.equal(vb.verdict.action, 'block');
+      assert.equal(vt.verdict.action, 'throttle');
+      assert.equal(va.verdict.action, 'allow');
+
+      const files = readdirSync(dir).sort();
+      const pcaps = files.filter((f) => f.endsWith('.pcap'));
+      assert.ok(pcaps.length >= 1, `pcap files in ${dir}: ${files.join(' ')}`);
+      for (const f of files) assert.match(f, /^q\d+-\d{6}\.(pcap|jsonl)$/, 'per-queue prefix q<queue>-');
+      const index: IndexLine[] = files
+        .filter((f) => f.endsWith('.jsonl'))
+        .flatMap((f) =>
+          readFileSync(join(dir, f), 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as IndexLine),
+        );
+
+      for (const [v, port, host, action, rule] of [
+        [vb, blocked.localPort, 'blocked.example', 'block', 'block-it'],
+        [vt, slow.localPort, 'throttled.example', 'throttle', 'slow-it'],
+      ] as const) {
+        const lines = index.filter((x) => x.src_port === port && x.host === host);
+        assert.ok(lines.length >= 1, `index line for ${host}: ${JSON.stringify(index)}`);
+        for (const x of lines) {
+          assert.equal(x.community_id, v.community_id, `${host}: community_id as in the EVE verdict`);
+          assert.equal(x.flow_id, v.flow_id, `${host}: flow_id as in the EVE verdict`);
+          assert.equal(x.action, action);
+          assert.equal(x.rule_id, rule);
+          assert.ok(
+            x.file.startsWith(`q${v.verdict.queue}-`),
+            `${host}: in its queue's file (${x.file}, queue ${v.verdict.queue})`,
+          );
+          // tshark's own Community ID computation finds the flow's packets in the file
+          const n =
+            tshark(['-r', join(dir, x.file), '--enable-protocol', 'communityid',
+            '-Y', `communityid == "${x.community_id}"`, '-T', 'fields', '-e', 'frame.number']) // prettier-ignore
+              .split('\n')
+              .filter(Boolean).length;
+          assert.equal(n, x.packets, `${host}: packets in ${x.file} with its community_id`);
+        }
+      }
+
+      // every packet in every file, decoded by tshark: client ports and ClientHello SNIs
+      const ports = new Set<number>();
+      const snis: string[] = [];
+      for (const f of pcaps) {
+        const out = tshark(['-r', join(dir, f), '-T', 'fields', '-e', 'tcp.srcport', '-e', 'tcp.dstport']);
+        for (const l of out.split('\n').filter(Boolean)) for (const p of l.split('\t')) ports.add(Number(p));
+        const sn = tshark(['-r', join(dir, f), '-Y', 'tls.handshake.extensions_server_name', '-T', 'fields',
+          '-e', 'tcp.srcport', '-e', 'tls.handshake.extensions_server_name']); // prettier-ignore
+        for (const l of sn.split('\n').filter(Boolean)) snis.push(l);
+      }
+      assert.ok(
+        snis.includes(`${blocked.localPort}\tblocked.example`),
+        `blocked ClientHello: ${snis.join('; ')}`,
+      );
+      assert.ok(
+        snis.includes(`${slow.localPort}\tthrottled.example`),
+        `throttled ClientHello: ${snis.join('; ')}`,
+      );
+      assert.ok(!snis.some((l) => l.endsWith('allowed.example')), 'no ClientHello of the allowed name');
+      assert.ok(!ports.has(ok.localPort), 'no packet of the allowed flow');
+      assert.ok(!index.some((x) => x.host === 'allowed.example'), 'no index line for the allowed flow');
+    } finally {
+      if (!stopped) await enf.stop();
+    }
+  });
+
+  it('--eve -: a closed stdout makes the daemon remove its rules and exit 0', async () => {
+    const enf = await il.startEnforce(['--eve', '-']);
+    assert.match(await il.iptablesSave(), new RegExp(`-A FORWARD -j ${il.chain}`), 'rules installed');
+    const exited = new Promise<number | null>((r) => enf.child.once('exit', (c) => r(c)));
+    enf.child.stdout!.destroy(); // the reader goes away
+    // a verdict makes the daemon write its EVE line to the closed pipe (EPIPE)
+    assert.equal((await chClient(il, 'allowed.example', 'whole')).result, 'data');
+    const t = setTimeout(() => enf.child.kill('SIGKILL'), 15_000);
+    const code = await exited;
+    clearTimeout(t);
+    assert.equal(code, 0, enf.stderr());
+    assert.match(enf.stderr(), /stdout closed, removing rules/);
+    assert.doesNotMatch(await il.iptablesSave(), new RegExp(il.chain), 'no rules left');
+  });
+});
