@@ -7,13 +7,23 @@
  * index line's `flow_id`/`community_id` is that of the flow's EVE verdict line, while tshark's own
  * Community ID computation finds exactly the index line's packet count in its file. Also: with
  * `--eve -`, a reader of stdout that goes away makes the daemon remove its rules and exit 0.
+ * Without root: the per-queue share of the bounds, and usage errors of the options.
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chClient, curl, readEve, setupInlineLab, waitEve, type InlineLab } from './testing/harness.js';
+import {
+  chClient,
+  curl,
+  MAIN_JS,
+  readEve,
+  setupInlineLab,
+  waitEve,
+  type InlineLab,
+} from './testing/harness.js';
+import { evidenceShare } from './daemon.js';
 import { haveTool, isRoot, need } from '../testutil/require.js';
 
 const POLICY = `version: 1
@@ -57,6 +67,48 @@ interface IndexLine {
 function tshark(args: string[]): string {
   return execFileSync('tshark', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 }
+
+const MiB = 1 << 20;
+
+test('each queue gets an equal share of the total cap; a share below the file size is refused', () => {
+  assert.deepEqual(evidenceShare({ dir: 'd' }, 2), { dir: 'd', fileBytes: 16 * MiB, totalBytes: 128 * MiB });
+  // the default file size shrinks to the share
+  assert.deepEqual(evidenceShare({ dir: 'd', totalBytes: 24 * MiB }, 3), {
+    dir: 'd',
+    fileBytes: 8 * MiB,
+    totalBytes: 8 * MiB,
+  });
+  assert.equal(evidenceShare({ dir: 'd', totalBytes: 100 * MiB + 1 }, 4).totalBytes, 25 * MiB);
+  assert.throws(
+    () => evidenceShare({ dir: 'd', totalBytes: 8 * MiB, fileBytes: 4 * MiB }, 4),
+    /total size 8388608 over 4 queues is 2097152 bytes per queue, below the file size 4194304/,
+  );
+  assert.throws(() => evidenceShare({ dir: 'd', totalBytes: 8000 }, 4), /at least 4096/);
+});
+
+test('enforce: --evidence-* without --evidence and bad values are usage errors (exit 2)', () => {
+  const run = (args: string[]) => {
+    try {
+      execFileSync(process.execPath, [MAIN_JS, 'enforce', '--policy', 'p.yaml', ...args], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      return { code: 0, stderr: '' };
+    } catch (e) {
+      const x = e as { status: number; stderr: string };
+      return { code: x.status, stderr: x.stderr };
+    }
+  };
+  let r = run(['--evidence-max-size', '1MiB']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--evidence-max-size needs --evidence DIR/);
+  r = run(['--evidence', 'ev', '--evidence-flow-packets', '0']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--evidence-flow-packets must be a positive integer, not '0'/);
+  r = run(['--evidence', 'ev', '--evidence-file-size', 'lots']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--evidence-file-size: /);
+});
 
 describe('enforce --evidence (lab)', { skip: SKIP, timeout: 180_000 }, () => {
   let il: InlineLab;
