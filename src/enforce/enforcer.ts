@@ -66,6 +66,11 @@ export interface EnforcerOptions {
    * decided; block/throttle verdicts keep its first packets. Null/absent: one null check per packet.
    */
   evidence?: EvidenceWriter<Flow> | null;
+  /**
+   * The evidence writer failed (disk full, directory gone): evidence is off from then on and
+   * enforcement goes on unchanged (a verdict never depends on the evidence).
+   */
+  onEvidenceError?: (e: Error) => void;
 }
 
 /** The largest TLS record on the wire: 5-byte header + 2^14 bytes (RFC 8446 §5.1). */
@@ -96,7 +101,7 @@ export class Enforcer {
   private readonly marks: Marks;
   private readonly ctx: EnforceContext;
   private readonly emuCtx: EnforceContext;
-  private readonly ev: EvidenceWriter<Flow> | null;
+  private ev: EvidenceWriter<Flow> | null;
 
   constructor(o: EnforcerOptions) {
     this.o = o;
@@ -113,7 +118,7 @@ export class Enforcer {
       onFlowEnd: (rec, f) => {
         this.flowEnd(f, rec);
         // after flowEnd: a flow decided at its end (reason flow_end) has its evidence written first
-        this.ev?.flowEnd(f);
+        if (this.ev !== null) this.evEnd(f);
       },
     });
     this.holds = new HoldSet(this.c);
@@ -178,7 +183,7 @@ export class Enforcer {
       return;
     }
     // evidence: only what reaches the queue (the kernel carries a connection once it is marked)
-    if (this.ev !== null) this.ev.packet(f, now, 101, p.payload);
+    if (this.ev !== null) this.evPacket(f, now, p.payload);
     const toServer = this.engine.lastToServer;
     let st = f.user as Conn | null;
     if (!st) f.user = st = new Conn();
@@ -301,7 +306,7 @@ export class Enforcer {
     if (!this.o.onVerdict && ev === null) return;
     const d = st.decision!;
     const r = rec ?? this.engine.record(f);
-    if (ev !== null) ev.flowDecided(f, r, { action: d.action, rule_id: d.rule_id });
+    if (ev !== null) this.evDecided(f, r, d);
     if (!this.o.onVerdict) return;
     const taken: VerdictTaken = {
       action: d.action,
@@ -399,6 +404,42 @@ export class Enforcer {
     this.tspu?.forget(st);
   }
 
+  // ---- evidence: its failures turn it off, never the verdict ----
+
+  private evPacket(f: Flow, now: number, buf: Uint8Array): void {
+    try {
+      this.ev!.packet(f, now, 101, buf);
+    } catch (e) {
+      this.evFailed(e);
+    }
+  }
+
+  private evDecided(f: Flow, r: FlowRecord, d: { action: string; rule_id: string | null }): void {
+    try {
+      this.ev!.flowDecided(f, r, { action: d.action, rule_id: d.rule_id });
+    } catch (e) {
+      this.evFailed(e);
+    }
+  }
+
+  private evEnd(f: Flow): void {
+    try {
+      this.ev!.flowEnd(f);
+    } catch (e) {
+      this.evFailed(e);
+    }
+  }
+
+  /** Stop offering packets and verdicts to the evidence writer (its owner saw it fail). */
+  dropEvidence(): void {
+    this.ev = null;
+  }
+
+  private evFailed(e: unknown): void {
+    this.ev = null;
+    this.o.onEvidenceError?.(e instanceof Error ? e : new Error(String(e)));
+  }
+
   // ---- emulation mode ----
 
   private tspuMatch(sni: string, f: Flow): Decision | null {
@@ -411,7 +452,7 @@ export class Enforcer {
     const t = this.tspu!.inspect(st, f, this.engine.pkt, toServer, now);
     if (!t) {
       // untracked (SYN not seen, idled out): out of the emulated box's reach; let the kernel carry it
-      if (this.ev !== null) this.ev.flowDecided(f, this.engine.record(f), TSPU_UNTRIGGERED);
+      if (this.ev !== null) this.evDecided(f, this.engine.record(f), TSPU_UNTRIGGERED);
       sink.verdict(p.id, NF_ACCEPT, this.marks.allow);
       return;
     }
@@ -423,7 +464,7 @@ export class Enforcer {
           sink.verdict(p.id, NF_ACCEPT, 0);
         } else {
           // inspection over without a trigger: the kernel carries it; its held evidence is freed
-          if (this.ev !== null) this.ev.flowDecided(f, this.engine.record(f), TSPU_UNTRIGGERED);
+          if (this.ev !== null) this.evDecided(f, this.engine.record(f), TSPU_UNTRIGGERED);
           sink.verdict(p.id, NF_ACCEPT, this.marks.allow);
         }
         return;

@@ -6,20 +6,23 @@
  * ClientHellos (tshark's own TLS dissector finds the SNI), nothing of the allowed flow, and each
  * index line's `flow_id`/`community_id` is that of the flow's EVE verdict line, while tshark's own
  * Community ID computation finds exactly the index line's packet count in its file. Also: with
- * `--eve -`, a reader of stdout that goes away makes the daemon remove its rules and exit 0.
+ * `--eve -`, a reader of stdout that goes away makes the daemon remove its rules and exit 0; a full
+ * evidence disk (a 16 KiB tmpfs) turns evidence off and changes no verdict.
  * Without root: the per-queue share of the bounds, and usage errors of the options.
  */
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   chClient,
   curl,
   MAIN_JS,
+  policedGoodput,
   readEve,
   setupInlineLab,
+  sleep,
   waitEve,
   type InlineLab,
 } from './testing/harness.js';
@@ -225,6 +228,32 @@ describe('enforce --evidence (lab)', { skip: SKIP, timeout: 180_000 }, () => {
       assert.ok(!index.some((x) => x.host === 'allowed.example'), 'no index line for the allowed flow');
     } finally {
       if (!stopped) await enf.stop();
+    }
+  });
+
+  it('a full evidence disk turns evidence off for the queue; enforcement goes on unchanged', async () => {
+    const full = join(il.dir, 'full');
+    mkdirSync(full);
+    // mounted here (ip netns exec gives each command its own mount namespace), visible to the daemon
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', full]);
+    try {
+      const enf = await il.startEnforce(['--evidence', full, '--evidence-file-size', '4096']);
+      try {
+        // the throttled connection's 32 packets (~30 KB) do not fit in 16 KiB
+        const slow = await curl(il, 'throttled.example', 20_000);
+        assert.equal(slow.code, 0, 'the throttled transfer completes');
+        for (let i = 0; i < 50 && !/evidence off/.test(enf.stderr()); i++) await sleep(100);
+        assert.match(enf.stderr(), /queue \d+: evidence off for this queue: .*ENOSPC/);
+        assert.equal((await chClient(il, 'blocked.example', 'whole')).result, 'reset', 'still blocking');
+        assert.equal((await chClient(il, 'allowed.example', 'whole')).result, 'data', 'still allowing');
+        const again = await curl(il, 'throttled.example', 20_000);
+        assert.equal(again.code, 0);
+        assert.ok(policedGoodput(again, 8000) <= 1.05 * 256_000, 'still throttling');
+      } finally {
+        assert.equal(await enf.stop(), 0, enf.stderr());
+      }
+    } finally {
+      execFileSync('umount', [full]);
     }
   });
 

@@ -64,6 +64,7 @@ const classes = new Map<string, number>();
 const requested = new Set<string>();
 /** This queue's evidence writer (files `q<queue>-NNNNNN.pcap`), or null without --evidence. */
 let evidence: EvidenceWriter<Flow> | null = null;
+let enforcer: Enforcer | null = null;
 
 /** This queue's faults: prepare number → what happens. */
 function faults(): Map<number, string> {
@@ -81,8 +82,32 @@ function onVerdict(ev: VerdictEvent): void {
   if (init.eve) eveBuf.push(JSON.stringify(ev));
 }
 
+/** Evidence failed (disk full, ...): off for this worker, said once; enforcement goes on. */
+function evidenceFailed(e: Error): void {
+  const w = evidence;
+  if (w === null) return;
+  evidence = null;
+  enforcer?.dropEvidence();
+  try {
+    w.close();
+  } catch {
+    /* it failed already */
+  }
+  port.postMessage({
+    type: 'fatal',
+    code: 'ERR_EVIDENCE',
+    message: `evidence off for this queue: ${e.message}`,
+  });
+}
+
 function flush(): void {
-  evidence?.flush();
+  if (evidence) {
+    try {
+      evidence.flush();
+    } catch (e) {
+      evidenceFailed(e as Error);
+    }
+  }
   if (eveBuf.length) port.postMessage({ type: 'eve', lines: eveBuf.splice(0) });
   if (ruleCounts.size) {
     port.postMessage({ type: 'rules', counts: [...ruleCounts] });
@@ -107,6 +132,7 @@ async function main(): Promise<void> {
       counters,
       onVerdict,
       evidence,
+      onEvidenceError: evidenceFailed,
       classFor: (rate, burst) => {
         const key = `${rate}:${burst}`;
         const id = classes.get(key);
@@ -118,6 +144,7 @@ async function main(): Promise<void> {
         return -1;
       },
     });
+    enforcer = enf;
     counters[C.policySeq] = init.seq;
   } catch (e) {
     const err = e as { code?: string; message?: string };
@@ -192,7 +219,11 @@ async function main(): Promise<void> {
     if (n < 512 && !stopping) q.wait(20);
   }
   flush();
-  evidence?.close(); // every flow's index line; the files are complete
+  try {
+    evidence?.close(); // every flow's index line; the files are complete
+  } catch (e) {
+    port.postMessage({ type: 'fatal', code: 'ERR_EVIDENCE', message: `evidence: ${(e as Error).message}` });
+  }
   q.close();
   port.postMessage({ type: 'stopped' });
 }
