@@ -7,13 +7,14 @@
  * index line's `flow_id`/`community_id` is that of the flow's EVE verdict line, while tshark's own
  * Community ID computation finds exactly the index line's packet count in its file. Also: with
  * `--eve -`, a reader of stdout that goes away makes the daemon remove its rules and exit 0; a full
- * evidence disk (a 16 KiB tmpfs) turns evidence off and changes no verdict.
+ * evidence disk (a 16 KiB tmpfs) turns evidence off and changes no verdict; in `tspu-2021` mode a
+ * triggered connection's ClientHello is in the evidence too.
  * Without root: the per-queue share of the bounds, and usage errors of the options.
  */
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   chClient,
@@ -255,6 +256,40 @@ describe('enforce --evidence (lab)', { skip: SKIP, timeout: 180_000 }, () => {
     } finally {
       execFileSync('umount', [full]);
     }
+  });
+
+  it('tspu-2021 mode: a triggered (throttled) connection has its ClientHello in the evidence', async () => {
+    const dir = join(il.dir, 'evidence-tspu');
+    writeFileSync(il.policy, POLICY.replace('mode: normal', 'mode: tspu-2021'));
+    const enf = await il.startEnforce(['--evidence', dir]);
+    let slow: Awaited<ReturnType<typeof curl>>;
+    let ok: Awaited<ReturnType<typeof curl>>;
+    try {
+      slow = await curl(il, 'throttled.example', 20_000);
+      assert.equal(slow.code, 0);
+      ok = await curl(il, 'allowed.example', 100_000);
+      assert.equal(ok.code, 0);
+      await waitEve(il, (l) =>
+        l.some((e) => e.host === 'throttled.example' && e.src_port === slow.localPort),
+      );
+    } finally {
+      assert.equal(await enf.stop(), 0, enf.stderr());
+      writeFileSync(il.policy, POLICY);
+    }
+    const snis: string[] = [];
+    const ports = new Set<number>();
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.pcap'))) {
+      const sn = tshark(['-r', join(dir, f), '-Y', 'tls.handshake.extensions_server_name', '-T', 'fields',
+        '-e', 'tcp.srcport', '-e', 'tls.handshake.extensions_server_name']); // prettier-ignore
+      snis.push(...sn.split('\n').filter(Boolean));
+      for (const l of tshark(['-r', join(dir, f), '-T', 'fields', '-e', 'tcp.srcport']).split('\n'))
+        if (l) ports.add(Number(l));
+    }
+    assert.ok(
+      snis.includes(`${slow.localPort}\tthrottled.example`),
+      `throttled ClientHello: ${snis.join('; ')}`,
+    );
+    assert.ok(!ports.has(ok.localPort), 'no packet of the allowed (never triggered) connection');
   });
 
   it('--eve -: a closed stdout makes the daemon remove its rules and exit 0', async () => {
