@@ -14,7 +14,7 @@ import { JsonlWriter, writeAllSync } from '../output/jsonl.js';
 import { Summary, tableHeader, tableRow } from '../output/summary.js';
 import { EvidenceWriter } from '../output/evidence.js';
 import { UsageError, ChokepointError } from '../util/errors.js';
-import { parseSize } from '../policy/units.js';
+import { optInt, optSize } from './options.js';
 import type { Flow } from '../flow/flow.js';
 import type { Engine } from '../engine/engine.js';
 import type { FlowRecord } from '../record/record.js';
@@ -142,20 +142,6 @@ export function parseDuration(v: string): number {
     Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
   if (!(ms >= 100)) throw new UsageError(`duration '${v}' is below 100ms`);
   return Math.round(ms);
-}
-
-function optInt(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, not '${v}'`);
-  return n;
-}
-
-function optSize(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = parseSize(v);
-  if (typeof n === 'string') throw new UsageError(`${name}: ${n.slice(1)}`);
-  return n;
 }
 
 /** Where records go: jsonl lines or table rows, and the summary. */

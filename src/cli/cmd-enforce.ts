@@ -1,11 +1,16 @@
 /**
  * @module cli/cmd-enforce
  * `chokepoint enforce --policy FILE [--queues 0-1] [--eve FILE|-] [--metrics HOST:PORT]
- *  [--throttle userspace|kernel] [--chain NAME] [--mark-mask 0xff0000] [--connbytes 64] [--no-install]`
- * Runs inline on NFQUEUE as root where traffic is forwarded; see docs/ENFORCE.md.
+ *  [--throttle userspace|kernel] [--chain NAME] [--mark-mask 0xff0000] [--connbytes 64] [--no-install]
+ *  [--evidence DIR [--evidence-flow-packets N] [--evidence-flow-bytes SIZE] [--evidence-file-size SIZE]
+ *  [--evidence-max-size SIZE]]`
+ * Runs inline on NFQUEUE as root where traffic is forwarded; see docs/ENFORCE.md. With `--eve -`, a
+ * closed stdout stops the daemon cleanly (rules removed), as SIGTERM does.
  */
 import { parseArgs } from 'node:util';
 import { UsageError } from '../util/errors.js';
+import { setOutputClosedHandler } from '../util/epipe.js';
+import { optInt, optSize } from './options.js';
 import { DEFAULT_RULE_OPTIONS, removeRules, rulesScript, type RuleOptions } from '../enforce/rules.js';
 
 export const summary = 'run inline on NFQUEUE and enforce a policy';
@@ -21,6 +26,13 @@ const HELP = `usage: chokepoint enforce --policy FILE [options]
   --mark-mask MASK       mark bits owned by chokepoint (default 0x00ff0000)
   --connbytes N          packets per connection sent to userspace while unclassified (default 64)
   --no-install           print the iptables rules instead of installing them
+  --evidence DIR         write the first packets of blocked/throttled flows to DIR/q<queue>-NNNNNN.pcap,
+                         with an index DIR/q<queue>-NNNNNN.jsonl (flow_id, community_id, 5-tuple, ...)
+  --evidence-flow-packets N   packets per flow (default 32)
+  --evidence-flow-bytes SIZE  captured bytes per flow (default 64KiB)
+  --evidence-file-size SIZE   rotate files at SIZE (default 16MiB, at most the per-queue share)
+  --evidence-max-size SIZE    keep at most SIZE of evidence files over all queues, oldest deleted
+                              (default 256MiB; each queue keeps SIZE / number of queues)
   --cleanup              remove leftover rules (after a crash) and exit
 `;
 
@@ -46,6 +58,11 @@ export async function run(argv: string[]): Promise<number> {
       'mark-mask': { type: 'string', default: '0x00ff0000' },
       connbytes: { type: 'string', default: String(DEFAULT_RULE_OPTIONS.connbytes) },
       'no-install': { type: 'boolean', default: false },
+      evidence: { type: 'string' },
+      'evidence-flow-packets': { type: 'string' },
+      'evidence-flow-bytes': { type: 'string' },
+      'evidence-file-size': { type: 'string' },
+      'evidence-max-size': { type: 'string' },
       cleanup: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -72,6 +89,25 @@ export async function run(argv: string[]): Promise<number> {
   const throttle = values.throttle;
   if (throttle !== 'userspace' && throttle !== 'kernel')
     throw new UsageError('--throttle: userspace | kernel');
+  if (values.evidence === undefined) {
+    for (const k of [
+      'evidence-flow-packets',
+      'evidence-flow-bytes',
+      'evidence-file-size',
+      'evidence-max-size',
+    ] as const)
+      if (values[k] !== undefined) throw new UsageError(`--${k} needs --evidence DIR`);
+  }
+  const evidence =
+    values.evidence === undefined
+      ? undefined
+      : {
+          dir: values.evidence,
+          flowPackets: optInt(values['evidence-flow-packets'], '--evidence-flow-packets'),
+          flowBytes: optSize(values['evidence-flow-bytes'], '--evidence-flow-bytes'),
+          fileBytes: optSize(values['evidence-file-size'], '--evidence-file-size'),
+          totalBytes: optSize(values['evidence-max-size'], '--evidence-max-size'),
+        };
   const ro: RuleOptions = { chain, queues: parseQueues(values.queues!), connbytes, markMask: mask >>> 0 };
   const install = !values['no-install'];
   if (!install) process.stdout.write(rulesScript(ro) + '\n');
@@ -84,6 +120,7 @@ export async function run(argv: string[]): Promise<number> {
     install,
     eve: values.eve,
     metrics: values.metrics,
+    evidence,
   });
   process.stderr.write(
     `chokepoint enforce: queues ${ro.queues[0]}-${ro.queues[1]} bound, chain ${chain}${install ? ' installed' : ' (not installed)'}` +
@@ -104,6 +141,12 @@ export async function run(argv: string[]): Promise<number> {
         },
       );
     };
+    // `--eve -` and the reader of stdout went away: clean up (remove the rules), do not just exit
+    if (values.eve === '-')
+      setOutputClosedHandler(() => {
+        enf.eveClosed();
+        finish('stdout closed');
+      });
     process.on('SIGINT', () => finish('SIGINT'));
     process.on('SIGTERM', () => finish('SIGTERM'));
     process.on('SIGHUP', () => void enf.reload('SIGHUP'));

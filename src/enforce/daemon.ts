@@ -15,9 +15,10 @@
  * id. Reloads run one at a time.
  */
 import { Worker } from 'node:worker_threads';
-import { closeSync, createWriteStream, watch, type FSWatcher, type WriteStream } from 'node:fs';
+import { closeSync, createWriteStream, mkdirSync, watch, type FSWatcher, type WriteStream } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { ChokepointError } from '../util/errors.js';
+import { ChokepointError, InputError } from '../util/errors.js';
+import type { EvidenceOptions } from '../output/evidence.js';
 import { loadNfq } from './nfq.js';
 import {
   addClassRule,
@@ -39,6 +40,11 @@ export interface EnforceOptions extends RuleOptions {
   install: boolean;
   /** EVE verdict log: a path, '-' for stdout, undefined for none. */
   eve?: string;
+  /**
+   * Evidence pcaps of blocked/throttled flows (`--evidence DIR`): one writer per queue, files
+   * `q<queue>-NNNNNN.pcap`; `totalBytes` is the cap over all queues (each gets an equal share).
+   */
+  evidence?: Omit<EvidenceOptions, 'prefix'>;
   /** host:port for /metrics. */
   metrics?: string;
   maxlen?: number;
@@ -52,6 +58,29 @@ export interface EnforceOptions extends RuleOptions {
 export class EnforceError extends ChokepointError {}
 
 const MAX_CLASSES = 239;
+
+/** The writer's defaults (output/evidence): 16 MiB files, 256 MiB in all. */
+const EVIDENCE_FILE_BYTES = 16 << 20;
+const EVIDENCE_TOTAL_BYTES = 256 << 20;
+
+/**
+ * One queue's share of the evidence options: the total cap divided by the number of queues; the
+ * file size, when not given, at most that share. A share below the file size is an error naming both.
+ */
+export function evidenceShare(
+  o: Omit<EvidenceOptions, 'prefix'>,
+  queues: number,
+): Omit<EvidenceOptions, 'prefix'> {
+  const total = o.totalBytes ?? EVIDENCE_TOTAL_BYTES;
+  const share = Math.floor(total / queues);
+  const fileBytes = o.fileBytes ?? Math.min(EVIDENCE_FILE_BYTES, share);
+  if (share < fileBytes || share < 4096)
+    throw new InputError(
+      `evidence: the total size ${total} over ${queues} queues is ${share} bytes per queue, ` +
+        `below the file size ${fileBytes} (raise --evidence-max-size or lower --evidence-file-size; at least 4096)`,
+    );
+  return { ...o, fileBytes, totalBytes: share };
+}
 
 interface QueueWorker {
   queue: number;
@@ -84,6 +113,8 @@ export class EnforceDaemon {
   /** Settles when the last EVE batch written is on its way to the file. */
   private evePending: Promise<void> = Promise.resolve();
   private readonly waiters = new Set<() => void>();
+  /** Each queue's evidence options (the share of the total cap), or undefined. */
+  private evidence: Omit<EvidenceOptions, 'prefix'> | undefined;
 
   private constructor(o: EnforceOptions) {
     this.o = o;
@@ -112,6 +143,16 @@ export class EnforceDaemon {
     const first = await readVersion(o.policyPath);
     this.active = { version: first.version, seq: 0 };
     this.ids.push(first.version.id);
+    const nq = o.queues[1] - o.queues[0] + 1;
+    const evidence = o.evidence ? evidenceShare(o.evidence, nq) : undefined;
+    if (evidence) {
+      try {
+        mkdirSync(evidence.dir, { recursive: true });
+      } catch (e) {
+        throw new InputError(`evidence directory ${evidence.dir}: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    this.evidence = evidence;
     try {
       if (o.eve) this.eve = o.eve === '-' ? process.stdout : createWriteStream(o.eve, { flags: 'a' });
       const starts: Promise<void>[] = [];
@@ -178,6 +219,7 @@ export class EnforceDaemon {
       counters: qw.counters,
       maxlen: this.o.maxlen ?? 4096,
       eve: !!this.eve,
+      evidence: this.evidence,
     };
     const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     qw.worker = w;
@@ -400,6 +442,14 @@ export class EnforceDaemon {
     this.log(`policy reloaded (${why}): ${id} active on all ${this.workers.length} queues (was ${old})`);
     if (this.o.watch !== false) this.watchPolicy();
     return true;
+  }
+
+  /**
+   * The reader of the EVE log on stdout (`--eve -`) is gone: stop writing it (the caller then stops
+   * the daemon, which removes its rules). Workers keep enforcing until then.
+   */
+  eveClosed(): void {
+    if (this.eve === process.stdout) this.eve = null;
   }
 
   /** Stop workers, remove rules (if installed), close outputs. Idempotent. */

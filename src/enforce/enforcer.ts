@@ -19,6 +19,7 @@
 import { DEFAULT_INSPECT_BYTES, Engine } from '../engine/engine.js';
 import type { Flow } from '../flow/flow.js';
 import type { FlowRecord } from '../record/record.js';
+import type { EvidenceWriter } from '../output/evidence.js';
 import type { CompiledPolicy, Decision } from '../policy/types.js';
 import { inputFromRecord } from '../policy/match-input.js';
 import { parseClientHelloBody } from '../dissect/tls.js';
@@ -60,10 +61,23 @@ export interface EnforcerOptions {
   /** Inject a RST toward the server on `block` with method rst (default true). */
   rstToServer?: boolean;
   maxFlows?: number;
+  /**
+   * Evidence pcaps (`enforce --evidence`): every queued packet of a flow is offered until the flow is
+   * decided; block/throttle verdicts keep its first packets. Null/absent: one null check per packet.
+   */
+  evidence?: EvidenceWriter<Flow> | null;
+  /**
+   * The evidence writer failed (disk full, directory gone): evidence is off from then on and
+   * enforcement goes on unchanged (a verdict never depends on the evidence).
+   */
+  onEvidenceError?: (e: Error) => void;
 }
 
 /** Closed flows in normal mode are ended 1 s after RST / both FINs (engine default). */
 const CLOSED_IDLE_MS = 1000;
+
+/** Evidence decision of a tspu-2021 connection whose inspection ended without a trigger. */
+const TSPU_UNTRIGGERED = { action: 'allow', rule_id: null } as const;
 
 /** The engine stopped inspecting because its budget ran out, not because the protocol is unknown. */
 function exhausted(f: Flow): boolean {
@@ -84,9 +98,11 @@ export class Enforcer {
   private readonly marks: Marks;
   private readonly ctx: EnforceContext;
   private readonly emuCtx: EnforceContext;
+  private ev: EvidenceWriter<Flow> | null;
 
   constructor(o: EnforcerOptions) {
     this.o = o;
+    this.ev = o.evidence ?? null;
     this.c = o.counters;
     this.policy = o.policy;
     this.version = o.version ?? '';
@@ -97,7 +113,11 @@ export class Enforcer {
       // the record limit) and room for records before it
       inspectBytes: Math.max(ins.budget_bytes, DEFAULT_INSPECT_BYTES),
       inspectPackets: ins.max_packets,
-      onFlowEnd: (rec, f) => this.flowEnd(f, rec),
+      onFlowEnd: (rec, f) => {
+        this.flowEnd(f, rec);
+        // after flowEnd: a flow decided at its end (reason flow_end) has its evidence written first
+        if (this.ev !== null) this.evEnd(f);
+      },
     });
     this.holds = new HoldSet(this.c);
     this.rst = o.rstToServer === false ? null : new RstInjector();
@@ -160,6 +180,8 @@ export class Enforcer {
       sink.verdict(p.id, NF_ACCEPT, 0);
       return;
     }
+    // evidence: only what reaches the queue (the kernel carries a connection once it is marked)
+    if (this.ev !== null) this.evPacket(f, now, p.payload);
     const toServer = this.engine.lastToServer;
     let st = f.user as Conn | null;
     if (!st) f.user = st = new Conn();
@@ -276,10 +298,14 @@ export class Enforcer {
     else c[C.verdictThrottle]++;
   }
 
+  /** The one place every verdict is emitted (normal and emulation mode): EVE event and evidence. */
   private emit(f: Flow, st: Conn, enforcement: EnforcementName, now: number, rec?: FlowRecord): void {
-    if (!this.o.onVerdict) return;
+    const ev = this.ev;
+    if (!this.o.onVerdict && ev === null) return;
     const d = st.decision!;
     const r = rec ?? this.engine.record(f);
+    if (ev !== null) this.evDecided(f, r, d);
+    if (!this.o.onVerdict) return;
     const taken: VerdictTaken = {
       action: d.action,
       enforcement,
@@ -376,6 +402,42 @@ export class Enforcer {
     this.tspu?.forget(st);
   }
 
+  // ---- evidence: its failures turn it off, never the verdict ----
+
+  private evPacket(f: Flow, now: number, buf: Uint8Array): void {
+    try {
+      this.ev!.packet(f, now, 101, buf);
+    } catch (e) {
+      this.evFailed(e);
+    }
+  }
+
+  private evDecided(f: Flow, r: FlowRecord, d: { action: string; rule_id: string | null }): void {
+    try {
+      this.ev!.flowDecided(f, r, { action: d.action, rule_id: d.rule_id });
+    } catch (e) {
+      this.evFailed(e);
+    }
+  }
+
+  private evEnd(f: Flow): void {
+    try {
+      this.ev!.flowEnd(f);
+    } catch (e) {
+      this.evFailed(e);
+    }
+  }
+
+  /** Stop offering packets and verdicts to the evidence writer (its owner saw it fail). */
+  dropEvidence(): void {
+    this.ev = null;
+  }
+
+  private evFailed(e: unknown): void {
+    this.ev = null;
+    this.o.onEvidenceError?.(e instanceof Error ? e : new Error(String(e)));
+  }
+
   // ---- emulation mode ----
 
   private tspuMatch(sni: string, f: Flow): Decision | null {
@@ -388,6 +450,7 @@ export class Enforcer {
     const t = this.tspu!.inspect(st, f, this.engine.pkt, toServer, now);
     if (!t) {
       // untracked (SYN not seen, idled out): out of the emulated box's reach; let the kernel carry it
+      if (this.ev !== null) this.evDecided(f, this.engine.record(f), TSPU_UNTRIGGERED);
       sink.verdict(p.id, NF_ACCEPT, this.marks.allow);
       return;
     }
@@ -397,7 +460,11 @@ export class Enforcer {
         if (t.inspecting) {
           this.c[C.passInspecting]++;
           sink.verdict(p.id, NF_ACCEPT, 0);
-        } else sink.verdict(p.id, NF_ACCEPT, this.marks.allow);
+        } else {
+          // inspection over without a trigger: the kernel carries it; its held evidence is freed
+          if (this.ev !== null) this.evDecided(f, this.engine.record(f), TSPU_UNTRIGGERED);
+          sink.verdict(p.id, NF_ACCEPT, this.marks.allow);
+        }
         return;
       }
       // the 2021 box only throttled; blocking follows the policy (2022+ behaviour); throttling is

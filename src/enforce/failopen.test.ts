@@ -9,6 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chClient, curl, MAIN_JS, setupInlineLab, sleep, type InlineLab } from './testing/harness.js';
+import { isRoot, need } from '../testutil/require.js';
 
 const POLICY = `version: 1
 default: allow
@@ -21,9 +22,9 @@ rules:
         exact: [blocked-rst.example]
 `;
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const SKIP = need(isRoot(), 'needs root (network namespaces, iptables, NFQUEUE)');
 
-describe('fail-open and lifecycle (lab)', { skip: !isRoot && 'needs root', timeout: 180_000 }, () => {
+describe('fail-open and lifecycle (lab)', { skip: SKIP, timeout: 180_000 }, () => {
   let il: InlineLab;
 
   before(async () => {

@@ -20,6 +20,7 @@ import {
   type Enforce,
   type InlineLab,
 } from './testing/harness.js';
+import { haveTool, isRoot, need } from '../testutil/require.js';
 
 const RATE = 256_000;
 const BURST = 8000;
@@ -72,9 +73,9 @@ interface EveRecord {
   tls: { sni: string };
 }
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const SKIP = need(isRoot(), 'needs root (network namespaces, iptables, NFQUEUE)');
 
-describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 240_000 }, () => {
+describe('inline enforcement (lab)', { skip: SKIP, timeout: 240_000 }, () => {
   let il: InlineLab;
   let enf: Enforce;
   let metricsPort = 0;
@@ -158,42 +159,46 @@ describe('inline enforcement (lab)', { skip: !isRoot && 'needs root', timeout: 2
     assert.equal(ev.verdict.enforcement, 'drop');
   });
 
-  it('handles QUIC: a real client Initial is named; a blocked name never reaches the server', async () => {
-    // gtlsclient (ngtcp2) sends the SNI of the host name it connects to: give sub a hosts file
-    // (ip netns exec bind-mounts /etc/netns/<ns>/hosts over /etc/hosts), removed afterwards.
-    const dir = `/etc/netns/${il.lab.ns.sub}`;
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(`${dir}/hosts`, `${il.server} quic-ok.example\n${il.server} quic-blocked.example\n`);
-    try {
-      for (const name of ['quic-ok.example', 'quic-blocked.example']) {
-        // gtlsclient sometimes sends nothing on its first run in a fresh namespace: retry (≤ 3)
-        for (let i = 0; i < 3; i++) {
-          await il.lab.exec('sub', ['timeout', '2', 'gtlsclient', '--quiet', name, '443'], {
-            timeoutMs: 10_000,
-          });
-          if ((await waitEve(il, (l) => l.some((e) => e.host === name), 1500)).some((e) => e.host === name))
-            break;
+  it(
+    'handles QUIC: a real client Initial is named; a blocked name never reaches the server',
+    { skip: need(haveTool('gtlsclient'), 'ngtcp2-client missing (Debian ngtcp2-client)') },
+    async () => {
+      // gtlsclient (ngtcp2) sends the SNI of the host name it connects to: give sub a hosts file
+      // (ip netns exec bind-mounts /etc/netns/<ns>/hosts over /etc/hosts), removed afterwards.
+      const dir = `/etc/netns/${il.lab.ns.sub}`;
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(`${dir}/hosts`, `${il.server} quic-ok.example\n${il.server} quic-blocked.example\n`);
+      try {
+        for (const name of ['quic-ok.example', 'quic-blocked.example']) {
+          // gtlsclient sometimes sends nothing on its first run in a fresh namespace: retry (≤ 3)
+          for (let i = 0; i < 3; i++) {
+            await il.lab.exec('sub', ['timeout', '2', 'gtlsclient', '--quiet', name, '443'], {
+              timeoutMs: 10_000,
+            });
+            if ((await waitEve(il, (l) => l.some((e) => e.host === name), 1500)).some((e) => e.host === name))
+              break;
+          }
         }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-    const ev = (
-      await waitEve(il, (l) => l.filter((e) => String(e.host).startsWith('quic-')).length >= 2)
-    ).filter((e) => String(e.host).startsWith('quic-')) as unknown as Array<
-      EveRecord & { host: string; src_port: number; app_proto: string }
-    >;
-    const ok = ev.find((e) => e.host === 'quic-ok.example');
-    const blocked = ev.find((e) => e.host === 'quic-blocked.example');
-    assert.ok(ok && blocked, JSON.stringify(ev));
-    assert.equal(ok.app_proto, 'quic');
-    assert.equal(ok.verdict.enforcement, 'accept');
-    assert.equal(blocked.verdict.enforcement, 'drop');
-    const seen = (port: number): number =>
-      (il.serverLog().match(new RegExp(`udp443 ${port} `, 'g')) ?? []).length;
-    assert.ok(seen(ok.src_port) >= 1, 'the allowed Initial reached the server');
-    assert.equal(seen(blocked.src_port), 0, 'no datagram of the blocked connection reached the server');
-  });
+      const ev = (
+        await waitEve(il, (l) => l.filter((e) => String(e.host).startsWith('quic-')).length >= 2)
+      ).filter((e) => String(e.host).startsWith('quic-')) as unknown as Array<
+        EveRecord & { host: string; src_port: number; app_proto: string }
+      >;
+      const ok = ev.find((e) => e.host === 'quic-ok.example');
+      const blocked = ev.find((e) => e.host === 'quic-blocked.example');
+      assert.ok(ok && blocked, JSON.stringify(ev));
+      assert.equal(ok.app_proto, 'quic');
+      assert.equal(ok.verdict.enforcement, 'accept');
+      assert.equal(blocked.verdict.enforcement, 'drop');
+      const seen = (port: number): number =>
+        (il.serverLog().match(new RegExp(`udp443 ${port} `, 'g')) ?? []).length;
+      assert.ok(seen(ok.src_port) >= 1, 'the allowed Initial reached the server');
+      assert.equal(seen(blocked.src_port), 0, 'no datagram of the blocked connection reached the server');
+    },
+  );
 
   it('blocks by drop: the client times out', async () => {
     const r = await curl(il, 'blocked-drop.example', 1000, { maxTime: 3 });

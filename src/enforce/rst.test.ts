@@ -9,19 +9,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRst4 } from './rst.js';
-
-function hasTshark(): boolean {
-  try {
-    execFileSync('tshark', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { haveTool, need } from '../testutil/require.js';
 
 test(
   'RST|ACK with correct IPv4 and TCP checksums (tshark)',
-  { skip: !hasTshark() && 'tshark missing' },
+  { skip: need(haveTool('tshark'), 'tshark missing (Debian package tshark)') },
   () => {
     const p = buildRst4(
       Uint8Array.of(10, 1, 2, 3),

@@ -22,6 +22,7 @@ import {
   type Enforce,
   type InlineLab,
 } from './testing/harness.js';
+import { isRoot, need } from '../testutil/require.js';
 
 const profile = (name: string): string =>
   fileURLToPath(new URL(`../../../profiles/${name}.yaml`, import.meta.url));
@@ -46,9 +47,9 @@ rules:
         exact: [throttled.example]
 `;
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const SKIP = need(isRoot(), 'needs root (network namespaces, iptables, NFQUEUE)');
 
-describe('tspu-2021 emulation (lab)', { skip: !isRoot && 'needs root', timeout: 180_000 }, () => {
+describe('tspu-2021 emulation (lab)', { skip: SKIP, timeout: 180_000 }, () => {
   let il: InlineLab;
   let enf: Enforce;
 

@@ -12,6 +12,9 @@
  * N-th prepare fail (answer not ok) or exit the thread (a crash mid-reload); a restarted worker
  * has no faults.
  *
+ * With `evidence` (enforce --evidence) it owns one EvidenceWriter with the prefix `q<queue>-`: packet
+ * records are written out with the EVE lines (every 100 ms), the files closed on stop.
+ *
  * Messages to the parent: ready {id, fd} (fd: the queue's netlink socket, which the daemon closes if
  * the thread dies without closing it, so the restarted worker can bind the queue again) | fatal {code,message} | eve {lines} | rules {counts} |
  * class-req {rate,burst} | prepared {id,ok,error?} | committed {id}. From the parent: prepare |
@@ -24,6 +27,8 @@ import { compileVersion, type PolicyVersion } from './policy-source.js';
 import { C } from './counters.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { VerdictEvent } from './types.js';
+import type { Flow } from '../flow/flow.js';
+import { EvidenceWriter, type EvidenceOptions } from '../output/evidence.js';
 
 export interface WorkerInit {
   queue: number;
@@ -37,6 +42,8 @@ export interface WorkerInit {
   counters: Float64Array;
   maxlen: number;
   eve: boolean;
+  /** Evidence pcaps: this queue's share (`totalBytes` already divided by the number of queues). */
+  evidence?: Omit<EvidenceOptions, 'prefix'>;
 }
 
 type ParentMsg =
@@ -55,6 +62,9 @@ const eveBuf: string[] = [];
 const ruleCounts = new Map<string, number>();
 const classes = new Map<string, number>();
 const requested = new Set<string>();
+/** This queue's evidence writer (files `q<queue>-NNNNNN.pcap`), or null without --evidence. */
+let evidence: EvidenceWriter<Flow> | null = null;
+let enforcer: Enforcer | null = null;
 
 /** This queue's faults: prepare number → what happens. */
 function faults(): Map<number, string> {
@@ -72,7 +82,32 @@ function onVerdict(ev: VerdictEvent): void {
   if (init.eve) eveBuf.push(JSON.stringify(ev));
 }
 
+/** Evidence failed (disk full, ...): off for this worker, said once; enforcement goes on. */
+function evidenceFailed(e: Error): void {
+  const w = evidence;
+  if (w === null) return;
+  evidence = null;
+  enforcer?.dropEvidence();
+  try {
+    w.close();
+  } catch {
+    /* it failed already */
+  }
+  port.postMessage({
+    type: 'fatal',
+    code: 'ERR_EVIDENCE',
+    message: `evidence off for this queue: ${e.message}`,
+  });
+}
+
 function flush(): void {
+  if (evidence) {
+    try {
+      evidence.flush();
+    } catch (e) {
+      evidenceFailed(e as Error);
+    }
+  }
   if (eveBuf.length) port.postMessage({ type: 'eve', lines: eveBuf.splice(0) });
   if (ruleCounts.size) {
     port.postMessage({ type: 'rules', counts: [...ruleCounts] });
@@ -85,6 +120,7 @@ async function main(): Promise<void> {
   let enf: Enforcer;
   try {
     const policy = await compileVersion(init.version);
+    if (init.evidence) evidence = new EvidenceWriter<Flow>({ ...init.evidence, prefix: `q${init.queue}-` });
     q = new NfQueue({ queue: init.queue, maxlen: init.maxlen });
     enf = new Enforcer({
       queue: init.queue,
@@ -95,6 +131,8 @@ async function main(): Promise<void> {
       throttle: init.throttle,
       counters,
       onVerdict,
+      evidence,
+      onEvidenceError: evidenceFailed,
       classFor: (rate, burst) => {
         const key = `${rate}:${burst}`;
         const id = classes.get(key);
@@ -106,6 +144,7 @@ async function main(): Promise<void> {
         return -1;
       },
     });
+    enforcer = enf;
     counters[C.policySeq] = init.seq;
   } catch (e) {
     const err = e as { code?: string; message?: string };
@@ -180,6 +219,11 @@ async function main(): Promise<void> {
     if (n < 512 && !stopping) q.wait(20);
   }
   flush();
+  try {
+    evidence?.close(); // every flow's index line; the files are complete
+  } catch (e) {
+    port.postMessage({ type: 'fatal', code: 'ERR_EVIDENCE', message: `evidence: ${(e as Error).message}` });
+  }
   q.close();
   port.postMessage({ type: 'stopped' });
 }
