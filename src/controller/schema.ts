@@ -37,7 +37,7 @@ CREATE TABLE imports (
   options TEXT NOT NULL);
 CREATE {UNLOGGED} TABLE import_stage (
   import_id TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, authority TEXT,
-  reference TEXT, decided TEXT, line INTEGER);
+  reference TEXT, decided TEXT, line INTEGER, PRIMARY KEY (import_id, kind, value));
 CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size {BIG} NOT NULL, data {BLOB} NOT NULL);
 CREATE TABLE versions (
   id {ID}, status TEXT NOT NULL, author TEXT NOT NULL, origin TEXT NOT NULL,
