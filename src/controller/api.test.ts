@@ -574,6 +574,32 @@ rules:
       rmSync(dir, { recursive: true, force: true });
     });
 
+    test('a long import does not stall approvals or status reports: they complete while it stages', async () => {
+      const t = await controller({ importChunk: 200 });
+      const v = await t.api('ed', 'POST', '/v1/versions', { policy: GOOD('q.example') });
+      const names = Array.from({ length: 40_000 }, (_, i) => `s${i}.stall.example`).join('\n') + '\n';
+      const up = await t.api('ed', 'POST', '/v1/registry/import?format=domains&source=big&async=true', names);
+      assert.equal(up.status, 202);
+      const st = await t.api('box1', 'POST', '/v1/status', { node: 'n1', active_version: null });
+      assert.equal(st.status, 200);
+      const ap = await t.api('alice', 'POST', `/v1/versions/${v.json.id}/approve`);
+      assert.equal(ap.json.approvals.length, 1);
+      const during = await t.api('vera', 'GET', `/v1/registry/imports/${up.json.id}`);
+      assert.ok(
+        ['parsing', 'staging'].includes(during.json.status),
+        `the import was still running (${during.json.status})`,
+      );
+      for (let i = 0; i < 100_000; i++) {
+        const s = await t.api('vera', 'GET', `/v1/registry/imports/${up.json.id}`);
+        if (s.json.status === 'done') {
+          assert.equal(s.json.added, 40_000);
+          break;
+        }
+        assert.ok(['parsing', 'staging', 'applying'].includes(s.json.status), s.json.status);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    });
+
     test('expiry: expired entries leave the next version, soon-expiring ones are warned about and carry expires', async () => {
       const t = await controller();
       const day = (d: number) => new Date(Date.now() + d * 86_400_000).toISOString().slice(0, 10);

@@ -3,7 +3,9 @@
  * The controller's one schema, as numbered migrations written once for both engines. A few type
  * words differ between SQLite and PostgreSQL and are spelled as tokens: `{ID}` (auto-increment key),
  * `{BLOB}` (bytes), `{BIG}` (64-bit integer), `{UNLOGGED}` (PostgreSQL: the import stage, which a
- * crash may lose — an interrupted import is redone anyway). Migrations run in order inside a transaction each; on
+ * crash may lose — an interrupted import is redone anyway), `{STAGE_KEY}` (the stage's key on
+ * PostgreSQL, whose anti-join against it is a nested loop without it; SQLite builds a transient index
+ * for its `NOT IN` instead, and staging 10^6 rows into a keyed table costs more than that). Migrations run in order inside a transaction each; on
  * PostgreSQL several replicas starting at once serialise on an advisory lock.
  */
 import type { Db } from './db.js';
@@ -37,7 +39,7 @@ CREATE TABLE imports (
   options TEXT NOT NULL);
 CREATE {UNLOGGED} TABLE import_stage (
   import_id TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, authority TEXT,
-  reference TEXT, decided TEXT, line INTEGER);
+  reference TEXT, decided TEXT, line INTEGER{STAGE_KEY});
 CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size {BIG} NOT NULL, data {BLOB} NOT NULL);
 CREATE TABLE versions (
   id {ID}, status TEXT NOT NULL, author TEXT NOT NULL, origin TEXT NOT NULL,
@@ -76,9 +78,15 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 function dialect(sql: string, kind: Db['kind']): string {
   const t =
     kind === 'sqlite'
-      ? { ID: 'INTEGER PRIMARY KEY AUTOINCREMENT', BLOB: 'BLOB', BIG: 'INTEGER', UNLOGGED: '' }
-      : { ID: 'SERIAL PRIMARY KEY', BLOB: 'BYTEA', BIG: 'BIGINT', UNLOGGED: 'UNLOGGED' };
-  return sql.replace(/\{(ID|BLOB|BIG|UNLOGGED)\}/g, (_m, k: keyof typeof t) => t[k]);
+      ? { ID: 'INTEGER PRIMARY KEY AUTOINCREMENT', BLOB: 'BLOB', BIG: 'INTEGER', UNLOGGED: '', STAGE_KEY: '' }
+      : {
+          ID: 'SERIAL PRIMARY KEY',
+          BLOB: 'BYTEA',
+          BIG: 'BIGINT',
+          UNLOGGED: 'UNLOGGED',
+          STAGE_KEY: ', PRIMARY KEY (import_id, kind, value)',
+        };
+  return sql.replace(/\{(ID|BLOB|BIG|UNLOGGED|STAGE_KEY)\}/g, (_m, k: keyof typeof t) => t[k]);
 }
 
 /** Bring the database to the current schema. Returns the versions applied. */

@@ -96,6 +96,8 @@ export async function startPostgres(): Promise<PgServer> {
     'start',
   ]);
   let stopped = false;
+  // a test process that exits without its after() hook still stops its server
+  process.once('exit', () => srv.stop());
   const srv: PgServer = {
     url: (db = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${db}`,
     async createDatabase(name: string) {
