@@ -1,19 +1,23 @@
 /**
  * @module cli/cmd-analyze
- * `chokepoint analyze [--format jsonl|table] [--progress] FILE...` — one JSON flow record per line on
- * stdout (or a table and summary); progress on stderr only when stderr is a terminal (or --progress).
+ * `chokepoint analyze [--format jsonl|table] [--node NAME] [--eve-compat] [--progress] FILE...` — one
+ * Suricata EVE flow record per line on stdout (output/eve.ts; or a table and summary); progress on
+ * stderr only when stderr is a terminal (or --progress).
  * Exit 0 ok, 1 when some input could not be read, 2 usage.
  */
 import { parseArgs } from 'node:util';
 import { analyzeFiles } from '../engine/analyze.js';
 import { JsonlWriter, writeAllSync } from '../output/jsonl.js';
+import { flowToEve, type EveContext } from '../output/eve.js';
 import { Summary, tableHeader, tableRow } from '../output/summary.js';
 import { UsageError } from '../util/errors.js';
 
-const HELP = `usage: chokepoint analyze [--format jsonl|table] [--progress] [--no-progress] FILE... ('-' = stdin)
+const HELP = `usage: chokepoint analyze [--format jsonl|table] [--node NAME] [--progress] [--no-progress] FILE... ('-' = stdin)
 
-  --format jsonl   one flow record (JSON) per line on stdout (default; schema/flow-record.schema.json)
+  --format jsonl   one Suricata EVE flow record per line on stdout (default; schema/flow-record.schema.json)
   --format table   a table of flows and a summary
+  --node NAME      sensor name: written as EVE \`host\` and folded into flow_id (default: no host)
+  --eve-compat     write the pre-EVE record (schema version 1) instead; deprecated, removed in 0.3
   --progress       progress on stderr (default: only when stderr is a terminal)
 `;
 
@@ -23,6 +27,8 @@ export async function run(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       format: { type: 'string', default: 'jsonl' },
+      node: { type: 'string' },
+      'eve-compat': { type: 'boolean' },
       progress: { type: 'boolean' },
       'no-progress': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -37,13 +43,16 @@ export async function run(argv: string[]): Promise<number> {
   if (format !== 'jsonl' && format !== 'table')
     throw new UsageError(`--format must be jsonl or table, not '${format}'`);
   const progress = values['no-progress'] ? false : (values.progress ?? process.stderr.isTTY === true);
-  return analyzeCommand(positionals, format, progress);
+  if (values.node !== undefined && values.node === '') throw new UsageError('--node needs a name');
+  return analyzeCommand(positionals, format, progress, { node: values.node }, values['eve-compat'] === true);
 }
 
 export async function analyzeCommand(
   files: string[],
   format: 'jsonl' | 'table',
   progress: boolean,
+  eve: EveContext = {},
+  compat = false,
 ): Promise<number> {
   const out = new JsonlWriter(1);
   const summary = new Summary();
@@ -52,7 +61,7 @@ export async function analyzeCommand(
   const res = await analyzeFiles(files, {
     onRecord(r) {
       if (format === 'jsonl') {
-        out.write(r);
+        out.write(compat ? r : flowToEve(r, eve));
         if (progress) summary.add(r);
       } else {
         summary.add(r);

@@ -1,8 +1,9 @@
 /**
  * @module cli/cmd-simulate
  * `chokepoint simulate --policy POLICY [--baseline POLICY] [--format jsonl|table] CAPTURE...`
- * — run the analyzer on captures and apply the policy offline. jsonl: every flow record with
- * `policy: {rule_id, action}`, then one `{"event_type":"simulate_summary", ...}` line (per-rule summary,
+ * — run the analyzer on captures and apply the policy offline. jsonl: every flow record as a Suricata
+ * EVE `flow` event with `chokepoint.policy: {rule_id, action}` (output/eve.ts), then one
+ * `{"timestamp", "event_type":"simulate_summary", "chokepoint": {...}}` line (per-rule summary,
  * throttle estimates, and with --baseline the diff). table: the summary for humans.
  * Exit 0 ok, 1 when the policy or a capture could not be read, 2 usage.
  */
@@ -13,6 +14,8 @@ import { PolicyError } from '../policy/errors.js';
 import { Simulation, renderSummary } from '../policy/simulate.js';
 import { UsageError } from '../util/errors.js';
 import { JsonlWriter } from '../output/jsonl.js';
+import { OUR_KEY, eveTime, flowToEve } from '../output/eve.js';
+import { isoMicro } from '../engine/record-build.js';
 import type { CompiledPolicy } from '../policy/types.js';
 
 const HELP = `usage: chokepoint simulate --policy POLICY [--baseline POLICY] [--format jsonl|table] CAPTURE...
@@ -22,6 +25,8 @@ const HELP = `usage: chokepoint simulate --policy POLICY [--baseline POLICY] [--
   --format jsonl     flow records with policy verdicts, then a summary line (default)
   --format table     the summary only, for humans
   --names N          names shown per group (default 20)
+  --node NAME        sensor name: EVE \`host\` and the high bits of flow_id (default: no host)
+  --eve-compat       write the pre-EVE records (schema version 1); deprecated, removed in 0.3
 `;
 
 async function load(file: string, what: string): Promise<CompiledPolicy | null> {
@@ -45,6 +50,8 @@ export async function run(argv: string[]): Promise<number> {
       baseline: { type: 'string' },
       format: { type: 'string', default: 'jsonl' },
       names: { type: 'string', default: '20' },
+      node: { type: 'string' },
+      'eve-compat': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -63,19 +70,26 @@ export async function run(argv: string[]): Promise<number> {
   if (!policy) return 1;
   const baseline = values.baseline ? await load(values.baseline, 'baseline') : null;
   if (values.baseline && !baseline) return 1;
+  if (values.node === '') throw new UsageError('--node needs a name');
+  const compat = values['eve-compat'] === true;
+  const eve = { node: values.node };
   const sim = new Simulation(policy, baseline, topNames);
   const { analyzeFiles } = await import('../engine/analyze.js');
   const out = new JsonlWriter(1);
   const res = await analyzeFiles(positionals, {
     onRecord(r) {
       sim.add(r);
-      if (format === 'jsonl') out.write(r);
+      if (format === 'jsonl') out.write(compat ? r : flowToEve(r, eve));
     },
   });
   for (const e of res.errors) process.stderr.write(`chokepoint simulate: ${e.file}: ${e.message}\n`);
   const summary = sim.summary();
   if (format === 'jsonl') {
-    out.write(summary);
+    // EVE: a record of our own event type, its content under our key (like Suricata's `stats` events)
+    const { event_type, ...content } = summary;
+    out.write(
+      compat ? summary : { timestamp: eveTime(isoMicro(Date.now())), event_type, [OUR_KEY]: content },
+    );
     out.flush();
   } else process.stdout.write(renderSummary(summary));
   return res.errors.length ? 1 : 0;

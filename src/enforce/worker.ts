@@ -14,6 +14,8 @@ import { Enforcer } from './enforcer.js';
 import { loadPolicy } from './policy-source.js';
 import { C } from './counters.js';
 import type { VerdictEvent } from './types.js';
+import { hostname } from 'node:os';
+import { verdictToEve } from '../output/eve.js';
 
 export interface WorkerInit {
   queue: number;
@@ -24,6 +26,8 @@ export interface WorkerInit {
   maxlen: number;
   holdPackets: number;
   eve: boolean;
+  /** Sensor name for the EVE log (`host`, flow_id prefix); default os.hostname(). */
+  node?: string;
 }
 
 type ParentMsg =
@@ -35,6 +39,7 @@ const counters = init.counters;
 
 let stopping = false;
 const eveBuf: string[] = [];
+const eveNode = init.node ?? hostname();
 const ruleCounts = new Map<string, number>();
 const classes = new Map<string, number>();
 const requested = new Set<string>();
@@ -42,7 +47,7 @@ const requested = new Set<string>();
 function onVerdict(ev: VerdictEvent): void {
   const key = `${ev.policy.action}\u0000${ev.policy.rule_id ?? ''}`;
   ruleCounts.set(key, (ruleCounts.get(key) ?? 0) + 1);
-  if (init.eve) eveBuf.push(JSON.stringify(ev));
+  if (init.eve) eveBuf.push(JSON.stringify(verdictToEve(ev, ev.verdict, { node: eveNode, queue: init.queue })));
 }
 
 function flush(): void {

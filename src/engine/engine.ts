@@ -11,7 +11,7 @@ import { FlowTable, LIST_CLOSED, LIST_TCP, LIST_UDP, flowHash } from '../flow/ta
 import { StreamAssembler } from '../flow/stream.js';
 import { inspectTcp, inspectUdp } from './inspect.js';
 import { buildRecord } from './record-build.js';
-import type { FlowRecord } from '../record/record.js';
+import type { FlowEndReason, FlowRecord } from '../record/record.js';
 
 export interface EngineOptions {
   /** Called when a flow ends (idle timeout, close, eviction, flush) with its final record. */
@@ -127,7 +127,7 @@ export class Engine {
     let f = table.lookup(p, hash);
     if (f !== null && f.closed && p.proto === 6 && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
       // a new connection on the 5-tuple of a closed one (port reuse): end the old flow
-      this.end(f);
+      this.end(f, 'tcp_reuse');
       f = null;
     }
     let toServer = table.toServer;
@@ -228,7 +228,7 @@ export class Engine {
       if (old) {
         old.anomaly('flow_evicted');
         this.stats.evicted++;
-        this.end(old);
+        this.end(old, 'forced');
       }
     }
     // orientation: the sender is the client unless evidence says otherwise
@@ -275,7 +275,7 @@ export class Engine {
       let f = lists[li].head;
       while (f && f.lastMs < limit) {
         const n = f.next_;
-        this.end(f);
+        this.end(f, 'timeout');
         f = n;
       }
     }
@@ -284,22 +284,22 @@ export class Engine {
 
   /** End every flow (end of input). */
   flush(): void {
-    for (const f of [...this.table.all()]) this.end(f);
+    for (const f of [...this.table.all()]) this.end(f, 'shutdown');
   }
 
-  private end(f: Flow): void {
+  private end(f: Flow, reason: FlowEndReason): void {
     this.table.remove(f);
     if (f.state === FlowState.Inspecting) {
       if (f.stream && f.stream.contig > 0) inspectTcp(f, f.stream.view(), true);
       if (f.state === FlowState.Inspecting) f.state = FlowState.GaveUp;
       f.stream = null;
     }
-    this.onFlowEnd?.(this.record(f), f);
+    this.onFlowEnd?.(this.record(f, reason), f);
   }
 
   /** A snapshot of the flow as a record. */
-  record(f: Flow): FlowRecord {
-    return buildRecord(f, this.pcapFilename);
+  record(f: Flow, reason?: FlowEndReason): FlowRecord {
+    return buildRecord(f, this.pcapFilename, reason);
   }
 }
 
