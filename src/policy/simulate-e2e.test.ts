@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, runCli } from './clitest.js';
 import { tempDir } from './testutil.js';
+import { readEveOutput } from '../testutil/schema.js';
 
 const NAMES = [
   't.co',
@@ -88,18 +89,15 @@ test(
   async () => {
     const r = await runCli(['simulate', '--policy', P1, cap], { timeoutMs: 300_000 });
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Rec & Record<string, unknown>);
-    const summary = lines.pop() as unknown as {
-      event_type: string;
+    // every line passes Suricata's EVE schema and ours, and reads back as a flow record
+    const out = readEveOutput(r.stdout);
+    const summary = out.others.get('simulate_summary') as unknown as {
       flows: number;
       by_rule: { rule_id: string | null; action: string; flows: number; names: { name: string }[] }[];
       throttle: { rule_id: string; flows: number; estimated_s: number }[];
     };
-    assert.equal(summary.event_type, 'simulate_summary');
-    const recs = lines as Rec[];
+    assert.equal(out.others.size, 1);
+    const recs = out.records as Rec[];
     assert.equal(summary.flows, recs.length);
     const want = new Map<string | null, number>();
     let collateral = 0;
@@ -127,11 +125,9 @@ test(
   async () => {
     const r = await runCli(['simulate', '--policy', P2, '--baseline', P1, cap], { timeoutMs: 300_000 });
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Rec);
-    const summary = lines.pop() as unknown as {
+    const out = readEveOutput(r.stdout);
+    const lines = out.records as Rec[];
+    const summary = out.others.get('simulate_summary') as unknown as {
       diff: {
         changed: number;
         groups: {
