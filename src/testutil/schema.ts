@@ -124,3 +124,23 @@ export function readEveOutput(stdout: string): {
     });
   return { records, others };
 }
+
+/**
+ * One line of enforce's EVE log for the inline tests: validated against Suricata's schema (+ our key)
+ * and ours (throws otherwise), then read back — the in-memory names (`host` = the flow's name,
+ * `tls.sni`, …) plus `event_type` as written, `policy`, `verdict` (with the action), and the raw `eve`.
+ */
+export function eveVerdictView(line: string): Record<string, unknown> {
+  const v = JSON.parse(line) as Record<string, unknown>;
+  const errs = [...suricataErrors(v, OUR_KEY), ...flowRecordErrors(v)];
+  if (errs.length) throw new Error(`EVE line fails the schemas: ${errs.join('; ')}\n${line}`);
+  const rec = fromEve(v, 'eve');
+  if (!rec) throw new Error(`not a flow or verdict record: ${line}`);
+  const ours = v[OUR_KEY] as { policy?: { action: string }; verdict?: Record<string, unknown> };
+  return {
+    ...rec,
+    event_type: v.event_type,
+    verdict: { action: ours.policy?.action, ...ours.verdict },
+    eve: v,
+  };
+}
