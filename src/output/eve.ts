@@ -193,7 +193,7 @@ function fromEveRrtype(t: string): string {
 // ---------------------------------------------------------------------------------------------
 // writer
 
-type RecordIn = Omit<FlowRecord, 'event_type'>;
+type RecordIn = Omit<FlowRecord, 'event_type'> & { event_type?: string };
 
 function base(r: RecordIn, ctx: EveContext, eventType: EveRecord['event_type']): EveRecord {
   const end = r.end ?? r.timestamp;
