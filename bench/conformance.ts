@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { fromEveLine } from '../src/output/eve.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
@@ -57,7 +58,8 @@ function runOne(file: string, timeoutMs: number): Promise<RunResult> {
       for (const line of Buffer.concat(out).toString().split('\n')) {
         if (!line) continue;
         try {
-          records.push(JSON.parse(line));
+          const r = fromEveLine(line, file); // the EVE record, read back
+          if (r) records.push(r);
         } catch {
           /* partial line on crash */
         }
