@@ -17,8 +17,13 @@ import { JsonlWriter } from '../output/jsonl.js';
 import { OUR_KEY, eveTime, flowToEve } from '../output/eve.js';
 import { isoMicro } from '../engine/record-build.js';
 import type { CompiledPolicy } from '../policy/types.js';
+import type { FlowRecord } from '../record/record.js';
+import { isFlowLog, readFlowLog } from '../output/flowlog.js';
 
-const HELP = `usage: chokepoint simulate --policy POLICY [--baseline POLICY] [--format jsonl|table] CAPTURE...
+const HELP = `usage: chokepoint simulate --policy POLICY [--baseline POLICY] [--format jsonl|table] INPUT...
+
+  INPUT              a capture (pcap/pcapng, '-' = stdin) or a flow log: EVE JSON lines written by
+                     analyze, simulate or enforce --eve (also the version-1 shape)
 
   --policy FILE      the policy to try
   --baseline FILE    compare with this policy: every flow whose verdict changes, grouped, with names
@@ -76,13 +81,33 @@ export async function run(argv: string[]): Promise<number> {
   const sim = new Simulation(policy, baseline, topNames);
   const { analyzeFiles } = await import('../engine/analyze.js');
   const out = new JsonlWriter(1);
-  const res = await analyzeFiles(positionals, {
-    onRecord(r) {
-      sim.add(r);
-      if (format === 'jsonl') out.write(compat ? r : flowToEve(r, eve));
-    },
-  });
-  for (const e of res.errors) process.stderr.write(`chokepoint simulate: ${e.file}: ${e.message}\n`);
+  const onRecord = (r: FlowRecord): void => {
+    sim.add(r);
+    if (format === 'jsonl') out.write(compat ? r : flowToEve(r, eve));
+  };
+  // inputs in order: captures through the analyzer, flow logs (EVE JSON lines) through the reader
+  const errors: { file: string; message: string }[] = [];
+  for (const path of positionals) {
+    let log = false;
+    try {
+      log = path !== '-' && isFlowLog(path);
+    } catch {
+      /* unreadable: the analyzer reports it */
+    }
+    if (!log) {
+      errors.push(...(await analyzeFiles([path], { onRecord })).errors);
+      continue;
+    }
+    try {
+      // a log with a bad line is rejected whole: a first pass checks every line, the second uses them
+      readFlowLog(path, () => undefined);
+    } catch (e) {
+      errors.push({ file: path, message: (e as Error).message });
+      continue;
+    }
+    readFlowLog(path, onRecord);
+  }
+  for (const e of errors) process.stderr.write(`chokepoint simulate: ${e.file}: ${e.message}\n`);
   const summary = sim.summary();
   if (format === 'jsonl') {
     // EVE: a record of our own event type, its content under our key (like Suricata's `stats` events)
@@ -92,5 +117,5 @@ export async function run(argv: string[]): Promise<number> {
     );
     out.flush();
   } else process.stdout.write(renderSummary(summary));
-  return res.errors.length ? 1 : 0;
+  return errors.length ? 1 : 0;
 }
