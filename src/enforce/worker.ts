@@ -47,7 +47,8 @@ const requested = new Set<string>();
 function onVerdict(ev: VerdictEvent): void {
   const key = `${ev.policy.action}\u0000${ev.policy.rule_id ?? ''}`;
   ruleCounts.set(key, (ruleCounts.get(key) ?? 0) + 1);
-  if (init.eve) eveBuf.push(JSON.stringify(verdictToEve(ev, ev.verdict, { node: eveNode, queue: init.queue })));
+  if (init.eve)
+    eveBuf.push(JSON.stringify(verdictToEve(ev, ev.verdict, { node: eveNode, queue: init.queue })));
 }
 
 function flush(): void {

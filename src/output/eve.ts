@@ -338,6 +338,9 @@ export function verdictToEve(
   ours.policy = policyOf(r.policy, c);
   const { action: _a, ...rest } = v;
   ours.verdict = rest;
+  // our key last, after Suricata's alert/drop/verdict (key order is only for people reading the log)
+  delete (e as Partial<EveRecord>)[OUR_KEY];
+  e[OUR_KEY] = ours;
   return e;
 }
 
