@@ -325,6 +325,11 @@ test('reader: bad lines are rejected naming the place and the field; other event
     fromEveLine('{"timestamp":"2023-11-14T22:13:20.000018+0000","event_type":"stats","stats":{}}', 'f:5'),
     null,
   );
+  // hostile: 1 MiB of nesting parses linearly and is refused as not an object (measured ~0.3 s)
+  assert.throws(
+    () => fromEveLine('['.repeat(500_000) + ']'.repeat(500_000), 'f:6'),
+    /f:6: \(record\): expected a JSON object/,
+  );
   // Suricata's own flow events (no key of ours) are not ours to read
   const { [OUR_KEY]: _o, ...theirs } = good;
   assert.equal(fromEve(theirs), null);
