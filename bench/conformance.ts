@@ -5,11 +5,11 @@
  * with nDPI's (names.tsv). Prints agreement, crashes/hangs, and every disagreement grouped by class;
  * writes the details to out/conformance.tsv. Exit 1 on any crash/hang or agreement below --min (97%).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { run } from '../src/util/run.js';
 import { fromEveLine } from '../src/output/eve.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -37,36 +37,28 @@ interface RunResult {
   ms: number;
 }
 
-function runOne(file: string, timeoutMs: number): Promise<RunResult> {
-  return new Promise((res) => {
-    const t0 = Date.now();
-    const ch = spawn(process.execPath, [CLI, 'analyze', '--no-progress', file], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    let err = '';
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      ch.kill('SIGKILL');
-    }, timeoutMs);
-    ch.stdout.on('data', (d: Buffer) => out.push(d));
-    ch.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    ch.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const records: Rec[] = [];
-      for (const line of Buffer.concat(out).toString().split('\n')) {
-        if (!line) continue;
-        try {
-          const r = fromEveLine(line, file); // the EVE record, read back
-          if (r) records.push(r);
-        } catch {
-          /* partial line on crash */
-        }
-      }
-      res({ file, code, signal, timedOut, stderr: err, records, ms: Date.now() - t0 });
-    });
-  });
+async function runOne(file: string, timeoutMs: number): Promise<RunResult> {
+  const t0 = Date.now();
+  const r = await run([process.execPath, CLI, 'analyze', '--no-progress', file], { timeoutMs });
+  const records: Rec[] = [];
+  for (const line of r.stdout.split('\n')) {
+    if (!line) continue;
+    try {
+      const rec = fromEveLine(line, file); // the EVE record, read back
+      if (rec) records.push(rec);
+    } catch {
+      /* partial line on crash */
+    }
+  }
+  return {
+    file,
+    code: r.signal ? null : r.code,
+    signal: r.signal,
+    timedOut: r.timedOut,
+    stderr: r.stderr,
+    records,
+    ms: Date.now() - t0,
+  };
 }
 
 /** Canonical address text for comparison (nDPI prints IPv6 without RFC 5952's rules). */

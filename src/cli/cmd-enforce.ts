@@ -12,7 +12,7 @@ export const summary = 'run inline on NFQUEUE and enforce a policy';
 
 const HELP = `usage: chokepoint enforce --policy FILE [options]
 
-  --policy FILE          policy file (reloaded on SIGHUP and when the file changes)
+  --policy FILE          policy file (reloaded on SIGHUP and when it or a list file changes)
   --queues N|A-B         NFQUEUE numbers, one worker thread each (default 0)
   --eve FILE|-           append an EVE JSON line per verdict (flow record + policy + action)
   --metrics HOST:PORT    serve Prometheus /metrics
@@ -76,8 +76,8 @@ export async function run(argv: string[]): Promise<number> {
   const install = !values['no-install'];
   if (!install) process.stdout.write(rulesScript(ro) + '\n');
 
-  const { InlineEnforcer } = await import('../enforce/controller.js');
-  const enf = await InlineEnforcer.start({
+  const { EnforceDaemon } = await import('../enforce/daemon.js');
+  const enf = await EnforceDaemon.start({
     ...ro,
     policyPath: values.policy,
     throttle,

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from '../util/errors.js';
 import { formatStatus, labDown, labStatus, labUp } from '../lab/manage.js';
+import { probeLabPlugin } from '../probe/lab-service.js';
 
 const HELP = `usage: chokepoint lab up|down|status [options]   (root)
 
@@ -51,7 +52,12 @@ export async function run(argv: string[]): Promise<number> {
   }
   switch (verb) {
     case 'up': {
-      const { state, created } = await labUp({ name, index, services: !values['no-services'] });
+      const { state, created } = await labUp({
+        name,
+        index,
+        services: !values['no-services'],
+        plugins: [probeLabPlugin],
+      });
       if (values.json) process.stdout.write(JSON.stringify(state, null, 2) + '\n');
       else {
         if (!created) process.stdout.write(`lab ${name} is already up\n`);

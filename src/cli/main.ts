@@ -6,6 +6,7 @@
  * Exit status: 0 ok, 1 some input failed, 2 usage.
  */
 import { UsageError } from '../util/errors.js';
+import { exitQuietlyOnEpipe } from '../util/epipe.js';
 
 const COMMANDS: Record<string, string> = {
   demo: 'analyze a demo capture generated on the fly and print the summary',
@@ -62,6 +63,9 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
+
+// `chokepoint … | head`: a closed reader ends the run quietly (no EPIPE stack trace)
+exitQuietlyOnEpipe(process.stdout);
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -488,8 +488,10 @@ test('non-IP and non-TCP/UDP traffic is skipped, not malformed', () => {
   const arp = eth(0x0806, new Uint8Array(28));
   assert.equal(d.decode(arp, LINKTYPE.ETHERNET, 0, p), Decoded.Skip);
   const icmp = ipv4('10.0.0.1', '10.0.0.2', 1, Uint8Array.of(8, 0, 0, 0, 0, 1, 0, 1));
-  const r = d.decode(icmp, LINKTYPE.RAW, 0, p);
-  assert.ok(r === Decoded.Skip || (r === Decoded.Ok && p.proto === 1), String(r));
+  // Decoded.Ok means TCP or UDP (packet.ts): ICMP and ICMPv6 are not tracked, and not malformed
+  assert.equal(d.decode(icmp, LINKTYPE.RAW, 0, p), Decoded.Skip, 'ICMP echo request');
+  const icmp6 = ipv6('2001:db8::1', '2001:db8::2', 58, Uint8Array.of(128, 0, 0, 0, 0, 1, 0, 1));
+  assert.equal(d.decode(icmp6, LINKTYPE.RAW, 0, p), Decoded.Skip, 'ICMPv6 echo request');
   assert.equal(d.decode(ip(T4), 999, 0, p), Decoded.Skip, 'unknown link type');
   assert.equal(
     d.decode(concat([0x0f, 0x00, 0x80, 0x35], new Uint8Array(30)), LINKTYPE.C_HDLC, 0, p),

@@ -25,9 +25,19 @@ export const C = {
   flowsTracked: 16,
   reloads: 17,
   errors: 18,
+  /** Held packets let through unmarked because the engine forgot their flow (fail open). */
+  failOpenHeld: 19,
+  /** Connections allowed unclassified by `on_timeout: allow` (hold timeout or overflow: fail open). */
+  failOpenTimeout: 20,
+  /** Connections the engine gave up on (inspection budget spent, no name) and the policy let through. */
+  failOpenExhausted: 22,
+  /** Connections that ended while still being inspected, after client data, and were let through unnamed. */
+  failOpenFlowEnd: 23,
+  /** Index of the policy version in force (the worker writes it when it swaps; 0: the first). */
+  policySeq: 21,
 } as const;
 
-export const N_COUNTERS = 24;
+export const N_COUNTERS = 32;
 
 export function newCounters(): Float64Array {
   return new Float64Array(new SharedArrayBuffer(N_COUNTERS * 8));

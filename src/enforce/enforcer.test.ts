@@ -9,15 +9,24 @@ import { parsePolicy, compilePolicy } from '../policy/index.js';
 import { Enforcer } from './enforcer.js';
 import { NF_ACCEPT, NF_DROP, type NfPacket } from './nfq.js';
 import { newCounters, C } from './counters.js';
-import { MARK_ALLOW, MARK_CLASS_BASE, MARK_DROP, MARK_POLICE, MARK_RST, markValue } from './rules.js';
+import {
+  MARK_ALLOW,
+  MARK_CLASS_BASE,
+  MARK_DROP,
+  MARK_INSPECT,
+  MARK_POLICE,
+  MARK_RST,
+  markValue,
+} from './rules.js';
 import { captureClientHello, twoRecords } from './testing/ch-client.js';
-import { Conv } from './testing/packets.js';
-import type { PolicyLike, VerdictEvent } from './types.js';
+import { Conv, RST } from './testing/packets.js';
+import type { CompiledPolicy } from '../policy/types.js';
+import type { VerdictEvent } from './types.js';
 
 const MASK = 0x00ff0000;
 const mk = (v: number): number => markValue(MASK, v);
 
-async function policy(extra = ''): Promise<PolicyLike> {
+async function policy(extra = ''): Promise<CompiledPolicy> {
   const text = `version: 1
 default: allow
 inspection:
@@ -38,7 +47,7 @@ rules:
       host:
         exact: [slow.example]
 `;
-  return compilePolicy(await parsePolicy(text, 'test.yaml')) as unknown as PolicyLike;
+  return compilePolicy(await parsePolicy(text, 'test.yaml'));
 }
 
 class Rig {
@@ -48,7 +57,7 @@ class Rig {
   counters = newCounters();
   enf: Enforcer;
   constructor(
-    p: PolicyLike,
+    p: CompiledPolicy,
     throttle: 'kernel' | 'userspace' = 'userspace',
     classFor?: (r: number, b: number) => number,
   ) {
@@ -87,43 +96,39 @@ describe('enforcer', () => {
     chOk = await captureClientHello('fine.example');
   });
 
-  it('passes the handshake unmarked and holds a split ClientHello, then releases it in order with the verdict', async () => {
+  it('forwards every segment of a split ClientHello but the one that completes it, which gets the verdict', async () => {
     const r = new Rig(await policy());
     const c = new Conv();
     r.handshake(c);
+    const I = mk(MARK_INSPECT);
     assert.deepEqual(r.verdicts, [
       [1, NF_ACCEPT, 0],
       [2, NF_ACCEPT, 0],
       [3, NF_ACCEPT, 0],
     ]);
     r.feed(c.c(chBlocked.subarray(0, 50)), 10);
-    assert.equal(r.verdicts.length, 3, 'first part held');
+    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, I], 'first part forwarded, TLS known: inspect mark');
     r.feed(c.c(chBlocked.subarray(50)), 60);
-    assert.deepEqual(r.verdicts.slice(3), [
-      [4, NF_ACCEPT, mk(MARK_RST)],
-      [5, NF_ACCEPT, mk(MARK_RST)],
-    ]);
+    assert.deepEqual(r.verdicts[4], [5, NF_ACCEPT, mk(MARK_RST)]);
+    assert.equal(r.verdicts.length, 5);
     assert.equal(r.events.length, 1);
     const e = r.events[0];
     assert.equal(e.host, 'blocked.example');
     assert.deepEqual(e.policy, { rule_id: 'b', action: 'block' });
     assert.equal(e.verdict.enforcement, 'reset');
-    assert.equal(e.verdict.held_packets, 2);
-    assert.equal(e.verdict.held_ms, 50);
+    assert.equal(e.verdict.reason, 'named');
+    assert.equal(e.verdict.held_packets, 1, 'only the completing segment');
     assert.equal(r.counters[C.verdictBlock], 1);
   });
 
-  it('an out-of-order ClientHello is held until complete; record fragmentation too', async () => {
+  it('an out-of-order ClientHello: the later part passes, the one filling the gap gets the verdict; record fragmentation too', async () => {
     const r = new Rig(await policy());
     const c = new Conv();
     r.handshake(c);
     r.feed(c.c(chOk.subarray(100), undefined, 100));
-    assert.equal(r.verdicts.length, 3);
+    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, 0], 'forwarded; the protocol is not known yet');
     r.feed(c.c(chOk.subarray(0, 100), undefined, 0));
-    assert.deepEqual(r.verdicts.slice(3), [
-      [4, NF_ACCEPT, mk(MARK_ALLOW)],
-      [5, NF_ACCEPT, mk(MARK_ALLOW)],
-    ]);
+    assert.deepEqual(r.verdicts[4], [5, NF_ACCEPT, mk(MARK_ALLOW)]);
     const r2 = new Rig(await policy());
     const c2 = new Conv();
     r2.handshake(c2);
@@ -131,26 +136,58 @@ describe('enforcer', () => {
     assert.deepEqual(r2.verdicts[3], [4, NF_ACCEPT, mk(MARK_RST)]);
   });
 
-  it('on hold timeout, on_timeout decides (allow by default; block drops)', async () => {
+  // TODO(merge h-engine): the engine gives up after inspection.max_packets (8) client segments even
+  // when the protocol is known; the engine branch keeps reassembling by byte budget. Remove `todo`
+  // when both are merged (with max_packets 1000 this passes on this branch alone).
+  it(
+    'ClientHellos in 1-, 3- and 8-byte segments are named with the default hold settings',
+    {
+      todo: 'needs the engine byte budget once the protocol is known (engine branch)',
+    },
+    async () => {
+      for (const size of [1, 3, 8]) {
+        const r = new Rig(await policy());
+        const c = new Conv(41000 + size);
+        r.handshake(c);
+        const n = Math.ceil(chBlocked.length / size);
+        for (let i = 0; i < n; i++) r.feed(c.c(chBlocked.subarray(i * size, (i + 1) * size)), 10);
+        const marks = r.verdicts.slice(3).map((v) => v[2]);
+        assert.equal(marks.length, n, `${size}-byte segments: one verdict per segment`);
+        assert.ok(
+          marks.slice(0, -1).every((m) => m === mk(MARK_INSPECT)),
+          `${size}-byte segments: all but the last forwarded`,
+        );
+        assert.equal(marks[n - 1], mk(MARK_RST), `${size}-byte segments: the completing one is reset`);
+        assert.equal(r.events[0]?.host, 'blocked.example');
+      }
+    },
+  );
+
+  it('on hold timeout, on_timeout decides (allow by default; block drops) the packets that follow', async () => {
     const r = new Rig(await policy());
     const c = new Conv();
     r.handshake(c);
     r.feed(c.c(chBlocked.subarray(0, 50)), 1000);
     r.enf.tick(1499);
-    assert.equal(r.verdicts.length, 3);
+    assert.equal(r.events.length, 0);
     r.enf.tick(1500);
-    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, mk(MARK_ALLOW)]);
     assert.equal(r.events[0].verdict.reason, 'hold_timeout');
+    assert.deepEqual(r.events[0].policy, { rule_id: null, action: 'allow' });
     assert.equal(r.counters[C.holdTimeouts], 1);
+    assert.equal(r.counters[C.failOpenTimeout], 1, 'counted as a fail-open');
+    r.feed(c.c(chBlocked.subarray(50)), 1501);
+    assert.deepEqual(r.verdicts[4], [5, NF_ACCEPT, mk(MARK_ALLOW)]);
     const r2 = new Rig(await policy('  on_timeout: block'));
     const c2 = new Conv();
     r2.handshake(c2);
     r2.feed(c2.c(chBlocked.subarray(0, 50)), 0);
     r2.enf.tick(600);
-    assert.deepEqual(r2.verdicts[3], [4, NF_ACCEPT, mk(MARK_DROP)]);
+    r2.feed(c2.c(chBlocked.subarray(50)), 601);
+    assert.deepEqual(r2.verdicts[4], [5, NF_ACCEPT, mk(MARK_DROP)]);
+    assert.equal(r2.counters[C.failOpenTimeout], 0);
   });
 
-  it('hold_ms 0 holds nothing: the verdict applies from the packet that completes the name', async () => {
+  it('hold_ms 0: no time bound, the verdict applies from the packet that completes the name', async () => {
     const text = (await policy()).inspection;
     assert.equal(text.hold_ms, 500);
     const p = compilePolicy(
@@ -158,12 +195,14 @@ describe('enforcer', () => {
         'version: 1\ndefault: allow\ninspection:\n  mode: normal\n  hold_ms: 0\nrules:\n  - id: b\n    action: block\n    match:\n      host:\n        exact: [blocked.example]\n',
         'h0.yaml',
       ),
-    ) as unknown as PolicyLike;
+    );
     const r = new Rig(p);
     const c = new Conv();
     r.handshake(c);
     r.feed(c.c(chBlocked.subarray(0, 50)));
-    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, 0], 'first part passes at once');
+    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, mk(MARK_INSPECT)], 'first part passes at once');
+    r.enf.tick(3_600_000);
+    assert.equal(r.events.length, 0, 'no timeout');
     r.feed(c.c(chBlocked.subarray(50)));
     assert.deepEqual(r.verdicts[4], [5, NF_ACCEPT, mk(MARK_RST)]);
   });
@@ -174,6 +213,64 @@ describe('enforcer', () => {
     r.handshake(c);
     r.feed(c.s(Buffer.from('SSH-2.0-banner\r\n')));
     assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, 0]);
+  });
+
+  it('a connection let through because the inspection budget ran out is counted as a fail-open', async () => {
+    const r = new Rig(await policy('  max_packets: 4'));
+    const c = new Conv();
+    r.handshake(c);
+    for (let i = 0; i < 6; i++) r.feed(c.c(chOk.subarray(i * 8, (i + 1) * 8)), 10);
+    assert.equal(r.events[0].verdict.reason, 'gave_up');
+    assert.ok(r.events[0].anomalies.includes('inspect_packets_exhausted'));
+    assert.equal(r.counters[C.failOpenExhausted], 1);
+    const r2 = new Rig(await policy());
+    const c2 = new Conv();
+    r2.handshake(c2);
+    r2.feed(c2.c(Buffer.from('SSH-2.0-OpenSSH_9.2\r\n')), 10);
+    assert.equal(r2.events[0].verdict.reason, 'gave_up', 'not a known protocol');
+    assert.equal(r2.counters[C.failOpenExhausted], 0, 'an unknown protocol is no fail-open');
+  });
+
+  it('a connection that ends before its verdict is logged (flow_end) and counted as a fail-open', async () => {
+    const r = new Rig(await policy());
+    const c = new Conv();
+    r.handshake(c);
+    r.feed(c.c(chBlocked.subarray(0, 50)), 10);
+    r.feed(c.c(new Uint8Array(0), RST), 20);
+    assert.equal(r.events.length, 0);
+    // another flow's packet 2 s later makes the engine expire the closed one (1 s after the RST)
+    const other = new Conv(42000);
+    r.feed(other.syn(), 2100);
+    assert.equal(r.events.length, 1);
+    assert.equal(r.events[0].verdict.reason, 'flow_end');
+    assert.equal(r.events[0].host, null);
+    assert.equal(r.counters[C.failOpenFlowEnd], 1);
+  });
+
+  it('a new connection on the 5-tuple of a decided one is classified afresh (port reuse)', async () => {
+    const r = new Rig(await policy());
+    const c = new Conv(43000);
+    r.handshake(c);
+    r.feed(c.c(chOk), 10);
+    assert.deepEqual(r.verdicts[3], [4, NF_ACCEPT, mk(MARK_ALLOW)]);
+    // the old connection's close went through the kernel unqueued (it was marked); same ports again
+    const c2 = new Conv(43000);
+    r.handshake(c2);
+    r.feed(c2.c(chBlocked), 20);
+    assert.deepEqual(r.verdicts[7], [8, NF_ACCEPT, mk(MARK_RST)], 'not the stale allow');
+    assert.deepEqual(
+      r.events.map((e) => e.host),
+      ['fine.example', 'blocked.example'],
+    );
+  });
+
+  it('every verdict event carries the policy version id', async () => {
+    const r = new Rig(await policy());
+    r.enf.setPolicy(await policy(), 'v-test-1');
+    const c = new Conv();
+    r.handshake(c);
+    r.feed(c.c(chOk));
+    assert.equal(r.events[0].policy_version, 'v-test-1');
   });
 
   it('throttle in userspace: the bucket passes the burst, then drops; marked for policing', async () => {

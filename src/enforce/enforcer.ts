@@ -1,49 +1,55 @@
 /**
  * @module enforce/enforcer
- * The per-queue verdict logic, independent of how packets arrive (a worker thread feeds it packets
- * from an NfQueue; tests may feed it directly).
+ * The box's decision core for one queue, independent of how packets arrive (a worker thread feeds it
+ * packets from an NfQueue; tests feed it directly). Every packet goes through the one Engine (decode,
+ * flow table, reassembly, dissectors, as offline); the policy decides on the flow's record through
+ * the match-input builder `simulate` uses (policy/match-input), so a what-if run and the wire agree.
  *
- * Normal mode: every packet goes through the engine (the same reassembly and dissectors as offline).
- * While a connection is still being inspected, its client data packets are *held* (no verdict yet,
- * the kernel keeps them) up to `holdPackets` / the policy's `budget_bytes`, and for at most the
- * policy's `hold_ms` (0: hold nothing, the verdict applies from the packet that completes the name);
- * packets without payload and server packets pass. Once the engine names the
- * connection (or gives up) the policy decides, and the held packets are released in arrival order
- * with the verdict's mark; the kernel enforces the connection from then on (rules.ts). On hold
- * timeout or overflow, `on_timeout` decides: `allow` (release unclassified), `block` (drop), anything
- * else (`match`, the default) asks the policy with what is known so far (the name may be null).
+ * Normal mode: the hold/release state machine of enforce/hold (TCP: every client segment passes at
+ * once except the one that completes the name; UDP: client datagrams held), bounded by the policy's
+ * `budget_bytes` and `hold_ms`; `inspection.on_timeout` decides a connection whose name is not
+ * known in time. Once decided, enforce/enforcement maps the decision to a mark (and the userspace
+ * policer), and the kernel enforces the connection from then on (rules.ts).
  *
- * Emulation mode (`inspection.mode: tspu-2021`): the decision comes from the Tspu2021Inspector, one
- * packet at a time, nothing is held, and throttled connections are policed here (every packet
- * comes to userspace) so the emulated state rules (10-minute idle, RST/FIN ignored) hold exactly.
+ * Emulation mode (`inspection.mode: tspu-2021`): the decision comes from the tspu-2021 inspection
+ * mode over the same Engine flows, one packet at a time, nothing is held, and throttled connections
+ * are policed here (every packet comes to userspace) so the emulated state rules (10-minute idle,
+ * RST/FIN ignored) hold exactly.
  */
 import { Engine } from '../engine/engine.js';
 import type { Flow } from '../flow/flow.js';
 import type { FlowRecord } from '../record/record.js';
+import type { CompiledPolicy, Decision } from '../policy/types.js';
+import { inputFromRecord } from '../policy/match-input.js';
 import { parseClientHelloBody } from '../dissect/tls.js';
-import { NF_ACCEPT, NF_DROP, type NfPacket } from './nfq.js';
+import { TCP_ACK, TCP_SYN } from '../decode/packet.js';
+import { NF_ACCEPT, type NfPacket } from './nfq.js';
 import { DualPolicer } from './policer.js';
-import { MARK_ALLOW, MARK_CLASS_BASE, MARK_DROP, MARK_POLICE, MARK_RST, markValue } from './rules.js';
 import { RstInjector } from './rst.js';
-import { Tspu2021Inspector, type TspuFlow } from './tspu2021.js';
+import { Tspu2021Inspector, tspuEngineOptions } from './tspu2021.js';
 import { C } from './counters.js';
 import {
-  matchInputFromRecord,
-  type EnforceDecision,
-  type PolicyLike,
-  type VerdictEvent,
-  type VerdictReason,
-  type VerdictTaken,
-} from './types.js';
+  K_CLASS,
+  K_PENDING,
+  K_POLICE,
+  K_RST,
+  Marks,
+  enforcementOf,
+  packetVerdict,
+  type EnforceContext,
+  type VerdictSink,
+} from './enforcement.js';
+import { Conn, HoldSet, Phase, protocolKnown } from './hold.js';
+import type { EnforcementName, VerdictEvent, VerdictReason, VerdictTaken } from './types.js';
 
-export interface VerdictSink {
-  verdict(id: number, verdict: number, mark: number): void;
-}
+export type { VerdictSink } from './enforcement.js';
 
 export interface EnforcerOptions {
   queue: number;
   sink: VerdictSink;
-  policy: PolicyLike;
+  policy: CompiledPolicy;
+  /** Id of the policy version (carried by every verdict event). */
+  version?: string;
   markMask: number;
   /** Where throttling happens. */
   throttle: 'kernel' | 'userspace';
@@ -51,100 +57,90 @@ export interface EnforcerOptions {
   classFor?: (rateBps: number, burstBytes: number) => number;
   onVerdict?: (ev: VerdictEvent) => void;
   counters: Float64Array;
-  /** Max packets held per connection (default 32). */
-  holdPackets?: number;
   /** Inject a RST toward the server on `block` with method rst (default true). */
   rstToServer?: boolean;
   maxFlows?: number;
 }
 
-const K_ACCEPT = 0;
-const K_DROP = 1;
-const K_RST = 2;
-const K_POLICE = 3;
-const K_CLASS = 4;
-const K_PENDING = 5;
+/** The largest TLS record on the wire: 5-byte header + 2^14 bytes (RFC 8446 §5.1). */
+const TLS_RECORD_MAX = 5 + 16384;
 
-/** Enforcement state of one connection, on Flow.user (normal mode) or TspuFlow.user (emulation). */
-class ConnState {
-  decided = false;
-  kind = K_ACCEPT;
-  mark = 0;
-  policer: DualPolicer | null = null;
-  held: number[] | null = null;
-  heldBytes = 0;
-  holdStart = 0;
-  heldTotal = 0;
-  /** Lowest client sequence number among held data and the client's ack (for the server RST). */
-  seqLo = 0;
-  ackLast = 0;
-  haveSeq = false;
-  rate = 0;
-  burst = 0;
-  decision: EnforceDecision | null = null;
+/** Closed flows in normal mode are ended 1 s after RST / both FINs (engine default). */
+const CLOSED_IDLE_MS = 1000;
+
+/** The engine stopped inspecting because its budget ran out, not because the protocol is unknown. */
+function exhausted(f: Flow): boolean {
+  const a = f.anomalies;
+  return a !== null && (a.includes('inspect_budget_exhausted') || a.includes('inspect_packets_exhausted'));
 }
-
-const DEFAULT_BURST = 16384;
 
 export class Enforcer {
   readonly engine: Engine;
-  private policy: PolicyLike;
-  private tspu: Tspu2021Inspector<EnforceDecision> | null = null;
+  private policy: CompiledPolicy;
+  private version: string;
+  private tspu: Tspu2021Inspector<Decision> | null = null;
   private readonly o: EnforcerOptions;
   private readonly c: Float64Array;
-  private readonly holding = new Set<Flow>();
+  private readonly holds: HoldSet;
   private readonly pendingClass = new Map<string, Flow[]>();
   private readonly rst: RstInjector | null;
-  private readonly mAllow: number;
-  private readonly mDrop: number;
-  private readonly mRst: number;
-  private readonly mPolice: number;
-  private readonly holdPackets: number;
+  private readonly marks: Marks;
+  private readonly ctx: EnforceContext;
+  private readonly emuCtx: EnforceContext;
 
   constructor(o: EnforcerOptions) {
     this.o = o;
     this.c = o.counters;
     this.policy = o.policy;
+    this.version = o.version ?? '';
+    const ins = o.policy.inspection;
     this.engine = new Engine({
       maxFlows: o.maxFlows ?? 131072,
-      inspectBytes: Math.max(1024, o.policy.inspection.budget_bytes || 16384),
-      inspectPackets: o.policy.inspection.mode === 'normal' ? o.policy.inspection.max_packets || 24 : 24,
-      onFlowEnd: (_rec, f) => this.flowEnd(f),
+      // at least one whole TLS record (16 KiB + header): a ClientHello padded to the record limit
+      inspectBytes: Math.max(ins.budget_bytes, TLS_RECORD_MAX),
+      inspectPackets: ins.max_packets,
+      onFlowEnd: (rec, f) => this.flowEnd(f, rec),
     });
+    this.holds = new HoldSet(this.c);
     this.rst = o.rstToServer === false ? null : new RstInjector();
-    this.mAllow = markValue(o.markMask, MARK_ALLOW);
-    this.mDrop = markValue(o.markMask, MARK_DROP);
-    this.mRst = markValue(o.markMask, MARK_RST);
-    this.mPolice = markValue(o.markMask, MARK_POLICE);
-    this.holdPackets = o.holdPackets ?? 32;
+    this.marks = new Marks(o.markMask);
+    this.ctx = { marks: this.marks, throttle: o.throttle, classFor: o.classFor };
+    this.emuCtx = { marks: this.marks, throttle: 'userspace' };
     this.applyMode();
   }
 
+  /** Id of the policy version in force. */
+  get policyVersion(): string {
+    return this.version;
+  }
+
   /** Swap the policy (atomic for the next packet; connections already decided keep their verdict). */
-  setPolicy(p: PolicyLike): void {
+  setPolicy(p: CompiledPolicy, version = this.version): void {
     this.policy = p;
+    this.version = version;
     this.applyMode();
   }
 
   private applyMode(): void {
-    if (this.policy.inspection.mode === 'tspu-2021') {
-      if (!this.tspu) {
-        this.tspu = new Tspu2021Inspector<EnforceDecision>(
-          (body) => {
-            try {
-              return parseClientHelloBody(body, 't').sni;
-            } catch {
-              return undefined;
-            }
-          },
-          (sni, f) => this.tspuMatch(sni, f),
-          {
-            windowPackets: this.policy.inspection.max_packets || 15,
-            idleMs: (this.policy.inspection.idle_timeout_s || 600) * 1000,
-          },
-        );
-      }
-    } else this.tspu = null;
+    const ins = this.policy.inspection;
+    const idleMs = ins.idle_timeout_s * 1000;
+    if (ins.mode === 'tspu-2021') {
+      this.tspu = new Tspu2021Inspector<Decision>(
+        (body) => {
+          try {
+            return parseClientHelloBody(body, 't').sni;
+          } catch {
+            return undefined;
+          }
+        },
+        (sni, f) => this.tspuMatch(sni, f),
+        { windowPackets: ins.max_packets, idleMs },
+      );
+      this.engine.setIdleTimeouts(tspuEngineOptions(idleMs));
+    } else {
+      this.tspu = null;
+      this.engine.setIdleTimeouts({ tcpIdleMs: idleMs, closedIdleMs: CLOSED_IDLE_MS });
+    }
   }
 
   /** One queued packet. Always leads to exactly one verdict for it (now or when released). */
@@ -152,184 +148,144 @@ export class Enforcer {
     const c = this.c;
     c[C.packets]++;
     c[C.bytes] += p.payload.length;
-    const f = this.engine.packet(p.payload, 101, now);
-    if (this.tspu) {
-      this.handleTspu(p, f, now);
-      return;
+    let f = this.engine.packet(p.payload, 101, now);
+    const sink = this.o.sink;
+    if (f && !this.tspu && (f.user as Conn | null)?.phase === Phase.Decided && this.newConnection()) {
+      // a SYN on the 5-tuple of a decided connection: the kernel queued it, so its conntrack entry is
+      // new (TIME_WAIT reuse; the old one's close was never queued to us). The engine's flow is stale:
+      // end it and start over, or the new connection would inherit the old verdict unclassified.
+      this.engine.endFlow(f);
+      f = this.engine.packet(p.payload, 101, now);
     }
     if (!f) {
       c[C.notIp]++;
-      this.o.sink.verdict(p.id, NF_ACCEPT, 0);
+      sink.verdict(p.id, NF_ACCEPT, 0);
       return;
     }
     const toServer = this.engine.lastToServer;
-    let st = f.user as ConnState | null;
-    if (st && (st.decided || st.kind === K_PENDING)) {
-      // decided, or waiting for its kernel throttle class (then every packet is held: enforce())
-      this.enforce(st, p.id, p.payload.length, toServer, now);
+    let st = f.user as Conn | null;
+    if (!st) f.user = st = new Conn();
+    if (this.tspu) {
+      this.handleTspu(p, f, st, toServer, now);
+      return;
+    }
+    const len = p.payload.length;
+    if (st.phase === Phase.Decided) {
+      packetVerdict(st, sink, p.id, len, toServer, now, c);
+      return;
+    }
+    if (st.phase === Phase.Pending) {
+      this.holdPending(f, st, p.id, len, now);
       return;
     }
     const ep = this.engine.pkt;
-    if (!st) {
-      st = new ConnState();
-      f.user = st;
-    }
+    const data = toServer && ep.payLen > 0;
+    const tcp = ep.proto === 6;
+    // data in a SYN (TCP Fast Open) starts after the SYN's own sequence number
+    const seq = tcp && ep.tcpFlags & TCP_SYN ? (ep.seq + 1) >>> 0 : ep.seq;
     if (f.inspecting) {
-      if (!toServer || ep.payLen === 0 || this.policy.inspection.hold_ms === 0) {
-        // hold_ms 0: nothing is held, the verdict applies from the packet that completes the name
-        if (toServer && ep.payLen > 0 && ep.proto === 6) {
-          st.seqLo = (ep.seq + ep.payLen) >>> 0; // what the server expects next
-          st.ackLast = ep.ack >>> 0;
-          st.haveSeq = true;
-        }
+      if (!data) {
         c[C.passInspecting]++;
-        this.o.sink.verdict(p.id, NF_ACCEPT, 0);
+        sink.verdict(p.id, NF_ACCEPT, 0);
         return;
       }
-      this.hold(f, st, p.id, p.payload.length, now, ep.proto === 6, ep.seq, ep.ack);
-      if (
-        st.held!.length >= this.holdPackets ||
-        st.heldBytes > (this.policy.inspection.budget_bytes || 65536)
-      ) {
-        c[C.holdOverflows]++;
-        this.timeoutDecision(f, st, 'hold_overflow', now);
+      this.holds.start(f, st, now, tcp);
+      if (!tcp) {
+        this.holds.hold(st, p.id, len, now);
+        if (st.heldBytes > this.policy.inspection.budget_bytes) {
+          c[C.holdOverflows]++;
+          this.timeout(f, st, 'hold_overflow', now);
+        }
+        return;
       }
+      // forwarded at once: the server acknowledges it, so a client that splits its first bytes
+      // into tiny segments never stalls; the server cannot act on an incomplete ClientHello
+      st.sent(seq, ep.payLen, ep.ack);
+      c[C.passInspecting]++;
+      // protocol known: keep the connection queued past connbytes until the name is complete
+      sink.verdict(p.id, NF_ACCEPT, protocolKnown(f) ? this.marks.inspect : 0);
       return;
     }
-    // Inspection finished with this packet, or earlier without anything held.
-    if (toServer && ep.payLen > 0)
-      this.hold(f, st, p.id, p.payload.length, now, ep.proto === 6, ep.seq, ep.ack);
-    else this.o.sink.verdict(p.id, NF_ACCEPT, 0);
-    this.decide(f, st, f.host !== null ? 'named' : 'gave_up', this.policyMatch(f), now);
+    // the engine finished inspecting with this packet: it gets the verdict
+    const rec = this.engine.record(f);
+    if (data) {
+      if (tcp) st.withheld(seq, ep.ack);
+      this.holds.hold(st, p.id, len, now);
+    } else sink.verdict(p.id, NF_ACCEPT, 0);
+    const d = this.policy.match(inputFromRecord(rec));
+    if (f.host === null && (d.action === 'allow' || d.action === 'log') && exhausted(f))
+      this.c[C.failOpenExhausted]++;
+    this.decide(f, st, f.host !== null ? 'named' : 'gave_up', d, now, rec);
   }
 
-  private hold(
-    f: Flow,
-    st: ConnState,
-    id: number,
-    len: number,
-    now: number,
-    tcp: boolean,
-    seq: number,
-    ack: number,
-  ): void {
-    this.holdRaw(st, id, len, now);
-    this.holding.add(f);
-    if (tcp) {
-      if (!st.haveSeq || ((seq - st.seqLo) | 0) < 0) st.seqLo = seq >>> 0;
-      st.haveSeq = true;
-      st.ackLast = ack >>> 0;
-    }
-  }
-
-  private holdRaw(st: ConnState, id: number, len: number, now: number): void {
-    if (!st.held) st.held = [];
-    if (st.held.length === 0) st.holdStart = now;
-    st.held.push(id);
-    st.heldBytes += len;
-    st.heldTotal++;
-    this.c[C.held]++;
-  }
-
-  private policyMatch(f: Flow): EnforceDecision {
-    return this.policy.match(matchInputFromRecord(this.engine.record(f)));
+  /** The engine's current packet is a client SYN (without ACK). */
+  private newConnection(): boolean {
+    const ep = this.engine.pkt;
+    return ep.proto === 6 && (ep.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN && this.engine.lastToServer;
   }
 
   /** Hold timeouts; call every few ms. */
   tick(now: number): void {
-    if (this.holding.size === 0) return;
-    const limit = this.policy.inspection.hold_ms;
-    for (const f of this.holding) {
-      const st = f.user as ConnState;
-      if (!st || !st.held || st.held.length === 0) {
-        this.holding.delete(f);
-        continue;
-      }
-      if (!st.decided && st.kind !== K_PENDING && now - st.holdStart >= limit) {
-        this.c[C.holdTimeouts]++;
-        this.timeoutDecision(f, st, 'hold_timeout', now);
-      }
-    }
+    this.holds.due(now, this.policy.inspection.hold_ms, (f) =>
+      this.timeout(f, f.user as Conn, 'hold_timeout', now),
+    );
   }
 
-  private timeoutDecision(f: Flow, st: ConnState, reason: VerdictReason, now: number): void {
+  /** What `inspection.on_timeout` gives a connection whose name is not known in time. */
+  private timeout(f: Flow, st: Conn, reason: VerdictReason, now: number): void {
     const ot = this.policy.inspection.on_timeout;
-    let d: EnforceDecision;
-    if (ot === 'allow') d = { rule_id: null, action: 'allow' };
-    else if (ot === 'block') d = { rule_id: null, action: 'block', method: 'drop' };
-    else if (ot === 'apply-default' && this.policy.policy?.default)
-      d = { rule_id: null, ...this.policy.policy.default };
-    else d = this.policyMatch(f);
+    let d: Decision;
+    if (ot === 'block') d = { rule_id: null, action: 'block', method: 'drop' };
+    else if (ot === 'apply-default') d = { rule_id: null, ...this.policy.policy.default };
+    else {
+      d = { rule_id: null, action: 'allow' };
+      this.c[C.failOpenTimeout]++;
+    }
     this.decide(f, st, reason, d, now);
   }
 
   /** Fix the connection's verdict, emit the event, and release what was held. */
-  private decide(f: Flow, st: ConnState, reason: VerdictReason, d: EnforceDecision, now: number): void {
+  private decide(f: Flow, st: Conn, reason: VerdictReason, d: Decision, now: number, rec?: FlowRecord): void {
+    const e = enforcementOf(d, f.proto === 6, this.ctx);
     st.decision = d;
-    const tcp = f.proto === 6;
-    let enforcement: VerdictTaken['enforcement'] = 'accept';
-    if (d.action === 'block') {
-      if (d.method === 'drop' || !tcp) {
-        st.kind = K_DROP;
-        st.mark = this.mDrop;
-        enforcement = 'drop';
-      } else {
-        st.kind = K_RST;
-        st.mark = this.mRst;
-        enforcement = 'reset';
-      }
-    } else if (d.action === 'throttle') {
-      st.rate = d.rate_bps ?? 131072;
-      st.burst = d.burst_bytes ?? DEFAULT_BURST;
-      if (this.o.throttle === 'kernel' && this.o.classFor) {
-        const id = this.o.classFor(st.rate, st.burst);
-        if (id < 0) {
-          // the class rule is being installed: keep holding until classReady()
-          st.kind = K_PENDING;
-          const key = `${st.rate}:${st.burst}`;
-          const l = this.pendingClass.get(key);
-          if (l) l.push(f);
-          else this.pendingClass.set(key, [f]);
-          this.emit(f, st, reason, 'police-kernel', now);
-          return;
-        }
-        st.kind = K_CLASS;
-        st.mark = markValue(this.o.markMask, MARK_CLASS_BASE + id);
-        enforcement = 'police-kernel';
-      } else {
-        st.kind = K_POLICE;
-        st.mark = this.mPolice;
-        st.policer = new DualPolicer(st.rate, st.burst, now);
-        enforcement = 'police-userspace';
-      }
-    } else {
-      st.kind = K_ACCEPT;
-      st.mark = this.mAllow;
+    st.reason = reason;
+    st.kind = e.kind;
+    st.mark = e.mark;
+    st.rate = e.rate;
+    st.burst = e.burst;
+    if (e.kind === K_POLICE) st.policer = new DualPolicer(e.rate, e.burst, now);
+    this.count(d);
+    this.emit(f, st, e.name, now, rec);
+    if (e.kind === K_PENDING) {
+      // the class rule is being installed: keep holding until classReady()
+      st.phase = Phase.Pending;
+      this.holds.forget(f);
+      const key = `${e.rate}:${e.burst}`;
+      const l = this.pendingClass.get(key);
+      if (l) l.push(f);
+      else this.pendingClass.set(key, [f]);
+      return;
     }
-    st.decided = true;
-    this.emit(f, st, reason, enforcement, now);
+    st.phase = Phase.Decided;
     this.release(f, st, now);
   }
 
-  private emit(
-    f: Flow,
-    st: ConnState,
-    reason: VerdictReason,
-    enforcement: VerdictTaken['enforcement'],
-    now: number,
-  ): void {
-    const d = st.decision!;
+  private count(d: Decision): void {
     const c = this.c;
     if (d.action === 'allow') c[C.verdictAllow]++;
     else if (d.action === 'log') c[C.verdictLog]++;
     else if (d.action === 'block') c[C.verdictBlock]++;
     else c[C.verdictThrottle]++;
+  }
+
+  private emit(f: Flow, st: Conn, enforcement: EnforcementName, now: number, rec?: FlowRecord): void {
     if (!this.o.onVerdict) return;
-    const rec = this.engine.record(f) as FlowRecord;
+    const d = st.decision!;
+    const r = rec ?? this.engine.record(f);
     const taken: VerdictTaken = {
       action: d.action,
       enforcement,
-      reason,
+      reason: st.reason,
       queue: this.o.queue,
       held_packets: st.heldTotal,
       held_ms: st.heldTotal > 0 ? Math.max(0, now - st.holdStart) : 0,
@@ -339,168 +295,127 @@ export class Enforcer {
       taken.burst_bytes = st.burst;
     }
     this.o.onVerdict({
-      ...rec,
+      ...r,
       event_type: 'verdict',
+      policy_version: this.version,
       policy: { rule_id: d.rule_id, action: d.action },
       verdict: taken,
     });
   }
 
   /** Release held packets in arrival order under the connection's verdict. */
-  private release(f: Flow, st: ConnState, now: number): void {
-    const held = st.held;
-    if (st.kind === K_RST && this.rst && st.haveSeq && f.ipVer === 4) this.injectServerRst(f, st);
-    if (held && held.length > 0) {
-      const avg = st.heldBytes / held.length;
-      for (let i = 0; i < held.length; i++) this.enforce(st, held[i], avg, true, now);
-      held.length = 0;
-      st.heldBytes = 0;
-    }
-    this.holding.delete(f);
+  private release(f: Flow, st: Conn, now: number): void {
+    // (a flow that already ended gets no crafted RST: there is no connection left to reset)
+    if (st.kind === K_RST && this.rst && st.haveSeq && f.ipVer === 4 && st.reason !== 'flow_end')
+      this.injectServerRst(f, st);
+    const sink = this.o.sink;
+    const c = this.c;
+    this.holds.release(f, st, (id, len) => packetVerdict(st, sink, id, len, true, now, c));
   }
 
-  private injectServerRst(f: Flow, st: ConnState): void {
+  private injectServerRst(f: Flow, st: Conn): void {
     const cli = new Uint8Array(4);
     const srv = new Uint8Array(4);
     new DataView(cli.buffer).setUint32(0, f.cli[3]);
     new DataView(srv.buffer).setUint32(0, f.srv[3]);
-    if (this.rst!.send(cli, srv, f.cport, f.sport, st.seqLo, st.ackLast)) this.c[C.rstInjected]++;
+    if (this.rst!.send(cli, srv, f.cport, f.sport, st.nextSeq, st.ackLast)) this.c[C.rstInjected]++;
     else this.c[C.rstFailed]++;
   }
 
-  /** Verdict for one packet of a decided connection. */
-  private enforce(st: ConnState, id: number, len: number, toServer: boolean, now: number): void {
-    const sink = this.o.sink;
-    switch (st.kind) {
-      case K_POLICE:
-        if (st.policer!.allow(toServer, len, now)) {
-          this.c[C.policePass]++;
-          sink.verdict(id, NF_ACCEPT, st.mark);
-        } else {
-          this.c[C.policeDrop]++;
-          sink.verdict(id, NF_DROP, 0);
-        }
-        return;
-      case K_PENDING:
-        this.holdRaw(st, id, len, now);
-        return;
-      case K_DROP:
-        // accept with the mark: the filter chain saves it to the connection and drops
-        sink.verdict(id, NF_ACCEPT, st.mark);
-        return;
-      default:
-        sink.verdict(id, NF_ACCEPT, st.mark);
+  /** A packet of a connection waiting for its kernel class: held, bounded by the byte budget. */
+  private holdPending(f: Flow, st: Conn, id: number, len: number, now: number): void {
+    this.holds.hold(st, id, len, now);
+    if (st.heldBytes > this.policy.inspection.budget_bytes) {
+      // the class takes too long: police this connection in userspace instead
+      this.c[C.holdOverflows]++;
+      this.classDone(f, st, -1, now);
     }
   }
 
-  /** A kernel throttle class was installed: release connections waiting for it. */
+  /** A kernel throttle class was installed (id ≥ 0) or failed (-1): release connections waiting for it. */
   classReady(rateBps: number, burstBytes: number, id: number, now: number): void {
     const key = `${rateBps}:${burstBytes}`;
     const l = this.pendingClass.get(key);
     if (!l) return;
     this.pendingClass.delete(key);
     for (const f of l) {
-      const st = f.user as ConnState;
-      if (!st || st.kind !== K_PENDING) continue;
-      if (id < 0) {
-        st.kind = K_POLICE;
-        st.mark = this.mPolice;
-        st.policer = new DualPolicer(st.rate, st.burst, now);
-      } else {
-        st.kind = K_CLASS;
-        st.mark = markValue(this.o.markMask, MARK_CLASS_BASE + id);
-      }
-      st.decided = true;
-      this.release(f, st, now);
+      const st = f.user as Conn | null;
+      if (st && st.phase === Phase.Pending) this.classDone(f, st, id, now);
     }
   }
 
-  private flowEnd(f: Flow): void {
-    const st = f.user as ConnState | null;
-    if (st && st.held && st.held.length > 0) {
-      // the engine forgot the flow while packets were held: let them go (fail open)
-      for (const id of st.held) this.o.sink.verdict(id, NF_ACCEPT, 0);
-      st.held.length = 0;
+  private classDone(f: Flow, st: Conn, id: number, now: number): void {
+    if (id < 0) {
+      st.kind = K_POLICE;
+      st.mark = this.marks.police;
+      st.policer = new DualPolicer(st.rate, st.burst, now);
+    } else {
+      st.kind = K_CLASS;
+      st.mark = this.marks.cls(id);
     }
-    this.holding.delete(f);
+    st.phase = Phase.Decided;
+    this.release(f, st, now);
+  }
+
+  private flowEnd(f: Flow, rec: FlowRecord): void {
+    const st = f.user as Conn | null;
+    if (!st) return;
+    if (!this.tspu && st.phase === Phase.Inspecting && st.dataStart >= 0) {
+      // ended (closed, idle, evicted) before a verdict, after the client sent data: its forwarded
+      // segments passed unclassified. Decide on the final record (the engine's last look at the bytes)
+      // so it is logged, and count it as a fail-open when that lets it through unnamed.
+      const d = this.policy.match(inputFromRecord(rec));
+      if (f.host === null && (d.action === 'allow' || d.action === 'log')) this.c[C.failOpenFlowEnd]++;
+      this.decide(f, st, 'flow_end', d, this.engine.nowMs, rec);
+      if ((st.phase as Phase) === Phase.Decided) return;
+    }
+    if (st.held && st.held.length > 0) {
+      // the engine forgot the flow while packets were held: let them go (fail open)
+      this.c[C.failOpenHeld] += st.held.length;
+      const sink = this.o.sink;
+      this.holds.release(f, st, (id) => sink.verdict(id, NF_ACCEPT, 0));
+    } else this.holds.forget(f);
+    this.tspu?.forget(st);
   }
 
   // ---- emulation mode ----
 
-  private tspuMatch(sni: string, tf: TspuFlow<EnforceDecision>): EnforceDecision | null {
-    const d = this.policy.match({
-      host: sni,
-      raw_host: sni,
-      proto: 'TCP',
-      src_ip: ipText(tf.ia),
-      dest_ip: ipText(tf.ra),
-      dest_port: tf.rp,
-      app_proto: 'tls',
-      alpn: [],
-      ja4: null,
-      quic_version: null,
-      ech: false,
-    });
+  private tspuMatch(sni: string, f: Flow): Decision | null {
+    const d = this.policy.match(inputFromRecord(this.engine.record(f), sni));
     return d.action === 'allow' || d.action === 'log' ? null : d;
   }
 
-  private handleTspu(p: NfPacket, f: Flow | null, now: number): void {
+  private handleTspu(p: NfPacket, f: Flow, st: Conn, toServer: boolean, now: number): void {
     const sink = this.o.sink;
-    const t = this.tspu!.packet(p.payload, now);
+    const t = this.tspu!.inspect(st, f, this.engine.pkt, toServer, now);
     if (!t) {
       // untracked (SYN not seen, idled out): out of the emulated box's reach; let the kernel carry it
-      sink.verdict(p.id, NF_ACCEPT, f ? this.mAllow : 0);
+      sink.verdict(p.id, NF_ACCEPT, this.marks.allow);
       return;
     }
-    const d = t.decision;
-    if (d === null) {
-      if (t.inspecting) {
-        this.c[C.passInspecting]++;
-        sink.verdict(p.id, NF_ACCEPT, 0);
-      } else sink.verdict(p.id, NF_ACCEPT, this.mAllow);
-      return;
-    }
-    let st = t.user as ConnState | null;
-    if (!st) {
-      st = new ConnState();
+    if (st.phase !== Phase.Decided) {
+      const d = t.decision;
+      if (d === null) {
+        if (t.inspecting) {
+          this.c[C.passInspecting]++;
+          sink.verdict(p.id, NF_ACCEPT, 0);
+        } else sink.verdict(p.id, NF_ACCEPT, this.marks.allow);
+        return;
+      }
+      // the 2021 box only throttled; blocking follows the policy (2022+ behaviour); throttling is
+      // policed in userspace so the idle rule holds exactly
+      const e = enforcementOf(d, true, this.emuCtx);
       st.decision = d;
-      st.decided = true;
-      t.user = st;
-      let enforcement: VerdictTaken['enforcement'];
-      if (d.action === 'block') {
-        // the 2021 box only throttled; blocking here follows the policy (2022+ behaviour)
-        if (d.method === 'drop') {
-          st.kind = K_DROP;
-          st.mark = this.mDrop;
-          enforcement = 'drop';
-        } else {
-          st.kind = K_RST;
-          st.mark = this.mRst;
-          enforcement = 'reset';
-        }
-      } else {
-        st.kind = K_POLICE;
-        st.mark = this.mPolice;
-        st.rate = d.rate_bps ?? 131072;
-        st.burst = d.burst_bytes ?? DEFAULT_BURST;
-        st.policer = new DualPolicer(st.rate, st.burst, now);
-        enforcement = 'police-userspace';
-      }
-      if (f) {
-        const fs = new ConnState();
-        fs.decision = d;
-        fs.rate = st.rate;
-        fs.burst = st.burst;
-        this.emit(f, fs, 'emulation', enforcement, now);
-      }
+      st.reason = 'emulation';
+      st.kind = e.kind;
+      st.mark = e.mark;
+      st.rate = e.rate;
+      st.burst = e.burst;
+      if (e.kind === K_POLICE) st.policer = new DualPolicer(e.rate, e.burst, now);
+      st.phase = Phase.Decided;
+      this.count(d);
+      this.emit(f, st, e.name, now);
     }
-    this.enforce(st, p.id, p.payload.length, t.lastToServer, now);
+    packetVerdict(st, sink, p.id, p.payload.length, t.lastToServer, now, this.c);
   }
-}
-
-function ipText(a: Uint8Array): string {
-  if (a.length === 4) return `${a[0]}.${a[1]}.${a[2]}.${a[3]}`;
-  const parts: string[] = [];
-  for (let i = 0; i < 16; i += 2) parts.push(((a[i] << 8) | a[i + 1]).toString(16));
-  return parts.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
 }

@@ -16,6 +16,8 @@ export class EnforceMetrics {
   readonly failOpen: client.Counter<'reason'>;
   readonly reloads: client.Counter<'result'>;
   private server: http.Server | null = null;
+  /** Policy version id of a version index (what a worker writes in its counters' policySeq slot). */
+  versionOf: (seq: number) => string = () => '';
 
   constructor() {
     const reg = this.registry;
@@ -75,11 +77,40 @@ export class EnforceMetrics {
       labelNames: ['action', 'rule'],
       registers: [reg],
     });
+    // the workers' fail-open events are counted in their shared counters: folded in at scrape time
+    const workerFailOpen: [string, number][] = [
+      ['held_flow_end', C.failOpenHeld],
+      ['on_timeout_allow', C.failOpenTimeout],
+      ['inspection_exhausted', C.failOpenExhausted],
+      ['flow_end_uninspected', C.failOpenFlowEnd],
+      ['packet_error', C.errors],
+    ];
+    const seen = new Map<string, number>();
+    const queues = this.queues;
     this.failOpen = new client.Counter({
       name: 'chokepoint_fail_open_total',
-      help: 'Fail-open events (worker exit, hold overflow released unclassified)',
+      help: 'Fail-open events (worker exit; held packets released unmarked at flow end; connections allowed unclassified by on_timeout; packets whose handling failed)',
       labelNames: ['reason'],
       registers: [reg],
+      collect(this: client.Counter<'reason'>) {
+        for (const [reason, slot] of workerFailOpen) {
+          let n = 0;
+          for (const c of queues.values()) n += c[slot];
+          this.inc({ reason }, n - (seen.get(reason) ?? 0));
+          seen.set(reason, n);
+        }
+      },
+    });
+    const versionInfo = new client.Gauge({
+      name: 'chokepoint_policy_version_info',
+      help: 'Policy version each queue worker enforces (value 1; label version = content hash of the policy and its list files)',
+      labelNames: ['queue', 'version'],
+      registers: [reg],
+      collect: () => {
+        versionInfo.reset();
+        for (const [q, c] of queues)
+          versionInfo.set({ queue: String(q), version: this.versionOf(c[C.policySeq]) }, 1);
+      },
     });
     this.reloads = new client.Counter({
       name: 'chokepoint_reloads_total',

@@ -1,41 +1,89 @@
 /**
  * @module enforce/policy-source
- * Loads a policy file into something the enforcer can use, through the policy module
- * (`loadPolicyFile` + `compilePolicy`). Imported lazily so `--no-install` printing and the error
- * paths work even when the policy module fails to load.
+ * A policy *version*: the bytes of the policy file and of every list file it names, read once, with
+ * an id that is the content hash of all of them ({@link readVersion}). The main thread reads and
+ * validates a version; every worker compiles the *same bytes* ({@link compileVersion}, no disk read,
+ * the same compile instant), so all queues enforce exactly one version and a worker restarted after
+ * a crash comes up on the version the daemon acknowledged, whatever is on disk by then.
  */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { InputError } from '../util/errors.js';
-import type { PolicyLike } from './types.js';
+import { compilePolicy } from '../policy/compile.js';
+import { parsePolicy } from '../policy/load.js';
+import type { CompiledPolicy } from '../policy/types.js';
 
-interface PolicyModule {
-  loadPolicyFile(path: string): unknown;
-  compilePolicy(p: unknown): PolicyLike;
+/** One policy version, as sent to workers (structured-clone safe). */
+export interface PolicyVersion {
+  /** Content hash (sha256, first 16 hex digits) over the policy file and its list files. */
+  id: string;
+  /** Absolute path of the policy file. */
+  path: string;
+  /** [absolute path, text] of the policy file first, then each list file in the order read. */
+  files: [string, string][];
+  /** The compile instant (ms): rule expiry is judged at the same time by every worker. */
+  at: number;
 }
 
-let mod: PolicyModule | null = null;
-
-export async function policyModule(): Promise<PolicyModule> {
-  if (!mod) mod = (await import('../policy/index.js')) as unknown as PolicyModule;
-  return mod;
+/** Content hash of the files (path and text of each, length-prefixed so no two sets collide). */
+export function versionId(files: [string, string][]): string {
+  const h = createHash('sha256');
+  for (const [p, t] of files) {
+    const pb = Buffer.from(p);
+    const tb = Buffer.from(t);
+    h.update(`${pb.length}:`).update(pb).update(`${tb.length}:`).update(tb);
+  }
+  return h.digest('hex').slice(0, 16);
 }
 
-/** Load and compile; throws InputError (the policy module's message, with file:line:col) on failure. */
-export async function loadPolicy(path: string): Promise<PolicyLike> {
-  const m = await policyModule();
+/**
+ * Read the policy file and its list files, validate and compile them (file:line:column errors as
+ * InputError). Returns the version and its compiled policy.
+ */
+export async function readVersion(path: string): Promise<{ version: PolicyVersion; policy: CompiledPolicy }> {
+  const abs = resolve(path);
+  let text: string;
   try {
-    const raw = await m.loadPolicyFile(path);
-    const compiled = m.compilePolicy(raw);
-    if (!compiled.inspection) {
-      (compiled as { inspection: PolicyLike['inspection'] }).inspection = {
-        mode: 'normal',
-        on_timeout: 'match',
-        hold_ms: 1000,
-        budget_bytes: 16384,
-      };
-    }
-    return compiled;
+    text = await readFile(abs, 'utf8');
+  } catch (e) {
+    throw new InputError(`policy ${path}: cannot read policy: ${(e as Error).message}`, { cause: e });
+  }
+  const files: [string, string][] = [[abs, text]];
+  const at = Date.now();
+  const policy = await build(abs, text, at, async (p) => {
+    const t = await readFile(p, 'utf8');
+    files.push([p, t]);
+    return t;
+  });
+  return { version: { id: versionId(files), path: abs, files, at }, policy };
+}
+
+/** Compile a version from its own bytes (what every worker does). */
+export async function compileVersion(v: PolicyVersion): Promise<CompiledPolicy> {
+  const lists = new Map(v.files.slice(1));
+  return build(v.path, v.files[0][1], v.at, async (p) => {
+    const t = lists.get(p);
+    if (t === undefined) throw new Error(`list file ${p} is not part of policy version ${v.id}`);
+    return t;
+  });
+}
+
+async function build(
+  path: string,
+  text: string,
+  at: number,
+  readList: (p: string) => Promise<string>,
+): Promise<CompiledPolicy> {
+  try {
+    return compilePolicy(await parsePolicy(text, path, { readList }), { now: at });
   } catch (e) {
     if (e instanceof InputError) throw e;
     throw new InputError(`policy ${path}: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/** Load and compile a policy file (the version's compiled policy). */
+export async function loadPolicy(path: string): Promise<CompiledPolicy> {
+  return (await readVersion(path)).policy;
 }

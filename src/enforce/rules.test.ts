@@ -18,7 +18,9 @@ import {
 const o = { chain: 'CPX', queues: [3, 3] as [number, number], connbytes: 32, markMask: 0x00ff0000 };
 
 test('mark values sit inside the mask', () => {
-  assert.equal(markValue(0x00ff0000, MARK_RST), 0x00030000);
+  assert.equal(MARK_RST, 3);
+  assert.equal(MARK_CLASS_BASE, 16);
+  assert.equal(markValue(0x00ff0000, 3), 0x00030000);
   assert.equal(markValue(0xff, 5), 5);
   assert.equal(markValue(0xf0, 0x1f), 0xf0); // truncated to the mask
 });
@@ -31,6 +33,7 @@ test('rules: queue only unmarked connections for their first packets, with bypas
     'mangle -A CPX -p tcp --tcp-flags SYN,ACK SYN,ACK -j RETURN',
     'mangle -A CPX -m connmark --mark 0x0/0xff0000 -m connbytes --connbytes 0:32 --connbytes-dir both --connbytes-mode packets -j NFQUEUE --queue-num 3 --queue-bypass',
     'mangle -A CPX -m connmark --mark 0x40000/0xff0000 -j NFQUEUE --queue-num 3 --queue-bypass',
+    'mangle -A CPX -m connmark --mark 0x50000/0xff0000 -j NFQUEUE --queue-num 3 --queue-bypass',
     'filter -A CPX -m connmark --mark 0x10000/0xff0000 -j RETURN',
     'filter -A CPX -m mark ! --mark 0x0/0xff0000 -j CONNMARK --save-mark --nfmask 0xff0000 --ctmask 0xff0000',
     'filter -A CPX -m connmark --mark 0x20000/0xff0000 -j DROP',
@@ -59,9 +62,13 @@ test('kernel throttle class: hashlimit per connection and direction, byte mode',
   const r = classRule(o, c).join(' ');
   assert.equal(
     r,
-    `-A CPX -m connmark --mark 0x${((MARK_CLASS_BASE + 2) << 16).toString(16)}/0xff0000 -m hashlimit --hashlimit-above 32000b/s --hashlimit-burst 32000b --hashlimit-mode srcip,srcport,dstip,dstport --hashlimit-name ${hashlimitName('CPX', 2)} --hashlimit-htable-expire 120000 -j DROP`,
+    // class 2 → mark value 16 + 2 = 18 = 0x12, shifted into the mask: 0x120000; table name cp + chain + id
+    '-A CPX -m connmark --mark 0x120000/0xff0000 -m hashlimit --hashlimit-above 32000b/s --hashlimit-burst 32000b --hashlimit-mode srcip,srcport,dstip,dstport --hashlimit-name cpcpx2 --hashlimit-htable-expire 120000 -j DROP',
   );
-  assert.ok(hashlimitName('A_VERY_LONG_CHAIN_NAME_123', 238).length <= 15);
+  assert.equal(hashlimitName('CPX', 2), 'cpcpx2');
+  // the last 9 alphanumerics of the chain, lowercased, then the id; at most 15 characters
+  assert.equal(hashlimitName('A_VERY_LONG_CHAIN_NAME_123', 238), 'cpinname123238');
+  assert.equal(hashlimitName('A_VERY_LONG_CHAIN_NAME_123', 23).length, 13);
 });
 
 test('--no-install script quotes what the shell would split', () => {

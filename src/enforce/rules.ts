@@ -6,7 +6,8 @@
  * Two chains of our own, jumped to from the top of FORWARD:
  * - mangle/<CHAIN>: connections whose conntrack mark (our bits) is still 0 go to NFQUEUE for their
  *   first N packets (`connbytes`), with `--queue-bypass` (no listener → accept); connections marked
- *   "police" (userspace throttling) go to NFQUEUE for every packet.
+ *   "police" (userspace throttling) or "inspect" (still being named: past `connbytes`, however many
+ *   segments the client splits its first bytes into) go to NFQUEUE for every packet.
  * - filter/<CHAIN>: the packet mark set by the verdict is saved into the conntrack mark, then the
  *   kernel enforces the connection's mark from then on: drop, TCP reset (REJECT toward the sender;
  *   the engine crafts the RST toward the other end), or a `hashlimit` policer per connection and
@@ -24,6 +25,8 @@ export const MARK_DROP = 2;
 export const MARK_RST = 3;
 /** Every packet of the connection goes to userspace (userspace policing / emulation state). */
 export const MARK_POLICE = 4;
+/** Still being inspected (normal mode): every packet keeps coming to userspace past `connbytes`. */
+export const MARK_INSPECT = 5;
 export const MARK_CLASS_BASE = 16;
 
 export class RulesError extends ChokepointError {
@@ -119,6 +122,8 @@ export function buildRules(o: RuleOptions, classes: ThrottleClass[] = []): strin
       '-m', 'connbytes', '--connbytes', `0:${o.connbytes}`, '--connbytes-dir', 'both',
       '--connbytes-mode', 'packets', ...queueTarget(o)],
     ['mangle', '-A', c, '-m', 'connmark', '--mark', mk(MARK_POLICE), ...queueTarget(o)],
+    // a connection still being named keeps coming however many packets the client splits it into
+    ['mangle', '-A', c, '-m', 'connmark', '--mark', mk(MARK_INSPECT), ...queueTarget(o)],
     // the common case first: an allowed connection leaves the chain after one match
     ['filter', '-A', c, '-m', 'connmark', '--mark', mk(MARK_ALLOW), '-j', 'RETURN'],
     ['filter', '-A', c, '-m', 'mark', '!', '--mark', `0x0/${M}`,

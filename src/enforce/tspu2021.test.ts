@@ -1,12 +1,14 @@
 /**
  * @module enforce/tspu2021.test
- * The 2021 inspector, packet by packet, against the behaviour documented in brief §5, with a real
- * ClientHello (Node/OpenSSL's, captured from tls.connect) and hand-built TCP/IPv4 packets.
+ * The 2021 inspection mode, packet by packet through the Engine as the box runs it, against the
+ * behaviour documented in brief §5, with a real ClientHello (Node/OpenSSL's, captured from
+ * tls.connect) and hand-built TCP/IPv4 packets.
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseClientHelloBody } from '../dissect/tls.js';
-import { Tspu2021Inspector, firstRecordSni, isProxyPreamble, isTlsRecord } from './tspu2021.js';
+import { firstRecordSni, isProxyPreamble, isTlsRecord } from './tspu2021.js';
+import { TspuRig } from './testing/tspu-rig.js';
 import { captureClientHello, twoRecords } from './testing/ch-client.js';
 import { Conv, RST, ACK, FIN } from './testing/packets.js';
 
@@ -19,7 +21,7 @@ const parse = (b: Uint8Array): string | null | undefined => {
 };
 
 function inspector(window = 15) {
-  return new Tspu2021Inspector<string>(parse, (sni) => (sni === 'twitter.com' ? 'throttle' : null), {
+  return new TspuRig<string>(parse, (sni) => (sni === 'twitter.com' ? 'throttle' : null), {
     windowPackets: window,
   });
 }
@@ -32,7 +34,7 @@ describe('tspu-2021 inspector', () => {
     fake = await captureClientHello('example.org');
   });
 
-  function open(t: Tspu2021Inspector<string>, c = new Conv()): Conv {
+  function open(t: TspuRig<string>, c = new Conv()): Conv {
     assert.ok(t.packet(c.syn(), 0));
     assert.ok(t.packet(c.synAck(), 1));
     assert.ok(t.packet(c.ack(), 2));

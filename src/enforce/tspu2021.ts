@@ -1,66 +1,73 @@
 /**
  * @module enforce/tspu2021
- * Emulation of the 2021 Russian throttler's inspector (brief §5), for researchers who want to test
- * measurement tools and evasions against the documented behaviour, deliberately *not* the engine's
- * faithful reassembling classifier:
+ * The `tspu-2021` inspection mode: the 2021 Russian throttler's inspector (brief §5), run over the
+ * engine's own decoded Packet and Flow (no second decoder or flow table), for researchers who want
+ * to test measurement tools and evasions against the documented behaviour, deliberately *not* the
+ * engine's faithful reassembling classifier:
  * - only TCP connections whose SYN (without ACK) was seen are tracked; the SYN's sender is the
- *   initiator ("client"); a ClientHello from either side can trigger;
+ *   initiator; a ClientHello from either side can trigger;
  * - per direction, the first data packet is inspected, one packet at a time, no reassembly;
  * - only the first TLS record of a packet is parsed; the record, and the ClientHello inside it, must
- *   fit (a split, padded, record-fragmented or out-of-order ClientHello does not trigger);
+ *   fit (a split, padded, record-fragmented or out-of-order ClientHello does not trigger); IP
+ *   fragments (datagrams the decoder reassembled) are not inspected;
  * - a first data packet of ≥ `junkBytes` (101) that is neither a TLS record nor an HTTP-proxy/SOCKS
  *   preamble ends inspection of the connection; a smaller one leaves the direction's "first packet"
  *   still to come;
  * - a TLS record or a proxy preamble opens a window of `windowPackets` (15) further packets (both
  *   directions) in which every data packet is inspected the same way, so one fake ClientHello first
  *   does not evade;
- * - state is forgotten after `idleMs` (10 min) without packets; RST and FIN do not clear it.
+ * - state is forgotten after `idleMs` (10 min) without packets; RST and FIN do not clear it (the
+ *   engine for this mode keeps closed flows as long as open ones: {@link tspuEngineOptions}).
  * Whether a name triggers is the caller's `onSni` (the policy): a non-null result ends inspection
- * and is kept on the flow as `decision`.
+ * and is kept on the state as `decision`. The state lives in a slot of the caller's (on Flow.user).
  */
+import type { Flow } from '../flow/flow.js';
+import { TCP_ACK, TCP_SYN, type Packet } from '../decode/packet.js';
+import type { EngineOptions } from '../engine/engine.js';
 
 export interface Tspu2021Options {
   windowPackets?: number;
   junkBytes?: number;
   idleMs?: number;
-  maxFlows?: number;
 }
 
 /** A parsed ClientHello body → its server_name (null when absent), or undefined when unparsable. */
 export type SniParser = (body: Uint8Array) => string | null | undefined;
 
-export class TspuFlow<T> {
-  /** Initiator (SYN sender) address and port; the other end. */
-  readonly ia: Uint8Array;
-  readonly ra: Uint8Array;
-  readonly ip: number;
-  readonly rp: number;
-  readonly hash: number;
+/** The engine settings of this mode: flows (closed ones too: RST/FIN keep state) live `idleMs`. */
+export function tspuEngineOptions(idleMs: number): Pick<EngineOptions, 'tcpIdleMs' | 'closedIdleMs'> {
+  return { tcpIdleMs: idleMs, closedIdleMs: idleMs };
+}
+
+/** The emulated box's state of one connection. */
+export class TspuState<T> {
   lastSeen: number;
   inspecting = true;
   /** Remaining packets of the window opened by a TLS record / proxy preamble (0: none open). */
   window = 0;
-  /** First data packet seen, per direction (0: to server, 1: to client). */
+  /** First data packet seen, per direction (0: from the initiator, 1: toward it). */
   firstDone0 = false;
   firstDone1 = false;
   /** The name that triggered, and the caller's decision for it. */
   sni: string | null = null;
   decision: T | null = null;
-  /** Free slot for the caller (e.g. a policer). */
-  user: unknown = null;
-  /** Set by packet(): direction of the last packet. */
+  /** Direction of the last packet: from the initiator (the SYN's sender). */
   lastToServer = true;
   /** Payload length of the last packet. */
   lastPayloadLen = 0;
 
-  constructor(ia: Uint8Array, ra: Uint8Array, ip: number, rp: number, hash: number, now: number) {
-    this.ia = ia;
-    this.ra = ra;
-    this.ip = ip;
-    this.rp = rp;
-    this.hash = hash;
+  constructor(
+    /** Whether the initiator is the engine flow's client. */
+    readonly initIsClient: boolean,
+    now: number,
+  ) {
     this.lastSeen = now;
   }
+}
+
+/** Where the caller keeps a connection's state. */
+export interface TspuSlot<T> {
+  tspu: TspuState<T> | null;
 }
 
 const HTTP_METHODS = ['CONNECT ', 'GET ', 'POST ', 'HEAD ', 'PUT ', 'OPTIONS ', 'DELETE ', 'PATCH '].map(
@@ -99,159 +106,87 @@ export function firstRecordSni(p: Uint8Array, parse: SniParser): string | null {
   return sni ?? null;
 }
 
-function eq(a: Uint8Array, b: Uint8Array, off: number, len: number): boolean {
-  if (a.length !== len) return false;
-  for (let i = 0; i < len; i++) if (a[i] !== b[off + i]) return false;
-  return true;
-}
-
 export class Tspu2021Inspector<T> {
   private readonly windowPackets: number;
   private readonly junkBytes: number;
   private readonly idleMs: number;
-  private readonly maxFlows: number;
-  private readonly table = new Map<number, TspuFlow<T>[]>();
   private count = 0;
-  private lastSweep = 0;
 
   constructor(
     private readonly parse: SniParser,
-    private readonly onSni: (sni: string, flow: TspuFlow<T>) => T | null,
+    private readonly onSni: (sni: string, flow: Flow) => T | null,
     opts: Tspu2021Options = {},
   ) {
     this.windowPackets = opts.windowPackets ?? 15;
     this.junkBytes = opts.junkBytes ?? 101;
     this.idleMs = opts.idleMs ?? 600_000;
-    this.maxFlows = opts.maxFlows ?? 1 << 18;
   }
 
+  /** Connections tracked. */
   get size(): number {
     return this.count;
   }
 
-  /**
-   * Feed one raw IP packet. Returns the connection's state, or null when the packet belongs to no
-   * tracked connection (not TCP, or the connection's SYN was not seen / it idled out).
-   */
-  packet(ip: Uint8Array, now: number): TspuFlow<T> | null {
-    if (now - this.lastSweep > 10_000) this.sweep(now);
-    let so: number, alen: number, l4: number, end: number;
-    const v = ip.length > 0 ? ip[0] >> 4 : 0;
-    if (v === 4) {
-      if (ip.length < 20 || ip[9] !== 6) return null;
-      if (((ip[6] & 0x3f) | ip[7]) !== 0) return null; // fragments: not inspected
-      so = 12;
-      alen = 4;
-      l4 = (ip[0] & 15) * 4;
-      end = Math.min(ip.length, (ip[2] << 8) | ip[3]);
-    } else if (v === 6) {
-      if (ip.length < 40 || ip[6] !== 6) return null;
-      so = 8;
-      alen = 16;
-      l4 = 40;
-      end = Math.min(ip.length, 40 + ((ip[4] << 8) | ip[5]));
-    } else return null;
-    if (l4 + 20 > end) return null;
-    const sp = (ip[l4] << 8) | ip[l4 + 1];
-    const dp = (ip[l4 + 2] << 8) | ip[l4 + 3];
-    const flags = ip[l4 + 13];
-    const doff = (ip[l4 + 12] >> 4) * 4;
-    const pStart = l4 + doff;
-    if (pStart > end) return null;
-    const da = so + alen;
-    // symmetric hash of the 4-tuple
-    let h = (sp ^ dp) | 0;
-    for (let i = 0; i < alen; i++) h = (Math.imul(h, 31) + (ip[so + i] ^ ip[da + i])) | 0;
-    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) | 0;
-    let f: TspuFlow<T> | null = null;
-    let toServer = true;
-    const bucket = this.table.get(h);
-    if (bucket) {
-      for (const c of bucket) {
-        if (c.ip === sp && c.rp === dp && eq(c.ia, ip, so, alen) && eq(c.ra, ip, da, alen)) {
-          f = c;
-          toServer = true;
-          break;
-        }
-        if (c.ip === dp && c.rp === sp && eq(c.ia, ip, da, alen) && eq(c.ra, ip, so, alen)) {
-          f = c;
-          toServer = false;
-          break;
-        }
-      }
+  /** The engine ended the flow holding `slot`. */
+  forget(slot: TspuSlot<T> | null): void {
+    if (slot?.tspu) {
+      slot.tspu = null;
+      this.count--;
     }
-    if (f && now - f.lastSeen > this.idleMs) {
-      this.remove(f);
-      f = null;
-    }
-    const syn = (flags & 0x12) === 0x02;
-    if (!f) {
-      if (!syn || this.count >= this.maxFlows) return null;
-      f = new TspuFlow<T>(ip.slice(so, so + alen), ip.slice(da, da + alen), sp, dp, h, now);
-      if (bucket) bucket.push(f);
-      else this.table.set(h, [f]);
-      this.count++;
-      toServer = true;
-    }
-    f.lastSeen = now;
-    f.lastToServer = toServer;
-    const payload = ip.subarray(pStart, end);
-    f.lastPayloadLen = payload.length;
-    if (!f.inspecting || payload.length === 0) return f;
-    if (f.window > 0) {
-      f.window--;
-      if (isTlsRecord(payload)) this.trigger(f, payload);
-      if (f.window === 0 && f.decision === null) f.inspecting = false;
-      return f;
-    }
-    const first = toServer ? !f.firstDone0 : !f.firstDone1;
-    if (!first) return f;
-    if (isTlsRecord(payload) || isProxyPreamble(payload)) {
-      if (toServer) f.firstDone0 = true;
-      else f.firstDone1 = true;
-      f.window = this.windowPackets;
-      if (isTlsRecord(payload)) this.trigger(f, payload);
-    } else if (payload.length >= this.junkBytes) {
-      f.inspecting = false;
-    }
-    // a smaller non-TLS first packet leaves this direction's first packet still to come
-    return f;
   }
 
-  private trigger(f: TspuFlow<T>, payload: Uint8Array): void {
+  /**
+   * Inspect the engine's current packet `p` of flow `f` (`toServer`: the engine's direction). Returns
+   * the connection's state, or null when the packet belongs to no tracked connection (not TCP, an IP
+   * fragment, or the connection's SYN was not seen / it idled out).
+   */
+  inspect(slot: TspuSlot<T>, f: Flow, p: Packet, toServer: boolean, now: number): TspuState<T> | null {
+    if (p.proto !== 6 || p.reassembled) return null;
+    let st = slot.tspu;
+    if (st && now - st.lastSeen > this.idleMs) {
+      this.forget(slot);
+      st = null;
+    }
+    if (!st) {
+      if ((p.tcpFlags & (TCP_SYN | TCP_ACK)) !== TCP_SYN) return null;
+      st = slot.tspu = new TspuState<T>(toServer, now);
+      this.count++;
+    }
+    const fromInit = toServer === st.initIsClient;
+    st.lastSeen = now;
+    st.lastToServer = fromInit;
+    st.lastPayloadLen = p.payLen;
+    if (!st.inspecting || p.payLen === 0) return st;
+    const payload = p.buf.subarray(p.payOff, p.payOff + p.payLen);
+    if (st.window > 0) {
+      st.window--;
+      if (isTlsRecord(payload)) this.trigger(st, f, payload);
+      if (st.window === 0 && st.decision === null) st.inspecting = false;
+      return st;
+    }
+    const first = fromInit ? !st.firstDone0 : !st.firstDone1;
+    if (!first) return st;
+    if (isTlsRecord(payload) || isProxyPreamble(payload)) {
+      if (fromInit) st.firstDone0 = true;
+      else st.firstDone1 = true;
+      st.window = this.windowPackets;
+      if (isTlsRecord(payload)) this.trigger(st, f, payload);
+    } else if (payload.length >= this.junkBytes) {
+      st.inspecting = false;
+    }
+    // a smaller non-TLS first packet leaves this direction's first packet still to come
+    return st;
+  }
+
+  private trigger(st: TspuState<T>, f: Flow, payload: Uint8Array): void {
     const sni = firstRecordSni(payload, this.parse);
     if (sni === null) return;
     const d = this.onSni(sni, f);
     if (d !== null) {
-      f.sni = sni;
-      f.decision = d;
-      f.inspecting = false;
-      f.window = 0;
-    }
-  }
-
-  private remove(f: TspuFlow<T>): void {
-    const b = this.table.get(f.hash);
-    if (!b) return;
-    const i = b.indexOf(f);
-    if (i >= 0) {
-      b.splice(i, 1);
-      this.count--;
-    }
-    if (b.length === 0) this.table.delete(f.hash);
-  }
-
-  /** Forget connections idle longer than idleMs. */
-  sweep(now: number): void {
-    this.lastSweep = now;
-    for (const [h, b] of this.table) {
-      for (let i = b.length - 1; i >= 0; i--) {
-        if (now - b[i].lastSeen > this.idleMs) {
-          b.splice(i, 1);
-          this.count--;
-        }
-      }
-      if (b.length === 0) this.table.delete(h);
+      st.sni = sni;
+      st.decision = d;
+      st.inspecting = false;
+      st.window = 0;
     }
   }
 }

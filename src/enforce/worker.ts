@@ -1,37 +1,54 @@
 /**
  * @module enforce/worker
- * One worker thread per NFQUEUE. It binds the queue, loads the policy, and runs the receive loop:
- * drain the socket (non-blocking recv, up to a batch), run hold timeouts, yield to its own event loop
- * (so reload / stop messages get through), then block in poll(2) for at most 20 ms. Blocking here
- * never stalls the main thread (signals, /metrics, the EVE writer live there).
+ * One worker thread per NFQUEUE. It binds the queue, compiles the policy version it was given (the
+ * daemon's acknowledged one: the same bytes every worker has, never the disk), and runs the receive
+ * loop: drain the socket (non-blocking recv, up to a batch), run hold timeouts, yield to its own
+ * event loop (so reload / stop messages get through), then block in poll(2) for at most 20 ms.
  *
- * Messages to the parent: ready | fatal {code,message} | eve {lines} | rules {counts} |
- * class-req {rate,burst} | reloaded {ok,error?}. From the parent: reload | stop | class.
+ * Reload is two-phase: `prepare {version}` compiles the version off to the side and answers
+ * `prepared {id, ok}`; `commit {id, seq}` swaps it in between two packets, after flushing the EVE
+ * lines of the previous version, and answers `committed {id}`; `abort {id}` forgets it.
+ * Fault injection for tests: CHOKEPOINT_FAULT_RELOAD="QUEUE:N:fail|exit[,...]" makes this queue's
+ * N-th prepare fail (answer not ok) or exit the thread (a crash mid-reload); a restarted worker
+ * has no faults.
+ *
+ * Messages to the parent: ready {id, fd} (fd: the queue's netlink socket, which the daemon closes if
+ * the thread dies without closing it, so the restarted worker can bind the queue again) | fatal {code,message} | eve {lines} | rules {counts} |
+ * class-req {rate,burst} | prepared {id,ok,error?} | committed {id}. From the parent: prepare |
+ * commit | abort | stop | class.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { NF_ACCEPT, NfQueue } from './nfq.js';
 import { Enforcer } from './enforcer.js';
-import { loadPolicy } from './policy-source.js';
+import { compileVersion, type PolicyVersion } from './policy-source.js';
 import { C } from './counters.js';
+import type { CompiledPolicy } from '../policy/types.js';
 import type { VerdictEvent } from './types.js';
 import { hostname } from 'node:os';
 import { verdictToEve } from '../output/eve.js';
 
 export interface WorkerInit {
   queue: number;
-  policyPath: string;
+  /** The version to come up on, and its index (written to the shared counters). */
+  version: PolicyVersion;
+  seq: number;
+  /** How many times this queue's worker was restarted (injected faults apply to the first only). */
+  generation: number;
   markMask: number;
   throttle: 'kernel' | 'userspace';
   counters: Float64Array;
   maxlen: number;
-  holdPackets: number;
   eve: boolean;
   /** Sensor name for the EVE log (`host`, flow_id prefix); default os.hostname(). */
   node?: string;
 }
 
 type ParentMsg =
-  { type: 'reload' } | { type: 'stop' } | { type: 'class'; rate: number; burst: number; id: number };
+  | { type: 'prepare'; version: PolicyVersion }
+  | { type: 'commit'; id: string; seq: number }
+  | { type: 'abort'; id: string }
+  | { type: 'stop' }
+  | { type: 'class'; rate: number; burst: number; id: number };
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -44,17 +61,29 @@ const ruleCounts = new Map<string, number>();
 const classes = new Map<string, number>();
 const requested = new Set<string>();
 
+/** This queue's faults: prepare number → what happens. */
+function faults(): Map<number, string> {
+  const m = new Map<number, string>();
+  for (const f of (process.env.CHOKEPOINT_FAULT_RELOAD ?? '').split(',')) {
+    const [q, n, what] = f.split(':');
+    if (Number(q) === init.queue && Number(n) > 0 && init.generation === 0) m.set(Number(n), what);
+  }
+  return m;
+}
+
 function onVerdict(ev: VerdictEvent): void {
   const key = `${ev.policy.action}\u0000${ev.policy.rule_id ?? ''}`;
   ruleCounts.set(key, (ruleCounts.get(key) ?? 0) + 1);
   if (init.eve)
-    eveBuf.push(JSON.stringify(verdictToEve(ev, ev.verdict, { node: eveNode, queue: init.queue })));
+    eveBuf.push(
+      JSON.stringify(
+        verdictToEve(ev, ev.verdict, { node: eveNode, queue: init.queue, policyVersion: ev.policy_version }),
+      ),
+    );
 }
 
 function flush(): void {
-  if (eveBuf.length) {
-    port.postMessage({ type: 'eve', lines: eveBuf.splice(0) });
-  }
+  if (eveBuf.length) port.postMessage({ type: 'eve', lines: eveBuf.splice(0) });
   if (ruleCounts.size) {
     port.postMessage({ type: 'rules', counts: [...ruleCounts] });
     ruleCounts.clear();
@@ -65,16 +94,16 @@ async function main(): Promise<void> {
   let q: NfQueue;
   let enf: Enforcer;
   try {
-    const policy = await loadPolicy(init.policyPath);
+    const policy = await compileVersion(init.version);
     q = new NfQueue({ queue: init.queue, maxlen: init.maxlen });
     enf = new Enforcer({
       queue: init.queue,
       sink: q,
       policy,
+      version: init.version.id,
       markMask: init.markMask,
       throttle: init.throttle,
       counters,
-      holdPackets: init.holdPackets,
       onVerdict,
       classFor: (rate, burst) => {
         const key = `${rate}:${burst}`;
@@ -87,28 +116,52 @@ async function main(): Promise<void> {
         return -1;
       },
     });
+    counters[C.policySeq] = init.seq;
   } catch (e) {
     const err = e as { code?: string; message?: string };
     port.postMessage({ type: 'fatal', code: err.code ?? 'ERR_WORKER', message: err.message ?? String(e) });
     return;
   }
+  const fault = faults();
+  let prepares = 0;
+  let staged: { id: string; policy: CompiledPolicy } | null = null;
   port.on('message', (m: ParentMsg) => {
     if (m.type === 'stop') stopping = true;
     else if (m.type === 'class') {
       classes.set(`${m.rate}:${m.burst}`, m.id);
       enf.classReady(m.rate, m.burst, m.id, Date.now());
-    } else if (m.type === 'reload') {
-      loadPolicy(init.policyPath).then(
-        (p) => {
-          enf.setPolicy(p);
-          counters[C.reloads]++;
-          port.postMessage({ type: 'reloaded', ok: true });
-        },
-        (e: Error) => port.postMessage({ type: 'reloaded', ok: false, error: e.message }),
-      );
+    } else if (m.type === 'prepare') {
+      const id = m.version.id;
+      const f = fault.get(++prepares);
+      if (f === 'exit') process.exit(70);
+      void (async () => {
+        try {
+          const p = await compileVersion(m.version);
+          if (f === 'fail')
+            throw new Error(`injected failure (CHOKEPOINT_FAULT_RELOAD) at prepare ${prepares}`);
+          staged = { id, policy: p };
+          port.postMessage({ type: 'prepared', id, ok: true });
+        } catch (e) {
+          staged = null;
+          port.postMessage({ type: 'prepared', id, ok: false, error: (e as Error).message });
+        }
+      })();
+    } else if (m.type === 'commit') {
+      if (staged?.id !== m.id) {
+        port.postMessage({ type: 'fatal', code: 'ERR_RELOAD', message: `commit of ${m.id} without prepare` });
+        return;
+      }
+      flush(); // every EVE line of the previous version leaves before the acknowledgement
+      enf.setPolicy(staged.policy, staged.id);
+      staged = null;
+      counters[C.policySeq] = m.seq;
+      counters[C.reloads]++;
+      port.postMessage({ type: 'committed', id: m.id });
+    } else if (m.type === 'abort') {
+      if (staged?.id === m.id) staged = null;
     }
   });
-  port.postMessage({ type: 'ready' });
+  port.postMessage({ type: 'ready', id: init.version.id, fd: q.fd });
   let lastFlush = Date.now();
   const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
   while (!stopping) {

@@ -9,12 +9,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { conformance, CORPUS } from '../../bench/conformance.js';
+import { need } from '../testutil/require.js';
 
 const present = existsSync(join(CORPUS, 'names.tsv'));
 
 test(
   'nDPI corpus: no crash or hang, ≥ 97% name agreement',
-  { skip: present ? false : `nDPI corpus absent at ${CORPUS}`, timeout: 900_000 },
+  { skip: need(present, `nDPI corpus absent at ${CORPUS}`), timeout: 900_000 },
   async () => {
     const rep = await conformance({ jobs: 2, timeoutMs: 120_000 });
     assert.ok(rep.files >= 500, `captures found: ${rep.files}`);

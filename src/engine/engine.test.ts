@@ -26,6 +26,7 @@ const written = (r: FlowRecord): unknown => JSON.parse(JSON.stringify(flowToEve(
 import { ipBytes, ipv4, ipv6, tcp, udp, eth } from '../testutil/net.js';
 import { pcapFile, tempDir } from '../testutil/pcap.js';
 import { buildClientHello, wrapRecords } from '../gen/clienthello.js';
+import { haveTool, need } from '../testutil/require.js';
 
 const tmp = tempDir('chokepoint-engine-');
 after(() => tmp.cleanup());
@@ -167,11 +168,9 @@ test('every record, as written (output/eve.ts), satisfies schema/flow-record.sch
   for (const r of out.recs) assert.deepEqual(flowRecordErrors(written(r)), [], JSON.stringify(r));
 });
 
-const haveTshark = spawnSync('tshark', ['-v']).status === 0;
-
 test(
   "packet and byte counts per direction, first-packet timestamps and Community IDs equal tshark's",
-  { skip: !haveTshark && 'tshark not installed', timeout: 300_000 },
+  { skip: need(haveTool('tshark'), 'tshark not installed (Debian tshark)'), timeout: 300_000 },
   () => {
     const r = spawnSync(
       'tshark',

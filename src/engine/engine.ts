@@ -266,6 +266,16 @@ export class Engine {
     return f;
   }
 
+  /**
+   * Idle timeouts (ms) from now on, for a mode switched at run time (the inline box's policy reload
+   * into or out of `tspu-2021`, whose flows and closed flows live 10 minutes).
+   */
+  setIdleTimeouts(o: Pick<EngineOptions, 'tcpIdleMs' | 'udpIdleMs' | 'closedIdleMs'>): void {
+    if (o.tcpIdleMs !== undefined) this.idle[0] = o.tcpIdleMs;
+    if (o.udpIdleMs !== undefined) this.idle[1] = o.udpIdleMs;
+    if (o.closedIdleMs !== undefined) this.idle[2] = o.closedIdleMs;
+  }
+
   /** End flows idle past their timeout at capture time `nowMs`. */
   expire(nowMs: number): void {
     this.nextExpiry = nowMs + 1000;
@@ -280,6 +290,14 @@ export class Engine {
       }
     }
     this.decoder.frags.expire(nowMs);
+  }
+
+  /**
+   * End flow `f` now (its record goes to onFlowEnd), e.g. when the inline box learns that its 5-tuple
+   * carries a new connection the engine could not see closing.
+   */
+  endFlow(f: Flow): void {
+    this.end(f, 'tcp_reuse');
   }
 
   /** End every flow (end of input). */

@@ -5,13 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildClientHello, wrapRecords, DEFAULT_CIPHER_SUITES } from './clienthello.js';
+import { haveTools, need } from '../testutil/require.js';
 
-const hasTshark = spawnSync('sh', ['-c', 'command -v tshark && command -v text2pcap']).status === 0;
+const TSHARK = need(haveTools('tshark', 'text2pcap'), 'tshark/text2pcap missing (Debian tshark)');
 
 /** tshark's decoding of `stream` sent as one TCP packet to port 443. */
 function tsharkHello(stream: Uint8Array): Record<string, string[]> {
@@ -64,42 +65,38 @@ function tsharkHello(stream: Uint8Array): Record<string, string[]> {
   }
 }
 
-test(
-  'tshark decodes a Chrome-like hello with the options given',
-  { skip: !hasTshark, timeout: 60000 },
-  () => {
-    const hs = buildClientHello({
-      sni: 'Built.Example.ORG',
-      alpn: ['h2', 'http/1.1'],
-      grease: true,
-      pqKeyShare: true,
-      ech: true,
-    });
-    const ts = tsharkHello(wrapRecords(hs));
-    assert.deepEqual(ts['tls.handshake.extensions_server_name'], ['Built.Example.ORG']);
-    assert.deepEqual(ts['tls.handshake.extensions_alpn_str'], ['h2', 'http/1.1']);
-    assert.deepEqual(ts['tls.handshake.extensions.supported_version'], ['0xdada', '0x0304', '0x0303']);
-    assert.deepEqual(ts['tls.handshake.ciphersuite'], [
-      '0x1a1a',
-      ...DEFAULT_CIPHER_SUITES.map((c) => '0x' + c.toString(16).padStart(4, '0')),
-    ]);
-    assert.ok(ts['tls.handshake.extension.type'].includes(String(0xfe0d)));
-    // key shares: GREASE (1 byte), X25519MLKEM768 (1216 bytes), X25519 (32 bytes)
-    assert.deepEqual(ts['tls.handshake.extensions_key_share_group'], [
-      String(0x4a4a),
-      String(0x11ec),
-      String(0x1d),
-    ]);
-    assert.deepEqual(ts['tls.handshake.extensions_key_share_key_exchange_length'], ['1', '1216', '32']);
-    assert.equal(Number(ts['tls.handshake.length'][0]), hs.length - 4);
-    assert.equal(ts['_ws.malformed'], undefined);
-    assert.ok(hs.length > 1700 && hs.length < 2000, `PQ hello is ${hs.length} bytes`);
-  },
-);
+test('tshark decodes a Chrome-like hello with the options given', { skip: TSHARK, timeout: 60000 }, () => {
+  const hs = buildClientHello({
+    sni: 'Built.Example.ORG',
+    alpn: ['h2', 'http/1.1'],
+    grease: true,
+    pqKeyShare: true,
+    ech: true,
+  });
+  const ts = tsharkHello(wrapRecords(hs));
+  assert.deepEqual(ts['tls.handshake.extensions_server_name'], ['Built.Example.ORG']);
+  assert.deepEqual(ts['tls.handshake.extensions_alpn_str'], ['h2', 'http/1.1']);
+  assert.deepEqual(ts['tls.handshake.extensions.supported_version'], ['0xdada', '0x0304', '0x0303']);
+  assert.deepEqual(ts['tls.handshake.ciphersuite'], [
+    '0x1a1a',
+    ...DEFAULT_CIPHER_SUITES.map((c) => '0x' + c.toString(16).padStart(4, '0')),
+  ]);
+  assert.ok(ts['tls.handshake.extension.type'].includes(String(0xfe0d)));
+  // key shares: GREASE (1 byte), X25519MLKEM768 (1216 bytes), X25519 (32 bytes)
+  assert.deepEqual(ts['tls.handshake.extensions_key_share_group'], [
+    String(0x4a4a),
+    String(0x11ec),
+    String(0x1d),
+  ]);
+  assert.deepEqual(ts['tls.handshake.extensions_key_share_key_exchange_length'], ['1', '1216', '32']);
+  assert.equal(Number(ts['tls.handshake.length'][0]), hs.length - 4);
+  assert.equal(ts['_ws.malformed'], undefined);
+  assert.ok(hs.length > 1700 && hs.length < 2000, `PQ hello is ${hs.length} bytes`);
+});
 
 test(
   'tshark decodes record-fragmented hellos (7-byte records) and a no-SNI, no-ALPN hello',
-  { skip: !hasTshark, timeout: 60000 },
+  { skip: TSHARK, timeout: 60000 },
   () => {
     const ts = tsharkHello(wrapRecords(buildClientHello({ sni: 'frag.example', alpn: ['h2'] }), 7));
     assert.deepEqual(ts['tls.handshake.extensions_server_name'], ['frag.example']);

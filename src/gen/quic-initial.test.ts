@@ -15,6 +15,7 @@ import { deriveInitialKeys, quicVersionInfo } from '../dissect/quic-keys.js';
 import { openInitial, parseLongHeader, readVarint, type LongHeader } from '../dissect/quic-packet.js';
 import { buildClientHello } from './clienthello.js';
 import { buildQuicInitials } from './quic-initial.js';
+import { haveTools, need } from '../testutil/require.js';
 
 const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -138,16 +139,6 @@ test('raises the packet count when the hello does not fit; token, SCID and key D
   assert.throws(() => buildQuicInitials({ dcid: new Uint8Array(21), clientHello: ch }), RangeError);
 });
 
-function haveTshark(): boolean {
-  try {
-    execFileSync('tshark', ['--version'], { stdio: 'ignore' });
-    execFileSync('text2pcap', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** tshark's SNI/ALPN/version for the datagrams sent from 10.0.0.1:50000 to 10.0.0.2:443. */
 function tsharkDecode(ds: Uint8Array[]): { sni: string[]; alpn: string[]; version: string[] } {
   const tmp = mkdtempSync(join(tmpdir(), 'quic-gen-test-'));
@@ -208,7 +199,10 @@ function tsharkDecode(ds: Uint8Array[]): { sni: string[]; alpn: string[]; versio
 
 test(
   'tshark (independent dissector) decrypts the builder output and finds the SNI',
-  { skip: !haveTshark() && 'tshark not installed' },
+  {
+    skip: need(haveTools('tshark', 'text2pcap'), 'tshark/text2pcap missing (Debian tshark)'),
+    timeout: 60_000,
+  },
   () => {
     for (const [version, packets] of [
       [1, 1],

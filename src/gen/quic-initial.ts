@@ -10,12 +10,14 @@
  * With `packets: 1`, packet number 2 and the CRYPTO frame of RFC 9001 Appendix A.2 this
  * reproduces the RFC's protected packet byte for byte (the Length field is always a 2-byte
  * varint, CRYPTO offset/length are minimal varints, as in the RFC).
+ *
+ * The protection is the generator's own (`gen/quic-protect`), not the dissector's: this is the
+ * ground truth the dissector is checked against.
  */
-import { deriveInitialKeys, PT_INITIAL, quicVersionInfo } from '../dissect/quic-keys.js';
-import { encodeVarint, sealPacket } from '../dissect/quic-packet.js';
+import { genQuicVersion, initialKeys, protectInitial, varint, varintSize } from './quic-protect.js';
 
 export interface QuicInitialOptions {
-  /** QUIC version (default 1); must be one that dissect/quic-keys supports. */
+  /** QUIC version (default 1); must be one that gen/quic-protect knows. */
   version?: number;
   dcid: Uint8Array;
   scid?: Uint8Array;
@@ -42,29 +44,20 @@ export interface QuicInitialOptions {
 
 /** Build the client Initial datagrams. Throws RangeError on an unsupported version or bad sizes. */
 export function buildQuicInitials(opts: QuicInitialOptions): Uint8Array[] {
-  const info = quicVersionInfo(opts.version ?? 1);
+  const info = genQuicVersion(opts.version ?? 1);
   if (!info) throw new RangeError(`unsupported QUIC version 0x${(opts.version ?? 1).toString(16)}`);
   const scid = opts.scid ?? new Uint8Array(0);
   const token = opts.token ?? new Uint8Array(0);
   const pnLength = opts.packetNumberLength ?? 4;
   const size = opts.datagramSize ?? 1200;
   const pn0 = opts.packetNumberStart ?? 0;
-  const keys = deriveInitialKeys(info, opts.keyDcid ?? opts.dcid);
+  const keys = initialKeys(info, opts.keyDcid ?? opts.dcid);
   const hello = opts.clientHello;
   if (opts.dcid.length > 20 || scid.length > 20) throw new RangeError('connection ID longer than 20 bytes');
 
   // header: first byte, version, dcid len+dcid, scid len+scid, token length varint + token, Length (2), PN
   const headerLen =
-    1 +
-    4 +
-    1 +
-    opts.dcid.length +
-    1 +
-    scid.length +
-    encodeVarint(token.length).length +
-    token.length +
-    2 +
-    pnLength;
+    1 + 4 + 1 + opts.dcid.length + 1 + scid.length + varintSize(token.length) + token.length + 2 + pnLength;
   const room = size - headerLen - 16; // plaintext bytes per packet
   const frameOverhead = 1 + 4 + 2; // type, offset (≤4 bytes below 2^30), length (2 bytes for room < 16384)
   if (room - frameOverhead < 16 || room > 16383 - pnLength - 16)
@@ -80,27 +73,25 @@ export function buildQuicInitials(opts: QuicInitialOptions): Uint8Array[] {
     const data = hello.subarray(off, Math.min(off + chunk, hello.length));
     const payload = new Uint8Array(room); // zero = PADDING
     let p = 0;
-    payload[p++] = info.cryptoFrameType;
-    const o = encodeVarint(off);
+    payload[p++] = info.cryptoFrame;
+    const o = varint(off, varintSize(off));
     payload.set(o, p);
     p += o.length;
-    const l = encodeVarint(data.length);
+    const l = varint(data.length, varintSize(data.length));
     payload.set(l, p);
     p += l.length;
     payload.set(data, p);
-    out.push(
-      sealPacket({
-        info,
-        keys,
-        packetType: PT_INITIAL,
-        dcid: opts.dcid,
-        scid,
-        token,
-        pn: pn0 + i,
-        pnLength,
-        payload,
-      }),
-    );
+    const sealed = protectInitial({
+      v: info,
+      keys,
+      dcid: opts.dcid,
+      scid,
+      token,
+      pn: pn0 + i,
+      pnLength,
+      plaintext: payload,
+    });
+    out.push(new Uint8Array(sealed.buffer, sealed.byteOffset, sealed.length));
   }
   if (opts.reverse) out.reverse();
   return out;

@@ -7,9 +7,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createLab, listNamespaces, type Lab } from './netns.js';
+import { createLab, type Lab } from './lab.js';
+import { listNamespaces } from './ns.js';
+import { isRoot, need, needIn } from '../testutil/require.js';
 
-const isRoot = process.getuid?.() === 0;
+const ROOT = need(isRoot(), 'needs root (network namespaces)');
 const labs: Lab[] = [];
 after(async () => {
   for (const l of labs) await l.destroy();
@@ -31,7 +33,7 @@ setTimeout(() => process.exit(2), 5000);
 
 test(
   'lab forwards TCP over IPv4 and IPv6 from sub through box to net',
-  { skip: !isRoot, timeout: 60_000 },
+  { skip: ROOT, timeout: 60_000 },
   async () => {
     const lab = await createLab({ name: `lt${process.pid % 100000}`, index: 201 });
     labs.push(lab);
@@ -64,9 +66,10 @@ test(
   },
 );
 
-test('offloads are off on the veths when ethtool exists', { skip: !isRoot, timeout: 60_000 }, async (t) => {
+test('offloads are off on the veths when ethtool exists', { skip: ROOT, timeout: 60_000 }, async (t) => {
   const lab = labs[0];
-  if (!lab?.offloadsOff) return t.skip('ethtool missing');
+  assert.ok(lab, 'the first lab test created a lab');
+  if (!needIn(t, lab.offloadsOff, 'ethtool missing (Debian ethtool)')) return;
   for (const [ns, dev] of [
     ['box', lab.ifaces.boxSub],
     ['sub', lab.ifaces.sub],
@@ -78,7 +81,7 @@ test('offloads are off on the veths when ethtool exists', { skip: !isRoot, timeo
   }
 });
 
-test('destroy removes every namespace and is idempotent', { skip: !isRoot, timeout: 60_000 }, async () => {
+test('destroy removes every namespace and is idempotent', { skip: ROOT, timeout: 60_000 }, async () => {
   const lab = labs[0];
   const sleeper = lab.spawn('net', ['sleep', '30']);
   await lab.destroy();

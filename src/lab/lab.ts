@@ -14,19 +14,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
-import {
-  deleteNamespace,
-  execIn,
-  killAllIn,
-  LabError,
-  requireRoot,
-  run,
-  spawnIn,
-  type ExecOptions,
-  type ExecResult,
-} from './netns.js';
+import { deleteNamespace, execIn, killAllIn, LabError, requireRoot, spawnIn } from './ns.js';
+import { run, type ExecOptions, type ExecResult } from '../util/run.js';
 
-export { LabError, type ExecOptions, type ExecResult } from './netns.js';
+export { LabError } from './ns.js';
+export type { ExecOptions, ExecResult } from '../util/run.js';
 
 export interface LabOptions {
   /** Short, unique per run (≤ 11 chars, [a-z0-9]); default `cp` + 6 random hex digits. */

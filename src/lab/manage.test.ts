@@ -7,25 +7,71 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labDown, labStatus, labUp, STATE_ROOT } from './manage.js';
-import { execIn, listNamespaces } from './netns.js';
+import { probeLabPlugin } from '../probe/lab-service.js';
+import { execIn, listNamespaces } from './ns.js';
+import { isRoot, need } from '../testutil/require.js';
 
-const isRoot = process.getuid?.() === 0;
+const root = isRoot();
 const name = `mt${process.pid % 100000}`;
+const plugDir = mkdtempSync(join(tmpdir(), 'cp-lab-plugin-'));
 after(async () => {
-  if (isRoot) await labDown(name);
+  if (root) await labDown(name);
+  rmSync(plugDir, { recursive: true, force: true });
 });
 
 test(
   'lab up / status / down with services',
-  { skip: !isRoot && 'needs root', timeout: 180_000 },
+  { skip: need(root, 'needs root (network namespaces)'), timeout: 180_000 },
   async () => {
-    const { state, created } = await labUp({ name, index: 202 });
+    // a plug-in service (as `chokepoint lab up` passes the probe-server): a module the services
+    // process imports by path, listening on the second address
+    const plugin = join(plugDir, 'plugin.mjs');
+    writeFileSync(
+      plugin,
+      `import net from 'node:net';
+export async function startLabService(a) {
+  const s = net.createServer((c) => c.end('plugin on ' + a.host2 + '\\n'));
+  await new Promise((r) => s.listen(7007, a.host2, r));
+  return { close: () => new Promise((r) => s.close(() => r())) };
+}
+`,
+    );
+    const plugins = [
+      probeLabPlugin,
+      { module: plugin, name: 'test plug-in', listen: (a: { host2: string }) => `${a.host2}:7007` },
+    ];
+    const { state, created } = await labUp({ name, index: 202, plugins });
     assert.equal(created, true);
     assert.equal(labStatus(name).healthy, true);
+    assert.deepEqual(state.services.at(-1), { name: 'test plug-in', listen: `${state.addr.net2}:7007` });
     const sub = state.ns.sub;
+    const pl = await execIn(
+      sub,
+      [
+        process.execPath,
+        '-e',
+        `require('net').connect(7007, '${state.addr.net2}').on('data', (d) => process.stdout.write(d)).on('error', (e) => { console.error(e.message); process.exit(1); })`,
+      ],
+      { timeoutMs: 20_000 },
+    );
+    assert.equal(pl.stdout, `plugin on ${state.addr.net2}\n`, pl.stderr);
+    assert.ok(
+      state.services.some((x) => x.name === 'probe-server' && x.listen === `${state.addr.net2}:443 tcp+udp`),
+    );
+    const ps = await execIn(
+      sub,
+      [
+        process.execPath,
+        '-e',
+        `require('net').connect(443, '${state.addr.net2}', () => { console.log('connected'); process.exit(0); }).on('error', (e) => { console.error(e.message); process.exit(1); })`,
+      ],
+      { timeoutMs: 20_000 },
+    );
+    assert.equal(ps.stdout.trim(), 'connected', 'the probe-server plug-in listens: ' + ps.stderr);
     // HTTPS for any name, certificate verified by curl against the lab CA
     const h = await execIn(
       sub,

@@ -1,7 +1,8 @@
 /**
  * @module lab/manage
  * A persistent lab for `chokepoint lab up|down|status`: creates the namespaces (lab/lab), starts
- * the lab services (lab/servers) detached inside `net`, and records the state under
+ * the lab services (lab/servers, plus the plug-ins the caller passes, e.g. the probe-server) detached
+ * inside `net`, and records the state under
  * /run/chokepoint-lab/<name>/ (state.json, the test CA, the services' log) so that `status` and
  * `down` work from another process, and `down` cleans up after a crash (it deletes the namespaces
  * by name even without state). `up` on a healthy lab does nothing; on a half-broken one it tears
@@ -12,7 +13,8 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, c
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLab, destroyLabByName, labAddrs, labNamespaces, type LabAddrs } from './lab.js';
-import { alive, LabError, namespaceExists, requireRoot } from './netns.js';
+import { alive, LabError, namespaceExists, requireRoot } from './ns.js';
+import type { LabPlugin } from './servers.js';
 
 export const STATE_ROOT = '/run/chokepoint-lab';
 
@@ -71,13 +73,16 @@ export function labStatus(name: string): LabStatus {
   };
 }
 
-function servicesList(a: LabAddrs): { name: string; listen: string }[] {
+function servicesList(a: LabAddrs, plugins: readonly LabPlugin[]): { name: string; listen: string }[] {
   return [
     { name: 'https (any name, lab CA)', listen: `${a.net}:443, [${a.net6}]:443` },
     { name: 'http', listen: `${a.net}:80, [${a.net6}]:80` },
     { name: 'dns (A/AAAA → net)', listen: `${a.net}:53/udp, [${a.net6}]:53/udp` },
     { name: 'udp echo (QUIC responder)', listen: `${a.net}:443/udp, [${a.net6}]:443/udp` },
-    { name: 'probe-server', listen: `${a.net2}:443 tcp+udp` },
+    ...plugins.map((p) => ({
+      name: p.name,
+      listen: p.listen({ host: a.net, host6: a.net6, host2: a.net2 }),
+    })),
   ];
 }
 
@@ -85,6 +90,8 @@ export interface UpOptions {
   name: string;
   index?: number;
   services?: boolean;
+  /** Services of higher layers to run in `net` too (`chokepoint lab up` passes the probe-server). */
+  plugins?: readonly LabPlugin[];
 }
 
 /** Bring the lab up (idempotent). Returns its state and whether anything was done. */
@@ -106,7 +113,17 @@ export async function labUp(o: UpOptions): Promise<{ state: LabState; created: b
       const fd = openSync(log, 'a');
       const child = spawn(
         'ip',
-        ['netns', 'exec', lab.ns.net, ...node, dir, lab.addr.net, lab.addr.net6, lab.addr.net2],
+        [
+          'netns',
+          'exec',
+          lab.ns.net,
+          ...node,
+          dir,
+          lab.addr.net,
+          lab.addr.net6,
+          lab.addr.net2,
+          ...(o.plugins ?? []).map((p) => p.module),
+        ],
         {
           detached: true,
           stdio: ['ignore', fd, fd],
@@ -134,7 +151,7 @@ export async function labUp(o: UpOptions): Promise<{ state: LabState; created: b
       ns: lab.ns,
       addr: lab.addr,
       servicesPid: pid,
-      services: o.services === false ? [] : servicesList(lab.addr),
+      services: o.services === false ? [] : servicesList(lab.addr, o.plugins ?? []),
       ca: join(dir, 'ca.crt'),
       log,
     };

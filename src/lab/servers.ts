@@ -4,12 +4,13 @@
  * up` (or by tests): HTTPS on :443 answering for ANY name (a certificate per SNI, minted on first
  * use with the openssl CLI and signed by the lab's test CA), plain HTTP on :80, a tiny DNS
  * responder on :53/udp (every A/AAAA query resolves to the server address), a UDP responder on
- * :443/udp (echoes each datagram: enough for a QUIC Initial to get an answer), and the
- * probe-server on the second address, port 443 TCP+UDP. HTTP(S) paths: `/` (a short text) and
- * `/bytes/N` (N bytes, for throughput tests).
+ * :443/udp (echoes each datagram: enough for a QUIC Initial to get an answer), and plug-in
+ * services on the second address (the probe-server, passed in by `chokepoint lab up`: the lab
+ * knows no service of a higher layer, see {@link LabPlugin}). HTTP(S) paths: `/` (a short text)
+ * and `/bytes/N` (N bytes, for throughput tests).
  *
- * Entry: `node servers.js STATE_DIR HOST HOST6 PROBE_HOST` — writes `ready` on stdout when all
- * listen.
+ * Entry: `node servers.js STATE_DIR HOST HOST6 HOST2 [PLUGIN_MODULE...]` — writes `ready` on stdout
+ * when all listen.
  */
 import { createServer as createHttp, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
@@ -17,8 +18,8 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import dgram from 'node:dgram';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from './netns.js';
-import { startProbeServer } from '../probe/server.js';
+import { run } from '../util/run.js';
+import { pathToFileURL } from 'node:url';
 
 const MAX_BYTES = 1 << 30;
 
@@ -171,11 +172,34 @@ export interface LabServices {
   close(): Promise<void>;
 }
 
+/** Addresses a plug-in service may listen on (inside `net`). */
+export interface LabServiceAddrs {
+  host: string;
+  host6: string;
+  /** The second IPv4 address of `net`, free for plug-ins. */
+  host2: string;
+}
+
+/**
+ * A service of a higher layer that the lab runs in `net` (e.g. the probe-server): `module` is the
+ * absolute path of an ES module exporting `startLabService(addrs: LabServiceAddrs):
+ * Promise<LabServices>`; it is imported at run time inside the services process, so the lab has
+ * no import of it.
+ */
+export interface LabPlugin {
+  module: string;
+  /** For `lab status`. */
+  name: string;
+  /** Where it listens, for `lab status` (e.g. `10.231.1.19:443 tcp+udp`). */
+  listen: (a: LabServiceAddrs) => string;
+}
+
 export async function startServices(
   dir: string,
   host: string,
   host6: string,
-  probeHost: string,
+  host2: string,
+  pluginModules: string[] = [],
 ): Promise<LabServices> {
   const closers: (() => Promise<void>)[] = [];
   const base = await certFor(dir, 'lab.invalid');
@@ -229,8 +253,14 @@ export async function startServices(
       closers.push(() => new Promise((r) => s.close(() => r())));
     }
   }
-  const probe = await startProbeServer({ host: probeHost, port: 443 });
-  closers.push(() => probe.close());
+  for (const m of pluginModules) {
+    const mod = (await import(pathToFileURL(m).href)) as {
+      startLabService?: (a: LabServiceAddrs) => Promise<LabServices>;
+    };
+    if (typeof mod.startLabService !== 'function') throw new Error(`${m}: no startLabService export`);
+    const s = await mod.startLabService({ host, host6, host2 });
+    closers.push(() => s.close());
+  }
   return {
     close: async () => {
       for (const c of closers) await c().catch(() => {});
@@ -241,8 +271,8 @@ export async function startServices(
 // entry point
 const isMain = process.argv[1] && /servers\.(ts|js)$/.test(process.argv[1]);
 if (isMain) {
-  const [dir, host, host6, probeHost] = process.argv.slice(2);
-  startServices(dir, host, host6, probeHost).then(
+  const [dir, host, host6, host2, ...plugins] = process.argv.slice(2);
+  startServices(dir, host, host6, host2, plugins).then(
     (s) => {
       process.stdout.write('ready\n');
       const stop = () => void s.close().then(() => process.exit(0));

@@ -4,6 +4,7 @@
  * written in ~64 KiB batches with synchronous writes (bounded memory, ordering kept).
  */
 import { writeSync } from 'node:fs';
+import { isEpipe, outputClosed } from '../util/epipe.js';
 
 export class JsonlWriter {
   private chunks: string[] = [];
@@ -26,7 +27,7 @@ export class JsonlWriter {
   }
 }
 
-/** Write all of `text` to `fd` synchronously; a closed reader (EPIPE) ends the output quietly. */
+/** Write all of `text` to `fd` synchronously; a closed reader (EPIPE) ends the process quietly (util/epipe). */
 export function writeAllSync(fd: number, text: string): void {
   let buf = Buffer.from(text);
   while (buf.length) {
@@ -36,7 +37,10 @@ export function writeAllSync(fd: number, text: string): void {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') continue;
-      if (code === 'EPIPE') return;
+      if (isEpipe(e)) {
+        outputClosed();
+        return;
+      }
       throw e;
     }
   }

@@ -3,35 +3,23 @@
  * Run the `chokepoint` CLI in a child process for tests: the compiled dist/src/cli/main.js when the
  * tests run from dist, or src/cli/main.ts through tsx when they run from source.
  */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { run, type ExecResult } from '../util/run.js';
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+/** Exit status and output of one CLI run. */
+export type CliResult = ExecResult;
 
-export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  opts: { cwd?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
   const fromSource = import.meta.url.endsWith('.ts');
   const main = fileURLToPath(new URL(fromSource ? '../cli/main.ts' : '../cli/main.js', import.meta.url));
   const nodeArgs = fromSource ? ['--import', 'tsx', main, ...args] : [main, ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, nodeArgs, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`chokepoint ${args.join(' ')}: timed out`));
-    }, opts.timeoutMs ?? 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const r = await run([process.execPath, ...nodeArgs], { cwd: opts.cwd, timeoutMs });
+  if (r.timedOut) throw new Error(`chokepoint ${args.join(' ')}: timed out after ${timeoutMs} ms`);
+  return r;
 }
 
 /** The repository root (where profiles/ and schema/ live). */

@@ -13,6 +13,7 @@ import { loadPolicyFile } from './load.js';
 import { policyFrom, tempDir } from './testutil.js';
 import { parseNamesText } from './reference.js';
 import { repoRoot, runCli } from './clitest.js';
+import { need } from '../testutil/require.js';
 
 const TOP10K = join(repoRoot(), '..', 'shared', 'corpus', 'reference', 'top10k.txt');
 const PROFILE = join(repoRoot(), 'profiles', 'tspu-2021-03-10.yaml');
@@ -75,7 +76,7 @@ test('the fixed profile has no errors against the same reference; t.co is exact'
 
 test(
   'tspu-2021-03-10 against top10k: substring rule flagged, 445 names, microsoft.com and reddit.com named',
-  { skip: existsSync(TOP10K) ? false : `reference list absent: ${TOP10K}` },
+  { skip: need(existsSync(TOP10K), `reference list absent: ${TOP10K}`) },
   async () => {
     const fs = lintPolicy(await loadPolicyFile(PROFILE), {
       references: [parseNamesText((await import('node:fs')).readFileSync(TOP10K, 'utf8'), TOP10K)],

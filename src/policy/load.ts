@@ -67,8 +67,18 @@ export async function loadPolicyFile(path: string): Promise<Policy> {
   return parsePolicy(text, path);
 }
 
+/** Reads a list file (absolute path) as text; the default reads the disk. */
+export type ListReader = (path: string) => Promise<string>;
+
+export interface ParseOptions {
+  /** Where list files come from (e.g. the bytes of a policy version read once: enforce/policy-source). */
+  readList?: ListReader;
+}
+
+const diskReader: ListReader = (p) => readFile(p, 'utf8');
+
 /** Load a policy from text; `file` names it in errors and anchors relative list paths. */
-export async function parsePolicy(text: string, file: string): Promise<Policy> {
+export async function parsePolicy(text: string, file: string, opts: ParseOptions = {}): Promise<Policy> {
   const src = new YamlSource(file, text);
   const value = src.toJS();
   if (value === null || value === undefined)
@@ -79,7 +89,7 @@ export async function parsePolicy(text: string, file: string): Promise<Policy> {
       'policy must be a mapping (key: value), not a ' + (Array.isArray(value) ? 'list' : typeof value),
     );
   validateStructure(value, src);
-  return new Builder(src, file).build(value as Obj);
+  return new Builder(src, file, opts.readList ?? diskReader).build(value as Obj);
 }
 
 /** Parse a rule's `expires` into ms since epoch: a date means "through that UTC day". */
@@ -93,6 +103,7 @@ class Builder {
   constructor(
     private readonly src: YamlSource,
     private readonly file: string,
+    private readonly read: ListReader,
   ) {
     this.baseDir = dirname(file);
   }
@@ -109,7 +120,7 @@ class Builder {
     const p = this.listPath(rel);
     let text: string;
     try {
-      text = await readFile(p, 'utf8');
+      text = await this.read(p);
     } catch (e) {
       throw this.err(
         path,

@@ -3,14 +3,17 @@
  * End to end on a capture made for the purpose with `chokepoint gen` (names drawn from the 2021
  * targets and collateral): `chokepoint simulate` with the tspu-2021 profiles, against a plain-string
  * expectation of each flow's verdict; the baseline diff; `chokepoint lint --reference CAPTURE`.
+ * The expectation is computed from the generator's ground truth (`gen --truth`: protocol, name),
+ * joined to each record by its 5-tuple — never from the names the tool itself put in its records.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, runCli } from './clitest.js';
 import { tempDir } from './testutil.js';
 import { readEveOutput } from '../testutil/schema.js';
+import { ipBytes } from '../testutil/net.js';
 
 const NAMES = [
   't.co',
@@ -30,27 +33,49 @@ const P2 = join(repoRoot(), 'profiles', 'tspu-2021-04.yaml');
 interface Rec {
   event_type: string;
   proto: string;
+  src_ip: string;
+  src_port: number;
+  dest_ip: string;
+  dest_port: number;
   app_proto: string | null;
   host: string | null;
-  tls?: { sni: string | null };
   policy: { rule_id: string | null; action: string };
 }
 
-/** The documented 2021-03-10 rules, written as plain string tests. */
-function expect0310(r: Rec): string | null {
-  const sni = r.tls?.sni ?? r.host;
-  if (r.proto !== 'TCP' || r.app_proto !== 'tls' || !sni) return null;
-  const n = sni.toLowerCase();
+/** One row of `chokepoint gen --truth`: what the generator put on the wire. */
+interface Truth {
+  proto: string;
+  app_proto: string;
+  host: string | null;
+  scenario: string;
+}
+
+const flowKey = (proto: string, sip: string, sport: number | string, dip: string, dport: number | string) =>
+  `${proto}|${Buffer.from(ipBytes(sip)).toString('hex')}|${sport}|${Buffer.from(ipBytes(dip)).toString('hex')}|${dport}`;
+
+/** The ground-truth row of each flow, by 5-tuple. */
+let truth = new Map<string, Truth>();
+
+/** The ground truth of a record's flow (every record must have one). */
+function truthOf(r: Rec): Truth {
+  const t = truth.get(flowKey(r.proto, r.src_ip, r.src_port, r.dest_ip, r.dest_port));
+  assert.ok(t, `no ground-truth flow for ${r.proto} ${r.src_ip}:${r.src_port} → ${r.dest_ip}:${r.dest_port}`);
+  return t;
+}
+
+/** The documented 2021-03-10 rules, written as plain string tests on the generated flow. */
+function expect0310(t: Truth): string | null {
+  if (t.proto !== 'TCP' || t.app_proto !== 'tls' || !t.host) return null;
+  const n = t.host.toLowerCase();
   if (n.endsWith('.twimg.com')) return 'twimg-subdomains';
   if (n.includes('t.co')) return 'tco-substring';
   if (n.endsWith('twitter.com')) return 'twitter-endswith';
   return null;
 }
 
-function expect04(r: Rec): string | null {
-  const sni = r.tls?.sni ?? r.host;
-  if (r.proto !== 'TCP' || r.app_proto !== 'tls' || !sni) return null;
-  const n = sni.toLowerCase();
+function expect04(t: Truth): string | null {
+  if (t.proto !== 'TCP' || t.app_proto !== 'tls' || !t.host) return null;
+  const n = t.host.toLowerCase();
   if (n === 't.co') return 'tco-exact';
   if (n.endsWith('.twimg.com')) return 'twimg-subdomains';
   if (
@@ -74,11 +99,26 @@ before(async () => {
   const names = join(t.dir, 'names.txt');
   writeFileSync(names, NAMES.join('\n') + '\n');
   cap = join(t.dir, 'cap.pcap');
+  const tsv = join(t.dir, 'truth.tsv');
   const g = await runCli(
-    ['gen', '--out', cap, '--flows', '400', '--seed', '2021', '--names', names, '--tls-share', '0.85'],
+    ['gen', '--out', cap, '--flows', '400', '--seed', '2021', '--names', names, '--tls-share', '0.85'].concat(
+      ['--truth', tsv],
+    ),
     { timeoutMs: 300_000 },
   );
   assert.equal(g.code, 0, g.stderr);
+  const [head, ...rows] = readFileSync(tsv, 'utf8').trim().split('\n');
+  assert.equal(head, 'proto\tsrc_ip\tsrc_port\tdest_ip\tdest_port\tapp_proto\thost\tscenario');
+  truth = new Map(
+    rows.map((l) => {
+      const [proto, sip, sport, dip, dport, app_proto, host, scenario] = l.split('\t');
+      return [
+        flowKey(proto, sip, sport, dip, dport),
+        { proto, app_proto, host: host === '-' ? null : host, scenario },
+      ];
+    }),
+  );
+  assert.equal(truth.size, 400);
 });
 
 after(() => t?.cleanup());
@@ -99,14 +139,16 @@ test(
     assert.equal(out.others.size, 1);
     const recs = out.records as Rec[];
     assert.equal(summary.flows, recs.length);
+    assert.equal(recs.length, truth.size, 'one record per generated flow');
     const want = new Map<string | null, number>();
     let collateral = 0;
     for (const rec of recs) {
-      const e = expect0310(rec);
-      assert.equal(rec.policy.rule_id, e, `${rec.proto} ${rec.app_proto} ${rec.host}`);
+      const tr = truthOf(rec);
+      const e = expect0310(tr);
+      assert.equal(rec.policy.rule_id, e, `${tr.scenario} ${tr.host}`);
       assert.equal(rec.policy.action, e ? 'throttle' : 'allow');
       want.set(e, (want.get(e) ?? 0) + 1);
-      if (e === 'tco-substring' && rec.host !== 't.co') collateral++;
+      if (e === 'tco-substring' && tr.host !== 't.co') collateral++;
     }
     assert.ok(collateral > 0, 'the capture has collateral flows (microsoft.com, reddit.com, rt.com)');
     for (const [rule, n] of want)
@@ -140,15 +182,17 @@ test(
     };
     const changes = new Map<string, Map<string, number>>();
     let changed = 0;
+    assert.equal(lines.length, truth.size, 'one record per generated flow');
     for (const rec of lines) {
-      const a = expect0310(rec);
-      const b = expect04(rec);
-      assert.equal(rec.policy.rule_id, b);
+      const tr = truthOf(rec);
+      const a = expect0310(tr);
+      const b = expect04(tr);
+      assert.equal(rec.policy.rule_id, b, `${tr.scenario} ${tr.host}`);
       if (a === b) continue;
       changed++;
       const k = `${a}>${b}`;
       const m = changes.get(k) ?? new Map<string, number>();
-      m.set(rec.host ?? '', (m.get(rec.host ?? '') ?? 0) + 1);
+      m.set(tr.host ?? '', (m.get(tr.host ?? '') ?? 0) + 1);
       changes.set(k, m);
     }
     assert.equal(summary.diff.changed, changed);

@@ -10,26 +10,10 @@
  *   policing drops packets and TCP backs off — next to the observed duration when the record has one.
  */
 import type { FlowRecord } from '../record/record.js';
-import type { CompiledPolicy, Decision, MatchInput } from './types.js';
+import type { CompiledPolicy, Decision } from './types.js';
+import { inputFromRecord } from './match-input.js';
 
-/** Build the matcher input from a flow record. */
-export function inputFromRecord(r: FlowRecord): MatchInput {
-  const tls = r.tls;
-  const quic = r.quic;
-  return {
-    host: r.host,
-    raw_host: tls?.sni ?? quic?.sni ?? r.host,
-    proto: r.proto,
-    src_ip: r.src_ip,
-    dest_ip: r.dest_ip,
-    dest_port: r.dest_port,
-    app_proto: r.app_proto,
-    alpn: tls?.alpn ?? quic?.alpn ?? [],
-    ja4: tls?.ja4 ?? null,
-    quic_version: quic?.version ?? null,
-    ech: tls?.ech ?? false,
-  };
-}
+export { inputFromRecord };
 
 /** Seconds a transfer of `bytes` needs through a policer of `rateBps` with a `burst`-byte bucket. */
 export function policedSeconds(bytes: number, rateBps: number, burst: number): number {

@@ -17,13 +17,14 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../lab/netns.js';
+import { run } from '../util/run.js';
 import { setupInlineLab, type Enforce, type InlineLab } from '../enforce/testing/harness.js';
 import { runProbeInNs, startProbeServerInNs, type NsProbeServer } from './in-ns.js';
 import type { ProbeReport } from './probe.js';
+import { isRoot, need } from '../testutil/require.js';
 
-const isRoot = process.getuid?.() === 0;
-const skip = !isRoot && 'needs root (network namespaces, iptables, NFQUEUE)';
+const root = isRoot();
+const skip = need(root, 'needs root (network namespaces, iptables, NFQUEUE)');
 
 /** The policy's `rate: 128kbit` (docs/POLICY.md: kbit = 1000 bit). */
 const POLICED_BPS = 128_000;
@@ -68,7 +69,7 @@ let server: NsProbeServer | undefined;
 const tmp = mkdtempSync(join(tmpdir(), 'cp-probe-enf-'));
 
 before(async () => {
-  if (!isRoot) return;
+  if (!root) return;
   il = await setupInlineLab(`cpe${process.pid % 100000}`, POLICY);
   enf = await il.startEnforce();
   server = await startProbeServerInNs(il.lab.ns.net, il.lab.addr.net2, PORT);

@@ -18,12 +18,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, type Lab } from '../lab/lab.js';
-import { run } from '../lab/netns.js';
+import { run } from '../util/run.js';
 import { runProbeInNs, startProbeServerInNs, type NsProbeServer } from './in-ns.js';
 import type { ProbeReport } from './probe.js';
+import { isRoot, need } from '../testutil/require.js';
 
-const isRoot = process.getuid?.() === 0;
-const skip = !isRoot && 'needs root (network namespaces, iptables)';
+const root = isRoot();
+const skip = need(root, 'needs root (network namespaces, iptables)');
 
 /** hashlimit `16kb/s`: libxt_hashlimit scales "kb" by 1024 → 16384 B/s = 131072 bit/s. */
 const POLICED_BPS = 16 * 1024 * 8;
@@ -34,7 +35,7 @@ let server: NsProbeServer;
 const tmp = mkdtempSync(join(tmpdir(), 'cp-probe-'));
 
 before(async () => {
-  if (!isRoot) return;
+  if (!root) return;
   lab = await createLab({ name: `pi${process.pid % 100000}` });
   const ipt = (args: string[]) => lab.exec('box', ['iptables', '-w', ...args], { check: true });
   await ipt(['-N', 'CENSOR']);

@@ -11,7 +11,7 @@
  * sees segment 2 before segment 1). Needs root on the probe's host; replaces the egress device's
  * root qdisc for the duration of one test connection and always removes it afterwards.
  */
-import { run } from '../lab/netns.js';
+import { run } from '../util/run.js';
 
 export interface ReorderOptions {
   /** Destination address of the test connection. */

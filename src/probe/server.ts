@@ -10,7 +10,7 @@
 import net from 'node:net';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { run } from '../util/run.js';
 import {
   MAGIC,
   TOKEN_LEN,
@@ -83,30 +83,15 @@ export function parseSsInfo(out: string): { retrans: number | null; segs_out: nu
 }
 
 function ssInfo(sock: net.Socket): Promise<{ retrans: number | null; segs_out: number | null }> {
-  return new Promise((resolve) => {
-    const lp = sock.localPort;
-    const rp = sock.remotePort;
-    if (!lp || !rp) return resolve({ retrans: null, segs_out: null });
-    let out = '';
-    let child;
-    try {
-      child = spawn('ss', ['-tinH', 'state', 'all', `( sport = :${lp} and dport = :${rp} )`], {
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
-    } catch {
-      return resolve({ retrans: null, segs_out: null });
-    }
-    const t = setTimeout(() => child.kill('SIGKILL'), 2000);
-    child.stdout!.on('data', (d) => (out += d));
-    child.on('error', () => {
-      clearTimeout(t);
-      resolve({ retrans: null, segs_out: null });
-    });
-    child.on('close', () => {
-      clearTimeout(t);
-      resolve(parseSsInfo(out));
-    });
-  });
+  const lp = sock.localPort;
+  const rp = sock.remotePort;
+  if (!lp || !rp) return Promise.resolve({ retrans: null, segs_out: null });
+  return run(['ss', '-tinH', 'state', 'all', `( sport = :${lp} and dport = :${rp} )`], {
+    timeoutMs: 2000,
+  }).then(
+    (r) => parseSsInfo(r.stdout),
+    () => ({ retrans: null, segs_out: null }),
+  );
 }
 
 export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeServer> {

@@ -10,16 +10,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { run } from '../lab/netns.js';
+import { run } from '../util/run.js';
 import { buildHello, toRecords } from './clienthello.js';
 import { buildQuicInitials } from '../gen/quic-initial.js';
 import { PLAIN, TECHNIQUES, scrambleName, techniqueById } from './triggers.js';
+import { haveTools, need } from '../testutil/require.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cp-trig-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const haveTshark =
-  (await run(['tshark', '--version'], { timeoutMs: 20_000 }).catch(() => ({ code: 1 }))).code === 0;
+const TSHARK = need(haveTools('tshark', 'text2pcap'), 'tshark/text2pcap missing (Debian tshark)');
 
 /** Write a pcap (Ethernet/IPv4) of TCP segments (one stream, in order) or UDP datagrams to port 443. */
 function pcap(file: string, proto: 'tcp' | 'udp', payloads: Uint8Array[]): void {
@@ -98,7 +98,7 @@ test('the token sits four times in the hello; padding reaches the asked size', (
 
 test(
   'tshark reads the SNI of the plain hello and of every evasion variant that keeps one',
-  { skip: !haveTshark && 'tshark missing', timeout: 120_000 },
+  { skip: TSHARK, timeout: 120_000 },
   async () => {
     const name = 'throttled.example';
     const expectSni: Record<string, string> = {
@@ -148,7 +148,7 @@ test(
 
 test(
   'tshark decrypts the QUIC v1 Initials (one and two packets) and reads the SNI',
-  { skip: !haveTshark && 'tshark missing', timeout: 60_000 },
+  { skip: TSHARK, timeout: 60_000 },
   async () => {
     for (const packets of [1, 2]) {
       const dcid = randomBytes(16);

@@ -200,7 +200,41 @@ test('directionRate falls back to goodput for short or sparse measurements', () 
       [300, 1000],
     ],
   };
+  // short: 300 ms of transfer, below minSteadyMs after the burst skip → both are 1000·8000/300 = 26,666.7
   const r = directionRate(d, 300);
-  assert.equal(r.rate_bps, r.goodput_bps);
-  assert.equal(Math.round(r.goodput_bps), Math.round((1000 * 8000) / 300));
+  assert.equal(Math.round(r.goodput_bps), 26667);
+  assert.equal(Math.round(r.rate_bps), 26667);
+  // sparse: 3 s but only two samples → no slope to take; both are 30,000·8000/3000 = 80,000
+  const sparse = directionRate(
+    {
+      ...d,
+      bytes: 30_000,
+      duration_ms: 3000,
+      timeline: [
+        [0, 0],
+        [3000, 30_000],
+      ],
+    },
+    3000,
+  );
+  assert.equal(Math.round(sparse.goodput_bps), 80_000);
+  assert.equal(Math.round(sparse.rate_bps), 80_000);
+  // the same 3 s with samples: the slope after the first 25 % differs from the goodput
+  const dense = directionRate(
+    {
+      ...d,
+      bytes: 30_000,
+      duration_ms: 3000,
+      timeline: [
+        [0, 0],
+        [500, 20_000],
+        [750, 21_000],
+        [3000, 30_000],
+      ],
+    },
+    3000,
+  );
+  // t1 = 750 ms → sample [750, 21000]; (30000 − 21000)·8000 / (3000 − 750) = 32,000
+  assert.equal(Math.round(dense.rate_bps), 32_000);
+  assert.equal(Math.round(dense.goodput_bps), 80_000);
 });

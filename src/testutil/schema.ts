@@ -140,6 +140,7 @@ export function eveVerdictView(line: string): Record<string, unknown> {
   return {
     ...rec,
     event_type: v.event_type,
+    policy_version: (ours.policy as { version?: string } | undefined)?.version,
     verdict: { action: ours.policy?.action, ...ours.verdict },
     eve: v,
   };

@@ -7,12 +7,17 @@
  * - `split N`: two segments, the first N bytes then the rest (50 ms apart, Nagle off);
  * - `records N`: one segment holding two TLS records (the handshake message cut after N bytes);
  * - `fake SNI2`: a complete ClientHello for SNI2 first, then (50 ms later) the real one;
- * - `junk N`: N bytes of junk first, then the ClientHello.
+ * - `junk N`: N bytes of junk first, then the ClientHello;
+ * - `segments N`: the ClientHello in N-byte writes 1 ms apart (Nagle off: N-byte segments, what a
+ *   tiny advertised window or an evasion tool produces);
+ * - `padded N`: a ClientHello built by gen/ with the padding extension (RFC 7685) to N bytes (up to
+ *   the 16 KB record limit), in one record, sent whole.
  * Prints one JSON line: {result: 'data'|'reset'|'closed'|'timeout', bytes, ms, chLen, localPort}.
  */
 import net from 'node:net';
 import tls from 'node:tls';
 import { Duplex } from 'node:stream';
+import { buildClientHello, wrapRecords } from '../../gen/clienthello.js';
 
 /** The first flight a real TLS client writes for `sni` (one ClientHello record). */
 export function captureClientHello(sni: string): Promise<Buffer> {
@@ -98,6 +103,14 @@ async function main(): Promise<void> {
     sock.write(Buffer.alloc(Number(arg), 0x42));
     await sleep(50);
     sock.write(ch);
+  } else if (mode === 'segments') {
+    const n = Number(arg);
+    for (let i = 0; i < ch.length; i += n) {
+      sock.write(ch.subarray(i, i + n));
+      await sleep(1); // the previous segment is acknowledged meanwhile: the kernel does not merge them
+    }
+  } else if (mode === 'padded') {
+    sock.write(wrapRecords(buildClientHello({ sni, alpn: ['http/1.1'], padTo: Number(arg) })));
   } else throw new Error(`unknown mode ${mode}`);
   await finished;
   await sleep(Number(process.env.CH_LINGER_MS ?? 300)); // let the last write leave before closing

@@ -38,7 +38,7 @@ export interface InlineLab {
   server: string;
   /** Everything the lab server printed so far. */
   serverLog(): string;
-  startEnforce(extra?: string[]): Promise<Enforce>;
+  startEnforce(extra?: string[], env?: Record<string, string>): Promise<Enforce>;
   iptablesSave(): Promise<string>;
   close(): Promise<void>;
 }
@@ -105,9 +105,10 @@ export async function setupInlineLab(name: string, policyYaml: string): Promise<
     queue,
     server: lab.addr.net,
     serverLog: () => serverText.text,
-    async startEnforce(extra: string[] = []): Promise<Enforce> {
+    async startEnforce(extra: string[] = [], env?: Record<string, string>): Promise<Enforce> {
       const child = lab.spawn('box', [process.execPath, MAIN_JS, 'enforce', '--policy', policy, '--eve', eve,
-        '--chain', chain, '--queues', String(queue), ...extra]); // prettier-ignore
+        '--chain', chain, '--queues', String(queue), ...extra],
+        env ? { env: { ...process.env, ...env } } : undefined); // prettier-ignore
       running.add(child);
       const buf = { text: '' };
       child.stderr!.on('data', (d: Buffer) => (buf.text += d.toString()));
