@@ -1,7 +1,9 @@
 /**
  * @module enforce/metrics
- * Prometheus `/metrics` for the inline engine (prom-client). Labels are low-cardinality only:
- * `queue`, `action`, `rule` (rule ids of the policy, a bounded set), `reason`, `enforcement` — never a
+ * Prometheus `/metrics` for the inline engine (prom-client). Names follow Prometheus' conventions
+ * (`chokepoint_` prefix, base unit in the name, `_total` on counters only; `promtool check metrics`
+ * clean, see metrics.test.ts and the list in docs/ENFORCE.md). Labels are low-cardinality only:
+ * `queue`, `action`, `rule` (rule ids of the policy, a bounded set), `reason`, `result` — never a
  * host or an address. Per-queue counters are read from the workers' shared counter arrays at scrape
  * time; verdicts by rule arrive as batched deltas.
  */
@@ -45,7 +47,7 @@ export class EnforceMetrics {
     };
     perQueue('chokepoint_packets_total', 'Packets received from NFQUEUE', C.packets);
     perQueue('chokepoint_bytes_total', 'Bytes (IP) received from NFQUEUE', C.bytes);
-    perQueue('chokepoint_packets_held_total', 'Packets held while their connection was being named', C.held);
+    perQueue('chokepoint_held_packets_total', 'Packets held while their connection was being named', C.held);
     perQueue(
       'chokepoint_hold_timeouts_total',
       'Connections whose hold timed out (inspection.hold_ms)',
@@ -56,8 +58,16 @@ export class EnforceMetrics {
       'Connections whose hold overflowed (count/bytes)',
       C.holdOverflows,
     );
-    perQueue('chokepoint_police_passed_total', 'Packets passed by the userspace policer', C.policePass);
-    perQueue('chokepoint_police_dropped_total', 'Packets dropped by the userspace policer', C.policeDrop);
+    perQueue(
+      'chokepoint_policer_passed_packets_total',
+      'Packets passed by the userspace policer',
+      C.policePass,
+    );
+    perQueue(
+      'chokepoint_policer_dropped_packets_total',
+      'Packets dropped by the userspace policer',
+      C.policeDrop,
+    );
     perQueue('chokepoint_rst_injected_total', 'TCP resets crafted toward servers', C.rstInjected);
     perQueue(
       'chokepoint_queue_enobufs_total',
@@ -65,7 +75,11 @@ export class EnforceMetrics {
       C.enobufs,
     );
     perQueue('chokepoint_flows_tracked', 'Flows in the engine table', C.flowsTracked, 'gauge');
-    perQueue('chokepoint_policy_reloads_total', 'Policy reloads applied by the queue worker', C.reloads);
+    perQueue(
+      'chokepoint_queue_policy_reloads_total',
+      'Policy reloads applied by the queue worker',
+      C.reloads,
+    );
     perQueue(
       'chokepoint_packet_errors_total',
       'Packets whose handling failed (accepted unmarked: fail open)',
@@ -113,22 +127,22 @@ export class EnforceMetrics {
       },
     });
     this.reloads = new client.Counter({
-      name: 'chokepoint_reloads_total',
+      name: 'chokepoint_policy_reload_attempts_total',
       help: 'Policy reload attempts by result',
       labelNames: ['result'],
       registers: [reg],
     });
     const kernel = new client.Counter({
-      name: 'chokepoint_nfq_kernel_dropped_total',
-      help: 'Kernel NFQUEUE counters (/proc/net/netfilter/nfnetlink_queue): queue_dropped, user_dropped',
-      labelNames: ['queue', 'kind'],
+      name: 'chokepoint_nfqueue_dropped_packets_total',
+      help: 'Packets the kernel dropped on the queue (/proc/net/netfilter/nfnetlink_queue): reason queue_full (queue_dropped) or user (user_dropped)',
+      labelNames: ['queue', 'reason'],
       registers: [reg],
       collect: async () => {
         kernel.reset();
         for (const row of await readProcQueues()) {
           if (!this.queues.has(row.queue)) continue;
-          kernel.inc({ queue: String(row.queue), kind: 'queue_full' }, row.queueDropped);
-          kernel.inc({ queue: String(row.queue), kind: 'user' }, row.userDropped);
+          kernel.inc({ queue: String(row.queue), reason: 'queue_full' }, row.queueDropped);
+          kernel.inc({ queue: String(row.queue), reason: 'user' }, row.userDropped);
         }
       },
     });

@@ -6,6 +6,7 @@
 import { readCaptureFile } from '../capture/reader.js';
 import { Engine, type EngineOptions, type EngineStats } from './engine.js';
 import type { FlowRecord } from '../record/record.js';
+import type { Flow } from '../flow/flow.js';
 import { basename } from 'node:path';
 
 /**
@@ -16,8 +17,20 @@ import { basename } from 'node:path';
 export const ANALYZE_MAX_FLOWS = 65_536;
 
 export interface AnalyzeOptions extends Omit<EngineOptions, 'onFlowEnd' | 'pcapFilename'> {
-  onRecord(r: FlowRecord): void;
+  onRecord(r: FlowRecord, f: Flow): void;
   onProgress?: (file: string, bytes: number, total: number) => void;
+  /** Each file's engine, before its first packet (for `engine.record(flow)` in `onClassified`). */
+  onEngine?: (engine: Engine, file: string) => void;
+  /** Every packet after the engine saw it (`f` null when not TCP/UDP over IP); bytes valid during the call. */
+  onPacket?: (
+    f: Flow | null,
+    buf: Uint8Array,
+    off: number,
+    end: number,
+    linktype: number,
+    tsMs: number,
+    wireLen: number,
+  ) => void;
 }
 
 export interface FileResult {
@@ -40,12 +53,19 @@ export async function analyzeFiles(paths: string[], opts: AnalyzeOptions): Promi
       maxFlows: ANALYZE_MAX_FLOWS,
       ...opts,
       pcapFilename: path === '-' ? 'stdin' : basename(path),
-      onFlowEnd: (r) => opts.onRecord(r),
+      onFlowEnd: (r, f) => opts.onRecord(r, f),
     });
+    opts.onEngine?.(engine, path);
+    const tap = opts.onPacket;
     try {
       const st = readCaptureFile(
         path,
-        { packet: (b, off, end, lt, ts, orig) => void engine.packet(b, lt, ts, orig, off, end) },
+        tap
+          ? {
+              packet: (b, off, end, lt, ts, orig) =>
+                tap(engine.packet(b, lt, ts, orig, off, end), b, off, end, lt, ts, orig),
+            }
+          : { packet: (b, off, end, lt, ts, orig) => void engine.packet(b, lt, ts, orig, off, end) },
         opts.onProgress ? (b, t) => opts.onProgress!(path, b, t) : undefined,
       );
       engine.flush();

@@ -64,6 +64,8 @@ export interface EveOurs {
   quic?: { alpn: string[] };
   policy?: { rule_id: string | null; action: PolicyVerdict['action']; version?: string };
   verdict?: Omit<VerdictDetails, 'action'>;
+  /** Live capture: a periodic snapshot of a flow still running. */
+  partial?: true;
 }
 
 export interface EveRecord {
@@ -268,9 +270,10 @@ export function flowToEve(r: RecordIn, ctx: EveContext = {}): EveRecord {
   e.flow.end = eveTime(end);
   e.flow.age = Math.max(0, secondsOf(end) - secondsOf(r.timestamp));
   e.flow.state = r.state ?? (r.pkts_toserver > 0 && r.pkts_toclient > 0 ? 'established' : 'new');
-  if (r.reason) e.flow.reason = r.reason;
+  if (r.reason && !r.partial) e.flow.reason = r.reason;
   e.flow.alerted = false;
   if (r.policy) e[OUR_KEY].policy = policyOf(r.policy, ctx);
+  if (r.partial) e[OUR_KEY].partial = true;
   return e;
 }
 
@@ -485,6 +488,10 @@ export function fromEve(v: unknown, where = 'record'): FlowRecord | null {
       rule_id: F.optStr(pol, 'rule_id', P + 'policy.'),
       action: action as PolicyVerdict['action'],
     };
+  }
+  if (ours.partial !== undefined) {
+    if (ours.partial !== true) F.fail(P + 'partial', 'expected true');
+    tail.partial = true;
   }
   return Object.assign(rec, tail);
 }

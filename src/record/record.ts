@@ -71,6 +71,11 @@ export interface FlowRecord {
   /** Why the flow ended (absent in snapshots of live flows, e.g. at an inline verdict). */
   reason?: FlowEndReason;
   policy?: PolicyVerdict;
+  /**
+   * Live capture only: a periodic snapshot of a flow still running (`--flow-interval`), counters so
+   * far; the flow's final record has no `partial`.
+   */
+  partial?: true;
 }
 
 export type FlowStateName = 'new' | 'established' | 'closed';

@@ -1,0 +1,76 @@
+/**
+ * @module enforce/metrics.test
+ * The box's /metrics as Prometheus expects it: the registry is filled (every per-queue slot non-zero,
+ * verdicts, fail-open, reload attempts), served over loopback by `EnforceMetrics.listen`, and the body
+ * is checked by Debian's `promtool check metrics` — any complaint fails. The names served and the names
+ * documented in docs/ENFORCE.md must agree. No NFQUEUE is needed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { EnforceMetrics } from './metrics.js';
+import { newCounters, N_COUNTERS } from './counters.js';
+import { assertPromtoolClean, promtoolCheck } from '../testutil/promtool.js';
+import { haveTool, need } from '../testutil/require.js';
+
+const SKIP = need(haveTool('promtool'), 'promtool missing (Debian package prometheus)');
+
+async function served(): Promise<string> {
+  const m = new EnforceMetrics();
+  for (const q of [0, 1]) {
+    const c = newCounters();
+    for (let i = 0; i < N_COUNTERS; i++) c[i] = 10 * (q + 1) + i;
+    m.addQueue(q, c);
+  }
+  m.addRuleCounts([
+    ['block\u0000rkn-list', 3],
+    ['throttle\u0000twitter-2021-fixed', 2],
+    ['allow\u0000', 7],
+  ]);
+  m.failOpen.inc({ reason: 'worker_exit' });
+  m.reloads.inc({ result: 'ok' });
+  m.reloads.inc({ result: 'invalid' });
+  const port = await m.listen('127.0.0.1:0');
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
+    return await res.text();
+  } finally {
+    m.close();
+  }
+}
+
+test('promtool check metrics finds nothing to complain about in /metrics', { skip: SKIP }, async () => {
+  const text = await served();
+  assert.match(text, /chokepoint_packets_total\{queue="1"\} 20/);
+  assert.match(text, /chokepoint_verdicts_total\{action="allow",rule="\(default\)"\} 7/);
+  await assertPromtoolClean(text);
+});
+
+test('promtoolCheck reports what promtool complains about (the check can fail)', { skip: SKIP }, async () => {
+  const bad =
+    '# HELP chokepoint_hold_ms Hold time\n# TYPE chokepoint_hold_ms gauge\nchokepoint_hold_ms 3\n' +
+    '# HELP chokepoint_verdicts Verdicts\n# TYPE chokepoint_verdicts counter\nchokepoint_verdicts 1\n';
+  const r = await promtoolCheck(bad);
+  assert.notEqual(r.code, 0);
+  assert.ok(
+    r.problems.some((p) => /chokepoint_hold_ms.*abbreviated units/.test(p)),
+    r.problems.join('\n'),
+  );
+  assert.ok(
+    r.problems.some((p) => /chokepoint_verdicts.*_total/.test(p)),
+    r.problems.join('\n'),
+  );
+  await assert.rejects(assertPromtoolClean(bad), /promtool check metrics/);
+});
+
+test('every served metric is documented in docs/ENFORCE.md and every documented one is served', async () => {
+  const text = await served();
+  const servedNames = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+  const doc = readFileSync(new URL('../../../docs/ENFORCE.md', import.meta.url), 'utf8');
+  const sec = doc.slice(doc.indexOf('- **Metrics**'), doc.indexOf('Renamed in this release'));
+  assert.ok(sec.length > 100, 'metrics section found in docs/ENFORCE.md');
+  const documented = new Set([...sec.matchAll(/`(chokepoint_[a-z_]+)/g)].map((m) => m[1]));
+  assert.deepEqual([...servedNames].sort(), [...documented].sort());
+});
