@@ -379,3 +379,40 @@ test('reader: the version-1 (pre-EVE) shape still reads', () => {
     { ...v1, end: undefined, state: undefined },
   );
 });
+
+test(
+  'a live partial snapshot: chokepoint.partial, no flow.reason, both schemas, reads back',
+  { skip: noSchema },
+  () => {
+    const r: FlowRecord = {
+      event_type: 'flow',
+      flow_id: 9,
+      community_id: '1:vTdrngJjlP5eZ9mw9JtnKyn99KM=',
+      timestamp: '2023-11-14T22:13:20.000018Z',
+      end: '2023-11-14T22:14:20.000018Z',
+      state: 'established',
+      reason: 'timeout',
+      proto: 'UDP',
+      src_ip: '10.0.0.1',
+      src_port: 5000,
+      dest_ip: '10.0.0.2',
+      dest_port: 443,
+      app_proto: null,
+      host: null,
+      anomalies: [],
+      pkts_toserver: 600,
+      pkts_toclient: 600,
+      bytes_toserver: 60000,
+      bytes_toclient: 60000,
+      duration: 60,
+      partial: true,
+    };
+    const j = check(flowToEve(r, { node: 'sensor-1' }), 'partial');
+    assert.equal((j[OUR_KEY] as { partial?: boolean }).partial, true);
+    assert.equal((j.flow as { reason?: string }).reason, undefined);
+    assert.equal((j.flow as { age: number }).age, 60);
+    assert.equal(j.app_proto, undefined);
+    const { reason: _r, ...want } = r;
+    assert.deepEqual(fromEve(j), { ...want, flow_id: fleetFlowId(9, 'sensor-1') });
+  },
+);
