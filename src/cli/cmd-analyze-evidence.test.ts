@@ -16,7 +16,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PcapWriter } from '../gen/pcap-writer.js';
 import { generate, type TruthRow } from '../gen/synth.js';
-import type { FlowRecord } from '../record/record.js';
 import { tempDir } from '../testutil/pcap.js';
 import { readEveOutput } from '../testutil/schema.js';
 import { haveTool, need } from '../testutil/require.js';
