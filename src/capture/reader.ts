@@ -86,12 +86,16 @@ export function readCaptureFile(
   }
   try {
     let total = 0;
-    try {
-      total = path === '-' ? 0 : fstatSync(fd).size;
-    } catch {
-      total = 0;
+    if (path !== '-') {
+      const st = fstatSync(fd);
+      if (st.isDirectory()) throw new InputError(`${path}: is a directory, not a capture file`);
+      total = st.size;
     }
     return readCaptureFd(fd, path, sink, onProgress ? (b) => onProgress(b, total) : undefined);
+  } catch (e) {
+    // a read error (EIO, EISDIR on odd file systems) names the path too
+    if (e instanceof InputError) throw e;
+    throw new InputError(`${path}: ${(e as Error).message}`, { cause: e });
   } finally {
     if (path !== '-') closeSync(fd);
   }

@@ -7,7 +7,7 @@
  * (engine/live) until SIGINT/SIGTERM, then ends every flow and prints the capture counters (kernel
  * drops included) on stderr. `--policy P` adds each flow's decision (`policy: {rule_id, action}`, as
  * simulate), and `--evidence DIR` writes the first packets of blocked/throttled flows to pcap files.
- * Exit 0 ok, 1 when some input could not be read, 2 usage.
+ * Exit 0 ok, 1 when some input could not be read or was truncated (after writing what was read), 2 usage.
  */
 import { parseArgs } from 'node:util';
 import { analyzeFiles, type AnalyzeOptions } from '../engine/analyze.js';
@@ -253,7 +253,8 @@ export async function analyzeCommand(
     process.stderr.write(`${pk} packets, ${o.summary.flows} flows in ${secs.toFixed(2)} s\n`);
   }
   for (const e of res.errors) process.stderr.write(`chokepoint analyze: ${e.message}\n`);
-  return res.errors.length ? 1 : 0;
+  // a truncated capture is an input error too: its records are out, but the run did not see everything
+  return res.errors.length || res.files.some((f) => f.truncated) ? 1 : 0;
 }
 
 interface LiveCliOptions {

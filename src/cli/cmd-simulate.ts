@@ -87,6 +87,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   // inputs in order: captures through the analyzer, flow logs (EVE JSON lines) through the reader
   const errors: { file: string; message: string }[] = [];
+  const truncated: string[] = [];
   for (const path of positionals) {
     let log = false;
     try {
@@ -95,7 +96,9 @@ export async function run(argv: string[]): Promise<number> {
       /* unreadable: the analyzer reports it */
     }
     if (!log) {
-      errors.push(...(await analyzeFiles([path], { onRecord })).errors);
+      const res = await analyzeFiles([path], { onRecord });
+      errors.push(...res.errors);
+      for (const f of res.files) if (f.truncated) truncated.push(`${f.file}: ${f.truncated}`);
       continue;
     }
     try {
@@ -108,6 +111,7 @@ export async function run(argv: string[]): Promise<number> {
     readFlowLog(path, onRecord);
   }
   for (const e of errors) process.stderr.write(`chokepoint simulate: ${e.file}: ${e.message}\n`);
+  for (const t of truncated) process.stderr.write(`chokepoint simulate: ${t} (kept what was read)\n`);
   const summary = sim.summary();
   if (format === 'jsonl') {
     // EVE: a record of our own event type, its content under our key (like Suricata's `stats` events)
@@ -117,5 +121,5 @@ export async function run(argv: string[]): Promise<number> {
     );
     out.flush();
   } else process.stdout.write(renderSummary(summary));
-  return errors.length ? 1 : 0;
+  return errors.length || truncated.length ? 1 : 0;
 }

@@ -163,6 +163,24 @@ const CASES: Case[] = [
     want: T4,
   },
   {
+    // some PPPoE stacks keep the PPP address/control field (ff 03) or compress the protocol field
+    // (RFC 1661 ACFC / PFC): such an HTTP flow used to be skipped whole, with no record at all
+    name: 'PPPoE session, PPP address/control field kept',
+    lt: LINKTYPE.ETHERNET,
+    noTshark: true, // Wireshark's PPPoE dissector does not look for ff 03 (RFC 2516 forbids ACFC)
+    frame: eth(
+      0x8864,
+      concat([0x11, 0x00], u16(0x1234), u16(ip(T4).length + 4), [0xff, 0x03, 0x00, 0x21], ip(T4)),
+    ),
+    want: T4,
+  },
+  {
+    name: 'PPPoE session, compressed PPP protocol field',
+    lt: LINKTYPE.ETHERNET,
+    frame: eth(0x8864, concat([0x11, 0x00], u16(0x1234), u16(ip(T4).length + 1), [0x21], ip(T4))),
+    want: T4,
+  },
+  {
     name: 'PPPoE session IPv6',
     lt: LINKTYPE.ETHERNET,
     frame: eth(0x8864, concat([0x11, 0x00], u16(0x0001), u16(ip(U6).length + 2), [0x00, 0x57], ip(U6))),

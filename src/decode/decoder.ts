@@ -13,7 +13,8 @@ import { FragmentReassembler } from './ipfrag.js';
 const MAX_DEPTH = 6;
 
 export class Decoder {
-  readonly frags = new FragmentReassembler();
+  /** Fragment reassembly; its cap hits (`ipfrag_evicted`, `ipfrag_timeout`, `ipfrag_too_large`) are counted in `anomalies`. */
+  readonly frags = new FragmentReassembler(256, 30_000, (code) => this.count(code));
   /** Counts of anomalies by code (static strings). */
   readonly anomalies = new Map<string, number>();
   /** Exclusive end of the bytes that belong to the current frame (or inner tunnel payload). */
@@ -150,9 +151,10 @@ export class Decoder {
           return this.bad(p, 'mpls_malformed');
         }
         case 0x8864:
-          // PPPoE session: 6-byte header then PPP protocol
+          // PPPoE session: 6-byte header then a PPP frame, whose protocol field some stacks send
+          // after an address/control field (ff 03) or compressed to one byte (RFC 1661 ACFC/PFC)
           if (off + 8 > this.lim) return this.bad(p, 'pppoe_truncated');
-          return this.pppProto(b, off + 8, (b[off + 6] << 8) | b[off + 7], ts, p, depth);
+          return this.ppp(b, off + 6, ts, p, depth);
         case 0x6558:
           return depth < MAX_DEPTH ? this.ether(b, off, ts, p, depth + 1) : this.bad(p, 'tunnel_too_deep');
         default:
@@ -249,13 +251,7 @@ export class Decoder {
     const fragOff = (fragField & 0x1fff) * 8;
     if (mf || fragOff) {
       const id = (b[off + 4] << 8) | b[off + 5];
-      const whole = this.frags.add(
-        `4:${src[3]}:${dst[3]}:${id}:${proto}`,
-        fragOff,
-        mf,
-        b.subarray(off + ihl, end),
-        ts,
-      );
+      const whole = this.frags.add(4, src, dst, id, proto, fragOff, mf, b.subarray(off + ihl, end), ts);
       if (!whole) return Decoded.Skip;
       p.reassembled = true;
       this.lim = whole.length;
@@ -315,8 +311,7 @@ export class Decoder {
           nh = next; // atomic fragment
           continue;
         }
-        const key = `6:${src[0]}:${src[1]}:${src[2]}:${src[3]}:${dst[0]}:${dst[1]}:${dst[2]}:${dst[3]}:${id}`;
-        const whole = this.frags.add(key, fo, mf, b.subarray(o, end), ts);
+        const whole = this.frags.add(6, src, dst, id, 0, fo, mf, b.subarray(o, end), ts);
         if (!whole) return Decoded.Skip;
         p.reassembled = true;
         this.lim = whole.length;

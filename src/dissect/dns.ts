@@ -15,11 +15,15 @@
  *
  * Status: 'need-more' when the message is shorter than its header+question (for UDP the engine
  * treats that as truncated); 'not-mine' for a header that cannot be a query/response with a
- * question (QDCOUNT 0, unassigned opcode); 'error' with `dns_bad_label`,
+ * question (QDCOUNT 0); 'error' with `dns_bad_label`,
  * `dns_bad_pointer`, `dns_name_too_long`. Non-fatal anomalies: `dns_multiple_questions` (QDCOUNT > 1: the first is used),
- * `dns_name_odd_chars`, `dns_query_has_answers` (a query with answer/authority records).
+ * `dns_name_odd_chars`, `dns_query_has_answers` (a query with answer/authority records),
+ * `dns_unusual_opcode` (any opcode but QUERY: IQUERY, STATUS, NOTIFY, UPDATE, DSO or unassigned; the
+ * name is still reported).
  */
 import type { ParseStatus } from './types.js';
+import { ByteReader } from '../util/bytes.js';
+import { TruncatedError } from '../util/errors.js';
 
 export type DnsResult =
   | {
@@ -101,9 +105,13 @@ export function dnsTypeName(t: number): string {
 
 type NameResult = { name: string; end: number; odd: boolean } | { error: string };
 
-/** Read a (possibly compressed) name at `start`; `end` is the offset after it in the message. */
-function readName(data: Uint8Array, start: number): NameResult | null {
-  let p = start;
+/**
+ * Read a (possibly compressed) name at the reader's position through the shared bounded cursor; `end`
+ * is the offset after the name at its original position, and the reader is left there. A name that
+ * runs past the message throws the cursor's TruncatedError (the caller's single catch: need more).
+ */
+function readName(r: ByteReader): NameResult {
+  const start = r.pos;
   let end = -1; // offset after the name at its original position (set at the first jump)
   let wire = 0;
   let jumps = 0;
@@ -111,29 +119,30 @@ function readName(data: Uint8Array, start: number): NameResult | null {
   let name = '';
   let odd = false;
   let minPtr = start; // pointers must go strictly before this
+  const data = r.buf;
   while (true) {
-    if (p >= data.length) return null;
-    const len = data[p];
+    const len = r.u8();
     const kind = len & 0xc0;
     if (kind === 0xc0) {
-      if (p + 1 >= data.length) return null;
-      const target = ((len & 0x3f) << 8) | data[p + 1];
+      const target = ((len & 0x3f) << 8) | r.u8();
       if (target >= minPtr || ++jumps > MAX_JUMPS) return { error: 'dns_bad_pointer' };
-      if (end < 0) end = p + 2;
+      if (end < 0) end = r.pos;
       minPtr = target;
-      p = target;
+      r.pos = target;
       continue;
     }
     if (kind !== 0) return { error: 'dns_bad_label' };
     wire += len + 1;
     if (wire > MAX_NAME_WIRE) return { error: 'dns_name_too_long' };
     if (len === 0) {
-      if (end < 0) end = p + 1;
+      if (end < 0) end = r.pos;
+      r.pos = end;
       return { name, end, odd };
     }
-    if (p + 1 + len > data.length) return null;
+    const p = r.pos;
+    r.skip(len);
     if (labels++ > 0) name += '.';
-    for (let i = p + 1; i <= p + len; i++) {
+    for (let i = p; i < p + len; i++) {
       const c = data[i];
       if (c >= 0x41 && c <= 0x5a) name += String.fromCharCode(c | 0x20);
       else if (c === 0x2e || c === 0x5c) {
@@ -145,7 +154,6 @@ function readName(data: Uint8Array, start: number): NameResult | null {
         odd = true;
       }
     }
-    p += len + 1;
   }
 }
 
@@ -157,30 +165,47 @@ export function dnsNameAt(
   data: Uint8Array,
   offset: number,
 ): { name: string; end: number; odd: boolean } | { error: string } | null {
-  return readName(data, offset);
+  if (offset < 0 || offset > data.length) return null;
+  try {
+    return readName(new ByteReader(data, offset));
+  } catch (e) {
+    if (e instanceof TruncatedError) return null;
+    throw e;
+  }
 }
 
-/** Parse one DNS message (header + first question). Never throws. */
+/** Parse one DNS message (header + first question) through the bounded cursor. Never throws. */
 export function parseDnsMessage(data: Uint8Array): DnsResult {
   if (data.length < 12) return NEED_MORE;
-  const id = (data[0] << 8) | data[1];
-  const flags = (data[2] << 8) | data[3];
+  const r = new ByteReader(data);
+  const id = r.u16();
+  const flags = r.u16();
+  const qd = r.u16();
+  const an = r.u16();
+  const ns = r.u16();
+  r.skip(2); // ARCOUNT
   const isResponse = (flags & 0x8000) !== 0;
   const opcode = (flags >> 11) & 0xf;
-  const qd = (data[4] << 8) | data[5];
-  const an = (data[6] << 8) | data[7];
-  const ns = (data[8] << 8) | data[9];
-  // Opcodes 0 QUERY, 1 IQUERY (obsolete), 2 STATUS, 4 NOTIFY, 5 UPDATE, 6 DSO (RFC 8490).
-  if (opcode === 3 || opcode > 6) return NOT_MINE;
   if (qd === 0) return NOT_MINE;
   const anomalies: string[] = [];
+  // Opcodes 0 QUERY, 1 IQUERY (obsolete), 2 STATUS, 4 NOTIFY, 5 UPDATE, 6 DSO (RFC 8490); 3 and 7–15
+  // unassigned. Anything but QUERY still names the flow (a tunnel or an evasion may use any opcode),
+  // flagged.
+  if (opcode !== 0) anomalies.push('dns_unusual_opcode');
   if (qd > 1) anomalies.push('dns_multiple_questions');
   if (!isResponse && opcode === 0 && (an > 0 || ns > 0)) anomalies.push('dns_query_has_answers');
-  const n = readName(data, 12);
-  if (n === null) return NEED_MORE;
-  if ('error' in n) return { status: 'error', anomaly: n.error };
-  if (n.end + 4 > data.length) return NEED_MORE;
+  let n: NameResult;
+  let qtype: number;
+  try {
+    n = readName(r);
+    if ('error' in n) return { status: 'error', anomaly: n.error };
+    qtype = r.u16();
+    r.skip(2); // QCLASS
+  } catch (e) {
+    // the one truncation point: the message ends inside the question
+    if (e instanceof TruncatedError) return NEED_MORE;
+    throw e;
+  }
   if (n.odd) anomalies.push('dns_name_odd_chars');
-  const qtype = (data[n.end] << 8) | data[n.end + 1];
   return { status: 'done', query: n.name, qtype, qtypeName: dnsTypeName(qtype), isResponse, id, anomalies };
 }

@@ -4,7 +4,7 @@
  *
  * Called with a growing prefix of the client→server stream. 'not-mine' is decided from the first
  * bytes (they must spell a known method followed by a space, checked byte by byte, so even one
- * byte can be rejected); 'need-more' only scans for the end of the head with `indexOf` (no
+ * byte can be rejected); 'need-more' only scans for the end of the head, resuming where it stopped (no
  * strings built); the head is parsed once it is complete. A head longer than
  * {@link HTTP_MAX_HEAD} bytes is an error. Never throws.
  *
@@ -60,6 +60,9 @@ const METHODS = [
   'REPORT',
   'MKCALENDAR',
   'PURGE',
+  // HTTP over UDP (SSDP, UPnP GENA)
+  'M-SEARCH',
+  'NOTIFY',
 ];
 /** Method name + space, as bytes. */
 const METHOD_BYTES = METHODS.map((m) => Uint8Array.from(m + ' ', (c) => c.charCodeAt(0)));
@@ -86,18 +89,36 @@ export function isHttpRequestStart(data: Uint8Array): boolean {
   return data.length > 0 && matchMethod(data) !== -2;
 }
 
-/** Offset just past the empty line ending the head, or -1 if not yet present. */
-function findHeadEnd(data: Uint8Array, limit: number): number {
-  let pos = 0;
+/**
+ * Offset just past the empty line ending the head, or -1 if not yet present before `limit`.
+ * `st.from` is where the LF search resumes (kept across calls on a growing prefix, so the scan is
+ * linear over all calls); it is advanced past every LF looked at and to `limit` when none is found.
+ */
+function findHeadEnd(data: Uint8Array, limit: number, st: { from: number }): number {
+  let pos = st.from;
   while (true) {
-    const lf = data.indexOf(10, pos);
-    if (lf < 0 || lf >= limit) return -1;
+    const lf = byteAt(data, 10, pos, limit);
+    if (lf < 0) {
+      st.from = limit;
+      return -1;
+    }
     // Empty line: LF directly after the previous line's LF, or CR LF.
     if (lf > 0 && (data[lf - 1] === 10 || (data[lf - 1] === 13 && lf > 1 && data[lf - 2] === 10))) {
+      st.from = lf + 1;
       return lf + 1;
     }
     pos = lf + 1;
+    st.from = pos;
   }
+}
+
+/**
+ * Index of the first byte `v` in [from, end), or -1. A plain loop: header lines are short, and the
+ * builtin indexOf's per-call cost dominated on heads of thousands of lines.
+ */
+function byteAt(data: Uint8Array, v: number, from: number, end: number): number {
+  for (let i = from; i < end; i++) if (data[i] === v) return i;
+  return -1;
 }
 
 function push(anomalies: string[], a: string): void {
@@ -165,35 +186,52 @@ export function hostnameFromAuthority(authority: string, anomalies: string[]): s
  * at least a complete request line, else they are errors with that code.
  */
 export function parseHttpRequest(data: Uint8Array, final = false): HttpResult {
-  if (data.length === 0) return final ? NOT_MINE : NEED_MORE;
-  const m = matchMethod(data);
-  if (m === -2) return NOT_MINE;
-  const tooLarge = data.length >= HTTP_MAX_HEAD;
-  if (m === -1) return final ? NOT_MINE : NEED_MORE;
-  const limit = Math.min(data.length, HTTP_MAX_HEAD);
-  let end = findHeadEnd(data, limit);
-  let partial: string | null = null;
-  if (end < 0) {
-    if (!tooLarge && !final) return NEED_MORE;
-    partial = tooLarge ? 'http_head_too_large' : 'http_head_incomplete';
-    const lastLf = data.lastIndexOf(10, limit - 1);
-    if (lastLf < 0) return { status: 'error', anomaly: partial };
-    end = lastLf + 1;
+  return new HttpHeadScanner().feed(data, final);
+}
+
+/**
+ * Resumable {@link parseHttpRequest} for a growing stream prefix: the search for the end of the head
+ * continues where the previous call stopped, so a head delivered in n pieces costs O(bytes + n).
+ * Once the result is not 'need-more' it is final.
+ */
+export class HttpHeadScanner {
+  /** Where the LF search resumes. */
+  from = 0;
+  private final_: HttpResult | null = null;
+
+  feed(data: Uint8Array, final = false): HttpResult {
+    if (this.final_ !== null) return this.final_;
+    const r = this.step(data, final);
+    if (r !== NEED_MORE) this.final_ = r;
+    return r;
   }
-  try {
+
+  private step(data: Uint8Array, final: boolean): HttpResult {
+    if (data.length === 0) return final ? NOT_MINE : NEED_MORE;
+    const m = matchMethod(data);
+    if (m === -2) return NOT_MINE;
+    const tooLarge = data.length >= HTTP_MAX_HEAD;
+    if (m === -1) return final ? NOT_MINE : NEED_MORE;
+    const limit = Math.min(data.length, HTTP_MAX_HEAD);
+    let end = findHeadEnd(data, limit, this);
+    let partial: string | null = null;
+    if (end < 0) {
+      if (!tooLarge && !final) return NEED_MORE;
+      partial = tooLarge ? 'http_head_too_large' : 'http_head_incomplete';
+      const lastLf = data.lastIndexOf(10, limit - 1);
+      if (lastLf < 0) return { status: 'error', anomaly: partial };
+      end = lastLf + 1;
+    }
     const r = parseHead(data, end, METHODS[m]);
     if (partial !== null && r.status === 'done') r.anomalies.push(partial);
     return r;
-  } catch {
-    // Defensive: parseHead has no throwing paths on valid indexes; keep the never-throws contract.
-    return { status: 'error', anomaly: 'http_malformed_request_line' };
   }
 }
 
 function parseHead(data: Uint8Array, end: number, method: string): HttpResult {
   const anomalies: string[] = [];
   // Request line.
-  let lf = data.indexOf(10);
+  let lf = byteAt(data, 10, 0, end);
   let lineEnd = lf > 0 && data[lf - 1] === 13 ? lf - 1 : lf;
   if (lineEnd === lf) push(anomalies, 'http_bare_lf');
   // method SP target SP version; runs of spaces are tolerated (RFC 9112 §3 allows parsing on
@@ -201,7 +239,7 @@ function parseHead(data: Uint8Array, end: number, method: string): HttpResult {
   let tStart = method.length + 1;
   while (tStart < lineEnd && data[tStart] === 32) tStart++;
   if (tStart > method.length + 1) push(anomalies, 'http_extra_whitespace');
-  let sp = data.indexOf(32, tStart);
+  let sp = byteAt(data, 32, tStart, lineEnd);
   if (sp < 0 || sp > lineEnd) sp = lineEnd;
   if (sp === tStart) return { status: 'error', anomaly: 'http_malformed_request_line' };
   // A target with spaces in it (attack tools send `GET /a;cat /etc/passwd HTTP/1.1`): when the
@@ -242,7 +280,7 @@ function parseHead(data: Uint8Array, end: number, method: string): HttpResult {
     const v = ascii(data, vStart, Math.min(vEnd, vStart + 16));
     // Same request-line syntax, other protocols (RTSP, SIP, ...): not HTTP.
     if (!v.startsWith('HTTP/')) return NOT_MINE;
-    if (data.indexOf(32, vStart) >= 0 && data.indexOf(32, vStart) < vEnd) {
+    if (byteAt(data, 32, vStart, vEnd) >= 0) {
       push(anomalies, 'http_malformed_request_line');
     }
     if (v !== 'HTTP/1.1' && v !== 'HTTP/1.0') push(anomalies, 'http_bad_version');
@@ -253,7 +291,7 @@ function parseHead(data: Uint8Array, end: number, method: string): HttpResult {
   let host: string | null = null;
   let pos = lf + 1;
   while (pos < end) {
-    lf = data.indexOf(10, pos);
+    lf = byteAt(data, 10, pos, end);
     lineEnd = lf > pos && data[lf - 1] === 13 ? lf - 1 : lf;
     if (lineEnd === lf) push(anomalies, 'http_bare_lf');
     const s = pos;

@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { ja4, ja4AlpnCode, ja4VersionCode } from './ja4.js';
 import type { ClientHello } from './types.js';
 
@@ -97,4 +98,26 @@ test('ALPN code: spec examples', () => {
   assert.equal(ja4AlpnCode('\x30\xab'), '3b');
   assert.equal(ja4AlpnCode('\x30\x31\xab\xcd'), '3d');
   assert.equal(ja4AlpnCode('\x30\xab\xcd\x31'), '01');
+});
+
+test('long lists (attacker-sized, any order): the hashes are those of the spec rule, computed independently', () => {
+  // the spec rule written out here with Array.sort and node:crypto: sorted 4-digit hex, comma-joined
+  const hex4 = (v: number) => v.toString(16).padStart(4, '0');
+  const sha12 = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12);
+  const grease = (v: number) => (v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff);
+  let x = 12345;
+  const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) & 0xffff;
+  for (const n of [25, 300, 5000]) {
+    const ciphers = Array.from({ length: n }, rnd);
+    const exts = [...new Set(Array.from({ length: Math.min(n, 1000) }, rnd))].sort((a, b) => b - a);
+    const j = ja4(hello({ cipherSuites: ciphers, extensions: exts }), 't').split('_');
+    const sortedC = ciphers.filter((v) => !grease(v)).sort((a, b) => a - b);
+    assert.equal(j[1], sha12(sortedC.map(hex4).join(',')), `ciphers n=${n}`);
+    const sortedE = exts.filter((v) => !grease(v) && v !== 0 && v !== 0x10).sort((a, b) => a - b);
+    assert.equal(
+      j[2],
+      sha12(sortedE.map(hex4).join(',') + '_' + SPEC_SIGS.map(hex4).join(',')),
+      `exts n=${n}`,
+    );
+  }
 });

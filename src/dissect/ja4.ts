@@ -32,23 +32,61 @@ function hash12(s: string): string {
 /** Scratch for the sorted lists (JA4 is computed synchronously, one hello at a time). */
 const SCRATCH = new Uint16Array(65536);
 
+/** Lists up to this long are sorted by insertion (cheapest for real hellos); longer ones by radix sort. */
+const INSERTION_MAX = 24;
+/** Radix-sort scratch: the second buffer and the counts of the low and high bytes. */
+const TMP = new Uint16Array(65536);
+const C0 = new Int32Array(257);
+const C1 = new Int32Array(257);
+
+/** LSD radix sort (low byte, then high byte) of SCRATCH[at, at+n): O(n + 512), no comparisons. */
+function radixSort(at: number, n: number): void {
+  C0.fill(0);
+  C1.fill(0);
+  const e = at + n;
+  for (let i = at; i < e; i++) {
+    const v = SCRATCH[i];
+    C0[(v & 0xff) + 1]++;
+    C1[(v >>> 8) + 1]++;
+  }
+  for (let k = 0; k < 256; k++) {
+    C0[k + 1] += C0[k];
+    C1[k + 1] += C1[k];
+  }
+  for (let i = at; i < e; i++) {
+    const v = SCRATCH[i];
+    TMP[C0[v & 0xff]++] = v;
+  }
+  for (let i = 0; i < n; i++) {
+    const v = TMP[i];
+    SCRATCH[at + C1[v >>> 8]++] = v;
+  }
+}
+
 /**
- * Non-GREASE values sorted ascending into `SCRATCH[at..]` (insertion sort: the lists are short);
- * returns how many.
+ * Non-GREASE values sorted ascending into `SCRATCH[at..]`; returns how many. Real lists are short and
+ * sorted by insertion; an attacker-sized list (thousands of ciphers or extensions, in descending order)
+ * goes to a radix sort, O(n) on the bounded scratch buffers, so no input is quadratic.
  */
 function sortedNonGrease(values: number[], skipSniAlpn: boolean, at: number): number {
   let n = 0;
+  const big = values.length > INSERTION_MAX;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (isGrease(v)) continue;
     if (skipSniAlpn && (v === 0x0000 || v === 0x0010)) continue;
     let j = at + n++;
+    if (big) {
+      SCRATCH[j] = v;
+      continue;
+    }
     while (j > at && SCRATCH[j - 1] > v) {
       SCRATCH[j] = SCRATCH[j - 1];
       j--;
     }
     SCRATCH[j] = v;
   }
+  if (big) radixSort(at, n);
   return n;
 }
 

@@ -25,6 +25,11 @@ export class CryptoAssembler {
 
   constructor(readonly max: number) {}
 
+  /** Bytes allocated (data + bitmap). */
+  get held(): number {
+    return this.buf.length + this.have.length;
+  }
+
   private ensure(n: number): void {
     if (n <= this.buf.length) return;
     let cap = Math.max(2048, this.buf.length);

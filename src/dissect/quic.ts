@@ -127,6 +127,11 @@ export class QuicInitialAssembler {
     this.crypto = new CryptoAssembler(m);
   }
 
+  /** Bytes allocated for the CRYPTO stream (for the engine's global reassembly cap). */
+  get held(): number {
+    return this.crypto.held;
+  }
+
   /** Feed one client→server UDP payload. Never throws. */
   feed(datagram: Uint8Array): QuicResult {
     if (this.final) return this.final;

@@ -2,14 +2,14 @@
  * @module dissect/tls-stream
  * Finds and parses the TLS ClientHello at the start of a client→server TCP byte stream.
  *
- * The engine calls {@link tlsClientHelloFromStream} with a growing contiguous prefix of the stream
- * (TCP reassembly is the engine's job), once per new segment, until the result is not
- * 'need-more'. The record layer is walked here:
+ * The engine keeps one {@link TlsHelloScanner} per flow and feeds it the growing contiguous prefix of
+ * the stream (TCP reassembly is the engine's job), once per new segment, until the result is not
+ * 'need-more'; the scanner resumes where it stopped. The record layer is walked here:
  * - the ClientHello may be fragmented over several handshake records (even 1-byte records);
  * - non-handshake records (ChangeCipherSpec, alert, application data, heartbeat) before or in
  *   between are skipped and reported (`tls_record_before_hello`, `tls_record_interleaved`);
  * - the 'need-more' path only peeks at record and handshake headers — no body parsing, no
- *   allocation, no copy; the cost per call is O(number of records in the prefix);
+ *   allocation, no copy; each byte is looked at once over all calls (the walk resumes);
  * - the body is parsed once, as a view of the input when it lies in one record, or copied
  *   together from its fragments otherwise.
  *
@@ -85,73 +85,127 @@ function looksLikeSslv2Hello(data: Uint8Array): boolean {
   );
 }
 
-/** Try to extract the ClientHello from a stream prefix. Never throws. */
+/** Try to extract the ClientHello from a stream prefix (one shot). Never throws. */
 export function tlsClientHelloFromStream(data: Uint8Array): TlsStreamResult {
-  const n = data.length;
-  if (n === 0) return NEED_MORE;
-  if (!headerPlausible(data, 0)) {
-    return looksLikeSslv2Hello(data) ? { status: 'error', anomaly: 'tls_sslv2_hello' } : NOT_MINE;
+  return new TlsHelloScanner().feed(data);
+}
+
+/**
+ * Resumable walk of the record layer: {@link TlsHelloScanner.feed} is called with a growing contiguous
+ * prefix of the stream (the same bytes plus more each time; the buffer itself may differ) and
+ * continues where the previous call stopped, so a ClientHello delivered in n pieces costs O(total
+ * bytes + n), not O(n²). Only offsets are kept, never views. Once the result is not 'need-more' it is
+ * final and returned again by later calls.
+ */
+export class TlsHelloScanner {
+  /** Offset of the current record header. */
+  private p = 0;
+  /** Inside the record at `p` (its header was read). */
+  private inRecord = false;
+  private recType = 0;
+  private recLen = 0;
+  /** Payload bytes of the current record already taken. */
+  private taken = 0;
+  private skippedBefore = false;
+  private skippedInside = false;
+  private skippedCount = 0;
+  /** Handshake payload bytes seen so far, and the body length from the 4-byte header. */
+  private hsSeen = 0;
+  private bodyLen = -1;
+  /** Handshake records contributing to the hello, and the offset of the first payload byte. */
+  private records = 0;
+  private firstPayload = 0;
+  private final: TlsStreamResult | null = null;
+
+  /** Start over (for a scanner reused across one-shot calls). */
+  reset(): void {
+    this.p = 0;
+    this.inRecord = false;
+    this.recType = this.recLen = this.taken = 0;
+    this.skippedBefore = this.skippedInside = false;
+    this.skippedCount = 0;
+    this.hsSeen = 0;
+    this.bodyLen = -1;
+    this.records = this.firstPayload = 0;
+    this.final = null;
   }
-  if (n < 5) return NEED_MORE;
 
-  let p = 0; // offset of the current record header
-  let skippedBefore = false;
-  let skippedInside = false;
-  let skippedCount = 0;
-  // Handshake payload bookkeeping: hs bytes seen so far, and the 4-byte header collected from them.
-  let hsSeen = 0;
-  let bodyLen = -1;
-  let records = 0; // handshake records contributing to the hello
-  let firstPayload = 0; // offset of the first handshake payload byte
+  feed(data: Uint8Array): TlsStreamResult {
+    if (this.final !== null) return this.final;
+    const r = this.step(data);
+    if (r !== NEED_MORE) this.final = r;
+    return r;
+  }
 
-  while (true) {
-    if (p + 5 > n) {
-      return headerPlausible(data, p) ? NEED_MORE : { status: 'error', anomaly: 'tls_bad_record' };
+  private step(data: Uint8Array): TlsStreamResult {
+    const n = data.length;
+    if (n === 0) return NEED_MORE;
+    if (this.p === 0 && !this.inRecord) {
+      if (!headerPlausible(data, 0)) {
+        return looksLikeSslv2Hello(data) ? { status: 'error', anomaly: 'tls_sslv2_hello' } : NOT_MINE;
+      }
     }
-    if (!headerPlausible(data, p)) {
-      return p === 0 ? NOT_MINE : { status: 'error', anomaly: 'tls_bad_record' };
-    }
-    const type = data[p];
-    const len = (data[p + 3] << 8) | data[p + 4];
-    const start = p + 5;
-    const avail = Math.min(len, n - start);
-    if (type !== CT_HANDSHAKE) {
-      if (hsSeen === 0) {
-        skippedBefore = true;
-        if (++skippedCount > MAX_RECORDS_BEFORE_HELLO) {
-          return { status: 'error', anomaly: 'tls_no_client_hello' };
+    for (;;) {
+      const p = this.p;
+      if (!this.inRecord) {
+        if (p + 5 > n) {
+          return headerPlausible(data, p) ? NEED_MORE : { status: 'error', anomaly: 'tls_bad_record' };
         }
-      } else {
-        skippedInside = true;
+        if (!headerPlausible(data, p)) {
+          return p === 0 ? NOT_MINE : { status: 'error', anomaly: 'tls_bad_record' };
+        }
+        const type = data[p];
+        if (type !== CT_HANDSHAKE) {
+          if (this.hsSeen === 0) {
+            this.skippedBefore = true;
+            if (++this.skippedCount > MAX_RECORDS_BEFORE_HELLO) {
+              return { status: 'error', anomaly: 'tls_no_client_hello' };
+            }
+          } else this.skippedInside = true;
+        } else {
+          if (this.records === 0) this.firstPayload = p + 5;
+          this.records++;
+        }
+        this.recType = type;
+        this.recLen = (data[p + 3] << 8) | data[p + 4];
+        this.taken = 0;
+        this.inRecord = true;
       }
+      const start = p + 5;
+      const len = this.recLen;
+      const avail = Math.min(len, n - start);
+      if (this.recType === CT_HANDSHAKE) {
+        // collect the handshake header bytes that lie in the newly available part of this record
+        const fresh = avail - this.taken;
+        let i = 0;
+        while (this.hsSeen + i < 4 && i < fresh) {
+          const b = data[start + this.taken + i];
+          if (this.hsSeen + i === 0) {
+            if (b !== 1) return { status: 'error', anomaly: 'tls_not_client_hello' };
+            this.bodyLen = 0;
+          } else this.bodyLen = (this.bodyLen << 8) | b;
+          i++;
+        }
+        this.hsSeen += fresh;
+        this.taken = avail;
+        if (this.hsSeen >= 4 && this.bodyLen > MAX_HELLO_BODY) {
+          return { status: 'error', anomaly: 'tls_hello_too_large' };
+        }
+        if (this.hsSeen >= 4 && this.hsSeen >= 4 + this.bodyLen) {
+          return finish(
+            data,
+            this.firstPayload,
+            this.records,
+            this.bodyLen,
+            this.skippedBefore,
+            this.skippedInside,
+          );
+        }
+      } else this.taken = avail;
       if (avail < len) return NEED_MORE;
-      p = start + len;
-      continue;
+      this.p = start + len;
+      this.inRecord = false;
     }
-    if (records === 0) firstPayload = start;
-    records++;
-    // Collect the handshake header bytes that lie in this record.
-    let i = 0;
-    while (hsSeen + i < 4 && i < avail) {
-      const b = data[start + i];
-      const k = hsSeen + i;
-      if (k === 0) {
-        if (b !== 1) return { status: 'error', anomaly: 'tls_not_client_hello' };
-        bodyLen = 0;
-      } else {
-        bodyLen = (bodyLen << 8) | b;
-      }
-      i++;
-    }
-    hsSeen += avail;
-    if (hsSeen >= 4 && bodyLen > MAX_HELLO_BODY) {
-      return { status: 'error', anomaly: 'tls_hello_too_large' };
-    }
-    if (hsSeen >= 4 && hsSeen >= 4 + bodyLen) {
-      return finish(data, firstPayload, records, bodyLen, skippedBefore, skippedInside);
-    }
-    if (avail < len) return NEED_MORE;
-    p = start + len;
   }
 }
 

@@ -59,45 +59,50 @@ function fail(anomaly: string, message: string): never {
 
 function readU16List(r: ByteReader, what: string): number[] {
   if ((r.remaining & 1) !== 0) fail('tls_malformed_hello', `${what}: odd length ${r.remaining}`);
-  const out = new Array<number>(r.remaining >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = r.u16();
+  // bounds are checked once for the whole list (the reader covers exactly it)
+  const b = r.buf;
+  const n = r.remaining >> 1;
+  const out = new Array<number>(n);
+  for (let i = 0, p = r.pos; i < n; i++, p += 2) out[i] = (b[p] << 8) | b[p + 1];
+  r.pos = r.end;
   return out;
 }
 
+/** One bit per extension type seen in the hello being parsed (cleared after each hello). */
+const EXT_SEEN = new Uint8Array(8192);
+
 function parseServerName(r: ByteReader, anomalies: string[]): string | null {
-  let list: ByteReader;
-  try {
-    list = r.vec(2);
-  } catch {
-    fail('tls_sni_invalid', 'server_name: list length exceeds extension');
-  }
-  if (r.remaining !== 0) fail('tls_sni_invalid', 'server_name: bytes after the list');
+  // lengths are checked before each read (no exception per entry on a malformed list)
+  const b = r.buf;
+  if (r.remaining < 2) fail('tls_sni_invalid', 'server_name: list length exceeds extension');
+  const listLen = (b[r.pos] << 8) | b[r.pos + 1];
+  if (listLen > r.remaining - 2) fail('tls_sni_invalid', 'server_name: list length exceeds extension');
+  if (listLen !== r.remaining - 2) fail('tls_sni_invalid', 'server_name: bytes after the list');
+  let p = r.pos + 2;
+  const end = r.end;
   let sni: string | null = null;
   let count = 0;
-  while (list.remaining > 0) {
-    let type: number;
-    let name: ByteReader;
-    try {
-      type = list.u8();
-      name = list.vec(2);
-    } catch {
-      fail('tls_sni_invalid', 'server_name: entry exceeds list');
-    }
+  while (p < end) {
+    if (p + 3 > end) fail('tls_sni_invalid', 'server_name: entry exceeds list');
+    const type = b[p];
+    const s = p + 3;
+    const e = s + ((b[p + 1] << 8) | b[p + 2]);
+    if (e > end) fail('tls_sni_invalid', 'server_name: entry exceeds list');
+    p = e;
     if (type !== 0) continue; // unknown name types are skipped (RFC 6066 allows only host_name today)
     count++;
     if (sni !== null) continue;
-    const s = name.pos;
-    const e = name.end;
     if (e === s) anomalies.push('tls_sni_empty');
     for (let i = s; i < e; i++) {
-      const c = name.buf[i];
+      const c = b[i];
       if (c < 0x21 || c > 0x7e) {
         anomalies.push('tls_sni_bad_chars');
         break;
       }
     }
-    sni = ascii(name.buf, s, e);
+    sni = ascii(b, s, e);
   }
+  r.pos = end;
   if (count === 0) anomalies.push('tls_sni_no_hostname');
   else if (count > 1) anomalies.push('tls_sni_multiple');
   return sni;
@@ -147,73 +152,74 @@ export function parseClientHelloBody(body: Uint8Array, transport: 't' | 'q'): Cl
   let ech = false;
   const extensions: number[] = [];
 
-  if (r.remaining > 0) {
-    const exts = r.vec(2);
-    if (r.remaining > 0) anomalies.push('tls_trailing_bytes');
-    let seen: Set<number> | null = null;
-    // Walk extension headers by offset; a reader is only created for the extensions we decode.
-    let p = exts.pos;
-    const end = exts.end;
-    while (p < end) {
-      const ds = p + 4;
-      const de = ds + ((body[p + 2] << 8) | body[p + 3]);
-      if (ds > end || de > end) {
-        // An extension header runs past the block: keep what the extensions before it said (the
-        // SNI usually comes first), as tshark and nDPI do, and flag it.
-        anomalies.push('tls_extensions_overrun');
-        break;
-      }
-      const type = (body[p] << 8) | body[p + 1];
-      p = de;
-      extensions.push(type);
-      if (extensions.length > 1) {
-        // Small hellos: linear scan is cheaper than a Set; switch to a Set for long lists.
-        if (seen === null && extensions.length > 32) seen = new Set(extensions.slice(0, -1));
-        const dup = seen !== null ? seen.has(type) : extensions.indexOf(type) !== extensions.length - 1;
-        if (dup && !anomalies.includes('tls_duplicate_extension')) {
-          anomalies.push('tls_duplicate_extension');
+  try {
+    if (r.remaining > 0) {
+      const exts = r.vec(2);
+      if (r.remaining > 0) anomalies.push('tls_trailing_bytes');
+      // Walk extension headers by offset; a reader is only created for the extensions we decode.
+      let p = exts.pos;
+      const end = exts.end;
+      while (p < end) {
+        const ds = p + 4;
+        const de = ds + ((body[p + 2] << 8) | body[p + 3]);
+        if (ds > end || de > end) {
+          // An extension header runs past the block: keep what the extensions before it said (the
+          // SNI usually comes first), as tshark and nDPI do, and flag it.
+          anomalies.push('tls_extensions_overrun');
+          break;
         }
-        if (seen !== null) seen.add(type);
-        if (dup) continue; // the first occurrence wins
-      }
-      switch (type) {
-        case EXT_SERVER_NAME:
-          sni = parseServerName(new ByteReader(body, ds, de), anomalies);
-          break;
-        case EXT_ALPN:
-          try {
-            alpn = parseAlpn(new ByteReader(body, ds, de), anomalies);
-          } catch (e) {
-            badExtension(e, anomalies);
-          }
-          break;
-        case EXT_SUPPORTED_VERSIONS:
-          try {
-            const data = new ByteReader(body, ds, de);
-            const list = data.vec(1);
-            if (data.remaining !== 0) fail('tls_malformed_hello', 'supported_versions: trailing bytes');
-            supportedVersions = readU16List(list, 'supported_versions').filter((v) => !isGrease(v));
-          } catch (e) {
-            badExtension(e, anomalies);
-          }
-          break;
-        case EXT_SIGNATURE_ALGORITHMS:
-          try {
-            const data = new ByteReader(body, ds, de);
-            const list = data.vec(2);
-            if (data.remaining !== 0) fail('tls_malformed_hello', 'signature_algorithms: trailing bytes');
-            signatureAlgorithms = readU16List(list, 'signature_algorithms');
-          } catch (e) {
-            badExtension(e, anomalies);
-          }
-          break;
-        case EXT_ECH:
-          ech = true;
-          break;
-        default:
-          break;
+        const type = (body[p] << 8) | body[p + 1];
+        p = de;
+        extensions.push(type);
+        // duplicates: one bit per type (O(1) per extension whatever the list length)
+        const bit = 1 << (type & 7);
+        if ((EXT_SEEN[type >> 3] & bit) !== 0) {
+          if (!anomalies.includes('tls_duplicate_extension')) anomalies.push('tls_duplicate_extension');
+          continue; // the first occurrence wins
+        }
+        EXT_SEEN[type >> 3] |= bit;
+        switch (type) {
+          case EXT_SERVER_NAME:
+            sni = parseServerName(new ByteReader(body, ds, de), anomalies);
+            break;
+          case EXT_ALPN:
+            try {
+              alpn = parseAlpn(new ByteReader(body, ds, de), anomalies);
+            } catch (e) {
+              badExtension(e, anomalies);
+            }
+            break;
+          case EXT_SUPPORTED_VERSIONS:
+            try {
+              const data = new ByteReader(body, ds, de);
+              const list = data.vec(1);
+              if (data.remaining !== 0) fail('tls_malformed_hello', 'supported_versions: trailing bytes');
+              supportedVersions = readU16List(list, 'supported_versions').filter((v) => !isGrease(v));
+            } catch (e) {
+              badExtension(e, anomalies);
+            }
+            break;
+          case EXT_SIGNATURE_ALGORITHMS:
+            try {
+              const data = new ByteReader(body, ds, de);
+              const list = data.vec(2);
+              if (data.remaining !== 0) fail('tls_malformed_hello', 'signature_algorithms: trailing bytes');
+              signatureAlgorithms = readU16List(list, 'signature_algorithms');
+            } catch (e) {
+              badExtension(e, anomalies);
+            }
+            break;
+          case EXT_ECH:
+            ech = true;
+            break;
+          default:
+            break;
+        }
       }
     }
+  } finally {
+    // leave the scratch clean for the next hello, also when a malformed extension threw
+    for (let i = 0; i < extensions.length; i++) EXT_SEEN[extensions[i] >> 3] = 0;
   }
 
   const partial = {

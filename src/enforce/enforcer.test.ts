@@ -136,32 +136,25 @@ describe('enforcer', () => {
     assert.deepEqual(r2.verdicts[3], [4, NF_ACCEPT, mk(MARK_RST)]);
   });
 
-  // TODO(merge h-engine): the engine gives up after inspection.max_packets (8) client segments even
-  // when the protocol is known; the engine branch keeps reassembling by byte budget. Remove `todo`
-  // when both are merged (with max_packets 1000 this passes on this branch alone).
-  it(
-    'ClientHellos in 1-, 3- and 8-byte segments are named with the default hold settings',
-    {
-      todo: 'needs the engine byte budget once the protocol is known (engine branch)',
-    },
-    async () => {
-      for (const size of [1, 3, 8]) {
-        const r = new Rig(await policy());
-        const c = new Conv(41000 + size);
-        r.handshake(c);
-        const n = Math.ceil(chBlocked.length / size);
-        for (let i = 0; i < n; i++) r.feed(c.c(chBlocked.subarray(i * size, (i + 1) * size)), 10);
-        const marks = r.verdicts.slice(3).map((v) => v[2]);
-        assert.equal(marks.length, n, `${size}-byte segments: one verdict per segment`);
-        assert.ok(
-          marks.slice(0, -1).every((m) => m === mk(MARK_INSPECT)),
-          `${size}-byte segments: all but the last forwarded`,
-        );
-        assert.equal(marks[n - 1], mk(MARK_RST), `${size}-byte segments: the completing one is reset`);
-        assert.equal(r.events[0]?.host, 'blocked.example');
-      }
-    },
-  );
+  // The packet budget (inspection.max_packets, 8) applies only while the protocol is unknown: once the
+  // first bytes say TLS the engine keeps reassembling by byte budget.
+  it('ClientHellos in 1-, 3- and 8-byte segments are named with the default hold settings', async () => {
+    for (const size of [1, 3, 8]) {
+      const r = new Rig(await policy());
+      const c = new Conv(41000 + size);
+      r.handshake(c);
+      const n = Math.ceil(chBlocked.length / size);
+      for (let i = 0; i < n; i++) r.feed(c.c(chBlocked.subarray(i * size, (i + 1) * size)), 10);
+      const marks = r.verdicts.slice(3).map((v) => v[2]);
+      assert.equal(marks.length, n, `${size}-byte segments: one verdict per segment`);
+      assert.ok(
+        marks.slice(0, -1).every((m) => m === mk(MARK_INSPECT)),
+        `${size}-byte segments: all but the last forwarded`,
+      );
+      assert.equal(marks[n - 1], mk(MARK_RST), `${size}-byte segments: the completing one is reset`);
+      assert.equal(r.events[0]?.host, 'blocked.example');
+    }
+  });
 
   it('on hold timeout, on_timeout decides (allow by default; block drops) the packets that follow', async () => {
     const r = new Rig(await policy());
@@ -216,12 +209,17 @@ describe('enforcer', () => {
   });
 
   it('a connection let through because the inspection budget ran out is counted as a fail-open', async () => {
-    const r = new Rig(await policy('  max_packets: 4'));
+    // a known protocol (TLS) is bounded by bytes, not packets: a ClientHello that claims 60,000 bytes
+    // runs past the byte budget (one full 16 KiB record at least) before it completes
+    const r = new Rig(await policy());
     const c = new Conv();
     r.handshake(c);
-    for (let i = 0; i < 6; i++) r.feed(c.c(chOk.subarray(i * 8, (i + 1) * 8)), 10);
+    const big = new Uint8Array(20000);
+    big.set(chOk.subarray(0, 200));
+    big.set([0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0x00, 0xea, 0x60], 0);
+    for (let i = 0; i < 20; i++) r.feed(c.c(big.subarray(i * 1000, (i + 1) * 1000)), 10);
     assert.equal(r.events[0].verdict.reason, 'gave_up');
-    assert.ok(r.events[0].anomalies.includes('inspect_packets_exhausted'));
+    assert.ok(r.events[0].anomalies.includes('inspect_budget_exhausted'), r.events[0].anomalies.join());
     assert.equal(r.counters[C.failOpenExhausted], 1);
     const r2 = new Rig(await policy());
     const c2 = new Conv();

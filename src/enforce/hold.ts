@@ -27,11 +27,11 @@ import { K_ACCEPT, type Enforced } from './enforcement.js';
 import type { VerdictReason } from './types.js';
 
 /**
- * The engine recognised the protocol of the client's first bytes and is still reassembling (the
- * dissector kind is set). Swap point for the engine's own "still inspecting, protocol known" flag.
+ * The engine recognised the protocol of the client's first bytes and is still reassembling: the
+ * engine's own "still inspecting, protocol known" flag (flow/flow `inspectingKnown`).
  */
 export function protocolKnown(f: Flow): boolean {
-  return f.dstate !== null;
+  return f.inspectingKnown;
 }
 
 export const enum Phase {

@@ -619,14 +619,46 @@ test('inspection limits: budget and packet count end inspection with an anomaly'
   assert.equal(r1.length, 1);
   assert.ok(r1[0].anomalies.includes('inspect_budget_exhausted'), r1[0].anomalies.join());
   assert.equal(r1[0].host, null);
-  // same hello in 1-byte segments: the packet limit ends inspection first
+  // same hello in 1-byte segments: the protocol is known from the first byte, so the packet limit
+  // does not apply and the whole hello is read
   const tiny = [{ f: c(0, 0x02), ms: 0 }];
-  for (let o = 0; o < 40; o++) tiny.push({ f: c(1 + o, 0x18, big.subarray(o, o + 1)), ms: 1 + o });
+  for (let o = 0; o < big.length; o++) tiny.push({ f: c(1 + o, 0x18, big.subarray(o, o + 1)), ms: 1 + o });
   const r2 = engineRun(tiny, { inspectPackets: 24 });
-  assert.ok(r2[0].anomalies.includes('inspect_packets_exhausted'), r2[0].anomalies.join());
-  assert.equal(r2[0].pkts_toserver, 41);
+  assert.equal(r2[0].host, 'big.example');
+  assert.equal(r2[0].pkts_toserver, big.length + 1);
+  // protocol still unknown (one byte of no known protocol, then a gap the client never fills): the
+  // packet limit ends inspection
+  const junk = [{ f: c(0, 0x02), ms: 0 }];
+  const jb = new Uint8Array(41).fill(0xee);
+  junk.push({ f: c(1, 0x18, jb.subarray(0, 1)), ms: 1 });
+  for (let o = 2; o < 40; o++) junk.push({ f: c(1 + o, 0x18, jb.subarray(o, o + 1)), ms: 1 + o });
+  const r4 = engineRun(junk, { inspectPackets: 24 });
+  assert.ok(r4[0].anomalies.includes('inspect_packets_exhausted'), r4[0].anomalies.join());
+  // the first byte missing: segments after the gap count against the byte budget only, so the hello's
+  // segments sent last byte first are still read once the first byte comes
+  const rev = [{ f: c(0, 0x02), ms: 0 }];
+  for (let o = big.length - 1; o >= 0; o--)
+    rev.push({ f: c(1 + o, 0x18, big.subarray(o, o + 1)), ms: 1 + big.length - o });
+  const r5 = engineRun(rev, { inspectPackets: 24 });
+  assert.equal(r5[0].host, 'big.example');
   // with the default limits the whole hello is read
   const r3 = engineRun(frames);
   assert.equal(r3[0].host, 'big.example');
   assert.deepEqual(r3[0].anomalies, []);
+});
+
+test('PPPoE session with a compressed or address/control-prefixed PPP header: the HTTP flow has its record and name', () => {
+  const req = Buffer.from('GET /x HTTP/1.1\r\nHost: pppoe.example\r\n\r\n');
+  for (const ppp of [[0x00, 0x21], [0xff, 0x03, 0x00, 0x21], [0x21]]) {
+    const wrap = (ipPkt: Uint8Array) =>
+      eth(0x8864, Uint8Array.from([0x11, 0x00, 0x12, 0x34, 0, ppp.length + ipPkt.length, ...ppp, ...ipPkt]));
+    const recs = engineRun([
+      { f: wrap(ipv4(CLI, SRV, 6, tcp(47000, 80, 10, 0, 0x02))), ms: 1 },
+      { f: wrap(ipv4(SRV, CLI, 6, tcp(80, 47000, 50, 11, 0x12))), ms: 2 },
+      { f: wrap(ipv4(CLI, SRV, 6, tcp(47000, 80, 11, 51, 0x18, req))), ms: 3 },
+    ]);
+    assert.equal(recs.length, 1, `PPP header ${ppp.join(',')}`);
+    assert.equal(recs[0].host, 'pppoe.example');
+    assert.equal(recs[0].app_proto, 'http');
+  }
 });

@@ -3,13 +3,25 @@
  * The packet path: decode → flow lookup → counters → inspection of the client's first bytes → flow end.
  * One Engine per thread; every mode (analyze, simulate, enforce) drives it with `packet()`.
  * Per packet it allocates nothing on the common path (decoded into a reused Packet, integer flow hash).
+ *
+ * Budgets: while a flow's protocol is unknown, at most `inspectPackets` client data packets are
+ * inspected (not counting those held while the stream's first byte is still missing: the protocol
+ * cannot be known before it, so out-of-order segments are bounded by bytes only); once the first bytes chose a dissector (TLS, HTTP, DNS over TCP, QUIC) the flow is
+ * inspected until its message is complete or `inspectBytes` are spent, whatever the number, size or
+ * order of the segments (each costs O(its bytes): see flow/stream). Ask `flow.inspectingKnown` (or
+ * {@link Engine.inspectingKnown}) whether a flow is in that state — one comparison, for an inline box
+ * that must keep queueing it. All reassembly buffers together are capped (`maxReassemblyBytes`).
+ * Every cap hit is an anomaly on the flow and a count in {@link Engine.caps}:
+ * `inspect_budget_exhausted`, `inspect_packets_exhausted`, `reassembly_memory_exhausted`, `flow_evicted`
+ * (and the decoder's `ipfrag_*` codes in `decoder.anomalies`).
  */
 import { Decoder } from '../decode/decoder.js';
 import { Decoded, Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../decode/packet.js';
 import { Flow, FlowState } from '../flow/flow.js';
 import { FlowTable, LIST_CLOSED, LIST_TCP, LIST_UDP, flowHash } from '../flow/table.js';
 import { StreamAssembler } from '../flow/stream.js';
-import { inspectTcp, inspectUdp } from './inspect.js';
+import { inspectHeld, inspectTcp, inspectUdp } from './inspect.js';
+import { randomBytes } from 'node:crypto';
 import { buildRecord } from './record-build.js';
 import type { FlowEndReason, FlowRecord } from '../record/record.js';
 
@@ -20,10 +32,22 @@ export interface EngineOptions {
   onClassified?: (flow: Flow) => void;
   /** Hard cap on tracked flows (default 131072); the least recently active flow is evicted. */
   maxFlows?: number;
-  /** Client bytes buffered and inspected per flow (default 16384). */
+  /**
+   * Client bytes buffered and inspected per flow (default {@link DEFAULT_INSPECT_BYTES}: a ClientHello
+   * padded to the 16 KiB record limit, its record header, and room for records before it).
+   */
   inspectBytes?: number;
-  /** Client data packets inspected before giving up (default 24). */
+  /** Client data packets inspected while the protocol is unknown (default 24). */
   inspectPackets?: number;
+  /** Reassembly bytes held by all flows together (default {@link DEFAULT_MAX_REASSEMBLY_BYTES}). */
+  maxReassemblyBytes?: number;
+  /** Seed of the flow hash (default: random per process, so chains cannot be forced). */
+  hashSeed?: number;
+  /**
+   * Reuse the objects of ended flows (offline analysis: `onFlowEnd` gets the record, and the flow must
+   * not be kept). Under a flow flood this keeps evicted flows from piling up as old-generation garbage.
+   */
+  recycleFlows?: boolean;
   /** Idle timeouts in ms. */
   tcpIdleMs?: number;
   udpIdleMs?: number;
@@ -39,6 +63,14 @@ const SERVER_PORTS = new Set([
   9000,
 ]);
 
+/** 16 KiB record + 5-byte header + 2 KiB of records before it or of a second record's headers. */
+export const DEFAULT_INSPECT_BYTES = 16384 + 4096;
+/** All flows' reassembly buffers together (TCP streams and QUIC CRYPTO streams). */
+export const DEFAULT_MAX_REASSEMBLY_BYTES = 32 << 20;
+
+/** The process's flow-hash seed (random), used when no `hashSeed` is given. */
+const PROCESS_SEED = randomBytes(4).readInt32LE(0);
+
 /** Data segments a flow without a SYN is inspected for before its first bytes are taken as its start. */
 const NO_SYN_SEGMENTS = 4;
 
@@ -50,6 +82,8 @@ export interface EngineStats {
   malformed: number;
   flows: number;
   evicted: number;
+  /** Reassembly bytes held now (all flows). */
+  reassemblyBytes: number;
 }
 
 export class Engine {
@@ -64,7 +98,11 @@ export class Engine {
     malformed: 0,
     flows: 0,
     evicted: 0,
+    reassemblyBytes: 0,
   };
+  /** Cap hits by anomaly code (each also set on the flow concerned). */
+  readonly caps = new Map<string, number>();
+  readonly hashSeed: number;
   /** Direction of the last packet given to `packet()`. */
   lastToServer = true;
   /** Capture time of the newest packet seen. */
@@ -76,14 +114,19 @@ export class Engine {
   private readonly maxFlows: number;
   private readonly inspectBytes: number;
   private readonly inspectPackets: number;
+  private readonly maxReassembly: number;
+  private readonly pool: Flow[] | null;
   private readonly idle: number[];
   private readonly onFlowEnd?: (rec: FlowRecord, flow: Flow) => void;
   private readonly onClassified?: (flow: Flow) => void;
 
   constructor(opts: EngineOptions = {}) {
     this.maxFlows = opts.maxFlows ?? 131072;
-    this.inspectBytes = opts.inspectBytes ?? 16384;
+    this.inspectBytes = opts.inspectBytes ?? DEFAULT_INSPECT_BYTES;
     this.inspectPackets = opts.inspectPackets ?? 24;
+    this.maxReassembly = opts.maxReassemblyBytes ?? DEFAULT_MAX_REASSEMBLY_BYTES;
+    this.hashSeed = opts.hashSeed ?? PROCESS_SEED;
+    this.pool = opts.recycleFlows ? [] : null;
     this.idle = [opts.tcpIdleMs ?? 300_000, opts.udpIdleMs ?? 120_000, opts.closedIdleMs ?? 1_000];
     this.onFlowEnd = opts.onFlowEnd;
     this.onClassified = opts.onClassified;
@@ -122,7 +165,7 @@ export class Engine {
       return null;
     }
     st.ipPackets++;
-    const hash = flowHash(p);
+    const hash = flowHash(p, this.hashSeed);
     const table = this.table;
     let f = table.lookup(p, hash);
     if (f !== null && f.closed && p.proto === 6 && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
@@ -149,6 +192,7 @@ export class Engine {
     else if (f.state === FlowState.Inspecting && p.payLen > 0) {
       f.inspectedPkts++;
       inspectUdp(f, p.buf.subarray(p.payOff, p.payOff + p.payLen), toServer);
+      if (f.protoKnown) this.account(f);
       this.afterInspect(f);
     }
     table.touch(f, f.closed ? LIST_CLOSED : p.proto === 6 ? LIST_TCP : LIST_UDP);
@@ -166,14 +210,16 @@ export class Engine {
     if (!toServer) return;
     let s = f.stream;
     if (flags & TCP_SYN) {
-      if (!s) s = f.stream = new StreamAssembler(this.inspectBytes);
-      s.syn(p.seq);
+      if (s) s.syn(p.seq);
+      else if (f.synSeq < 0) f.synSeq = p.seq;
     }
     if (p.payLen === 0) return;
     // data in a SYN (TCP Fast Open) starts after the SYN's own sequence number
     const seq = flags & TCP_SYN ? (p.seq + 1) >>> 0 : p.seq;
     f.inspectedPkts++;
-    if (s === null || (s.synSeen && s.base === seq && !s.hasData())) {
+    if (
+      s === null ? f.synSeq < 0 || (f.synSeq + 1) >>> 0 === seq : s.synSeen && s.base === seq && !s.hasData()
+    ) {
       // fast path: the first in-order segment is inspected in place; it is copied into a reassembly
       // buffer only when the dissector needs more bytes
       inspectTcp(f, p.buf.subarray(p.payOff, p.payOff + Math.min(p.payLen, this.inspectBytes)));
@@ -182,17 +228,36 @@ export class Engine {
         return;
       }
     }
-    if (!s) s = f.stream = new StreamAssembler(this.inspectBytes);
+    if (!s) {
+      s = f.stream = new StreamAssembler(this.inspectBytes);
+      if (f.synSeq >= 0) s.syn(f.synSeq);
+    }
+    const epoch = s.epoch;
     const grew = s.add(seq, p.buf, p.payOff, p.payLen);
+    if (s.epoch !== epoch) {
+      // an earlier segment rebased the stream: the dissector starts over on the new prefix
+      f.dstate = null;
+      f.protoKnown = false;
+    }
     if (grew) {
       inspectTcp(f, s.view());
       if ((f.state as FlowState) === FlowState.GaveUp) this.awaitEarlier(f, s);
     }
-    if (f.state === FlowState.Inspecting && (s.overflow || f.inspectedPkts >= this.inspectPackets)) {
-      inspectTcp(f, s.view(), true);
-      if (f.state === FlowState.Inspecting) {
-        f.anomaly(s.overflow ? 'inspect_budget_exhausted' : 'inspect_packets_exhausted');
-        f.state = FlowState.GaveUp;
+    if (f.state === FlowState.Inspecting) {
+      // the packet budget applies only while the protocol is unknown
+      const why = s.overflow
+        ? 'inspect_budget_exhausted'
+        : !f.protoKnown && f.inspectedPkts >= this.inspectPackets && (s.contig > 0 || !s.synSeen)
+          ? 'inspect_packets_exhausted'
+          : this.account(f)
+            ? null
+            : 'reassembly_memory_exhausted';
+      if (why !== null) {
+        inspectTcp(f, s.view(), true);
+        if (f.state === FlowState.Inspecting) {
+          this.cap(f, why);
+          f.state = FlowState.GaveUp;
+        }
       }
     }
     if (s.overlapMismatch) f.anomaly('tcp_overlap_mismatch');
@@ -205,20 +270,56 @@ export class Engine {
    * are of no known protocol, keep inspecting a few more segments (an earlier one rebases the stream).
    */
   private awaitEarlier(f: Flow, s: StreamAssembler | null): boolean {
-    if ((s && s.synSeen) || f.appProto !== null || f.inspectedPkts >= NO_SYN_SEGMENTS) return false;
+    if (f.synSeq >= 0 || (s && s.synSeen) || f.appProto !== null || f.inspectedPkts >= NO_SYN_SEGMENTS)
+      return false;
     f.state = FlowState.Inspecting;
     f.dstate = null;
+    f.protoKnown = false;
     return true;
+  }
+
+  /**
+   * Still inspecting, protocol known (see flow/flow): an inline box keeps queueing such a flow.
+   * Same as `f.inspectingKnown`.
+   */
+  inspectingKnown(f: Flow): boolean {
+    return f.protoKnown && f.state === FlowState.Inspecting;
+  }
+
+  /** Count a cap hit: an anomaly on the flow and in `caps`. */
+  private cap(f: Flow | null, code: string): void {
+    if (f) f.anomaly(code);
+    this.caps.set(code, (this.caps.get(code) ?? 0) + 1);
+  }
+
+  /** Update the global reassembly count with what `f` holds now; false when over the cap. */
+  private account(f: Flow): boolean {
+    const h = (f.stream !== null ? f.stream.held : 0) + inspectHeld(f);
+    const st = this.stats;
+    st.reassemblyBytes += h - f.held;
+    f.held = h;
+    return st.reassemblyBytes <= this.maxReassembly;
+  }
+
+  /** Free a flow's reassembly state (inspection over). */
+  private release(f: Flow): void {
+    if (f.stream !== null) f.stream.dispose();
+    f.stream = null;
+    this.stats.reassemblyBytes -= f.held;
+    f.held = 0;
   }
 
   private afterInspect(f: Flow): void {
     if (f.state === FlowState.Inspecting) {
-      if (f.proto === 17 && f.inspectedPkts >= this.inspectPackets) {
-        f.anomaly('inspect_packets_exhausted');
-        f.state = FlowState.GaveUp;
-      } else return;
+      if (f.proto !== 17) return;
+      if (!f.protoKnown && f.inspectedPkts >= this.inspectPackets) this.cap(f, 'inspect_packets_exhausted');
+      else if (f.held > 0 && this.stats.reassemblyBytes > this.maxReassembly)
+        this.cap(f, 'reassembly_memory_exhausted');
+      else return;
+      f.state = FlowState.GaveUp;
+      f.dstate = null;
     }
-    f.stream = null; // free the reassembly buffer
+    this.release(f); // free the reassembly buffer
     this.onClassified?.(f);
   }
 
@@ -226,7 +327,7 @@ export class Engine {
     if (this.table.size >= this.maxFlows) {
       const old = this.table.oldest();
       if (old) {
-        old.anomaly('flow_evicted');
+        this.cap(old, 'flow_evicted');
         this.stats.evicted++;
         this.end(old, 'forced');
       }
@@ -246,15 +347,20 @@ export class Engine {
         senderIsClient = !qr;
       }
     }
-    const f = new Flow(this.nextId++, hash, p.ipVer, p.proto);
+    const pooled = this.pool !== null ? this.pool.pop() : undefined;
+    let f: Flow;
+    if (pooled !== undefined) {
+      f = pooled;
+      f.reset(this.nextId++, hash, p.ipVer, p.proto);
+    } else f = new Flow(this.nextId++, hash, p.ipVer, p.proto);
     if (senderIsClient) {
-      f.cli.set(p.src);
-      f.srv.set(p.dst);
+      f.addr.set(p.src, 0);
+      f.addr.set(p.dst, 4);
       f.cport = p.sport;
       f.sport = p.dport;
     } else {
-      f.cli.set(p.dst);
-      f.srv.set(p.src);
+      f.addr.set(p.dst, 0);
+      f.addr.set(p.src, 4);
       f.cport = p.dport;
       f.sport = p.sport;
     }
@@ -310,9 +416,11 @@ export class Engine {
     if (f.state === FlowState.Inspecting) {
       if (f.stream && f.stream.contig > 0) inspectTcp(f, f.stream.view(), true);
       if (f.state === FlowState.Inspecting) f.state = FlowState.GaveUp;
-      f.stream = null;
+      if (f.proto === 17) f.dstate = null;
+      this.release(f);
     }
     this.onFlowEnd?.(this.record(f, reason), f);
+    if (this.pool !== null) this.pool.push(f);
   }
 
   /** A snapshot of the flow as a record. */

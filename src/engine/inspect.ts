@@ -5,17 +5,18 @@
  * datagram (DNS, QUIC Initial). Dissector failures become anomaly codes; nothing throws from here.
  */
 import { Flow, FlowState } from '../flow/flow.js';
-import { tlsClientHelloFromStream, isTlsRecordStart } from '../dissect/tls-stream.js';
-import { parseHttpRequest, isHttpRequestStart } from '../dissect/http.js';
+import { TlsHelloScanner, isTlsRecordStart, type TlsStreamResult } from '../dissect/tls-stream.js';
+import { HttpHeadScanner, isHttpRequestStart, type HttpResult } from '../dissect/http.js';
 import { parseDnsMessage } from '../dissect/dns.js';
 import { QuicInitialAssembler, looksLikeQuicInitial } from '../dissect/quic.js';
 import { gquicVersion, parseGquicChlo } from '../dissect/quic-gquic.js';
 import type { ClientHello } from '../dissect/types.js';
 
-/** Which TCP dissector a flow's stream was routed to (kept in flow.dstate). */
-const T_UNKNOWN = 0;
-const T_TLS = 1;
-const T_HTTP = 2;
+/**
+ * A TCP flow's dissector state is kept in flow.dstate: a TlsHelloScanner or HttpHeadScanner (both resume
+ * on the growing stream prefix), T_DNS for DNS over TCP (its 2-byte length says when the query is
+ * complete), or null while the protocol is unknown. `flow.protoKnown` is set when it is chosen.
+ */
 const T_DNS = 3;
 
 const TLS_VERSION_NAMES: Record<number, string> = {
@@ -49,51 +50,40 @@ function tlsInfo(h: ClientHello) {
  */
 export function inspectTcp(f: Flow, data: Uint8Array, final = false): void {
   if (data.length === 0) return;
-  let kind = (f.dstate as number) ?? T_UNKNOWN;
-  if (kind === T_UNKNOWN) {
-    if (isTlsRecordStart(data)) kind = T_TLS;
-    else if (isHttpRequestStart(data)) kind = T_HTTP;
-    else if ((f.sport === 53 || f.sport === 5353 || f.sport === 853) && data.length >= 2) kind = T_DNS;
+  let st = f.dstate;
+  if (st === null) {
+    if (isTlsRecordStart(data)) {
+      // most hellos arrive whole in the first segment: try a shared scanner first and keep one on the
+      // flow only when more bytes are needed (it then walks this prefix again, once)
+      ONE_SHOT.reset();
+      const r = ONE_SHOT.feed(data);
+      ONE_SHOT.reset(); // hold no reference to the result
+      if (r.status !== 'need-more') {
+        f.protoKnown = true;
+        finishTls(f, r);
+        return;
+      }
+      st = new TlsHelloScanner();
+    } else if (isHttpRequestStart(data)) st = new HttpHeadScanner();
+    else if ((f.sport === 53 || f.sport === 5353 || f.sport === 853) && data.length >= 2) st = T_DNS;
     else if (data.length >= 6) {
       f.state = FlowState.GaveUp;
       return;
     } else return;
-    f.dstate = kind;
+    f.dstate = st;
+    f.protoKnown = true;
   }
-  if (kind === T_TLS) {
-    const r = tlsClientHelloFromStream(data);
-    if (r.status === 'need-more') return;
-    if (r.status === 'done') {
-      f.appProto = 'tls';
-      f.tls = tlsInfo(r.hello);
-      f.host = normalizeHost(r.hello.sni);
-      for (const a of r.anomalies) f.anomaly(a);
-      f.state = FlowState.Named;
-      return;
-    }
-    if (r.status === 'error') {
-      f.appProto = 'tls';
-      f.anomaly(r.anomaly);
-    }
-    f.state = FlowState.GaveUp;
+  if (st instanceof TlsHelloScanner) {
+    const r = st.feed(data);
+    // a final result drops the scanner, which holds it (and the parsed hello's lists) otherwise
+    if (r.status !== 'need-more') f.dstate = null;
+    finishTls(f, r);
     return;
   }
-  if (kind === T_HTTP) {
-    const r = parseHttpRequest(data, final);
-    if (r.status === 'need-more') return;
-    if (r.status === 'done') {
-      f.appProto = 'http';
-      f.http = { hostname: r.hostname, method: r.method, url: r.target };
-      f.host = normalizeHost(r.hostname);
-      for (const a of r.anomalies) f.anomaly(a);
-      f.state = FlowState.Named;
-      return;
-    }
-    if (r.status === 'error') {
-      f.appProto = 'http';
-      f.anomaly(r.anomaly);
-    }
-    f.state = FlowState.GaveUp;
+  if (st instanceof HttpHeadScanner) {
+    const r = st.feed(data, final);
+    if (r.status !== 'need-more') f.dstate = null;
+    finishHttp(f, r, 'http');
     return;
   }
   // DNS over TCP: 2-byte length prefix
@@ -104,6 +94,43 @@ export function inspectTcp(f: Flow, data: Uint8Array, final = false): void {
   }
   const r = parseDnsMessage(data.subarray(2, 2 + len));
   finishDns(f, r);
+}
+
+/** The scanner for first segments that hold a whole ClientHello (one at a time: inspection is synchronous). */
+const ONE_SHOT = new TlsHelloScanner();
+
+function finishTls(f: Flow, r: TlsStreamResult): void {
+  if (r.status === 'need-more') return;
+  if (r.status === 'done') {
+    f.appProto = 'tls';
+    f.tls = tlsInfo(r.hello);
+    f.host = normalizeHost(r.hello.sni);
+    for (const a of r.anomalies) f.anomaly(a);
+    f.state = FlowState.Named;
+    return;
+  }
+  if (r.status === 'error') {
+    f.appProto = 'tls';
+    f.anomaly(r.anomaly);
+  }
+  f.state = FlowState.GaveUp;
+}
+
+function finishHttp(f: Flow, r: HttpResult, proto: 'http'): void {
+  if (r.status === 'need-more') return;
+  if (r.status === 'done') {
+    f.appProto = proto;
+    f.http = { hostname: r.hostname, method: r.method, url: r.target };
+    f.host = normalizeHost(r.hostname);
+    for (const a of r.anomalies) f.anomaly(a);
+    f.state = FlowState.Named;
+    return;
+  }
+  if (r.status === 'error') {
+    f.appProto = proto;
+    f.anomaly(r.anomaly);
+  }
+  f.state = FlowState.GaveUp;
 }
 
 function finishDns(f: Flow, r: ReturnType<typeof parseDnsMessage>): void {
@@ -159,10 +186,21 @@ export function inspectUdp(f: Flow, data: Uint8Array, toServer: boolean): void {
   if (looksLikeQuicInitial(data)) {
     const a = new QuicInitialAssembler();
     f.dstate = a;
+    f.protoKnown = true;
     finishQuic(f, a.feed(data), a);
     return;
   }
+  if (isHttpRequestStart(data)) {
+    // HTTP over UDP (SSDP M-SEARCH / NOTIFY, other UPnP-style requests): one datagram, one head
+    finishHttp(f, new HttpHeadScanner().feed(data, true), 'http');
+    return;
+  }
   if (f.inspectedPkts >= 3) f.state = FlowState.GaveUp;
+}
+
+/** Reassembly bytes held by the flow's dissector state (the QUIC CRYPTO stream), for the engine's cap. */
+export function inspectHeld(f: Flow): number {
+  return f.dstate instanceof QuicInitialAssembler ? f.dstate.held : 0;
 }
 
 function finishQuic(f: Flow, r: ReturnType<QuicInitialAssembler['feed']>, a: QuicInitialAssembler): void {

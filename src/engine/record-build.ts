@@ -7,6 +7,10 @@ import type { FlowEndReason, FlowRecord } from '../record/record.js';
 import { addrToBytes, addrToString } from '../output/address.js';
 import { communityId } from '../output/community-id.js';
 
+/** The last whole second formatted (flows end in time order, so most records share it). */
+let lastSec = NaN;
+let lastPrefix = '';
+
 /** ISO 8601 with microseconds, UTC. */
 export function isoMicro(tsMs: number): string {
   if (!Number.isFinite(tsMs) || tsMs < 0 || tsMs > 253402300799999) tsMs = 0;
@@ -18,13 +22,27 @@ export function isoMicro(tsMs: number): string {
     ms += 1;
     micro -= 1000;
   }
-  const iso = new Date(ms).toISOString(); // ...sssZ
-  return iso.slice(0, -1) + String(micro).padStart(3, '0') + 'Z';
+  const sec = Math.floor(ms / 1000);
+  if (sec !== lastSec) {
+    lastSec = sec;
+    lastPrefix = new Date(sec * 1000).toISOString().slice(0, -4); // ...ss.
+  }
+  const frac = (ms - sec * 1000) * 1000 + micro; // microseconds within the second
+  return lastPrefix + String(frac).padStart(6, '0') + 'Z';
 }
 
+/** Scratch copies of a flow's client and server address words (records are built synchronously). */
+const W_CLI = new Uint32Array(4);
+const W_SRV = new Uint32Array(4);
+
 export function buildRecord(f: Flow, pcapFilename?: string, reason?: FlowEndReason): FlowRecord {
-  const src = addrToBytes(f.ipVer, f.cli);
-  const dst = addrToBytes(f.ipVer, f.srv);
+  const a = f.addr;
+  for (let i = 0; i < 4; i++) {
+    W_CLI[i] = a[i];
+    W_SRV[i] = a[4 + i];
+  }
+  const src = addrToBytes(f.ipVer, W_CLI);
+  const dst = addrToBytes(f.ipVer, W_SRV);
   const rec: FlowRecord = {
     event_type: 'flow',
     flow_id: f.id,
@@ -32,9 +50,9 @@ export function buildRecord(f: Flow, pcapFilename?: string, reason?: FlowEndReas
     timestamp: isoMicro(f.firstMs),
     ...(pcapFilename !== undefined ? { pcap_filename: pcapFilename } : {}),
     proto: f.proto === 6 ? 'TCP' : 'UDP',
-    src_ip: addrToString(f.ipVer, f.cli),
+    src_ip: addrToString(f.ipVer, W_CLI),
     src_port: f.cport,
-    dest_ip: addrToString(f.ipVer, f.srv),
+    dest_ip: addrToString(f.ipVer, W_SRV),
     dest_port: f.sport,
     app_proto: f.appProto,
     host: f.host,

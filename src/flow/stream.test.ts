@@ -266,3 +266,24 @@ test('property: a budget smaller than the stream yields exactly the first budget
     { numRuns: 1000 },
   );
 });
+
+test('linearity (counted steps): n tiny segments in any order cost O(n), not O(n²)', () => {
+  const stepsFor = (n: number, order: 'reverse' | 'interleave') => {
+    const s = new StreamAssembler(1 << 16);
+    s.syn(999);
+    const data = Uint8Array.from({ length: n }, (_, i) => i & 255);
+    const offs = Array.from({ length: n }, (_, i) => i);
+    if (order === 'reverse') offs.reverse();
+    else offs.sort((a, b) => (a & 1) - (b & 1) || a - b); // evens first, then odds: n/2 gaps
+    for (const o of offs) s.add(1000 + o, data, o, 1);
+    assert.equal(s.contig, n);
+    return s.steps;
+  };
+  for (const order of ['reverse', 'interleave'] as const) {
+    const a = stepsFor(1000, order);
+    const b = stepsFor(16000, order);
+    // 16× the segments: at most ~16× the steps (a quadratic structure would be ~256×)
+    assert.ok(b / a <= 18, `${order}: ${a} → ${b} steps (${(b / a).toFixed(1)}×)`);
+    assert.ok(b <= 4 * 16000, `${order}: ${b} steps for 16,000 bytes`);
+  }
+});

@@ -23,9 +23,12 @@ function mix(h: number, x: number): number {
   return (h ^ (h >>> 15)) | 0;
 }
 
-/** Symmetric hash: the same for both directions of a flow. */
-export function flowHash(p: Packet): number {
-  let a = 0x2545f491 ^ p.proto;
+/**
+ * Symmetric hash: the same for both directions of a flow. `seed` is chosen per process by the engine
+ * (random unless a test fixes it), so an opponent cannot precompute 5-tuples that share a chain.
+ */
+export function flowHash(p: Packet, seed = 0x2545f491): number {
+  let a = seed ^ p.proto;
   let b = a;
   const s = p.src;
   const d = p.dst;
@@ -49,11 +52,12 @@ export class FlowTable {
     let f = this.buckets.get(hash) ?? null;
     while (f) {
       if (f.proto === p.proto && f.ipVer === p.ipVer) {
-        if (f.cport === p.sport && f.sport === p.dport && eq(f.cli, p.src) && eq(f.srv, p.dst)) {
+        const a = f.addr;
+        if (f.cport === p.sport && f.sport === p.dport && eq(a, 0, p.src) && eq(a, 4, p.dst)) {
           this.toServer = true;
           return f;
         }
-        if (f.cport === p.dport && f.sport === p.sport && eq(f.cli, p.dst) && eq(f.srv, p.src)) {
+        if (f.cport === p.dport && f.sport === p.sport && eq(a, 0, p.dst) && eq(a, 4, p.src)) {
           this.toServer = false;
           return f;
         }
@@ -133,6 +137,6 @@ export class FlowTable {
   }
 }
 
-function eq(a: Uint32Array, b: Uint32Array): boolean {
-  return a[3] === b[3] && a[2] === b[2] && a[1] === b[1] && a[0] === b[0];
+function eq(a: Uint32Array, o: number, b: Uint32Array): boolean {
+  return a[o + 3] === b[3] && a[o + 2] === b[2] && a[o + 1] === b[1] && a[o] === b[0];
 }

@@ -28,6 +28,8 @@ export interface ClientHelloOptions {
   padTo?: number;
   /** The 32-byte random (default: fixed bytes). Also seeds session id and key shares. */
   random?: Uint8Array;
+  /** Extra empty extensions of these types, in this order, before the padding (hostile-input tests). */
+  extraExtensions?: number[];
 }
 
 export const DEFAULT_CIPHER_SUITES = [
@@ -217,6 +219,7 @@ export function buildClientHello(opts: ClientHelloOptions = {}): Uint8Array {
     });
   }
   if (grease) w.ext(GREASE_C, () => w.u8(0));
+  if (opts.extraExtensions) for (const t of opts.extraExtensions) w.ext(t, () => {});
   if (opts.padTo !== undefined && w.len < opts.padTo) {
     const pad = Math.max(0, opts.padTo - w.len - 4);
     w.ext(0x0015, () => w.fill(pad, 0));

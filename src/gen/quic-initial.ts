@@ -40,6 +40,11 @@ export interface QuicInitialOptions {
   token?: Uint8Array;
   /** DCID the keys are derived from, if not `dcid` (e.g. after the server chose a new ID). */
   keyDcid?: Uint8Array;
+  /**
+   * Split each packet's CRYPTO data into frames of at most this many bytes, written in descending
+   * offset order (hostile-input tests: hundreds of tiny CRYPTO frames). Default: one frame per packet.
+   */
+  cryptoFrameBytes?: number;
 }
 
 /** Build the client Initial datagrams. Throws RangeError on an unsupported version or bad sizes. */
@@ -62,7 +67,9 @@ export function buildQuicInitials(opts: QuicInitialOptions): Uint8Array[] {
   const frameOverhead = 1 + 4 + 2; // type, offset (≤4 bytes below 2^30), length (2 bytes for room < 16384)
   if (room - frameOverhead < 16 || room > 16383 - pnLength - 16)
     throw new RangeError(`datagram size ${size} unusable`);
-  const perPacketMax = room - frameOverhead;
+  const fb = opts.cryptoFrameBytes;
+  const perPacketMax =
+    fb !== undefined && fb > 0 ? Math.floor(room / (fb + frameOverhead)) * fb : room - frameOverhead;
   let count = Math.max(1, Math.floor(opts.packets ?? 1));
   count = Math.max(count, Math.ceil(hello.length / perPacketMax));
   const chunk = Math.ceil(hello.length / count);
@@ -73,14 +80,19 @@ export function buildQuicInitials(opts: QuicInitialOptions): Uint8Array[] {
     const data = hello.subarray(off, Math.min(off + chunk, hello.length));
     const payload = new Uint8Array(room); // zero = PADDING
     let p = 0;
-    payload[p++] = info.cryptoFrame;
-    const o = varint(off, varintSize(off));
-    payload.set(o, p);
-    p += o.length;
-    const l = varint(data.length, varintSize(data.length));
-    payload.set(l, p);
-    p += l.length;
-    payload.set(data, p);
+    const step = fb !== undefined && fb > 0 ? fb : data.length;
+    for (let s = Math.floor(Math.max(0, data.length - 1) / step) * step; s >= 0; s -= step) {
+      const piece = data.subarray(s, Math.min(s + step, data.length));
+      payload[p++] = info.cryptoFrame;
+      const o = varint(off + s, varintSize(off + s));
+      payload.set(o, p);
+      p += o.length;
+      const l = varint(piece.length, varintSize(piece.length));
+      payload.set(l, p);
+      p += l.length;
+      payload.set(piece, p);
+      p += piece.length;
+    }
     const sealed = protectInitial({
       v: info,
       keys,

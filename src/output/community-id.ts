@@ -3,7 +3,10 @@
  * Community ID flow hash, spec v1 (Corelight): base64(SHA-1(seed, ordered addresses, proto, 0, ordered
  * ports)) prefixed with "1:". Computed once per flow record.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
+
+// One-shot crypto.hash (Node >= 20.12) is several times faster than createHash for short input.
+const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: 'base64') => string }).hash;
 
 /** `src`/`dst` are 4 or 16 address bytes. */
 export function communityId(
@@ -36,5 +39,7 @@ export function communityId(
   buf[o++] = 0;
   o = buf.writeUInt16BE(pa, o);
   buf.writeUInt16BE(pb, o);
-  return '1:' + createHash('sha1').update(buf).digest('base64');
+  return (
+    '1:' + (oneShot ? oneShot('sha1', buf, 'base64') : crypto.createHash('sha1').update(buf).digest('base64'))
+  );
 }

@@ -1,0 +1,204 @@
+/**
+ * @module bench/hostile
+ * `npm run bench:hostile [-- --scale 1 --runs 3 --only tls-seg-1,syn-flood]`: for each hostile-input
+ * class of src/gen/hostile.ts, writes (once, cached in out/hostile/) a hostile capture and its benign
+ * twin with the same packet count, then times `chokepoint analyze` on both and `ndpiReader` on the
+ * hostile one, in the same run and alternating (GNU time: CPU seconds, user + system, and peak RSS;
+ * best of --runs). CPU time, not wall time, because the bench machine is shared.
+ * Prints, per class: packets, time and RSS of each, the ratio hostile / benign, the ratio against
+ * ndpiReader, and how many of the expected names each tool reported.
+ *
+ * Targets (issue 8): hostile ≤ 2× its benign twin, ≤ ndpiReader where ndpiReader names those flows
+ * too, peak RSS ≤ 150 MiB.
+ *
+ * Inline half (latency of an allowed connection while a lab client sends 50 crafted ClientHellos/s):
+ * not here — it belongs to the enforce side (bench/inline.ts); this file is the offline half only.
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { PcapWriter } from '../src/gen/pcap-writer.js';
+import { hostileClasses, type HostileClass } from '../src/gen/hostile.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..', '..');
+const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
+const OUT = join(root, 'out', 'hostile');
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+const HAVE_TASKSET = have('taskset');
+
+/** Run a shell command under GNU time, pinned to one core when taskset exists. */
+function timed(cmd: string): { secs: number; rssMiB: number; ok: boolean; stderr: string } {
+  const argv = [
+    ...(HAVE_TASKSET ? ['taskset', '-c', '0'] : []),
+    '/usr/bin/time',
+    '-f',
+    '@@TIME %e %M %U %S',
+    'sh',
+    '-c',
+    cmd,
+  ];
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const m = /@@TIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr ?? '');
+  return {
+    // CPU seconds (user + system) of the process tree: on a shared machine, wall time also measures
+    // the neighbours (the table says which)
+    secs: m ? Number(m[3]) + Number(m[4]) : NaN,
+    rssMiB: m ? Number(m[2]) / 1024 : NaN,
+    ok: r.status === 0,
+    stderr: r.stderr,
+  };
+}
+
+/** Write a capture (cached) and its expected names. */
+function capture(
+  c: HostileClass,
+  kind: 'hostile' | 'benign',
+  scale: number,
+): { path: string; names: string[]; packets: number } {
+  const path = join(OUT, `${c.name}-${kind}-x${scale}.pcap`);
+  const namesPath = path.replace(/\.pcap$/, '.names.json');
+  if (existsSync(path) && existsSync(namesPath)) {
+    const j = JSON.parse(readFileSync(namesPath, 'utf8')) as { names: string[]; packets: number };
+    return { path, ...j };
+  }
+  const tmp = path + '.tmp';
+  const fd = openSync(tmp, 'w');
+  const w = new PcapWriter(fd, 1);
+  const names = c[kind]((f, ts) => w.write(f, ts), scale);
+  w.flush();
+  closeSync(fd);
+  renameSync(tmp, path);
+  writeFileSync(namesPath, JSON.stringify({ names, packets: w.packets }));
+  return { path, names, packets: w.packets };
+}
+
+function chokepointNames(jsonl: string, want: Set<string>): number {
+  const got = new Set<string>();
+  for (const line of readFileSync(jsonl, 'utf8').split('\n')) {
+    if (!line) continue;
+    const r = JSON.parse(line) as { host: string | null };
+    if (r.host !== null && want.has(r.host)) got.add(r.host);
+  }
+  return got.size;
+}
+
+function ndpiNames(csv: string, want: Set<string>): number | null {
+  if (!existsSync(csv)) return null;
+  const lines = readFileSync(csv, 'utf8').split('\n');
+  const sep = (lines[0] ?? '').includes('|') ? '|' : ',';
+  const head = (lines[0] ?? '').replace(/^#/, '').split(sep);
+  const sn = head.indexOf('server_name_sni');
+  if (sn < 0) return null;
+  const got = new Set<string>();
+  for (const line of lines.slice(1)) {
+    const c = line.split(sep);
+    const n = (c[sn] ?? '').toLowerCase();
+    if (n && want.has(n)) got.add(n);
+  }
+  return got.size;
+}
+
+interface Row {
+  name: string;
+  packets: number;
+  want: number;
+  hostile: { secs: number; rss: number; names: number };
+  benign: { secs: number; rss: number; names: number };
+  ndpi: { secs: number; rss: number; names: number | null } | null;
+}
+
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      scale: { type: 'string', default: '1' },
+      runs: { type: 'string', default: '3' },
+      only: { type: 'string' },
+    },
+  });
+  const scale = Number(values.scale);
+  const runs = Math.max(1, Number(values.runs));
+  const only = values.only ? new Set(values.only.split(',')) : null;
+  mkdirSync(OUT, { recursive: true });
+  const haveNdpi = have('ndpiReader');
+  const rows: Row[] = [];
+  for (const c of hostileClasses()) {
+    if (only && !only.has(c.name)) continue;
+    const h = capture(c, 'hostile', scale);
+    const b = capture(c, 'benign', scale);
+    const outH = join(OUT, 'records-hostile.jsonl');
+    const outB = join(OUT, 'records-benign.jsonl');
+    const csv = join(OUT, 'ndpi.csv');
+    let bh = { secs: Infinity, rssMiB: 0 };
+    let bb = { secs: Infinity, rssMiB: 0 };
+    let bn = { secs: Infinity, rssMiB: 0 };
+    for (let i = 0; i < runs; i++) {
+      const th = timed(`node ${CLI} analyze --no-progress ${h.path} > ${outH}`);
+      if (!th.ok) throw new Error(`chokepoint failed on ${h.path}: ${th.stderr}`);
+      if (th.secs < bh.secs) bh = th;
+      const tb = timed(`node ${CLI} analyze --no-progress ${b.path} > ${outB}`);
+      if (!tb.ok) throw new Error(`chokepoint failed on ${b.path}: ${tb.stderr}`);
+      if (tb.secs < bb.secs) bb = tb;
+      if (haveNdpi) {
+        const tn = timed(`ndpiReader -q -n 1 -i ${h.path} -C ${csv} > /dev/null`);
+        if (tn.secs < bn.secs) bn = tn;
+      }
+    }
+    const want = new Set(h.names);
+    rows.push({
+      name: c.name,
+      packets: h.packets,
+      want: want.size,
+      hostile: { secs: bh.secs, rss: bh.rssMiB, names: chokepointNames(outH, want) },
+      benign: { secs: bb.secs, rss: bb.rssMiB, names: chokepointNames(outB, new Set(b.names)) },
+      ndpi: haveNdpi ? { secs: bn.secs, rss: bn.rssMiB, names: ndpiNames(csv, want) } : null,
+    });
+    console.error(`${c.name}: done`);
+  }
+  console.log(
+    `hostile-input bench: scale ${scale}, best of ${runs} alternating runs, one core each, CPU seconds (user+sys); node ${process.version}\n`,
+  );
+  const hdr = [
+    'class'.padEnd(18),
+    'packets'.padStart(8),
+    'names'.padStart(11),
+    'hostile s'.padStart(9),
+    'benign s'.padStart(8),
+    'h/b'.padStart(6),
+    'RSS MiB'.padStart(8),
+    'ndpi s'.padStart(7),
+    'ndpi names'.padStart(11),
+    'ndpi RSS'.padStart(8),
+    'h/ndpi'.padStart(7),
+  ];
+  console.log(hdr.join(' '));
+  for (const r of rows) {
+    const n = r.ndpi;
+    console.log(
+      [
+        r.name.padEnd(18),
+        String(r.packets).padStart(8),
+        `${r.hostile.names}/${r.want}`.padStart(11),
+        r.hostile.secs.toFixed(2).padStart(9),
+        r.benign.secs.toFixed(2).padStart(8),
+        (r.hostile.secs / r.benign.secs).toFixed(2).padStart(6),
+        r.hostile.rss.toFixed(0).padStart(8),
+        (n ? n.secs.toFixed(2) : '-').padStart(7),
+        (n && n.names !== null ? `${n.names}/${r.want}` : '-').padStart(11),
+        (n ? n.rss.toFixed(0) : '-').padStart(8),
+        (n ? (r.hostile.secs / n.secs).toFixed(2) : '-').padStart(7),
+      ].join(' '),
+    );
+  }
+  console.log(
+    '\ntargets: h/b ≤ 2 (hostile vs its benign twin, same packet count); h/ndpi ≤ 1 where ndpiReader names the flows too; RSS ≤ 150 MiB',
+  );
+}
+
+main();

@@ -1,0 +1,272 @@
+/**
+ * @module engine/hostile.test
+ * The engine against hostile input (src/gen/hostile.ts, the captures of `npm run bench:hostile`, scaled
+ * down): every class that carries names is named completely (segmentation in 1-, 3-, 8-byte segments,
+ * last byte first, a hello padded to 16 KB, 5,000 ciphers + 1,000 extensions, 1,000 HTTP header lines,
+ * long DNS names, tiny QUIC CRYPTO frames, coalesced QUIC packets), and the floods stay within their
+ * caps, counted (fragment table, flow table, global reassembly bytes). Memory is checked as counts of
+ * held bytes and table sizes, not timings (the bench prints the cost ratios). Plus a property: any
+ * segmentation of a ClientHello into 1–64-byte segments, in any order, is named.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Engine, type EngineOptions } from './engine.js';
+import { hostileClasses } from '../gen/hostile.js';
+import { buildClientHello, wrapRecords } from '../gen/clienthello.js';
+import { tcpFrame, udpFrame } from '../gen/frames.js';
+import type { FlowRecord } from '../record/record.js';
+
+function run(
+  write: (emit: (f: Uint8Array, ts: number) => void) => string[],
+  opts: EngineOptions = {},
+): { recs: FlowRecord[]; names: string[]; e: Engine; maxTable: number; maxFrags: number; maxReasm: number } {
+  const recs: FlowRecord[] = [];
+  const e = new Engine({ hashSeed: 1, ...opts, onFlowEnd: (r) => recs.push(r) });
+  let maxTable = 0;
+  let maxFrags = 0;
+  let maxReasm = 0;
+  const names = write((f, ts) => {
+    e.packet(f, 1, ts / 1000);
+    if (e.table.size > maxTable) maxTable = e.table.size;
+    if (e.decoder.frags.size > maxFrags) maxFrags = e.decoder.frags.size;
+    if (e.stats.reassemblyBytes > maxReasm) maxReasm = e.stats.reassemblyBytes;
+  });
+  e.flush();
+  return { recs, names, e, maxTable, maxFrags, maxReasm };
+}
+
+const classes = new Map(hostileClasses().map((c) => [c.name, c]));
+
+for (const name of [
+  'tls-seg-1',
+  'tls-seg-3',
+  'tls-seg-8',
+  'tls-ooo-storm',
+  'tls-padded-16k',
+  'tls-5000-ciphers',
+  'http-many-headers',
+  'dns-long-names',
+  'quic-tiny-crypto',
+  'quic-coalesced',
+]) {
+  test(`hostile ${name}: every flow named, reassembly bounded`, { timeout: 120_000 }, () => {
+    const c = classes.get(name)!;
+    const scale = name.startsWith('dns') ? 0.005 : 0.02;
+    const r = run((emit) => c.hostile(emit, scale));
+    const got = new Set(r.recs.map((x) => x.host));
+    const missing = r.names.filter((n) => !got.has(n));
+    assert.deepEqual(missing, [], `${name}: ${missing.length} of ${r.names.length} not named`);
+    assert.ok(r.names.length > 0);
+    // no budget gave up on these: the message fits the byte budget
+    for (const x of r.recs) {
+      assert.ok(!x.anomalies.includes('inspect_packets_exhausted'), `${name}: ${x.anomalies.join()}`);
+      assert.ok(!x.anomalies.includes('inspect_budget_exhausted'), `${name}: ${x.anomalies.join()}`);
+    }
+    assert.equal(r.e.stats.reassemblyBytes, 0, 'everything freed at the end');
+    // the benign twin: same names, same packet count
+    let hp = 0;
+    let bp = 0;
+    c.hostile(() => hp++, scale);
+    const b = run((emit) => c.benign((f, ts) => (bp++, emit(f, ts)), scale));
+    assert.equal(bp, hp, 'benign twin has the same packet count');
+    const bgot = new Set(b.recs.map((x) => x.host));
+    assert.deepEqual(
+      b.names.filter((n) => !bgot.has(n)),
+      [],
+    );
+  });
+}
+
+test('hostile frag-flood: the fragment table stays at its cap, evictions counted, storage small', () => {
+  const c = classes.get('frag-flood')!;
+  const r = run((emit) => c.hostile(emit, 0.05)); // 10,000 first fragments
+  assert.ok(r.maxFrags <= 256, `fragments in progress ${r.maxFrags}`);
+  assert.equal(r.e.decoder.anomalies.get('ipfrag_evicted'), 10_000 - 256);
+  assert.ok(r.e.decoder.frags.heldBytes <= 256 * 300, `held ${r.e.decoder.frags.heldBytes}`);
+  assert.equal(r.recs.length, 0);
+});
+
+test('hostile syn-flood: the flow table stays at its cap, each eviction counted on the flow and in caps', () => {
+  const c = classes.get('syn-flood')!;
+  const r = run((emit) => c.hostile(emit, 0.01), { maxFlows: 1000 }); // 5,000 SYNs
+  assert.ok(r.maxTable <= 1000, `table ${r.maxTable}`);
+  assert.equal(r.recs.length, 5000);
+  assert.equal(r.e.caps.get('flow_evicted'), 4000);
+  assert.equal(r.e.stats.evicted, 4000);
+  assert.equal(r.recs.filter((x) => x.anomalies.includes('flow_evicted')).length, 4000);
+  // SYN-only flows hold no reassembly state
+  assert.equal(r.maxReasm, 0);
+});
+
+test('recycled flows (offline) give the same records as fresh ones', () => {
+  const c = classes.get('tls-seg-8')!;
+  const strip = (x: FlowRecord) => JSON.stringify(x);
+  const a = run((emit) => c.hostile(emit, 0.02), { maxFlows: 5 });
+  const b = run((emit) => c.hostile(emit, 0.02), { maxFlows: 5, recycleFlows: true });
+  assert.ok(a.e.stats.evicted > 0);
+  assert.deepEqual(b.recs.map(strip), a.recs.map(strip));
+});
+
+const CLI = { ip: '10.1.2.3', port: 40000 };
+const SRV = { ip: '192.168.5.5', port: 443 };
+
+test('global reassembly cap: flows that never fill their gap are given up, counted, and the total stays bounded', () => {
+  const recs: FlowRecord[] = [];
+  const cap = 64 * 1024;
+  const e = new Engine({ hashSeed: 1, maxReassemblyBytes: cap, onFlowEnd: (r) => recs.push(r) });
+  const h = wrapRecords(buildClientHello({ sni: 'gap.example', padTo: 8000 }));
+  let max = 0;
+  for (let i = 0; i < 200; i++) {
+    const c = { ip: CLI.ip, port: 20000 + i };
+    e.packet(tcpFrame(c, SRV, { seq: 0, ack: 0, flags: 0x02 }, true), 1, i);
+    // everything but the first byte: the protocol is unknown, the bytes wait for the gap
+    for (let o = 1; o < h.length; o += 1400)
+      e.packet(
+        tcpFrame(c, SRV, { seq: 1 + o, ack: 1, flags: 0x18, payload: h.subarray(o, o + 1400) }, true),
+        1,
+        i,
+      );
+    max = Math.max(max, e.stats.reassemblyBytes);
+  }
+  assert.ok(max <= cap + 2 * 20480 + 4096, `reassembly bytes peaked at ${max}`);
+  assert.ok((e.caps.get('reassembly_memory_exhausted') ?? 0) > 0);
+  e.flush();
+  assert.equal(e.stats.reassemblyBytes, 0);
+  assert.ok(recs.some((r) => r.anomalies.includes('reassembly_memory_exhausted')));
+});
+
+test('inspectingKnown: true from the first TLS byte until the hello is complete', () => {
+  const e = new Engine({ hashSeed: 1 });
+  const h = wrapRecords(buildClientHello({ sni: 'known.example' }));
+  e.packet(tcpFrame(CLI, SRV, { seq: 0, ack: 0, flags: 0x02 }, true), 1, 0);
+  let f = e.packet(
+    tcpFrame(CLI, SRV, { seq: 1, ack: 1, flags: 0x18, payload: h.subarray(0, 1) }, true),
+    1,
+    1,
+  )!;
+  assert.equal(f.inspectingKnown, true);
+  assert.equal(e.inspectingKnown(f), true);
+  for (let o = 1; o < h.length - 1; o += 3)
+    f = e.packet(
+      tcpFrame(
+        CLI,
+        SRV,
+        { seq: 1 + o, ack: 1, flags: 0x18, payload: h.subarray(o, Math.min(o + 3, h.length - 1)) },
+        true,
+      ),
+      1,
+      2,
+    )!;
+  assert.equal(f.inspectingKnown, true, 'still one byte short');
+  f = e.packet(
+    tcpFrame(CLI, SRV, { seq: h.length, ack: 1, flags: 0x18, payload: h.subarray(h.length - 1) }, true),
+    1,
+    3,
+  )!;
+  assert.equal(f.inspectingKnown, false);
+  assert.equal(f.host, 'known.example');
+  // an unknown protocol is never "known"
+  const g = e.packet(
+    tcpFrame(
+      { ip: CLI.ip, port: 40001 },
+      SRV,
+      { seq: 9, ack: 1, flags: 0x18, payload: new Uint8Array(3) },
+      true,
+    ),
+    1,
+    4,
+  )!;
+  assert.equal(g.inspectingKnown, false);
+});
+
+test('flow hash: seeded per engine; a fixed seed is reproducible', () => {
+  const a = new Engine({ hashSeed: 1 });
+  const b = new Engine({ hashSeed: 2 });
+  const c = new Engine({ hashSeed: 1 });
+  const fr = tcpFrame(CLI, SRV, { seq: 0, ack: 0, flags: 0x02 }, true);
+  const ha = a.packet(fr, 1, 0)!.hash;
+  assert.notEqual(b.packet(fr, 1, 0)!.hash, ha);
+  assert.equal(c.packet(fr, 1, 0)!.hash, ha);
+  assert.notEqual(new Engine().hashSeed, undefined);
+});
+
+test('property: a ClientHello in 1–64-byte segments, in any order, with duplicates, is named', () => {
+  const h = wrapRecords(buildClientHello({ sni: 'prop.example', alpn: ['h2'], grease: true }));
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 400 }),
+      fc.integer(),
+      fc.boolean(),
+      (sizes, seed, syn) => {
+        const pieces: [number, number][] = [];
+        let o = 0;
+        for (let i = 0; o < h.length; i++) {
+          const n = sizes[i % sizes.length];
+          pieces.push([o, Math.min(o + n, h.length)]);
+          o += n;
+        }
+        // shuffle (deterministic per seed) and duplicate a few
+        let x = seed | 1;
+        for (let i = pieces.length - 1; i > 0; i--) {
+          x ^= x << 13;
+          x ^= x >>> 17;
+          x ^= x << 5;
+          const j = (x >>> 0) % (i + 1);
+          [pieces[i], pieces[j]] = [pieces[j], pieces[i]];
+        }
+        pieces.push(...pieces.slice(0, 3));
+        const recs: FlowRecord[] = [];
+        const e = new Engine({ hashSeed: 1, onFlowEnd: (r) => recs.push(r) });
+        if (syn) e.packet(tcpFrame(CLI, SRV, { seq: 99, ack: 0, flags: 0x02 }, true), 1, 0);
+        else {
+          // no SYN: the lowest sequence must come first for a mid-stream pickup to know the start
+          const first = pieces.findIndex((p) => p[0] === 0);
+          pieces.unshift(pieces.splice(first, 1)[0]);
+        }
+        for (const [a, b] of pieces)
+          e.packet(
+            tcpFrame(CLI, SRV, { seq: 100 + a, ack: 1, flags: 0x18, payload: h.subarray(a, b) }, true),
+            1,
+            1,
+          );
+        e.flush();
+        return recs.length === 1 && recs[0].host === 'prop.example';
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+test('HTTP over UDP: SSDP M-SEARCH and NOTIFY are named from their Host header', () => {
+  const recs: FlowRecord[] = [];
+  const e = new Engine({ hashSeed: 1, onFlowEnd: (r) => recs.push(r) });
+  const b = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+  e.packet(
+    udpFrame(
+      { ip: '10.0.0.7', port: 50000 },
+      { ip: '239.255.255.250', port: 1900 },
+      b(
+        'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nMX: 1\r\nST: ssdp:all\r\n\r\n',
+      ),
+      true,
+    ),
+    1,
+    0,
+  );
+  e.packet(
+    udpFrame(
+      { ip: '10.0.0.8', port: 1900 },
+      { ip: '239.255.255.250', port: 1900 },
+      b('NOTIFY * HTTP/1.1\r\nHost: upnp.example.lan:1900\r\nNT: upnp:rootdevice\r\nNTS: ssdp:alive\r\n\r\n'),
+      true,
+    ),
+    1,
+    1,
+  );
+  e.flush();
+  const byHost = new Map(recs.map((r) => [r.host, r]));
+  assert.equal(byHost.get('239.255.255.250')?.http?.method, 'M-SEARCH');
+  assert.equal(byHost.get('239.255.255.250')?.app_proto, 'http');
+  assert.equal(byHost.get('upnp.example.lan')?.http?.method, 'NOTIFY');
+});
