@@ -9,11 +9,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, openSync, closeSync } from 'node:fs';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { readCaptureFile, readCaptureFd, type ReadStats } from './reader.js';
 import { InputError } from '../util/errors.js';
 import { PcapngBuilder, bytes, pcapFile, tempDir, type TestPacket } from '../testutil/pcap.js';
+import { haveTool, need } from '../testutil/require.js';
 
 const tmp = tempDir('chokepoint-reader-');
 after(() => tmp.cleanup());
@@ -244,10 +245,6 @@ test('large capture is streamed through the chunk window (records straddle chunk
 
 // --- Files written by Wireshark's tools ---------------------------------------------------------------
 
-const haveEditcap = spawnSync('editcap', ['-h']).status === 0;
-const haveMergecap = spawnSync('mergecap', ['-h']).status === 0;
-const haveText2pcap = spawnSync('text2pcap', ['-h']).status === 0;
-
 function basePcap(name: string, linktype: number, seed: number, n = 40): { path: string; pk: TestPacket[] } {
   const pk: TestPacket[] = [];
   for (let i = 0; i < n; i++)
@@ -271,7 +268,7 @@ function assertSame(got: Got[], pk: TestPacket[], linktype: number, label: strin
 
 test(
   'editcap -F pcapng / nsecpcap / pcapng from nsecpcap: same packets and timestamps',
-  { skip: !haveEditcap && 'editcap not installed' },
+  { skip: need(haveTool('editcap'), 'editcap missing (Debian tshark)') },
   () => {
     const { path, pk } = basePcap('ed-base.pcap', 1, 1);
     const ng = tmp.path('ed.pcapng');
@@ -301,7 +298,7 @@ test(
 
 test(
   'mergecap: pcapng with two interfaces of different link types, merged in time order',
-  { skip: !haveMergecap && 'mergecap not installed' },
+  { skip: need(haveTool('mergecap'), 'mergecap missing (Debian tshark)') },
   () => {
     const a = basePcap('m-eth.pcap', 1, 1, 25);
     const b = basePcap('m-raw.pcap', 101, 2, 25);
@@ -323,7 +320,7 @@ test(
 
 test(
   'text2pcap: pcap and pcapng from a hex dump',
-  { skip: !haveText2pcap && 'text2pcap not installed' },
+  { skip: need(haveTool('text2pcap'), 'text2pcap missing (Debian tshark)') },
   () => {
     const frames = [bytes(60, 3), bytes(100, 4), bytes(17, 5)];
     const dump = frames

@@ -15,6 +15,7 @@ import { Decoder } from './decoder.js';
 import { Decoded, LINKTYPE, Packet } from './packet.js';
 import { concat, eth, etOf, ext6, frag6, ipWords, ipv4, ipv6, tcp, u16, u32, udp } from '../testutil/net.js';
 import { pcapFile, tempDir } from '../testutil/pcap.js';
+import { haveTool, need } from '../testutil/require.js';
 
 const tmp = tempDir('chokepoint-decoder-');
 after(() => tmp.cleanup());
@@ -787,11 +788,9 @@ test('fast-check: mutated valid frames never throw', () => {
 
 // --- tshark cross-check --------------------------------------------------------------------------------
 
-const haveTshark = spawnSync('tshark', ['-v']).status === 0;
-
 test(
   'decoded 5-tuples agree with tshark',
-  { skip: !haveTshark && 'tshark not installed', timeout: 120_000 },
+  { skip: need(haveTool('tshark'), 'tshark missing (Debian tshark)'), timeout: 120_000 },
   () => {
     const byLt = new Map<number, Case[]>();
     for (const c of CASES) if (!c.noTshark) byLt.set(c.lt, [...(byLt.get(c.lt) ?? []), c]);

@@ -7,10 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fc from 'fast-check';
 import { parseHttpRequest, isHttpRequestStart, HTTP_MAX_HEAD, type HttpResult } from './http.js';
 import { fixtureBytes, fixtureMeta, bestTime } from './fixtures/index.js';
+import { haveTool, need } from '../testutil/require.js';
 
 const enc = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
 
@@ -231,13 +232,9 @@ test('linearity: N, 4N, 16N header lines', () => {
   assert.ok(ratio < 64, `t(16N)/t(N) = ${ratio.toFixed(1)}`);
 });
 
-function has(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
-
 test(
   'live: curl request head to a listener on 127.0.0.1',
-  { skip: !has('curl'), timeout: 30000 },
+  { skip: need(haveTool('curl'), 'curl missing (Debian curl)'), timeout: 30000 },
   async () => {
     const name = `Live-${process.pid}.HTTP.Test`;
     let result: HttpResult | null = null;

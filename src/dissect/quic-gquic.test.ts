@@ -15,6 +15,7 @@ import { bestTime } from './fixtures/index.js';
 import { gquicVersion, parseGquicChlo, type GquicResult } from './quic-gquic.js';
 import { buildQuicInitials } from '../gen/quic-initial.js';
 import { buildClientHello } from '../gen/clienthello.js';
+import { haveTools, need } from '../testutil/require.js';
 
 const ascii = (s: string): number[] => [...Buffer.from(s, 'latin1')];
 
@@ -85,19 +86,9 @@ test('Q043 public-header and Q046 long-header CHLOs: SNI and UAID', () => {
   assert.equal(noSni.sni, null);
 });
 
-function haveTshark(): boolean {
-  try {
-    execFileSync('tshark', ['--version'], { stdio: 'ignore' });
-    execFileSync('text2pcap', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test(
   'tshark reads the same SNI from these packets',
-  { skip: !haveTshark() && 'tshark not installed' },
+  { skip: need(haveTools('tshark', 'text2pcap'), 'tshark/text2pcap missing (Debian tshark)') },
   () => {
     const tmp = mkdtempSync(join(tmpdir(), 'gquic-test-'));
     try {

@@ -8,11 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fc from 'fast-check';
 import { tlsClientHelloFromStream, isTlsRecordStart, type TlsStreamResult } from './tls-stream.js';
 import { buildClientHello, wrapRecords } from '../gen/clienthello.js';
 import { fixtureBytes, bestTime } from './fixtures/index.js';
+import { haveTool, need } from '../testutil/require.js';
 
 const chromeLike = buildClientHello({
   sni: 'split.example.org',
@@ -254,10 +255,6 @@ test('linearity: time for N, 4N, 16N extensions and 1-byte records grows at most
 
 // ---- live real clients -------------------------------------------------------------------------
 
-function has(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
-
 /** Start a listener, run `client(port)`, return the first connection's first bytes (≤ 16 KiB). */
 async function captureFirstBytes(client: (port: number) => Promise<void>): Promise<Uint8Array> {
   let first: Buffer | null = null;
@@ -313,7 +310,7 @@ function runProc(cmd: string, args: string[]): Promise<void> {
 
 test(
   'live: curl sends the SNI and ALPN given on its command line',
-  { skip: !has('curl'), timeout: 30000 },
+  { skip: need(haveTool('curl'), 'curl missing (Debian curl)'), timeout: 30000 },
   async () => {
     const name = `live-${process.pid}.curl.test`;
     const b = await captureFirstBytes((port) =>
@@ -335,7 +332,7 @@ test(
 
 test(
   'live: openssl s_client -servername with a trailing dot, -alpn',
-  { skip: !has('openssl'), timeout: 30000 },
+  { skip: need(haveTool('openssl'), 'openssl missing (Debian openssl)'), timeout: 30000 },
   async () => {
     const name = `Live-${process.pid}.OpenSSL.Test.`;
     const b = await captureFirstBytes((port) =>

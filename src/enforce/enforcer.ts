@@ -16,7 +16,7 @@
  * are policed here (every packet comes to userspace) so the emulated state rules (10-minute idle,
  * RST/FIN ignored) hold exactly.
  */
-import { Engine } from '../engine/engine.js';
+import { DEFAULT_INSPECT_BYTES, Engine } from '../engine/engine.js';
 import type { Flow } from '../flow/flow.js';
 import type { FlowRecord } from '../record/record.js';
 import type { CompiledPolicy, Decision } from '../policy/types.js';
@@ -62,9 +62,6 @@ export interface EnforcerOptions {
   maxFlows?: number;
 }
 
-/** The largest TLS record on the wire: 5-byte header + 2^14 bytes (RFC 8446 §5.1). */
-const TLS_RECORD_MAX = 5 + 16384;
-
 /** Closed flows in normal mode are ended 1 s after RST / both FINs (engine default). */
 const CLOSED_IDLE_MS = 1000;
 
@@ -96,8 +93,9 @@ export class Enforcer {
     const ins = o.policy.inspection;
     this.engine = new Engine({
       maxFlows: o.maxFlows ?? 131072,
-      // at least one whole TLS record (16 KiB + header): a ClientHello padded to the record limit
-      inspectBytes: Math.max(ins.budget_bytes, TLS_RECORD_MAX),
+      // at least the engine's default: one whole TLS record (16 KiB + header, a ClientHello padded to
+      // the record limit) and room for records before it
+      inspectBytes: Math.max(ins.budget_bytes, DEFAULT_INSPECT_BYTES),
       inspectPackets: ins.max_packets,
       onFlowEnd: (rec, f) => this.flowEnd(f, rec),
     });
