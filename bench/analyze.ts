@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { fromEveLine } from '../src/output/eve.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
@@ -117,7 +118,8 @@ async function main(): Promise<void> {
     const names = new Set<string>();
     for (const line of readFileSync(out, 'utf8').split('\n')) {
       if (!line) continue;
-      const r = JSON.parse(line);
+      const r = fromEveLine(line, out); // the EVE record, read back (output/eve.ts)
+      if (!r) continue;
       const k = key(r.proto, r.src_ip, r.src_port, r.dest_ip, r.dest_port);
       if (r.host && truth.get(k) === r.host) names.add(k);
     }

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { run } from '../src/util/run.js';
+import { fromEveLine } from '../src/output/eve.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
@@ -43,7 +44,8 @@ async function runOne(file: string, timeoutMs: number): Promise<RunResult> {
   for (const line of r.stdout.split('\n')) {
     if (!line) continue;
     try {
-      records.push(JSON.parse(line));
+      const rec = fromEveLine(line, file); // the EVE record, read back
+      if (rec) records.push(rec);
     } catch {
       /* partial line on crash */
     }

@@ -143,17 +143,17 @@ async function main(): Promise<void> {
     for (const line of readFileSync(il.eve, 'utf8').split('\n')) {
       if (!line) continue;
       eveTotal++;
+      // the EVE record (docs/EVE.md): Suricata's tls{sni}, ours under chokepoint
       const e = JSON.parse(line) as {
-        host: string | null;
-        tls?: { sni: string | null };
-        verdict: { reason: string };
-        anomalies: string[];
+        tls?: { sni?: string };
+        chokepoint: { name: string | null; verdict: { reason: string }; anomalies: string[] };
       };
       const sni = e.tls?.sni ?? null;
+      const ours = e.chokepoint;
       // a crafted connection: its name, or no name at all (the allowed probe always has one)
-      if (sni !== HOSTILE_SNI && e.host !== null) continue;
+      if (sni !== HOSTILE_SNI && ours.name !== null) continue;
       hostileVerdicts++;
-      const k = `${e.verdict.reason}${e.anomalies.length ? ` (${e.anomalies.join(', ')})` : ''}`;
+      const k = `${ours.verdict.reason}${ours.anomalies.length ? ` (${ours.anomalies.join(', ')})` : ''}`;
       reasons.set(k, (reasons.get(k) ?? 0) + 1);
     }
     const unnamed = [...reasons].filter(([k]) => !k.startsWith('named')).reduce((n, [, v]) => n + v, 0);

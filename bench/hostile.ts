@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PcapWriter } from '../src/gen/pcap-writer.js';
 import { hostileClasses, type HostileClass } from '../src/gen/hostile.js';
+import { fromEveLine } from '../src/output/eve.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
@@ -83,8 +84,8 @@ function chokepointNames(jsonl: string, want: Set<string>): number {
   const got = new Set<string>();
   for (const line of readFileSync(jsonl, 'utf8').split('\n')) {
     if (!line) continue;
-    const r = JSON.parse(line) as { host: string | null };
-    if (r.host !== null && want.has(r.host)) got.add(r.host);
+    const r = fromEveLine(line, jsonl); // the EVE record, read back (host = the flow's name)
+    if (r && r.host !== null && want.has(r.host)) got.add(r.host);
   }
   return got.size;
 }

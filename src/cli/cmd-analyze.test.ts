@@ -1,7 +1,9 @@
 /**
  * @module cli/cmd-analyze.test
  * `chokepoint analyze` as a user runs it (a child process: the built CLI under dist/, or the TypeScript
- * source through tsx): JSON lines that parse and satisfy the schema, one per flow; the table and summary;
+ * source through tsx): Suricata EVE JSON lines, one per flow, that pass Suricata's published schema and
+ * ours and read back; --node (sensor name → `host`, flow_id prefix); --eve-compat (the version-1 shape);
+ * the table and summary;
  * exit status 1 with a clear message for unreadable or non-capture files while the other files still
  * produce output; exit 2 for usage errors; reading a capture from stdin with '-'.
  */
@@ -14,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { PcapWriter } from '../gen/pcap-writer.js';
 import { generate, type TruthRow } from '../gen/synth.js';
 import type { FlowRecord } from '../record/record.js';
-import { flowRecordErrors } from '../testutil/schema.js';
+import { readEveOutput } from '../testutil/schema.js';
+import { nodeHash } from '../output/eve.js';
 import { tempDir } from '../testutil/pcap.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -50,15 +53,11 @@ before(() => {
   }
 });
 
+/** Every line must pass Suricata's EVE schema and ours, and read back (testutil/schema.ts). */
 function parseLines(stdout: string): FlowRecord[] {
-  const lines = stdout.split('\n').filter(Boolean);
-  return lines.map((l, i) => {
-    try {
-      return JSON.parse(l) as FlowRecord;
-    } catch {
-      assert.fail(`line ${i + 1} is not JSON: ${l.slice(0, 200)}`);
-    }
-  });
+  const out = readEveOutput(stdout);
+  assert.equal(out.others.size, 0);
+  return out.records;
 }
 
 test('jsonl (default): one valid record per flow on stdout, nothing on stderr', { timeout: 180_000 }, () => {
@@ -67,8 +66,13 @@ test('jsonl (default): one valid record per flow on stdout, nothing on stderr', 
   assert.equal(r.stderr, '');
   const recs = parseLines(r.stdout);
   assert.equal(recs.length, truth.length);
-  for (const rec of recs) assert.deepEqual(flowRecordErrors(rec), [], JSON.stringify(rec));
+  // the written shape: Suricata's nesting, no sensor name offline, the flow's name under our key
+  const first = JSON.parse(r.stdout.slice(0, r.stdout.indexOf('\n'))) as Record<string, unknown>;
+  assert.equal(first.host, undefined);
+  assert.equal(typeof (first.flow as { pkts_toserver: unknown }).pkts_toserver, 'number');
+  assert.match(String(first.timestamp), /\.\d{6}\+0000$/);
   assert.ok(recs.every((x) => x.pcap_filename === 'cap.pcap'));
+  recs.every((x) => x.pcap_filename === 'cap.pcap');
   const hosts = new Set(recs.map((x) => x.host));
   for (const t of truth) assert.ok(hosts.has(t.host), `host ${t.host} present`);
   // --format jsonl explicitly gives the same
@@ -76,6 +80,46 @@ test('jsonl (default): one valid record per flow on stdout, nothing on stderr', 
   assert.equal(r2.status, 0);
   assert.equal(r2.stdout, r.stdout);
 });
+
+test(
+  '--node NAME: host is the sensor name, flow_id carries its hash; --eve-compat: the version-1 shape',
+  { timeout: 180_000 },
+  () => {
+    const plain = parseLines(chokepoint(['analyze', capPath]).stdout);
+    const r = chokepoint(['analyze', '--node', 'box-7.example', capPath]);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { host: string; flow_id: number });
+    assert.ok(lines.every((x) => x.host === 'box-7.example'));
+    const prefix = nodeHash('box-7.example');
+    assert.ok(prefix > 0);
+    assert.deepEqual(
+      lines.map((x) => [Math.floor(x.flow_id / 2 ** 32), x.flow_id % 2 ** 27]),
+      plain.map((x) => [prefix, x.flow_id]),
+    );
+    assert.ok(lines.every((x) => Number.isSafeInteger(x.flow_id)));
+    const recs = parseLines(r.stdout);
+    assert.deepEqual(
+      recs.map((x) => x.host),
+      plain.map((x) => x.host),
+    );
+    // compat: the pre-EVE record, counters and the flow's name at the top level
+    const c = chokepoint(['analyze', '--eve-compat', capPath]);
+    assert.equal(c.status, 0, c.stderr);
+    const old = c.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as FlowRecord);
+    assert.equal(old.length, plain.length);
+    assert.deepEqual(
+      old.map((x) => [x.host, x.pkts_toserver, x.bytes_toclient, x.timestamp.endsWith('Z')]),
+      plain.map((x) => [x.host, x.pkts_toserver, x.bytes_toclient, true]),
+    );
+    assert.equal((old[0] as unknown as { flow?: unknown }).flow, undefined);
+  },
+);
 
 test('--format table: a row per flow and a summary', { timeout: 180_000 }, () => {
   const r = chokepoint(['analyze', '--format', 'table', capPath]);
@@ -144,6 +188,7 @@ test('usage errors exit 2 with a message; --help exits 0', () => {
     ['analyze', '--format', 'xml', capPath],
     ['analyze', '--bogus', capPath],
     ['analyze', '--format'],
+    ['analyze', '--node', '', capPath],
   ]) {
     const r = chokepoint(args);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);

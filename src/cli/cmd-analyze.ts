@@ -1,7 +1,8 @@
 /**
  * @module cli/cmd-analyze
- * `chokepoint analyze [--format jsonl|table] [--progress] FILE...` — one JSON flow record per line on
- * stdout (or a table and summary); progress on stderr only when stderr is a terminal (or --progress).
+ * `chokepoint analyze [--format jsonl|table] [--node NAME] [--eve-compat] [--progress] FILE...` — one
+ * Suricata EVE flow record per line on stdout (output/eve.ts; or a table and summary); progress on
+ * stderr only when stderr is a terminal (or --progress).
  * `--interface IFACE [--filter BPF] [--flow-interval 60s]` reads live from an interface instead
  * (engine/live) until SIGINT/SIGTERM, then ends every flow and prints the capture counters (kernel
  * drops included) on stderr. `--policy P` adds each flow's decision (`policy: {rule_id, action}`, as
@@ -11,6 +12,8 @@
 import { parseArgs } from 'node:util';
 import { analyzeFiles, type AnalyzeOptions } from '../engine/analyze.js';
 import { JsonlWriter, writeAllSync } from '../output/jsonl.js';
+import { flowToEve, type EveContext } from '../output/eve.js';
+import { hostname } from 'node:os';
 import { Summary, tableHeader, tableRow } from '../output/summary.js';
 import { EvidenceWriter } from '../output/evidence.js';
 import { UsageError, ChokepointError } from '../util/errors.js';
@@ -23,8 +26,11 @@ import { AnalyzePolicy } from './analyze-policy.js';
 const HELP = `usage: chokepoint analyze [options] FILE...            ('-' = stdin)
        chokepoint analyze [options] --interface IFACE     (live, until Ctrl-C / SIGTERM)
 
-  --format jsonl        one flow record (JSON) per line on stdout (default; schema/flow-record.schema.json)
+  --format jsonl        one Suricata EVE flow record per line on stdout (default; schema/flow-record.schema.json)
   --format table        a table of flows and a summary
+  --node NAME           sensor name: EVE \`host\` and the high bits of flow_id (default: none for files,
+                        the host name for --interface)
+  --eve-compat          write the pre-EVE record (schema version 1) instead; deprecated, removed in 0.3
   --progress            progress on stderr (default: only when stderr is a terminal)
 
 live capture (libpcap; needs root or CAP_NET_RAW):
@@ -51,6 +57,8 @@ export async function run(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       format: { type: 'string', default: 'jsonl' },
+      node: { type: 'string' },
+      'eve-compat': { type: 'boolean' },
       progress: { type: 'boolean' },
       'no-progress': { type: 'boolean' },
       interface: { type: 'string', short: 'i' },
@@ -86,6 +94,10 @@ export async function run(argv: string[]): Promise<number> {
   if (values.evidence !== undefined && values.policy === undefined)
     throw new UsageError('--evidence needs --policy (evidence is kept for blocked and throttled flows)');
   const progress = values['no-progress'] ? false : (values.progress ?? process.stderr.isTTY === true);
+  if (values.node === '') throw new UsageError('--node needs a name');
+  const compat = values['eve-compat'] === true;
+  // live capture is a sensor: its records name it (host) unless --node says otherwise
+  const node = values.node ?? (live !== undefined ? hostname() : undefined);
 
   let policy: AnalyzePolicy | null = null;
   let evidence: EvidenceWriter<Flow> | null = null;
@@ -106,6 +118,7 @@ export async function run(argv: string[]): Promise<number> {
     if (values.evidence !== undefined) {
       evidence = new EvidenceWriter<Flow>({
         dir: values.evidence,
+        node, // the index carries the records' flow_id
         flowPackets: optInt(values['evidence-flow-packets'], '--evidence-flow-packets'),
         flowBytes: optSize(values['evidence-flow-bytes'], '--evidence-flow-bytes'),
         fileBytes: optSize(values['evidence-file-size'], '--evidence-file-size'),
@@ -116,15 +129,25 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     if (live !== undefined) {
-      return await liveCommand(live, format, progress, policy, {
-        filter: values.filter,
-        flowIntervalMs: values['flow-interval'] ? parseDuration(values['flow-interval']) : 0,
-        snaplen: optInt(values.snaplen, '--snaplen'),
-        bufferBytes: optSize(values.buffer, '--buffer'),
-        promisc: !values['no-promisc'],
-      });
+      return await liveCommand(
+        live,
+        format,
+        progress,
+        policy,
+        { eve: { node }, compat },
+        {
+          filter: values.filter,
+          flowIntervalMs: values['flow-interval'] ? parseDuration(values['flow-interval']) : 0,
+          snaplen: optInt(values.snaplen, '--snaplen'),
+          bufferBytes: optSize(values.buffer, '--buffer'),
+          promisc: !values['no-promisc'],
+        },
+      );
     }
-    return await analyzeCommand(positionals, format, progress, policy);
+    return await analyzeCommand(positionals, format, progress, policy, {
+      eve: { node },
+      compat,
+    });
   } finally {
     evidence?.close();
     if (evidence && evidence.stats.flows > 0)
@@ -144,6 +167,12 @@ export function parseDuration(v: string): number {
   return Math.round(ms);
 }
 
+/** How records are written: EVE (output/eve.ts) with the sensor's name, or the version-1 shape. */
+export interface WriteOptions {
+  eve: EveContext;
+  compat: boolean;
+}
+
 /** Where records go: jsonl lines or table rows, and the summary. */
 class Output {
   readonly out = new JsonlWriter(1);
@@ -153,12 +182,13 @@ class Output {
     private readonly format: 'jsonl' | 'table',
     private readonly progress: boolean,
     private readonly policy: AnalyzePolicy | null,
+    private readonly w: WriteOptions = { eve: {}, compat: false },
   ) {}
 
   readonly record = (r: FlowRecord, f: Flow): void => {
     this.policy?.record(r, f);
     if (this.format === 'jsonl') {
-      this.out.write(r);
+      this.out.write(this.w.compat ? r : flowToEve(r, this.w.eve));
       if (this.progress && !r.partial) this.summary.add(r);
     } else if (!r.partial) {
       this.summary.add(r);
@@ -183,8 +213,9 @@ export async function analyzeCommand(
   format: 'jsonl' | 'table',
   progress: boolean,
   policy: AnalyzePolicy | null = null,
+  w?: WriteOptions,
 ): Promise<number> {
-  const o = new Output(format, progress, policy);
+  const o = new Output(format, progress, policy, w);
   const t0 = process.hrtime.bigint();
   const res = await analyzeFiles(files, {
     ...o.hooks(),
@@ -225,10 +256,11 @@ async function liveCommand(
   format: 'jsonl' | 'table',
   progress: boolean,
   policy: AnalyzePolicy | null,
+  w: WriteOptions,
   lo: LiveCliOptions,
 ): Promise<number> {
   const { captureLive } = await import('../engine/live.js');
-  const o = new Output(format, progress, policy);
+  const o = new Output(format, progress, policy, w);
   const ac = new AbortController();
   const stop = (sig: string) => {
     if (!ac.signal.aborted) process.stderr.write(`chokepoint analyze: ${sig}: stopping\n`);

@@ -11,11 +11,13 @@ import { PolicyError } from '../policy/errors.js';
 import { formatFindings, lintPolicy } from '../policy/lint.js';
 import { isCaptureFile, namesFromHosts, readNamesFile, type Reference } from '../policy/reference.js';
 import { UsageError } from '../util/errors.js';
+import { isFlowLog, readFlowLog } from '../output/flowlog.js';
 
 const HELP = `usage: chokepoint lint POLICY [options]
 
-  --reference FILE...  names file (one per line, most important first; e.g. a top-sites list) or a
-                     capture (pcap/pcapng: the names seen in its flows); repeatable, or several
+  --reference FILE...  names file (one per line, most important first; e.g. a top-sites list), a
+                     capture (pcap/pcapng: the names seen in its flows) or a flow log (EVE JSON
+                     lines from analyze/simulate/enforce: the names of its flows); repeatable, or several
                      files after one --reference (after the POLICY). Enables blast
                      radius: how many reference names each rule matches, with examples
   --protected FILE   names that must never be blocked or throttled (one per line), in addition to
@@ -84,7 +86,12 @@ export async function run(argv: string[]): Promise<number> {
   for (const r of refPaths) {
     try {
       if (await isCaptureFile(r)) captures.push(r);
-      else {
+      else if (isFlowLog(r)) {
+        // a flow log (EVE JSON lines): the names of its flows, most flows first, as for captures
+        const hosts: string[] = [];
+        readFlowLog(r, (rec) => void (rec.host && hosts.push(rec.host)));
+        references.push(namesFromHosts(hosts, r));
+      } else {
         const ref = await readNamesFile(r);
         if (ref.skipped)
           process.stderr.write(

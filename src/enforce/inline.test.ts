@@ -265,7 +265,7 @@ describe('inline enforcement (lab)', { skip: SKIP, timeout: 240_000 }, () => {
     const ev = await waitEve(il, (l) => l.some((e) => e.host === 'twitter.com'));
     const thr = ev.find((e) => e.host === 'twitter.com') as unknown as EveRecord;
     assert.ok(thr, 'verdict for twitter.com');
-    assert.equal(thr.event_type, 'verdict');
+    assert.equal(thr.event_type, 'alert', 'a throttle is an EVE alert (alert.action "allowed")');
     assert.deepEqual(thr.policy, { rule_id: 'twitter-2021-fixed', action: 'throttle' });
     assert.equal(thr.verdict.action, 'throttle');
     assert.equal(thr.verdict.rate_bps, RATE);

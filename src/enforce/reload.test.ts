@@ -119,8 +119,8 @@ describe('transactional reload (lab)', { skip: !isRoot && 'needs root', timeout:
         const allowed = new Set(acked.slice(k));
         for (const line of text.slice(offsets[k - 1]).split('\n')) {
           if (!line) continue;
-          const e = JSON.parse(line) as { policy_version: string };
-          assert.ok(allowed.has(e.policy_version), `EVE after ack ${k} carries ${e.policy_version}`);
+          const e = (JSON.parse(line) as { chokepoint: { policy: { version: string } } }).chokepoint.policy;
+          assert.ok(allowed.has(e.version), `EVE after ack ${k} carries ${e.version}`);
           checked++;
         }
       }
@@ -128,7 +128,9 @@ describe('transactional reload (lab)', { skip: !isRoot && 'needs root', timeout:
       const all = text
         .split('\n')
         .filter(Boolean)
-        .map((l) => (JSON.parse(l) as { policy_version: string }).policy_version);
+        .map(
+          (l) => (JSON.parse(l) as { chokepoint: { policy: { version: string } } }).chokepoint.policy.version,
+        );
       assert.ok(new Set(all).size >= 10, `verdicts under many versions (${new Set(all).size})`);
     } finally {
       load?.kill('SIGKILL');

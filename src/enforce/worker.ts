@@ -29,6 +29,8 @@ import type { CompiledPolicy } from '../policy/types.js';
 import type { VerdictEvent } from './types.js';
 import type { Flow } from '../flow/flow.js';
 import { EvidenceWriter, type EvidenceOptions } from '../output/evidence.js';
+import { hostname } from 'node:os';
+import { verdictToEve } from '../output/eve.js';
 
 export interface WorkerInit {
   queue: number;
@@ -44,6 +46,8 @@ export interface WorkerInit {
   eve: boolean;
   /** Evidence pcaps: this queue's share (`totalBytes` already divided by the number of queues). */
   evidence?: Omit<EvidenceOptions, 'prefix'>;
+  /** Sensor name for the EVE log (`host`, flow_id prefix); default os.hostname(). */
+  node?: string;
 }
 
 type ParentMsg =
@@ -59,6 +63,7 @@ const counters = init.counters;
 
 let stopping = false;
 const eveBuf: string[] = [];
+const eveNode = init.node ?? hostname();
 const ruleCounts = new Map<string, number>();
 const classes = new Map<string, number>();
 const requested = new Set<string>();
@@ -79,7 +84,12 @@ function faults(): Map<number, string> {
 function onVerdict(ev: VerdictEvent): void {
   const key = `${ev.policy.action}\u0000${ev.policy.rule_id ?? ''}`;
   ruleCounts.set(key, (ruleCounts.get(key) ?? 0) + 1);
-  if (init.eve) eveBuf.push(JSON.stringify(ev));
+  if (init.eve)
+    eveBuf.push(
+      JSON.stringify(
+        verdictToEve(ev, ev.verdict, { node: eveNode, queue: init.queue, policyVersion: ev.policy_version }),
+      ),
+    );
 }
 
 /** Evidence failed (disk full, ...): off for this worker, said once; enforcement goes on. */

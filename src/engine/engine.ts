@@ -23,7 +23,7 @@ import { StreamAssembler } from '../flow/stream.js';
 import { inspectHeld, inspectTcp, inspectUdp } from './inspect.js';
 import { randomBytes } from 'node:crypto';
 import { buildRecord } from './record-build.js';
-import type { FlowRecord } from '../record/record.js';
+import type { FlowEndReason, FlowRecord } from '../record/record.js';
 
 export interface EngineOptions {
   /** Called when a flow ends (idle timeout, close, eviction, flush) with its final record. */
@@ -170,7 +170,7 @@ export class Engine {
     let f = table.lookup(p, hash);
     if (f !== null && f.closed && p.proto === 6 && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
       // a new connection on the 5-tuple of a closed one (port reuse): end the old flow
-      this.end(f);
+      this.end(f, 'tcp_reuse');
       f = null;
     }
     let toServer = table.toServer;
@@ -329,7 +329,7 @@ export class Engine {
       if (old) {
         this.cap(old, 'flow_evicted');
         this.stats.evicted++;
-        this.end(old);
+        this.end(old, 'forced');
       }
     }
     // orientation: the sender is the client unless evidence says otherwise
@@ -391,7 +391,7 @@ export class Engine {
       let f = lists[li].head;
       while (f && f.lastMs < limit) {
         const n = f.next_;
-        this.end(f);
+        this.end(f, 'timeout');
         f = n;
       }
     }
@@ -403,15 +403,15 @@ export class Engine {
    * carries a new connection the engine could not see closing.
    */
   endFlow(f: Flow): void {
-    this.end(f);
+    this.end(f, 'tcp_reuse');
   }
 
   /** End every flow (end of input). */
   flush(): void {
-    for (const f of [...this.table.all()]) this.end(f);
+    for (const f of [...this.table.all()]) this.end(f, 'shutdown');
   }
 
-  private end(f: Flow): void {
+  private end(f: Flow, reason: FlowEndReason): void {
     this.table.remove(f);
     if (f.state === FlowState.Inspecting) {
       if (f.stream && f.stream.contig > 0) inspectTcp(f, f.stream.view(), true);
@@ -419,13 +419,13 @@ export class Engine {
       if (f.proto === 17) f.dstate = null;
       this.release(f);
     }
-    this.onFlowEnd?.(this.record(f), f);
+    this.onFlowEnd?.(this.record(f, reason), f);
     if (this.pool !== null) this.pool.push(f);
   }
 
   /** A snapshot of the flow as a record. */
-  record(f: Flow): FlowRecord {
-    return buildRecord(f, this.pcapFilename);
+  record(f: Flow, reason?: FlowEndReason): FlowRecord {
+    return buildRecord(f, this.pcapFilename, reason);
   }
 }
 

@@ -3,7 +3,7 @@
  * Builds the {@link FlowRecord} of a flow (once per flow: strings and hashes are made here, not per packet).
  */
 import type { Flow } from '../flow/flow.js';
-import type { FlowRecord } from '../record/record.js';
+import type { FlowEndReason, FlowRecord } from '../record/record.js';
 import { addrToBytes, addrToString } from '../output/address.js';
 import { communityId } from '../output/community-id.js';
 
@@ -35,7 +35,7 @@ export function isoMicro(tsMs: number): string {
 const W_CLI = new Uint32Array(4);
 const W_SRV = new Uint32Array(4);
 
-export function buildRecord(f: Flow, pcapFilename?: string): FlowRecord {
+export function buildRecord(f: Flow, pcapFilename?: string, reason?: FlowEndReason): FlowRecord {
   const a = f.addr;
   for (let i = 0; i < 4; i++) {
     W_CLI[i] = a[i];
@@ -62,7 +62,10 @@ export function buildRecord(f: Flow, pcapFilename?: string): FlowRecord {
     bytes_toserver: f.bytesToServer,
     bytes_toclient: f.bytesToClient,
     duration: Math.round(f.lastMs - f.firstMs) / 1000,
+    end: isoMicro(f.lastMs),
+    state: f.closed ? 'closed' : f.pktsToServer > 0 && f.pktsToClient > 0 ? 'established' : 'new',
   };
+  if (reason) rec.reason = reason;
   if (f.tls) rec.tls = f.tls;
   if (f.quic) rec.quic = f.quic;
   if (f.http) rec.http = f.http;

@@ -35,6 +35,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, statSync, unlinkSync, writ
 import { join } from 'node:path';
 import type { FlowRecord } from '../record/record.js';
 import { InputError } from '../util/errors.js';
+import { fleetFlowId } from './eve.js';
 
 export interface EvidenceOptions {
   dir: string;
@@ -48,6 +49,9 @@ export interface EvidenceOptions {
   fileBytes?: number;
   /** Cap on this writer's files in DIR, pcap + index (default 256 MiB); the oldest go first. */
   totalBytes?: number;
+  /** Sensor name and queue of the records' EVE flow_id (output/eve.ts fleetFlowId), so the index matches. */
+  node?: string;
+  queue?: number;
   /** Bytes held over all flows not yet decided (default 8 MiB). */
   pendingBytes?: number;
 }
@@ -144,8 +148,12 @@ export class EvidenceWriter<K = unknown> {
   private readonly pbuf = Buffer.allocUnsafe(64 * 1024);
   private plen = 0;
 
+  private readonly node: string | undefined;
+  private readonly queue: number;
   constructor(o: EvidenceOptions) {
     this.dir = o.dir;
+    this.node = o.node;
+    this.queue = o.queue ?? 0;
     this.prefix = o.prefix ?? 'evidence-';
     this.flowPackets = o.flowPackets ?? 32;
     this.flowBytes = o.flowBytes ?? 64 * 1024;
@@ -301,7 +309,7 @@ export class EvidenceWriter<K = unknown> {
     }
     e.state = S.Writing;
     e.id = {
-      flow_id: rec.flow_id,
+      flow_id: fleetFlowId(rec.flow_id, this.node, this.queue),
       community_id: rec.community_id,
       ...(rec.pcap_filename !== undefined ? { pcap_filename: rec.pcap_filename } : {}),
       proto: rec.proto,

@@ -12,6 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, runCli } from './clitest.js';
 import { tempDir } from './testutil.js';
+import { readEveOutput } from '../testutil/schema.js';
 import { ipBytes } from '../testutil/net.js';
 
 const NAMES = [
@@ -128,18 +129,15 @@ test(
   async () => {
     const r = await runCli(['simulate', '--policy', P1, cap], { timeoutMs: 300_000 });
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Rec & Record<string, unknown>);
-    const summary = lines.pop() as unknown as {
-      event_type: string;
+    // every line passes Suricata's EVE schema and ours, and reads back as a flow record
+    const out = readEveOutput(r.stdout);
+    const summary = out.others.get('simulate_summary') as unknown as {
       flows: number;
       by_rule: { rule_id: string | null; action: string; flows: number; names: { name: string }[] }[];
       throttle: { rule_id: string; flows: number; estimated_s: number }[];
     };
-    assert.equal(summary.event_type, 'simulate_summary');
-    const recs = lines as Rec[];
+    assert.equal(out.others.size, 1);
+    const recs = out.records as Rec[];
     assert.equal(summary.flows, recs.length);
     assert.equal(recs.length, truth.size, 'one record per generated flow');
     const want = new Map<string | null, number>();
@@ -169,11 +167,9 @@ test(
   async () => {
     const r = await runCli(['simulate', '--policy', P2, '--baseline', P1, cap], { timeoutMs: 300_000 });
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Rec);
-    const summary = lines.pop() as unknown as {
+    const out = readEveOutput(r.stdout);
+    const lines = out.records as Rec[];
+    const summary = out.others.get('simulate_summary') as unknown as {
       diff: {
         changed: number;
         groups: {
@@ -251,3 +247,53 @@ test('simulate: usage errors and unreadable inputs', async () => {
   const nocap = await runCli(['simulate', '--policy', P1, join(t.dir, 'missing.pcap')]);
   assert.equal(nocap.code, 1);
 });
+
+test(
+  'flow logs as input: simulate and lint read analyze output (EVE, and the version-1 shape) as they read the capture',
+  { timeout: 300_000 },
+  async () => {
+    const a = await runCli(['analyze', cap], { timeoutMs: 300_000 });
+    assert.equal(a.code, 0, a.stderr);
+    const log = join(t.dir, 'flows.eve.json');
+    writeFileSync(log, a.stdout);
+    const old = await runCli(['analyze', '--eve-compat', cap], { timeoutMs: 300_000 });
+    const logV1 = join(t.dir, 'flows.v1.json');
+    writeFileSync(logV1, old.stdout);
+    const fromCap = await runCli(['simulate', '--policy', P1, cap], { timeoutMs: 300_000 });
+    // the summary's timestamp is the time it was written; everything else is the same
+    const strip = (s: string) => s.replace(/"timestamp":"[^"]*","event_type":"simulate_summary"/, '');
+    const fromLog = await runCli(['simulate', '--policy', P1, log], { timeoutMs: 300_000 });
+    assert.equal(fromLog.code, 0, fromLog.stderr);
+    assert.equal(strip(fromLog.stdout), strip(fromCap.stdout));
+    // version 1 has no flow end, state or end reason: the rest, verdicts and summary included, agree
+    const fromV1 = await runCli(['simulate', '--policy', P1, logV1], { timeoutMs: 300_000 });
+    assert.equal(fromV1.code, 0, fromV1.stderr);
+    const [x, y] = [readEveOutput(fromV1.stdout), readEveOutput(fromCap.stdout)];
+    const core = (r: object) => ({
+      ...r,
+      end: undefined,
+      state: undefined,
+      reason: undefined,
+    });
+    assert.deepEqual(x.records.map(core), y.records.map(core));
+    assert.deepEqual(x.others, y.others);
+    const lintCap = await runCli(['lint', P1, '--reference', cap, '--format', 'json', '--now', '2026-01-01']);
+    const lintLog = await runCli(['lint', P1, '--reference', log, '--format', 'json', '--now', '2026-01-01']);
+    assert.equal(lintLog.code, lintCap.code, lintLog.stderr);
+    // the same findings; only the reference's source name differs
+    const findings = (s: string, src: string) =>
+      (JSON.parse(s.split(src).join('REF')) as { findings: unknown[] }).findings;
+    assert.deepEqual(findings(lintLog.stdout, log), findings(lintCap.stdout, cap));
+    // a bad line rejects the log whole, naming file:line and the field; nothing of it is used
+    const lines = a.stdout.split('\n');
+    lines[2] = lines[2].replace('"pkts_toserver":', '"pkts_toserver":-');
+    const badLog = join(t.dir, 'bad.eve.json');
+    writeFileSync(badLog, lines.join('\n'));
+    const b = await runCli(['simulate', '--policy', P1, badLog], { timeoutMs: 300_000 });
+    assert.equal(b.code, 1);
+    assert.match(b.stderr, /bad\.eve\.json:3: flow\.pkts_toserver: expected a non-negative integer/);
+    const out = readEveOutput(b.stdout);
+    assert.equal(out.records.length, 0);
+    assert.equal((out.others.get('simulate_summary') as { flows: number }).flows, 0);
+  },
+);

@@ -1,7 +1,8 @@
 /**
  * @module record/record
- * The flow record: the stable output contract of the engine (JSON lines, schema in
- * `schema/flow-record.schema.json`). Every mode (analyze, simulate, enforce) emits this shape.
+ * The flow record in memory: what the engine hands to every mode (analyze, simulate, enforce). It is
+ * written out (and read back) as a Suricata EVE object by `output/eve.ts`; that written shape is the
+ * output contract, described by `schema/flow-record.schema.json`.
  */
 
 export interface TlsInfo {
@@ -63,6 +64,12 @@ export interface FlowRecord {
   bytes_toclient: number;
   /** Seconds from the first to the last packet seen. */
   duration: number;
+  /** ISO 8601 of the last packet seen (same form as `timestamp`). */
+  end?: string;
+  /** Suricata's flow state: both directions seen → established; RST or both FINs → closed. */
+  state?: FlowStateName;
+  /** Why the flow ended (absent in snapshots of live flows, e.g. at an inline verdict). */
+  reason?: FlowEndReason;
   policy?: PolicyVerdict;
   /**
    * Live capture only: a periodic snapshot of a flow still running (`--flow-interval`), counters so
@@ -70,3 +77,7 @@ export interface FlowRecord {
    */
   partial?: true;
 }
+
+export type FlowStateName = 'new' | 'established' | 'closed';
+/** Suricata's names: idle timeout, table eviction, end of input, a new TCP connection on a closed 5-tuple. */
+export type FlowEndReason = 'timeout' | 'forced' | 'shutdown' | 'tcp_reuse';
