@@ -19,6 +19,8 @@ const COMMANDS: Record<string, string> = {
   lab: 'network-namespace lab: up | down | status',
   probe: 'measure throttling/blocking of a name on a path',
   'probe-server': 'cooperating measurement server for probe',
+  controller: 'run the fleet controller (serve) and bootstrap it: tokens, root key, signing keys',
+  ctl: 'client of the fleet controller: registry, versions, approvals, audit, tokens',
 };
 
 export interface Command {

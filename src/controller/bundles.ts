@@ -1,0 +1,263 @@
+/**
+ * @module controller/bundles
+ * Signed bundles, after OPA's bundles with TUF's defences. A bundle is a **manifest** — monotonic
+ * `version`, the policy version it carries, `created`, `expires`, every file's SHA-256 and size, the
+ * approvals and override, the audit head, the `format_version` of the compiled content — signed with
+ * the online Ed25519 signing key, plus the root-signed trust document that certifies that key. Files
+ * are content-addressed blobs (`GET /v1/blobs/SHA256`, immutable, cacheable). Bundle numbers are
+ * allocated under a lock, so replicas never hand out the same one; a new bundle is announced with
+ * NOTIFY so long-polls on every replica wake. {@link verifyBundle} is what a box runs.
+ */
+import { createPublicKey } from 'node:crypto';
+import { appendAudit, type AuditHead } from './audit.js';
+import { BUNDLE_CHANNEL, type Ctx } from './context.js';
+import type { Queryable } from './db.js';
+import { ApiError } from './errors.js';
+import { keyId, signText, verifyText, type TrustDoc } from './keys.js';
+import { sha256 } from './content.js';
+import { ChokepointError } from '../util/errors.js';
+
+/** Format of the bundle's compiled content: 1 = `policy.json` (or YAML) + newline-separated list files. */
+export const BUNDLE_FORMAT_VERSION = 1;
+
+export interface FileMeta {
+  name: string;
+  sha256: string;
+  size: number;
+}
+
+export interface Manifest {
+  type: 'chokepoint-bundle';
+  format_version: number;
+  version: number;
+  kind: 'publish' | 'resign' | 'rollback' | 'emergency';
+  policy_version: number;
+  created: string;
+  expires: string;
+  main: string;
+  files: FileMeta[];
+  author: string;
+  approvals: { user: string; at: string }[];
+  override: { by: string; reason: string; at: string } | null;
+  audit_head: AuditHead;
+  signing_keyid: string;
+  trust_version: number;
+}
+
+export interface Envelope {
+  manifest: string;
+  signature: string;
+  keyid: string;
+  trust: { doc: string; signature: string };
+}
+
+/**
+ * Build and sign bundle N+1 for `policyVersion` inside the caller's transaction (which must already
+ * hold the audit row of the decision, so the manifest's audit head covers it).
+ */
+export async function buildBundle(
+  ctx: Ctx,
+  q: Queryable,
+  policyVersion: number,
+  kind: Manifest['kind'],
+  actor: string,
+): Promise<{ version: number; manifest: Manifest }> {
+  if (ctx.db.kind === 'postgres') await q.run('SELECT pg_advisory_xact_lock(727002)');
+  const key = await q.get<{ keyid: string; private_key: string }>(
+    "SELECT keyid, private_key FROM signing_keys WHERE status = 'active' ORDER BY created_at DESC LIMIT 1",
+  );
+  const trust = await q.get<{ version: number; doc: string; signature: string }>(
+    'SELECT version, doc, signature FROM trust ORDER BY version DESC LIMIT 1',
+  );
+  if (!key || !trust)
+    throw new ApiError(
+      409,
+      'ERR_NO_SIGNING_KEY',
+      'no signing key: run `chokepoint controller signing-key rotate --root ROOT.key` on the controller host',
+    );
+  const v = await q.get<{
+    id: number;
+    files: string;
+    main: string;
+    author: string;
+    override_reason: string | null;
+    override_by: string | null;
+    override_at: number | null;
+  }>(
+    'SELECT id, files, main, author, override_reason, override_by, override_at FROM versions WHERE id = $1',
+    [policyVersion],
+  );
+  if (!v) throw new ApiError(404, 'ERR_NOT_FOUND', `version ${policyVersion} not found`);
+  const approvals = await q.all<{ user_name: string; at: number }>(
+    'SELECT user_name, at FROM approvals WHERE version_id = $1 ORDER BY at',
+    [policyVersion],
+  );
+  const last = await q.get<{ n: number | null }>('SELECT MAX(version) AS n FROM bundles');
+  const number = Number(last?.n ?? 0) + 1;
+  const now = Date.now();
+  const head = await appendAudit(ctx.db, q, {
+    actor,
+    action: `bundle.${kind}`,
+    target: `bundle:${number}`,
+    after: { bundle: number, policy_version: policyVersion, keyid: key.keyid },
+  });
+  const m: Manifest = {
+    type: 'chokepoint-bundle',
+    format_version: BUNDLE_FORMAT_VERSION,
+    version: number,
+    kind,
+    policy_version: policyVersion,
+    created: new Date(now).toISOString(),
+    expires: new Date(now + ctx.config.bundleTtlMs).toISOString(),
+    main: v.main,
+    files: JSON.parse(v.files) as FileMeta[],
+    author: v.author,
+    approvals: approvals.map((a) => ({ user: a.user_name, at: new Date(Number(a.at)).toISOString() })),
+    override: v.override_reason
+      ? { by: v.override_by!, reason: v.override_reason, at: new Date(Number(v.override_at)).toISOString() }
+      : null,
+    audit_head: head,
+    signing_keyid: key.keyid,
+    trust_version: trust.version,
+  };
+  const text = JSON.stringify(m);
+  await q.run(
+    'INSERT INTO bundles (version, policy_version, kind, manifest, signature, keyid, trust_version, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)',
+    [
+      number,
+      policyVersion,
+      kind,
+      text,
+      signText(key.private_key, text),
+      key.keyid,
+      trust.version,
+      now,
+      now + ctx.config.bundleTtlMs,
+    ],
+  );
+  await ctx.notifyBundle(q, number);
+  return { version: number, manifest: m };
+}
+
+export async function currentBundle(
+  q: Queryable,
+): Promise<(Envelope & { version: number; expires_at: number }) | undefined> {
+  const b = await q.get<{
+    version: number;
+    manifest: string;
+    signature: string;
+    keyid: string;
+    trust_version: number;
+    expires_at: number;
+  }>(
+    'SELECT version, manifest, signature, keyid, trust_version, expires_at FROM bundles ORDER BY version DESC LIMIT 1',
+  );
+  if (!b) return undefined;
+  const t = await q.get<{ doc: string; signature: string }>(
+    'SELECT doc, signature FROM trust ORDER BY version DESC LIMIT 1',
+  );
+  return {
+    version: Number(b.version),
+    expires_at: Number(b.expires_at),
+    manifest: b.manifest,
+    signature: b.signature,
+    keyid: b.keyid,
+    trust: { doc: t!.doc, signature: t!.signature },
+  };
+}
+
+/**
+ * Re-sign the current content as a new bundle when less than half of the lifetime is left, or when
+ * the bundle was signed with a key that is no longer the active one (rotation). Returns the new
+ * bundle version, or null. Safe on several replicas: the check is repeated under the bundle lock.
+ */
+export async function resignIfDue(ctx: Ctx, now = Date.now()): Promise<number | null> {
+  const due = async (q: Queryable) => {
+    const b = await q.get<{
+      version: number;
+      policy_version: number;
+      keyid: string;
+      expires_at: number;
+      created_at: number;
+    }>(
+      'SELECT version, policy_version, keyid, expires_at, created_at FROM bundles ORDER BY version DESC LIMIT 1',
+    );
+    if (!b) return null;
+    const active = await q.get<{ keyid: string }>(
+      "SELECT keyid FROM signing_keys WHERE status = 'active' ORDER BY created_at DESC LIMIT 1",
+    );
+    const left = Number(b.expires_at) - now;
+    if (left < ctx.config.bundleTtlMs / 2 || (active && active.keyid !== b.keyid)) return b;
+    return null;
+  };
+  if (!(await due(ctx.db))) return null;
+  return ctx.db.tx(async (q) => {
+    if (ctx.db.kind === 'postgres') await q.run('SELECT pg_advisory_xact_lock(727002)');
+    const b = await due(q);
+    if (!b) return null;
+    const r = await buildBundle(ctx, q, Number(b.policy_version), 'resign', 'controller');
+    await q.run('UPDATE versions SET bundle_version = $1 WHERE id = $2', [r.version, b.policy_version]);
+    return r.version;
+  });
+}
+
+export class BundleError extends ChokepointError {}
+
+/**
+ * What a box checks before using a bundle: the trust document is signed by the pinned root and not
+ * expired; the manifest is signed by a key the trust document lists (and not revoked); the manifest
+ * has not expired; its version is not lower than `minVersion` (no rollback). Returns the manifest.
+ */
+export function verifyBundle(
+  env: Envelope,
+  rootPublicPem: string,
+  o: { minVersion?: number; now?: number } = {},
+): Manifest {
+  const now = o.now ?? Date.now();
+  const root = createPublicKey(rootPublicPem);
+  if (!verifyText(root, env.trust.doc, env.trust.signature))
+    throw new BundleError('ERR_BUNDLE_TRUST', 'trust document is not signed by the trusted root key');
+  const trust = JSON.parse(env.trust.doc) as TrustDoc;
+  if (trust.root_keyid !== keyId(root))
+    throw new BundleError('ERR_BUNDLE_TRUST', 'trust document names another root key');
+  if (Date.parse(trust.expires) <= now)
+    throw new BundleError('ERR_BUNDLE_TRUST_EXPIRED', `trust document expired at ${trust.expires}`);
+  if (trust.revoked.includes(env.keyid))
+    throw new BundleError('ERR_BUNDLE_KEY_REVOKED', `signing key ${env.keyid.slice(0, 16)}… is revoked`);
+  const k = trust.signing_keys.find((x) => x.keyid === env.keyid);
+  if (!k)
+    throw new BundleError(
+      'ERR_BUNDLE_KEY_UNKNOWN',
+      `signing key ${env.keyid.slice(0, 16)}… is not certified by the root`,
+    );
+  if (!verifyText(k.public_key, env.manifest, env.signature))
+    throw new BundleError('ERR_BUNDLE_SIGNATURE', 'manifest signature does not verify');
+  const m = JSON.parse(env.manifest) as Manifest;
+  if (m.type !== 'chokepoint-bundle')
+    throw new BundleError('ERR_BUNDLE_FORMAT', 'not a chokepoint bundle manifest');
+  if (m.format_version > BUNDLE_FORMAT_VERSION)
+    throw new BundleError(
+      'ERR_BUNDLE_FORMAT',
+      `format_version ${m.format_version} is newer than this box supports (${BUNDLE_FORMAT_VERSION})`,
+    );
+  if (Date.parse(m.expires) <= now)
+    throw new BundleError('ERR_BUNDLE_EXPIRED', `bundle ${m.version} expired at ${m.expires}`);
+  if (o.minVersion !== undefined && m.version < o.minVersion)
+    throw new BundleError(
+      'ERR_BUNDLE_ROLLBACK',
+      `bundle version ${m.version} is lower than the version held (${o.minVersion})`,
+    );
+  return m;
+}
+
+/** Check one downloaded file against the manifest (size, then SHA-256). */
+export function verifyFile(m: Manifest, name: string, data: Buffer): void {
+  const f = m.files.find((x) => x.name === name);
+  if (!f) throw new BundleError('ERR_BUNDLE_FILE', `${name} is not in the manifest`);
+  if (data.length !== f.size)
+    throw new BundleError('ERR_BUNDLE_FILE', `${name}: ${data.length} bytes, manifest says ${f.size}`);
+  if (sha256(data) !== f.sha256)
+    throw new BundleError('ERR_BUNDLE_FILE', `${name}: content hash does not match the manifest`);
+}
+
+export { BUNDLE_CHANNEL };

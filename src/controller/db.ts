@@ -1,0 +1,269 @@
+/**
+ * @module controller/db
+ * One storage interface over two engines: embedded SQLite (better-sqlite3, WAL, a file in the data
+ * directory) and PostgreSQL (pg pool). SQL is written once in the portable subset with `$1…$n`
+ * placeholders; for SQLite they are rewritten to positional `?`. Transactions run one at a time per
+ * process on SQLite (BEGIN IMMEDIATE; other callers wait for the connection) and on a dedicated pooled
+ * client on PostgreSQL. Integers come back as JS numbers on both (BIGINT parsed), byte columns as Buffer.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+
+export type Row = Record<string, unknown>;
+
+/** What a query runs on: the database, or one transaction. */
+export interface Queryable {
+  all<T = Row>(sql: string, params?: unknown[]): Promise<T[]>;
+  get<T = Row>(sql: string, params?: unknown[]): Promise<T | undefined>;
+  /** Returns the number of rows changed. */
+  run(sql: string, params?: unknown[]): Promise<number>;
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Run `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
+  /** Run a script of several statements (migrations). */
+  exec(sql: string): Promise<void>;
+  /** Subscribe to a cross-process signal (PostgreSQL LISTEN; in-process only on SQLite). */
+  listen(channel: string, fn: (payload: string) => void): Promise<void>;
+  /** `SELECT … FOR UPDATE` where the engine has it (PostgreSQL), nothing on SQLite. */
+  readonly forUpdate: string;
+  close(): Promise<void>;
+}
+
+/** Rewrite `$n` placeholders to `?` and order the parameters to match. */
+export function toPositional(sql: string, params: unknown[]): { sql: string; params: unknown[] } {
+  const out: unknown[] = [];
+  const text = sql.replace(/\$(\d+)/g, (_m, n: string) => {
+    out.push(params[Number(n) - 1]);
+    return '?';
+  });
+  return { sql: text, params: out };
+}
+
+function sqliteValue(v: unknown): unknown {
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (v === undefined) return null;
+  return v;
+}
+
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  lock(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((r) => (release = r));
+    const prev = this.tail;
+    this.tail = prev.then(() => next);
+    return prev.then(() => release);
+  }
+}
+
+export class SqliteDb implements Db {
+  readonly kind = 'sqlite' as const;
+  readonly forUpdate = '';
+  readonly db: Database.Database;
+  private readonly mutex = new Mutex();
+  private inTx = false;
+  private readonly stmts = new Map<string, Database.Statement>();
+  private readonly listeners = new Map<string, ((p: string) => void)[]>();
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 10000');
+    this.db.pragma('foreign_keys = ON');
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      if (this.stmts.size > 500) this.stmts.clear();
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  private q(): Queryable {
+    return {
+      all: async <T>(sql: string, params: unknown[] = []) => {
+        const p = toPositional(sql, params);
+        return this.stmt(p.sql).all(...p.params.map(sqliteValue)) as T[];
+      },
+      get: async <T>(sql: string, params: unknown[] = []) => {
+        const p = toPositional(sql, params);
+        return this.stmt(p.sql).get(...p.params.map(sqliteValue)) as T | undefined;
+      },
+      run: async (sql: string, params: unknown[] = []) => {
+        const p = toPositional(sql, params);
+        const s = this.stmt(p.sql);
+        if (s.reader) {
+          s.all(...p.params.map(sqliteValue));
+          return 0;
+        }
+        return s.run(...p.params.map(sqliteValue)).changes;
+      },
+    };
+  }
+
+  private async outside<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+    const release = await this.mutex.lock();
+    try {
+      return await fn(this.q());
+    } finally {
+      release();
+    }
+  }
+
+  all<T = Row>(sql: string, params?: unknown[]): Promise<T[]> {
+    return this.outside((q) => q.all<T>(sql, params));
+  }
+  get<T = Row>(sql: string, params?: unknown[]): Promise<T | undefined> {
+    return this.outside((q) => q.get<T>(sql, params));
+  }
+  run(sql: string, params?: unknown[]): Promise<number> {
+    return this.outside((q) => q.run(sql, params));
+  }
+
+  async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+    const release = await this.mutex.lock();
+    try {
+      if (this.inTx) throw new Error('nested transaction');
+      this.db.exec('BEGIN IMMEDIATE');
+      this.inTx = true;
+      try {
+        const r = await fn(this.q());
+        this.db.exec('COMMIT');
+        return r;
+      } catch (e) {
+        this.db.exec('ROLLBACK');
+        throw e;
+      } finally {
+        this.inTx = false;
+      }
+    } finally {
+      release();
+    }
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.outside(async () => this.db.exec(sql));
+  }
+
+  async listen(channel: string, fn: (payload: string) => void): Promise<void> {
+    const l = this.listeners.get(channel) ?? [];
+    l.push(fn);
+    this.listeners.set(channel, l);
+  }
+
+  /** In-process delivery of a signal (SQLite has one controller process). */
+  emit(channel: string, payload: string): void {
+    for (const fn of this.listeners.get(channel) ?? []) fn(payload);
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
+
+const pgTypes = {
+  getTypeParser(oid: number, format?: string) {
+    // int8 (20) and numeric (1700) as numbers: our counters and timestamps stay below 2^53
+    if (oid === 20 || oid === 1700) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+export class PgDb implements Db {
+  readonly kind = 'postgres' as const;
+  readonly forUpdate = ' FOR UPDATE';
+  readonly pool: pg.Pool;
+  private listener: pg.Client | null = null;
+  private readonly listeners = new Map<string, ((p: string) => void)[]>();
+
+  constructor(readonly url: string) {
+    this.pool = new pg.Pool({ connectionString: url, max: 10, types: pgTypes as pg.CustomTypesConfig });
+    this.pool.on('error', () => {
+      /* idle client errors (server restart) are reported on the next query */
+    });
+  }
+
+  private static q(c: pg.Pool | pg.PoolClient): Queryable {
+    return {
+      all: async <T>(sql: string, params: unknown[] = []) => (await c.query(sql, params)).rows as T[],
+      get: async <T>(sql: string, params: unknown[] = []) =>
+        (await c.query(sql, params)).rows[0] as T | undefined,
+      run: async (sql: string, params: unknown[] = []) => (await c.query(sql, params)).rowCount ?? 0,
+    };
+  }
+
+  all<T = Row>(sql: string, params?: unknown[]): Promise<T[]> {
+    return PgDb.q(this.pool).all<T>(sql, params);
+  }
+  get<T = Row>(sql: string, params?: unknown[]): Promise<T | undefined> {
+    return PgDb.q(this.pool).get<T>(sql, params);
+  }
+  run(sql: string, params?: unknown[]): Promise<number> {
+    return PgDb.q(this.pool).run(sql, params);
+  }
+
+  async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      try {
+        const r = await fn(PgDb.q(c));
+        await c.query('COMMIT');
+        return r;
+      } catch (e) {
+        await c.query('ROLLBACK').catch(() => {});
+        throw e;
+      }
+    } finally {
+      c.release();
+    }
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.pool.query(sql);
+  }
+
+  async listen(channel: string, fn: (payload: string) => void): Promise<void> {
+    const l = this.listeners.get(channel) ?? [];
+    l.push(fn);
+    this.listeners.set(channel, l);
+    if (!this.listener) {
+      const c = new pg.Client({ connectionString: this.url });
+      c.on('error', () => {});
+      await c.connect();
+      c.on('notification', (n) => {
+        for (const f of this.listeners.get(n.channel) ?? []) f(n.payload ?? '');
+      });
+      this.listener = c;
+    }
+    if (!/^[a-z_]+$/.test(channel)) throw new Error(`bad channel name ${channel}`);
+    await this.listener.query(`LISTEN ${channel}`);
+  }
+
+  async close(): Promise<void> {
+    if (this.listener) await this.listener.end().catch(() => {});
+    await this.pool.end();
+  }
+}
+
+export interface OpenOptions {
+  /** postgres://… ; when absent, SQLite in `dataDir`. */
+  databaseUrl?: string | null;
+  dataDir?: string;
+}
+
+export function openDb(o: OpenOptions): Db {
+  if (o.databaseUrl) return new PgDb(o.databaseUrl);
+  const dir = o.dataDir ?? './chokepoint-data';
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return new SqliteDb(join(dir, 'controller.db'));
+}

@@ -1,0 +1,178 @@
+/**
+ * @module controller/server
+ * `chokepoint controller serve`: the hono app over Node's HTTP(S) server. Mounts the route table
+ * behind bearer-token authentication (401 without a valid token, 403 for a role that is too low, 429
+ * for a client with too many failed attempts), turns refusals into `{error: {code, message, field}}`,
+ * serves `/openapi.json`, wires PostgreSQL LISTEN/NOTIFY (or the in-process signal on SQLite) to the
+ * long-polls, re-signs the current bundle before it expires, and cleans up interrupted imports at start.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Hono, type Context } from 'hono';
+import { createAdaptorServer } from '@hono/node-server';
+import { allowed, authenticate, FailureLimiter, type Principal } from './auth.js';
+import { BUNDLE_CHANNEL, Ctx, type ControllerConfig } from './context.js';
+import type { Db } from './db.js';
+import { ApiError } from './errors.js';
+import { openApi } from './openapi.js';
+import { ROUTES, parseRouteBody } from './routes.js';
+import { migrate } from './schema.js';
+import { cleanInterrupted } from './imports.js';
+import { resignIfDue } from './bundles.js';
+import { PolicyError } from '../policy/errors.js';
+
+export interface ServeOptions {
+  host?: string;
+  port?: number;
+  tls?: { cert: string; key: string } | null;
+  /** Interval of the re-sign check (ms); default min(60 s, ttl/10). */
+  resignEveryMs?: number;
+  log?: (msg: string) => void;
+}
+
+export interface RunningController {
+  ctx: Ctx;
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+const CREATES = new Set(['/v1/tokens', '/v1/registry/entries', '/v1/takedowns', '/v1/versions']);
+
+function clientAddr(c: Context): string {
+  return (
+    (c.env as { incoming?: { socket?: { remoteAddress?: string } } })?.incoming?.socket?.remoteAddress ??
+    'unknown'
+  );
+}
+
+export function buildApp(ctx: Ctx, log: (m: string) => void = () => {}): Hono {
+  const app = new Hono();
+  const limiter = new FailureLimiter(ctx.config.authFailures.max, ctx.config.authFailures.windowMs);
+  const doc = openApi(ROUTES);
+  app.get('/openapi.json', (c) => c.json(doc));
+  for (const r of ROUTES) {
+    app.on(r.method, r.path, async (c) => {
+      let who: Principal | null = null;
+      if (r.need !== 'public') {
+        const addr = clientAddr(c);
+        if (limiter.blocked(addr))
+          return c.json(
+            {
+              error: {
+                code: 'ERR_RATE_LIMITED',
+                message: 'too many failed authentications from this address; try again later',
+              },
+            },
+            429,
+            {
+              'Retry-After': String(Math.ceil(limiter.windowMs / 1000)),
+            },
+          );
+        const h = c.req.header('authorization') ?? '';
+        const m = /^Bearer\s+(\S+)$/i.exec(h);
+        who = m ? await authenticate(ctx.db, m[1]) : null;
+        if (!who) {
+          limiter.fail(addr);
+          return c.json(
+            {
+              error: {
+                code: 'ERR_UNAUTHENTICATED',
+                message: m ? 'invalid or revoked token' : 'missing bearer token',
+              },
+            },
+            401,
+            {
+              'WWW-Authenticate': 'Bearer',
+            },
+          );
+        }
+        if (!allowed(who.role, r.need))
+          return c.json(
+            {
+              error: {
+                code: 'ERR_FORBIDDEN',
+                message: `${r.method} ${r.path} needs role ${r.need}; ${who.name} is ${who.role}`,
+              },
+            },
+            403,
+          );
+      }
+      const body = await parseRouteBody(ctx, r, c.req.raw);
+      const out = await r.handler(ctx, c, who, body);
+      if (out instanceof Response) return out;
+      return c.json(out as object, r.method === 'POST' && CREATES.has(r.path) ? 201 : 200);
+    });
+  }
+  app.notFound((c) =>
+    c.json({ error: { code: 'ERR_NOT_FOUND', message: `no endpoint ${c.req.method} ${c.req.path}` } }, 404),
+  );
+  app.onError((e, c) => {
+    if (e instanceof ApiError)
+      return c.json({ error: { code: e.code, message: e.message, field: e.field } }, e.status);
+    if (e instanceof PolicyError)
+      return c.json(
+        { error: { code: e.code, message: e.message, field: `${e.file}:${e.line}:${e.column}` } },
+        400,
+      );
+    log(`error: ${c.req.method} ${c.req.path}: ${(e as Error).stack ?? String(e)}`);
+    return c.json({ error: { code: 'ERR_INTERNAL', message: (e as Error).message } }, 500);
+  });
+  return app;
+}
+
+/** Migrate, wire signals, listen. */
+export async function startController(
+  db: Db,
+  config: ControllerConfig,
+  o: ServeOptions = {},
+): Promise<RunningController> {
+  const log = o.log ?? (() => {});
+  await migrate(db);
+  const ctx = new Ctx(db, config);
+  await cleanInterrupted(ctx);
+  await db.listen(BUNDLE_CHANNEL, (p) => ctx.events.emit(BUNDLE_CHANNEL, Number(p)));
+  const app = buildApp(ctx, log);
+  const server = (
+    o.tls
+      ? createAdaptorServer({
+          fetch: app.fetch,
+          createServer: createHttpsServer,
+          serverOptions: { cert: readFileSync(o.tls.cert), key: readFileSync(o.tls.key) },
+        })
+      : createAdaptorServer({ fetch: app.fetch })
+  ) as Server;
+  server.requestTimeout = (config.maxWaitS + 60) * 1000;
+  server.keepAliveTimeout = 65_000;
+  server.maxConnections = 20_000;
+  await new Promise<void>((res, rej) => {
+    server.once('error', rej);
+    server.listen(o.port ?? 8443, o.host ?? '127.0.0.1', () => res());
+  });
+  const a = server.address() as AddressInfo;
+  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  const url = `${o.tls ? 'https' : 'http'}://${host}:${a.port}`;
+  const every = o.resignEveryMs ?? Math.max(1000, Math.min(60_000, config.bundleTtlMs / 10));
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    resignIfDue(ctx)
+      .then((v) => v !== null && log(`re-signed the current content as bundle ${v}`))
+      .catch((e) => log(`re-sign failed: ${(e as Error).message}`))
+      .finally(() => (busy = false));
+  }, every);
+  timer.unref();
+  return {
+    ctx,
+    url,
+    server,
+    async close() {
+      clearInterval(timer);
+      server.closeAllConnections?.();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
