@@ -53,6 +53,8 @@ export interface EnforceOptions extends RuleOptions {
   /** How long a reload waits for the workers' answers (default 30 s). */
   reloadTimeoutMs?: number;
   log?: (msg: string) => void;
+  /** Use this metrics object (e.g. one the fleet agent registered its metrics on) instead of a new one. */
+  metricsObject?: EnforceMetrics;
 }
 
 export class EnforceError extends ChokepointError {}
@@ -71,7 +73,7 @@ interface QueueWorker {
 }
 
 export class EnforceDaemon {
-  readonly metrics = new EnforceMetrics();
+  readonly metrics: EnforceMetrics;
   metricsPort = 0;
   private readonly o: EnforceOptions;
   private readonly log: (m: string) => void;
@@ -93,6 +95,7 @@ export class EnforceDaemon {
 
   private constructor(o: EnforceOptions) {
     this.o = o;
+    this.metrics = o.metricsObject ?? new EnforceMetrics();
     this.log = o.log ?? ((m) => process.stderr.write(`chokepoint enforce: ${m}\n`));
     this.metrics.versionOf = (seq) => this.ids[seq] ?? '';
   }
