@@ -97,6 +97,7 @@ export class FleetAgent extends EventEmitter {
   private statusTimer: NodeJS.Timeout | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
   private reporting: Promise<void> = Promise.resolve();
+  private persisting: Promise<void> = Promise.resolve();
   private expired = false;
   private failedOpen = false;
   private lastRequest: number | null = null;
@@ -217,13 +218,13 @@ export class FleetAgent extends EventEmitter {
       if (!p.fromState) {
         this.counters.bundles_activated++;
         this.metrics.activated.inc();
-        void this.persist(p.held, p.files);
+        this.persisting = this.persist(p.held, p.files);
       }
       this.scheduleExpiry();
     }
     this.loop = this.pull();
     this.statusTimer = setInterval(() => void this.report(), this.o.statusEveryMs ?? 30_000);
-    void this.report();
+    void this.persisting.then(() => this.report());
   }
 
   async stop(): Promise<void> {
@@ -232,6 +233,7 @@ export class FleetAgent extends EventEmitter {
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     await this.loop;
+    await this.persisting;
     await this.reporting;
   }
 
@@ -391,12 +393,19 @@ export class FleetAgent extends EventEmitter {
         if (this.held !== h) return;
         if (Date.parse(h.manifest.expires) > this.now()) return this.scheduleExpiry();
         this.markExpired(h);
-        if (this.failedOpen && this.target)
-          void this.target.apply(
-            allowAllVersion(this.now()),
-            `bundle ${h.manifest.version} expired (fail-open)`,
-          );
-        void this.report();
+        const fallback =
+          this.failedOpen && this.target
+            ? this.target.apply(
+                allowAllVersion(this.now()),
+                `bundle ${h.manifest.version} expired (fail-open)`,
+              )
+            : Promise.resolve(true);
+        void fallback.then((ok) => {
+          if (!ok)
+            this.log('could not apply the allow-all version (fail-open); still enforcing the expired bundle');
+          this.emit('expired', h.manifest.version);
+          return this.report();
+        });
       },
       Math.max(0, Math.min(left, 2 ** 31 - 1)),
     );
@@ -417,7 +426,6 @@ export class FleetAgent extends EventEmitter {
       h.manifest.version,
     );
     this.log(`ALARM: active bundle ${h.manifest.version} expired at ${h.manifest.expires}; ${what}`);
-    this.emit('expired', h.manifest.version);
   }
 
   private refuse(e: BundleError, bundle: number | null): void {
@@ -488,10 +496,11 @@ export class FleetAgent extends EventEmitter {
     const r = this.reporting.then(async () => {
       if (this.stopped) return;
       try {
-        await this.client.status(this.status(), this.abort.signal);
+        const body = this.status();
+        await this.client.status(body, this.abort.signal);
         this.counters.status_reports_ok++;
         this.metrics.reports.inc({ result: 'ok' });
-        this.emit('reported');
+        this.emit('reported', body);
       } catch (e) {
         if (this.stopped) return;
         this.counters.status_reports_failed++;
