@@ -9,7 +9,7 @@
  * NOTIFY so long-polls on every replica wake. The format and `verifyBundle` (what a box runs) live in
  * bundle/verify, shared with the box.
  */
-import { appendAudit, type AuditHead } from './audit.js';
+import { appendAudit } from './audit.js';
 import { BUNDLE_CHANNEL, type Ctx } from './context.js';
 import type { Queryable } from './db.js';
 import { ApiError } from './errors.js';

@@ -73,6 +73,7 @@ async function startBox(
   return { agent, target, reg, logs };
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- API answers are untyped JSON
 async function node(rig: Rig, name = 'box-a'): Promise<Record<string, any>> {
   const r = await rig.api('root', 'GET', '/v1/nodes');
   return r.json.nodes.find((n: { name: string }) => n.name === name);
