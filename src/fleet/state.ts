@@ -6,7 +6,6 @@
  * the previous bundle or the new one, never a mix. What is read back is verified again like a
  * download (signature chain, sizes, hashes), so a state directory edited on disk is refused, not used.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { asEnvelope, type Envelope } from '../bundle/verify.js';
@@ -78,8 +77,4 @@ export class StateStore {
     }
     return { env, files };
   }
-}
-
-export function sha256hex(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
 }
