@@ -259,7 +259,9 @@ export class FleetAgent extends EventEmitter {
         this.lastRequest = this.now();
         if (r.status === 200) {
           this.etag = r.etag;
-          await this.consider(r.body);
+          // a refused or failed bundle backs off before the next request (a hostile or broken
+          // controller answering 200 without an ETag cannot make the box spin)
+          ok = await this.consider(r.body);
         } else if (r.status === 404) ok = false; // nothing published: ask again after a while
       } catch (e) {
         if (this.stopped) break;
@@ -321,17 +323,17 @@ export class FleetAgent extends EventEmitter {
     }
   }
 
-  private async consider(body: unknown): Promise<void> {
+  private async consider(body: unknown): Promise<boolean> {
     let got: { held: Held; files: Map<string, Buffer> };
     try {
       const h = this.held;
       const env = asEnvelope(body);
-      if (h && env.manifest === h.env.manifest && env.signature === h.env.signature) return;
+      if (h && env.manifest === h.env.manifest && env.signature === h.env.signature) return true;
       got = await this.fetchVerified(env);
     } catch (e) {
       if (e instanceof BundleError) this.refuse(e, r0(e));
       else if (!this.stopped) this.downloadError(e as Error);
-      return;
+      return false;
     }
     const m = got.held.manifest;
     const ok = await this.target!.apply(got.held.version, `bundle ${m.version}`);
@@ -343,7 +345,7 @@ export class FleetAgent extends EventEmitter {
         ),
         m.version,
       );
-      return;
+      return false;
     }
     const was = this.held?.manifest.version ?? null;
     this.held = got.held;
@@ -365,6 +367,7 @@ export class FleetAgent extends EventEmitter {
     await this.persist(got.held, got.files);
     this.emit('activated', m.version);
     void this.report();
+    return true;
   }
 
   private async persist(h: Held, files: Map<string, Buffer>): Promise<void> {
