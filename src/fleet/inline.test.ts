@@ -102,8 +102,10 @@ test(
 
       const t0 = Date.now();
       const b2 = await publish('victim.example');
+      const published = Date.now();
       await until(box.log, new RegExp(`bundle ${b2} \\(policy version \\d+, publish\\) active`), 30_000);
-      const appliedMs = Date.now() - t0;
+      const appliedMs = Date.now() - published;
+      const totalMs = Date.now() - t0;
       await until(box.log, new RegExp(`policy reloaded \\(bundle ${b2}\\)`), 30_000);
       const after = await curl(il, 'victim.example', 2000, { maxTime: 10 });
       assert.notEqual(after.http, 200, `blocked under bundle ${b2}: ${JSON.stringify(after)}`);
@@ -120,7 +122,9 @@ test(
       assert.equal(node?.active_version, b2);
       assert.equal(node?.drift, false);
       assert.deepEqual(node?.labels, { tier: 'canary' });
-      process.stderr.write(`# fleet inline: publish → bundle ${b2} active on the box in ${appliedMs} ms\n`);
+      process.stderr.write(
+        `# fleet inline: ctl publish returned → bundle ${b2} logged active on the box: ${appliedMs} ms (registry add … publish, 5 ctl processes, → active: ${totalMs} ms)\n`,
+      );
 
       // controller killed: the box keeps enforcing
       await kill(ctl.child, 'SIGKILL');
