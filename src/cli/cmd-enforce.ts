@@ -6,6 +6,8 @@
  *  [--evidence-max-size SIZE]]`
  * Runs inline on NFQUEUE as root where traffic is forwarded; see docs/ENFORCE.md. With `--eve -`, a
  * closed stdout stops the daemon cleanly (rules removed), as SIGTERM does.
+ * As a fleet member (`--controller URL --token T --trust ROOT.pub --node NAME …`, docs/FLEET.md) the
+ * policy comes from signed bundles instead of `--policy`.
  */
 import { parseArgs } from 'node:util';
 import { UsageError } from '../util/errors.js';
@@ -16,8 +18,18 @@ import { DEFAULT_RULE_OPTIONS, removeRules, rulesScript, type RuleOptions } from
 export const summary = 'run inline on NFQUEUE and enforce a policy';
 
 const HELP = `usage: chokepoint enforce --policy FILE [options]
+       chokepoint enforce --controller URL --token TOKEN --trust ROOT.pub --node NAME [options]
 
   --policy FILE          policy file (reloaded on SIGHUP and when it or a list file changes)
+  --controller URL       fleet member: pull signed bundles from this controller (docs/FLEET.md)
+  --token TOKEN          the node's API token (or CHOKEPOINT_TOKEN)
+  --trust FILE           the root public key (PEM) bundles must chain to
+  --node NAME            this box's name in the fleet
+  --labels k=v,...       labels reported with status (e.g. region=north,tier=canary)
+  --state DIR            last-known-good bundle (default ./chokepoint-state)
+  --on-expired MODE      keep (default: keep enforcing, alarm) | fail-open (allow all) when the bundle expires
+  --poll-wait SECONDS    long-poll wait asked of the controller (default 60)
+  --status-every SECONDS status report interval (default 30)
   --queues N|A-B         NFQUEUE numbers, one worker thread each (default 0)
   --eve FILE|-           append an EVE JSON line per verdict (flow record + policy + action)
   --metrics HOST:PORT    serve Prometheus /metrics
@@ -64,6 +76,15 @@ export async function run(argv: string[]): Promise<number> {
       'evidence-file-size': { type: 'string' },
       'evidence-max-size': { type: 'string' },
       cleanup: { type: 'boolean', default: false },
+      controller: { type: 'string' },
+      token: { type: 'string' },
+      trust: { type: 'string' },
+      node: { type: 'string' },
+      labels: { type: 'string' },
+      state: { type: 'string', default: './chokepoint-state' },
+      'on-expired': { type: 'string', default: 'keep' },
+      'poll-wait': { type: 'string', default: '60' },
+      'status-every': { type: 'string', default: '30' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -79,7 +100,10 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`chokepoint enforce: removed chain ${chain} (if present)\n`);
     return 0;
   }
-  if (!values.policy) throw new UsageError('--policy FILE is required\n\n' + HELP);
+  const fleet = values.controller ? await fleetOptions(values) : null;
+  if (fleet && values.policy) throw new UsageError('--policy and --controller exclude each other');
+  if (!fleet && !values.policy)
+    throw new UsageError('--policy FILE (or --controller URL) is required\n\n' + HELP);
   const mask = Number(values['mark-mask']);
   if (!Number.isInteger(mask) || mask <= 0 || mask > 0xffffffff)
     throw new UsageError('--mark-mask: bad mask');
@@ -113,15 +137,27 @@ export async function run(argv: string[]): Promise<number> {
   if (!install) process.stdout.write(rulesScript(ro) + '\n');
 
   const { EnforceDaemon } = await import('../enforce/daemon.js');
+  const { EnforceMetrics } = await import('../enforce/metrics.js');
+  let agent: import('../fleet/agent.js').FleetAgent | null = null;
+  let initial: import('../enforce/policy-source.js').PolicyVersion | undefined;
+  const metricsRegistry = new EnforceMetrics();
+  if (fleet) {
+    const { FleetAgent } = await import('../fleet/agent.js');
+    agent = new FleetAgent({ ...fleet, registry: metricsRegistry.registry });
+    initial = await agent.bootstrap();
+  }
   const enf = await EnforceDaemon.start({
     ...ro,
-    policyPath: values.policy,
+    policyPath: values.policy ?? '',
+    initial,
     throttle,
     install,
     eve: values.eve,
     metrics: values.metrics,
     evidence,
+    metricsObject: metricsRegistry,
   });
+  agent?.run(enf);
   process.stderr.write(
     `chokepoint enforce: queues ${ro.queues[0]}-${ro.queues[1]} bound, chain ${chain}${install ? ' installed' : ' (not installed)'}` +
       (enf.metricsPort ? `, metrics on port ${enf.metricsPort}` : '') +
@@ -133,13 +169,15 @@ export async function run(argv: string[]): Promise<number> {
       if (done) return;
       done = true;
       process.stderr.write(`chokepoint enforce: ${sig}, removing rules\n`);
-      enf.stop().then(
-        () => resolveRun(0),
-        (e: Error) => {
-          process.stderr.write(`chokepoint enforce: cleanup failed: ${e.message}\n`);
-          resolveRun(1);
-        },
-      );
+      (agent ? agent.stop() : Promise.resolve())
+        .then(() => enf.stop())
+        .then(
+          () => resolveRun(0),
+          (e: Error) => {
+            process.stderr.write(`chokepoint enforce: cleanup failed: ${e.message}\n`);
+            resolveRun(1);
+          },
+        );
     };
     // `--eve -` and the reader of stdout went away: clean up (remove the rules), do not just exit
     if (values.eve === '-')
@@ -151,4 +189,49 @@ export async function run(argv: string[]): Promise<number> {
     process.on('SIGTERM', () => finish('SIGTERM'));
     process.on('SIGHUP', () => void enf.reload('SIGHUP'));
   });
+}
+
+async function fleetOptions(values: Record<string, string | boolean | undefined>) {
+  const { readFile } = await import('node:fs/promises');
+  const str = (k: string) => values[k] as string | undefined;
+  const token = str('token') ?? process.env.CHOKEPOINT_TOKEN;
+  if (!token) throw new UsageError('--controller needs --token TOKEN (or CHOKEPOINT_TOKEN)');
+  const trust = str('trust');
+  if (!trust) throw new UsageError('--controller needs --trust ROOT.pub (the root public key)');
+  let rootPublicPem: string;
+  try {
+    rootPublicPem = await readFile(trust, 'utf8');
+    (await import('node:crypto')).createPublicKey(rootPublicPem);
+  } catch (e) {
+    throw new UsageError(`--trust ${trust}: not a readable public key (${(e as Error).message})`);
+  }
+  const node = str('node');
+  if (!node || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(node))
+    throw new UsageError('--controller needs --node NAME (letters, digits, . _ -; up to 64)');
+  const labels: Record<string, string> = {};
+  for (const kv of (str('labels') ?? '').split(',').filter(Boolean)) {
+    const m = /^([A-Za-z0-9._-]{1,63})=([A-Za-z0-9._-]{0,63})$/.exec(kv);
+    if (!m) throw new UsageError(`--labels: expected k=v,..., got '${kv}'`);
+    labels[m[1]] = m[2];
+  }
+  const onExpired = str('on-expired');
+  if (onExpired !== 'keep' && onExpired !== 'fail-open')
+    throw new UsageError('--on-expired: keep | fail-open');
+  const waitS = Number(str('poll-wait'));
+  if (!Number.isInteger(waitS) || waitS < 0 || waitS > 300) throw new UsageError('--poll-wait: 0..300');
+  const every = Number(str('status-every'));
+  if (!(every >= 1 && every <= 3600)) throw new UsageError('--status-every: 1..3600 seconds');
+  const url = str('controller')!;
+  if (!/^https?:\/\//.test(url)) throw new UsageError('--controller: an http:// or https:// URL');
+  return {
+    controller: url,
+    token,
+    rootPublicPem,
+    node,
+    labels,
+    stateDir: str('state')!,
+    onExpired: onExpired as 'keep' | 'fail-open',
+    waitS,
+    statusEveryMs: every * 1000,
+  };
 }

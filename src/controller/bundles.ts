@@ -6,50 +6,25 @@
  * the online Ed25519 signing key, plus the root-signed trust document that certifies that key. Files
  * are content-addressed blobs (`GET /v1/blobs/SHA256`, immutable, cacheable). Bundle numbers are
  * allocated under a lock, so replicas never hand out the same one; a new bundle is announced with
- * NOTIFY so long-polls on every replica wake. {@link verifyBundle} is what a box runs.
+ * NOTIFY so long-polls on every replica wake. The format and `verifyBundle` (what a box runs) live in
+ * bundle/verify, shared with the box.
  */
-import { createPublicKey } from 'node:crypto';
-import { appendAudit, type AuditHead } from './audit.js';
+import { appendAudit } from './audit.js';
 import { BUNDLE_CHANNEL, type Ctx } from './context.js';
 import type { Queryable } from './db.js';
 import { ApiError } from './errors.js';
-import { keyId, signText, verifyText, type TrustDoc } from './keys.js';
-import { sha256 } from './content.js';
-import { ChokepointError } from '../util/errors.js';
+import { signText } from './keys.js';
+import { BUNDLE_FORMAT_VERSION, type Envelope, type FileMeta, type Manifest } from '../bundle/verify.js';
 
-/** Format of the bundle's compiled content: 1 = `policy.json` (or YAML) + newline-separated list files. */
-export const BUNDLE_FORMAT_VERSION = 1;
-
-export interface FileMeta {
-  name: string;
-  sha256: string;
-  size: number;
-}
-
-export interface Manifest {
-  type: 'chokepoint-bundle';
-  format_version: number;
-  version: number;
-  kind: 'publish' | 'resign' | 'rollback' | 'emergency';
-  policy_version: number;
-  created: string;
-  expires: string;
-  main: string;
-  files: FileMeta[];
-  author: string;
-  approvals: { user: string; at: string }[];
-  override: { by: string; reason: string; at: string } | null;
-  audit_head: AuditHead;
-  signing_keyid: string;
-  trust_version: number;
-}
-
-export interface Envelope {
-  manifest: string;
-  signature: string;
-  keyid: string;
-  trust: { doc: string; signature: string };
-}
+export {
+  BUNDLE_FORMAT_VERSION,
+  BundleError,
+  verifyBundle,
+  verifyFile,
+  type Envelope,
+  type FileMeta,
+  type Manifest,
+} from '../bundle/verify.js';
 
 /**
  * Build and sign bundle N+1 for `policyVersion` inside the caller's transaction (which must already
@@ -199,65 +174,6 @@ export async function resignIfDue(ctx: Ctx, now = Date.now()): Promise<number | 
     await q.run('UPDATE versions SET bundle_version = $1 WHERE id = $2', [r.version, b.policy_version]);
     return r.version;
   });
-}
-
-export class BundleError extends ChokepointError {}
-
-/**
- * What a box checks before using a bundle: the trust document is signed by the pinned root and not
- * expired; the manifest is signed by a key the trust document lists (and not revoked); the manifest
- * has not expired; its version is not lower than `minVersion` (no rollback). Returns the manifest.
- */
-export function verifyBundle(
-  env: Envelope,
-  rootPublicPem: string,
-  o: { minVersion?: number; now?: number } = {},
-): Manifest {
-  const now = o.now ?? Date.now();
-  const root = createPublicKey(rootPublicPem);
-  if (!verifyText(root, env.trust.doc, env.trust.signature))
-    throw new BundleError('ERR_BUNDLE_TRUST', 'trust document is not signed by the trusted root key');
-  const trust = JSON.parse(env.trust.doc) as TrustDoc;
-  if (trust.root_keyid !== keyId(root))
-    throw new BundleError('ERR_BUNDLE_TRUST', 'trust document names another root key');
-  if (Date.parse(trust.expires) <= now)
-    throw new BundleError('ERR_BUNDLE_TRUST_EXPIRED', `trust document expired at ${trust.expires}`);
-  if (trust.revoked.includes(env.keyid))
-    throw new BundleError('ERR_BUNDLE_KEY_REVOKED', `signing key ${env.keyid.slice(0, 16)}… is revoked`);
-  const k = trust.signing_keys.find((x) => x.keyid === env.keyid);
-  if (!k)
-    throw new BundleError(
-      'ERR_BUNDLE_KEY_UNKNOWN',
-      `signing key ${env.keyid.slice(0, 16)}… is not certified by the root`,
-    );
-  if (!verifyText(k.public_key, env.manifest, env.signature))
-    throw new BundleError('ERR_BUNDLE_SIGNATURE', 'manifest signature does not verify');
-  const m = JSON.parse(env.manifest) as Manifest;
-  if (m.type !== 'chokepoint-bundle')
-    throw new BundleError('ERR_BUNDLE_FORMAT', 'not a chokepoint bundle manifest');
-  if (m.format_version > BUNDLE_FORMAT_VERSION)
-    throw new BundleError(
-      'ERR_BUNDLE_FORMAT',
-      `format_version ${m.format_version} is newer than this box supports (${BUNDLE_FORMAT_VERSION})`,
-    );
-  if (Date.parse(m.expires) <= now)
-    throw new BundleError('ERR_BUNDLE_EXPIRED', `bundle ${m.version} expired at ${m.expires}`);
-  if (o.minVersion !== undefined && m.version < o.minVersion)
-    throw new BundleError(
-      'ERR_BUNDLE_ROLLBACK',
-      `bundle version ${m.version} is lower than the version held (${o.minVersion})`,
-    );
-  return m;
-}
-
-/** Check one downloaded file against the manifest (size, then SHA-256). */
-export function verifyFile(m: Manifest, name: string, data: Buffer): void {
-  const f = m.files.find((x) => x.name === name);
-  if (!f) throw new BundleError('ERR_BUNDLE_FILE', `${name} is not in the manifest`);
-  if (data.length !== f.size)
-    throw new BundleError('ERR_BUNDLE_FILE', `${name}: ${data.length} bytes, manifest says ${f.size}`);
-  if (sha256(data) !== f.sha256)
-    throw new BundleError('ERR_BUNDLE_FILE', `${name}: content hash does not match the manifest`);
 }
 
 export { BUNDLE_CHANNEL };

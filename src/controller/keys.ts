@@ -9,42 +9,21 @@
  *   version, signed with the root key on the controller host; boxes never accept a lower one.
  * Key ids are the SHA-256 of the public key (SPKI DER), hex.
  */
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  sign,
-  verify,
-  type KeyObject,
-} from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { appendAudit } from './audit.js';
 import type { Db } from './db.js';
 import { ChokepointError } from '../util/errors.js';
+import { keyId, type TrustDoc } from '../bundle/verify.js';
 
-export interface TrustDoc {
-  type: 'chokepoint-trust';
-  version: number;
-  created: string;
-  expires: string;
-  root_keyid: string;
-  signing_keys: { keyid: string; public_key: string }[];
-  revoked: string[];
-}
+export { keyId, verifyText, type TrustDoc } from '../bundle/verify.js';
 
 export interface SignedTrust {
   /** The document exactly as signed (JSON text). */
   doc: string;
   /** Base64 Ed25519 signature by the root key over `doc`. */
   signature: string;
-}
-
-export function keyId(pub: KeyObject): string {
-  return createHash('sha256')
-    .update(pub.export({ type: 'spki', format: 'der' }))
-    .digest('hex');
 }
 
 export function pubPem(pub: KeyObject): string {
@@ -71,15 +50,6 @@ export async function createRootKey(
 export function signText(key: KeyObject | string, text: string): string {
   const k = typeof key === 'string' ? createPrivateKey(key) : key;
   return sign(null, Buffer.from(text), k).toString('base64');
-}
-
-export function verifyText(pub: KeyObject | string, text: string, sig: string): boolean {
-  try {
-    const k = typeof pub === 'string' ? createPublicKey(pub) : pub;
-    return verify(null, Buffer.from(text), k, Buffer.from(sig, 'base64'));
-  } catch {
-    return false;
-  }
 }
 
 export async function currentTrust(db: Db): Promise<(SignedTrust & { version: number }) | undefined> {

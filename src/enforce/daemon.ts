@@ -34,7 +34,13 @@ import { EnforceMetrics } from './metrics.js';
 import type { WorkerInit } from './worker.js';
 
 export interface EnforceOptions extends RuleOptions {
+  /** The policy file (reloaded on SIGHUP / change). Unused when `initial` is given. */
   policyPath: string;
+  /**
+   * Start on this version instead of reading `policyPath` (a fleet member: the version comes from a
+   * verified bundle and later ones through {@link EnforceDaemon.apply}; no file is watched or read).
+   */
+  initial?: PolicyVersion;
   throttle: 'kernel' | 'userspace';
   /** Install the iptables rules (false: the operator did; we only print them). */
   install: boolean;
@@ -53,6 +59,8 @@ export interface EnforceOptions extends RuleOptions {
   /** How long a reload waits for the workers' answers (default 30 s). */
   reloadTimeoutMs?: number;
   log?: (msg: string) => void;
+  /** Use this metrics object (e.g. one the fleet agent registered its metrics on) instead of a new one. */
+  metricsObject?: EnforceMetrics;
 }
 
 export class EnforceError extends ChokepointError {}
@@ -94,7 +102,7 @@ interface QueueWorker {
 }
 
 export class EnforceDaemon {
-  readonly metrics = new EnforceMetrics();
+  readonly metrics: EnforceMetrics;
   metricsPort = 0;
   private readonly o: EnforceOptions;
   private readonly log: (m: string) => void;
@@ -118,6 +126,7 @@ export class EnforceDaemon {
 
   private constructor(o: EnforceOptions) {
     this.o = o;
+    this.metrics = o.metricsObject ?? new EnforceMetrics();
     this.log = o.log ?? ((m) => process.stderr.write(`chokepoint enforce: ${m}\n`));
     this.metrics.versionOf = (seq) => this.ids[seq] ?? '';
   }
@@ -140,7 +149,7 @@ export class EnforceDaemon {
       throw new EnforceError('ERR_NOT_ROOT', 'enforce needs root (CAP_NET_ADMIN) for NFQUEUE and iptables');
     }
     loadNfq();
-    const first = await readVersion(o.policyPath);
+    const first = o.initial ? { version: o.initial } : await readVersion(o.policyPath);
     this.active = { version: first.version, seq: 0 };
     this.ids.push(first.version.id);
     const nq = o.queues[1] - o.queues[0] + 1;
@@ -177,7 +186,7 @@ export class EnforceDaemon {
         if (!r.ipv6) this.log(`IPv6 rules not installed (IPv4 only): ${r.ipv6Error}`);
       }
       if (o.metrics) this.metricsPort = await this.metrics.listen(o.metrics);
-      if (o.watch !== false) this.watchPolicy();
+      if (o.watch !== false && !o.initial) this.watchPolicy();
       this.log(`policy ${first.version.id} active on all ${this.workers.length} queues (start)`);
     } catch (e) {
       await this.stop();
@@ -374,16 +383,30 @@ export class EnforceDaemon {
    * rejected (invalid) or failed on a worker (all queues stay on the previous version).
    */
   reload(why = 'SIGHUP', quietIfUnchanged = false): Promise<boolean> {
+    if (this.o.initial) {
+      this.log(`reload (${why}) ignored: the policy comes from the fleet controller`);
+      return Promise.resolve(true);
+    }
     const r = this.reloading.then(() => this.reloadOnce(why, quietIfUnchanged));
     this.reloading = r.catch(() => false);
     return r;
   }
 
-  private async reloadOnce(why: string, quietIfUnchanged: boolean): Promise<boolean> {
+  /**
+   * The same transaction for a version given as bytes (already read and validated by the caller,
+   * e.g. a verified fleet bundle): resolves true when it is active on every queue.
+   */
+  apply(version: PolicyVersion, why: string): Promise<boolean> {
+    const r = this.reloading.then(() => this.reloadOnce(why, false, version));
+    this.reloading = r.catch(() => false);
+    return r;
+  }
+
+  private async reloadOnce(why: string, quietIfUnchanged: boolean, given?: PolicyVersion): Promise<boolean> {
     if (this.stopping) return false;
     let next: PolicyVersion;
     try {
-      next = (await readVersion(this.o.policyPath)).version;
+      next = given ?? (await readVersion(this.o.policyPath)).version;
     } catch (e) {
       this.metrics.reloads.inc({ result: 'invalid' });
       this.log(`reload (${why}) rejected, keeping policy ${this.policyVersion}: ${(e as Error).message}`);
@@ -440,7 +463,7 @@ export class EnforceDaemon {
     await this.evePending;
     this.metrics.reloads.inc({ result: 'ok' });
     this.log(`policy reloaded (${why}): ${id} active on all ${this.workers.length} queues (was ${old})`);
-    if (this.o.watch !== false) this.watchPolicy();
+    if (this.o.watch !== false && !this.o.initial) this.watchPolicy();
     return true;
   }
 

@@ -1,0 +1,535 @@
+/**
+ * @module fleet/agent
+ * The box as a fleet member: pulls bundles from the controller (long-poll + ETag), verifies each
+ * before use (bundle/verify: signature chain from the pinned root, trust and bundle versions never
+ * lower than held, expiry; then every file's size and SHA-256; then the policy compiles), applies it
+ * through the daemon's acknowledged reload ({@link PolicyTarget}), keeps it as the last-known-good
+ * bundle (fleet/state) and reports status after OPA's status API. A refused bundle leaves the box on
+ * its version and says why: log, status (`errors`, counters) and /metrics (`reason` label).
+ *
+ * Expiry (the freeze attack): a bundle past `expires` is never accepted. When the *active* bundle
+ * expires (the controller stopped re-signing, or someone holds the box's traffic to it), the box
+ * follows `onExpired`: `keep` (default) keeps enforcing it and raises the alarm (status error,
+ * `chokepoint_fleet_bundle_expired 1`); `fail-open` switches to an allow-all version until a valid
+ * bundle arrives.
+ */
+import { EventEmitter } from 'node:events';
+import type client from 'prom-client';
+import {
+  asEnvelope,
+  verifyEnvelope,
+  verifyFile,
+  BundleError,
+  type Envelope,
+  type Manifest,
+} from '../bundle/verify.js';
+import type { PolicyVersion } from '../enforce/policy-source.js';
+import { ChokepointError } from '../util/errors.js';
+import { ControllerClient } from './client.js';
+import { FleetMetrics, reasonOf, type RefusalReason } from './metrics.js';
+import { StateStore } from './state.js';
+import { allowAllVersion, bundleVersion, checkVersion } from './version.js';
+
+/** What the agent applies versions through: the daemon's two-phase, acknowledged reload. */
+export interface PolicyTarget {
+  apply(version: PolicyVersion, why: string): Promise<boolean>;
+}
+
+export type OnExpired = 'keep' | 'fail-open';
+
+export interface AgentOptions {
+  controller: string;
+  token: string;
+  /** The root public key (PEM) the box trusts. */
+  rootPublicPem: string;
+  node: string;
+  labels?: Record<string, string>;
+  stateDir: string;
+  onExpired?: OnExpired;
+  /** Long-poll wait asked of the controller (s, default 60). */
+  waitS?: number;
+  /** Status report interval (ms, default 30 s); a report is also sent after every activation or refusal. */
+  statusEveryMs?: number;
+  /** Retry delay after a failed request: doubles from min to max (ms, defaults 1 s … 30 s). */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /** How long {@link FleetAgent.bootstrap} tries the controller when there is no stored bundle (ms). */
+  bootstrapTimeoutMs?: number;
+  /** Registry for the fleet metrics (the daemon's, so they are on its /metrics). */
+  registry: client.Registry;
+  log?: (msg: string) => void;
+  now?: () => number;
+}
+
+export class FleetError extends ChokepointError {}
+
+export interface StatusError {
+  code: string;
+  reason: RefusalReason | 'download' | 'state';
+  message: string;
+  at: string;
+  bundle: number | null;
+}
+
+interface Held {
+  env: Envelope;
+  manifest: Manifest;
+  trustVersion: number;
+  version: PolicyVersion;
+}
+
+const MAX_ERRORS = 10;
+
+export class FleetAgent extends EventEmitter {
+  readonly metrics: FleetMetrics;
+  private readonly o: AgentOptions;
+  private readonly client: ControllerClient;
+  private readonly state: StateStore;
+  private readonly log: (m: string) => void;
+  private readonly now: () => number;
+  private held: Held | null = null;
+  private pending: { held: Held; files: Map<string, Buffer>; fromState: boolean } | null = null;
+  private target: PolicyTarget | null = null;
+  private etag: string | null = null;
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private reporting: Promise<void> = Promise.resolve();
+  private persisting: Promise<void> = Promise.resolve();
+  private expired = false;
+  private failedOpen = false;
+  private lastRequest: number | null = null;
+  private lastDownload: number | null = null;
+  private lastActivation: number | null = null;
+  private errors: StatusError[] = [];
+  readonly counters = {
+    bundles_downloaded: 0,
+    bundles_activated: 0,
+    bundles_refused: 0,
+    download_errors: 0,
+    status_reports_ok: 0,
+    status_reports_failed: 0,
+    started_from_state: 0,
+  };
+  private readonly refusedBy = new Map<string, number>();
+
+  constructor(o: AgentOptions) {
+    super();
+    this.o = o;
+    this.client = new ControllerClient(o.controller, o.token);
+    this.state = new StateStore(o.stateDir);
+    this.log = o.log ?? ((m) => process.stderr.write(`chokepoint enforce: fleet: ${m}\n`));
+    this.now = o.now ?? Date.now;
+    this.metrics = new FleetMetrics(o.registry);
+  }
+
+  /** The bundle version the box enforces (null before bootstrap). */
+  get activeBundle(): number | null {
+    return this.held?.manifest.version ?? null;
+  }
+
+  /**
+   * The version to start the daemon on: the last-known-good bundle from the state directory when it
+   * verifies (expiry aside: the expiry option decides), else the controller's current bundle (tried
+   * for `bootstrapTimeoutMs`). Throws when there is neither: a box without any signed policy does not
+   * start.
+   */
+  async bootstrap(): Promise<PolicyVersion> {
+    let stored: Awaited<ReturnType<StateStore['load']>> = null;
+    try {
+      stored = await this.state.load((env) => {
+        const m = JSON.parse(env.manifest) as Manifest;
+        return Array.isArray(m.files) ? m.files : [];
+      });
+    } catch (e) {
+      this.addError('ERR_FLEET_STATE', 'state', `stored bundle unreadable: ${(e as Error).message}`, null);
+    }
+    if (stored) {
+      try {
+        const { manifest, trust } = verifyEnvelope(stored.env, this.o.rootPublicPem, {
+          now: this.now(),
+          allowExpired: true,
+        });
+        for (const f of manifest.files)
+          verifyFile(manifest, f.name, stored.files.get(f.name) ?? Buffer.alloc(0));
+        const version = bundleVersion(manifest, stored.files, this.now());
+        await checkVersion(version, manifest.version);
+        const held: Held = { env: stored.env, manifest, trustVersion: trust.version, version };
+        this.pending = { held, files: stored.files, fromState: true };
+        this.counters.started_from_state++;
+        this.log(`starting from the last-known-good bundle ${manifest.version} in ${this.o.stateDir}`);
+        return this.startVersion(held);
+      } catch (e) {
+        const code = (e as ChokepointError).code ?? 'ERR_FLEET_STATE';
+        this.addError(code, 'state', `stored bundle refused: ${(e as Error).message}`, null);
+        this.log(`stored bundle in ${this.o.stateDir} refused: ${(e as Error).message}`);
+      }
+    }
+    const deadline = this.now() + (this.o.bootstrapTimeoutMs ?? 30_000);
+    let delay = this.o.retryMinMs ?? 1000;
+    let last = 'no answer';
+    while (!this.stopped) {
+      try {
+        const r = await this.client.bundle(null, 0, this.abort.signal);
+        this.lastRequest = this.now();
+        if (r.status === 200) {
+          this.etag = r.etag;
+          const got = await this.fetchVerified(r.body);
+          this.pending = { held: got.held, files: got.files, fromState: false };
+          return this.startVersion(got.held);
+        }
+        last = 'nothing published yet';
+      } catch (e) {
+        last = (e as Error).message;
+        if (e instanceof BundleError) this.refuse(e, r0(e));
+        else this.downloadError(e as Error);
+      }
+      if (this.now() + delay > deadline) break;
+      await this.sleep(delay);
+      delay = Math.min(delay * 2, this.o.retryMaxMs ?? 30_000);
+    }
+    throw new FleetError(
+      'ERR_FLEET_NO_BUNDLE',
+      `no last-known-good bundle in ${this.o.stateDir} and no valid bundle from ${this.o.controller} (${last})`,
+    );
+  }
+
+  /** The version to enforce for a held bundle, given the expiry option. */
+  private startVersion(h: Held): PolicyVersion {
+    if (Date.parse(h.manifest.expires) <= this.now()) {
+      this.markExpired(h);
+      if (this.failedOpen) return allowAllVersion(this.now());
+    }
+    return h.version;
+  }
+
+  /** Start pulling, reporting and watching expiry; `target` now enforces the bootstrap version. */
+  run(target: PolicyTarget): void {
+    this.target = target;
+    const p = this.pending;
+    this.pending = null;
+    if (p) {
+      this.held = p.held;
+      this.lastActivation = this.now();
+      this.metrics.version.set(p.held.manifest.version);
+      this.metrics.lastActivation.set(this.lastActivation / 1000);
+      if (!p.fromState) {
+        this.counters.bundles_activated++;
+        this.metrics.activated.inc();
+        this.persisting = this.persist(p.held, p.files);
+      }
+      this.scheduleExpiry();
+    }
+    this.loop = this.pull();
+    this.statusTimer = setInterval(() => void this.report(), this.o.statusEveryMs ?? 30_000);
+    void this.persisting.then(() => this.report());
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    await this.loop;
+    await this.persisting;
+    await this.reporting;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const sig = this.abort.signal;
+      function done(): void {
+        clearTimeout(t);
+        sig.removeEventListener('abort', done);
+        resolve();
+      }
+      sig.addEventListener('abort', done);
+    });
+  }
+
+  private async pull(): Promise<void> {
+    let delay = this.o.retryMinMs ?? 1000;
+    while (!this.stopped) {
+      let ok = true;
+      try {
+        const r = await this.client.bundle(this.etag, this.o.waitS ?? 60, this.abort.signal);
+        this.lastRequest = this.now();
+        if (r.status === 200) {
+          this.etag = r.etag;
+          // a refused or failed bundle backs off before the next request (a hostile or broken
+          // controller answering 200 without an ETag cannot make the box spin)
+          ok = await this.consider(r.body);
+        } else if (r.status === 404) ok = false; // nothing published: ask again after a while
+      } catch (e) {
+        if (this.stopped) break;
+        this.downloadError(e as Error);
+        ok = false;
+      }
+      if (ok) {
+        delay = this.o.retryMinMs ?? 1000;
+        continue;
+      }
+      await this.sleep(delay + Math.floor(Math.random() * delay * 0.2));
+      delay = Math.min(delay * 2, this.o.retryMaxMs ?? 30_000);
+    }
+  }
+
+  /** Verify an envelope and fetch + verify its files. Throws BundleError on any refusal. */
+  private async fetchVerified(body: unknown): Promise<{ held: Held; files: Map<string, Buffer> }> {
+    const env = asEnvelope(body);
+    const h = this.held;
+    let v: ReturnType<typeof verifyEnvelope>;
+    try {
+      v = verifyEnvelope(env, this.o.rootPublicPem, {
+        now: this.now(),
+        minVersion: h?.manifest.version,
+        minTrustVersion: h?.trustVersion,
+      });
+    } catch (e) {
+      withBundle(e as Error, peekVersion(env));
+      throw e;
+    }
+    const m = v.manifest;
+    if (h && m.version === h.manifest.version && env.manifest !== h.env.manifest)
+      throw withBundle(
+        new BundleError('ERR_BUNDLE_ROLLBACK', `bundle ${m.version} is already held with other content`),
+        m.version,
+      );
+    const files = new Map<string, Buffer>();
+    try {
+      for (const f of m.files) {
+        if (!/^[0-9a-f]{64}$/.test(f.sha256) || !Number.isSafeInteger(f.size) || f.size < 0)
+          throw new BundleError('ERR_BUNDLE_FORMAT', `bad hash or size for ${f.name} in the manifest`);
+        if (files.has(f.name)) throw new BundleError('ERR_BUNDLE_FORMAT', `${f.name} is listed twice`);
+        let data: Buffer;
+        try {
+          data = await this.client.blob(f.sha256, f.size, this.abort.signal);
+        } catch (e) {
+          throw withBundle(e as Error, m.version);
+        }
+        verifyFile(m, f.name, data);
+        files.set(f.name, data);
+      }
+      this.lastDownload = this.now();
+      this.counters.bundles_downloaded++;
+      const version = bundleVersion(m, files, this.now());
+      await checkVersion(version, m.version);
+      return { held: { env, manifest: m, trustVersion: v.trust.version, version }, files };
+    } catch (e) {
+      throw withBundle(e as Error, m.version);
+    }
+  }
+
+  private async consider(body: unknown): Promise<boolean> {
+    let got: { held: Held; files: Map<string, Buffer> };
+    try {
+      const h = this.held;
+      const env = asEnvelope(body);
+      if (h && env.manifest === h.env.manifest && env.signature === h.env.signature) return true;
+      got = await this.fetchVerified(env);
+    } catch (e) {
+      if (e instanceof BundleError) this.refuse(e, r0(e));
+      else if (!this.stopped) this.downloadError(e as Error);
+      return false;
+    }
+    const m = got.held.manifest;
+    const ok = await this.target!.apply(got.held.version, `bundle ${m.version}`);
+    if (!ok) {
+      this.refuse(
+        new BundleError(
+          'ERR_BUNDLE_APPLY',
+          `bundle ${m.version}: the reload failed on a queue (see the log)`,
+        ),
+        m.version,
+      );
+      return false;
+    }
+    const was = this.held?.manifest.version ?? null;
+    this.held = got.held;
+    this.lastActivation = this.now();
+    this.counters.bundles_activated++;
+    this.metrics.activated.inc();
+    this.metrics.version.set(m.version);
+    this.metrics.lastActivation.set(this.lastActivation / 1000);
+    this.errors = [];
+    if (this.expired || this.failedOpen) this.log(`bundle ${m.version} is valid: expiry alarm cleared`);
+    this.expired = false;
+    this.failedOpen = false;
+    this.metrics.expired.set(0);
+    this.metrics.failedOpen.set(0);
+    this.log(
+      `bundle ${m.version} (policy version ${m.policy_version}, ${m.kind}) active as ${got.held.version.id} (was ${was ?? 'none'})`,
+    );
+    this.scheduleExpiry();
+    await this.persist(got.held, got.files);
+    this.emit('activated', m.version);
+    void this.report();
+    return true;
+  }
+
+  private async persist(h: Held, files: Map<string, Buffer>): Promise<void> {
+    try {
+      const hashes = new Map(h.manifest.files.map((f) => [f.name, f.sha256]));
+      await this.state.save(h.env, files, hashes);
+    } catch (e) {
+      this.addError(
+        'ERR_FLEET_STATE',
+        'state',
+        `cannot save the bundle: ${(e as Error).message}`,
+        h.manifest.version,
+      );
+      this.log(`cannot save bundle ${h.manifest.version} in ${this.o.stateDir}: ${(e as Error).message}`);
+    }
+  }
+
+  private scheduleExpiry(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    const h = this.held;
+    if (!h || this.expired) return;
+    const left = Date.parse(h.manifest.expires) - this.now();
+    // timers are capped at 2^31-1 ms; a later expiry is re-checked then
+    this.expiryTimer = setTimeout(
+      () => {
+        if (this.held !== h) return;
+        if (Date.parse(h.manifest.expires) > this.now()) return this.scheduleExpiry();
+        this.markExpired(h);
+        const fallback =
+          this.failedOpen && this.target
+            ? this.target.apply(
+                allowAllVersion(this.now()),
+                `bundle ${h.manifest.version} expired (fail-open)`,
+              )
+            : Promise.resolve(true);
+        void fallback.then((ok) => {
+          if (!ok)
+            this.log('could not apply the allow-all version (fail-open); still enforcing the expired bundle');
+          this.emit('expired', h.manifest.version);
+          return this.report();
+        });
+      },
+      Math.max(0, Math.min(left, 2 ** 31 - 1)),
+    );
+  }
+
+  private markExpired(h: Held): void {
+    this.expired = true;
+    this.failedOpen = this.o.onExpired === 'fail-open';
+    this.metrics.expired.set(1);
+    this.metrics.failedOpen.set(this.failedOpen ? 1 : 0);
+    const what = this.failedOpen
+      ? 'failing open (allow-all) until a valid bundle arrives'
+      : 'still enforcing it';
+    this.addError(
+      'ERR_BUNDLE_EXPIRED',
+      'expired',
+      `active bundle ${h.manifest.version} expired at ${h.manifest.expires}; ${what}`,
+      h.manifest.version,
+    );
+    this.log(`ALARM: active bundle ${h.manifest.version} expired at ${h.manifest.expires}; ${what}`);
+  }
+
+  private refuse(e: BundleError, bundle: number | null): void {
+    const reason = reasonOf(e.code);
+    this.counters.bundles_refused++;
+    this.refusedBy.set(reason, (this.refusedBy.get(reason) ?? 0) + 1);
+    this.metrics.refused.inc({ reason });
+    this.addError(e.code, reason, e.message, bundle);
+    this.log(
+      `bundle ${bundle ?? '?'} refused (${reason}): ${e.message}; staying on bundle ${this.held?.manifest.version ?? 'none'}`,
+    );
+    this.emit('refused', { reason, code: e.code, bundle, message: e.message });
+    void this.report();
+  }
+
+  private downloadError(e: Error): void {
+    this.counters.download_errors++;
+    this.metrics.downloadErrors.inc();
+    this.addError((e as ChokepointError).code ?? 'ERR_FLEET_HTTP', 'download', e.message, null);
+    this.emit('download-error', e.message);
+  }
+
+  private addError(
+    code: string,
+    reason: StatusError['reason'],
+    message: string,
+    bundle: number | null,
+  ): void {
+    this.errors.push({ code, reason, message, at: new Date(this.now()).toISOString(), bundle });
+    if (this.errors.length > MAX_ERRORS) this.errors.splice(0, this.errors.length - MAX_ERRORS);
+  }
+
+  /** The status report (the controller's fields, plus OPA-style bundle detail). */
+  status(): Record<string, unknown> {
+    const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+    const h = this.held;
+    const last = this.errors[this.errors.length - 1];
+    return {
+      node: this.o.node,
+      labels: this.o.labels ?? {},
+      active_version: h?.manifest.version ?? null,
+      last_download: iso(this.lastDownload),
+      last_activation: iso(this.lastActivation),
+      errors: this.errors,
+      counters: {
+        ...this.counters,
+        ...Object.fromEntries([...this.refusedBy].map(([r, n]) => [`refused_${r}`, n])),
+        expired: this.expired ? 1 : 0,
+        failed_open: this.failedOpen ? 1 : 0,
+      },
+      bundle: {
+        active_revision: h?.manifest.version ?? null,
+        policy_version: h?.manifest.policy_version ?? null,
+        policy_id: h?.version.id ?? null,
+        expires: h?.manifest.expires ?? null,
+        mode: this.failedOpen ? 'fail-open' : this.expired ? 'expired' : h ? 'enforcing' : 'none',
+        last_request: iso(this.lastRequest),
+        last_successful_download: iso(this.lastDownload),
+        last_successful_activation: iso(this.lastActivation),
+        code: last?.code ?? null,
+        message: last?.message ?? null,
+      },
+    };
+  }
+
+  /** Send a status report (one at a time; a failure is counted, never fatal). */
+  report(): Promise<void> {
+    const r = this.reporting.then(async () => {
+      if (this.stopped) return;
+      try {
+        const body = this.status();
+        await this.client.status(body, this.abort.signal);
+        this.counters.status_reports_ok++;
+        this.metrics.reports.inc({ result: 'ok' });
+        this.emit('reported', body);
+      } catch (e) {
+        if (this.stopped) return;
+        this.counters.status_reports_failed++;
+        this.metrics.reports.inc({ result: 'failed' });
+        this.emit('report-failed', (e as Error).message);
+      }
+    });
+    this.reporting = r;
+    return r;
+  }
+}
+
+function peekVersion(env: Envelope): number | null {
+  try {
+    const v = (JSON.parse(env.manifest) as { version?: unknown }).version;
+    return Number.isInteger(v) ? (v as number) : null;
+  } catch {
+    return null;
+  }
+}
+
+function withBundle<E extends Error>(e: E, n: number | null): E {
+  (e as { bundle?: number | null }).bundle = n;
+  return e;
+}
+
+function r0(e: Error): number | null {
+  return (e as { bundle?: number | null }).bundle ?? null;
+}
