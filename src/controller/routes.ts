@@ -30,6 +30,7 @@ import {
 import { why } from './why.js';
 import { currentBundle } from './bundles.js';
 import { BUNDLE_CHANNEL } from './context.js';
+import { metricsOf } from './metrics.js';
 
 export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -88,6 +89,15 @@ export const ROUTES: Route[] = [
     need: 'node',
     summary: 'the caller: user name and role',
     handler: async (_ctx, _c, who) => ({ name: who!.name, role: who!.role }),
+  },
+  {
+    method: 'GET',
+    path: '/metrics',
+    need: 'node',
+    body: 'none',
+    summary:
+      'Prometheus text exposition (requests, long-poll waiters, bundle version, boxes on the current version, audit rows, auth failures); any valid token',
+    handler: async (ctx) => metricsOf(ctx).response(),
   },
   // ---- tokens
   {
