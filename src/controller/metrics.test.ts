@@ -56,6 +56,9 @@ test('controller /metrics: promtool clean, templates not paths, values follow th
 
   // auth: no token and a bad token are refused; every role may read it
   assert.equal((await t.api(null, 'GET', '/metrics')).status, 401);
+  const doc = (await t.api(null, 'GET', '/openapi.json')).json.paths['/metrics'].get;
+  assert.equal(doc['x-required-role'], 'node', 'any valid token');
+  assert.ok(doc.responses['200'].content['text/plain; version=0.0.4'], 'documented as Prometheus text');
   assert.equal((await t.api('cpt_not-a-token', 'GET', '/metrics')).status, 401);
   for (const u of ['vera', 'ed', 'alice', 'root', 'box1'])
     assert.equal((await t.api(u, 'GET', '/metrics')).status, 200, u);

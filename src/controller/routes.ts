@@ -40,6 +40,8 @@ export interface Route {
   /** What the body is: JSON (default for POST/PUT/PATCH), a raw upload, or nothing. */
   body?: 'json' | 'upload' | 'none';
   query?: string[];
+  /** Media type of a 200 answer when it is not JSON. */
+  produces?: string;
   handler: (ctx: Ctx, c: Context, who: Principal | null, body: unknown) => Promise<Response | unknown>;
 }
 
@@ -95,6 +97,7 @@ export const ROUTES: Route[] = [
     path: '/metrics',
     need: 'node',
     body: 'none',
+    produces: 'text/plain; version=0.0.4',
     summary:
       'Prometheus text exposition (requests, long-poll waiters, bundle version, boxes on the current version, audit rows, auth failures); any valid token',
     handler: async (ctx) => metricsOf(ctx).response(),
