@@ -7,7 +7,6 @@
  * serves, boxes split by whether they run it, audit rows equal to the rows the audit API returns,
  * long-poll waiters while one waits. Two controllers in one process keep separate counts.
  */
-/* eslint-disable @typescript-eslint/no-explicit-any -- API answers are untyped JSON */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
