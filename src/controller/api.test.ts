@@ -47,6 +47,7 @@ test('PostgreSQL prerequisites', { skip: !CI && PG_WHY ? PG_WHY : false }, () =>
 /** Expected role per endpoint, written independently of routes.ts. */
 const EXPECTED: Record<string, 'public' | 'node' | 'viewer' | 'editor' | 'approver' | 'admin'> = {
   'GET /v1/health': 'public',
+  'GET /metrics': 'node',
   'GET /v1/whoami': 'node',
   'GET /v1/tokens': 'admin',
   'POST /v1/tokens': 'admin',

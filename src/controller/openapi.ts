@@ -20,7 +20,7 @@ export function openApi(routes: Route[], version = '0.1.0'): Record<string, unkn
       'x-required-role': r.need,
       parameters: params,
       responses: {
-        '200': { description: 'ok', content: { 'application/json': {} } },
+        '200': { description: 'ok', content: { [r.produces ?? 'application/json']: {} } },
         ...(r.need === 'public'
           ? {}
           : {

@@ -30,6 +30,7 @@ import {
 import { why } from './why.js';
 import { currentBundle } from './bundles.js';
 import { BUNDLE_CHANNEL } from './context.js';
+import { metricsOf } from './metrics.js';
 
 export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -39,6 +40,8 @@ export interface Route {
   /** What the body is: JSON (default for POST/PUT/PATCH), a raw upload, or nothing. */
   body?: 'json' | 'upload' | 'none';
   query?: string[];
+  /** Media type of a 200 answer when it is not JSON. */
+  produces?: string;
   handler: (ctx: Ctx, c: Context, who: Principal | null, body: unknown) => Promise<Response | unknown>;
 }
 
@@ -88,6 +91,16 @@ export const ROUTES: Route[] = [
     need: 'node',
     summary: 'the caller: user name and role',
     handler: async (_ctx, _c, who) => ({ name: who!.name, role: who!.role }),
+  },
+  {
+    method: 'GET',
+    path: '/metrics',
+    need: 'node',
+    body: 'none',
+    produces: 'text/plain; version=0.0.4',
+    summary:
+      'Prometheus text exposition (requests, long-poll waiters, bundle version, boxes on the current version, audit rows, auth failures); any valid token',
+    handler: async (ctx) => metricsOf(ctx).response(),
   },
   // ---- tokens
   {

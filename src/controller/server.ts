@@ -22,6 +22,7 @@ import { migrate } from './schema.js';
 import { cleanInterrupted } from './imports.js';
 import { resignIfDue } from './bundles.js';
 import { PolicyError } from '../policy/errors.js';
+import { metricsOf } from './metrics.js';
 
 export interface ServeOptions {
   host?: string;
@@ -52,13 +53,17 @@ export function buildApp(ctx: Ctx, log: (m: string) => void = () => {}): Hono {
   const app = new Hono();
   const limiter = new FailureLimiter(ctx.config.authFailures.max, ctx.config.authFailures.windowMs);
   const doc = openApi(ROUTES);
-  app.get('/openapi.json', (c) => c.json(doc));
+  const metrics = metricsOf(ctx);
+  app.use('*', metrics.middleware());
+  app.get('/openapi.json', (c) => (metrics.markRoute(c, '/openapi.json'), c.json(doc)));
   for (const r of ROUTES) {
     app.on(r.method, r.path, async (c) => {
+      metrics.markRoute(c, r.path);
       let who: Principal | null = null;
       if (r.need !== 'public') {
         const addr = clientAddr(c);
-        if (limiter.blocked(addr))
+        if (limiter.blocked(addr)) {
+          metrics.authFailures.inc({ reason: 'rate_limited' });
           return c.json(
             {
               error: {
@@ -71,11 +76,13 @@ export function buildApp(ctx: Ctx, log: (m: string) => void = () => {}): Hono {
               'Retry-After': String(Math.ceil(limiter.windowMs / 1000)),
             },
           );
+        }
         const h = c.req.header('authorization') ?? '';
         const m = /^Bearer\s+(\S+)$/i.exec(h);
         who = m ? await authenticate(ctx.db, m[1]) : null;
         if (!who) {
           limiter.fail(addr);
+          metrics.authFailures.inc({ reason: m ? 'invalid_token' : 'missing_token' });
           return c.json(
             {
               error: {
