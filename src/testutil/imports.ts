@@ -112,7 +112,9 @@ export function isTestCode(f: string): boolean {
     f.includes('/fixtures/') ||
     f === 'src/probe/fixtures.ts' ||
     f === 'src/policy/clitest.ts' ||
-    f === 'src/policy/testutil.ts'
+    f === 'src/policy/testutil.ts' ||
+    f === 'src/controller/testutil.ts' ||
+    f === 'src/controller/proc.ts'
   );
 }
 
