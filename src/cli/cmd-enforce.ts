@@ -24,7 +24,8 @@ const HELP = `usage: chokepoint enforce --policy FILE [options]
   --controller URL       fleet member: pull signed bundles from this controller (docs/FLEET.md)
   --token TOKEN          the node's API token (or CHOKEPOINT_TOKEN)
   --trust FILE           the root public key (PEM) bundles must chain to
-  --node NAME            this box's name in the fleet
+  --node NAME            this box's name in the fleet, and the sensor name (host) in the EVE log
+                         (default: the host name)
   --labels k=v,...       labels reported with status (e.g. region=north,tier=canary)
   --state DIR            last-known-good bundle (default ./chokepoint-state)
   --on-expired MODE      keep (default: keep enforcing, alarm) | fail-open (allow all) when the bundle expires
@@ -156,6 +157,7 @@ export async function run(argv: string[]): Promise<number> {
     metrics: values.metrics,
     evidence,
     metricsObject: metricsRegistry,
+    ...(values.node !== undefined ? { node: values.node } : {}),
   });
   agent?.run(enf);
   process.stderr.write(

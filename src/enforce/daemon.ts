@@ -53,6 +53,8 @@ export interface EnforceOptions extends RuleOptions {
   evidence?: Omit<EvidenceOptions, 'prefix'>;
   /** host:port for /metrics. */
   metrics?: string;
+  /** Sensor name in the EVE log (`host`, the flow_id prefix); default os.hostname(). */
+  node?: string;
   maxlen?: number;
   /** Reload when the policy file or one of its list files changes (default true). */
   watch?: boolean;
@@ -229,6 +231,7 @@ export class EnforceDaemon {
       maxlen: this.o.maxlen ?? 4096,
       eve: !!this.eve,
       evidence: this.evidence,
+      ...(this.o.node !== undefined ? { node: this.o.node } : {}),
     };
     const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     qw.worker = w;
