@@ -214,10 +214,11 @@ describe('enforcer', () => {
     const r = new Rig(await policy());
     const c = new Conv();
     r.handshake(c);
-    const big = new Uint8Array(20000);
+    const big = new Uint8Array(24000);
     big.set(chOk.subarray(0, 200));
     big.set([0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0x00, 0xea, 0x60], 0);
-    for (let i = 0; i < 20; i++) r.feed(c.c(big.subarray(i * 1000, (i + 1) * 1000)), 10);
+    big.set([0x16, 0x03, 0x01, 0x40, 0x00], 5 + 16384); // the hello goes on in a second full record
+    for (let i = 0; i < 24; i++) r.feed(c.c(big.subarray(i * 1000, (i + 1) * 1000)), 10);
     assert.equal(r.events[0].verdict.reason, 'gave_up');
     assert.ok(r.events[0].anomalies.includes('inspect_budget_exhausted'), r.events[0].anomalies.join());
     assert.equal(r.counters[C.failOpenExhausted], 1);

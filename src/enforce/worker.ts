@@ -130,7 +130,13 @@ async function main(): Promise<void> {
   let enf: Enforcer;
   try {
     const policy = await compileVersion(init.version);
-    if (init.evidence) evidence = new EvidenceWriter<Flow>({ ...init.evidence, prefix: `q${init.queue}-` });
+    if (init.evidence)
+      evidence = new EvidenceWriter<Flow>({
+        ...init.evidence,
+        prefix: `q${init.queue}-`,
+        node: eveNode,
+        queue: init.queue,
+      });
     q = new NfQueue({ queue: init.queue, maxlen: init.maxlen });
     enf = new Enforcer({
       queue: init.queue,
