@@ -40,7 +40,7 @@ import {
   type EnforceContext,
   type VerdictSink,
 } from './enforcement.js';
-import { Conn, HoldSet, Phase, protocolKnown } from './hold.js';
+import { Conn, HoldSet, Phase } from './hold.js';
 import type { EnforcementName, VerdictEvent, VerdictReason, VerdictTaken } from './types.js';
 
 export type { VerdictSink } from './enforcement.js';
@@ -223,7 +223,7 @@ export class Enforcer {
       st.sent(seq, ep.payLen, ep.ack);
       c[C.passInspecting]++;
       // protocol known: keep the connection queued past connbytes until the name is complete
-      sink.verdict(p.id, NF_ACCEPT, protocolKnown(f) ? this.marks.inspect : 0);
+      sink.verdict(p.id, NF_ACCEPT, f.inspectingKnown ? this.marks.inspect : 0);
       return;
     }
     // the engine finished inspecting with this packet: it gets the verdict
