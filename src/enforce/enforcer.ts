@@ -19,7 +19,7 @@
 import { DEFAULT_INSPECT_BYTES, Engine } from '../engine/engine.js';
 import type { Flow } from '../flow/flow.js';
 import type { FlowRecord } from '../record/record.js';
-import type { EvidenceWriter } from '../output/evidence.js';
+import type { EvidenceDecision, EvidenceWriter } from '../output/evidence.js';
 import type { CompiledPolicy, Decision } from '../policy/types.js';
 import { inputFromRecord } from '../policy/match-input.js';
 import { parseClientHelloBody } from '../dissect/tls.js';
@@ -77,7 +77,7 @@ export interface EnforcerOptions {
 const CLOSED_IDLE_MS = 1000;
 
 /** Evidence decision of a tspu-2021 connection whose inspection ended without a trigger. */
-const TSPU_UNTRIGGERED = { action: 'allow', rule_id: null } as const;
+const TSPU_UNTRIGGERED: EvidenceDecision = { action: 'allow', rule_id: null };
 
 /** The engine stopped inspecting because its budget ran out, not because the protocol is unknown. */
 function exhausted(f: Flow): boolean {
@@ -412,9 +412,9 @@ export class Enforcer {
     }
   }
 
-  private evDecided(f: Flow, r: FlowRecord, d: { action: string; rule_id: string | null }): void {
+  private evDecided(f: Flow, r: FlowRecord, d: EvidenceDecision): void {
     try {
-      this.ev!.flowDecided(f, r, { action: d.action, rule_id: d.rule_id });
+      this.ev!.flowDecided(f, r, d);
     } catch (e) {
       this.evFailed(e);
     }
