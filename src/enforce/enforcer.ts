@@ -19,7 +19,7 @@
 import { DEFAULT_INSPECT_BYTES, Engine } from '../engine/engine.js';
 import type { Flow } from '../flow/flow.js';
 import type { FlowRecord } from '../record/record.js';
-import type { EvidenceWriter } from '../output/evidence.js';
+import type { EvidenceDecision, EvidenceWriter } from '../output/evidence.js';
 import type { CompiledPolicy, Decision } from '../policy/types.js';
 import { inputFromRecord } from '../policy/match-input.js';
 import { parseClientHelloBody } from '../dissect/tls.js';
@@ -40,7 +40,7 @@ import {
   type EnforceContext,
   type VerdictSink,
 } from './enforcement.js';
-import { Conn, HoldSet, Phase, protocolKnown } from './hold.js';
+import { Conn, HoldSet, Phase } from './hold.js';
 import type { EnforcementName, VerdictEvent, VerdictReason, VerdictTaken } from './types.js';
 
 export type { VerdictSink } from './enforcement.js';
@@ -77,7 +77,7 @@ export interface EnforcerOptions {
 const CLOSED_IDLE_MS = 1000;
 
 /** Evidence decision of a tspu-2021 connection whose inspection ended without a trigger. */
-const TSPU_UNTRIGGERED = { action: 'allow', rule_id: null } as const;
+const TSPU_UNTRIGGERED: EvidenceDecision = { action: 'allow', rule_id: null };
 
 /** The engine stopped inspecting because its budget ran out, not because the protocol is unknown. */
 function exhausted(f: Flow): boolean {
@@ -223,7 +223,7 @@ export class Enforcer {
       st.sent(seq, ep.payLen, ep.ack);
       c[C.passInspecting]++;
       // protocol known: keep the connection queued past connbytes until the name is complete
-      sink.verdict(p.id, NF_ACCEPT, protocolKnown(f) ? this.marks.inspect : 0);
+      sink.verdict(p.id, NF_ACCEPT, f.inspectingKnown ? this.marks.inspect : 0);
       return;
     }
     // the engine finished inspecting with this packet: it gets the verdict
@@ -412,9 +412,9 @@ export class Enforcer {
     }
   }
 
-  private evDecided(f: Flow, r: FlowRecord, d: { action: string; rule_id: string | null }): void {
+  private evDecided(f: Flow, r: FlowRecord, d: EvidenceDecision): void {
     try {
-      this.ev!.flowDecided(f, r, { action: d.action, rule_id: d.rule_id });
+      this.ev!.flowDecided(f, r, d);
     } catch (e) {
       this.evFailed(e);
     }

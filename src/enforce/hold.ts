@@ -26,14 +26,6 @@ import { C } from './counters.js';
 import { K_ACCEPT, type Enforced } from './enforcement.js';
 import type { VerdictReason } from './types.js';
 
-/**
- * The engine recognised the protocol of the client's first bytes and is still reassembling: the
- * engine's own "still inspecting, protocol known" flag (flow/flow `inspectingKnown`).
- */
-export function protocolKnown(f: Flow): boolean {
-  return f.inspectingKnown;
-}
-
 export const enum Phase {
   Inspecting = 0,
   Pending = 1,

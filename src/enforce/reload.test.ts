@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setupInlineLab, SINK_PORT, type Enforce, type InlineLab } from './testing/harness.js';
 import { inNs } from '../lab/netns.js';
+import { isRoot, need } from '../testutil/require.js';
 
 const CONN_LOAD_JS = fileURLToPath(new URL('./testing/conn-load.js', import.meta.url));
 const POLICY = `version: 1
@@ -33,7 +34,7 @@ function put(path: string, text: string): void {
   renameSync(path + '.tmp', path);
 }
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const SKIP = need(isRoot(), 'needs root (network namespaces, iptables, NFQUEUE)');
 const ACK = /policy reloaded \([^)]*\): ([0-9a-f]{16}) active on all 2 queues/g;
 
 /** Resolves when `stderr()` matches `re` more than `count` times; the matches. */
@@ -58,7 +59,7 @@ async function waitLog(e: Enforce, re: RegExp, count: number, ms = 20_000): Prom
   });
 }
 
-describe('transactional reload (lab)', { skip: !isRoot && 'needs root', timeout: 300_000 }, () => {
+describe('transactional reload (lab)', { skip: SKIP, timeout: 300_000 }, () => {
   let il: InlineLab;
   let metricsPort = 0;
   let load: ChildProcess | null = null;

@@ -9,6 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chClient, setupInlineLab, waitEve, type InlineLab } from './testing/harness.js';
+import { isRoot, need } from '../testutil/require.js';
 
 // defaults: no inspection block (hold_ms 500, budget_bytes 16384, on_timeout allow)
 const POLICY = `version: 1
@@ -22,9 +23,9 @@ rules:
         exact: [blocked-rst.example]
 `;
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const SKIP = need(isRoot(), 'needs root (network namespaces, iptables, NFQUEUE)');
 
-describe('segmentation evasion, inline (lab)', { skip: !isRoot && 'needs root', timeout: 180_000 }, () => {
+describe('segmentation evasion, inline (lab)', { skip: SKIP, timeout: 180_000 }, () => {
   let il: InlineLab;
   before(async () => {
     il = await setupInlineLab(`cps${process.pid % 100000}`, POLICY);
