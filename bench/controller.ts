@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { rng } from '../src/gen/synth.js';
+import { nameGen, rng } from '../src/gen/synth.js';
 import { Client } from '../src/controller/client.js';
 import { freePort, pgUnavailable, startPostgres, TOP10K } from '../src/controller/testutil.js';
 
@@ -39,20 +39,7 @@ const LOOKUPS = Number(values.lookups);
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 const rnd = rng(20210310);
-const ALPHA = 'abcdefghijklmnopqrstuvwxyz0123456789';
-const TLDS = ['com', 'ru', 'net', 'org', 'info', 'xyz', 'io', 'de', 'su', 'online'];
-function label(min: number, max: number): string {
-  const n = min + Math.floor(rnd() * (max - min + 1));
-  let s = '';
-  for (let i = 0; i < n; i++) s += ALPHA[Math.floor(rnd() * (i === 0 ? 26 : 36))];
-  return s;
-}
-function randomName(): string {
-  const parts = 1 + Math.floor(rnd() * 2);
-  let s = TLDS[Math.floor(rnd() * TLDS.length)];
-  for (let i = 0; i < parts; i++) s = `${label(4, 14)}.${s}`;
-  return s;
-}
+const { randomName } = nameGen(rnd);
 
 const work = mkdtempSync(join(tmpdir(), 'chokepoint-bench-ctl-'));
 const names: string[] = [];

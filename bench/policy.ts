@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parseArgs } from 'node:util';
-import { rng } from '../src/gen/synth.js';
+import { nameGen, rng } from '../src/gen/synth.js';
 import {
   compilePolicy,
   loadPolicyFile,
@@ -38,20 +38,7 @@ const N_CIDRS = Number(values.cidrs);
 const SECONDS = Number(values.seconds);
 
 const rnd = rng(20210310);
-const ALPHA = 'abcdefghijklmnopqrstuvwxyz0123456789';
-const TLDS = ['com', 'ru', 'net', 'org', 'info', 'xyz', 'io', 'de', 'su', 'online'];
-function label(min: number, max: number): string {
-  const n = min + Math.floor(rnd() * (max - min + 1));
-  let s = '';
-  for (let i = 0; i < n; i++) s += ALPHA[Math.floor(rnd() * (i === 0 ? 26 : 36))];
-  return s;
-}
-function randomName(): string {
-  const parts = 1 + Math.floor(rnd() * 2);
-  let s = TLDS[Math.floor(rnd() * TLDS.length)];
-  for (let i = 0; i < parts; i++) s = `${label(4, 14)}.${s}`;
-  return s;
-}
+const { label, randomName } = nameGen(rnd);
 function randomV4(): number {
   return Math.floor(rnd() * 0xffffffff) >>> 0;
 }

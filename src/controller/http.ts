@@ -14,23 +14,39 @@ function tooLarge(limit: number): ApiError {
   return new ApiError(413, 'ERR_TOO_LARGE', `request body larger than the limit of ${limit} bytes`);
 }
 
-export async function readBody(req: Request, limit: number): Promise<Buffer> {
+/** Refuse a declared Content-Length over `limit` before reading anything. */
+function checkDeclared(req: Request, limit: number): void {
   const len = Number(req.headers.get('content-length') ?? NaN);
   if (Number.isFinite(len) && len > limit) throw tooLarge(limit);
-  if (!req.body) return Buffer.alloc(0);
-  const parts: Buffer[] = [];
+}
+
+/** Hand each chunk of the body to `onChunk`, cancelling the stream (413) once past `limit`; returns the byte count. */
+async function eachChunk(
+  req: Request,
+  limit: number,
+  onChunk: (chunk: Uint8Array) => void | Promise<void>,
+): Promise<number> {
+  if (!req.body) return 0;
   let n = 0;
   const reader = req.body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
+    if (done) return n;
     n += value.length;
     if (n > limit) {
       await reader.cancel().catch(() => {});
       throw tooLarge(limit);
     }
-    parts.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    await onChunk(value);
   }
+}
+
+export async function readBody(req: Request, limit: number): Promise<Buffer> {
+  checkDeclared(req, limit);
+  const parts: Buffer[] = [];
+  await eachChunk(req, limit, (value) => {
+    parts.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  });
   return Buffer.concat(parts);
 }
 
@@ -61,27 +77,15 @@ export async function bodyToFile(
   req: Request,
   limit: number,
 ): Promise<{ path: string; size: number; cleanup: () => Promise<void> }> {
-  const len = Number(req.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(len) && len > limit) throw tooLarge(limit);
+  checkDeclared(req, limit);
   const dir = await mkdtemp(join(tmpdir(), 'chokepoint-upload-'));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   const path = join(dir, 'upload');
   const out = createWriteStream(path, { mode: 0o600 });
-  let n = 0;
   try {
-    if (req.body) {
-      const reader = req.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        n += value.length;
-        if (n > limit) {
-          await reader.cancel().catch(() => {});
-          throw tooLarge(limit);
-        }
-        if (!out.write(value)) await new Promise<void>((r) => out.once('drain', () => r()));
-      }
-    }
+    const n = await eachChunk(req, limit, async (value) => {
+      if (!out.write(value)) await new Promise<void>((r) => out.once('drain', () => r()));
+    });
     await new Promise<void>((res, rej) => out.end((e?: Error | null) => (e ? rej(e) : res())));
     return { path, size: n, cleanup };
   } catch (e) {

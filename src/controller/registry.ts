@@ -25,14 +25,8 @@ export const PROVENANCE_FIELDS = [
   'requested_by',
 ] as const;
 
-export interface EntryInput {
-  kind: EntryKind;
-  value: string;
-  action: string;
-  method: string | null;
-  rate_bps: number | null;
-  burst_bytes: number | null;
-  expires: string | null;
+/** An entry as written: the fields the compiler needs (EntryLite) plus its provenance. */
+export interface EntryInput extends EntryLite {
   authority: string | null;
   reference: string | null;
   legal_basis: string | null;

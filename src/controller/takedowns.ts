@@ -28,8 +28,9 @@ export async function createTakedown(ctx: Ctx, body: unknown, actor: string): Pr
   if (!o.authority) throw badRequest('authority', 'required');
   return ctx.db.tx(async (q) => {
     const now = Date.now();
-    await q.run(
-      "INSERT INTO takedowns (status, authority, reference, legal_basis, requested_by, details, received_at, updated_at, created_by) VALUES ('received', $1, $2, $3, $4, $5, $6, $6, $7)",
+    // RETURNING: the row this insert made, not a later look-up that a concurrent insert could win
+    const row = await q.get(
+      "INSERT INTO takedowns (status, authority, reference, legal_basis, requested_by, details, received_at, updated_at, created_by) VALUES ('received', $1, $2, $3, $4, $5, $6, $6, $7) RETURNING *",
       [
         o.authority,
         o.reference ?? null,
@@ -39,10 +40,6 @@ export async function createTakedown(ctx: Ctx, body: unknown, actor: string): Pr
         now,
         actor,
       ],
-    );
-    const row = await q.get(
-      'SELECT * FROM takedowns WHERE created_by = $1 AND received_at = $2 ORDER BY id DESC LIMIT 1',
-      [actor, now],
     );
     await appendAudit(ctx.db, q, {
       actor,

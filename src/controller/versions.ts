@@ -255,8 +255,9 @@ export async function createVersion(ctx: Ctx, body: unknown, actor: string): Pro
     const metas = await storeFiles(q, files);
     const traffic = trafficBlob ? (await storeFiles(q, trafficBlob))[0] : null;
     const now = Date.now();
-    await q.run(
-      "INSERT INTO versions (status, author, origin, registry_rev, main, files, note, lint, created_at) VALUES ('draft', $1, $2, $3, $4, $5, $6, $7, $8)",
+    // RETURNING: the id this insert made, not a later look-up that a concurrent insert could win
+    const row = await q.get<{ id: number }>(
+      "INSERT INTO versions (status, author, origin, registry_rev, main, files, note, lint, created_at) VALUES ('draft', $1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
       [
         actor,
         origin,
@@ -267,10 +268,6 @@ export async function createVersion(ctx: Ctx, body: unknown, actor: string): Pro
         JSON.stringify({ pre, traffic }),
         now,
       ],
-    );
-    const row = await q.get<{ id: number }>(
-      'SELECT id FROM versions WHERE author = $1 AND created_at = $2 ORDER BY id DESC LIMIT 1',
-      [actor, now],
     );
     await appendAudit(ctx.db, q, {
       actor,

@@ -49,6 +49,32 @@ export function rng(seed: number): () => number {
   };
 }
 
+/**
+ * Random DNS-shaped names drawn from `rnd`: `label(min, max)` is one label (a letter, then letters
+ * and digits), `randomName()` is one or two labels of 4–14 characters under a common TLD. Used by
+ * the policy and controller benchmarks; the same seed gives the same names.
+ */
+export function nameGen(rnd: () => number): {
+  label(min: number, max: number): string;
+  randomName(): string;
+} {
+  const ALPHA = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const TLDS = ['com', 'ru', 'net', 'org', 'info', 'xyz', 'io', 'de', 'su', 'online'];
+  function label(min: number, max: number): string {
+    const n = min + Math.floor(rnd() * (max - min + 1));
+    let s = '';
+    for (let i = 0; i < n; i++) s += ALPHA[Math.floor(rnd() * (i === 0 ? 26 : 36))];
+    return s;
+  }
+  function randomName(): string {
+    const parts = 1 + Math.floor(rnd() * 2);
+    let s = TLDS[Math.floor(rnd() * TLDS.length)];
+    for (let i = 0; i < parts; i++) s = `${label(4, 14)}.${s}`;
+    return s;
+  }
+  return { label, randomName };
+}
+
 const WORDS = [
   'alpha',
   'media',
