@@ -22,6 +22,7 @@ import {
 import { deriveInitialKeys, PT_HANDSHAKE, PT_INITIAL, PT_0RTT, quicVersionInfo } from './quic-keys.js';
 import { openInitial, parseLongHeader, type LongHeader } from './quic-packet.js';
 import { buildQuicInitials } from '../gen/quic-initial.js';
+import { shuffled } from '../testutil/shuffle.js';
 import { genQuicVersion, hpMask, initialKeys, nonce, varint, varintSize } from '../gen/quic-protect.js';
 import { createCipheriv } from 'node:crypto';
 import { buildClientHello } from '../gen/clienthello.js';
@@ -202,19 +203,6 @@ test('real client: after a Retry, Initials use the new DCID, the token and new k
 
 // ---------------------------------------------------------------------------------------------
 // Synthetic multi-packet hellos
-
-function shuffled<T>(xs: T[], seed: number): T[] {
-  const out = xs.slice();
-  let s = seed >>> 0 || 1;
-  for (let i = out.length - 1; i > 0; i--) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    const j = (s >>> 0) % (i + 1);
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
-}
 
 for (const version of [V1, V2, V2D, D29]) {
   for (const n of [2, 3, 5, 8]) {
