@@ -1,9 +1,9 @@
 /**
  * @module dissect/quic-packet
  * QUIC long-header parsing (RFC 9000 §17.2) and Initial packet protection (RFC 9001 §5): removing
- * header protection and opening the AES-128-GCM payload, and the reverse (sealing) for the
- * synthetic-capture builder. Input bytes are never modified: the header is copied (a few dozen
- * bytes) before header protection is removed.
+ * header protection and opening the AES-128-GCM payload. Sealing lives apart, in gen/quic-protect,
+ * so that generated packets check this parser rather than mirror it. Input bytes are never modified:
+ * the header is copied (a few dozen bytes) before header protection is removed.
  *
  * Errors are returned as stable codes, never thrown:
  * - `quic_truncated`        the packet (or its Length field) runs past the datagram
@@ -11,7 +11,7 @@
  * - `quic_bad_length`       the Length field is too small to hold a packet number and a sample
  * - `quic_decrypt_failed`   the AEAD tag does not verify with the keys tried
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createDecipheriv } from 'node:crypto';
 import { headerProtectionMask, packetNonce, type InitialKeys, type QuicVersionInfo } from './quic-keys.js';
 
 /** A parsed long header. Offsets are absolute in the datagram. */
@@ -145,69 +145,4 @@ export function openInitial(
   } catch {
     return 'quic_decrypt_failed';
   }
-}
-
-/** What sealPacket needs to write one long-header packet. */
-export interface SealOptions {
-  info: QuicVersionInfo;
-  keys: InitialKeys;
-  /** PT_* (version-independent type); only Initial/0-RTT/Handshake carry a Length field. */
-  packetType: number;
-  dcid: Uint8Array;
-  scid: Uint8Array;
-  token?: Uint8Array;
-  pn: number;
-  /** Bytes of packet number on the wire (1..4). */
-  pnLength: 1 | 2 | 3 | 4;
-  /** Plaintext frames (must be ≥ 4 - pnLength bytes so the sample fits). */
-  payload: Uint8Array;
-}
-
-function varintBytes(v: number, minLen = 1): number[] {
-  const len = v < 64 && minLen <= 1 ? 1 : v < 16384 && minLen <= 2 ? 2 : v < 2 ** 30 && minLen <= 4 ? 4 : 8;
-  const out = new Array<number>(len);
-  let x = v;
-  for (let i = len - 1; i >= 0; i--) {
-    out[i] = x % 256;
-    x = Math.floor(x / 256);
-  }
-  out[0] |= [0, 0x40, 0, 0x80, 0, 0, 0, 0xc0][len - 1];
-  return out;
-}
-
-/** Minimal QUIC varint encoding (or at least `minLen` bytes: 1, 2, 4 or 8). */
-export function encodeVarint(v: number, minLen = 1): Uint8Array {
-  return Uint8Array.from(varintBytes(v, minLen));
-}
-
-/**
- * Build one protected long-header packet (RFC 9001 §5.3–5.4). The Length field is always
- * written as a 2-byte varint (as in the RFC 9001 Appendix A example).
- */
-export function sealPacket(o: SealOptions): Uint8Array {
-  const token = o.token ?? EMPTY;
-  const bits = o.info.bitsOf[o.packetType];
-  const head: number[] = [0xc0 | (bits << 4) | (o.pnLength - 1)];
-  head.push(
-    (o.info.version >>> 24) & 0xff,
-    (o.info.version >>> 16) & 0xff,
-    (o.info.version >>> 8) & 0xff,
-    o.info.version & 0xff,
-  );
-  head.push(o.dcid.length, ...o.dcid, o.scid.length, ...o.scid);
-  if (o.packetType === 0) head.push(...varintBytes(token.length), ...token);
-  const length = o.pnLength + o.payload.length + 16;
-  head.push(...varintBytes(length, 2));
-  const pnOffset = head.length;
-  for (let i = o.pnLength - 1; i >= 0; i--) head.push(Math.floor(o.pn / 2 ** (8 * i)) & 0xff);
-  const header = Buffer.from(head);
-  const enc = createCipheriv('aes-128-gcm', o.keys.key, packetNonce(o.keys.iv, o.pn));
-  enc.setAAD(header);
-  const ct = Buffer.concat([enc.update(o.payload), enc.final(), enc.getAuthTag()]);
-  const out = Buffer.concat([header, ct]);
-  const sampleAt = pnOffset + 4;
-  const mask = headerProtectionMask(o.keys.hp, out.subarray(sampleAt, sampleAt + 16));
-  out[0] ^= mask[0] & 0x0f;
-  for (let i = 0; i < o.pnLength; i++) out[pnOffset + i] ^= mask[1 + i];
-  return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }

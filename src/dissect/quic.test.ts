@@ -20,8 +20,11 @@ import {
   type QuicResult,
 } from './quic.js';
 import { deriveInitialKeys, PT_HANDSHAKE, PT_INITIAL, PT_0RTT, quicVersionInfo } from './quic-keys.js';
-import { encodeVarint, openInitial, parseLongHeader, sealPacket, type LongHeader } from './quic-packet.js';
+import { openInitial, parseLongHeader, type LongHeader } from './quic-packet.js';
 import { buildQuicInitials } from '../gen/quic-initial.js';
+import { shuffled } from '../testutil/shuffle.js';
+import { genQuicVersion, hpMask, initialKeys, nonce, varint, varintSize } from '../gen/quic-protect.js';
+import { createCipheriv } from 'node:crypto';
 import { buildClientHello } from '../gen/clienthello.js';
 
 /** assert.ok with a fixed message (without one, node's assert re-parses the source file). */
@@ -201,19 +204,6 @@ test('real client: after a Retry, Initials use the new DCID, the token and new k
 // ---------------------------------------------------------------------------------------------
 // Synthetic multi-packet hellos
 
-function shuffled<T>(xs: T[], seed: number): T[] {
-  const out = xs.slice();
-  let s = seed >>> 0 || 1;
-  for (let i = out.length - 1; i > 0; i--) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    const j = (s >>> 0) % (i + 1);
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
-}
-
 for (const version of [V1, V2, V2D, D29]) {
   for (const n of [2, 3, 5, 8]) {
     test(`v0x${version.toString(16)}: ${n}-packet ClientHello forward, reverse and shuffled`, () => {
@@ -277,8 +267,14 @@ test('2-packet hello with duplicates interleaved (retransmissions) in any order'
 // Coalesced packets
 
 function frameCrypto(off: number, data: Uint8Array): Uint8Array {
-  return Uint8Array.from([0x06, ...encodeVarint(off), ...encodeVarint(data.length), ...data]);
+  const v = (x: number): Buffer => varint(x, varintSize(x));
+  return Uint8Array.from([0x06, ...v(off), ...v(data.length), ...data]);
 }
+/**
+ * One protected long-header packet of any type with a Length field, sealed with the generator's own
+ * key schedule, AEAD nonce and header protection (gen/quic-protect), not the parser's: a 2-byte packet
+ * number and a 2-byte Length, keys from `keyDcid`.
+ */
 function seal(
   version: number,
   packetType: number,
@@ -288,18 +284,35 @@ function seal(
   keyDcid = DCID,
   token?: Uint8Array,
 ): Uint8Array {
-  const info = quicVersionInfo(version)!;
-  return sealPacket({
-    info,
-    keys: deriveInitialKeys(info, keyDcid),
-    packetType,
+  const typeBits = quicVersionInfo(version)!.bitsOf[packetType];
+  const keys = initialKeys(genQuicVersion(version)!, keyDcid);
+  const tok = token ?? new Uint8Array(0);
+  const header = Buffer.concat([
+    Buffer.from([
+      0xc0 | (typeBits << 4) | 1,
+      version >>> 24,
+      (version >>> 16) & 0xff,
+      (version >>> 8) & 0xff,
+      version & 0xff,
+    ]),
+    Buffer.from([dcid.length]),
     dcid,
-    scid: SCID,
-    token,
-    pn,
-    pnLength: 2,
-    payload,
-  });
+    Buffer.from([SCID.length]),
+    SCID,
+    packetType === PT_INITIAL
+      ? Buffer.concat([varint(tok.length, varintSize(tok.length)), tok])
+      : Buffer.alloc(0),
+    varint(2 + payload.length + 16, 2),
+    Buffer.from([(pn >> 8) & 0xff, pn & 0xff]),
+  ]);
+  const gcm = createCipheriv('aes-128-gcm', keys.key, nonce(keys.iv, pn));
+  gcm.setAAD(header);
+  const out = Buffer.concat([header, gcm.update(payload), gcm.final(), gcm.getAuthTag()]);
+  const pnAt = header.length - 2;
+  const mask = hpMask(keys.hp, out.subarray(pnAt + 4, pnAt + 20));
+  out[0] ^= mask[0] & 0x0f;
+  for (let i = 0; i < 2; i++) out[pnAt + i] ^= mask[1 + i];
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 function cat(...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(Buffer.concat(parts));

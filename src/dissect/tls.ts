@@ -120,6 +120,13 @@ function parseAlpn(r: ByteReader, anomalies: string[]): string[] {
   return out;
 }
 
+/** An extension body that is one vector (`lenBytes`-byte length) of u16 values and nothing after it. */
+function readU16Ext(data: ByteReader, lenBytes: 1 | 2, what: string): number[] {
+  const list = data.vec(lenBytes);
+  if (data.remaining !== 0) fail('tls_malformed_hello', `${what}: trailing bytes`);
+  return readU16List(list, what);
+}
+
 /**
  * A broken inner structure in an extension we decode but do not need for the name (ALPN,
  * supported_versions, signature_algorithms): note it and go on, as tshark and nDPI do, so the
@@ -191,20 +198,16 @@ export function parseClientHelloBody(body: Uint8Array, transport: 't' | 'q'): Cl
             break;
           case EXT_SUPPORTED_VERSIONS:
             try {
-              const data = new ByteReader(body, ds, de);
-              const list = data.vec(1);
-              if (data.remaining !== 0) fail('tls_malformed_hello', 'supported_versions: trailing bytes');
-              supportedVersions = readU16List(list, 'supported_versions').filter((v) => !isGrease(v));
+              supportedVersions = readU16Ext(new ByteReader(body, ds, de), 1, 'supported_versions').filter(
+                (v) => !isGrease(v),
+              );
             } catch (e) {
               badExtension(e, anomalies);
             }
             break;
           case EXT_SIGNATURE_ALGORITHMS:
             try {
-              const data = new ByteReader(body, ds, de);
-              const list = data.vec(2);
-              if (data.remaining !== 0) fail('tls_malformed_hello', 'signature_algorithms: trailing bytes');
-              signatureAlgorithms = readU16List(list, 'signature_algorithms');
+              signatureAlgorithms = readU16Ext(new ByteReader(body, ds, de), 2, 'signature_algorithms');
             } catch (e) {
               badExtension(e, anomalies);
             }

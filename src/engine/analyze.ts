@@ -4,7 +4,7 @@
  * flow record to a callback. Unreadable inputs are reported per file; the others still run.
  */
 import { readCaptureFile } from '../capture/reader.js';
-import { Engine, type EngineOptions, type EngineStats } from './engine.js';
+import { Engine, type EngineOptions, type EngineStats, type PacketTap } from './engine.js';
 import type { FlowRecord } from '../record/record.js';
 import type { Flow } from '../flow/flow.js';
 import { basename } from 'node:path';
@@ -24,16 +24,8 @@ export interface AnalyzeOptions extends Omit<EngineOptions, 'onFlowEnd' | 'pcapF
   onProgress?: (file: string, bytes: number, total: number) => void;
   /** Each file's engine, before its first packet (for `engine.record(flow)` in `onClassified`). */
   onEngine?: (engine: Engine, file: string) => void;
-  /** Every packet after the engine saw it (`f` null when not TCP/UDP over IP); bytes valid during the call. */
-  onPacket?: (
-    f: Flow | null,
-    buf: Uint8Array,
-    off: number,
-    end: number,
-    linktype: number,
-    tsMs: number,
-    wireLen: number,
-  ) => void;
+  /** Every packet after the engine saw it. */
+  onPacket?: PacketTap;
 }
 
 export interface FileResult {

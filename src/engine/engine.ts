@@ -25,6 +25,20 @@ import { randomBytes } from 'node:crypto';
 import { buildRecord } from './record-build.js';
 import type { FlowEndReason, FlowRecord } from '../record/record.js';
 
+/**
+ * A hook on every packet after the engine saw it (`f` null when not TCP/UDP over IP); the bytes
+ * `buf[off, end)` are valid only during the call. Used by offline (engine/analyze) and live (engine/live) runs.
+ */
+export type PacketTap = (
+  f: Flow | null,
+  buf: Uint8Array,
+  off: number,
+  end: number,
+  linktype: number,
+  tsMs: number,
+  wireLen: number,
+) => void;
+
 export interface EngineOptions {
   /** Called when a flow ends (idle timeout, close, eviction, flush) with its final record. */
   onFlowEnd?: (rec: FlowRecord, flow: Flow) => void;

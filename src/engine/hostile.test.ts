@@ -16,6 +16,7 @@ import { hostileClasses } from '../gen/hostile.js';
 import { buildClientHello, wrapRecords } from '../gen/clienthello.js';
 import { tcpFrame, udpFrame } from '../gen/frames.js';
 import type { FlowRecord } from '../record/record.js';
+import { shuffled } from '../testutil/shuffle.js';
 
 function run(
   write: (emit: (f: Uint8Array, ts: number) => void) => string[],
@@ -199,22 +200,15 @@ test('property: a ClientHello in 1–64-byte segments, in any order, with duplic
       fc.integer(),
       fc.boolean(),
       (sizes, seed, syn) => {
-        const pieces: [number, number][] = [];
+        const inOrder: [number, number][] = [];
         let o = 0;
         for (let i = 0; o < h.length; i++) {
           const n = sizes[i % sizes.length];
-          pieces.push([o, Math.min(o + n, h.length)]);
+          inOrder.push([o, Math.min(o + n, h.length)]);
           o += n;
         }
         // shuffle (deterministic per seed) and duplicate a few
-        let x = seed | 1;
-        for (let i = pieces.length - 1; i > 0; i--) {
-          x ^= x << 13;
-          x ^= x >>> 17;
-          x ^= x << 5;
-          const j = (x >>> 0) % (i + 1);
-          [pieces[i], pieces[j]] = [pieces[j], pieces[i]];
-        }
+        const pieces = shuffled(inOrder, seed);
         pieces.push(...pieces.slice(0, 3));
         const recs: FlowRecord[] = [];
         const e = new Engine({ hashSeed: 1, onFlowEnd: (r) => recs.push(r) });

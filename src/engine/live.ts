@@ -14,7 +14,7 @@
  * once a second (O(flows), bounded by the table's cap) and records a flow only if it moved since its
  * last record. A flood the ring cannot absorb is dropped by the kernel and counted, never queued here.
  */
-import { Engine, type EngineOptions, type EngineStats } from './engine.js';
+import { Engine, type EngineOptions, type EngineStats, type PacketTap } from './engine.js';
 import type { Flow } from '../flow/flow.js';
 import type { FlowRecord } from '../record/record.js';
 import { LivePcap, type LivePcapOptions, type PcapCounters } from '../capture/pcap-live.js';
@@ -22,16 +22,8 @@ import { LivePcap, type LivePcapOptions, type PcapCounters } from '../capture/pc
 export interface LiveOptions extends LivePcapOptions, Omit<EngineOptions, 'onFlowEnd' | 'pcapFilename'> {
   /** Every record: final ones when a flow ends, `partial: true` snapshots of long flows. */
   onRecord(r: FlowRecord, f: Flow): void;
-  /** Every captured packet after the engine saw it (`flow` null when not TCP/UDP over IP). */
-  onPacket?(
-    f: Flow | null,
-    buf: Uint8Array,
-    off: number,
-    end: number,
-    linktype: number,
-    tsMs: number,
-    wireLen: number,
-  ): void;
+  /** Every captured packet after the engine saw it. */
+  onPacket?: PacketTap;
   /** Periodic records for flows alive longer than this (ms); 0 or undefined = none. */
   flowIntervalMs?: number;
   /** Called about once a second with the counters so far (progress display). */
@@ -88,6 +80,20 @@ export async function captureLive(o: LiveOptions): Promise<LiveStats> {
   let nextTick = Date.now() + 1000;
   let nextScan = interval > 0 ? Date.now() + Math.min(interval, 1000) : Infinity;
 
+  /** Hands up to `max` queued packets to the engine (and the tap); returns how many there were. */
+  const drain = (max: number): number => {
+    let n = 0;
+    while (n < max && cap.next()) {
+      n++;
+      const b = cap.buf;
+      const off = cap.off;
+      const f = engine.packet(b, lt, cap.tsMs, cap.wirelen, off, off + cap.caplen);
+      if (onPacket) onPacket(f, b, off, off + cap.caplen, lt, cap.tsMs, cap.wirelen);
+    }
+    st.packets += n;
+    return n;
+  };
+
   const scan = (now: number): void => {
     for (const f of engine.table.all()) {
       const since = reported.get(f) ?? f.firstMs;
@@ -104,15 +110,7 @@ export async function captureLive(o: LiveOptions): Promise<LiveStats> {
   try {
     o.onReady?.();
     while (!o.stop.aborted) {
-      let n = 0;
-      while (n < BATCH && cap.next()) {
-        n++;
-        const b = cap.buf;
-        const off = cap.off;
-        const f = engine.packet(b, lt, cap.tsMs, cap.wirelen, off, off + cap.caplen);
-        if (onPacket) onPacket(f, b, off, off + cap.caplen, lt, cap.tsMs, cap.wirelen);
-      }
-      st.packets += n;
+      const n = drain(BATCH);
       const now = Date.now();
       if (now >= nextTick) {
         nextTick = now + 1000;
@@ -129,13 +127,7 @@ export async function captureLive(o: LiveOptions): Promise<LiveStats> {
       else await cap.wait(WAIT_MS);
     }
     // what arrived before the stop still counts (bounded: a flood must not delay the stop)
-    for (let k = 0; k < 4 * BATCH && cap.next(); k++) {
-      st.packets++;
-      const b = cap.buf;
-      const off = cap.off;
-      const f = engine.packet(b, lt, cap.tsMs, cap.wirelen, off, off + cap.caplen);
-      if (onPacket) onPacket(f, b, off, off + cap.caplen, lt, cap.tsMs, cap.wirelen);
-    }
+    drain(4 * BATCH);
     st.kernel = cap.counters();
   } finally {
     engine.flush();

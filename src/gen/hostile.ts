@@ -259,9 +259,9 @@ function quicCoalescedClass(): HostileClass {
       if (hostile) {
         // the hello in 150-byte Initial packets, coalesced 8 per datagram, then 8 more bogus ones
         const pk = buildQuicInitials({ dcid: dcidOf(i), clientHello: ch, datagramSize: 150 });
+        const bogus = buildQuicInitials({ dcid: dcidOf(i ^ 0x5555), clientHello: ch, datagramSize: 150 });
         for (let a = 0; a < pk.length; a += 8) {
           const parts = pk.slice(a, a + 8);
-          const bogus = buildQuicInitials({ dcid: dcidOf(i ^ 0x5555), clientHello: ch, datagramSize: 150 });
           const all = [...parts, ...bogus.slice(0, 16 - parts.length)];
           let len = 0;
           for (const p of all) len += p.length;
