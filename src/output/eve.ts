@@ -480,15 +480,8 @@ export function fromEve(v: unknown, where = 'record'): FlowRecord | null {
     tail.reason = s as FlowEndReason;
   }
   readProtocols(v, ours, rec, F);
-  const pol = F.optObj(ours, 'policy', P);
-  if (pol) {
-    const action = F.str(pol, 'action', P + 'policy.');
-    if (!ACTIONS.has(action)) F.fail(P + 'policy.action', 'expected allow, log, block or throttle');
-    tail.policy = {
-      rule_id: F.optStr(pol, 'rule_id', P + 'policy.'),
-      action: action as PolicyVerdict['action'],
-    };
-  }
+  const pol = readPolicy(ours, F, P);
+  if (pol) tail.policy = pol;
   if (ours.partial !== undefined) {
     if (ours.partial !== true) F.fail(P + 'partial', 'expected true');
     tail.partial = true;
@@ -529,13 +522,7 @@ function readProtocols(v: Obj, ours: Obj, rec: FlowRecord, F: Fields): void {
       };
     }
   }
-  const h = F.optObj(v, 'http', '');
-  if (h)
-    rec.http = {
-      hostname: F.optStr(h, 'hostname', 'http.'),
-      method: F.str(h, 'http_method', 'http.'),
-      url: F.str(h, 'url', 'http.'),
-    };
+  readHttp(v, rec, F, 'http_method');
   const d = F.optObj(v, 'dns', '');
   if (d) {
     const qs = d.queries;
@@ -589,22 +576,32 @@ function fromOldShape(v: Obj, F: Fields): FlowRecord | null {
     if (ver === null) F.fail('quic.version', 'expected 0x + 8 hex digits');
     rec.quic = { version: ver, sni: F.optStr(q, 'sni', 'quic.'), alpn: F.strs(q, 'alpn', 'quic.') };
   }
+  readHttp(v, rec, F, 'method');
+  const d = F.optObj(v, 'dns', '');
+  if (d) rec.dns = { query: F.str(d, 'query', 'dns.'), qtype: F.str(d, 'qtype', 'dns.') };
+  const p = readPolicy(v, F, '');
+  if (p) rec.policy = p;
+  return rec;
+}
+
+/** `http{}` of either shape (this version: Suricata's `http_method`; schema version 1: `method`). */
+function readHttp(v: Obj, rec: FlowRecord, F: Fields, methodKey: 'http_method' | 'method'): void {
   const h = F.optObj(v, 'http', '');
   if (h)
     rec.http = {
       hostname: F.optStr(h, 'hostname', 'http.'),
-      method: F.str(h, 'method', 'http.'),
+      method: F.str(h, methodKey, 'http.'),
       url: F.str(h, 'url', 'http.'),
     };
-  const d = F.optObj(v, 'dns', '');
-  if (d) rec.dns = { query: F.str(d, 'query', 'dns.'), qtype: F.str(d, 'qtype', 'dns.') };
-  const p = F.optObj(v, 'policy', '');
-  if (p) {
-    const action = F.str(p, 'action', 'policy.');
-    if (!ACTIONS.has(action)) F.fail('policy.action', 'expected allow, log, block or throttle');
-    rec.policy = { rule_id: F.optStr(p, 'rule_id', 'policy.'), action: action as PolicyVerdict['action'] };
-  }
-  return rec;
+}
+
+/** `policy{rule_id, action}` under `o` (our key in this version, the top level in schema version 1). */
+function readPolicy(o: Obj, F: Fields, path: string): PolicyVerdict | undefined {
+  const p = F.optObj(o, 'policy', path);
+  if (!p) return undefined;
+  const action = F.str(p, 'action', path + 'policy.');
+  if (!ACTIONS.has(action)) F.fail(path + 'policy.action', 'expected allow, log, block or throttle');
+  return { rule_id: F.optStr(p, 'rule_id', path + 'policy.'), action: action as PolicyVerdict['action'] };
 }
 
 /** Longest line the reader accepts (a record is < 4 KiB; this bounds what a hostile log costs). */
