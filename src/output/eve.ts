@@ -266,15 +266,20 @@ function addProtocols(
  */
 export function flowToEve(r: RecordIn, ctx: EveContext = {}): EveRecord {
   const e = base(r, ctx, 'flow');
-  const end = r.end ?? r.timestamp;
-  e.flow.end = eveTime(end);
-  e.flow.age = Math.max(0, secondsOf(end) - secondsOf(r.timestamp));
-  e.flow.state = r.state ?? (r.pkts_toserver > 0 && r.pkts_toclient > 0 ? 'established' : 'new');
+  flowSoFar(e, r, r.state);
   if (r.reason && !r.partial) e.flow.reason = r.reason;
   e.flow.alerted = false;
   if (r.policy) e[OUR_KEY].policy = policyOf(r.policy, ctx);
   if (r.partial) e[OUR_KEY].partial = true;
   return e;
+}
+
+/** `flow.end`, `flow.age` and `flow.state` (the given one, else from which sides have sent). */
+function flowSoFar(e: EveRecord, r: RecordIn, state: FlowStateName | undefined): void {
+  const end = r.end ?? r.timestamp;
+  e.flow.end = eveTime(end);
+  e.flow.age = Math.max(0, secondsOf(end) - secondsOf(r.timestamp));
+  e.flow.state = state ?? (r.pkts_toserver > 0 && r.pkts_toclient > 0 ? 'established' : 'new');
 }
 
 function policyOf(p: PolicyVerdict, ctx: EveContext): NonNullable<EveOurs['policy']> {
@@ -309,10 +314,7 @@ export function verdictToEve(
   const type = action === 'block' ? 'drop' : action === 'allow' ? 'flow' : 'alert';
   const e = base(r, c, type);
   if (type === 'flow') {
-    const end = r.end ?? r.timestamp;
-    e.flow.end = eveTime(end);
-    e.flow.age = Math.max(0, secondsOf(end) - secondsOf(r.timestamp));
-    e.flow.state = r.pkts_toserver > 0 && r.pkts_toclient > 0 ? 'established' : 'new';
+    flowSoFar(e, r, undefined);
     e.flow.alerted = false;
   } else {
     const rule = r.policy.rule_id;
