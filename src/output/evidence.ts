@@ -228,7 +228,8 @@ export class EvidenceWriter<K = unknown> {
       return true;
     }
     const held = e.held ?? (e.held = []);
-    if (held.length >= this.flowPackets) return true; // beyond the per-flow bound anyway
+    // beyond the per-flow bounds anyway (never written; held, they would only push other flows out)
+    if (held.length >= this.flowPackets || e.heldBytes >= this.flowBytes) return true;
     // over budget: the flows that have held the longest without a decision give way (a real flow is
     // decided within a few packets; stalled ones must not blind the evidence of new flows)
     while (this.pendingBytes + len > this.pendingCap && this.fifoHead < this.fifo.length) {
