@@ -197,7 +197,8 @@ function fromEveRrtype(t: string): string {
 
 type RecordIn = Omit<FlowRecord, 'event_type'> & { event_type?: string };
 
-function base(r: RecordIn, ctx: EveContext, eventType: EveRecord['event_type']): EveRecord {
+/** Suricata's part of a record; `ours` gets the protocol details of ours (the caller adds it last). */
+function base(r: RecordIn, ctx: EveContext, eventType: EveRecord['event_type'], ours: EveOurs): EveRecord {
   const end = r.end ?? r.timestamp;
   const e = {
     timestamp: eveTime(end),
@@ -220,10 +221,12 @@ function base(r: RecordIn, ctx: EveContext, eventType: EveRecord['event_type']):
     bytes_toclient: r.bytes_toclient,
     start: eveTime(r.timestamp),
   };
-  const ours: EveOurs = { name: r.host, anomalies: r.anomalies, duration: r.duration };
   addProtocols(e, ours, r.tls, r.quic, r.http, r.dns);
-  e[OUR_KEY] = ours;
   return e;
+}
+
+function oursOf(r: RecordIn): EveOurs {
+  return { name: r.host, anomalies: r.anomalies, duration: r.duration };
 }
 
 function addProtocols(
@@ -265,7 +268,9 @@ function addProtocols(
  * age, state, reason, alerted); `policy` (simulate: what the policy would do) under our key.
  */
 export function flowToEve(r: RecordIn, ctx: EveContext = {}): EveRecord {
-  const e = base(r, ctx, 'flow');
+  const ours = oursOf(r);
+  const e = base(r, ctx, 'flow', ours);
+  e[OUR_KEY] = ours;
   flowSoFar(e, r, r.state);
   if (r.reason && !r.partial) e.flow.reason = r.reason;
   e.flow.alerted = false;
@@ -312,7 +317,8 @@ export function verdictToEve(
   const c = ctx.queue === undefined ? { ...ctx, queue: v.queue } : ctx;
   const action = v.action;
   const type = action === 'block' ? 'drop' : action === 'allow' ? 'flow' : 'alert';
-  const e = base(r, c, type);
+  const ours = oursOf(r);
+  const e = base(r, c, type, ours);
   if (type === 'flow') {
     flowSoFar(e, r, undefined);
     e.flow.alerted = false;
@@ -339,12 +345,10 @@ export function verdictToEve(
           }
         : { action: 'drop' };
   }
-  const ours = e[OUR_KEY];
   ours.policy = policyOf(r.policy, c);
   const { action: _a, ...rest } = v;
   ours.verdict = rest;
   // our key last, after Suricata's alert/drop/verdict (key order is only for people reading the log)
-  delete (e as Partial<EveRecord>)[OUR_KEY];
   e[OUR_KEY] = ours;
   return e;
 }
