@@ -236,6 +236,20 @@ test('an undecided flow holds no more than its byte bound, so it cannot push oth
   );
 });
 
+test('a capture time no ISO year holds (crafted pcapng) is written as the epoch, not a crash', opts, () => {
+  const dir = newDir();
+  const w = new EvidenceWriter<number>({ dir });
+  w.flowDecided(1, rec(1), { action: 'block', rule_id: 'b' });
+  w.packet(1, 2 ** 53, 101, pkt(1, 100));
+  w.packet(1, -1, 101, pkt(1, 100));
+  w.close();
+  const l = index(dir)[0];
+  assert.deepEqual(
+    [l.packets, l.first_ts, l.last_ts],
+    [2, '1970-01-01T00:00:00.000Z', '1970-01-01T00:00:00.000Z'],
+  );
+});
+
 test('a stalled flow holding the whole budget does not blind a new blocked flow', opts, () => {
   const dir = newDir();
   const w = new EvidenceWriter<number>({ dir, pendingBytes: 4500 });

@@ -435,8 +435,8 @@ export class EvidenceWriter<K = unknown> {
         ...e.id,
         packets: e.segPackets,
         bytes: e.segBytes,
-        first_ts: new Date(e.segFirst).toISOString(),
-        last_ts: new Date(e.segLast).toISOString(),
+        first_ts: isoMs(e.segFirst),
+        last_ts: isoMs(e.segLast),
         truncated: e.truncated,
         missed: e.missed,
       }) + '\n';
@@ -538,6 +538,14 @@ function newEntry(): Entry {
     segFirst: 0,
     segLast: 0,
   };
+}
+
+/**
+ * A capture time as ISO text; outside what ISO years 0-9999 hold (a crafted pcapng timestamp or
+ * if_tsoffset) it is the epoch, as in the flow records (engine/record-build isoMicro), not a throw.
+ */
+function isoMs(tsMs: number): string {
+  return new Date(Number.isFinite(tsMs) && tsMs >= 0 && tsMs <= 253402300799999 ? tsMs : 0).toISOString();
 }
 
 function writeAll(fd: number, b: Uint8Array, len: number): void {
