@@ -197,7 +197,8 @@ function fromEveRrtype(t: string): string {
 
 type RecordIn = Omit<FlowRecord, 'event_type'> & { event_type?: string };
 
-function base(r: RecordIn, ctx: EveContext, eventType: EveRecord['event_type']): EveRecord {
+/** Suricata's part of a record; `ours` gets the protocol details of ours (the caller adds it last). */
+function base(r: RecordIn, ctx: EveContext, eventType: EveRecord['event_type'], ours: EveOurs): EveRecord {
   const end = r.end ?? r.timestamp;
   const e = {
     timestamp: eveTime(end),
@@ -220,10 +221,12 @@ function base(r: RecordIn, ctx: EveContext, eventType: EveRecord['event_type']):
     bytes_toclient: r.bytes_toclient,
     start: eveTime(r.timestamp),
   };
-  const ours: EveOurs = { name: r.host, anomalies: r.anomalies, duration: r.duration };
   addProtocols(e, ours, r.tls, r.quic, r.http, r.dns);
-  e[OUR_KEY] = ours;
   return e;
+}
+
+function oursOf(r: RecordIn): EveOurs {
+  return { name: r.host, anomalies: r.anomalies, duration: r.duration };
 }
 
 function addProtocols(
@@ -265,16 +268,23 @@ function addProtocols(
  * age, state, reason, alerted); `policy` (simulate: what the policy would do) under our key.
  */
 export function flowToEve(r: RecordIn, ctx: EveContext = {}): EveRecord {
-  const e = base(r, ctx, 'flow');
-  const end = r.end ?? r.timestamp;
-  e.flow.end = eveTime(end);
-  e.flow.age = Math.max(0, secondsOf(end) - secondsOf(r.timestamp));
-  e.flow.state = r.state ?? (r.pkts_toserver > 0 && r.pkts_toclient > 0 ? 'established' : 'new');
+  const ours = oursOf(r);
+  const e = base(r, ctx, 'flow', ours);
+  e[OUR_KEY] = ours;
+  flowSoFar(e, r, r.state);
   if (r.reason && !r.partial) e.flow.reason = r.reason;
   e.flow.alerted = false;
   if (r.policy) e[OUR_KEY].policy = policyOf(r.policy, ctx);
   if (r.partial) e[OUR_KEY].partial = true;
   return e;
+}
+
+/** `flow.end`, `flow.age` and `flow.state` (the given one, else from which sides have sent). */
+function flowSoFar(e: EveRecord, r: RecordIn, state: FlowStateName | undefined): void {
+  const end = r.end ?? r.timestamp;
+  e.flow.end = eveTime(end);
+  e.flow.age = Math.max(0, secondsOf(end) - secondsOf(r.timestamp));
+  e.flow.state = state ?? (r.pkts_toserver > 0 && r.pkts_toclient > 0 ? 'established' : 'new');
 }
 
 function policyOf(p: PolicyVerdict, ctx: EveContext): NonNullable<EveOurs['policy']> {
@@ -307,12 +317,10 @@ export function verdictToEve(
   const c = ctx.queue === undefined ? { ...ctx, queue: v.queue } : ctx;
   const action = v.action;
   const type = action === 'block' ? 'drop' : action === 'allow' ? 'flow' : 'alert';
-  const e = base(r, c, type);
+  const ours = oursOf(r);
+  const e = base(r, c, type, ours);
   if (type === 'flow') {
-    const end = r.end ?? r.timestamp;
-    e.flow.end = eveTime(end);
-    e.flow.age = Math.max(0, secondsOf(end) - secondsOf(r.timestamp));
-    e.flow.state = r.pkts_toserver > 0 && r.pkts_toclient > 0 ? 'established' : 'new';
+    flowSoFar(e, r, undefined);
     e.flow.alerted = false;
   } else {
     const rule = r.policy.rule_id;
@@ -337,12 +345,10 @@ export function verdictToEve(
           }
         : { action: 'drop' };
   }
-  const ours = e[OUR_KEY];
   ours.policy = policyOf(r.policy, c);
   const { action: _a, ...rest } = v;
   ours.verdict = rest;
   // our key last, after Suricata's alert/drop/verdict (key order is only for people reading the log)
-  delete (e as Partial<EveRecord>)[OUR_KEY];
   e[OUR_KEY] = ours;
   return e;
 }
@@ -480,15 +486,8 @@ export function fromEve(v: unknown, where = 'record'): FlowRecord | null {
     tail.reason = s as FlowEndReason;
   }
   readProtocols(v, ours, rec, F);
-  const pol = F.optObj(ours, 'policy', P);
-  if (pol) {
-    const action = F.str(pol, 'action', P + 'policy.');
-    if (!ACTIONS.has(action)) F.fail(P + 'policy.action', 'expected allow, log, block or throttle');
-    tail.policy = {
-      rule_id: F.optStr(pol, 'rule_id', P + 'policy.'),
-      action: action as PolicyVerdict['action'],
-    };
-  }
+  const pol = readPolicy(ours, F, P);
+  if (pol) tail.policy = pol;
   if (ours.partial !== undefined) {
     if (ours.partial !== true) F.fail(P + 'partial', 'expected true');
     tail.partial = true;
@@ -529,13 +528,7 @@ function readProtocols(v: Obj, ours: Obj, rec: FlowRecord, F: Fields): void {
       };
     }
   }
-  const h = F.optObj(v, 'http', '');
-  if (h)
-    rec.http = {
-      hostname: F.optStr(h, 'hostname', 'http.'),
-      method: F.str(h, 'http_method', 'http.'),
-      url: F.str(h, 'url', 'http.'),
-    };
+  readHttp(v, rec, F, 'http_method');
   const d = F.optObj(v, 'dns', '');
   if (d) {
     const qs = d.queries;
@@ -589,22 +582,32 @@ function fromOldShape(v: Obj, F: Fields): FlowRecord | null {
     if (ver === null) F.fail('quic.version', 'expected 0x + 8 hex digits');
     rec.quic = { version: ver, sni: F.optStr(q, 'sni', 'quic.'), alpn: F.strs(q, 'alpn', 'quic.') };
   }
+  readHttp(v, rec, F, 'method');
+  const d = F.optObj(v, 'dns', '');
+  if (d) rec.dns = { query: F.str(d, 'query', 'dns.'), qtype: F.str(d, 'qtype', 'dns.') };
+  const p = readPolicy(v, F, '');
+  if (p) rec.policy = p;
+  return rec;
+}
+
+/** `http{}` of either shape (this version: Suricata's `http_method`; schema version 1: `method`). */
+function readHttp(v: Obj, rec: FlowRecord, F: Fields, methodKey: 'http_method' | 'method'): void {
   const h = F.optObj(v, 'http', '');
   if (h)
     rec.http = {
       hostname: F.optStr(h, 'hostname', 'http.'),
-      method: F.str(h, 'method', 'http.'),
+      method: F.str(h, methodKey, 'http.'),
       url: F.str(h, 'url', 'http.'),
     };
-  const d = F.optObj(v, 'dns', '');
-  if (d) rec.dns = { query: F.str(d, 'query', 'dns.'), qtype: F.str(d, 'qtype', 'dns.') };
-  const p = F.optObj(v, 'policy', '');
-  if (p) {
-    const action = F.str(p, 'action', 'policy.');
-    if (!ACTIONS.has(action)) F.fail('policy.action', 'expected allow, log, block or throttle');
-    rec.policy = { rule_id: F.optStr(p, 'rule_id', 'policy.'), action: action as PolicyVerdict['action'] };
-  }
-  return rec;
+}
+
+/** `policy{rule_id, action}` under `o` (our key in this version, the top level in schema version 1). */
+function readPolicy(o: Obj, F: Fields, path: string): PolicyVerdict | undefined {
+  const p = F.optObj(o, 'policy', path);
+  if (!p) return undefined;
+  const action = F.str(p, 'action', path + 'policy.');
+  if (!ACTIONS.has(action)) F.fail(path + 'policy.action', 'expected allow, log, block or throttle');
+  return { rule_id: F.optStr(p, 'rule_id', path + 'policy.'), action: action as PolicyVerdict['action'] };
 }
 
 /** Longest line the reader accepts (a record is < 4 KiB; this bounds what a hostile log costs). */

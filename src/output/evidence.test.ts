@@ -208,6 +208,48 @@ test('the pending budget bounds what undecided flows hold; the index counts what
   w2.close();
 });
 
+test('an undecided flow holds no more than its byte bound, so it cannot push others out', opts, () => {
+  const dir = newDir();
+  const w = new EvidenceWriter<number>({ dir, pendingBytes: 5000, flowBytes: 2800 });
+  w.packet(2, 1, 101, pkt(2, 1400));
+  // flow 1 sends big packets undecided: past 2800 bytes they could never be written
+  for (let i = 0; i < 10; i++) w.packet(1, 2 + i, 101, pkt(1, 1400));
+  assert.equal(w.stats.pendingDropped, 0, 'flow 2 kept its packet');
+  w.flowDecided(2, rec(2), { action: 'block', rule_id: 'b' });
+  w.flowDecided(1, rec(1), { action: 'block', rule_id: 'b' });
+  w.close();
+  const rows = tshark(join(dir, 'evidence-000001.pcap'));
+  assert.deepEqual(
+    rows.map((r) => [r.sport, r.caplen]),
+    [
+      [4002, 1400],
+      [4001, 1400],
+      [4001, 1400],
+    ],
+  );
+  assert.deepEqual(
+    index(dir).map((l) => [l.flow_id, l.packets, l.missed]),
+    [
+      [1, 2, 0],
+      [2, 1, 0],
+    ],
+  );
+});
+
+test('a capture time no ISO year holds (crafted pcapng) is written as the epoch, not a crash', opts, () => {
+  const dir = newDir();
+  const w = new EvidenceWriter<number>({ dir });
+  w.flowDecided(1, rec(1), { action: 'block', rule_id: 'b' });
+  w.packet(1, 2 ** 53, 101, pkt(1, 100));
+  w.packet(1, -1, 101, pkt(1, 100));
+  w.close();
+  const l = index(dir)[0];
+  assert.deepEqual(
+    [l.packets, l.first_ts, l.last_ts],
+    [2, '1970-01-01T00:00:00.000Z', '1970-01-01T00:00:00.000Z'],
+  );
+});
+
 test('a stalled flow holding the whole budget does not blind a new blocked flow', opts, () => {
   const dir = newDir();
   const w = new EvidenceWriter<number>({ dir, pendingBytes: 4500 });

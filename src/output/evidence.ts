@@ -228,7 +228,8 @@ export class EvidenceWriter<K = unknown> {
       return true;
     }
     const held = e.held ?? (e.held = []);
-    if (held.length >= this.flowPackets) return true; // beyond the per-flow bound anyway
+    // beyond the per-flow bounds anyway (never written; held, they would only push other flows out)
+    if (held.length >= this.flowPackets || e.heldBytes >= this.flowBytes) return true;
     // over budget: the flows that have held the longest without a decision give way (a real flow is
     // decided within a few packets; stalled ones must not blind the evidence of new flows)
     while (this.pendingBytes + len > this.pendingCap && this.fifoHead < this.fifo.length) {
@@ -434,8 +435,8 @@ export class EvidenceWriter<K = unknown> {
         ...e.id,
         packets: e.segPackets,
         bytes: e.segBytes,
-        first_ts: new Date(e.segFirst).toISOString(),
-        last_ts: new Date(e.segLast).toISOString(),
+        first_ts: isoMs(e.segFirst),
+        last_ts: isoMs(e.segLast),
         truncated: e.truncated,
         missed: e.missed,
       }) + '\n';
@@ -537,6 +538,14 @@ function newEntry(): Entry {
     segFirst: 0,
     segLast: 0,
   };
+}
+
+/**
+ * A capture time as ISO text; outside what ISO years 0-9999 hold (a crafted pcapng timestamp or
+ * if_tsoffset) it is the epoch, as in the flow records (engine/record-build isoMicro), not a throw.
+ */
+function isoMs(tsMs: number): string {
+  return new Date(Number.isFinite(tsMs) && tsMs >= 0 && tsMs <= 253402300799999 ? tsMs : 0).toISOString();
 }
 
 function writeAll(fd: number, b: Uint8Array, len: number): void {
