@@ -207,7 +207,10 @@ function checkFiles(files: unknown, what: string): void {
       !Number.isSafeInteger(f.size) ||
       (f.size as number) < 0
     )
-      throw new BundleError('ERR_BUNDLE_FORMAT', `${what}: bad file entry ${JSON.stringify(f)?.slice(0, 120)}`);
+      throw new BundleError(
+        'ERR_BUNDLE_FORMAT',
+        `${what}: bad file entry ${JSON.stringify(f)?.slice(0, 120)}`,
+      );
 }
 
 /** The optional `shadow` and `rollout` sections, when present, are well-formed (else refused whole). */
@@ -237,7 +240,12 @@ function checkSections(m: Manifest): void {
  * Check one downloaded file against the manifest (size, then SHA-256); `section` 'shadow' checks it
  * against the shadow section's list.
  */
-export function verifyFile(m: Manifest, name: string, data: Buffer, section: 'active' | 'shadow' = 'active'): void {
+export function verifyFile(
+  m: Manifest,
+  name: string,
+  data: Buffer,
+  section: 'active' | 'shadow' = 'active',
+): void {
   const list = section === 'shadow' ? (m.shadow?.files ?? []) : m.files;
   const f = list.find((x) => x.name === name);
   if (!f)
