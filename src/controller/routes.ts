@@ -510,7 +510,7 @@ export const ROUTES: Route[] = [
     path: '/v1/status',
     need: 'node',
     summary:
-      'a box reports: {node, labels, active_version, last_download, last_activation, errors, counters}',
+      'a box reports: {node, labels, active_version, last_download, last_activation, errors, counters, traffic}',
     handler: async (ctx, c, _who, body) => {
       const o = obj(body);
       if (typeof o.node !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.node))
@@ -525,6 +525,12 @@ export const ROUTES: Route[] = [
         throw badRequest('counters', 'must be an object');
       if (o.labels !== undefined && (typeof o.labels !== 'object' || Array.isArray(o.labels)))
         throw badRequest('labels', 'must be an object');
+      if (
+        o.traffic !== undefined &&
+        o.traffic !== null &&
+        (typeof o.traffic !== 'object' || Array.isArray(o.traffic))
+      )
+        throw badRequest('traffic', 'must be an object or null');
       const ts = (v: unknown) =>
         typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? Date.parse(v) : null;
       const vals = [
@@ -538,11 +544,13 @@ export const ROUTES: Route[] = [
         (c.env as { incoming?: { socket?: { remoteAddress?: string } } })?.incoming?.socket?.remoteAddress ??
           null,
         o.node,
+        o.traffic === undefined || o.traffic === null ? null : JSON.stringify(o.traffic),
       ];
       await ctx.db.run(
-        `INSERT INTO nodes (labels, active_version, last_download, last_activation, errors, counters, last_seen, addr, name) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+        `INSERT INTO nodes (labels, active_version, last_download, last_activation, errors, counters, last_seen, addr, name, traffic) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
          ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, active_version = excluded.active_version, last_download = excluded.last_download,
-           last_activation = excluded.last_activation, errors = excluded.errors, counters = excluded.counters, last_seen = excluded.last_seen, addr = excluded.addr`,
+           last_activation = excluded.last_activation, errors = excluded.errors, counters = excluded.counters, last_seen = excluded.last_seen, addr = excluded.addr,
+           traffic = excluded.traffic`,
         vals,
       );
       return { ok: true };
@@ -563,6 +571,7 @@ export const ROUTES: Route[] = [
           labels: JSON.parse(r.labels as string),
           errors: JSON.parse(r.errors as string),
           counters: JSON.parse(r.counters as string),
+          traffic: r.traffic ? JSON.parse(r.traffic as string) : null,
           drift: cur ? Number(r.active_version) !== cur.version : false,
         })),
       };

@@ -71,6 +71,8 @@ INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '00000000000000000000000000
 INSERT INTO meta (key, value) VALUES ('registry_rev', '0');
 INSERT INTO meta (key, value) VALUES ('settings', '{}');
 `,
+  // h-shadow: nodes.traffic, the box's traffic counters (status report field traffic, JSON)
+  `ALTER TABLE nodes ADD COLUMN traffic TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
