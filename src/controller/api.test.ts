@@ -75,6 +75,7 @@ const EXPECTED: Record<string, 'public' | 'node' | 'viewer' | 'editor' | 'approv
   'POST /v1/versions/:id/reject': 'approver',
   'POST /v1/versions/:id/publish': 'approver',
   'POST /v1/rollback': 'approver',
+  'POST /v1/emergency-stop': 'approver',
   'GET /v1/audit': 'viewer',
   'GET /v1/audit/heads': 'viewer',
   'GET /v1/keys': 'viewer',

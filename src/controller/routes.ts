@@ -28,6 +28,7 @@ import {
   versionOut,
 } from './versions.js';
 import { why } from './why.js';
+import { emergencyStop } from './emergency.js';
 import { currentBundle } from './bundles.js';
 import { BUNDLE_CHANNEL } from './context.js';
 import { metricsOf } from './metrics.js';
@@ -374,6 +375,14 @@ export const ROUTES: Route[] = [
     summary: 'roll back to the previous version (published as a new, higher bundle): {reason}',
     handler: async (ctx, _c, who, body) => rollback(ctx, obj(body).reason, who!.name),
   },
+  {
+    method: 'POST',
+    path: '/v1/emergency-stop',
+    need: 'approver',
+    summary:
+      'kill switch: publish a signed allow-all bundle (a new, higher version) to every node at once, audited: {reason}',
+    handler: async (ctx, _c, who, body) => emergencyStop(ctx, obj(body).reason, who!.name),
+  },
   // ---- audit
   {
     method: 'GET',
@@ -522,19 +531,30 @@ export const ROUTES: Route[] = [
     method: 'GET',
     path: '/v1/nodes',
     need: 'viewer',
-    summary: 'every box that reported: labels, active version, last download/activation, errors, last seen',
+    summary:
+      'every box that reported: labels, active and intended bundle version, drift, last download/activation, last error, last seen',
     handler: async (ctx) => {
       const cur = await currentBundle(ctx.db);
       const rows = await ctx.db.all('SELECT * FROM nodes ORDER BY name');
       return {
         current_bundle: cur?.version ?? null,
-        nodes: rows.map((r) => ({
-          ...r,
-          labels: JSON.parse(r.labels as string),
-          errors: JSON.parse(r.errors as string),
-          counters: JSON.parse(r.counters as string),
-          drift: cur ? Number(r.active_version) !== cur.version : false,
-        })),
+        nodes: rows.map((r) => {
+          const errors = JSON.parse(r.errors as string) as unknown[];
+          const active = r.active_version === null ? null : Number(r.active_version);
+          // with no rollout running, every node is meant to run the current bundle
+          const intended = cur?.version ?? null;
+          return {
+            ...r,
+            active_version: active,
+            last_seen: Number(r.last_seen),
+            labels: JSON.parse(r.labels as string),
+            errors,
+            last_error: errors.length ? errors[errors.length - 1] : null,
+            counters: JSON.parse(r.counters as string),
+            intended_version: intended,
+            drift: intended !== null && active !== intended,
+          };
+        }),
       };
     },
   },
