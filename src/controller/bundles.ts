@@ -114,8 +114,13 @@ export async function buildBundle(
   return { version: number, manifest: m };
 }
 
+/**
+ * The fleet bundle (the newest one that is not a rollout's stage bundle), or with `version` that
+ * bundle (a node's rollout assignment).
+ */
 export async function currentBundle(
   q: Queryable,
+  version?: number | null,
 ): Promise<(Envelope & { version: number; expires_at: number }) | undefined> {
   const b = await q.get<{
     version: number;
@@ -125,7 +130,10 @@ export async function currentBundle(
     trust_version: number;
     expires_at: number;
   }>(
-    'SELECT version, manifest, signature, keyid, trust_version, expires_at FROM bundles ORDER BY version DESC LIMIT 1',
+    version === undefined || version === null
+      ? "SELECT version, manifest, signature, keyid, trust_version, expires_at FROM bundles WHERE kind <> 'stage' ORDER BY version DESC LIMIT 1"
+      : 'SELECT version, manifest, signature, keyid, trust_version, expires_at FROM bundles WHERE version = $1',
+    version === undefined || version === null ? [] : [version],
   );
   if (!b) return undefined;
   const t = await q.get<{ doc: string; signature: string }>(
@@ -155,7 +163,7 @@ export async function resignIfDue(ctx: Ctx, now = Date.now()): Promise<number | 
       expires_at: number;
       created_at: number;
     }>(
-      'SELECT version, policy_version, keyid, expires_at, created_at FROM bundles ORDER BY version DESC LIMIT 1',
+      "SELECT version, policy_version, keyid, expires_at, created_at FROM bundles WHERE kind <> 'stage' ORDER BY version DESC LIMIT 1",
     );
     if (!b) return null;
     const active = await q.get<{ keyid: string }>(
