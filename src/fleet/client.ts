@@ -86,6 +86,11 @@ export class ControllerClient {
   async blob(sha256: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
     const r = await this.req(`/v1/blobs/${sha256}`, {}, 120_000, signal);
     if (r.status !== 200) return this.fail(r, `GET /v1/blobs/${sha256.slice(0, 16)}…`);
+    return this.read(r, maxBytes);
+  }
+
+  /** Read a body up to `maxBytes` + 1 bytes (longer is cut off, not buffered). */
+  private async read(r: Response, maxBytes: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let n = 0;
     const reader = r.body!.getReader();
@@ -100,6 +105,17 @@ export class ControllerClient {
       }
     }
     return Buffer.concat(chunks);
+  }
+
+  /** A delta between two list files (bundle/delta), or null when the controller has none (404). */
+  async delta(from: string, to: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer | null> {
+    const r = await this.req(`/v1/deltas/${from}/${to}`, {}, 120_000, signal);
+    if (r.status === 404) {
+      await r.body?.cancel();
+      return null;
+    }
+    if (r.status !== 200) return this.fail(r, `GET /v1/deltas/${from.slice(0, 16)}…`);
+    return this.read(r, maxBytes);
   }
 
   async status(report: unknown, signal?: AbortSignal): Promise<void> {
