@@ -38,7 +38,7 @@ async function proxy(
         headers,
         body: req.method === 'POST' ? Buffer.concat(chunks) : undefined,
       });
-      let body = Buffer.from(await r.arrayBuffer());
+      let body: Buffer = Buffer.from(await r.arrayBuffer());
       if (req.url!.startsWith('/v1/deltas/') && r.status === 200) {
         st.deltas++;
         if (mangle) body = mangle(req.url!, body);
