@@ -215,7 +215,7 @@ function deltaFigures(entries: number, changes: number) {
   const names: string[] = [];
   for (let i = 0; i < entries; i++) names.push(`n${(i * 2654435761) % 4294967291}.example`);
   const from = canonicalList(names);
-  for (let i = 0; i < changes / 2; i++) names[i * 997] = `changed${i}.example`; // half removed, half added
+  for (let i = 0; i < changes / 2; i++) names[(i * 997) % entries] = `changed${i}.example`; // half removed, half added
   for (let i = 0; i < changes / 2; i++) names.push(`added${i}.example`);
   const to = canonicalList(names);
   const d = makeDelta(from, to)!;
