@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import client from 'prom-client';
 import { PcapWriter } from '../gen/pcap-writer.js';
 import { generate, type TruthRow } from '../gen/synth.js';
 import { EnforceMetrics } from '../enforce/metrics.js';

@@ -244,13 +244,12 @@ export class ReplayBox implements PolicyTarget {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((r) => {
-      const t = setTimeout(done, ms);
-      const self = this;
-      function done(): void {
+      const done = (): void => {
         clearTimeout(t);
-        self.wake = null;
+        this.wake = null;
         r();
-      }
+      };
+      const t = setTimeout(done, ms);
       this.wake = done;
     });
   }
