@@ -31,6 +31,7 @@ import { why } from './why.js';
 import { emergencyStop } from './emergency.js';
 import { controlRollout, getRollout, intendedBundle, listRollouts, startRollout } from './rollouts.js';
 import { currentBundle } from './bundles.js';
+import { deltaBetween } from './deltas.js';
 import { BUNDLE_CHANNEL } from './context.js';
 import { metricsOf } from './metrics.js';
 
@@ -549,6 +550,27 @@ export const ROUTES: Route[] = [
         'Content-Type': 'application/octet-stream',
         'Cache-Control': 'public, max-age=31536000, immutable',
         ETag: `"${h}"`,
+      });
+    },
+  },
+  // h-delta: deltas between two list files (immutable, content-addressed by the pair)
+  {
+    method: 'GET',
+    path: '/v1/deltas/:from/:to',
+    need: 'node',
+    summary:
+      'a delta between two sorted list blobs by their SHA-256 (immutable); 404 when either is unknown or not a sorted list',
+    handler: async (ctx, c) => {
+      const from = c.req.param('from') ?? '';
+      const to = c.req.param('to') ?? '';
+      if (!/^[0-9a-f]{64}$/.test(from)) throw badRequest('from', 'must be 64 hex digits');
+      if (!/^[0-9a-f]{64}$/.test(to)) throw badRequest('to', 'must be 64 hex digits');
+      const d = await deltaBetween(ctx.db, from, to);
+      if (!d) throw notFound(`delta ${from.slice(0, 16)}… → ${to.slice(0, 16)}…`);
+      return c.body(new Uint8Array(d), 200, {
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Cache-Control': 'public, max-age=31536000, immutable',
+        ETag: `"${from}-${to}"`,
       });
     },
   },

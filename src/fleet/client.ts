@@ -130,6 +130,17 @@ export class ControllerClient {
     return (await readCapped(r, maxBytes)).data; // longer than the manifest says: the size check refuses it
   }
 
+  /** A delta between two list files (bundle/delta), or null when the controller has none (404). */
+  async delta(from: string, to: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer | null> {
+    const r = await this.req(`/v1/deltas/${from}/${to}`, {}, 120_000, signal);
+    if (r.status === 404) {
+      await r.body?.cancel();
+      return null;
+    }
+    if (r.status !== 200) return this.fail(r, `GET /v1/deltas/${from.slice(0, 16)}…`);
+    return (await readCapped(r, maxBytes)).data;
+  }
+
   async status(report: unknown, signal?: AbortSignal): Promise<void> {
     const r = await this.req(
       '/v1/status',
