@@ -8,17 +8,14 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parsePolicy, compilePolicy } from '../policy/index.js';
-import { Enforcer } from './enforcer.js';
-import { NF_ACCEPT, NF_DROP, type NfPacket } from './nfq.js';
-import { newCounters, C } from './counters.js';
+import { NF_ACCEPT, NF_DROP } from './nfq.js';
+import { C } from './counters.js';
+import { MASK, Rig } from './testing/verdict-rig.js';
 import { MARK_DROP, MARK_POLICE, MARK_RST, markValue } from './rules.js';
 import { ResidualTable } from './residual.js';
 import { captureClientHello } from './testing/ch-client.js';
 import { Conv } from './testing/packets.js';
 import type { CompiledPolicy } from '../policy/types.js';
-import type { VerdictEvent } from './types.js';
-
-const MASK = 0x00ff0000;
 const mk = (v: number): number => markValue(MASK, v);
 
 async function policy(rule: string): Promise<CompiledPolicy> {
@@ -34,41 +31,6 @@ ${rule
   .join('\n')}
 `;
   return compilePolicy(await parsePolicy(text, 'test.yaml'));
-}
-
-class Rig {
-  verdicts: [number, number, number][] = [];
-  events: VerdictEvent[] = [];
-  id = 0;
-  counters = newCounters();
-  enf: Enforcer;
-  constructor(p: CompiledPolicy, residualCap?: number) {
-    this.enf = new Enforcer({
-      queue: 0,
-      sink: { verdict: (id, v, m) => this.verdicts.push([id, v, m]) },
-      policy: p,
-      markMask: MASK,
-      throttle: 'userspace',
-      counters: this.counters,
-      onVerdict: (e) => this.events.push(e),
-      rstToServer: false,
-      residualCap,
-    });
-  }
-  /** Feed one packet; its verdict [verdict, mark]. */
-  feed(buf: Uint8Array, now = 0): [number, number] {
-    const id = ++this.id;
-    const p: NfPacket = { id, mark: 0, hwProtocol: 0x0800, hook: 2, payload: buf };
-    this.enf.handle(p, now);
-    const v = this.verdicts.find((x) => x[0] === id);
-    assert.ok(v, `packet ${id} got a verdict`);
-    return [v[1], v[2]];
-  }
-  handshake(c: Conv, now = 0): void {
-    this.feed(c.syn(), now);
-    this.feed(c.synAck(), now);
-    this.feed(c.ack(), now);
-  }
 }
 
 const ACC_POLICE: [number, number] = [NF_ACCEPT, mk(MARK_POLICE)];
@@ -149,7 +111,9 @@ describe('block methods and residual blocking', () => {
 
   it('residual address-pair: any new connection between the two addresses is dropped (stall becomes drop)', async () => {
     const r = new Rig(
-      await policy('action: block\nmethod: stall\nafter_packets: 1\nresidual: {seconds: 420, key: address-pair}'),
+      await policy(
+        'action: block\nmethod: stall\nafter_packets: 1\nresidual: {seconds: 420, key: address-pair}',
+      ),
     );
     const c = new Conv(40000);
     r.handshake(c);
@@ -178,10 +142,16 @@ describe('block methods and residual blocking', () => {
       await assert.rejects(policy(rule), (e: Error) => re.test(e.message), rule);
     };
     await bad('action: block\nafter_packets: 3', /after_packets.*only to block method 'stall'.*method 'rst'/);
-    await bad('action: throttle\nrate: 1mbit\nafter_bytes: 10', /after_bytes.*only to block method 'curtain'/);
+    await bad(
+      'action: throttle\nrate: 1mbit\nafter_bytes: 10',
+      /after_bytes.*only to block method 'curtain'/,
+    );
     await bad('action: block\nmethod: degrade', /needs 'probability'/);
     await bad('action: block\nmethod: degrade\nprobability: 1.5', /probability/);
-    await bad('action: throttle\nrate: 1mbit\nresidual: {seconds: 5}', /'residual' applies only to action 'block'/);
+    await bad(
+      'action: throttle\nrate: 1mbit\nresidual: {seconds: 5}',
+      /'residual' applies only to action 'block'/,
+    );
     await bad('action: block\nresidual: {seconds: 5, key: ip}', /key/);
     await bad('action: block\nmethod: curtain\nafter_bytes: lots', /after_bytes/);
     const stall = (await policy('action: block\nmethod: stall')).policy.rules[0];
