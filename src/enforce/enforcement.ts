@@ -91,11 +91,35 @@ export function enforcementOf(d: Decision, tcp: boolean, ctx: EnforceContext): E
     const b = d.block;
     switch (d.method) {
       case 'stall':
-        return { kind: K_STALL, mark: m.police, name: 'stall', rate: 0, burst: 0, left: b?.after_packets ?? 0, p: 0 };
+        return {
+          kind: K_STALL,
+          mark: m.police,
+          name: 'stall',
+          rate: 0,
+          burst: 0,
+          left: b?.after_packets ?? 0,
+          p: 0,
+        };
       case 'curtain':
-        return { kind: K_CURTAIN, mark: m.police, name: 'curtain', rate: 0, burst: 0, left: b?.after_bytes ?? 0, p: 0 };
+        return {
+          kind: K_CURTAIN,
+          mark: m.police,
+          name: 'curtain',
+          rate: 0,
+          burst: 0,
+          left: b?.after_bytes ?? 0,
+          p: 0,
+        };
       case 'degrade':
-        return { kind: K_DEGRADE, mark: m.police, name: 'degrade', rate: 0, burst: 0, left: 0, p: b?.probability ?? 1 };
+        return {
+          kind: K_DEGRADE,
+          mark: m.police,
+          name: 'degrade',
+          rate: 0,
+          burst: 0,
+          left: 0,
+          p: b?.probability ?? 1,
+        };
       case 'drop':
         return { kind: K_DROP, mark: m.drop, name: 'drop', rate: 0, burst: 0, left: 0, p: 0 };
       default:

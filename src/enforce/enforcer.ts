@@ -531,6 +531,16 @@ export class Enforcer {
       this.count(d);
       this.emit(f, st, e.name, now);
     }
-    packetVerdict(st, sink, p.id, p.payload.length, t.lastToServer, now, this.c, this.engine.pkt.payLen, this.marks.drop);
+    packetVerdict(
+      st,
+      sink,
+      p.id,
+      p.payload.length,
+      t.lastToServer,
+      now,
+      this.c,
+      this.engine.pkt.payLen,
+      this.marks.drop,
+    );
   }
 }
