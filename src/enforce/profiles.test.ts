@@ -49,6 +49,13 @@ describe('profiles', () => {
     mob.handshake(c);
     assert.deepEqual(mob.feed(c.c(ch['twitter.com'])), [NF_ACCEPT, mk(MARK_POLICE)]);
     assert.equal(mob.events[0].verdict.action, 'throttle');
+    // subscriber side: an outside host (198.51.100.7) connecting in to a subscriber with a Twitter
+    // ClientHello does not trigger
+    const inb = new Conv(443, [198, 51, 100, 7], [10, 0, 0, 5]);
+    mob.handshake(inb);
+    assert.deepEqual(mob.feed(inb.c(ch['twitter.com'])), [NF_ACCEPT, 0]);
+    assert.deepEqual(mob.feed(inb.s(new Uint8Array(1000))), [NF_ACCEPT, 0]);
+    assert.equal(mob.events.length, 1, 'only the subscriber-initiated connection triggered');
     const fix = new Rig(await load('tspu-2021-05-fixed'));
     const c2 = new Conv();
     fix.handshake(c2);

@@ -165,6 +165,7 @@ class Builder {
       },
       provenance: (o.provenance as Record<string, unknown>) ?? null,
       rules: [],
+      subscriber: null,
     };
     if (typeof prot.exact_file === 'string')
       p.protected.exact = p.protected.exact.concat(
@@ -190,6 +191,15 @@ class Builder {
         );
       seen.set(r.id, i);
       p.rules.push(r);
+    }
+    const sub = o.subscriber as Obj | undefined;
+    if (sub !== undefined) {
+      // the engine's client is the side that opened the connection: "a subscriber initiated it" is
+      // "the client address is on the subscriber side", the rules' own src_ip condition
+      p.subscriber = this.cidrs(['subscriber', 'cidr'], sub.cidr as unknown[]);
+      for (const r of p.rules)
+        if ((r.action === 'block' || r.action === 'throttle') && r.match.src_ip === null)
+          r.match.src_ip = p.subscriber.slice();
     }
     return p;
   }

@@ -143,6 +143,9 @@ export interface Policy {
   protected: ProtectedSet;
   provenance: Record<string, unknown> | null;
   rules: Rule[];
+  /** The subscriber side (canonical CIDRs), or null: when set, block/throttle rules trigger only on
+   *  connections a subscriber initiated (the loader narrows their `src_ip` to these ranges). */
+  subscriber?: string[] | null;
 }
 
 /** What the matcher sees of a flow. */
