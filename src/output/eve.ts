@@ -43,7 +43,8 @@ export interface EveContext {
 /** The verdict details an inline box adds (structurally the enforcer's VerdictTaken). */
 export interface VerdictDetails {
   action: PolicyVerdict['action'];
-  enforcement: 'accept' | 'drop' | 'reset' | 'police-userspace' | 'police-kernel';
+  enforcement:
+    'accept' | 'drop' | 'reset' | 'police-userspace' | 'police-kernel' | 'stall' | 'curtain' | 'degrade';
   rate_bps?: number;
   burst_bytes?: number;
   reason: string;

@@ -66,7 +66,10 @@ function freezeDecision(d: Decision): Decision {
 
 function decisionOf(rule_id: string | null, a: DefaultAction): Decision {
   const d: Decision = { rule_id, action: a.action };
-  if (a.action === 'block') d.method = a.method ?? 'rst';
+  if (a.action === 'block') {
+    d.method = a.method ?? 'rst';
+    if (a.block) d.block = Object.freeze({ ...a.block });
+  }
   if (a.action === 'throttle') {
     d.rate_bps = a.rate_bps;
     d.burst_bytes = a.burst_bytes;

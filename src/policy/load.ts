@@ -17,6 +17,8 @@ import { YamlSource, pathText, type Path } from './yamlpos.js';
 import type {
   Action,
   BlockMethod,
+  BlockParams,
+  ResidualKey,
   DefaultAction,
   HostMatch,
   Inspection,
@@ -27,6 +29,11 @@ import type {
 } from './types.js';
 
 type Obj = Record<string, unknown>;
+
+/** SNI-II: 5–8 more packets pass after the trigger (IMC22); the default is inside that range. */
+export const STALL_AFTER_PACKETS = 6;
+/** 2025 curtain: the freeze after ~15–20 KB server→client; default 16 KiB. */
+export const CURTAIN_AFTER_BYTES = 16384;
 
 export const INSPECTION_DEFAULTS: Record<Inspection['mode'], Inspection> = {
   normal: {
@@ -158,6 +165,7 @@ class Builder {
       },
       provenance: (o.provenance as Record<string, unknown>) ?? null,
       rules: [],
+      subscriber: null,
     };
     if (typeof prot.exact_file === 'string')
       p.protected.exact = p.protected.exact.concat(
@@ -184,6 +192,15 @@ class Builder {
       seen.set(r.id, i);
       p.rules.push(r);
     }
+    const sub = o.subscriber as Obj | undefined;
+    if (sub !== undefined) {
+      // the engine's client is the side that opened the connection: "a subscriber initiated it" is
+      // "the client address is on the subscriber side", the rules' own src_ip condition
+      p.subscriber = this.cidrs(['subscriber', 'cidr'], sub.cidr as unknown[]);
+      for (const r of p.rules)
+        if ((r.action === 'block' || r.action === 'throttle') && r.match.src_ip === null)
+          r.match.src_ip = p.subscriber.slice();
+    }
     return p;
   }
 
@@ -196,8 +213,8 @@ class Builder {
     path: Path,
     o: Obj,
     action: Action,
-  ): Pick<DefaultAction, 'method' | 'rate_bps' | 'burst_bytes'> {
-    const out: Pick<DefaultAction, 'method' | 'rate_bps' | 'burst_bytes'> = {};
+  ): Pick<DefaultAction, 'method' | 'rate_bps' | 'burst_bytes' | 'block'> {
+    const out: Pick<DefaultAction, 'method' | 'rate_bps' | 'burst_bytes' | 'block'> = {};
     if (o.method !== undefined) {
       if (action !== 'block')
         throw this.err(
@@ -207,6 +224,8 @@ class Builder {
         );
       out.method = o.method as BlockMethod;
     } else if (action === 'block') out.method = 'rst';
+    const block = this.blockParams(path, o, action, out.method);
+    if (block) out.block = block;
     if (action === 'throttle') {
       if (o.rate === undefined) throw this.err(path, `action 'throttle' needs 'rate' (e.g. rate: 128kbit)`);
       const rate = parseRate(o.rate);
@@ -232,6 +251,61 @@ class Builder {
         );
     }
     return out;
+  }
+
+  /**
+   * The block method's parameters and residual blocking: each only with its method (else an error
+   * naming the field), unverified figures defaulting to the documented value (docs/POLICY.md).
+   */
+  private blockParams(
+    path: Path,
+    o: Obj,
+    action: Action,
+    method: BlockMethod | undefined,
+  ): BlockParams | null {
+    const own: Record<string, BlockMethod> = {
+      after_packets: 'stall',
+      after_bytes: 'curtain',
+      probability: 'degrade',
+    };
+    for (const k of Object.keys(own))
+      if (o[k] !== undefined && method !== own[k])
+        throw this.err(
+          [...path, k],
+          `'${k}' applies only to block method '${own[k]}' (this is ${action === 'block' ? `method '${method}'` : `action '${action}'`})`,
+          true,
+        );
+    if (o.residual !== undefined && action !== 'block')
+      throw this.err(
+        [...path, 'residual'],
+        `'residual' applies only to action 'block' (this is '${action}')`,
+        true,
+      );
+    if (action !== 'block') return null;
+    const b: BlockParams = {};
+    if (method === 'stall') b.after_packets = (o.after_packets as number | undefined) ?? STALL_AFTER_PACKETS;
+    if (method === 'curtain') {
+      if (o.after_bytes === undefined) b.after_bytes = CURTAIN_AFTER_BYTES;
+      else {
+        const n = parseSize(o.after_bytes);
+        if (typeof n === 'string') throw this.err([...path, 'after_bytes'], n.slice(1));
+        b.after_bytes = n;
+      }
+    }
+    if (method === 'degrade') {
+      if (o.probability === undefined)
+        throw this.err(
+          path,
+          `block method 'degrade' needs 'probability' (0 < p ≤ 1, e.g. probability: 0.05)`,
+        );
+      b.probability = o.probability as number;
+    }
+    const r = o.residual as Obj | undefined;
+    if (r !== undefined) {
+      b.residual_s = r.seconds as number;
+      b.residual_key = (r.key as ResidualKey | undefined) ?? '5-tuple';
+    }
+    return Object.keys(b).length > 0 ? b : null;
   }
 
   private defaultAction(v: unknown): DefaultAction {

@@ -6,7 +6,28 @@
  */
 
 export type Action = 'allow' | 'log' | 'block' | 'throttle';
-export type BlockMethod = 'rst' | 'drop';
+/**
+ * How a block is carried out (docs/POLICY.md "Block methods"): `rst` (RST both ways), `drop` (silent,
+ * the trigger included: SNI-IV), `stall` (`after_packets` more packets pass, then both directions are
+ * dropped: SNI-II), `curtain` (server→client frozen after `after_bytes`, silently: the 2025 curtain),
+ * `degrade` (each packet dropped with `probability`: the manual's "capacity").
+ */
+export type BlockMethod = 'rst' | 'drop' | 'stall' | 'curtain' | 'degrade';
+/** What residual blocking keys on after a trigger. */
+export type ResidualKey = '5-tuple' | 'address-pair';
+
+/** Parameters of the block methods and of residual blocking (only those of the method are set). */
+export interface BlockParams {
+  /** stall: packets (either direction) that still pass after the trigger. */
+  after_packets?: number;
+  /** curtain: server→client payload bytes that pass before the freeze. */
+  after_bytes?: number;
+  /** degrade: probability in [0, 1] that each packet is dropped. */
+  probability?: number;
+  /** Residual blocking after a trigger: seconds, and what it keys on. */
+  residual_s?: number;
+  residual_key?: ResidualKey;
+}
 
 /** Where something was written (1-based line and column). */
 export interface SourcePos {
@@ -57,6 +78,7 @@ export interface Rule {
   method?: BlockMethod;
   rate_bps?: number;
   burst_bytes?: number;
+  block?: BlockParams;
   priority: number;
   enabled: boolean;
   /** ISO date or date-time, or null. */
@@ -77,6 +99,7 @@ export interface DefaultAction {
   method?: BlockMethod;
   rate_bps?: number;
   burst_bytes?: number;
+  block?: BlockParams;
 }
 
 export type InspectionMode = 'normal' | 'tspu-2021';
@@ -120,6 +143,9 @@ export interface Policy {
   protected: ProtectedSet;
   provenance: Record<string, unknown> | null;
   rules: Rule[];
+  /** The subscriber side (canonical CIDRs), or null: when set, block/throttle rules trigger only on
+   *  connections a subscriber initiated (the loader narrows their `src_ip` to these ranges). */
+  subscriber?: string[] | null;
 }
 
 /** What the matcher sees of a flow. */
@@ -148,6 +174,8 @@ export interface Decision {
   method?: BlockMethod;
   rate_bps?: number;
   burst_bytes?: number;
+  /** Block method parameters and residual blocking (block only; absent: none). */
+  block?: BlockParams;
 }
 
 export interface CompiledPolicy {
