@@ -22,11 +22,25 @@ export interface AuditHead {
   hash: string;
 }
 
+/**
+ * A second policy the box evaluates on every new flow beside the active one and never enforces
+ * (shadow evaluation); its files are verified exactly like the active ones.
+ */
+export interface ShadowSection {
+  policy_version: number;
+  main: string;
+  files: FileMeta[];
+}
+
 export interface Manifest {
   type: 'chokepoint-bundle';
   format_version: number;
   version: number;
-  kind: 'publish' | 'resign' | 'rollback' | 'emergency';
+  kind: 'publish' | 'resign' | 'rollback' | 'emergency' | 'stage' | 'shadow';
+  /** Absent or null: no shadow evaluation (a bundle without it behaves as before). */
+  shadow?: ShadowSection | null;
+  /** The rollout and stage this bundle was built for (informational; absent or null: none). */
+  rollout?: { id: number; stage: number } | null;
   policy_version: number;
   created: string;
   expires: string;
@@ -160,6 +174,8 @@ export function verifyEnvelope(
     );
   if (!Number.isInteger(m.version) || !Array.isArray(m.files) || typeof m.main !== 'string')
     throw new BundleError('ERR_BUNDLE_FORMAT', 'manifest lacks version, main or files');
+  checkManifestFiles(m.files);
+  checkSections(m);
   if (m.signing_keyid !== undefined && m.signing_keyid !== env.keyid)
     throw new BundleError('ERR_BUNDLE_SIGNATURE', 'manifest names another signing key than the envelope');
   if (!o.allowExpired && Date.parse(m.expires) <= now)
@@ -181,10 +197,84 @@ export function verifyBundle(
   return verifyEnvelope(env, rootPublicPem, o).manifest;
 }
 
-/** Check one downloaded file against the manifest (size, then SHA-256). */
-export function verifyFile(m: Manifest, name: string, data: Buffer): void {
-  const f = m.files.find((x) => x.name === name);
-  if (!f) throw new BundleError('ERR_BUNDLE_FILE', `${name} is not in the manifest`);
+/** Most files a manifest may list, and most bytes they may add up to (what a box will download). */
+export const MAX_BUNDLE_FILES = 4096;
+export const MAX_BUNDLE_BYTES = 1024 * 1024 * 1024;
+
+/** File entries: each a string name, a SHA-256, a size; names unique; count and total size bounded. */
+export function checkManifestFiles(files: readonly FileMeta[]): void {
+  if (files.length > MAX_BUNDLE_FILES)
+    throw new BundleError(
+      'ERR_BUNDLE_FORMAT',
+      `manifest lists ${files.length} files (limit ${MAX_BUNDLE_FILES})`,
+    );
+  const seen = new Set<string>();
+  let total = 0;
+  for (const f of files) {
+    if (typeof f?.name !== 'string' || typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256))
+      throw new BundleError('ERR_BUNDLE_FORMAT', `bad name or hash for file ${JSON.stringify(f?.name)}`);
+    if (!Number.isSafeInteger(f.size) || f.size < 0 || f.size > MAX_BUNDLE_BYTES)
+      throw new BundleError('ERR_BUNDLE_FORMAT', `${f.name}: bad size ${f.size} (0..${MAX_BUNDLE_BYTES})`);
+    if (seen.has(f.name)) throw new BundleError('ERR_BUNDLE_FORMAT', `${f.name} is listed twice`);
+    seen.add(f.name);
+    total += f.size;
+  }
+  if (total > MAX_BUNDLE_BYTES)
+    throw new BundleError('ERR_BUNDLE_FORMAT', `files add up to ${total} bytes (limit ${MAX_BUNDLE_BYTES})`);
+}
+
+/** name → entry per manifest (built once: checking every file stays linear). */
+const byName = new WeakMap<readonly FileMeta[], Map<string, FileMeta>>();
+
+/** The optional `shadow` and `rollout` sections, when present, are well-formed (else refused whole). */
+function checkSections(m: Manifest): void {
+  const s = m.shadow as unknown;
+  if (s !== undefined && s !== null) {
+    const o = s as Partial<ShadowSection>;
+    if (typeof o !== 'object' || Array.isArray(o))
+      throw new BundleError('ERR_BUNDLE_FORMAT', 'manifest shadow: must be an object or null');
+    if (!Number.isInteger(o.policy_version))
+      throw new BundleError('ERR_BUNDLE_FORMAT', 'manifest shadow.policy_version: must be an integer');
+    if (typeof o.main !== 'string')
+      throw new BundleError('ERR_BUNDLE_FORMAT', 'manifest shadow.main: must be a file name');
+    if (!Array.isArray(o.files))
+      throw new BundleError('ERR_BUNDLE_FORMAT', 'manifest shadow.files: must be a list');
+    checkManifestFiles(o.files);
+    if (!o.files!.some((f) => f.name === o.main))
+      throw new BundleError('ERR_BUNDLE_FORMAT', `manifest shadow.main ${o.main} is not in shadow.files`);
+  }
+  const r = m.rollout as unknown;
+  if (r !== undefined && r !== null) {
+    const o = r as { id?: unknown; stage?: unknown };
+    if (typeof o !== 'object' || !Number.isInteger(o.id) || !Number.isInteger(o.stage))
+      throw new BundleError('ERR_BUNDLE_FORMAT', 'manifest rollout: must be {id, stage} integers or null');
+  }
+}
+
+/**
+ * Check one downloaded file against the manifest (size, then SHA-256); `section` 'shadow' checks it
+ * against the shadow section's list.
+ */
+export function verifyFile(
+  m: Manifest,
+  name: string,
+  data: Buffer,
+  section: 'active' | 'shadow' = 'active',
+): void {
+  const list = section === 'shadow' ? (m.shadow?.files ?? []) : m.files;
+  let idx = byName.get(list);
+  if (!idx) {
+    idx = new Map();
+    for (const x of list) if (!idx.has(x.name)) idx.set(x.name, x);
+    byName.set(list, idx);
+  }
+  const f = idx.get(name);
+  if (!f)
+    throw new BundleError(
+      'ERR_BUNDLE_FILE',
+      `${section === 'shadow' ? 'shadow file ' : ''}${name} is not in the manifest`,
+    );
+  name = section === 'shadow' ? `shadow ${name}` : name;
   if (data.length !== f.size)
     throw new BundleError('ERR_BUNDLE_FILE', `${name}: ${data.length} bytes, manifest says ${f.size}`);
   if (createHash('sha256').update(data).digest('hex') !== f.sha256)

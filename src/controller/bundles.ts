@@ -26,9 +26,20 @@ export {
   type Manifest,
 } from '../bundle/verify.js';
 
+/** Extra sections of a bundle (bundle/verify's contract); both absent: a bundle as before. */
+export interface BundleExtras {
+  /** A version id the boxes evaluate in shadow beside `policyVersion` (never enforced). */
+  shadow?: number | null;
+  /** The rollout and stage the bundle is built for (h-rollout's orchestration decides). */
+  rollout?: { id: number; stage: number } | null;
+}
+
 /**
  * Build and sign bundle N+1 for `policyVersion` inside the caller's transaction (which must already
- * hold the audit row of the decision, so the manifest's audit head covers it).
+ * hold the audit row of the decision, so the manifest's audit head covers it). With
+ * `extras.shadow`, the manifest carries that version's main file and files (hashes and sizes, the
+ * blobs are already stored) as its `shadow` section; `extras.rollout` is copied as is. Use
+ * {@link signBundle} for a bundle in its own transaction.
  */
 export async function buildBundle(
   ctx: Ctx,
@@ -36,6 +47,7 @@ export async function buildBundle(
   policyVersion: number,
   kind: Manifest['kind'],
   actor: string,
+  extras: BundleExtras = {},
 ): Promise<{ version: number; manifest: Manifest }> {
   if (ctx.db.kind === 'postgres') await q.run('SELECT pg_advisory_xact_lock(727002)');
   const key = await q.get<{ keyid: string; private_key: string }>(
@@ -63,6 +75,15 @@ export async function buildBundle(
     [policyVersion],
   );
   if (!v) throw new ApiError(404, 'ERR_NOT_FOUND', `version ${policyVersion} not found`);
+  let shadow: Manifest['shadow'] = null;
+  if (extras.shadow !== undefined && extras.shadow !== null) {
+    const sv = await q.get<{ id: number; files: string; main: string }>(
+      'SELECT id, files, main FROM versions WHERE id = $1',
+      [extras.shadow],
+    );
+    if (!sv) throw new ApiError(404, 'ERR_NOT_FOUND', `shadow version ${extras.shadow} not found`);
+    shadow = { policy_version: Number(sv.id), main: sv.main, files: JSON.parse(sv.files) as FileMeta[] };
+  }
   const approvals = await q.all<{ user_name: string; at: number }>(
     'SELECT user_name, at FROM approvals WHERE version_id = $1 ORDER BY at',
     [policyVersion],
@@ -74,7 +95,13 @@ export async function buildBundle(
     actor,
     action: `bundle.${kind}`,
     target: `bundle:${number}`,
-    after: { bundle: number, policy_version: policyVersion, keyid: key.keyid },
+    after: {
+      bundle: number,
+      policy_version: policyVersion,
+      keyid: key.keyid,
+      ...(shadow ? { shadow_version: shadow.policy_version } : {}),
+      ...(extras.rollout ? { rollout: extras.rollout } : {}),
+    },
   });
   const m: Manifest = {
     type: 'chokepoint-bundle',
@@ -95,6 +122,8 @@ export async function buildBundle(
     signing_keyid: key.keyid,
     trust_version: trust.version,
   };
+  if (shadow) m.shadow = shadow;
+  if (extras.rollout) m.rollout = { id: extras.rollout.id, stage: extras.rollout.stage };
   const text = JSON.stringify(m);
   await q.run(
     'INSERT INTO bundles (version, policy_version, kind, manifest, signature, keyid, trust_version, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)',
@@ -114,8 +143,28 @@ export async function buildBundle(
   return { version: number, manifest: m };
 }
 
+/**
+ * Sign and publish bundle N+1 for `policyVersion` (optionally with a shadow version and rollout tag)
+ * in its own transaction, with its audit entry: the small entry point for whoever decides when (a
+ * rollout stage, a test). Returns the bundle number and manifest.
+ */
+export async function signBundle(
+  ctx: Ctx,
+  policyVersion: number,
+  kind: Manifest['kind'],
+  actor: string,
+  extras: BundleExtras = {},
+): Promise<{ version: number; manifest: Manifest }> {
+  return ctx.db.tx((q) => buildBundle(ctx, q, policyVersion, kind, actor, extras));
+}
+
+/**
+ * The fleet bundle (the newest one that is not a rollout's stage bundle), or with `version` that
+ * bundle (a node's rollout assignment).
+ */
 export async function currentBundle(
   q: Queryable,
+  version?: number | null,
 ): Promise<(Envelope & { version: number; expires_at: number }) | undefined> {
   const b = await q.get<{
     version: number;
@@ -125,7 +174,10 @@ export async function currentBundle(
     trust_version: number;
     expires_at: number;
   }>(
-    'SELECT version, manifest, signature, keyid, trust_version, expires_at FROM bundles ORDER BY version DESC LIMIT 1',
+    version === undefined || version === null
+      ? "SELECT version, manifest, signature, keyid, trust_version, expires_at FROM bundles WHERE kind <> 'stage' ORDER BY version DESC LIMIT 1"
+      : 'SELECT version, manifest, signature, keyid, trust_version, expires_at FROM bundles WHERE version = $1',
+    version === undefined || version === null ? [] : [version],
   );
   if (!b) return undefined;
   const t = await q.get<{ doc: string; signature: string }>(
@@ -155,7 +207,7 @@ export async function resignIfDue(ctx: Ctx, now = Date.now()): Promise<number | 
       expires_at: number;
       created_at: number;
     }>(
-      'SELECT version, policy_version, keyid, expires_at, created_at FROM bundles ORDER BY version DESC LIMIT 1',
+      "SELECT version, policy_version, keyid, expires_at, created_at FROM bundles WHERE kind <> 'stage' ORDER BY version DESC LIMIT 1",
     );
     if (!b) return null;
     const active = await q.get<{ keyid: string }>(

@@ -28,6 +28,8 @@ import {
   versionOut,
 } from './versions.js';
 import { why } from './why.js';
+import { emergencyStop } from './emergency.js';
+import { controlRollout, getRollout, intendedBundle, listRollouts, startRollout } from './rollouts.js';
 import { currentBundle } from './bundles.js';
 import { BUNDLE_CHANNEL } from './context.js';
 import { metricsOf } from './metrics.js';
@@ -61,19 +63,49 @@ function intQuery(c: Context, name: string): number | undefined {
 const obj = (b: unknown): Record<string, unknown> =>
   typeof b === 'object' && b !== null && !Array.isArray(b) ? (b as Record<string, unknown>) : {};
 
-async function waitForBundle(ctx: Ctx, have: number, ms: number): Promise<void> {
-  if (ms <= 0) return;
+/**
+ * Wait until a bundle newer than `have` is signalled, `ms` pass, or the client goes away (`signal`).
+ * Waiters are capped in total and per token (`config.maxWaiters`): one more is refused with 503, so
+ * opening and dropping many `?wait=` requests cannot pile up listeners and timers.
+ */
+async function waitForBundle(
+  ctx: Ctx,
+  have: number,
+  ms: number,
+  token: number,
+  signal: AbortSignal,
+): Promise<void> {
+  if (ms <= 0 || signal.aborted) return;
+  const lim = ctx.config.maxWaiters;
+  const mine = ctx.waitersByToken.get(token) ?? 0;
+  if (ctx.waiters >= lim.total || mine >= lim.perToken)
+    throw new ApiError(
+      503,
+      'ERR_TOO_MANY_WAITERS',
+      ctx.waiters >= lim.total
+        ? `${ctx.waiters} long-polls already waiting (limit ${lim.total}); retry later`
+        : `this token already has ${mine} long-polls waiting (limit ${lim.perToken}); retry later`,
+      'wait',
+    );
+  ctx.waiters++;
+  ctx.waitersByToken.set(token, mine + 1);
   await new Promise<void>((resolve) => {
     const t = setTimeout(done, ms);
     function done() {
       clearTimeout(t);
       ctx.events.off(BUNDLE_CHANNEL, on);
+      signal.removeEventListener('abort', done);
+      ctx.waiters--;
+      const k = (ctx.waitersByToken.get(token) ?? 1) - 1;
+      if (k > 0) ctx.waitersByToken.set(token, k);
+      else ctx.waitersByToken.delete(token);
       resolve();
     }
     function on(v: number) {
       if (v > have) done();
     }
     ctx.events.on(BUNDLE_CHANNEL, on);
+    signal.addEventListener('abort', done, { once: true });
   });
 }
 
@@ -374,6 +406,46 @@ export const ROUTES: Route[] = [
     summary: 'roll back to the previous version (published as a new, higher bundle): {reason}',
     handler: async (ctx, _c, who, body) => rollback(ctx, obj(body).reason, who!.name),
   },
+  {
+    method: 'POST',
+    path: '/v1/emergency-stop',
+    need: 'approver',
+    summary:
+      'kill switch: publish a signed allow-all bundle (a new, higher version) to every node at once, audited: {reason}',
+    handler: async (ctx, _c, who, body) => emergencyStop(ctx, obj(body).reason, who!.name),
+  },
+  // ---- rollouts
+  {
+    method: 'POST',
+    path: '/v1/rollouts',
+    need: 'approver',
+    summary:
+      'start a staged rollout of an approved version: {version_id, plan?} (plan: YAML/JSON text or object)',
+    handler: async (ctx, _c, who, body) => startRollout(ctx, body, who!.name),
+  },
+  {
+    method: 'GET',
+    path: '/v1/rollouts',
+    need: 'viewer',
+    summary: 'rollouts, newest first (without samples)',
+    handler: async (ctx) => ({ rollouts: await listRollouts(ctx.db) }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/rollouts/:id',
+    need: 'viewer',
+    summary:
+      'a rollout: plan, stages (state, bake, nodes), analysis samples {at,node,metric,value,baseline,threshold,pass}, state, reason',
+    handler: async (ctx, c) => getRollout(ctx.db, intParam(c, 'id')),
+  },
+  ...(['pause', 'resume', 'abort', 'rollback'] as const).map((op): Route => ({
+    method: 'POST',
+    path: `/v1/rollouts/:id/${op}`,
+    need: 'approver',
+    body: 'none',
+    summary: `${op} a rollout${op === 'abort' || op === 'rollback' ? ' (nodes that took the version get the previous content as a new, higher bundle)' : ''}`,
+    handler: async (ctx, c, who) => controlRollout(ctx, intParam(c, 'id'), op, who!.name),
+  })),
   // ---- audit
   {
     method: 'GET',
@@ -438,16 +510,21 @@ export const ROUTES: Route[] = [
     need: 'node',
     body: 'none',
     summary:
-      'the current signed bundle manifest; If-None-Match + wait=SECONDS long-polls until a newer one (304 on timeout)',
+      'the current signed bundle manifest; If-None-Match + wait=SECONDS long-polls until a newer one (304 on timeout; 503 when too many long-polls wait)',
     query: ['wait'],
-    handler: async (ctx, c) => {
+    handler: async (ctx, c, who) => {
       const wait = Math.min(intQuery(c, 'wait') ?? 0, ctx.config.maxWaitS);
       const inm = c.req.header('if-none-match');
-      let b = await currentBundle(ctx.db);
+      // the bundle intended for this node (its rollout stage), else the fleet bundle
+      const mine = async () => currentBundle(ctx.db, await intendedBundle(ctx.db, who!.name));
+      let b = await mine();
       const have = inm ? Number(/^(?:W\/)?"(\d+)"$/.exec(inm.trim())?.[1] ?? -1) : -1;
-      if (b && have === b.version && wait > 0) {
-        await waitForBundle(ctx, have, wait * 1000);
-        b = await currentBundle(ctx.db);
+      const until = Date.now() + wait * 1000;
+      // a new bundle for other nodes wakes the wait; keep waiting while this node's is unchanged
+      while (b && have === b.version && Date.now() < until) {
+        await waitForBundle(ctx, have, until - Date.now(), who!.tokenId, c.req.raw.signal);
+        if (c.req.raw.signal.aborted) break;
+        b = await mine();
       }
       if (!b) return c.json({ error: { code: 'ERR_NO_BUNDLE', message: 'nothing published yet' } }, 404);
       const etag = `"${b.version}"`;
@@ -480,7 +557,7 @@ export const ROUTES: Route[] = [
     path: '/v1/status',
     need: 'node',
     summary:
-      'a box reports: {node, labels, active_version, last_download, last_activation, errors, counters}',
+      'a box reports: {node, labels, active_version, last_download, last_activation, errors, counters, traffic}',
     handler: async (ctx, c, _who, body) => {
       const o = obj(body);
       if (typeof o.node !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.node))
@@ -495,6 +572,14 @@ export const ROUTES: Route[] = [
         throw badRequest('counters', 'must be an object');
       if (o.labels !== undefined && (typeof o.labels !== 'object' || Array.isArray(o.labels)))
         throw badRequest('labels', 'must be an object');
+      if (
+        o.traffic !== undefined &&
+        o.traffic !== null &&
+        (typeof o.traffic !== 'object' || Array.isArray(o.traffic))
+      )
+        throw badRequest('traffic', 'must be an object or null');
+      if (o.traffic && JSON.stringify(o.traffic).length > 64 * 1024)
+        throw badRequest('traffic', 'at most 64 KiB');
       const ts = (v: unknown) =>
         typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? Date.parse(v) : null;
       const vals = [
@@ -508,11 +593,13 @@ export const ROUTES: Route[] = [
         (c.env as { incoming?: { socket?: { remoteAddress?: string } } })?.incoming?.socket?.remoteAddress ??
           null,
         o.node,
+        o.traffic === undefined || o.traffic === null ? null : JSON.stringify(o.traffic),
       ];
       await ctx.db.run(
-        `INSERT INTO nodes (labels, active_version, last_download, last_activation, errors, counters, last_seen, addr, name) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+        `INSERT INTO nodes (labels, active_version, last_download, last_activation, errors, counters, last_seen, addr, name, traffic) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
          ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, active_version = excluded.active_version, last_download = excluded.last_download,
-           last_activation = excluded.last_activation, errors = excluded.errors, counters = excluded.counters, last_seen = excluded.last_seen, addr = excluded.addr`,
+           last_activation = excluded.last_activation, errors = excluded.errors, counters = excluded.counters, last_seen = excluded.last_seen, addr = excluded.addr,
+           traffic = excluded.traffic`,
         vals,
       );
       return { ok: true };
@@ -522,19 +609,35 @@ export const ROUTES: Route[] = [
     method: 'GET',
     path: '/v1/nodes',
     need: 'viewer',
-    summary: 'every box that reported: labels, active version, last download/activation, errors, last seen',
+    summary:
+      'every box that reported: labels, active and intended bundle version, drift, last download/activation, last error, last seen',
     handler: async (ctx) => {
       const cur = await currentBundle(ctx.db);
-      const rows = await ctx.db.all('SELECT * FROM nodes ORDER BY name');
+      const rows = await ctx.db.all(
+        'SELECT n.*, b.bundle AS assigned FROM nodes n LEFT JOIN node_bundles b ON b.node = n.name ORDER BY n.name',
+      );
       return {
         current_bundle: cur?.version ?? null,
-        nodes: rows.map((r) => ({
-          ...r,
-          labels: JSON.parse(r.labels as string),
-          errors: JSON.parse(r.errors as string),
-          counters: JSON.parse(r.counters as string),
-          drift: cur ? Number(r.active_version) !== cur.version : false,
-        })),
+        nodes: rows.map((r) => {
+          const errors = JSON.parse(r.errors as string) as unknown[];
+          const active = r.active_version === null ? null : Number(r.active_version);
+          // a node in a rollout stage is meant to run the stage bundle, every other the fleet bundle
+          const intended =
+            r.assigned !== null && r.assigned !== undefined ? Number(r.assigned) : (cur?.version ?? null);
+          const { assigned: _a, traffic, ...rest } = r;
+          return {
+            ...rest,
+            traffic: typeof traffic === 'string' ? JSON.parse(traffic) : null,
+            active_version: active,
+            last_seen: Number(r.last_seen),
+            labels: JSON.parse(r.labels as string),
+            errors,
+            last_error: errors.length ? errors[errors.length - 1] : null,
+            counters: JSON.parse(r.counters as string),
+            intended_version: intended,
+            drift: intended !== null && active !== intended,
+          };
+        }),
       };
     },
   },

@@ -21,6 +21,7 @@ import { ROUTES, parseRouteBody } from './routes.js';
 import { migrate } from './schema.js';
 import { cleanInterrupted } from './imports.js';
 import { resignIfDue } from './bundles.js';
+import { tickRollouts } from './rollouts.js';
 import { PolicyError } from '../policy/errors.js';
 import { metricsOf } from './metrics.js';
 
@@ -30,6 +31,8 @@ export interface ServeOptions {
   tls?: { cert: string; key: string } | null;
   /** Interval of the re-sign check (ms); default min(60 s, ttl/10). */
   resignEveryMs?: number;
+  /** How often this replica tries an orchestrator step (ms; default 1000). */
+  rolloutTickMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -40,7 +43,13 @@ export interface RunningController {
   close(): Promise<void>;
 }
 
-const CREATES = new Set(['/v1/tokens', '/v1/registry/entries', '/v1/takedowns', '/v1/versions']);
+const CREATES = new Set([
+  '/v1/tokens',
+  '/v1/registry/entries',
+  '/v1/takedowns',
+  '/v1/versions',
+  '/v1/rollouts',
+]);
 
 function clientAddr(c: Context): string {
   return (
@@ -172,12 +181,23 @@ export async function startController(
       .finally(() => (busy = false));
   }, every);
   timer.unref();
+  // the rollout orchestrator: every replica ticks; the advisory lock lets one step at a time
+  let ticking = false;
+  const rolloutTimer = setInterval(() => {
+    if (ticking) return;
+    ticking = true;
+    tickRollouts(ctx)
+      .catch((e) => log(`rollout step failed (retried next tick): ${(e as Error).message}`))
+      .finally(() => (ticking = false));
+  }, o.rolloutTickMs ?? 1000);
+  rolloutTimer.unref();
   return {
     ctx,
     url,
     server,
     async close() {
       clearInterval(timer);
+      clearInterval(rolloutTimer);
       server.closeAllConnections?.();
       await new Promise<void>((r) => server.close(() => r()));
     },

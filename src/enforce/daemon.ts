@@ -28,8 +28,9 @@ import {
   type RuleOptions,
   type ThrottleClass,
 } from './rules.js';
-import { readVersion, type PolicyVersion } from './policy-source.js';
-import { newCounters } from './counters.js';
+import { readVersion, versionId, type PolicyVersion } from './policy-source.js';
+import { C, newCounters } from './counters.js';
+import { mergeTraffic, type DaemonTraffic, type TrafficSnapshot } from './traffic.js';
 import { EnforceMetrics } from './metrics.js';
 import type { WorkerInit } from './worker.js';
 
@@ -101,6 +102,15 @@ interface QueueWorker {
   version: string | null;
   /** Its answer to the last prepare. */
   prepared: { id: string; ok: boolean; error?: string } | null;
+  /** Its last traffic snapshot for the active version pair. */
+  traffic: TrafficSnapshot | null;
+}
+
+const FAIL_OPEN_SLOTS = [C.failOpenHeld, C.failOpenTimeout, C.failOpenExhausted, C.failOpenFlowEnd];
+
+/** The active half's own id of a pair version (its files' content hash). */
+function versionIdOfActive(v: PolicyVersion): string {
+  return versionId(v.files);
 }
 
 export class EnforceDaemon {
@@ -125,12 +135,19 @@ export class EnforceDaemon {
   private readonly waiters = new Set<() => void>();
   /** Each queue's evidence options (the share of the total cap), or undefined. */
   private evidence: Omit<EvidenceOptions, 'prefix'> | undefined;
+  /** Traffic counters: when the pair became active, the snapshots of workers that died since, bases. */
+  private trafficSince = Date.now();
+  private trafficRetired: TrafficSnapshot[] = [];
+  private restartBase = 0;
+  private failOpenBase = 0;
+  private workerExits = 0;
 
   private constructor(o: EnforceOptions) {
     this.o = o;
     this.metrics = o.metricsObject ?? new EnforceMetrics();
     this.log = o.log ?? ((m) => process.stderr.write(`chokepoint enforce: ${m}\n`));
     this.metrics.versionOf = (seq) => this.ids[seq] ?? '';
+    this.metrics.trafficSource = () => this.traffic();
   }
 
   /** Check, install, start the workers; resolves when every queue is bound. */
@@ -153,6 +170,7 @@ export class EnforceDaemon {
     loadNfq();
     const first = o.initial ? { version: o.initial } : await readVersion(o.policyPath);
     this.active = { version: first.version, seq: 0 };
+    this.trafficSince = Date.now();
     this.ids.push(first.version.id);
     const nq = o.queues[1] - o.queues[0] + 1;
     const evidence = o.evidence ? evidenceShare(o.evidence, nq) : undefined;
@@ -175,6 +193,7 @@ export class EnforceDaemon {
           restarts: 0,
           version: null,
           prepared: null,
+          traffic: null,
         };
         this.metrics.addQueue(q, qw.counters);
         this.workers.push(qw);
@@ -266,6 +285,10 @@ export class EnforceDaemon {
           case 'rules':
             this.metrics.addRuleCounts(m.counts as [string, number][]);
             break;
+          case 'traffic':
+            // a snapshot of the previous pair arriving after the commit is dropped
+            if (m.id === this.active.version.id) qw.traffic = m.snapshot as TrafficSnapshot;
+            break;
           case 'class-req':
             void this.classRequest(m.rate as number, m.burst as number);
             break;
@@ -289,6 +312,9 @@ export class EnforceDaemon {
         if (qw.worker === w) {
           qw.worker = null;
           qw.version = null;
+          // what the dead worker counted stays in the totals of the pair
+          if (qw.traffic) this.trafficRetired.push(qw.traffic);
+          qw.traffic = null;
         }
         this.notify();
         if (!started) {
@@ -309,6 +335,7 @@ export class EnforceDaemon {
         if (this.stopping) return;
         // Traffic of this queue fails open (queue bypass) until the worker is back.
         this.metrics.failOpen.inc({ reason: 'worker_exit' });
+        this.workerExits++;
         qw.restarts++;
         this.log(`queue ${qw.queue} worker exited (${code}); restarting`);
         setTimeout(() => {
@@ -395,6 +422,46 @@ export class EnforceDaemon {
     return r;
   }
 
+  private failOpenNow(): number {
+    let n = this.workerExits;
+    for (const qw of this.workers) for (const k of FAIL_OPEN_SLOTS) n += qw.counters[k];
+    return n;
+  }
+
+  private restartsNow(): number {
+    return this.workers.reduce((n, qw) => n + qw.restarts, 0);
+  }
+
+  /** The version pair changed: counters start over (workers reset theirs at the commit). */
+  private resetTraffic(): void {
+    this.trafficSince = Date.now();
+    this.trafficRetired = [];
+    for (const qw of this.workers) qw.traffic = null;
+    this.restartBase = this.restartsNow();
+    this.failOpenBase = this.failOpenNow();
+  }
+
+  /**
+   * Traffic counters of the acknowledged (active, shadow) pair since it became active, merged over
+   * the queues (and workers that died meanwhile); name tables cut to the top 10. Snapshots reach the
+   * daemon with the EVE batches (every 100 ms).
+   */
+  traffic(): DaemonTraffic {
+    const v = this.active.version;
+    const snaps = [...this.trafficRetired];
+    for (const qw of this.workers) if (qw.traffic) snaps.push(qw.traffic);
+    const m = mergeTraffic(snaps, 10, Boolean(v.shadow));
+    return {
+      since: new Date(this.trafficSince).toISOString(),
+      id: v.id,
+      active_id: v.shadow ? versionIdOfActive(v) : v.id,
+      shadow_id: v.shadow?.id ?? null,
+      ...m,
+      fail_open: this.failOpenNow() - this.failOpenBase,
+      worker_restarts: this.restartsNow() - this.restartBase,
+    };
+  }
+
   /**
    * The same transaction for a version given as bytes (already read and validated by the caller,
    * e.g. a verified fleet bundle): resolves true when it is active on every queue.
@@ -452,6 +519,7 @@ export class EnforceDaemon {
     const seq = this.ids.length;
     this.ids.push(id);
     this.active = { version: next, seq };
+    this.resetTraffic();
     for (const { qw, w } of live) if (qw.worker === w) w.postMessage({ type: 'commit', id, seq });
     const acked = await this.until(() => this.workers.every((qw) => qw.version === id), timeout);
     if (!acked) {

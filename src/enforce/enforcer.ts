@@ -20,8 +20,11 @@ import { DEFAULT_INSPECT_BYTES, Engine } from '../engine/engine.js';
 import type { Flow } from '../flow/flow.js';
 import type { FlowRecord } from '../record/record.js';
 import type { EvidenceDecision, EvidenceWriter } from '../output/evidence.js';
-import type { CompiledPolicy, Decision } from '../policy/types.js';
+import type { CompiledPolicy, Decision, MatchInput } from '../policy/types.js';
+import { PROTECTED_RULE_ID } from '../policy/types.js';
 import { inputFromRecord } from '../policy/match-input.js';
+import { PatternIndex } from '../policy/patterns.js';
+import { TrafficStats, type Judged } from './traffic.js';
 import { parseClientHelloBody } from '../dissect/tls.js';
 import { TCP_ACK, TCP_SYN } from '../decode/packet.js';
 import { NF_ACCEPT, type NfPacket } from './nfq.js';
@@ -49,6 +52,8 @@ export interface EnforcerOptions {
   queue: number;
   sink: VerdictSink;
   policy: CompiledPolicy;
+  /** Shadow policy: decides every new flow beside `policy`, never enforced (counted in `traffic`). */
+  shadow?: CompiledPolicy | null;
   /** Id of the policy version (carried by every verdict event). */
   version?: string;
   markMask: number;
@@ -79,6 +84,14 @@ const CLOSED_IDLE_MS = 1000;
 /** Evidence decision of a tspu-2021 connection whose inspection ended without a trigger. */
 const TSPU_UNTRIGGERED: EvidenceDecision = { action: 'allow', rule_id: null };
 
+/** What `inspection.on_timeout` of a policy gives a connection whose name is not known in time. */
+function timeoutDecision(p: CompiledPolicy): Decision {
+  const ot = p.inspection.on_timeout;
+  if (ot === 'block') return { rule_id: null, action: 'block', method: 'drop' };
+  if (ot === 'apply-default') return { rule_id: null, ...p.policy.default };
+  return { rule_id: null, action: 'allow' };
+}
+
 /** The engine stopped inspecting because its budget ran out, not because the protocol is unknown. */
 function exhausted(f: Flow): boolean {
   const a = f.anomalies;
@@ -99,6 +112,13 @@ export class Enforcer {
   private readonly ctx: EnforceContext;
   private readonly emuCtx: EnforceContext;
   private ev: EvidenceWriter<Flow> | null;
+  private shadow: CompiledPolicy | null;
+  /** The match input of the last tspu-2021 trigger. */
+  private tspuInput: MatchInput | null = null;
+  private pat: PatternIndex;
+  private shadowPat: PatternIndex | null;
+  /** Counters of the current (active, shadow) pair, for the fleet status report. */
+  readonly traffic = new TrafficStats();
 
   constructor(o: EnforcerOptions) {
     this.o = o;
@@ -106,6 +126,10 @@ export class Enforcer {
     this.c = o.counters;
     this.policy = o.policy;
     this.version = o.version ?? '';
+    this.shadow = o.shadow ?? null;
+    this.pat = new PatternIndex(o.policy);
+    this.shadowPat = this.shadow ? new PatternIndex(this.shadow) : null;
+    this.traffic.reset(this.shadow !== null);
     const ins = o.policy.inspection;
     this.engine = new Engine({
       maxFlows: o.maxFlows ?? 131072,
@@ -132,11 +156,52 @@ export class Enforcer {
     return this.version;
   }
 
-  /** Swap the policy (atomic for the next packet; connections already decided keep their verdict). */
-  setPolicy(p: CompiledPolicy, version = this.version): void {
+  /**
+   * Swap the policy (atomic for the next packet; connections already decided keep their verdict) and
+   * the shadow policy; the traffic counters start over when the version pair changes.
+   */
+  setPolicy(p: CompiledPolicy, version = this.version, shadow: CompiledPolicy | null = null): void {
+    const changed = version !== this.version || p !== this.policy;
     this.policy = p;
     this.version = version;
+    this.shadow = shadow;
+    this.pat = new PatternIndex(p);
+    this.shadowPat = shadow ? new PatternIndex(shadow) : null;
+    if (changed) this.traffic.reset(shadow !== null);
     this.applyMode();
+  }
+
+  /** The shadow policy in force, or null. */
+  get shadowPolicy(): CompiledPolicy | null {
+    return this.shadow;
+  }
+
+  /** What one policy's decision means for the counters. */
+  private judge(p: CompiledPolicy, pat: PatternIndex, d: Decision, input: MatchInput | null): Judged {
+    const restrictive = d.action === 'block' || d.action === 'throttle';
+    return {
+      d,
+      pattern: !pat.empty && input !== null && pat.viaPattern(d, input.host),
+      protectedHit:
+        d.rule_id === PROTECTED_RULE_ID ||
+        (restrictive && input !== null && p.isProtected !== undefined && p.isProtected(input)),
+    };
+  }
+
+  /**
+   * Count a new flow's active decision and (if a shadow is loaded) the shadow's on the same input;
+   * `input` null: decided without a match (timeouts), the shadow's own `on_timeout` decides it.
+   */
+  private tally(d: Decision, input: MatchInput | null, f: Flow): void {
+    const name = input?.host ?? f.host ?? `[${this.engine.record(f).dest_ip}]`;
+    const a = this.judge(this.policy, this.pat, d, input);
+    const sp = this.shadow;
+    let s: Judged | null = null;
+    if (sp !== null) {
+      const sd = input !== null ? sp.match(input) : timeoutDecision(sp);
+      s = this.judge(sp, this.shadowPat!, sd, input);
+    }
+    this.traffic.flow(name, a, s);
   }
 
   private applyMode(): void {
@@ -232,9 +297,11 @@ export class Enforcer {
       if (tcp) st.withheld(seq, ep.ack);
       this.holds.hold(st, p.id, len, now);
     } else sink.verdict(p.id, NF_ACCEPT, 0);
-    const d = this.policy.match(inputFromRecord(rec));
+    const input = inputFromRecord(rec);
+    const d = this.policy.match(input);
     if (f.host === null && (d.action === 'allow' || d.action === 'log') && exhausted(f))
       this.c[C.failOpenExhausted]++;
+    this.tally(d, input, f);
     this.decide(f, st, f.host !== null ? 'named' : 'gave_up', d, now, rec);
   }
 
@@ -253,14 +320,9 @@ export class Enforcer {
 
   /** What `inspection.on_timeout` gives a connection whose name is not known in time. */
   private timeout(f: Flow, st: Conn, reason: VerdictReason, now: number): void {
-    const ot = this.policy.inspection.on_timeout;
-    let d: Decision;
-    if (ot === 'block') d = { rule_id: null, action: 'block', method: 'drop' };
-    else if (ot === 'apply-default') d = { rule_id: null, ...this.policy.policy.default };
-    else {
-      d = { rule_id: null, action: 'allow' };
-      this.c[C.failOpenTimeout]++;
-    }
+    const d = timeoutDecision(this.policy);
+    if (this.policy.inspection.on_timeout === 'allow') this.c[C.failOpenTimeout]++;
+    this.tally(d, null, f);
     this.decide(f, st, reason, d, now);
   }
 
@@ -388,8 +450,10 @@ export class Enforcer {
       // ended (closed, idle, evicted) before a verdict, after the client sent data: its forwarded
       // segments passed unclassified. Decide on the final record (the engine's last look at the bytes)
       // so it is logged, and count it as a fail-open when that lets it through unnamed.
-      const d = this.policy.match(inputFromRecord(rec));
+      const input = inputFromRecord(rec);
+      const d = this.policy.match(input);
       if (f.host === null && (d.action === 'allow' || d.action === 'log')) this.c[C.failOpenFlowEnd]++;
+      this.tally(d, input, f);
       this.decide(f, st, 'flow_end', d, this.engine.nowMs, rec);
       if ((st.phase as Phase) === Phase.Decided) return;
     }
@@ -441,7 +505,9 @@ export class Enforcer {
   // ---- emulation mode ----
 
   private tspuMatch(sni: string, f: Flow): Decision | null {
-    const d = this.policy.match(inputFromRecord(this.engine.record(f), sni));
+    const input = inputFromRecord(this.engine.record(f), sni);
+    const d = this.policy.match(input);
+    this.tspuInput = input;
     return d.action === 'allow' || d.action === 'log' ? null : d;
   }
 
@@ -479,6 +545,7 @@ export class Enforcer {
       if (e.kind === K_POLICE) st.policer = new DualPolicer(e.rate, e.burst, now);
       st.phase = Phase.Decided;
       this.count(d);
+      this.tally(d, this.tspuInput, f);
       this.emit(f, st, e.name, now);
     }
     packetVerdict(st, sink, p.id, p.payload.length, t.lastToServer, now, this.c);

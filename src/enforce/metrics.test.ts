@@ -27,6 +27,28 @@ async function served(): Promise<string> {
     ['throttle\u0000twitter-2021-fixed', 2],
     ['allow\u0000', 7],
   ]);
+  const side = {
+    flows: 9,
+    by_action: { allow: 5, log: 1, block: 2, throttle: 1 },
+    pattern_flows: 1,
+    pattern_top: [{ name: 'microsoft.com', rule_id: 'tco', action: 'throttle' as const, count: 1 }],
+    protected_hits: 1,
+  };
+  m.trafficSource = () => ({
+    since: '2026-12-02T10:00:00.000Z',
+    id: 'p',
+    active_id: 'a',
+    shadow_id: 's',
+    active: side,
+    shadow: {
+      ...side,
+      changed: [
+        { rule_id: 'tco', from: 'allow', to: 'throttle', flows: 4, top: [{ name: 'reddit.com', count: 4 }] },
+      ],
+    },
+    fail_open: 0,
+    worker_restarts: 0,
+  });
   m.failOpen.inc({ reason: 'worker_exit' });
   m.reloads.inc({ result: 'ok' });
   m.reloads.inc({ result: 'invalid' });
@@ -45,6 +67,9 @@ test('promtool check metrics finds nothing to complain about in /metrics', { ski
   const text = await served();
   assert.match(text, /chokepoint_packets_total\{queue="1"\} 20/);
   assert.match(text, /chokepoint_verdicts_total\{action="allow",rule="\(default\)"\} 7/);
+  assert.match(text, /chokepoint_traffic_flows\{policy="shadow",action="block"\} 2/);
+  assert.match(text, /chokepoint_traffic_shadow_changed_flows\{rule="tco",from="allow",to="throttle"\} 4/);
+  assert.doesNotMatch(text, /reddit\.com/, 'no name in a label');
   await assertPromtoolClean(text);
 });
 

@@ -10,6 +10,7 @@
 import http from 'node:http';
 import client from 'prom-client';
 import { C } from './counters.js';
+import type { DaemonTraffic } from './traffic.js';
 
 export class EnforceMetrics {
   readonly registry = new client.Registry();
@@ -20,6 +21,8 @@ export class EnforceMetrics {
   private server: http.Server | null = null;
   /** Policy version id of a version index (what a worker writes in its counters' policySeq slot). */
   versionOf: (seq: number) => string = () => '';
+  /** The daemon's merged traffic counters (set by the daemon; absent: the traffic gauges are empty). */
+  trafficSource: (() => DaemonTraffic) | null = null;
 
   constructor() {
     const reg = this.registry;
@@ -144,6 +147,79 @@ export class EnforceMetrics {
           kernel.inc({ queue: String(row.queue), reason: 'queue_full' }, row.queueDropped);
           kernel.inc({ queue: String(row.queue), reason: 'user' }, row.userDropped);
         }
+      },
+    });
+    this.trafficMetrics();
+  }
+
+  /**
+   * The fleet traffic counters of the current version pair (enforce/traffic, merged by the daemon),
+   * as gauges: they start over when the (active, shadow) pair changes. Labels: `policy`
+   * active|shadow, `action`, and for changed verdicts the rule id and the two actions (bounded by
+   * the policy; never a name).
+   */
+  private trafficMetrics(): void {
+    const reg = this.registry;
+    const src = (): DaemonTraffic | null => this.trafficSource?.() ?? null;
+    const sides = (t: DaemonTraffic) =>
+      [
+        ['active', t.active],
+        ['shadow', t.shadow],
+      ] as const;
+    new client.Gauge({
+      name: 'chokepoint_traffic_flows',
+      help: 'New flows decided since the current (active, shadow) version pair became active, by policy and action',
+      labelNames: ['policy', 'action'],
+      registers: [reg],
+      collect(this: client.Gauge<'policy' | 'action'>) {
+        this.reset();
+        const t = src();
+        if (!t) return;
+        for (const [p, s] of sides(t))
+          if (s) for (const [a, n] of Object.entries(s.by_action)) this.set({ policy: p, action: a }, n);
+      },
+    });
+    new client.Gauge({
+      name: 'chokepoint_traffic_pattern_flows',
+      help: 'Flows given a non-allow action through a substring/endswith pattern since the version pair became active',
+      labelNames: ['policy'],
+      registers: [reg],
+      collect(this: client.Gauge<'policy'>) {
+        this.reset();
+        const t = src();
+        if (t) for (const [p, s] of sides(t)) if (s) this.set({ policy: p }, s.pattern_flows);
+      },
+    });
+    new client.Gauge({
+      name: 'chokepoint_traffic_protected_hits',
+      help: 'Flows where a protected name or address met a non-allow rule since the version pair became active',
+      labelNames: ['policy'],
+      registers: [reg],
+      collect(this: client.Gauge<'policy'>) {
+        this.reset();
+        const t = src();
+        if (t) for (const [p, s] of sides(t)) if (s) this.set({ policy: p }, s.protected_hits);
+      },
+    });
+    new client.Gauge({
+      name: 'chokepoint_traffic_shadow_changed_flows',
+      help: 'Flows whose verdict the shadow version would change, by responsible rule and actions',
+      labelNames: ['rule', 'from', 'to'],
+      registers: [reg],
+      collect(this: client.Gauge<'rule' | 'from' | 'to'>) {
+        this.reset();
+        const t = src();
+        for (const c of t?.shadow?.changed ?? [])
+          this.set({ rule: c.rule_id ?? '(default)', from: c.from, to: c.to }, c.flows);
+      },
+    });
+    new client.Gauge({
+      name: 'chokepoint_traffic_since_timestamp_seconds',
+      help: 'When the current (active, shadow) version pair became active (the traffic gauges count from then)',
+      registers: [reg],
+      collect(this: client.Gauge) {
+        const t = src();
+        this.set(t ? Date.parse(t.since) / 1000 : 0);
       },
     });
   }

@@ -24,6 +24,18 @@ export interface PolicyVersion {
   files: [string, string][];
   /** The compile instant (ms): rule expiry is judged at the same time by every worker. */
   at: number;
+  /**
+   * A second version evaluated on every new flow beside this one and never enforced (fleet shadow
+   * evaluation). When present, `id` covers both ({@link pairId}), so the two-phase reload treats the
+   * pair as one version.
+   */
+  shadow?: PolicyVersion | null;
+}
+
+/** Id of an (active, shadow) pair: the active id alone without a shadow. */
+export function pairId(activeId: string, shadowId: string | null): string {
+  if (shadowId === null) return activeId;
+  return createHash('sha256').update(`${activeId}+shadow:${shadowId}`).digest('hex').slice(0, 16);
 }
 
 /** Content hash of the files (path and text of each, length-prefixed so no two sets collide). */
@@ -57,6 +69,15 @@ export async function readVersion(path: string): Promise<{ version: PolicyVersio
     return t;
   });
   return { version: { id: versionId(files), path: abs, files, at }, policy };
+}
+
+/** Compile a version and its shadow, if any (what every worker does on prepare). */
+export async function compilePair(
+  v: PolicyVersion,
+): Promise<{ policy: CompiledPolicy; shadow: CompiledPolicy | null }> {
+  const policy = await compileVersion(v);
+  const shadow = v.shadow ? await compileVersion(v.shadow) : null;
+  return { policy, shadow };
 }
 
 /** Compile a version from its own bytes (what every worker does). */

@@ -17,13 +17,14 @@
  *
  * Messages to the parent: ready {id, fd} (fd: the queue's netlink socket, which the daemon closes if
  * the thread dies without closing it, so the restarted worker can bind the queue again) | fatal {code,message} | eve {lines} | rules {counts} |
- * class-req {rate,burst} | prepared {id,ok,error?} | committed {id}. From the parent: prepare |
+ * class-req {rate,burst} | prepared {id,ok,error?} | committed {id} | traffic {id, snapshot} (the
+ * queue's enforce/traffic counters for the version pair `id`, with the EVE lines when changed). From the parent: prepare |
  * commit | abort | stop | class.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { NF_ACCEPT, NfQueue } from './nfq.js';
 import { Enforcer } from './enforcer.js';
-import { compileVersion, type PolicyVersion } from './policy-source.js';
+import { compilePair, type PolicyVersion } from './policy-source.js';
 import { C } from './counters.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { VerdictEvent } from './types.js';
@@ -123,13 +124,16 @@ function flush(): void {
     port.postMessage({ type: 'rules', counts: [...ruleCounts] });
     ruleCounts.clear();
   }
+  const e = enforcer;
+  if (e !== null && e.traffic.dirty)
+    port.postMessage({ type: 'traffic', id: e.policyVersion, snapshot: e.traffic.snapshot() });
 }
 
 async function main(): Promise<void> {
   let q: NfQueue;
   let enf: Enforcer;
   try {
-    const policy = await compileVersion(init.version);
+    const { policy, shadow } = await compilePair(init.version);
     if (init.evidence)
       evidence = new EvidenceWriter<Flow>({
         ...init.evidence,
@@ -142,6 +146,7 @@ async function main(): Promise<void> {
       queue: init.queue,
       sink: q,
       policy,
+      shadow,
       version: init.version.id,
       markMask: init.markMask,
       throttle: init.throttle,
@@ -169,7 +174,7 @@ async function main(): Promise<void> {
   }
   const fault = faults();
   let prepares = 0;
-  let staged: { id: string; policy: CompiledPolicy } | null = null;
+  let staged: { id: string; policy: CompiledPolicy; shadow: CompiledPolicy | null } | null = null;
   port.on('message', (m: ParentMsg) => {
     if (m.type === 'stop') stopping = true;
     else if (m.type === 'class') {
@@ -181,10 +186,10 @@ async function main(): Promise<void> {
       if (f === 'exit') process.exit(70);
       void (async () => {
         try {
-          const p = await compileVersion(m.version);
+          const p = await compilePair(m.version);
           if (f === 'fail')
             throw new Error(`injected failure (CHOKEPOINT_FAULT_RELOAD) at prepare ${prepares}`);
-          staged = { id, policy: p };
+          staged = { id, policy: p.policy, shadow: p.shadow };
           port.postMessage({ type: 'prepared', id, ok: true });
         } catch (e) {
           staged = null;
@@ -197,7 +202,7 @@ async function main(): Promise<void> {
         return;
       }
       flush(); // every EVE line of the previous version leaves before the acknowledgement
-      enf.setPolicy(staged.policy, staged.id);
+      enf.setPolicy(staged.policy, staged.id, staged.shadow);
       staged = null;
       counters[C.policySeq] = m.seq;
       counters[C.reloads]++;

@@ -21,6 +21,7 @@ import {
   verifyFile,
   BundleError,
   type Envelope,
+  type FileMeta,
   type Manifest,
 } from '../bundle/verify.js';
 import type { PolicyVersion } from '../enforce/policy-source.js';
@@ -28,11 +29,14 @@ import { ChokepointError } from '../util/errors.js';
 import { ControllerClient } from './client.js';
 import { FleetMetrics, reasonOf, type RefusalReason } from './metrics.js';
 import { StateStore } from './state.js';
-import { allowAllVersion, bundleVersion, checkVersion } from './version.js';
+import { allowAllVersion, bundleVersion, checkVersion, shadowKey } from './version.js';
+import type { DaemonTraffic } from '../enforce/traffic.js';
 
 /** What the agent applies versions through: the daemon's two-phase, acknowledged reload. */
 export interface PolicyTarget {
   apply(version: PolicyVersion, why: string): Promise<boolean>;
+  /** The traffic counters of the version pair in force (the daemon's), for the status report. */
+  traffic?(): DaemonTraffic;
 }
 
 export type OnExpired = 'keep' | 'fail-open';
@@ -141,7 +145,7 @@ export class FleetAgent extends EventEmitter {
     try {
       stored = await this.state.load((env) => {
         const m = JSON.parse(env.manifest) as Manifest;
-        return Array.isArray(m.files) ? m.files : [];
+        return allFiles(m);
       });
     } catch (e) {
       this.addError('ERR_FLEET_STATE', 'state', `stored bundle unreadable: ${(e as Error).message}`, null);
@@ -154,6 +158,8 @@ export class FleetAgent extends EventEmitter {
         });
         for (const f of manifest.files)
           verifyFile(manifest, f.name, stored.files.get(f.name) ?? Buffer.alloc(0));
+        for (const f of manifest.shadow?.files ?? [])
+          verifyFile(manifest, f.name, stored.files.get(shadowKey(f.name)) ?? Buffer.alloc(0), 'shadow');
         const version = bundleVersion(manifest, stored.files, this.now());
         await checkVersion(version, manifest.version);
         const held: Held = { env: stored.env, manifest, trustVersion: trust.version, version };
@@ -300,19 +306,23 @@ export class FleetAgent extends EventEmitter {
       );
     const files = new Map<string, Buffer>();
     try {
-      for (const f of m.files) {
-        if (!/^[0-9a-f]{64}$/.test(f.sha256) || !Number.isSafeInteger(f.size) || f.size < 0)
-          throw new BundleError('ERR_BUNDLE_FORMAT', `bad hash or size for ${f.name} in the manifest`);
-        if (files.has(f.name)) throw new BundleError('ERR_BUNDLE_FORMAT', `${f.name} is listed twice`);
-        let data: Buffer;
-        try {
-          data = await this.client.blob(f.sha256, f.size, this.abort.signal);
-        } catch (e) {
-          throw withBundle(e as Error, m.version);
+      // the active files, then the shadow's (verified the same way, kept apart under shadowKey)
+      const lists: ['active' | 'shadow', FileMeta[]][] = [['active', m.files]];
+      if (m.shadow) lists.push(['shadow', m.shadow.files]);
+      for (const [section, list] of lists)
+        for (const f of list) {
+          // entries already checked by verifyEnvelope (checkManifestFiles): hash, size, unique names
+          const key = section === 'shadow' ? shadowKey(f.name) : f.name;
+          if (files.has(key)) throw new BundleError('ERR_BUNDLE_FORMAT', `${f.name} is listed twice`);
+          let data: Buffer;
+          try {
+            data = await this.client.blob(f.sha256, f.size, this.abort.signal);
+          } catch (e) {
+            throw withBundle(e as Error, m.version);
+          }
+          verifyFile(m, f.name, data, section);
+          files.set(key, data);
         }
-        verifyFile(m, f.name, data);
-        files.set(f.name, data);
-      }
       this.lastDownload = this.now();
       this.counters.bundles_downloaded++;
       const version = bundleVersion(m, files, this.now());
@@ -372,7 +382,7 @@ export class FleetAgent extends EventEmitter {
 
   private async persist(h: Held, files: Map<string, Buffer>): Promise<void> {
     try {
-      const hashes = new Map(h.manifest.files.map((f) => [f.name, f.sha256]));
+      const hashes = new Map(allFiles(h.manifest).map((f) => [f.name, f.sha256]));
       await this.state.save(h.env, files, hashes);
     } catch (e) {
       this.addError(
@@ -491,6 +501,31 @@ export class FleetAgent extends EventEmitter {
         code: last?.code ?? null,
         message: last?.message ?? null,
       },
+      traffic: this.traffic(),
+    };
+  }
+
+  /**
+   * The `traffic` object of the status report (docs/FLEET.md): the daemon's counters for the pair
+   * in force, labelled with the controller's version numbers of the held bundle. Null before the box
+   * enforces a bundle, or when it enforces something else (the fail-open allow-all version).
+   */
+  private traffic(): Record<string, unknown> | null {
+    const h = this.held;
+    const t = this.target?.traffic?.();
+    if (!h || !t || t.id !== h.version.id) return null;
+    return {
+      since: t.since,
+      policy_version: h.manifest.policy_version,
+      shadow_version: h.manifest.shadow?.policy_version ?? null,
+      flows: t.active.flows,
+      by_action: t.active.by_action,
+      pattern_flows: t.active.pattern_flows,
+      pattern_top: t.active.pattern_top,
+      protected_hits: t.active.protected_hits,
+      fail_open: t.fail_open,
+      worker_restarts: t.worker_restarts,
+      shadow: t.shadow,
     };
   }
 
@@ -514,6 +549,13 @@ export class FleetAgent extends EventEmitter {
     this.reporting = r;
     return r;
   }
+}
+
+/** Every file of a manifest, the shadow's under {@link shadowKey} (the state store's one list). */
+function allFiles(m: Manifest): FileMeta[] {
+  const a = Array.isArray(m.files) ? m.files : [];
+  const s = m.shadow && Array.isArray(m.shadow.files) ? m.shadow.files : [];
+  return [...a, ...s.map((f) => ({ ...f, name: shadowKey(f.name) }))];
 }
 
 function peekVersion(env: Envelope): number | null {

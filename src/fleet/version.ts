@@ -8,7 +8,7 @@
  */
 import { posix } from 'node:path';
 import { BundleError, type Manifest } from '../bundle/verify.js';
-import { compileVersion, versionId, type PolicyVersion } from '../enforce/policy-source.js';
+import { compileVersion, pairId, versionId, type PolicyVersion } from '../enforce/policy-source.js';
 
 /** Where a bundle's files live in a version (virtual: never read from disk). */
 export const BUNDLE_ROOT = '/chokepoint-bundle';
@@ -29,28 +29,68 @@ export function checkName(name: string): string {
   return name;
 }
 
-/** The version of a manifest and its (already verified) files; the main file first. */
-export function bundleVersion(m: Manifest, files: Map<string, Buffer>, at = Date.now()): PolicyVersion {
-  checkName(m.main);
-  const main = files.get(m.main);
-  if (!main) throw new BundleError('ERR_BUNDLE_FORMAT', `main file ${m.main} is not in the manifest`);
-  const path = posix.join(BUNDLE_ROOT, m.main);
-  const out: [string, string][] = [[path, main.toString('utf8')]];
-  for (const f of m.files) {
+/** Where a bundle's shadow files live in a version (virtual, apart from the active ones). */
+export const SHADOW_ROOT = '/chokepoint-bundle-shadow';
+
+/**
+ * Key of a shadow file in the agent's one file map (and the state store's): a NUL prefix, which no
+ * manifest name can have ({@link checkName}), so a shadow file never shadows an active one.
+ */
+export function shadowKey(name: string): string {
+  return `\0shadow/${name}`;
+}
+
+function filesVersion(
+  root: string,
+  main: string,
+  list: { name: string }[],
+  get: (name: string) => Buffer | undefined,
+  at: number,
+  what: string,
+): PolicyVersion {
+  checkName(main);
+  const m = get(main);
+  if (!m) throw new BundleError('ERR_BUNDLE_FORMAT', `${what}main file ${main} is not in the manifest`);
+  const path = posix.join(root, main);
+  const out: [string, string][] = [[path, m.toString('utf8')]];
+  for (const f of list) {
     checkName(f.name);
-    if (f.name === m.main) continue;
-    out.push([posix.join(BUNDLE_ROOT, f.name), files.get(f.name)!.toString('utf8')]);
+    if (f.name === main) continue;
+    const b = get(f.name);
+    if (!b) throw new BundleError('ERR_BUNDLE_FORMAT', `${what}file ${f.name} was not downloaded`);
+    out.push([posix.join(root, f.name), b.toString('utf8')]);
   }
   return { id: versionId(out), path, files: out, at };
 }
 
-/** Compile the version here first: a bundle whose policy does not compile is refused whole. */
+/**
+ * The version of a manifest and its (already verified) files; the main file first. With a `shadow`
+ * section (its files in the same map under {@link shadowKey}), the shadow version rides along and
+ * the id covers the pair, so the daemon's reload swaps both as one version.
+ */
+export function bundleVersion(m: Manifest, files: Map<string, Buffer>, at = Date.now()): PolicyVersion {
+  const v = filesVersion(BUNDLE_ROOT, m.main, m.files, (n) => files.get(n), at, '');
+  const sh = m.shadow;
+  if (!sh) return v;
+  const s = filesVersion(SHADOW_ROOT, sh.main, sh.files, (n) => files.get(shadowKey(n)), at, 'shadow ');
+  return { ...v, id: pairId(v.id, s.id), shadow: s };
+}
+
+/** Compile the version (and its shadow) here first: a bundle whose policy does not compile is refused whole. */
 export async function checkVersion(v: PolicyVersion, bundle: number): Promise<void> {
   try {
     await compileVersion(v);
   } catch (e) {
     throw new BundleError('ERR_BUNDLE_POLICY', `bundle ${bundle}: ${(e as Error).message}`, { cause: e });
   }
+  if (v.shadow)
+    try {
+      await compileVersion(v.shadow);
+    } catch (e) {
+      throw new BundleError('ERR_BUNDLE_POLICY', `bundle ${bundle}: shadow: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
 }
 
 /** Allow everything (the fail-open fallback for an expired bundle). */

@@ -176,6 +176,8 @@ export interface CompiledPolicy {
   /** Earliest future `expires` among the compiled rules (ms since epoch), or null: recompile then. */
   readonly expiresAt: number | null;
   match(input: MatchInput): Decision;
+  /** Whether the flow touches a protected name or address (either side). */
+  isProtected?(input: MatchInput): boolean;
 }
 
 export const PROTECTED_RULE_ID = '$protected';
