@@ -25,7 +25,7 @@ import { StreamAssembler } from '../flow/stream.js';
 import { inspectHeld, inspectTcp, inspectUdp } from './inspect.js';
 import { randomBytes } from 'node:crypto';
 import { buildRecord } from './record-build.js';
-import type { FlowEndReason, FlowRecord } from '../record/record.js';
+import { FIRST_HEAD_BYTES, type FlowEndReason, type FlowRecord } from '../record/record.js';
 
 /**
  * The QUIC dissector's cap hits (dissect/quic): more than 8 coalesced packets in a datagram, CRYPTO
@@ -215,6 +215,10 @@ export class Engine {
       f.bytesToClient += wireLen;
     }
     if (p.anomaly !== null) f.anomaly(p.anomaly);
+    if (toServer && f.firstLen < 0 && p.payLen > 0) {
+      f.firstLen = p.payLen;
+      f.firstHead = hexHead(p.buf, p.payOff, p.payLen);
+    }
     if (p.proto === 6) this.tcp(f, p, toServer);
     else if (f.state === FlowState.Inspecting && p.payLen > 0) {
       f.inspectedPkts++;
@@ -472,4 +476,17 @@ function isServerPort(sport: number, dport: number): boolean {
   if (s !== d) return s;
   if (s && d) return sport < dport;
   return sport < 1024 && dport >= 1024;
+}
+
+const HEX = '0123456789abcdef';
+
+/** The first {@link FIRST_HEAD_BYTES} bytes of a payload as lowercase hex (once per flow). */
+function hexHead(buf: Uint8Array, off: number, len: number): string {
+  const n = len < FIRST_HEAD_BYTES ? len : FIRST_HEAD_BYTES;
+  let s = '';
+  for (let i = 0; i < n; i++) {
+    const b = buf[off + i];
+    s += HEX[b >> 4] + HEX[b & 15];
+  }
+  return s;
 }

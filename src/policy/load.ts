@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { PolicyError } from './errors.js';
 import { parseList } from './lists.js';
+import { FIRST_HEAD_BYTES } from '../record/record.js';
 import { normalizeName, normalizePattern } from './names.js';
 import { formatCidr, parseCidr } from './ip.js';
 import { parseRate, parseSize } from './units.js';
@@ -372,7 +373,7 @@ class Builder {
         rule.lists.push({ field: `host.${k}_file`, file: this.listPath(f), entries: entries.length });
       }
     }
-    for (const k of ['dest_ip', 'src_ip'] as const) {
+    for (const k of ['dest_ip', 'src_ip', 'except_dest_ip'] as const) {
       const f = m?.[`${k}_file`];
       if (typeof f === 'string') {
         const entries = await this.readListFile([...path, 'match', `${k}_file`], f, cidrNorm);
@@ -395,6 +396,9 @@ class Builder {
       ja4: null,
       quic_version: null,
       ech: null,
+      payload_len: null,
+      payload: null,
+      except_dest_ip: null,
     };
     if (o.host !== undefined) {
       const h = o.host as Obj;
@@ -442,7 +446,46 @@ class Builder {
       });
     }
     if (o.ech !== undefined) m.ech = o.ech as boolean;
+    if (o.payload_len !== undefined) m.payload_len = this.lengths([...path, 'payload_len'], o.payload_len);
+    if (o.payload !== undefined) {
+      m.payload = (o.payload as Obj[]).map((b, i) => {
+        const offset = b.offset as number;
+        const hex = String(b.hex).toLowerCase();
+        if (offset + hex.length / 2 > FIRST_HEAD_BYTES)
+          throw this.err(
+            [...path, 'payload', i],
+            `offset ${offset} + ${hex.length / 2} bytes goes past the first ${FIRST_HEAD_BYTES} payload bytes that flow records keep`,
+          );
+        return { offset, hex };
+      });
+    }
+    if (o.except_dest_ip !== undefined)
+      m.except_dest_ip = this.cidrs([...path, 'except_dest_ip'], o.except_dest_ip as unknown[]);
+    else if (o.except_dest_ip_file !== undefined) m.except_dest_ip = [];
     return m;
+  }
+
+  /** Payload length ranges: 'N', 'N-M', '>=N', '<=N' (0..65535). */
+  private lengths(path: Path, v: unknown): PortRange[] {
+    const list = asList(v);
+    return list.map((x, i) => {
+      const p = Array.isArray(v) ? [...path, i] : path;
+      const s = String(x).trim();
+      const mm = /^(?:(>=|≥|<=|≤)\s*(\d{1,5})|(\d{1,5})(?:\s*-\s*(\d{1,5}))?)$/.exec(s);
+      if (!mm) throw this.err(p, `'${s}' is not a length or a range like 1001-1500, >=1001 or <=100`);
+      let from: number;
+      let to: number;
+      if (mm[1] !== undefined) {
+        const n = Number(mm[2]);
+        [from, to] = mm[1] === '>=' || mm[1] === '≥' ? [n, 65535] : [0, n];
+      } else {
+        from = Number(mm[3]);
+        to = mm[4] === undefined ? from : Number(mm[4]);
+      }
+      if (from > 65535 || to > 65535) throw this.err(p, `length out of range 0-65535: '${s}'`);
+      if (from > to) throw this.err(p, `empty length range '${s}' (${from} > ${to})`);
+      return { from, to };
+    });
   }
 
   private ports(path: Path, v: unknown): PortRange[] {

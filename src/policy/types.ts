@@ -68,6 +68,20 @@ export interface RuleMatch {
   /** Versions as unsigned 32-bit numbers. */
   quic_version: number[] | null;
   ech: boolean | null;
+  /** Length ranges of the first client payload (FlowRecord.first_payload.len). */
+  payload_len: PortRange[] | null;
+  /** Bytes at fixed offsets of the first client payload (all must hold); hex lowercase, within the
+   *  first 16 bytes (what records keep). */
+  payload: PayloadBytes[] | null;
+  /** Server addresses (canonical CIDRs) that exempt the flow from this rule. */
+  except_dest_ip: string[] | null;
+}
+
+export interface PayloadBytes {
+  /** Byte offset from the start of the payload (0-based). */
+  offset: number;
+  /** The bytes expected there, lowercase hex. */
+  hex: string;
 }
 
 export interface Rule {
@@ -165,6 +179,10 @@ export interface MatchInput {
   /** The name exactly as sent on the wire (e.g. SNI with its trailing dot); emulation match types and
    *  `names.trailing_dot: literal` use it. Defaults to `host`. */
   raw_host?: string | null;
+  /** Length of the first client payload; absent/null: none seen (payload_len/payload rules fail). */
+  payload_len?: number | null;
+  /** Its leading bytes as lowercase hex (up to 16 bytes). */
+  payload_head?: string | null;
 }
 
 export interface Decision {

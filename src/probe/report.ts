@@ -13,8 +13,13 @@ export function fmtRate(bps: number | undefined): string {
   return `${(bps / 1e3).toFixed(1)} kbit/s`;
 }
 
-function verdictText(c: { verdict: string; blocking?: string; rate_bps?: number }): string {
-  if (c.verdict === 'blocked') return `blocked/${c.blocking}`;
+function verdictText(c: {
+  verdict: string;
+  blocking?: string;
+  behaviour?: string;
+  rate_bps?: number;
+}): string {
+  if (c.verdict === 'blocked') return `blocked/${c.blocking}${c.behaviour ? ` (${c.behaviour})` : ''}`;
   if (c.verdict === 'throttled') return `throttled ${fmtRate(c.rate_bps)}`;
   return c.verdict;
 }
@@ -48,7 +53,13 @@ export function formatTable(r: ProbeReport): string {
   if (r.evasions) {
     out.push('');
     const ev = [['evasion', 'outcome', 'verdict', 'what']];
-    for (const e of r.evasions) ev.push([e.technique, e.outcome, e.verdict, e.description]);
+    for (const e of r.evasions)
+      ev.push([
+        e.technique,
+        e.outcome,
+        e.behaviour ? `${e.verdict} (${e.behaviour})` : e.verdict,
+        e.description,
+      ]);
     out.push(pad(ev));
   } else if (r.evasions_skipped) {
     out.push('', `evasions: skipped — ${r.evasions_skipped}`);
@@ -148,7 +159,7 @@ ${chart(c)}</section>`,
     ? `<h2>Evasion matrix</h2><table><tr><th>technique</th><th>outcome</th><th>verdict</th><th>what</th></tr>${r.evasions
         .map(
           (e) =>
-            `<tr><td>${esc(e.technique)}</td><td class="${esc(e.outcome)}">${esc(e.outcome)}</td><td>${esc(e.verdict)}</td><td>${esc(e.description)}</td></tr>`,
+            `<tr><td>${esc(e.technique)}</td><td class="${esc(e.outcome)}">${esc(e.outcome)}</td><td>${esc(e.behaviour ? `${e.verdict} (${e.behaviour})` : e.verdict)}</td><td>${esc(e.description)}</td></tr>`,
         )
         .join('')}</table>`
     : r.evasions_skipped
