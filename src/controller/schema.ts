@@ -71,6 +71,13 @@ INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '00000000000000000000000000
 INSERT INTO meta (key, value) VALUES ('registry_rev', '0');
 INSERT INTO meta (key, value) VALUES ('settings', '{}');
 `,
+  `
+-- h-dash: dashboard sessions (a cookie for a signed-in token; only its hash is stored)
+CREATE TABLE sessions (
+  id_hash TEXT PRIMARY KEY, token_id INTEGER NOT NULL REFERENCES tokens(id), csrf TEXT NOT NULL,
+  created_at {BIG} NOT NULL, expires_at {BIG} NOT NULL);
+CREATE INDEX sessions_expires ON sessions (expires_at);
+`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
