@@ -236,10 +236,17 @@ async function versionPage(id) {
     controls.append(h('button', { type: 'button', onclick: () => act('publish', () => api('POST', '/v1/versions/' + v.id + '/publish')) }, 'Publish to all now'));
   }
   if (controls.querySelector('button')) out.push(controls);
-  const lint = (v.lint && (v.lint.findings || v.lint)) || [];
-  out.push(table('Lint findings', [['Severity', (f) => f.severity === 'error' ? mark(false, 'error') : h('span', { class: 'warn' }, f.severity || '')], ['Code', (f) => f.code], ['Where', (f) => f.rule || f.where || f.file || ''], ['Message', (f) => f.message]], Array.isArray(lint) ? lint : []));
-  if (v.blast_radius !== undefined || (v.lint && v.lint.blast_radius)) out.push(h('h3', {}, 'Blast radius'), h('pre', {}, JSON.stringify(v.blast_radius || v.lint.blast_radius, null, 2)));
-  if (v.diff) out.push(h('h3', {}, 'Diff against the active version'), h('pre', {}, typeof v.diff === 'string' ? v.diff : JSON.stringify(v.diff, null, 2)));
+  const findings = v.findings || [];
+  out.push(table('Lint findings and blast radius (' + num(findings.length) + ')', [
+    ['Severity', (f) => f.severity === 'error' ? mark(false, 'error') : h('span', { class: 'warn' }, f.severity || '')],
+    ['Code', (f) => f.code], ['Rule', (f) => f.rule_id || ''], ['Message', (f) => f.message],
+    ['Names hit', (f) => f.count === undefined ? '' : num(f.count), 'num'], ['Examples', (f) => (f.examples || []).slice(0, 8).join(', ')]], findings));
+  if (v.diff) {
+    const d = v.diff;
+    out.push(h('h3', {}, 'Diff against the active version'),
+      h('p', {}, num(d.changed) + ' of ' + num(d.names) + ' reference names change their verdict.'),
+      table('Changed verdicts', [['From', (g) => g.from.action + (g.from.rule_id ? ' (' + g.from.rule_id + ')' : '')], ['To', (g) => g.to.action + (g.to.rule_id ? ' (' + g.to.rule_id + ')' : '')], ['Names', (g) => num(g.count), 'num'], ['Examples', (g) => (g.names || []).slice(0, 12).join(', ')]], d.groups || []));
+  }
   out.push(h('h3', {}, 'Shadow results'), shadow ? h('pre', {}, JSON.stringify(shadow, null, 2)) : h('p', {}, 'none reported'));
   return out;
 }
