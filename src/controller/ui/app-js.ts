@@ -271,7 +271,7 @@ pages.rollouts = async (args) => {
     btn('pause', r.state === 'running'); btn('resume', r.state === 'paused'); btn('abort', r.state === 'running' || r.state === 'paused'); btn('rollback', r.state !== 'rolled_back' && r.state !== 'aborted');
     out.push(ctl);
     const stages = r.stages || [];
-    out.push(table('Stages', [['Stage', (st) => st.name || st.index || st.stage], ['State', (st) => stateMark(st.state)], ['Nodes', (st) => (st.nodes || []).join(', ')], ['Bake', (st) => st.bake_s !== undefined ? st.bake_s + ' s' : st.bake_ms !== undefined ? Math.round(st.bake_ms / 1000) + ' s' : ''], ['Started', (st) => when(st.started_at)], ['Ended', (st) => when(st.ended_at)]], stages));
+    out.push(table('Stages', [['Stage', (st) => st.name || st.index || st.stage], ['State', (st) => stateMark(st.state)], ['Nodes', (st) => (st.nodes || []).join(', ')], ['Bake', (st) => st.bake_s !== undefined ? st.bake_s + ' s' : st.bake_ms !== undefined ? Math.round(st.bake_ms / 1000) + ' s' : ''], ['Started', (st) => when(st.started || st.started_at)], ['Ended', (st) => when(st.ended || st.ended_at)]], stages));
     const samples = r.samples || stages.flatMap((st) => st.samples || []);
     const metrics = [...new Set(samples.map((x) => x.metric))];
     for (const m of metrics) {
@@ -279,7 +279,7 @@ pages.rollouts = async (args) => {
       const nodesOf = [...new Set(ms.map((x) => x.node))];
       out.push(lines('Metric ' + m + ' against its threshold', nodesOf.map((nd) => ({ label: nd, points: ms.filter((x) => x.node === nd).map((x) => [Date.parse(x.at) || Number(x.at), Number(x.value)]) })), (v) => String(Math.round(v * 1000) / 1000), Number(ms[0].threshold)));
     }
-    out.push(table('Analysis samples', [['At', (x) => typeof x.at === 'number' ? when(x.at) : x.at], ['Node', (x) => x.node], ['Metric', (x) => x.metric], ['Value', (x) => num(x.value), 'num'], ['Baseline', (x) => num(x.baseline), 'num'], ['Threshold', (x) => num(x.threshold), 'num'], ['Result', (x) => mark(x.pass, x.pass ? 'pass' : 'FAIL')]], samples.slice(-200)));
+    out.push(table('Analysis samples', [['At', (x) => typeof x.at === 'number' ? when(x.at) : x.at], ['Node', (x) => x.node], ['Metric', (x) => x.metric], ['Value', (x) => num(x.value), 'num'], ['Baseline', (x) => num(x.baseline), 'num'], ['Threshold', (x) => num(x.threshold), 'num'], ['Result', (x) => mark(x.pass, x.pass ? 'pass' : 'FAIL')], ['Names', (x) => (x.names || []).slice(0, 5).join(', ')]], samples.slice(-200)));
   }
   return out;
 };
@@ -364,7 +364,7 @@ function signedIn(me) {
   document.getElementById('me').replaceChildren('Signed in as ' + me.name + ' (' + me.role + ') ', h('button', { type: 'button', onclick: async () => { try { await api('DELETE', '/ui/session'); } finally { showSignin('Signed out.'); } } }, 'Sign out'));
   const ev = new EventSource('/ui/events');
   let last = 0;
-  const refresh = () => { if (Date.now() - last > 2000 && !document.activeElement.matches('input, select, textarea')) { last = Date.now(); render(); } };
+  const refresh = () => { if (Date.now() - last > 2000 && !document.getElementById('view').contains(document.activeElement)) { last = Date.now(); render(); } };
   ev.addEventListener('bundle', refresh);
   ev.addEventListener('tick', refresh);
   render();
