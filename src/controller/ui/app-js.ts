@@ -232,7 +232,9 @@ async function versionPage(id) {
   if (can('approver') && (v.status === 'submitted' || v.status === 'approved')) controls.append(h('button', { type: 'button', onclick: () => act('reject', () => api('POST', '/v1/versions/' + v.id + '/reject', { reason: reason.value })) }, 'Reject'));
   if (can('admin') && v.status === 'submitted' && v.errors) controls.append(h('button', { type: 'button', onclick: () => act('override', () => api('POST', '/v1/versions/' + v.id + '/override', { reason: reason.value })) }, 'Override findings'));
   if (can('approver') && v.status === 'approved') {
-    controls.append(h('button', { type: 'button', onclick: () => act('start rollout', async () => { const r = await api('POST', '/v1/rollouts', { version_id: v.id }); location.hash = '#rollouts?id=' + r.id; }) }, 'Start rollout'));
+    const plan = h('textarea', { id: 'plan', name: 'plan', placeholder: 'default plan' });
+    controls.append(h('label', { for: 'plan' }, 'Rollout plan (YAML or JSON, optional)'), plan);
+    controls.append(h('button', { type: 'button', onclick: () => act('start rollout', async () => { const r = await api('POST', '/v1/rollouts', plan.value.trim() ? { version_id: v.id, plan: plan.value } : { version_id: v.id }); location.hash = '#rollouts?id=' + r.id; }) }, 'Start rollout'));
     controls.append(h('button', { type: 'button', onclick: () => act('publish', () => api('POST', '/v1/versions/' + v.id + '/publish')) }, 'Publish to all now'));
   }
   if (controls.querySelector('button')) out.push(controls);
