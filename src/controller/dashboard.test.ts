@@ -127,6 +127,50 @@ describe('dashboard', { skip }, () => {
     await page.close();
   });
 
+  test('probe results: an uploaded report shows readable rates and a chart even for a fast run', async () => {
+    const { page, errors } = await signIn('vera');
+    await page.getByRole('link', { name: 'Probe results' }).click();
+    const dir = {
+      bytes: 100_000,
+      target: 100_000,
+      duration_ms: 40,
+      complete: true,
+      goodput_bps: 0,
+      rate_bps: 0,
+    };
+    const rep = {
+      name: 'twitter.com',
+      server: '127.0.0.1:9',
+      started: '2026-12-02T14:00:00Z',
+      duration_ms: 900,
+      verdict: 'ok',
+      reason: 'hand-made',
+      cases: [
+        {
+          id: 'tls-sni',
+          proto: 'tcp',
+          sni: 'twitter.com',
+          verdict: 'ok',
+          reason: 'fast',
+          down_bps: 20_000_000,
+          up_bps: 1_333_333,
+          // one sample: 100 000 bytes at 40 ms = 20 Mbit/s
+          runs: [{ class: 'ok', down: { ...dir, timeline: [[40, 100_000]] }, up: null }],
+        },
+      ],
+    };
+    await page.getByLabel(/Probe JSON report/).setInputFiles({
+      name: 'probe.json',
+      mimeType: 'application/json',
+      buffer: Buffer.from(JSON.stringify(rep)),
+    });
+    await page.getByRole('cell', { name: '20.0 Mbit/s' }).waitFor();
+    await page.getByRole('cell', { name: '1.33 Mbit/s' }).waitFor();
+    assert.equal(await page.locator('#view polyline').count(), 1, 'the fast run is drawn');
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
   async function cookieAndCsrf(user: string): Promise<{ cookie: string; csrf: string }> {
     const r = await fetch(t.run.url + '/ui/session', {
       method: 'POST',

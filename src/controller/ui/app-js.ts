@@ -322,12 +322,37 @@ pages.probe = async () => {
   return [h('h2', {}, 'Probe results'), h('p', {}, h('label', { for: 'probe-file' }, 'Probe JSON report (chokepoint probe --json)'), ' ', input), res];
 };
 function probeView(rep) {
-  const tests = rep.results || rep.tests || [];
-  const out = [h('p', {}, 'Report ' + (rep.started || rep.at || '') + ': ' + num(tests.length) + ' tests.')];
-  out.push(table('Tests', [['Test', (t) => t.name || t.id], ['Verdict', (t) => t.verdict || t.result || ''], ['Throughput', (t) => t.throughput_bps !== undefined ? rate(t.throughput_bps) : t.kbps !== undefined ? rate(t.kbps * 1000) : '']], tests));
-  const series = tests.filter((t) => Array.isArray(t.samples) && t.samples.length).map((t) => ({ label: t.name || t.id, points: t.samples.map((x, i) => [x.t !== undefined ? x.t * 1000 : i * 1000, x.bps !== undefined ? x.bps : (x.kbps || 0) * 1000]) }));
-  if (series.length) out.push(lines('Throughput', series, rate));
+  if (!rep || !Array.isArray(rep.cases)) throw new Error('no "cases" list (expected chokepoint probe --format json output)');
+  const out = [h('p', {}, 'Probe of ' + rep.name + ' via ' + rep.server + ', started ' + rep.started + ', ' + num(rep.duration_ms) + ' ms. Verdict: ' + rep.verdict + ' — ' + (rep.reason || ''))];
+  out.push(table('Cases', [['Case', (c) => c.id], ['Protocol', (c) => c.proto], ['SNI', (c) => c.sni || '(none)'], ['Verdict', (c) => c.verdict + (c.verdict === 'throttled' && c.rate_bps ? ' at ' + rate(c.rate_bps) : '')], ['Download', (c) => rate(c.down_bps), 'num'], ['Upload', (c) => rate(c.up_bps), 'num'], ['Reason', (c) => c.reason]], rep.cases));
+  for (const c of rep.cases) {
+    const series = [];
+    (c.runs || []).forEach((run, i) => {
+      for (const dir of ['down', 'up']) {
+        const d = run[dir];
+        if (!d || !Array.isArray(d.timeline)) continue;
+        const pts = [];
+        for (let k = 1; k < d.timeline.length; k++) {
+          const dt = d.timeline[k][0] - d.timeline[k - 1][0];
+          if (dt > 0) pts.push([d.timeline[k][0], (d.timeline[k][1] - d.timeline[k - 1][1]) * 8 * 1000 / dt]);
+        }
+        // a run too fast for two samples: its average rate over its duration
+        if (pts.length < 2 && d.bytes > 0 && d.duration_ms > 0) { const avg = d.bytes * 8 * 1000 / d.duration_ms; pts.splice(0, pts.length, [0, avg], [d.duration_ms, avg]); }
+        series.push({ label: dir + ' #' + (i + 1), points: pts });
+      }
+    });
+    out.push(linesMs('Throughput of ' + c.id + ' (time after the trigger)', series, rate));
+  }
   return out;
+}
+// the probe's timelines are in ms from the trigger, not wall-clock times
+function linesMs(title, series, fmt) {
+  const fig = lines(title, series.map((x) => ({ label: x.label, points: x.points.map((p) => [p[0], p[1]]) })), fmt);
+  for (const t of fig.querySelectorAll('svg > text')) if (/^\d\d:\d\d:\d\d/.test(t.textContent)) t.textContent = '';
+  const xs = series.flatMap((x) => x.points.map((p) => p[0]));
+  const svg = fig.querySelector('svg');
+  if (svg && xs.length) { svg.append(s('text', { x: 80, y: 212 }, '0 ms')); svg.append(s('text', { x: 520, y: 212, 'text-anchor': 'end' }, Math.round(Math.max(...xs)) + ' ms')); }
+  return fig;
 }
 
 // ---- shell
