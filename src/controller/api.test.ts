@@ -85,6 +85,7 @@ const EXPECTED: Record<string, 'public' | 'node' | 'viewer' | 'editor' | 'approv
   'POST /v1/rollouts/:id/rollback': 'approver',
   'GET /v1/audit': 'viewer',
   'GET /v1/audit/heads': 'viewer',
+  'GET /v1/audit/verify': 'viewer',
   'GET /v1/keys': 'viewer',
   'GET /v1/bundle': 'node',
   'GET /v1/blobs/:sha256': 'node',

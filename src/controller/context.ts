@@ -26,6 +26,8 @@ export interface ControllerConfig {
   importChunk: number;
   /** Failed authentications allowed per client address and window before 429. */
   authFailures: { max: number; windowMs: number };
+  /** Dashboard session lifetime (ms); default 8 h. */
+  sessionTtlMs?: number;
 }
 
 export const DEFAULT_CONFIG: Omit<ControllerConfig, 'reference'> = {

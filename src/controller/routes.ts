@@ -7,7 +7,7 @@ import type { Context } from 'hono';
 import type { Ctx } from './context.js';
 import type { Need, Principal } from './auth.js';
 import { createToken, isRole } from './auth.js';
-import { appendAudit, type AuditRow } from './audit.js';
+import { appendAudit, verifyChain, type AuditRow } from './audit.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 import { bodyToFile, readJson } from './http.js';
 import { addEntry, getEntry, parseEntry, searchEntries, updateEntry } from './registry.js';
@@ -485,6 +485,30 @@ export const ROUTES: Route[] = [
           ? { version: b.version, head: (JSON.parse(b.manifest) as { audit_head: unknown }).audit_head }
           : null,
       };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/audit/verify',
+    need: 'viewer',
+    summary:
+      'verify the whole audit chain against the stored head and the current bundle: ok, rows, first bad row',
+    handler: async (ctx) => {
+      const rows: AuditRow[] = [];
+      for (let after = 0; ;) {
+        const page = await ctx.db.all<AuditRow>(
+          'SELECT * FROM audit WHERE seq > $1 ORDER BY seq LIMIT 5000',
+          [after],
+        );
+        for (const r of page) rows.push({ ...r, seq: Number(r.seq), at: Number(r.at) });
+        if (page.length < 5000) break;
+        after = Number(page[page.length - 1].seq);
+      }
+      const h = await ctx.db.get<{ seq: number; hash: string }>(
+        'SELECT seq, hash FROM audit_head WHERE id = 1',
+      );
+      const heads = h ? [{ label: 'audit_head', head: { seq: Number(h.seq), hash: h.hash } }] : [];
+      return verifyChain(rows, heads);
     },
   },
   // ---- keys

@@ -87,6 +87,13 @@ CREATE TABLE rollout_samples (
 CREATE INDEX rollout_samples_by_rollout ON rollout_samples (rollout_id, id);
 CREATE TABLE node_bundles (node TEXT PRIMARY KEY, bundle {BIG} NOT NULL, rollout_id INTEGER NOT NULL)
 `,
+  `
+-- h-dash: dashboard sessions (a cookie for a signed-in token; only its hash is stored)
+CREATE TABLE sessions (
+  id_hash TEXT PRIMARY KEY, token_id INTEGER NOT NULL REFERENCES tokens(id), csrf TEXT NOT NULL,
+  created_at {BIG} NOT NULL, expires_at {BIG} NOT NULL);
+CREATE INDEX sessions_expires ON sessions (expires_at);
+`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

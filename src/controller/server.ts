@@ -24,6 +24,8 @@ import { resignIfDue } from './bundles.js';
 import { tickRollouts } from './rollouts.js';
 import { PolicyError } from '../policy/errors.js';
 import { metricsOf } from './metrics.js';
+import { csrfRefusal, sessionOf } from './session.js';
+import { mountDashboard } from './dashboard.js';
 
 export interface ServeOptions {
   host?: string;
@@ -65,6 +67,7 @@ export function buildApp(ctx: Ctx, log: (m: string) => void = () => {}): Hono {
   const metrics = metricsOf(ctx);
   app.use('*', metrics.middleware());
   app.get('/openapi.json', (c) => (metrics.markRoute(c, '/openapi.json'), c.json(doc)));
+  mountDashboard(app, ctx, limiter);
   for (const r of ROUTES) {
     app.on(r.method, r.path, async (c) => {
       metrics.markRoute(c, r.path);
@@ -89,6 +92,15 @@ export function buildApp(ctx: Ctx, log: (m: string) => void = () => {}): Hono {
         const h = c.req.header('authorization') ?? '';
         const m = /^Bearer\s+(\S+)$/i.exec(h);
         who = m ? await authenticate(ctx.db, m[1]) : null;
+        if (!m && !h) {
+          // the dashboard: a session cookie, with CSRF checks on state changes
+          const s = await sessionOf(ctx.db, c);
+          if (s && r.method !== 'GET') {
+            const why = csrfRefusal(c, s);
+            if (why) return c.json({ error: { code: 'ERR_CSRF', message: `refused: ${why}` } }, 403);
+          }
+          who = s?.who ?? null;
+        }
         if (!who) {
           limiter.fail(addr);
           metrics.authFailures.inc({ reason: m ? 'invalid_token' : 'missing_token' });
