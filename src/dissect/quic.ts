@@ -43,6 +43,8 @@
  * codes (`tls_malformed_hello`, `tls_sni_invalid`), and `quic_internal_error` (a bug, caught).
  */
 import { parseClientHelloBody, TlsMalformedError } from './tls.js';
+import { ByteReader } from '../util/bytes.js';
+import { TruncatedError } from '../util/errors.js';
 import type { ClientHello } from './types.js';
 import { CryptoAssembler } from './quic-crypto-assembler.js';
 import {
@@ -54,7 +56,7 @@ import {
   type InitialKeys,
   type QuicVersionInfo,
 } from './quic-keys.js';
-import { openInitial, parseLongHeader, readVarint, type LongHeader } from './quic-packet.js';
+import { openInitial, parseLongHeader, type LongHeader } from './quic-packet.js';
 
 export type QuicResult =
   | { status: 'done'; version: number; hello: ClientHello; anomalies: string[] }
@@ -115,7 +117,8 @@ export class QuicInitialAssembler {
   private datagrams = 0;
   private version = 0;
   private final: QuicResult | null = null;
-  private readonly nx = [0];
+  /** The one cursor the frame walk reads through (reset per packet, never reallocated). */
+  private readonly rd = new ByteReader(new Uint8Array(0));
   /** Length of the datagram being fed. */
   private curLen = 0;
 
@@ -248,50 +251,57 @@ export class QuicInitialAssembler {
     this.tryComplete();
   }
 
-  /** Walk the frames of an opened Initial payload (RFC 9000 §19). */
+  /**
+   * Walk the frames of an opened Initial payload (RFC 9000 §19) through the assembler's one reused
+   * {@link ByteReader}: a frame that runs past the payload is a truncation at the cursor
+   * (`quic_bad_frame`, rest of the packet skipped), caught once per packet, not per field.
+   */
   private takeFrames(f: Uint8Array, cryptoType: number): void {
-    const n = f.length;
-    const nx = this.nx;
-    let p = 0;
-    while (p < n) {
-      const t = f[p++];
-      if (t === 0x00) {
-        while (p < n && f[p] === 0) p++;
-        continue;
+    const r = this.rd.reset(f, 0, f.length);
+    try {
+      while (r.pos < r.end) {
+        const t = r.u8();
+        if (t === 0x00) {
+          while (r.pos < r.end && f[r.pos] === 0) r.pos++;
+          continue;
+        }
+        if (t === 0x01) continue;
+        if (t === cryptoType) {
+          const off = r.varint();
+          const data = r.bytes(r.varint());
+          if (!this.crypto.add(off, data)) this.note('quic_crypto_beyond_limit');
+          continue;
+        }
+        if (t === 0x02 || t === 0x03) {
+          // Largest Acknowledged, ACK Delay, ACK Range Count, First ACK Range, ranges, [ECN counts]
+          r.varint();
+          r.varint();
+          const count = r.varint();
+          r.varint();
+          for (let i = 0; i < count; i++) {
+            r.varint(); // each range is ≥ 2 bytes: the loop ends at the payload's end at the latest
+            r.varint();
+          }
+          if (t === 0x03) {
+            r.varint();
+            r.varint();
+            r.varint();
+          }
+          continue;
+        }
+        if (t === 0x1c) {
+          // Error Code, Frame Type, Reason Phrase Length, Reason Phrase
+          this.note('quic_connection_close');
+          r.varint();
+          r.varint();
+          r.skip(r.varint());
+          continue;
+        }
+        return this.note('quic_unknown_frame');
       }
-      if (t === 0x01) continue;
-      if (t === cryptoType) {
-        const off = readVarint(f, p, n, nx);
-        if (off < 0) return this.note('quic_bad_frame');
-        const len = readVarint(f, nx[0], n, nx);
-        if (len < 0 || len > n - nx[0]) return this.note('quic_bad_frame');
-        p = nx[0];
-        if (!this.crypto.add(off, f.subarray(p, p + len))) this.note('quic_crypto_beyond_limit');
-        p += len;
-        continue;
-      }
-      if (t === 0x02 || t === 0x03) {
-        // Largest Acknowledged, ACK Delay, ACK Range Count, First ACK Range, ranges, [ECN counts]
-        let ok = readVarint(f, p, n, nx) >= 0 && readVarint(f, nx[0], n, nx) >= 0;
-        const count = ok ? readVarint(f, nx[0], n, nx) : -1;
-        ok = count >= 0 && readVarint(f, nx[0], n, nx) >= 0;
-        for (let i = 0; ok && i < count; i++)
-          ok = readVarint(f, nx[0], n, nx) >= 0 && readVarint(f, nx[0], n, nx) >= 0;
-        for (let i = 0; ok && t === 0x03 && i < 3; i++) ok = readVarint(f, nx[0], n, nx) >= 0;
-        if (!ok) return this.note('quic_bad_frame');
-        p = nx[0];
-        continue;
-      }
-      if (t === 0x1c) {
-        // Error Code, Frame Type, Reason Phrase Length, Reason Phrase
-        this.note('quic_connection_close');
-        const ok = readVarint(f, p, n, nx) >= 0 && readVarint(f, nx[0], n, nx) >= 0;
-        const rl = ok ? readVarint(f, nx[0], n, nx) : -1;
-        if (rl < 0 || rl > n - nx[0]) return this.note('quic_bad_frame');
-        p = nx[0] + rl;
-        continue;
-      }
-      return this.note('quic_unknown_frame');
+    } catch (e) {
+      if (!(e instanceof TruncatedError)) throw e;
+      this.note('quic_bad_frame');
     }
   }
 

@@ -10,15 +10,21 @@ export class ByteReader {
   /** Current absolute offset into `buf`. */
   pos: number;
   /** Exclusive absolute end. */
-  readonly end: number;
+  end: number;
+  buf: Uint8Array;
 
-  constructor(
-    readonly buf: Uint8Array,
-    start = 0,
-    end = buf.length,
-  ) {
+  constructor(buf: Uint8Array, start = 0, end = buf.length) {
+    this.buf = buf;
     this.pos = start;
     this.end = end;
+  }
+
+  /** Point this reader at another view (a hot path reuses one reader instead of allocating one). */
+  reset(buf: Uint8Array, start = 0, end = buf.length): this {
+    this.buf = buf;
+    this.pos = start;
+    this.end = end;
+    return this;
   }
 
   get remaining(): number {
