@@ -85,8 +85,9 @@ describe('block methods on the wire (lab)', { skip: SKIP, timeout: 120_000 }, ()
     assert.equal(r.size, 0);
   });
 
-  it(`curtain: the download stops silently below ${CURTAIN} bytes of server payload`, async () => {
+  it(`curtain: the download stops silently below ${CURTAIN} bytes of server payload`, async (t) => {
     const r = await curl(il, 'curtain.example', 200_000, { maxTime: 4 });
+    t.diagnostic(`curtain ${CURTAIN}: body bytes received ${r.size}, curl exit ${r.code}`);
     assert.equal(r.code, 28, `curl exit ${r.code}: a timeout, not a reset`);
     // server→client payload = TLS handshake (certificate ≈ 1–2 KB) + records of the body
     assert.ok(r.size > 0 && r.size < CURTAIN, `body bytes received ${r.size}`);
