@@ -1,7 +1,8 @@
 /**
  * @module enforce/actions-lab.test
  * The block methods on the wire (root, namespaces, real curl through the box running `enforce`):
- * stall (the transfer never completes, no RST), curtain (a download stops below `after_bytes` and
+ * drop (SNI-IV: the ClientHello never reaches the server, counted by an iptables rule in the
+ * server's namespace), stall (the transfer never completes, no RST), curtain (a download stops below `after_bytes` and
  * times out, no RST), residual blocking (after a reset trigger, another name to the same server is
  * refused until the window ends, then served again; the window is shortened to 3 s).
  */
@@ -27,6 +28,10 @@ rules:
     method: curtain
     after_bytes: ${CURTAIN}
     match: {host: {exact: [curtain.example]}}
+  - id: sni4
+    action: block
+    method: drop
+    match: {host: {exact: [drop.example]}}
   - id: resid
     action: block
     method: rst
@@ -52,14 +57,37 @@ describe('block methods on the wire (lab)', { skip: SKIP, timeout: 120_000 }, ()
     assert.equal(r.size, 200_000);
   });
 
+  it('drop (SNI-IV): the ClientHello never reaches the server; the control name does', async () => {
+    // count client segments of ClientHello size arriving at the server (IP length ≥ 200)
+    const rule = ['INPUT', '-p', 'tcp', '--dport', '443', '-m', 'length', '--length', '200:65535'];
+    await il.lab.exec('net', ['iptables', '-I', ...rule], { check: true });
+    const count = async (): Promise<number> => {
+      const o = await il.lab.exec('net', ['iptables', '-L', 'INPUT', '-v', '-x', '-n'], { check: true });
+      const m = /^\s*(\d+)\s+\d+\s+(?:all|tcp|6)\s.*length 200:65535/m.exec(o.stdout);
+      assert.ok(m, o.stdout);
+      return Number(m[1]);
+    };
+    try {
+      const r = await curl(il, 'drop.example', 1000, { maxTime: 3 });
+      assert.equal(r.code, 28, `curl exit ${r.code}: the handshake times out`);
+      assert.equal(await count(), 0, 'no ClientHello reached the server');
+      const c = await curl(il, 'example.org', 1000, { maxTime: 5 });
+      assert.equal(c.code, 0);
+      assert.ok((await count()) >= 1, 'the control ClientHello reached the server (the counter works)');
+    } finally {
+      await il.lab.exec('net', ['iptables', '-D', ...rule]);
+    }
+  });
+
   it('stall: the TLS handshake never completes, the client sees no RST (curl times out, code 28)', async () => {
     const r = await curl(il, 'stall.example', 200_000, { maxTime: 3 });
     assert.equal(r.code, 28, `curl exit ${r.code} (28 = timeout; 35/56 would be a reset)`);
     assert.equal(r.size, 0);
   });
 
-  it(`curtain: the download stops silently below ${CURTAIN} bytes of server payload`, async () => {
+  it(`curtain: the download stops silently below ${CURTAIN} bytes of server payload`, async (t) => {
     const r = await curl(il, 'curtain.example', 200_000, { maxTime: 4 });
+    t.diagnostic(`curtain ${CURTAIN}: body bytes received ${r.size}, curl exit ${r.code}`);
     assert.equal(r.code, 28, `curl exit ${r.code}: a timeout, not a reset`);
     // server→client payload = TLS handshake (certificate ≈ 1–2 KB) + records of the body
     assert.ok(r.size > 0 && r.size < CURTAIN, `body bytes received ${r.size}`);
