@@ -122,7 +122,7 @@ function lines(title, series, fmt, threshold) {
     const last = x.points[x.points.length - 1];
     // end labels of series that end at the same height are stacked, not drawn over each other
     let ly = Y(last[1]) + 4;
-    while (used.some((u) => Math.abs(u - ly) < 12)) ly += 12;
+    while (used.some((u) => Math.abs(u - ly) < 12)) ly -= 12;
     used.push(ly);
     svg.append(s('text', { x: X(last[0]) + 4, y: ly }, x.label));
   });
@@ -165,7 +165,7 @@ pages.overview = async () => {
     h('h3', {}, 'Alerts'), alerts.length ? h('ul', {}, alerts) : h('p', { class: 'ok' }, 'no alerts'),
     table('Active version per box', [['Box', (x) => x.name], ['Bundle', (x) => num(x.active_version), 'num'], ['Drift', (x) => x.drift ? mark(false, 'drift') : mark(true, 'current')], ['Last seen', (x) => ago(x.last_seen)]], nodes),
     bars('Flows by action (' + num(flows) + ' flows since the counters began)', Object.entries(byAction), (v) => num(v) + ' flows'),
-    lines('Verdicts over time (this page, sampled every refresh)', Object.keys(byAction).map((k) => ({ label: k, points: state.history.map((p) => [p[0], p[1][k]]) })), (v) => num(Math.round(v)) + ' flows'),
+    lines('Verdicts over time (this page, sampled every refresh)', Object.keys(byAction).map((k) => ({ label: k, points: state.history.map((p) => [p[0], p[1][k]]) })), (v) => num(Math.round(v * 10) / 10) + ' flows'),
     table('Top pattern rules', [['Rule', (x) => x[0]], ['Flows', (x) => num(x[1]), 'num']], [...top.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10)),
   ];
 };
