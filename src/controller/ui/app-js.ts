@@ -105,7 +105,7 @@ function lines(title, series, fmt, threshold) {
     return h('figure', {}, h('figcaption', {}, title), h('p', {}, pts.length ? 'one sample so far: ' + fmt(pts[0][1]) : 'no samples yet'));
   }
   const t0 = Math.min(...pts.map((p) => p[0])), t1 = Math.max(t0 + 1, ...pts.map((p) => p[0]));
-  const vmax = Math.max(1e-9, threshold || 0, ...pts.map((p) => p[1])) * 1.1;
+  const vmax = (Math.max(threshold || 0, ...pts.map((p) => p[1])) || 1) * 1.1;
   const X = (x) => l + (w - l - r) * (x - t0) / (t1 - t0), Y = (y) => t + (ht - t - b) * (1 - y / vmax);
   svg.append(s('line', { x1: l, x2: l, y1: t, y2: ht - b, stroke: '#555' }));
   svg.append(s('line', { x1: l, x2: w - r, y1: ht - b, y2: ht - b, stroke: '#555' }));
@@ -115,11 +115,16 @@ function lines(title, series, fmt, threshold) {
   svg.append(s('text', { x: l, y: ht - 8 }, new Date(t0).toISOString().slice(11, 19)));
   svg.append(s('text', { x: w - r, y: ht - 8, 'text-anchor': 'end' }, new Date(t1).toISOString().slice(11, 19) + ' UTC'));
   const dashes = ['', '6 3', '2 3', '10 4 2 4'];
+  const used = [];
   series.forEach((x, i) => {
     if (!x.points.length) return;
     svg.append(s('polyline', { points: x.points.map((p) => X(p[0]) + ',' + Y(p[1])).join(' '), fill: 'none', stroke: '#1d4f7a', 'stroke-width': 2, 'stroke-dasharray': dashes[i % 4] }));
     const last = x.points[x.points.length - 1];
-    svg.append(s('text', { x: X(last[0]) + 4, y: Y(last[1]) + 4 }, x.label));
+    // end labels of series that end at the same height are stacked, not drawn over each other
+    let ly = Y(last[1]) + 4;
+    while (used.some((u) => Math.abs(u - ly) < 12)) ly -= 12;
+    used.push(ly);
+    svg.append(s('text', { x: X(last[0]) + 4, y: ly }, x.label));
   });
   if (threshold !== undefined) {
     svg.append(s('line', { x1: l, x2: w - r, y1: Y(threshold), y2: Y(threshold), stroke: '#a4161a', 'stroke-dasharray': '4 4' }));
@@ -160,7 +165,7 @@ pages.overview = async () => {
     h('h3', {}, 'Alerts'), alerts.length ? h('ul', {}, alerts) : h('p', { class: 'ok' }, 'no alerts'),
     table('Active version per box', [['Box', (x) => x.name], ['Bundle', (x) => num(x.active_version), 'num'], ['Drift', (x) => x.drift ? mark(false, 'drift') : mark(true, 'current')], ['Last seen', (x) => ago(x.last_seen)]], nodes),
     bars('Flows by action (' + num(flows) + ' flows since the counters began)', Object.entries(byAction), (v) => num(v) + ' flows'),
-    lines('Verdicts over time (this page, sampled every refresh)', Object.keys(byAction).map((k) => ({ label: k, points: state.history.map((p) => [p[0], p[1][k]]) })), (v) => num(Math.round(v)) + ' flows'),
+    lines('Verdicts over time (this page, sampled every refresh)', Object.keys(byAction).map((k) => ({ label: k, points: state.history.map((p) => [p[0], p[1][k]]) })), (v) => num(Math.round(v * 10) / 10) + ' flows'),
     table('Top pattern rules', [['Rule', (x) => x[0]], ['Flows', (x) => num(x[1]), 'num']], [...top.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10)),
   ];
 };
