@@ -174,6 +174,7 @@ export function verifyEnvelope(
     );
   if (!Number.isInteger(m.version) || !Array.isArray(m.files) || typeof m.main !== 'string')
     throw new BundleError('ERR_BUNDLE_FORMAT', 'manifest lacks version, main or files');
+  checkManifestFiles(m.files);
   checkSections(m);
   if (m.signing_keyid !== undefined && m.signing_keyid !== env.keyid)
     throw new BundleError('ERR_BUNDLE_SIGNATURE', 'manifest names another signing key than the envelope');
@@ -196,22 +197,34 @@ export function verifyBundle(
   return verifyEnvelope(env, rootPublicPem, o).manifest;
 }
 
-function checkFiles(files: unknown, what: string): void {
-  if (!Array.isArray(files)) throw new BundleError('ERR_BUNDLE_FORMAT', `${what}: files must be a list`);
-  for (const f of files as Partial<FileMeta>[])
-    if (
-      !f ||
-      typeof f.name !== 'string' ||
-      typeof f.sha256 !== 'string' ||
-      !/^[0-9a-f]{64}$/.test(f.sha256) ||
-      !Number.isSafeInteger(f.size) ||
-      (f.size as number) < 0
-    )
-      throw new BundleError(
-        'ERR_BUNDLE_FORMAT',
-        `${what}: bad file entry ${JSON.stringify(f)?.slice(0, 120)}`,
-      );
+/** Most files a manifest may list, and most bytes they may add up to (what a box will download). */
+export const MAX_BUNDLE_FILES = 4096;
+export const MAX_BUNDLE_BYTES = 1024 * 1024 * 1024;
+
+/** File entries: each a string name, a SHA-256, a size; names unique; count and total size bounded. */
+export function checkManifestFiles(files: readonly FileMeta[]): void {
+  if (files.length > MAX_BUNDLE_FILES)
+    throw new BundleError(
+      'ERR_BUNDLE_FORMAT',
+      `manifest lists ${files.length} files (limit ${MAX_BUNDLE_FILES})`,
+    );
+  const seen = new Set<string>();
+  let total = 0;
+  for (const f of files) {
+    if (typeof f?.name !== 'string' || typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256))
+      throw new BundleError('ERR_BUNDLE_FORMAT', `bad name or hash for file ${JSON.stringify(f?.name)}`);
+    if (!Number.isSafeInteger(f.size) || f.size < 0 || f.size > MAX_BUNDLE_BYTES)
+      throw new BundleError('ERR_BUNDLE_FORMAT', `${f.name}: bad size ${f.size} (0..${MAX_BUNDLE_BYTES})`);
+    if (seen.has(f.name)) throw new BundleError('ERR_BUNDLE_FORMAT', `${f.name} is listed twice`);
+    seen.add(f.name);
+    total += f.size;
+  }
+  if (total > MAX_BUNDLE_BYTES)
+    throw new BundleError('ERR_BUNDLE_FORMAT', `files add up to ${total} bytes (limit ${MAX_BUNDLE_BYTES})`);
 }
+
+/** name → entry per manifest (built once: checking every file stays linear). */
+const byName = new WeakMap<readonly FileMeta[], Map<string, FileMeta>>();
 
 /** The optional `shadow` and `rollout` sections, when present, are well-formed (else refused whole). */
 function checkSections(m: Manifest): void {
@@ -224,7 +237,9 @@ function checkSections(m: Manifest): void {
       throw new BundleError('ERR_BUNDLE_FORMAT', 'manifest shadow.policy_version: must be an integer');
     if (typeof o.main !== 'string')
       throw new BundleError('ERR_BUNDLE_FORMAT', 'manifest shadow.main: must be a file name');
-    checkFiles(o.files, 'manifest shadow.files');
+    if (!Array.isArray(o.files))
+      throw new BundleError('ERR_BUNDLE_FORMAT', 'manifest shadow.files: must be a list');
+    checkManifestFiles(o.files);
     if (!o.files!.some((f) => f.name === o.main))
       throw new BundleError('ERR_BUNDLE_FORMAT', `manifest shadow.main ${o.main} is not in shadow.files`);
   }
@@ -247,7 +262,13 @@ export function verifyFile(
   section: 'active' | 'shadow' = 'active',
 ): void {
   const list = section === 'shadow' ? (m.shadow?.files ?? []) : m.files;
-  const f = list.find((x) => x.name === name);
+  let idx = byName.get(list);
+  if (!idx) {
+    idx = new Map();
+    for (const x of list) if (!idx.has(x.name)) idx.set(x.name, x);
+    byName.set(list, idx);
+  }
+  const f = idx.get(name);
   if (!f)
     throw new BundleError(
       'ERR_BUNDLE_FILE',

@@ -197,6 +197,40 @@ test('README: run a controller, as written', async () => {
     );
     const who = await run('ctl', 'whoami', '--format', 'json');
     assert.deepEqual(JSON.parse(who.stdout), { name: 'admin', role: 'admin' });
+    // the fleet view and the kill switch
+    assert.equal((await run('ctl', 'nodes')).stdout, 'no nodes\n');
+    const BOX = await tok('box-a', 'node');
+    const st = await fetch(`${srv.url}/v1/status`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${BOX}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        node: 'box-a',
+        labels: { tier: 'canary' },
+        active_version: 1,
+        errors: ['disk full'],
+      }),
+    });
+    assert.equal(st.status, 200);
+    const nh = await run('ctl', 'nodes');
+    assert.match(
+      nh.stdout,
+      /^box-a\s+bundle 1 intended 1 {2}labels tier=canary .*last error: "disk full"\n$/,
+    );
+    assert.equal((await as(ED, 'ctl', 'emergency-stop', '--reason', 'x')).code, 1, 'an editor may not stop');
+    assert.equal((await as(A1, 'ctl', 'emergency-stop')).code, 2, '--reason is required');
+    const es = await as(A1, 'ctl', 'emergency-stop', '--reason', 'outage', '--format', 'json');
+    assert.equal(es.code, 0, es.stderr);
+    assert.equal(JSON.parse(es.stdout).bundle_version, 2);
+    assert.equal(JSON.parse(es.stdout).origin, 'emergency');
+    const nj = JSON.parse((await run('ctl', 'nodes', '--format', 'json')).stdout);
+    assert.deepEqual(
+      nj.nodes.map((n: { name: string; intended_version: number; drift: boolean }) => [
+        n.name,
+        n.intended_version,
+        n.drift,
+      ]),
+      [['box-a', 2, true]],
+    );
     // export round-trips through lint
     assert.equal((await run('ctl', 'versions', 'export', String(v.id), '--out', 'exp')).code, 0);
     const lint = await run('lint', 'exp/policy.json', '--reference', TOP10K);

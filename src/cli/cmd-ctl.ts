@@ -32,6 +32,7 @@ const HELP = `usage: chokepoint ctl <area> <command> [options]   (--url URL --to
   tokens list | create --name NAME --role ROLE [--label L] | revoke ID
   settings show | settings set FILE.json
   keys show | bundle show | nodes
+  emergency-stop --reason R      (signed allow-all bundle to every node at once; audited)
 
   environment: CHOKEPOINT_URL (default http://127.0.0.1:8443), CHOKEPOINT_TOKEN
 `;
@@ -210,9 +211,23 @@ async function dispatch(area: string, cmd: string | undefined, rest: string[]): 
           d.nodes
             .map(
               (n: any) =>
-                `${n.name.padEnd(20)} bundle ${n.active_version ?? '-'}${n.drift ? ' (DRIFT)' : ''}  last seen ${when(n.last_seen)}  ${n.errors.length ? 'errors: ' + JSON.stringify(n.errors) : ''}\n`,
+                `${n.name.padEnd(20)} bundle ${n.active_version ?? '-'} intended ${n.intended_version ?? '-'}${n.drift ? ' (DRIFT)' : ''}  labels ${
+                  Object.entries(n.labels)
+                    .map(([k, x]) => `${k}=${String(x)}`)
+                    .join(',') || '-'
+                }  last seen ${when(n.last_seen)}${n.last_error ? '  last error: ' + JSON.stringify(n.last_error) : ''}\n`,
             )
             .join('') || 'no nodes\n',
+      );
+      return 0;
+    }
+    case 'emergency-stop': {
+      const { v } = parse(args, { reason: { type: 'string' } });
+      if (!v.reason) throw new UsageError('--reason is required');
+      out(
+        v,
+        await client(v).call('POST', '/v1/emergency-stop', { reason: v.reason }),
+        (d) => `EMERGENCY STOP: allow-all version ${d.id} published as bundle ${d.bundle_version}\n`,
       );
       return 0;
     }

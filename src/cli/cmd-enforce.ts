@@ -47,6 +47,11 @@ const HELP = `usage: chokepoint enforce --policy FILE [options]
   --evidence-max-size SIZE    keep at most SIZE of evidence files over all queues, oldest deleted
                               (default 256MiB; each queue keeps SIZE / number of queues)
   --cleanup              remove leftover rules (after a crash) and exit
+  --replay CAPTURE       replay box (no root, no NFQUEUE): feed the capture's packets to the decision
+                         core as if live; with the fleet options it is a fleet member (docs/FLEET.md)
+  --rate PPS             replay packets per second (default 1000)
+  --speed X              replay at X times the capture's own timing (instead of --rate)
+  --loop N|forever       replay iterations (default 1); each iteration shifts ports ≥ 1024 (new flows)
 `;
 
 function parseQueues(s: string): [number, number] {
@@ -87,6 +92,11 @@ export async function run(argv: string[]): Promise<number> {
       'poll-wait': { type: 'string', default: '60' },
       'status-every': { type: 'string', default: '30' },
       help: { type: 'boolean', short: 'h', default: false },
+      // h-delta: replay boxes
+      replay: { type: 'string' },
+      rate: { type: 'string' },
+      speed: { type: 'string' },
+      loop: { type: 'string', default: '1' },
     },
     strict: true,
   });
@@ -105,6 +115,7 @@ export async function run(argv: string[]): Promise<number> {
   if (fleet && values.policy) throw new UsageError('--policy and --controller exclude each other');
   if (!fleet && !values.policy)
     throw new UsageError('--policy FILE (or --controller URL) is required\n\n' + HELP);
+  if (values.replay !== undefined) return runReplay(values, fleet);
   const mask = Number(values['mark-mask']);
   if (!Number.isInteger(mask) || mask <= 0 || mask > 0xffffffff)
     throw new UsageError('--mark-mask: bad mask');
@@ -191,6 +202,76 @@ export async function run(argv: string[]): Promise<number> {
     process.on('SIGTERM', () => finish('SIGTERM'));
     process.on('SIGHUP', () => void enf.reload('SIGHUP'));
   });
+}
+
+/** `enforce --replay`: a replay box (fleet/replay), with the same agent, EVE and /metrics. */
+async function runReplay(
+  values: Record<string, string | boolean | undefined>,
+  fleet: Awaited<ReturnType<typeof fleetOptions>> | null,
+): Promise<number> {
+  const str = (k: string) => values[k] as string | undefined;
+  const num = (k: string, lo: number, hi: number): number | undefined => {
+    const v = str(k);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!(n >= lo && n <= hi)) throw new UsageError(`--${k}: ${lo}..${hi}`);
+    return n;
+  };
+  const pps = num('rate', 1, 10_000_000);
+  const speed = num('speed', 0.001, 1_000_000);
+  if (pps !== undefined && speed !== undefined) throw new UsageError('--rate and --speed exclude each other');
+  const loopS = str('loop')!;
+  const loops = loopS === 'forever' ? Infinity : Number(loopS);
+  if (!(loops === Infinity || (Number.isInteger(loops) && loops >= 1)))
+    throw new UsageError('--loop: a positive integer or forever');
+  const { EnforceMetrics } = await import('../enforce/metrics.js');
+  const { ReplayBox } = await import('../fleet/replay.js');
+  const { createWriteStream } = await import('node:fs');
+  const metrics = new EnforceMetrics();
+  let agent: import('../fleet/agent.js').FleetAgent | null = null;
+  let initial: import('../enforce/policy-source.js').PolicyVersion;
+  if (fleet) {
+    const { FleetAgent } = await import('../fleet/agent.js');
+    agent = new FleetAgent({ ...fleet, registry: metrics.registry });
+    initial = await agent.bootstrap();
+  } else {
+    const { readVersion } = await import('../enforce/policy-source.js');
+    initial = (await readVersion(str('policy')!)).version;
+  }
+  const eveArg = str('eve');
+  const eve =
+    eveArg === undefined ? null : eveArg === '-' ? process.stdout : createWriteStream(eveArg, { flags: 'a' });
+  const box = await ReplayBox.start(initial, {
+    capture: str('replay')!,
+    pps,
+    speed,
+    loops,
+    eve,
+    node: str('node'),
+    metrics,
+  });
+  const port = str('metrics') ? await metrics.listen(str('metrics')!) : 0;
+  agent?.run(box);
+  process.stderr.write(
+    `chokepoint enforce: replaying ${str('replay')} (${loops === Infinity ? 'forever' : `${loops} iteration(s)`})` +
+      (port ? `, metrics on port ${port}` : '') +
+      '\n',
+  );
+  const finish = (): void => box.stop();
+  process.on('SIGINT', finish);
+  process.on('SIGTERM', finish);
+  await box.run();
+  process.off('SIGINT', finish);
+  process.off('SIGTERM', finish);
+  await agent?.report();
+  await agent?.stop();
+  metrics.close();
+  if (eve && eve !== process.stdout)
+    await new Promise<void>((r) => (eve as import('node:fs').WriteStream).end(r));
+  process.stderr.write(
+    `chokepoint enforce: replay done: ${box.iterations} iteration(s), ${box.verdicts} verdicts\n`,
+  );
+  return 0;
 }
 
 async function fleetOptions(values: Record<string, string | boolean | undefined>) {

@@ -9,6 +9,8 @@ import { parseArgs } from 'node:util';
 import { loadPolicyFile } from '../policy/load.js';
 import { PolicyError } from '../policy/errors.js';
 import { formatFindings, lintPolicy } from '../policy/lint.js';
+import { inputFromRecord } from '../policy/match-input.js';
+import type { MatchInput } from '../policy/types.js';
 import { isCaptureFile, namesFromHosts, readNamesFile, type Reference } from '../policy/reference.js';
 import { UsageError } from '../util/errors.js';
 import { isFlowLog, readFlowLog } from '../output/flowlog.js';
@@ -35,8 +37,14 @@ export async function referenceFromCaptures(
 ): Promise<{ ref: Reference; errors: { file: string; message: string }[] }> {
   const { analyzeFiles } = await import('../engine/analyze.js');
   const hosts: string[] = [];
-  const res = await analyzeFiles(paths, { onRecord: (r) => void (r.host && hosts.push(r.host)) });
-  return { ref: namesFromHosts(hosts, paths.join(', ')), errors: res.errors };
+  const flows: MatchInput[] = [];
+  const res = await analyzeFiles(paths, {
+    onRecord: (r) => {
+      if (r.host) hosts.push(r.host);
+      flows.push(inputFromRecord(r));
+    },
+  });
+  return { ref: { ...namesFromHosts(hosts, paths.join(', ')), flows }, errors: res.errors };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -89,8 +97,12 @@ export async function run(argv: string[]): Promise<number> {
       else if (isFlowLog(r)) {
         // a flow log (EVE JSON lines): the names of its flows, most flows first, as for captures
         const hosts: string[] = [];
-        readFlowLog(r, (rec) => void (rec.host && hosts.push(rec.host)));
-        references.push(namesFromHosts(hosts, r));
+        const flows: MatchInput[] = [];
+        readFlowLog(r, (rec) => {
+          if (rec.host) hosts.push(rec.host);
+          flows.push(inputFromRecord(rec));
+        });
+        references.push({ ...namesFromHosts(hosts, r), flows });
       } else {
         const ref = await readNamesFile(r);
         if (ref.skipped)

@@ -158,8 +158,13 @@ export async function signBundle(
   return ctx.db.tx((q) => buildBundle(ctx, q, policyVersion, kind, actor, extras));
 }
 
+/**
+ * The fleet bundle (the newest one that is not a rollout's stage bundle), or with `version` that
+ * bundle (a node's rollout assignment).
+ */
 export async function currentBundle(
   q: Queryable,
+  version?: number | null,
 ): Promise<(Envelope & { version: number; expires_at: number }) | undefined> {
   const b = await q.get<{
     version: number;
@@ -169,7 +174,10 @@ export async function currentBundle(
     trust_version: number;
     expires_at: number;
   }>(
-    'SELECT version, manifest, signature, keyid, trust_version, expires_at FROM bundles ORDER BY version DESC LIMIT 1',
+    version === undefined || version === null
+      ? "SELECT version, manifest, signature, keyid, trust_version, expires_at FROM bundles WHERE kind <> 'stage' ORDER BY version DESC LIMIT 1"
+      : 'SELECT version, manifest, signature, keyid, trust_version, expires_at FROM bundles WHERE version = $1',
+    version === undefined || version === null ? [] : [version],
   );
   if (!b) return undefined;
   const t = await q.get<{ doc: string; signature: string }>(
@@ -199,7 +207,7 @@ export async function resignIfDue(ctx: Ctx, now = Date.now()): Promise<number | 
       expires_at: number;
       created_at: number;
     }>(
-      'SELECT version, policy_version, keyid, expires_at, created_at FROM bundles ORDER BY version DESC LIMIT 1',
+      "SELECT version, policy_version, keyid, expires_at, created_at FROM bundles WHERE kind <> 'stage' ORDER BY version DESC LIMIT 1",
     );
     if (!b) return null;
     const active = await q.get<{ keyid: string }>(

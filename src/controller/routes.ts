@@ -7,7 +7,7 @@ import type { Context } from 'hono';
 import type { Ctx } from './context.js';
 import type { Need, Principal } from './auth.js';
 import { createToken, isRole } from './auth.js';
-import { appendAudit, type AuditRow } from './audit.js';
+import { appendAudit, verifyChain, type AuditRow } from './audit.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 import { bodyToFile, readJson } from './http.js';
 import { addEntry, getEntry, parseEntry, searchEntries, updateEntry } from './registry.js';
@@ -28,7 +28,10 @@ import {
   versionOut,
 } from './versions.js';
 import { why } from './why.js';
+import { emergencyStop } from './emergency.js';
+import { controlRollout, getRollout, intendedBundle, listRollouts, startRollout } from './rollouts.js';
 import { currentBundle } from './bundles.js';
+import { deltaBetween } from './deltas.js';
 import { BUNDLE_CHANNEL } from './context.js';
 import { metricsOf } from './metrics.js';
 
@@ -61,19 +64,49 @@ function intQuery(c: Context, name: string): number | undefined {
 const obj = (b: unknown): Record<string, unknown> =>
   typeof b === 'object' && b !== null && !Array.isArray(b) ? (b as Record<string, unknown>) : {};
 
-async function waitForBundle(ctx: Ctx, have: number, ms: number): Promise<void> {
-  if (ms <= 0) return;
+/**
+ * Wait until a bundle newer than `have` is signalled, `ms` pass, or the client goes away (`signal`).
+ * Waiters are capped in total and per token (`config.maxWaiters`): one more is refused with 503, so
+ * opening and dropping many `?wait=` requests cannot pile up listeners and timers.
+ */
+async function waitForBundle(
+  ctx: Ctx,
+  have: number,
+  ms: number,
+  token: number,
+  signal: AbortSignal,
+): Promise<void> {
+  if (ms <= 0 || signal.aborted) return;
+  const lim = ctx.config.maxWaiters;
+  const mine = ctx.waitersByToken.get(token) ?? 0;
+  if (ctx.waiters >= lim.total || mine >= lim.perToken)
+    throw new ApiError(
+      503,
+      'ERR_TOO_MANY_WAITERS',
+      ctx.waiters >= lim.total
+        ? `${ctx.waiters} long-polls already waiting (limit ${lim.total}); retry later`
+        : `this token already has ${mine} long-polls waiting (limit ${lim.perToken}); retry later`,
+      'wait',
+    );
+  ctx.waiters++;
+  ctx.waitersByToken.set(token, mine + 1);
   await new Promise<void>((resolve) => {
     const t = setTimeout(done, ms);
     function done() {
       clearTimeout(t);
       ctx.events.off(BUNDLE_CHANNEL, on);
+      signal.removeEventListener('abort', done);
+      ctx.waiters--;
+      const k = (ctx.waitersByToken.get(token) ?? 1) - 1;
+      if (k > 0) ctx.waitersByToken.set(token, k);
+      else ctx.waitersByToken.delete(token);
       resolve();
     }
     function on(v: number) {
       if (v > have) done();
     }
     ctx.events.on(BUNDLE_CHANNEL, on);
+    signal.addEventListener('abort', done, { once: true });
   });
 }
 
@@ -374,6 +407,46 @@ export const ROUTES: Route[] = [
     summary: 'roll back to the previous version (published as a new, higher bundle): {reason}',
     handler: async (ctx, _c, who, body) => rollback(ctx, obj(body).reason, who!.name),
   },
+  {
+    method: 'POST',
+    path: '/v1/emergency-stop',
+    need: 'approver',
+    summary:
+      'kill switch: publish a signed allow-all bundle (a new, higher version) to every node at once, audited: {reason}',
+    handler: async (ctx, _c, who, body) => emergencyStop(ctx, obj(body).reason, who!.name),
+  },
+  // ---- rollouts
+  {
+    method: 'POST',
+    path: '/v1/rollouts',
+    need: 'approver',
+    summary:
+      'start a staged rollout of an approved version: {version_id, plan?} (plan: YAML/JSON text or object)',
+    handler: async (ctx, _c, who, body) => startRollout(ctx, body, who!.name),
+  },
+  {
+    method: 'GET',
+    path: '/v1/rollouts',
+    need: 'viewer',
+    summary: 'rollouts, newest first (without samples)',
+    handler: async (ctx) => ({ rollouts: await listRollouts(ctx.db) }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/rollouts/:id',
+    need: 'viewer',
+    summary:
+      'a rollout: plan, stages (state, bake, nodes), analysis samples {at,node,metric,value,baseline,threshold,pass}, state, reason',
+    handler: async (ctx, c) => getRollout(ctx.db, intParam(c, 'id')),
+  },
+  ...(['pause', 'resume', 'abort', 'rollback'] as const).map((op): Route => ({
+    method: 'POST',
+    path: `/v1/rollouts/:id/${op}`,
+    need: 'approver',
+    body: 'none',
+    summary: `${op} a rollout${op === 'abort' || op === 'rollback' ? ' (nodes that took the version get the previous content as a new, higher bundle)' : ''}`,
+    handler: async (ctx, c, who) => controlRollout(ctx, intParam(c, 'id'), op, who!.name),
+  })),
   // ---- audit
   {
     method: 'GET',
@@ -414,6 +487,30 @@ export const ROUTES: Route[] = [
       };
     },
   },
+  {
+    method: 'GET',
+    path: '/v1/audit/verify',
+    need: 'viewer',
+    summary:
+      'verify the whole audit chain against the stored head and the current bundle: ok, rows, first bad row',
+    handler: async (ctx) => {
+      const rows: AuditRow[] = [];
+      for (let after = 0; ;) {
+        const page = await ctx.db.all<AuditRow>(
+          'SELECT * FROM audit WHERE seq > $1 ORDER BY seq LIMIT 5000',
+          [after],
+        );
+        for (const r of page) rows.push({ ...r, seq: Number(r.seq), at: Number(r.at) });
+        if (page.length < 5000) break;
+        after = Number(page[page.length - 1].seq);
+      }
+      const h = await ctx.db.get<{ seq: number; hash: string }>(
+        'SELECT seq, hash FROM audit_head WHERE id = 1',
+      );
+      const heads = h ? [{ label: 'audit_head', head: { seq: Number(h.seq), hash: h.hash } }] : [];
+      return verifyChain(rows, heads);
+    },
+  },
   // ---- keys
   {
     method: 'GET',
@@ -438,16 +535,21 @@ export const ROUTES: Route[] = [
     need: 'node',
     body: 'none',
     summary:
-      'the current signed bundle manifest; If-None-Match + wait=SECONDS long-polls until a newer one (304 on timeout)',
+      'the current signed bundle manifest; If-None-Match + wait=SECONDS long-polls until a newer one (304 on timeout; 503 when too many long-polls wait)',
     query: ['wait'],
-    handler: async (ctx, c) => {
+    handler: async (ctx, c, who) => {
       const wait = Math.min(intQuery(c, 'wait') ?? 0, ctx.config.maxWaitS);
       const inm = c.req.header('if-none-match');
-      let b = await currentBundle(ctx.db);
+      // the bundle intended for this node (its rollout stage), else the fleet bundle
+      const mine = async () => currentBundle(ctx.db, await intendedBundle(ctx.db, who!.name));
+      let b = await mine();
       const have = inm ? Number(/^(?:W\/)?"(\d+)"$/.exec(inm.trim())?.[1] ?? -1) : -1;
-      if (b && have === b.version && wait > 0) {
-        await waitForBundle(ctx, have, wait * 1000);
-        b = await currentBundle(ctx.db);
+      const until = Date.now() + wait * 1000;
+      // a new bundle for other nodes wakes the wait; keep waiting while this node's is unchanged
+      while (b && have === b.version && Date.now() < until) {
+        await waitForBundle(ctx, have, until - Date.now(), who!.tokenId, c.req.raw.signal);
+        if (c.req.raw.signal.aborted) break;
+        b = await mine();
       }
       if (!b) return c.json({ error: { code: 'ERR_NO_BUNDLE', message: 'nothing published yet' } }, 404);
       const etag = `"${b.version}"`;
@@ -472,6 +574,27 @@ export const ROUTES: Route[] = [
         'Content-Type': 'application/octet-stream',
         'Cache-Control': 'public, max-age=31536000, immutable',
         ETag: `"${h}"`,
+      });
+    },
+  },
+  // h-delta: deltas between two list files (immutable, content-addressed by the pair)
+  {
+    method: 'GET',
+    path: '/v1/deltas/:from/:to',
+    need: 'node',
+    summary:
+      'a delta between two sorted list blobs by their SHA-256 (immutable); 404 when either is unknown or not a sorted list',
+    handler: async (ctx, c) => {
+      const from = c.req.param('from') ?? '';
+      const to = c.req.param('to') ?? '';
+      if (!/^[0-9a-f]{64}$/.test(from)) throw badRequest('from', 'must be 64 hex digits');
+      if (!/^[0-9a-f]{64}$/.test(to)) throw badRequest('to', 'must be 64 hex digits');
+      const d = await deltaBetween(ctx.db, from, to);
+      if (!d) throw notFound(`delta ${from.slice(0, 16)}… → ${to.slice(0, 16)}…`);
+      return c.body(new Uint8Array(d), 200, {
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Cache-Control': 'public, max-age=31536000, immutable',
+        ETag: `"${from}-${to}"`,
       });
     },
   },
@@ -501,6 +624,8 @@ export const ROUTES: Route[] = [
         (typeof o.traffic !== 'object' || Array.isArray(o.traffic))
       )
         throw badRequest('traffic', 'must be an object or null');
+      if (o.traffic && JSON.stringify(o.traffic).length > 64 * 1024)
+        throw badRequest('traffic', 'at most 64 KiB');
       const ts = (v: unknown) =>
         typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? Date.parse(v) : null;
       const vals = [
@@ -530,20 +655,35 @@ export const ROUTES: Route[] = [
     method: 'GET',
     path: '/v1/nodes',
     need: 'viewer',
-    summary: 'every box that reported: labels, active version, last download/activation, errors, last seen',
+    summary:
+      'every box that reported: labels, active and intended bundle version, drift, last download/activation, last error, last seen',
     handler: async (ctx) => {
       const cur = await currentBundle(ctx.db);
-      const rows = await ctx.db.all('SELECT * FROM nodes ORDER BY name');
+      const rows = await ctx.db.all(
+        'SELECT n.*, b.bundle AS assigned FROM nodes n LEFT JOIN node_bundles b ON b.node = n.name ORDER BY n.name',
+      );
       return {
         current_bundle: cur?.version ?? null,
-        nodes: rows.map((r) => ({
-          ...r,
-          labels: JSON.parse(r.labels as string),
-          errors: JSON.parse(r.errors as string),
-          counters: JSON.parse(r.counters as string),
-          traffic: r.traffic ? JSON.parse(r.traffic as string) : null,
-          drift: cur ? Number(r.active_version) !== cur.version : false,
-        })),
+        nodes: rows.map((r) => {
+          const errors = JSON.parse(r.errors as string) as unknown[];
+          const active = r.active_version === null ? null : Number(r.active_version);
+          // a node in a rollout stage is meant to run the stage bundle, every other the fleet bundle
+          const intended =
+            r.assigned !== null && r.assigned !== undefined ? Number(r.assigned) : (cur?.version ?? null);
+          const { assigned: _a, traffic, ...rest } = r;
+          return {
+            ...rest,
+            traffic: typeof traffic === 'string' ? JSON.parse(traffic) : null,
+            active_version: active,
+            last_seen: Number(r.last_seen),
+            labels: JSON.parse(r.labels as string),
+            errors,
+            last_error: errors.length ? errors[errors.length - 1] : null,
+            counters: JSON.parse(r.counters as string),
+            intended_version: intended,
+            drift: intended !== null && active !== intended,
+          };
+        }),
       };
     },
   },

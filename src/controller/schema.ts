@@ -73,6 +73,27 @@ INSERT INTO meta (key, value) VALUES ('settings', '{}');
 `,
   // h-shadow: nodes.traffic, the box's traffic counters (status report field traffic, JSON)
   `ALTER TABLE nodes ADD COLUMN traffic TEXT;`,
+  `
+-- h-rollout: staged rollouts (state in the database, so another replica continues one), their analysis samples, per-node intended bundles
+CREATE TABLE rollouts (
+  id {ID}, version_id INTEGER NOT NULL REFERENCES versions(id), prev_version_id INTEGER,
+  plan TEXT NOT NULL, state TEXT NOT NULL, stage INTEGER NOT NULL, stage_started {BIG},
+  last_sample {BIG}, bundle_version {BIG}, work TEXT NOT NULL, reason TEXT,
+  created_by TEXT NOT NULL, created_at {BIG} NOT NULL, updated_at {BIG} NOT NULL);
+CREATE TABLE rollout_samples (
+  id {ID}, rollout_id INTEGER NOT NULL, stage INTEGER NOT NULL, at {BIG} NOT NULL, node TEXT NOT NULL,
+  metric TEXT NOT NULL, value DOUBLE PRECISION, baseline DOUBLE PRECISION, threshold DOUBLE PRECISION,
+  pass INTEGER NOT NULL, names TEXT);
+CREATE INDEX rollout_samples_by_rollout ON rollout_samples (rollout_id, id);
+CREATE TABLE node_bundles (node TEXT PRIMARY KEY, bundle {BIG} NOT NULL, rollout_id INTEGER NOT NULL)
+`,
+  `
+-- h-dash: dashboard sessions (a cookie for a signed-in token; only its hash is stored)
+CREATE TABLE sessions (
+  id_hash TEXT PRIMARY KEY, token_id INTEGER NOT NULL REFERENCES tokens(id), csrf TEXT NOT NULL,
+  created_at {BIG} NOT NULL, expires_at {BIG} NOT NULL);
+CREATE INDEX sessions_expires ON sessions (expires_at);
+`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -21,8 +21,11 @@ import { ROUTES, parseRouteBody } from './routes.js';
 import { migrate } from './schema.js';
 import { cleanInterrupted } from './imports.js';
 import { resignIfDue } from './bundles.js';
+import { tickRollouts } from './rollouts.js';
 import { PolicyError } from '../policy/errors.js';
 import { metricsOf } from './metrics.js';
+import { csrfRefusal, sessionOf } from './session.js';
+import { mountDashboard } from './dashboard.js';
 
 export interface ServeOptions {
   host?: string;
@@ -30,6 +33,8 @@ export interface ServeOptions {
   tls?: { cert: string; key: string } | null;
   /** Interval of the re-sign check (ms); default min(60 s, ttl/10). */
   resignEveryMs?: number;
+  /** How often this replica tries an orchestrator step (ms; default 1000). */
+  rolloutTickMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -40,7 +45,13 @@ export interface RunningController {
   close(): Promise<void>;
 }
 
-const CREATES = new Set(['/v1/tokens', '/v1/registry/entries', '/v1/takedowns', '/v1/versions']);
+const CREATES = new Set([
+  '/v1/tokens',
+  '/v1/registry/entries',
+  '/v1/takedowns',
+  '/v1/versions',
+  '/v1/rollouts',
+]);
 
 function clientAddr(c: Context): string {
   return (
@@ -56,6 +67,7 @@ export function buildApp(ctx: Ctx, log: (m: string) => void = () => {}): Hono {
   const metrics = metricsOf(ctx);
   app.use('*', metrics.middleware());
   app.get('/openapi.json', (c) => (metrics.markRoute(c, '/openapi.json'), c.json(doc)));
+  mountDashboard(app, ctx, limiter);
   for (const r of ROUTES) {
     app.on(r.method, r.path, async (c) => {
       metrics.markRoute(c, r.path);
@@ -80,6 +92,15 @@ export function buildApp(ctx: Ctx, log: (m: string) => void = () => {}): Hono {
         const h = c.req.header('authorization') ?? '';
         const m = /^Bearer\s+(\S+)$/i.exec(h);
         who = m ? await authenticate(ctx.db, m[1]) : null;
+        if (!m && !h) {
+          // the dashboard: a session cookie, with CSRF checks on state changes
+          const s = await sessionOf(ctx.db, c);
+          if (s && r.method !== 'GET') {
+            const why = csrfRefusal(c, s);
+            if (why) return c.json({ error: { code: 'ERR_CSRF', message: `refused: ${why}` } }, 403);
+          }
+          who = s?.who ?? null;
+        }
         if (!who) {
           limiter.fail(addr);
           metrics.authFailures.inc({ reason: m ? 'invalid_token' : 'missing_token' });
@@ -172,12 +193,23 @@ export async function startController(
       .finally(() => (busy = false));
   }, every);
   timer.unref();
+  // the rollout orchestrator: every replica ticks; the advisory lock lets one step at a time
+  let ticking = false;
+  const rolloutTimer = setInterval(() => {
+    if (ticking) return;
+    ticking = true;
+    tickRollouts(ctx)
+      .catch((e) => log(`rollout step failed (retried next tick): ${(e as Error).message}`))
+      .finally(() => (ticking = false));
+  }, o.rolloutTickMs ?? 1000);
+  rolloutTimer.unref();
   return {
     ctx,
     url,
     server,
     async close() {
       clearInterval(timer);
+      clearInterval(rolloutTimer);
       server.closeAllConnections?.();
       await new Promise<void>((r) => server.close(() => r()));
     },

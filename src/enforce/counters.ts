@@ -37,6 +37,14 @@ export const C = {
   redecided: 24,
   /** Index of the policy version in force (the worker writes it when it swaps; 0: the first). */
   policySeq: 21,
+  /** Connections cut by a stall or curtain block (the kernel drops the rest). */
+  cutDrop: 24,
+  /** Packets dropped by a degrade block. */
+  degradeDrop: 25,
+  /** New connections blocked by residual blocking. */
+  residualHits: 26,
+  /** Residual entries evicted because the table was full. */
+  residualEvicted: 27,
 } as const;
 
 export const N_COUNTERS = 32;

@@ -5,6 +5,8 @@
  * allow/log → mark allow (the kernel accepts); block → mark drop (method drop, or any UDP) or mark
  * reset (TCP, method rst); throttle → the userspace policer (mark police: every packet comes to the
  * queue) or a kernel `hashlimit` class (mark 16 + class; pending while the class rule is installed).
+ * Block methods that must see packets (stall, curtain, degrade) take mark police, so every packet
+ * comes to userspace; stall and curtain hand the connection to the kernel's drop mark once they cut.
  */
 import type { Decision } from '../policy/types.js';
 import { NF_ACCEPT, NF_DROP } from './nfq.js';
@@ -32,6 +34,12 @@ export const K_POLICE = 3;
 export const K_CLASS = 4;
 /** Throttled by a kernel class whose rule is still being installed: packets are held meanwhile. */
 export const K_PENDING = 5;
+/** SNI-II: `left` more packets pass (either direction), then the kernel drops both directions. */
+export const K_STALL = 6;
+/** The curtain: server→client payload passes until `left` bytes are spent, then dropped silently. */
+export const K_CURTAIN = 7;
+/** Each packet dropped with probability `p` (userspace, every packet). */
+export const K_DEGRADE = 8;
 
 /** Packet mark values of the verdicts, inside the mark mask. */
 export class Marks {
@@ -67,6 +75,9 @@ export interface Enforcement {
   name: EnforcementName;
   rate: number;
   burst: number;
+  /** stall: packets; curtain: bytes still allowed. degrade: drop probability in `p`. */
+  left: number;
+  p: number;
 }
 
 /** Default rate and bucket when a throttle decision carries none (the policy normally fills them). */
@@ -77,20 +88,56 @@ const DEFAULT_BURST = 16384;
 export function enforcementOf(d: Decision, tcp: boolean, ctx: EnforceContext): Enforcement {
   const m = ctx.marks;
   if (d.action === 'block') {
-    if (d.method === 'drop' || !tcp) return { kind: K_DROP, mark: m.drop, name: 'drop', rate: 0, burst: 0 };
-    return { kind: K_RST, mark: m.rst, name: 'reset', rate: 0, burst: 0 };
+    const b = d.block;
+    switch (d.method) {
+      case 'stall':
+        return {
+          kind: K_STALL,
+          mark: m.police,
+          name: 'stall',
+          rate: 0,
+          burst: 0,
+          left: b?.after_packets ?? 0,
+          p: 0,
+        };
+      case 'curtain':
+        return {
+          kind: K_CURTAIN,
+          mark: m.police,
+          name: 'curtain',
+          rate: 0,
+          burst: 0,
+          left: b?.after_bytes ?? 0,
+          p: 0,
+        };
+      case 'degrade':
+        return {
+          kind: K_DEGRADE,
+          mark: m.police,
+          name: 'degrade',
+          rate: 0,
+          burst: 0,
+          left: 0,
+          p: b?.probability ?? 1,
+        };
+      case 'drop':
+        return { kind: K_DROP, mark: m.drop, name: 'drop', rate: 0, burst: 0, left: 0, p: 0 };
+      default:
+        if (!tcp) return { kind: K_DROP, mark: m.drop, name: 'drop', rate: 0, burst: 0, left: 0, p: 0 };
+        return { kind: K_RST, mark: m.rst, name: 'reset', rate: 0, burst: 0, left: 0, p: 0 };
+    }
   }
   if (d.action === 'throttle') {
     const rate = d.rate_bps ?? DEFAULT_RATE;
     const burst = d.burst_bytes ?? DEFAULT_BURST;
     if (ctx.throttle === 'kernel' && ctx.classFor) {
       const id = ctx.classFor(rate, burst);
-      if (id < 0) return { kind: K_PENDING, mark: 0, name: 'police-kernel', rate, burst };
-      return { kind: K_CLASS, mark: m.cls(id), name: 'police-kernel', rate, burst };
+      if (id < 0) return { kind: K_PENDING, mark: 0, name: 'police-kernel', rate, burst, left: 0, p: 0 };
+      return { kind: K_CLASS, mark: m.cls(id), name: 'police-kernel', rate, burst, left: 0, p: 0 };
     }
-    return { kind: K_POLICE, mark: m.police, name: 'police-userspace', rate, burst };
+    return { kind: K_POLICE, mark: m.police, name: 'police-userspace', rate, burst, left: 0, p: 0 };
   }
-  return { kind: K_ACCEPT, mark: m.allow, name: 'accept', rate: 0, burst: 0 };
+  return { kind: K_ACCEPT, mark: m.allow, name: 'accept', rate: 0, burst: 0, left: 0, p: 0 };
 }
 
 /** The part of a connection's state the per-packet verdict needs. */
@@ -98,6 +145,10 @@ export interface Enforced {
   kind: number;
   mark: number;
   policer: DualPolicer | null;
+  /** stall: packets, curtain: server→client bytes still passing. */
+  left: number;
+  /** degrade: drop probability. */
+  p: number;
 }
 
 /**
@@ -112,6 +163,10 @@ export function packetVerdict(
   toServer: boolean,
   now: number,
   c: Float64Array,
+  /** Transport payload bytes of the packet (the curtain counts them). */
+  pay: number,
+  /** The drop mark (stall and curtain switch the connection to it when they cut). */
+  drop: number,
 ): void {
   if (st.kind === K_POLICE) {
     if (st.policer!.allow(toServer, len, now)) {
@@ -121,6 +176,39 @@ export function packetVerdict(
       c[C.policeDrop]++;
       sink.verdict(id, NF_DROP, 0);
     }
+    return;
+  }
+  if (st.kind === K_STALL) {
+    if (st.left > 0) {
+      st.left--;
+      sink.verdict(id, NF_ACCEPT, st.mark);
+      return;
+    }
+    // cut: from now on the kernel drops both directions (the drop mark is saved on the connection)
+    st.kind = K_DROP;
+    st.mark = drop;
+    c[C.cutDrop]++;
+    sink.verdict(id, NF_ACCEPT, drop);
+    return;
+  }
+  if (st.kind === K_CURTAIN) {
+    if (toServer || pay <= st.left) {
+      if (!toServer) st.left -= pay;
+      sink.verdict(id, NF_ACCEPT, st.mark);
+      return;
+    }
+    // the first server→client packet past the curtain: frozen silently, both directions, in the kernel
+    st.kind = K_DROP;
+    st.mark = drop;
+    c[C.cutDrop]++;
+    sink.verdict(id, NF_ACCEPT, drop);
+    return;
+  }
+  if (st.kind === K_DEGRADE) {
+    if (Math.random() < st.p) {
+      c[C.degradeDrop]++;
+      sink.verdict(id, NF_DROP, 0);
+    } else sink.verdict(id, NF_ACCEPT, st.mark);
     return;
   }
   // drop and reset too: accepted with the mark, the filter chain saves it and the kernel enforces

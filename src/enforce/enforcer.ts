@@ -32,11 +32,13 @@ import { DualPolicer } from './policer.js';
 import { RstInjector } from './rst.js';
 import { Tspu2021Inspector, tspuEngineOptions } from './tspu2021.js';
 import { C } from './counters.js';
+import { ResidualTable, residualKey } from './residual.js';
 import {
   K_CLASS,
   K_PENDING,
   K_POLICE,
   K_RST,
+  K_STALL,
   Marks,
   enforcementOf,
   packetVerdict,
@@ -76,6 +78,8 @@ export interface EnforcerOptions {
   /** Inject a RST toward the server on `block` with method rst (default true). */
   rstToServer?: boolean;
   maxFlows?: number;
+  /** Most residual-blocking entries kept (default RESIDUAL_CAP); the oldest is evicted when full. */
+  residualCap?: number;
   /**
    * Evidence pcaps (`enforce --evidence`): every queued packet of a flow is offered until the flow is
    * decided; block/throttle verdicts keep its first packets. Null/absent: one null check per packet.
@@ -118,6 +122,7 @@ export class Enforcer {
   private readonly holds: HoldSet;
   private readonly pendingClass = new Map<string, Flow[]>();
   private readonly rst: RstInjector | null;
+  private readonly residual: ResidualTable;
   private readonly marks: Marks;
   private readonly ctx: EnforceContext;
   private readonly emuCtx: EnforceContext;
@@ -155,6 +160,7 @@ export class Enforcer {
     });
     this.holds = new HoldSet(this.c);
     this.rst = o.rstToServer === false ? null : new RstInjector();
+    this.residual = new ResidualTable(o.residualCap);
     this.marks = new Marks(o.markMask);
     this.ctx = { marks: this.marks, throttle: o.throttle, classFor: o.classFor };
     this.emuCtx = { marks: this.marks, throttle: 'userspace' };
@@ -307,14 +313,21 @@ export class Enforcer {
     if (this.ev !== null) this.evPacket(f, now, p.payload);
     const toServer = this.engine.lastToServer;
     let st = f.user as Conn | null;
-    if (!st) f.user = st = new Conn();
+    if (!st) {
+      f.user = st = new Conn();
+      // a new connection inside a residual-blocking window: blocked at its first packet
+      if (this.residual.size > 0 && this.residualHit(f, st, now)) {
+        packetVerdict(st, sink, p.id, p.payload.length, toServer, now, this.c, 0, this.marks.drop);
+        return;
+      }
+    }
     if (this.tspu) {
       this.handleTspu(p, f, st, toServer, now);
       return;
     }
     const len = p.payload.length;
     if (st.phase === Phase.Decided) {
-      packetVerdict(st, sink, p.id, len, toServer, now, c);
+      packetVerdict(st, sink, p.id, len, toServer, now, c, this.engine.pkt.payLen, this.marks.drop);
       return;
     }
     if (st.phase === Phase.Pending) {
@@ -393,7 +406,11 @@ export class Enforcer {
     st.mark = e.mark;
     st.rate = e.rate;
     st.burst = e.burst;
+    // stall: the held trigger passes on top of the N packets after it
+    st.left = e.kind === K_STALL ? e.left + (st.held?.length ?? 0) : e.left;
+    st.p = e.p;
     if (e.kind === K_POLICE) st.policer = new DualPolicer(e.rate, e.burst, now);
+    if (d.block?.residual_s !== undefined && reason !== 'residual') this.residualAdd(f, d, now);
     this.count(d);
     this.emit(f, st, e.name, now, rec);
     if (e.kind === K_PENDING) {
@@ -408,6 +425,35 @@ export class Enforcer {
     }
     st.phase = Phase.Decided;
     this.release(f, st, now);
+  }
+
+  /** Start the residual window of a triggering connection (key and time from its rule). */
+  private residualAdd(f: Flow, d: Decision, now: number): void {
+    const b = d.block!;
+    const key = residualKey(b.residual_key ?? '5-tuple', f.proto, f.cli, f.srv, f.cport, f.sport);
+    const before = this.residual.evicted;
+    // inside the window every new connection is refused as the trigger was: rst stays rst, the
+    // methods that let packets pass (stall, curtain, degrade) become a silent drop
+    const rd: Decision = Object.freeze({
+      rule_id: d.rule_id,
+      action: 'block',
+      method: d.method === 'rst' ? 'rst' : 'drop',
+    });
+    this.residual.add(key, now + b.residual_s! * 1000, rd);
+    this.c[C.residualEvicted] += this.residual.evicted - before;
+  }
+
+  /** The new connection `f` falls in a residual window: decide it now (true) or not (false). */
+  private residualHit(f: Flow, st: Conn, now: number): boolean {
+    const cli = f.cli;
+    const srv = f.srv;
+    const d =
+      this.residual.get(residualKey('5-tuple', f.proto, cli, srv, f.cport, f.sport), now) ??
+      this.residual.get(residualKey('address-pair', f.proto, cli, srv, f.cport, f.sport), now);
+    if (d === null) return false;
+    this.c[C.residualHits]++;
+    this.decide(f, st, 'residual', d, now);
+    return true;
   }
 
   private count(d: Decision): void {
@@ -454,7 +500,8 @@ export class Enforcer {
       this.injectServerRst(f, st);
     const sink = this.o.sink;
     const c = this.c;
-    this.holds.release(f, st, (id, len) => packetVerdict(st, sink, id, len, true, now, c));
+    const drop = this.marks.drop;
+    this.holds.release(f, st, (id, len) => packetVerdict(st, sink, id, len, true, now, c, 0, drop));
   }
 
   private injectServerRst(f: Flow, st: Conn): void {
@@ -600,12 +647,25 @@ export class Enforcer {
       st.mark = e.mark;
       st.rate = e.rate;
       st.burst = e.burst;
+      st.left = e.left;
+      st.p = e.p;
       if (e.kind === K_POLICE) st.policer = new DualPolicer(e.rate, e.burst, now);
+      if (d.block?.residual_s !== undefined) this.residualAdd(f, d, now);
       st.phase = Phase.Decided;
       this.count(d);
       this.tally(d, this.tspuInput, f);
       this.emit(f, st, e.name, now);
     }
-    packetVerdict(st, sink, p.id, p.payload.length, t.lastToServer, now, this.c);
+    packetVerdict(
+      st,
+      sink,
+      p.id,
+      p.payload.length,
+      t.lastToServer,
+      now,
+      this.c,
+      this.engine.pkt.payLen,
+      this.marks.drop,
+    );
   }
 }

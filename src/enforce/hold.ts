@@ -38,6 +38,8 @@ export class Conn implements Enforced {
   kind = K_ACCEPT;
   mark = 0;
   policer: DualPolicer | null = null;
+  left = 0;
+  p = 0;
   decision: Decision | null = null;
   reason: VerdictReason = 'named';
   rate = 0;

@@ -7,10 +7,12 @@ import type { FlowRecord } from '../record/record.js';
 import type { Action } from '../policy/types.js';
 
 /** Why a verdict was taken. */
-export type VerdictReason = 'named' | 'gave_up' | 'hold_timeout' | 'hold_overflow' | 'emulation' | 'flow_end';
+export type VerdictReason =
+  'named' | 'gave_up' | 'hold_timeout' | 'hold_overflow' | 'emulation' | 'flow_end' | 'residual';
 
 /** How a verdict is carried out on the wire. */
-export type EnforcementName = 'accept' | 'drop' | 'reset' | 'police-userspace' | 'police-kernel';
+export type EnforcementName =
+  'accept' | 'drop' | 'reset' | 'police-userspace' | 'police-kernel' | 'stall' | 'curtain' | 'degrade';
 
 /** What the wire does with the connection from now on. */
 export interface VerdictTaken {

@@ -12,8 +12,10 @@
  * {@link Engine.inspectingKnown}) whether a flow is in that state — one comparison, for an inline box
  * that must keep queueing it. All reassembly buffers together are capped (`maxReassemblyBytes`).
  * Every cap hit is an anomaly on the flow and a count in {@link Engine.caps}:
- * `inspect_budget_exhausted`, `inspect_packets_exhausted`, `reassembly_memory_exhausted`, `flow_evicted`
- * (and the decoder's `ipfrag_*` codes in `decoder.anomalies`).
+ * `inspect_budget_exhausted`, `inspect_packets_exhausted`, `reassembly_memory_exhausted`, `flow_evicted`,
+ * the QUIC dissector's caps counted once per flow when its inspection ends (`quic_too_many_packets`,
+ * `quic_crypto_beyond_limit`, `quic_crypto_too_large`, `quic_no_client_hello`), and the decoder's
+ * `ipfrag_*` codes in `decoder.anomalies`.
  */
 import { Decoder } from '../decode/decoder.js';
 import { Decoded, Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../decode/packet.js';
@@ -23,7 +25,18 @@ import { StreamAssembler } from '../flow/stream.js';
 import { inspectHeld, inspectTcp, inspectUdp } from './inspect.js';
 import { randomBytes } from 'node:crypto';
 import { buildRecord } from './record-build.js';
-import type { FlowEndReason, FlowRecord } from '../record/record.js';
+import { FIRST_HEAD_BYTES, type FlowEndReason, type FlowRecord } from '../record/record.js';
+
+/**
+ * The QUIC dissector's cap hits (dissect/quic): more than 8 coalesced packets in a datagram, CRYPTO
+ * data past the byte limit, a ClientHello larger than the limit, 64 datagrams without a ClientHello.
+ */
+const QUIC_CAP_CODES: readonly string[] = [
+  'quic_too_many_packets',
+  'quic_crypto_beyond_limit',
+  'quic_crypto_too_large',
+  'quic_no_client_hello',
+];
 
 /**
  * A hook on every packet after the engine saw it (`f` null when not TCP/UDP over IP); the bytes
@@ -202,11 +215,16 @@ export class Engine {
       f.bytesToClient += wireLen;
     }
     if (p.anomaly !== null) f.anomaly(p.anomaly);
+    if (toServer && f.firstLen < 0 && p.payLen > 0) {
+      f.firstLen = p.payLen;
+      f.firstHead = hexHead(p.buf, p.payOff, p.payLen);
+    }
     if (p.proto === 6) this.tcp(f, p, toServer);
     else if (f.state === FlowState.Inspecting && p.payLen > 0) {
       f.inspectedPkts++;
       inspectUdp(f, p.buf.subarray(p.payOff, p.payOff + p.payLen), toServer);
       if (f.protoKnown) this.account(f);
+      if (f.state !== FlowState.Inspecting && f.appProto === 'quic' && f.anomalies !== null) this.quicCaps(f);
       this.afterInspect(f);
     }
     table.touch(f, f.closed ? LIST_CLOSED : p.proto === 6 ? LIST_TCP : LIST_UDP);
@@ -298,6 +316,15 @@ export class Engine {
    */
   inspectingKnown(f: Flow): boolean {
     return f.protoKnown && f.state === FlowState.Inspecting;
+  }
+
+  /** A QUIC flow's inspection just ended: count the QUIC dissector's cap hits (once per flow) in `caps`. */
+  private quicCaps(f: Flow): void {
+    const a = f.anomalies as string[];
+    for (let i = 0; i < QUIC_CAP_CODES.length; i++) {
+      const code = QUIC_CAP_CODES[i];
+      if (a.includes(code)) this.caps.set(code, (this.caps.get(code) ?? 0) + 1);
+    }
   }
 
   /** Count a cap hit: an anomaly on the flow and in `caps`. */
@@ -449,4 +476,17 @@ function isServerPort(sport: number, dport: number): boolean {
   if (s !== d) return s;
   if (s && d) return sport < dport;
   return sport < 1024 && dport >= 1024;
+}
+
+const HEX = '0123456789abcdef';
+
+/** The first {@link FIRST_HEAD_BYTES} bytes of a payload as lowercase hex (once per flow). */
+function hexHead(buf: Uint8Array, off: number, len: number): string {
+  const n = len < FIRST_HEAD_BYTES ? len : FIRST_HEAD_BYTES;
+  let s = '';
+  for (let i = 0; i < n; i++) {
+    const b = buf[off + i];
+    s += HEX[b >> 4] + HEX[b & 15];
+  }
+  return s;
 }

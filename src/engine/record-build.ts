@@ -66,6 +66,7 @@ export function buildRecord(f: Flow, pcapFilename?: string, reason?: FlowEndReas
     state: f.closed ? 'closed' : f.pktsToServer > 0 && f.pktsToClient > 0 ? 'established' : 'new',
   };
   if (reason) rec.reason = reason;
+  if (f.firstLen >= 0) rec.first_payload = { len: f.firstLen, head: f.firstHead };
   if (f.tls) rec.tls = f.tls;
   if (f.quic) rec.quic = f.quic;
   if (f.http) rec.http = f.http;

@@ -14,6 +14,7 @@
  * bundle arrives.
  */
 import { EventEmitter } from 'node:events';
+import { posix } from 'node:path';
 import type client from 'prom-client';
 import {
   asEnvelope,
@@ -24,12 +25,13 @@ import {
   type FileMeta,
   type Manifest,
 } from '../bundle/verify.js';
+import { applyDelta, contentHash, DeltaError } from '../bundle/delta.js';
 import type { PolicyVersion } from '../enforce/policy-source.js';
 import { ChokepointError } from '../util/errors.js';
 import { ControllerClient } from './client.js';
 import { FleetMetrics, reasonOf, type RefusalReason } from './metrics.js';
 import { StateStore } from './state.js';
-import { allowAllVersion, bundleVersion, checkVersion, shadowKey } from './version.js';
+import { allowAllVersion, BUNDLE_ROOT, bundleVersion, checkVersion, shadowKey } from './version.js';
 import type { DaemonTraffic } from '../enforce/traffic.js';
 
 /** What the agent applies versions through: the daemon's two-phase, acknowledged reload. */
@@ -116,6 +118,10 @@ export class FleetAgent extends EventEmitter {
     status_reports_ok: 0,
     status_reports_failed: 0,
     started_from_state: 0,
+    deltas_applied: 0,
+    delta_fallbacks: 0,
+    bytes_full: 0,
+    bytes_delta: 0,
   };
   private readonly refusedBy = new Map<string, number>();
 
@@ -311,15 +317,18 @@ export class FleetAgent extends EventEmitter {
       if (m.shadow) lists.push(['shadow', m.shadow.files]);
       for (const [section, list] of lists)
         for (const f of list) {
-          if (!/^[0-9a-f]{64}$/.test(f.sha256) || !Number.isSafeInteger(f.size) || f.size < 0)
-            throw new BundleError('ERR_BUNDLE_FORMAT', `bad hash or size for ${f.name} in the manifest`);
+          // entries already checked by verifyEnvelope (checkManifestFiles): hash, size, unique names
           const key = section === 'shadow' ? shadowKey(f.name) : f.name;
           if (files.has(key)) throw new BundleError('ERR_BUNDLE_FORMAT', `${f.name} is listed twice`);
-          let data: Buffer;
-          try {
-            data = await this.client.blob(f.sha256, f.size, this.abort.signal);
-          } catch (e) {
-            throw withBundle(e as Error, m.version);
+          // a delta against the held bundle's file of the same name (active files only)
+          let data = section === 'active' ? await this.viaDelta(h, f) : null;
+          if (!data) {
+            try {
+              data = await this.client.blob(f.sha256, f.size, this.abort.signal);
+            } catch (e) {
+              throw withBundle(e as Error, m.version);
+            }
+            this.counters.bytes_full += data.length;
           }
           verifyFile(m, f.name, data, section);
           files.set(key, data);
@@ -331,6 +340,40 @@ export class FleetAgent extends EventEmitter {
       return { held: { env, manifest: m, trustVersion: v.trust.version, version }, files };
     } catch (e) {
       throw withBundle(e as Error, m.version);
+    }
+  }
+
+  /**
+   * The file `f` of a new bundle built from the held bundle's file of the same name and a delta
+   * (bundle/delta), or null — no held counterpart, no delta, or a delta that does not apply or does
+   * not reproduce the hash the signed manifest lists — and then the caller downloads the full file.
+   */
+  private async viaDelta(h: Held | null, f: FileMeta): Promise<Buffer | null> {
+    if (!h || f.size === 0) return null;
+    const old = h.manifest.files.find((o) => o.name === f.name);
+    if (!old || old.sha256 === f.sha256) return null;
+    const text = h.version.files.find(([p]) => p === posix.join(BUNDLE_ROOT, f.name))?.[1];
+    if (text === undefined) return null;
+    const base = Buffer.from(text, 'utf8');
+    try {
+      const d = await this.client.delta(
+        old.sha256,
+        f.sha256,
+        2 * (base.length + f.size) + 256,
+        this.abort.signal,
+      );
+      if (!d) return null;
+      this.counters.bytes_delta += d.length;
+      const out = applyDelta(base, d);
+      if (out.length !== f.size || contentHash(out) !== f.sha256)
+        throw new DeltaError('ERR_DELTA_HASH', 'the result is not the file the signed manifest lists');
+      this.counters.deltas_applied++;
+      return out;
+    } catch (e) {
+      if (this.stopped) throw e;
+      this.counters.delta_fallbacks++;
+      this.log(`delta for ${f.name} not used (${(e as Error).message}): fetching the full file`);
+      return null;
     }
   }
 

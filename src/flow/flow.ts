@@ -60,6 +60,10 @@ export class Flow {
   http: HttpInfo | null = null;
   dns: DnsInfo | null = null;
   anomalies: string[] | null = null;
+  /** Payload length of the first client packet with payload (-1: none yet). */
+  firstLen = -1;
+  /** Its first bytes as lowercase hex (made once per flow). */
+  firstHead = '';
   /** Free slot for the mode using the engine (e.g. an inline verdict). */
   user: unknown = null;
 

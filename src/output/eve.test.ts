@@ -416,3 +416,49 @@ test(
     assert.deepEqual(fromEve(j), { ...want, flow_id: fleetFlowId(9, 'sensor-1') });
   },
 );
+
+test(
+  'first_payload (what payload rules match on): under chokepoint, both schemas, reads back; bad heads rejected',
+  { skip: noSchema },
+  () => {
+    const r: FlowRecord = {
+      event_type: 'flow',
+      flow_id: 10,
+      community_id: '1:vTdrngJjlP5eZ9mw9JtnKyn99KM=',
+      timestamp: '2023-11-14T22:13:20.000018Z',
+      end: '2023-11-14T22:13:21.000018Z',
+      state: 'new',
+      proto: 'UDP',
+      src_ip: '10.0.0.1',
+      src_port: 5000,
+      dest_ip: '10.0.0.2',
+      dest_port: 443,
+      app_proto: null,
+      host: null,
+      anomalies: [],
+      pkts_toserver: 1,
+      pkts_toclient: 0,
+      bytes_toserver: 1228,
+      bytes_toclient: 0,
+      duration: 1,
+      first_payload: { len: 1200, head: 'c000000001088394c8f03e5157080000' },
+    };
+    const j = check(flowToEve(r), 'first_payload');
+    assert.deepEqual((j[OUR_KEY] as { first_payload?: unknown }).first_payload, {
+      len: 1200,
+      head: 'c000000001088394c8f03e5157080000',
+    });
+    assert.deepEqual(fromEve(j), r);
+    for (const bad of [
+      { len: 1200, head: 'C0' },
+      { len: 0, head: '' },
+      { len: 10, head: 'abc' },
+      { len: 10, head: '00'.repeat(17) },
+    ]) {
+      const b = structuredClone(j);
+      (b[OUR_KEY] as Record<string, unknown>).first_payload = bad;
+      assert.notDeepEqual(flowRecordErrors(b), [], `our schema rejects ${JSON.stringify(bad)}`);
+      assert.throws(() => fromEve(b), /first_payload/, `reader rejects ${JSON.stringify(bad)}`);
+    }
+  },
+);

@@ -43,7 +43,8 @@ export interface EveContext {
 /** The verdict details an inline box adds (structurally the enforcer's VerdictTaken). */
 export interface VerdictDetails {
   action: PolicyVerdict['action'];
-  enforcement: 'accept' | 'drop' | 'reset' | 'police-userspace' | 'police-kernel';
+  enforcement:
+    'accept' | 'drop' | 'reset' | 'police-userspace' | 'police-kernel' | 'stall' | 'curtain' | 'degrade';
   rate_bps?: number;
   burst_bytes?: number;
   reason: string;
@@ -64,6 +65,8 @@ export interface EveOurs {
   quic?: { alpn: string[] };
   policy?: { rule_id: string | null; action: PolicyVerdict['action']; version?: string };
   verdict?: Omit<VerdictDetails, 'action'>;
+  /** The first client payload's length and leading bytes (hex), see FlowRecord.first_payload. */
+  first_payload?: { len: number; head: string };
   /** Live capture: a periodic snapshot of a flow still running. */
   partial?: true;
 }
@@ -226,7 +229,9 @@ function base(r: RecordIn, ctx: EveContext, eventType: EveRecord['event_type'], 
 }
 
 function oursOf(r: RecordIn): EveOurs {
-  return { name: r.host, anomalies: r.anomalies, duration: r.duration };
+  const o: EveOurs = { name: r.host, anomalies: r.anomalies, duration: r.duration };
+  if (r.first_payload) o.first_payload = { len: r.first_payload.len, head: r.first_payload.head };
+  return o;
 }
 
 function addProtocols(
@@ -486,6 +491,15 @@ export function fromEve(v: unknown, where = 'record'): FlowRecord | null {
     tail.reason = s as FlowEndReason;
   }
   readProtocols(v, ours, rec, F);
+  const fp = F.optObj(ours, 'first_payload', P);
+  if (fp) {
+    const len = F.count(fp, 'len', P + 'first_payload.');
+    if (len < 1 || len > 65535) F.fail(P + 'first_payload.len', 'expected an integer 1..65535');
+    const head = F.str(fp, 'head', P + 'first_payload.');
+    if (!/^(?:[0-9a-f]{2}){0,16}$/.test(head))
+      F.fail(P + 'first_payload.head', 'expected lowercase hex of at most 16 bytes');
+    tail.first_payload = { len, head };
+  }
   const pol = readPolicy(ours, F, P);
   if (pol) tail.policy = pol;
   if (ours.partial !== undefined) {

@@ -66,7 +66,10 @@ function freezeDecision(d: Decision): Decision {
 
 function decisionOf(rule_id: string | null, a: DefaultAction): Decision {
   const d: Decision = { rule_id, action: a.action };
-  if (a.action === 'block') d.method = a.method ?? 'rst';
+  if (a.action === 'block') {
+    d.method = a.method ?? 'rst';
+    if (a.block) d.block = Object.freeze({ ...a.block });
+  }
   if (a.action === 'throttle') {
     d.rate_bps = a.rate_bps;
     d.burst_bytes = a.burst_bytes;
@@ -101,6 +104,13 @@ export class Matcher implements CompiledPolicy {
   private readonly ja4: (string[] | null)[];
   private readonly quic: (number[] | null)[];
   private readonly ech: Int8Array;
+  private readonly lenFrom: (Int32Array | null)[];
+  private readonly lenTo: (Int32Array | null)[];
+  /** Per rule: character offsets into the payload head (2 per byte) and the hex expected there. */
+  private readonly payOff: (Int32Array | null)[];
+  private readonly payHex: (string[] | null)[];
+  /** Per rule: 1 when it has except_dest_ip (checked through the exc tries). */
+  private readonly hasExcept: Uint8Array;
   private readonly always: Int32Array;
 
   // indexes
@@ -110,6 +120,9 @@ export class Matcher implements CompiledPolicy {
   readonly dst6: PrefixTrie;
   readonly src4: PrefixTrie;
   readonly src6: PrefixTrie;
+  readonly exc4: PrefixTrie;
+  readonly exc6: PrefixTrie;
+  private readonly hasExc: boolean;
   private readonly hasHost: boolean;
   private readonly hasDst: boolean;
   private readonly hasSrc: boolean;
@@ -127,6 +140,8 @@ export class Matcher implements CompiledPolicy {
   private readonly specDst: Int32Array;
   private readonly stampSrc: Int32Array;
   private readonly specSrc: Int32Array;
+  private readonly stampExc: Int32Array;
+  private readonly specExc: Int32Array;
   private readonly touch: Int32Array;
   private readonly cand: Int32Array;
   private readonly w6 = new Uint32Array(4);
@@ -164,11 +179,17 @@ export class Matcher implements CompiledPolicy {
     this.alpn = [];
     this.ja4 = [];
     this.quic = [];
+    this.lenFrom = [];
+    this.lenTo = [];
+    this.payOff = [];
+    this.payHex = [];
+    this.hasExcept = new Uint8Array(n);
     this.decisions = [];
     const dom = new DomainTableBuilder();
     const pat = new PatternAutomatonBuilder();
     const dst = new IpIndex();
     const src = new IpIndex();
+    const exc = new IpIndex();
     const always: number[] = [];
     for (let i = 0; i < n; i++) {
       const r = rules[i];
@@ -217,7 +238,27 @@ export class Matcher implements CompiledPolicy {
       if (m.quic_version) other++;
       this.ech[i] = m.ech === null ? -1 : m.ech ? 1 : 0;
       if (m.ech !== null) other++;
-      this.otherSpec[i] = other;
+      if (m.payload_len) {
+        other++;
+        this.lenFrom.push(Int32Array.from(m.payload_len, (p) => p.from));
+        this.lenTo.push(Int32Array.from(m.payload_len, (p) => p.to));
+      } else {
+        this.lenFrom.push(null);
+        this.lenTo.push(null);
+      }
+      if (m.payload) {
+        other++;
+        this.payOff.push(Int32Array.from(m.payload, (b) => b.offset * 2));
+        this.payHex.push(m.payload.map((b) => b.hex));
+      } else {
+        this.payOff.push(null);
+        this.payHex.push(null);
+      }
+      if (m.except_dest_ip) {
+        this.hasExcept[i] = 1;
+        for (const c of m.except_dest_ip) exc.add(c, i);
+      }
+      this.otherSpec[i] = other > 15 ? 15 : other;
     }
     // protected names and CIDRs share the indexes, under pseudo-rule n
     const P = n;
@@ -237,6 +278,9 @@ export class Matcher implements CompiledPolicy {
     this.dst6 = dst.b6.build();
     this.src4 = src.b4.build(true);
     this.src6 = src.b6.build();
+    this.exc4 = exc.b4.build(true);
+    this.exc6 = exc.b6.build();
+    this.hasExc = exc.count > 0;
     this.hasHost = this.domains.size > 0 || !this.patterns.empty;
     this.hasDst = dst.count > 0;
     this.hasSrc = src.count > 0;
@@ -249,6 +293,8 @@ export class Matcher implements CompiledPolicy {
     this.specDst = new Int32Array(n + 1);
     this.stampSrc = new Int32Array(n + 1);
     this.specSrc = new Int32Array(n + 1);
+    this.stampExc = new Int32Array(n + 1);
+    this.specExc = new Int32Array(n + 1);
     this.touch = new Int32Array(n + 1);
     this.cand = new Int32Array(n + 2);
     Object.freeze(this.decisions);
@@ -264,6 +310,7 @@ export class Matcher implements CompiledPolicy {
       this.stampHost.fill(0);
       this.stampDst.fill(0);
       this.stampSrc.fill(0);
+      this.stampExc.fill(0);
       this.touch.fill(0);
     }
     return ++this.gen;
@@ -353,6 +400,33 @@ export class Matcher implements CompiledPolicy {
     }
     const e = this.ech[r];
     if (e >= 0 && (input.ech === true ? 1 : 0) !== e) return false;
+    const lf = this.lenFrom[r];
+    if (lf !== null) {
+      const lt = this.lenTo[r]!;
+      const len = input.payload_len;
+      if (len === null || len === undefined) return false;
+      let ok = false;
+      for (let k = 0; k < lf.length; k++) {
+        if (len >= lf[k] && len <= lt[k]) {
+          ok = true;
+          break;
+        }
+      }
+      if (!ok) return false;
+    }
+    const po = this.payOff[r];
+    if (po !== null) {
+      const head = input.payload_head;
+      if (head === null || head === undefined) return false;
+      const ph = this.payHex[r]!;
+      for (let k = 0; k < po.length; k++) {
+        const want = ph[k];
+        const at = po[k];
+        if (at + want.length > head.length) return false;
+        for (let c = 0; c < want.length; c++)
+          if ((head.charCodeAt(at + c) | 32) !== want.charCodeAt(c)) return false;
+      }
+    }
     return true;
   }
 
@@ -363,6 +437,7 @@ export class Matcher implements CompiledPolicy {
     if (this.hasHost) this.matchHost(input, gen);
     if (this.hasDst) this.matchIp(input.dest_ip, this.dst4, this.dst6, this.stampDst, this.specDst, gen);
     if (this.hasSrc) this.matchIp(input.src_ip, this.src4, this.src6, this.stampSrc, this.specSrc, gen);
+    if (this.hasExc) this.matchIp(input.dest_ip, this.exc4, this.exc6, this.stampExc, this.specExc, gen);
     return gen;
   }
 
@@ -395,6 +470,7 @@ export class Matcher implements CompiledPolicy {
       if ((need & NEED_HOST) !== 0 && this.stampHost[r] !== gen) continue;
       if ((need & NEED_DST) !== 0 && this.stampDst[r] !== gen) continue;
       if ((need & NEED_SRC) !== 0 && this.stampSrc[r] !== gen) continue;
+      if (this.hasExcept[r] === 1 && this.stampExc[r] === gen) continue;
       const prio = this.priority[r];
       if (best >= 0 && prio < bestPrio) continue;
       const spec =

@@ -257,3 +257,65 @@ test('address rules: same prefix later in the file, or a covering prefix with hi
     '2001:db8:5::/48 (inside a /32 of the same rule)',
   ]);
 });
+
+const V1 = 'c000000001' + '00'.repeat(11);
+const QUIC_RULE = `rules:
+  - id: quic-v1
+    action: block
+    provenance: {authority: test}
+    match: {proto: udp, dest_port: 443, payload_len: ">=1001", payload: [{offset: 1, hex: "00000001"}]}
+  - id: narrow
+    action: block
+    provenance: {authority: test}
+    match: {proto: udp, dest_port: 443, payload_len: ">=1001", payload: [{offset: 1, hex: "00000001"}], dest_ip: [192.0.2.99]}
+`;
+
+test('flow-radius: a payload rule against reference flows; all QUIC v1 is a large radius (warning)', async () => {
+  const p = await policyFrom(QUIC_RULE);
+  const flow = (dest_ip: string, len: number | null, head: string | null, proto: 'TCP' | 'UDP' = 'UDP') => ({
+    host: null, proto, src_ip: '10.0.0.1', dest_ip, dest_port: 443, app_proto: null,
+    payload_len: len, payload_head: head,
+  }); // prettier-ignore
+  // 200 flows by hand: 60 QUIC v1 Initials to many servers, 1 of them to 192.0.2.99, 140 TCP
+  const flows = [];
+  for (let i = 0; i < 60; i++) flows.push(flow(i === 0 ? '192.0.2.99' : `198.51.100.${i}`, 1200, V1));
+  for (let i = 0; i < 140; i++) flows.push(flow('198.51.100.1', 517, '16030102000100', 'TCP'));
+  const fs = lintPolicy(p, { references: [{ ...REF, source: 'cap.pcap', flows }] });
+  const wide = fs.find((f) => f.code === 'flow-radius' && f.rule_id === 'quic-v1')!;
+  assert.equal(wide.severity, 'warning');
+  assert.equal(wide.count, 60);
+  assert.match(wide.message, /60 of 200 flows \(30\.00%\) in cap\.pcap/);
+  const narrow = fs.find((f) => f.code === 'flow-radius' && f.rule_id === 'narrow')!;
+  assert.equal(narrow.count, 1);
+  assert.equal(narrow.severity, 'info', '1 of 200 = 0.5 %, below 1 %');
+  // a names-only reference has no flows: no flow-radius finding
+  assert.equal(lintPolicy(p, { references: [REF] }).filter((f) => f.code === 'flow-radius').length, 0);
+});
+
+test('CLI: lint --reference FLOWLOG reports the flow radius of a payload rule', async () => {
+  const t = tempDir();
+  try {
+    const pol = join(t.dir, 'p.yaml');
+    writeFileSync(pol, QUIC_RULE);
+    const { flowToEve } = await import('../output/eve.js');
+    const lines: string[] = [];
+    for (let i = 0; i < 4; i++)
+      lines.push(JSON.stringify(flowToEve({
+        flow_id: i + 1, community_id: '1:x', timestamp: '2023-11-14T22:13:20.000000Z', proto: 'UDP',
+        src_ip: '10.0.0.1', src_port: 5000 + i, dest_ip: '198.51.100.7', dest_port: 443, app_proto: null,
+        host: null, anomalies: [], pkts_toserver: 1, pkts_toclient: 0, bytes_toserver: 1228, bytes_toclient: 0,
+        duration: 0, first_payload: { len: i === 3 ? 900 : 1200, head: V1 },
+      }))); // prettier-ignore
+    const log = join(t.dir, 'flows.json');
+    writeFileSync(log, lines.join('\n') + '\n');
+    const r = await runCli(['lint', pol, '--reference', log]);
+    assert.match(
+      r.stdout,
+      /warning \[flow-radius\] rule 'quic-v1'.*matches 3 of 4 flows \(75\.00%\)/,
+      r.stdout + r.stderr,
+    );
+    assert.match(r.stdout, /info \[flow-radius\] rule 'narrow'.*matches 0 of 4 flows/);
+  } finally {
+    t.cleanup();
+  }
+});

@@ -16,13 +16,13 @@
  *   with examples in reference order.
  */
 import { parse as parseDomain } from 'tldts';
-import { Matcher } from './compile.js';
+import { Matcher, compilePolicy } from './compile.js';
 import { DomainTableBuilder, KIND_EXACT, KIND_SUFFIX, hostSpecificity, type HashKind } from './domains.js';
 import { EMULATION_SPECIFICITY } from './automaton.js';
 import { expiresAtMs } from './load.js';
 import { isWithin, labelCount } from './names.js';
 import { parseCidr, type Cidr } from './ip.js';
-import type { Policy, RuleMatch, SourcePos } from './types.js';
+import type { MatchInput, Policy, RuleMatch, SourcePos } from './types.js';
 import { collectPath } from './trie.js';
 import type { Reference } from './reference.js';
 
@@ -353,6 +353,7 @@ export function lintPolicy(p: Policy, opts: LintOptions = {}): Finding[] {
 
   // ---- blast radius and emulation patterns against references
   lintBlast(p, ix, refs, K, add);
+  lintFlowRadius(p, refs, now, add);
 
   findings.sort(
     (a, b) =>
@@ -713,6 +714,45 @@ function lintBlast(p: Policy, ix: Matcher, refs: Reference[], K: number, add: (f
   }
   void refTotal;
   void isWithin;
+}
+
+/** Share of a capture's / flow log's flows at or above which a payload rule's radius is a warning. */
+export const FLOW_RADIUS_WARN = 0.01;
+
+/**
+ * `flow-radius`: for every rule with payload conditions (`payload_len`, `payload`), the share of the
+ * reference flows (captures, flow logs) its own conditions match — that rule alone, through the one
+ * matcher, without precedence or protection. A warning at ≥ {@link FLOW_RADIUS_WARN} (1 %) of the
+ * flows (e.g. the 2022 QUIC rule matches all QUIC v1 traffic), info below.
+ */
+function lintFlowRadius(p: Policy, refs: Reference[], now: number, add: (f: Finding) => void): void {
+  const flows: MatchInput[] = [];
+  const sources: string[] = [];
+  for (const r of refs)
+    if (r.flows) {
+      for (const f of r.flows) flows.push(f);
+      sources.push(r.source);
+    }
+  if (!sources.length) return;
+  for (const r of p.rules) {
+    if (!r.enabled || (!r.match.payload_len && !r.match.payload)) continue;
+    const alone = compilePolicy(
+      { ...p, default: { action: 'allow' }, protected: { exact: [], suffix: [], cidr: [] }, rules: [r] },
+      { now },
+    );
+    let c = 0;
+    for (const f of flows) if (alone.match(f).rule_id === r.id) c++;
+    const share = c / Math.max(1, flows.length);
+    add({
+      severity: share >= FLOW_RADIUS_WARN ? 'warning' : 'info',
+      code: 'flow-radius',
+      rule_id: r.id,
+      message: `${r.action}: matches ${fmtCount(c)} of ${fmtCount(flows.length)} flows (${(100 * share).toFixed(2)}%) in ${sources.join(', ')}${share >= FLOW_RADIUS_WARN ? ': a payload rule this wide hits whole protocols (e.g. every QUIC v1 connection), not one service' : ''}`,
+      examples: [],
+      count: c,
+      pos: r.pos,
+    });
+  }
 }
 
 /** Human-readable report. */

@@ -32,6 +32,41 @@ async function loadErr(
 
 /** [name, policy, line, token at which the error must point (first occurrence on that line), message] */
 const cases: [string, string, number, string, RegExp][] = [
+  [
+    'payload past the 16 kept bytes',
+    'rules:\n  - id: a\n    action: block\n    match:\n      payload: [{offset: 14, hex: "000000"}]\n',
+    5,
+    '{offset',
+    /past the first 16 payload bytes/,
+  ],
+  [
+    'payload_len not a length',
+    'rules:\n  - id: a\n    action: block\n    match:\n      payload_len: ">1001"\n',
+    5,
+    '">1001"',
+    /not a length or a range/,
+  ],
+  [
+    'empty payload_len range',
+    'rules:\n  - id: a\n    action: block\n    match:\n      payload_len: 30-20\n',
+    5,
+    '30-20',
+    /empty length range/,
+  ],
+  [
+    'payload hex odd',
+    'rules:\n  - id: a\n    action: block\n    match:\n      payload: [{offset: 1, hex: "000"}]\n',
+    5,
+    '"000"',
+    /wrong form/,
+  ],
+  [
+    'except_dest_ip not a CIDR',
+    'rules:\n  - id: a\n    action: block\n    match:\n      except_dest_ip: [10.0.0.300]\n',
+    5,
+    '10.0.0.300',
+    /invalid IPv4/,
+  ],
   ['YAML syntax', 'rules:\n  - id: a\n    action: [block\n', 4, '', /YAML/],
   ['duplicate key', 'rules: []\nrules: []\n', 2, 'rules', /unique|duplicate/i],
   ['unknown top-level key', 'rules: []\nrulez: []\n', 2, 'rulez', /unknown key 'rulez'/],

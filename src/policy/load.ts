@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { PolicyError } from './errors.js';
 import { parseList } from './lists.js';
+import { FIRST_HEAD_BYTES } from '../record/record.js';
 import { normalizeName, normalizePattern } from './names.js';
 import { formatCidr, parseCidr } from './ip.js';
 import { parseRate, parseSize } from './units.js';
@@ -17,6 +18,8 @@ import { YamlSource, pathText, type Path } from './yamlpos.js';
 import type {
   Action,
   BlockMethod,
+  BlockParams,
+  ResidualKey,
   DefaultAction,
   HostMatch,
   Inspection,
@@ -27,6 +30,11 @@ import type {
 } from './types.js';
 
 type Obj = Record<string, unknown>;
+
+/** SNI-II: 5–8 more packets pass after the trigger (IMC22); the default is inside that range. */
+export const STALL_AFTER_PACKETS = 6;
+/** 2025 curtain: the freeze after ~15–20 KB server→client; default 16 KiB. */
+export const CURTAIN_AFTER_BYTES = 16384;
 
 export const INSPECTION_DEFAULTS: Record<Inspection['mode'], Inspection> = {
   normal: {
@@ -158,6 +166,7 @@ class Builder {
       },
       provenance: (o.provenance as Record<string, unknown>) ?? null,
       rules: [],
+      subscriber: null,
     };
     if (typeof prot.exact_file === 'string')
       p.protected.exact = p.protected.exact.concat(
@@ -184,6 +193,15 @@ class Builder {
       seen.set(r.id, i);
       p.rules.push(r);
     }
+    const sub = o.subscriber as Obj | undefined;
+    if (sub !== undefined) {
+      // the engine's client is the side that opened the connection: "a subscriber initiated it" is
+      // "the client address is on the subscriber side", the rules' own src_ip condition
+      p.subscriber = this.cidrs(['subscriber', 'cidr'], sub.cidr as unknown[]);
+      for (const r of p.rules)
+        if ((r.action === 'block' || r.action === 'throttle') && r.match.src_ip === null)
+          r.match.src_ip = p.subscriber.slice();
+    }
     return p;
   }
 
@@ -196,8 +214,8 @@ class Builder {
     path: Path,
     o: Obj,
     action: Action,
-  ): Pick<DefaultAction, 'method' | 'rate_bps' | 'burst_bytes'> {
-    const out: Pick<DefaultAction, 'method' | 'rate_bps' | 'burst_bytes'> = {};
+  ): Pick<DefaultAction, 'method' | 'rate_bps' | 'burst_bytes' | 'block'> {
+    const out: Pick<DefaultAction, 'method' | 'rate_bps' | 'burst_bytes' | 'block'> = {};
     if (o.method !== undefined) {
       if (action !== 'block')
         throw this.err(
@@ -207,6 +225,8 @@ class Builder {
         );
       out.method = o.method as BlockMethod;
     } else if (action === 'block') out.method = 'rst';
+    const block = this.blockParams(path, o, action, out.method);
+    if (block) out.block = block;
     if (action === 'throttle') {
       if (o.rate === undefined) throw this.err(path, `action 'throttle' needs 'rate' (e.g. rate: 128kbit)`);
       const rate = parseRate(o.rate);
@@ -232,6 +252,61 @@ class Builder {
         );
     }
     return out;
+  }
+
+  /**
+   * The block method's parameters and residual blocking: each only with its method (else an error
+   * naming the field), unverified figures defaulting to the documented value (docs/POLICY.md).
+   */
+  private blockParams(
+    path: Path,
+    o: Obj,
+    action: Action,
+    method: BlockMethod | undefined,
+  ): BlockParams | null {
+    const own: Record<string, BlockMethod> = {
+      after_packets: 'stall',
+      after_bytes: 'curtain',
+      probability: 'degrade',
+    };
+    for (const k of Object.keys(own))
+      if (o[k] !== undefined && method !== own[k])
+        throw this.err(
+          [...path, k],
+          `'${k}' applies only to block method '${own[k]}' (this is ${action === 'block' ? `method '${method}'` : `action '${action}'`})`,
+          true,
+        );
+    if (o.residual !== undefined && action !== 'block')
+      throw this.err(
+        [...path, 'residual'],
+        `'residual' applies only to action 'block' (this is '${action}')`,
+        true,
+      );
+    if (action !== 'block') return null;
+    const b: BlockParams = {};
+    if (method === 'stall') b.after_packets = (o.after_packets as number | undefined) ?? STALL_AFTER_PACKETS;
+    if (method === 'curtain') {
+      if (o.after_bytes === undefined) b.after_bytes = CURTAIN_AFTER_BYTES;
+      else {
+        const n = parseSize(o.after_bytes);
+        if (typeof n === 'string') throw this.err([...path, 'after_bytes'], n.slice(1));
+        b.after_bytes = n;
+      }
+    }
+    if (method === 'degrade') {
+      if (o.probability === undefined)
+        throw this.err(
+          path,
+          `block method 'degrade' needs 'probability' (0 < p ≤ 1, e.g. probability: 0.05)`,
+        );
+      b.probability = o.probability as number;
+    }
+    const r = o.residual as Obj | undefined;
+    if (r !== undefined) {
+      b.residual_s = r.seconds as number;
+      b.residual_key = (r.key as ResidualKey | undefined) ?? '5-tuple';
+    }
+    return Object.keys(b).length > 0 ? b : null;
   }
 
   private defaultAction(v: unknown): DefaultAction {
@@ -298,7 +373,7 @@ class Builder {
         rule.lists.push({ field: `host.${k}_file`, file: this.listPath(f), entries: entries.length });
       }
     }
-    for (const k of ['dest_ip', 'src_ip'] as const) {
+    for (const k of ['dest_ip', 'src_ip', 'except_dest_ip'] as const) {
       const f = m?.[`${k}_file`];
       if (typeof f === 'string') {
         const entries = await this.readListFile([...path, 'match', `${k}_file`], f, cidrNorm);
@@ -321,6 +396,9 @@ class Builder {
       ja4: null,
       quic_version: null,
       ech: null,
+      payload_len: null,
+      payload: null,
+      except_dest_ip: null,
     };
     if (o.host !== undefined) {
       const h = o.host as Obj;
@@ -368,7 +446,46 @@ class Builder {
       });
     }
     if (o.ech !== undefined) m.ech = o.ech as boolean;
+    if (o.payload_len !== undefined) m.payload_len = this.lengths([...path, 'payload_len'], o.payload_len);
+    if (o.payload !== undefined) {
+      m.payload = (o.payload as Obj[]).map((b, i) => {
+        const offset = b.offset as number;
+        const hex = String(b.hex).toLowerCase();
+        if (offset + hex.length / 2 > FIRST_HEAD_BYTES)
+          throw this.err(
+            [...path, 'payload', i],
+            `offset ${offset} + ${hex.length / 2} bytes goes past the first ${FIRST_HEAD_BYTES} payload bytes that flow records keep`,
+          );
+        return { offset, hex };
+      });
+    }
+    if (o.except_dest_ip !== undefined)
+      m.except_dest_ip = this.cidrs([...path, 'except_dest_ip'], o.except_dest_ip as unknown[]);
+    else if (o.except_dest_ip_file !== undefined) m.except_dest_ip = [];
     return m;
+  }
+
+  /** Payload length ranges: 'N', 'N-M', '>=N', '<=N' (0..65535). */
+  private lengths(path: Path, v: unknown): PortRange[] {
+    const list = asList(v);
+    return list.map((x, i) => {
+      const p = Array.isArray(v) ? [...path, i] : path;
+      const s = String(x).trim();
+      const mm = /^(?:(>=|≥|<=|≤)\s*(\d{1,5})|(\d{1,5})(?:\s*-\s*(\d{1,5}))?)$/.exec(s);
+      if (!mm) throw this.err(p, `'${s}' is not a length or a range like 1001-1500, >=1001 or <=100`);
+      let from: number;
+      let to: number;
+      if (mm[1] !== undefined) {
+        const n = Number(mm[2]);
+        [from, to] = mm[1] === '>=' || mm[1] === '≥' ? [n, 65535] : [0, n];
+      } else {
+        from = Number(mm[3]);
+        to = mm[4] === undefined ? from : Number(mm[4]);
+      }
+      if (from > 65535 || to > 65535) throw this.err(p, `length out of range 0-65535: '${s}'`);
+      if (from > to) throw this.err(p, `empty length range '${s}' (${from} > ${to})`);
+      return { from, to };
+    });
   }
 
   private ports(path: Path, v: unknown): PortRange[] {

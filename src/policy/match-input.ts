@@ -34,5 +34,7 @@ export function inputFromRecord(r: FlowRecord, trigger?: string): MatchInput {
     ja4: tls?.ja4 ?? null,
     quic_version: quic?.version ?? null,
     ech: tls?.ech ?? false,
+    payload_len: r.first_payload?.len ?? null,
+    payload_head: r.first_payload?.head ?? null,
   };
 }

@@ -398,3 +398,60 @@ test('robust to odd inputs: empty or missing names and addresses match nothing, 
   assert.equal(c.match(flow({ host: '..example.com' })).rule_id, 'n'); // ends with .example.com: a (malformed) subdomain
   assert.equal(c.match(flow({ host: '', dest_ip: '10.0.0.256' })).rule_id, null);
 });
+
+test('payload_len, payload bytes at offsets and except_dest_ip (the 2022 QUIC rule)', async () => {
+  const y = `rules:
+  - id: q
+    action: block
+    match:
+      proto: udp
+      dest_port: 443
+      payload_len: [">=1001"]
+      payload: [{offset: 1, hex: "00000001"}]
+      except_dest_ip: [203.0.113.0/24, "2001:db8::/32"]
+`;
+  const v1 = 'c000000001' + '00'.repeat(11);
+  const v2 = 'c06b3343cf' + '00'.repeat(11);
+  const u = { proto: 'UDP' as const, app_proto: null };
+  assert.deepEqual(
+    await rid(y, [
+      { ...u, payload_len: 1200, payload_head: v1 },
+      { ...u, payload_len: 1001, payload_head: v1 },
+      { ...u, payload_len: 1000, payload_head: v1 },
+      { ...u, payload_len: 1200, payload_head: v2 },
+      { ...u, payload_len: 1200, payload_head: v1, dest_port: 8443 },
+      { ...u, payload_len: 1200, payload_head: v1, dest_ip: '203.0.113.9' },
+      { ...u, payload_len: 1200, payload_head: v1, dest_ip: '2001:db8::1' },
+      { ...u, payload_len: 1200, payload_head: v1, dest_ip: '203.0.114.9' },
+      { ...u, payload_len: 1200, payload_head: 'c0000000' }, // head too short for bytes 1..4
+      { ...u, payload_len: null, payload_head: null },
+      { payload_len: 1200, payload_head: v1 }, // TCP
+    ]),
+    ['q', 'q', null, null, null, null, null, 'q', null, null, null],
+  );
+});
+
+test('payload_len forms: N, N-M, <=N; a list is OR; payload entries are AND', async () => {
+  const y = `rules:
+  - id: a
+    action: log
+    match:
+      payload_len: [10, 20-30, "<=3"]
+      payload: [{offset: 0, hex: "16"}, {offset: 5, hex: "01"}]
+`;
+  const ch = '1603010200' + '01' + '00'.repeat(10);
+  assert.deepEqual(
+    await rid(y, [
+      { payload_len: 10, payload_head: ch },
+      { payload_len: 11, payload_head: ch },
+      { payload_len: 20, payload_head: ch },
+      { payload_len: 30, payload_head: ch },
+      { payload_len: 31, payload_head: ch },
+      { payload_len: 3, payload_head: ch },
+      { payload_len: 0, payload_head: ch },
+      { payload_len: 10, payload_head: '1603010200' + '02' + '00'.repeat(10) },
+      { payload_len: 10, payload_head: '1703010200' + '01' + '00'.repeat(10) },
+    ]),
+    ['a', null, 'a', 'a', null, 'a', 'a', null, null],
+  );
+});

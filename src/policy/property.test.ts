@@ -163,7 +163,17 @@ const matchArb: fc.Arbitrary<RuleMatch> = fc
     ),
     proto: fc.option(fc.constantFrom('TCP' as const, 'UDP' as const), { freq: 4, nil: null }),
   })
-  .map((m) => ({ ...m, app_proto: null, alpn: null, ja4: null, quic_version: null, ech: null }));
+  .map((m) => ({
+    ...m,
+    app_proto: null,
+    alpn: null,
+    ja4: null,
+    quic_version: null,
+    ech: null,
+    payload_len: null,
+    payload: null,
+    except_dest_ip: null,
+  }));
 
 const ruleArb = fc.record({
   action: fc.constantFrom<Action>('allow', 'log', 'block', 'throttle'),
@@ -276,6 +286,9 @@ test('the automaton agrees with includes/endsWith on random patterns and names',
             ja4: null,
             quic_version: null,
             ech: null,
+            payload_len: null,
+            payload: null,
+            except_dest_ip: null,
           },
           provenance: null,
           protected_override: null,

@@ -5,12 +5,16 @@
  */
 import { open, readFile } from 'node:fs/promises';
 import { normalizeName } from './names.js';
+import type { MatchInput } from './types.js';
 
 export interface Reference {
   /** Where it came from, for messages. */
   source: string;
   /** Distinct normalised names, in rank order (index 0 = most important). */
   names: string[];
+  /** Captures and flow logs: what the matcher sees of each flow, for the flow radius of rules with
+   *  payload conditions (`payload_len`, `payload`). Absent for names files. */
+  flows?: MatchInput[];
 }
 
 const CAPTURE_MAGICS = [0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a0d0d0a];

@@ -265,7 +265,8 @@ test(
     const fromLog = await runCli(['simulate', '--policy', P1, log], { timeoutMs: 300_000 });
     assert.equal(fromLog.code, 0, fromLog.stderr);
     assert.equal(strip(fromLog.stdout), strip(fromCap.stdout));
-    // version 1 has no flow end, state or end reason: the rest, verdicts and summary included, agree
+    // version 1 has no flow end, state, end reason or first payload: the rest, verdicts and summary
+    // included, agree
     const fromV1 = await runCli(['simulate', '--policy', P1, logV1], { timeoutMs: 300_000 });
     assert.equal(fromV1.code, 0, fromV1.stderr);
     const [x, y] = [readEveOutput(fromV1.stdout), readEveOutput(fromCap.stdout)];
@@ -274,6 +275,7 @@ test(
       end: undefined,
       state: undefined,
       reason: undefined,
+      first_payload: undefined,
     });
     assert.deepEqual(x.records.map(core), y.records.map(core));
     assert.deepEqual(x.others, y.others);

@@ -6,7 +6,28 @@
  */
 
 export type Action = 'allow' | 'log' | 'block' | 'throttle';
-export type BlockMethod = 'rst' | 'drop';
+/**
+ * How a block is carried out (docs/POLICY.md "Block methods"): `rst` (RST both ways), `drop` (silent,
+ * the trigger included: SNI-IV), `stall` (`after_packets` more packets pass, then both directions are
+ * dropped: SNI-II), `curtain` (server→client frozen after `after_bytes`, silently: the 2025 curtain),
+ * `degrade` (each packet dropped with `probability`: the manual's "capacity").
+ */
+export type BlockMethod = 'rst' | 'drop' | 'stall' | 'curtain' | 'degrade';
+/** What residual blocking keys on after a trigger. */
+export type ResidualKey = '5-tuple' | 'address-pair';
+
+/** Parameters of the block methods and of residual blocking (only those of the method are set). */
+export interface BlockParams {
+  /** stall: packets (either direction) that still pass after the trigger. */
+  after_packets?: number;
+  /** curtain: server→client payload bytes that pass before the freeze. */
+  after_bytes?: number;
+  /** degrade: probability in [0, 1] that each packet is dropped. */
+  probability?: number;
+  /** Residual blocking after a trigger: seconds, and what it keys on. */
+  residual_s?: number;
+  residual_key?: ResidualKey;
+}
 
 /** Where something was written (1-based line and column). */
 export interface SourcePos {
@@ -47,6 +68,20 @@ export interface RuleMatch {
   /** Versions as unsigned 32-bit numbers. */
   quic_version: number[] | null;
   ech: boolean | null;
+  /** Length ranges of the first client payload (FlowRecord.first_payload.len). */
+  payload_len: PortRange[] | null;
+  /** Bytes at fixed offsets of the first client payload (all must hold); hex lowercase, within the
+   *  first 16 bytes (what records keep). */
+  payload: PayloadBytes[] | null;
+  /** Server addresses (canonical CIDRs) that exempt the flow from this rule. */
+  except_dest_ip: string[] | null;
+}
+
+export interface PayloadBytes {
+  /** Byte offset from the start of the payload (0-based). */
+  offset: number;
+  /** The bytes expected there, lowercase hex. */
+  hex: string;
 }
 
 export interface Rule {
@@ -57,6 +92,7 @@ export interface Rule {
   method?: BlockMethod;
   rate_bps?: number;
   burst_bytes?: number;
+  block?: BlockParams;
   priority: number;
   enabled: boolean;
   /** ISO date or date-time, or null. */
@@ -77,6 +113,7 @@ export interface DefaultAction {
   method?: BlockMethod;
   rate_bps?: number;
   burst_bytes?: number;
+  block?: BlockParams;
 }
 
 export type InspectionMode = 'normal' | 'tspu-2021';
@@ -120,6 +157,9 @@ export interface Policy {
   protected: ProtectedSet;
   provenance: Record<string, unknown> | null;
   rules: Rule[];
+  /** The subscriber side (canonical CIDRs), or null: when set, block/throttle rules trigger only on
+   *  connections a subscriber initiated (the loader narrows their `src_ip` to these ranges). */
+  subscriber?: string[] | null;
 }
 
 /** What the matcher sees of a flow. */
@@ -139,6 +179,10 @@ export interface MatchInput {
   /** The name exactly as sent on the wire (e.g. SNI with its trailing dot); emulation match types and
    *  `names.trailing_dot: literal` use it. Defaults to `host`. */
   raw_host?: string | null;
+  /** Length of the first client payload; absent/null: none seen (payload_len/payload rules fail). */
+  payload_len?: number | null;
+  /** Its leading bytes as lowercase hex (up to 16 bytes). */
+  payload_head?: string | null;
 }
 
 export interface Decision {
@@ -148,6 +192,8 @@ export interface Decision {
   method?: BlockMethod;
   rate_bps?: number;
   burst_bytes?: number;
+  /** Block method parameters and residual blocking (block only; absent: none). */
+  block?: BlockParams;
 }
 
 export interface CompiledPolicy {

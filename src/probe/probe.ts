@@ -17,6 +17,7 @@ import {
   SEVERITY,
   THRESHOLDS,
   type Baseline,
+  type Behaviour,
   type Blocking,
   type RunAssessment,
   type RunClass,
@@ -101,6 +102,10 @@ export interface CaseReport {
   sni: string | null;
   verdict: Verdict;
   blocking?: Blocking;
+  /** Blocked: the documented behaviour it looks like (probe/verdict Behaviour). */
+  behaviour?: Behaviour;
+  /** Stalled: bytes of the answer before it froze (median). */
+  stall_bytes?: number;
   rate_bps?: number;
   down_bps?: number;
   up_bps?: number;
@@ -115,6 +120,8 @@ export interface EvasionReport {
   description: string;
   outcome: EvasionOutcome;
   verdict: Verdict;
+  /** No-bypass by a block: the behaviour seen (e.g. `stall-after-packets`). */
+  behaviour?: Behaviour;
   case: string;
 }
 
@@ -150,8 +157,9 @@ export interface ProbeReport {
   verdict: Verdict;
   rate_bps?: number;
   blocking?: Blocking;
+  behaviour?: Behaviour;
   reason: string;
-  quic?: { verdict: Verdict; rate_bps?: number; blocking?: Blocking; reason: string };
+  quic?: { verdict: Verdict; rate_bps?: number; blocking?: Blocking; behaviour?: Behaviour; reason: string };
   cases: CaseReport[];
   evasions?: EvasionReport[];
   /** When the evasion matrix was asked for but not run (the name is not interfered with). */
@@ -340,6 +348,8 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
       runs: c.samples.map((s, i) => runReport(s, c.assessments[i])),
     };
     if (d.blocking) r.blocking = d.blocking;
+    if (d.behaviour) r.behaviour = d.behaviour;
+    if (d.stall_bytes !== undefined) r.stall_bytes = d.stall_bytes;
     if (d.rate_bps !== undefined) r.rate_bps = d.rate_bps;
     if (d.down_bps !== undefined) r.down_bps = d.down_bps;
     if (d.up_bps !== undefined) r.up_bps = d.up_bps;
@@ -387,13 +397,15 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
         else if (r.verdict === 'throttled' || r.verdict === 'blocked') outcome = 'no-bypass';
         else if (r.verdict === 'inconclusive') outcome = 'partial';
         else outcome = 'error';
-        evasions.push({
+        const e: EvasionReport = {
           technique: c.technique.id,
           description: c.technique.description,
           outcome,
           verdict: r.verdict,
           case: r.id,
-        });
+        };
+        if (r.behaviour) e.behaviour = r.behaviour;
+        evasions.push(e);
       }
     }
   }
@@ -492,11 +504,13 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
   };
   if (main?.rate_bps !== undefined && main.verdict === 'throttled') report.rate_bps = main.rate_bps;
   if (main?.blocking) report.blocking = main.blocking;
+  if (main?.behaviour) report.behaviour = main.behaviour;
   if (nameQuic) {
     report.quic = { verdict: nameQuic.verdict, reason: nameQuic.reason };
     if (nameQuic.verdict === 'throttled' && nameQuic.rate_bps !== undefined)
       report.quic.rate_bps = nameQuic.rate_bps;
     if (nameQuic.blocking) report.quic.blocking = nameQuic.blocking;
+    if (nameQuic.behaviour) report.quic.behaviour = nameQuic.behaviour;
   }
   if (evasions) report.evasions = evasions;
   if (evasionsSkipped) report.evasions_skipped = evasionsSkipped;

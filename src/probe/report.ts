@@ -6,15 +6,34 @@
  */
 import type { CaseReport, DirectionReport, ProbeReport } from './probe.js';
 
+/** A rate in bit/s with an SI prefix and three significant digits at most: "1.33 Mbit/s", never "1333333 kbit/s". */
 export function fmtRate(bps: number | undefined): string {
   if (bps === undefined || !Number.isFinite(bps)) return '-';
-  if (bps >= 1e9) return `${(bps / 1e9).toFixed(2)} Gbit/s`;
-  if (bps >= 1e6) return `${(bps / 1e6).toFixed(1)} Mbit/s`;
-  return `${(bps / 1e3).toFixed(1)} kbit/s`;
+  const steps: [number, string][] = [
+    [1e12, 'Tbit/s'],
+    [1e9, 'Gbit/s'],
+    [1e6, 'Mbit/s'],
+    [1e3, 'kbit/s'],
+  ];
+  for (const [f, unit] of steps) {
+    const v = bps / f;
+    if (Math.abs(v) >= 1) return `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${unit}`;
+  }
+  return `${Math.round(bps)} bit/s`;
 }
 
-function verdictText(c: { verdict: string; blocking?: string; rate_bps?: number }): string {
-  if (c.verdict === 'blocked') return `blocked/${c.blocking}`;
+/** A duration in ms as "850 ms" or "2.5 s". */
+export function fmtMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(ms >= 10_000 ? 0 : 1)} s` : `${Math.round(ms)} ms`;
+}
+
+function verdictText(c: {
+  verdict: string;
+  blocking?: string;
+  behaviour?: string;
+  rate_bps?: number;
+}): string {
+  if (c.verdict === 'blocked') return `blocked/${c.blocking}${c.behaviour ? ` (${c.behaviour})` : ''}`;
   if (c.verdict === 'throttled') return `throttled ${fmtRate(c.rate_bps)}`;
   return c.verdict;
 }
@@ -48,7 +67,13 @@ export function formatTable(r: ProbeReport): string {
   if (r.evasions) {
     out.push('');
     const ev = [['evasion', 'outcome', 'verdict', 'what']];
-    for (const e of r.evasions) ev.push([e.technique, e.outcome, e.verdict, e.description]);
+    for (const e of r.evasions)
+      ev.push([
+        e.technique,
+        e.outcome,
+        e.behaviour ? `${e.verdict} (${e.behaviour})` : e.verdict,
+        e.description,
+      ]);
     out.push(pad(ev));
   } else if (r.evasions_skipped) {
     out.push('', `evasions: skipped — ${r.evasions_skipped}`);
@@ -90,44 +115,81 @@ export function throughputSeries(d: DirectionReport): [number, number][] {
   return out;
 }
 
-function chart(c: CaseReport): string {
-  const W = 560;
-  const H = 160;
-  const L = 60;
-  const B = 24;
-  const series: { name: string; color: string; pts: [number, number][] }[] = [];
+/**
+ * The points to draw for one direction: its per-interval throughput, or — for a run too fast to have
+ * two samples — its average rate held from 0 to its duration, so a fast run is not an empty chart.
+ */
+export function chartPoints(d: DirectionReport): [number, number][] {
+  const pts = throughputSeries(d);
+  if (pts.length >= 2) return pts;
+  const end = Math.max(d.duration_ms, pts[0]?.[0] ?? 0);
+  if (end <= 0 || d.bytes <= 0) return pts;
+  const avg = pts[0]?.[1] ?? (d.bytes * 8 * 1000) / end;
+  return [
+    [0, avg],
+    [end, avg],
+  ];
+}
+
+/** Left margin of the chart: wide enough for the longest y label ("999 Mbit/s" at 10 px ≈ 6 px a character). */
+export const CHART_LEFT = 84;
+
+/** One case's throughput chart as inline SVG; series told apart by line style and a legend, not colour only. */
+export function throughputChart(c: CaseReport): string {
+  const W = 600;
+  const H = 180;
+  const L = CHART_LEFT;
+  const B = 40;
+  const series: { name: string; color: string; dash: string; pts: [number, number][] }[] = [];
   c.runs.forEach((run, i) => {
-    if (run.down) series.push({ name: `down #${i + 1}`, color: '#1f6fb2', pts: throughputSeries(run.down) });
-    if (run.up) series.push({ name: `up #${i + 1}`, color: '#c0561b', pts: throughputSeries(run.up) });
+    if (run.down)
+      series.push({ name: `down #${i + 1}`, color: '#1f6fb2', dash: '', pts: chartPoints(run.down) });
+    if (run.up)
+      series.push({ name: `up #${i + 1}`, color: '#c0561b', dash: '5 3', pts: chartPoints(run.up) });
   });
-  const tMax = Math.max(100, ...series.flatMap((s) => s.pts.map((p) => p[0])));
-  const yMax = Math.max(400_000, ...series.flatMap((s) => s.pts.map((p) => p[1])));
-  // log-ish scale would hide the gap; use linear, but cap at 20x the throttle threshold when mixed
-  const x = (t: number) => L + ((W - L - 10) * t) / tMax;
-  const y = (v: number) => H - B - ((H - B - 10) * Math.min(v, yMax)) / yMax;
+  const drawn = series.filter((s) => s.pts.length > 0);
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="throughput of ${esc(c.id)}">`,
   );
+  if (drawn.length === 0) {
+    parts.push(
+      `<text x="10" y="${H / 2}" font-size="12">no throughput data: no bytes were transferred in this case</text></svg>`,
+    );
+    return parts.join('');
+  }
+  const tMax = Math.max(100, ...drawn.flatMap((s) => s.pts.map((p) => p[0])));
+  const yMax = Math.max(400_000, ...drawn.flatMap((s) => s.pts.map((p) => p[1]))) * 1.05;
+  const x = (t: number) => L + ((W - L - 10) * t) / tMax;
+  const y = (v: number) => H - B - ((H - B - 10) * Math.min(v, yMax)) / yMax;
   parts.push(
     `<rect x="${L}" y="10" width="${W - L - 10}" height="${H - B - 10}" fill="#fafafa" stroke="#ccc"/>`,
   );
   for (const th of [300_000, 1_000_000]) {
     if (th < yMax)
       parts.push(
-        `<line x1="${L}" x2="${W - 10}" y1="${y(th)}" y2="${y(th)}" stroke="#999" stroke-dasharray="4 3"/><text x="${W - 12}" y="${y(th) - 2}" font-size="9" text-anchor="end" fill="#777">${fmtRate(th)}</text>`,
+        `<line x1="${L}" x2="${W - 10}" y1="${y(th)}" y2="${y(th)}" stroke="#999" stroke-dasharray="1 3"/><text x="${W - 12}" y="${y(th) - 2}" font-size="9" text-anchor="end" fill="#555">${fmtRate(th)}</text>`,
       );
   }
-  parts.push(`<text x="${L - 4}" y="16" font-size="10" text-anchor="end">${esc(fmtRate(yMax))}</text>`);
-  parts.push(`<text x="${L - 4}" y="${H - B}" font-size="10" text-anchor="end">0</text>`);
-  parts.push(`<text x="${W - 10}" y="${H - 6}" font-size="10" text-anchor="end">${tMax} ms</text>`);
-  parts.push(`<text x="${L}" y="${H - 6}" font-size="10">0 ms after trigger</text>`);
-  for (const s of series) {
-    if (s.pts.length === 0) continue;
+  for (const f of [0, 0.5, 1])
+    parts.push(
+      `<text x="${L - 4}" y="${y(yMax * f) + 4}" font-size="10" text-anchor="end">${esc(fmtRate(yMax * f))}</text>`,
+    );
+  parts.push(`<text x="${L}" y="${H - B + 14}" font-size="10">0</text>`);
+  parts.push(`<text x="${W - 10}" y="${H - B + 14}" font-size="10" text-anchor="end">${fmtMs(tMax)}</text>`);
+  parts.push(
+    `<text x="${(L + W) / 2}" y="${H - B + 14}" font-size="10" text-anchor="middle">time after trigger</text>`,
+  );
+  let lx = L;
+  for (const s of drawn) {
     const d = s.pts.map(([t, v], i) => `${i ? 'L' : 'M'}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
     parts.push(
-      `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.5" opacity="0.8"><title>${esc(s.name)}</title></path>`,
+      `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.5" stroke-dasharray="${s.dash}" opacity="0.85"><title>${esc(s.name)}</title></path>`,
     );
+    parts.push(
+      `<line x1="${lx}" x2="${lx + 18}" y1="${H - 8}" y2="${H - 8}" stroke="${s.color}" stroke-width="2" stroke-dasharray="${s.dash}"/><text x="${lx + 22}" y="${H - 4}" font-size="10">${esc(s.name)}</text>`,
+    );
+    lx += 90;
   }
   parts.push('</svg>');
   return parts.join('');
@@ -141,14 +203,14 @@ export function formatHtml(r: ProbeReport): string {
 <p>${esc(c.description)}. down ${esc(fmtRate(c.down_bps))}, up ${esc(fmtRate(c.up_bps))}; runs: ${c.runs
         .map((x) => esc(x.class))
         .join(', ')}</p>
-${chart(c)}</section>`,
+${throughputChart(c)}</section>`,
     )
     .join('\n');
   const ev = r.evasions
     ? `<h2>Evasion matrix</h2><table><tr><th>technique</th><th>outcome</th><th>verdict</th><th>what</th></tr>${r.evasions
         .map(
           (e) =>
-            `<tr><td>${esc(e.technique)}</td><td class="${esc(e.outcome)}">${esc(e.outcome)}</td><td>${esc(e.verdict)}</td><td>${esc(e.description)}</td></tr>`,
+            `<tr><td>${esc(e.technique)}</td><td class="${esc(e.outcome)}">${esc(e.outcome)}</td><td>${esc(e.behaviour ? `${e.verdict} (${e.behaviour})` : e.verdict)}</td><td>${esc(e.description)}</td></tr>`,
         )
         .join('')}</table>`
     : r.evasions_skipped
@@ -167,7 +229,7 @@ section{margin:1.5em 0;border-top:1px solid #eee}
 <p>Server ${esc(r.server)}, control ${esc(r.control)}, scrambled ${esc(r.scrambled)}, started ${esc(r.started)}, ${r.duration_ms} ms.</p>
 <p class="v ${esc(r.verdict)}">TCP/TLS: ${esc(verdictText(r))} — ${esc(r.reason)}</p>
 ${r.quic ? `<p class="v ${esc(r.quic.verdict)}">QUIC: ${esc(verdictText(r.quic))} — ${esc(r.quic.reason)}</p>` : ''}
-<p>Thresholds: ok ≥ ${fmtRate(r.thresholds.okMinBps)}, throttled &lt; ${fmtRate(r.thresholds.throttledMaxBps)} while the baseline reaches ≥ ${fmtRate(r.thresholds.okMinBps)}. Charts: throughput per 50 ms interval after the trigger (blue download, orange upload).</p>
+<p>Thresholds: ok ≥ ${fmtRate(r.thresholds.okMinBps)}, throttled &lt; ${fmtRate(r.thresholds.throttledMaxBps)} while the baseline reaches ≥ ${fmtRate(r.thresholds.okMinBps)}. Charts: throughput per 50 ms interval after the trigger (download solid, upload dashed).</p>
 ${ev}
 <h2>Cases</h2>
 ${rows}

@@ -238,3 +238,71 @@ test('directionRate falls back to goodput for short or sparse measurements', () 
   assert.equal(Math.round(dense.rate_bps), 32_000);
   assert.equal(Math.round(dense.goodput_bps), 80_000);
 });
+
+/** A hand-made download that delivers `bytes` in the first 100 ms, then nothing until the window ends. */
+function frozenRun(bytes: number, windowMs = 3000): RunSample {
+  const tl: [number, number][] = [[0, 0], [50, Math.round(bytes / 2)], [100, bytes]];
+  for (let t = 300; t < windowMs; t += 200) tl.push([t, bytes]);
+  tl.push([windowMs, bytes]);
+  return { ...slowRun(0, windowMs), down: { bytes, target: 1_000_000, duration_ms: windowMs, complete: false, timeline: tl } };
+} // prettier-ignore
+
+const server = (trigger_seen: boolean, end: 'open' | 'reset' = 'open') => ({
+  op: 'result' as const, trigger_seen, down_sent: trigger_seen ? 1_000_000 : 0, up_bytes: 0, up_timeline: [],
+  retrans: null, segs_out: null, end,
+}); // prettier-ignore
+
+test('the documented behaviours are named: SNI-I, SNI-II, SNI-IV, the curtain, QUIC dropped', () => {
+  // SNI-II: 5–8 packets pass (8 × 1448 = 11,584 B), then nothing, no reset
+  const sni2 = assessRun({ ...frozenRun(8 * 1448), server: server(true) });
+  assert.deepEqual([sni2.class, sni2.behaviour, sni2.stall_bytes], ['stall', 'stall-after-packets', 11584]);
+  // the curtain: ~16–20 KB server→client, then a silent freeze
+  const cur = assessRun({ ...frozenRun(18_000), server: server(true) });
+  assert.deepEqual([cur.class, cur.behaviour, cur.stall_bytes], ['stall', 'curtain', 18000]);
+  // SNI-I: a reset instead of the reply, the server saw no reset
+  const sni1 = assessRun({
+    ...slowRun(0),
+    down: { ...slowRun(0).down, bytes: 0, timeline: [[0, 0]] },
+    reset_ms: 40,
+    server: server(true),
+  });
+  assert.equal(sni1.class, 'rst');
+  assert.equal(sni1.behaviour, 'reset-in-place');
+  assert.match(sni1.reason, /reset \(injected or rewritten\)/);
+  // a reset injected to both ends: the probe-server's socket was reset too
+  const both = assessRun({
+    ...slowRun(0),
+    down: { ...slowRun(0).down, bytes: 0, timeline: [[0, 0]] },
+    reset_ms: 40,
+    server: server(true, 'reset'),
+  });
+  assert.equal(both.behaviour, 'reset-both');
+  // SNI-IV: handshake done, the ClientHello never reached the server, nothing came back
+  const none = { ...slowRun(0).down, bytes: 0, timeline: [[0, 0]] as [number, number][] };
+  const sni4 = assessRun({ ...slowRun(0), down: none, server: server(false) });
+  assert.deepEqual([sni4.class, sni4.behaviour], ['drop', 'trigger-dropped']);
+  const ans = assessRun({ ...slowRun(0), down: none, server: server(true) });
+  assert.deepEqual([ans.class, ans.behaviour], ['drop', 'answer-dropped']);
+  const quic = assessRun({ ...slowRun(0), proto: 'udp', down: none, server: server(true) });
+  assert.deepEqual([quic.class, quic.behaviour], ['drop', 'quic-dropped']);
+  // a policed transfer keeps progressing: not a stall
+  assert.equal(assessRun(slowRun(131072)).class, 'slow');
+  // a short pause (< half the window) is not a stall either
+  const paused = frozenRun(18_000);
+  paused.down.timeline.push([1600, 18_001]);
+  paused.down.bytes = 18_001;
+  paused.down.timeline = paused.down.timeline
+    .sort((a, b) => a[0] - b[0])
+    .map(([t, b]) => [t, t >= 1600 ? 18_001 : b]);
+  assert.notEqual(assessRun(paused).class, 'stall');
+  // a case of stalled runs is blocked/stall with the behaviour and the median stall size
+  const d = decideCase([
+    assessRun(frozenRun(17_000)),
+    assessRun(frozenRun(18_000)),
+    assessRun(frozenRun(19_000)),
+  ]);
+  assert.deepEqual(
+    [d.verdict, d.blocking, d.behaviour, d.stall_bytes],
+    ['blocked', 'stall', 'curtain', 18000],
+  );
+});

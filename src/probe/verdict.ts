@@ -24,12 +24,63 @@ export const THRESHOLDS = {
   burstSkip: 0.25,
   /** Below this many ms of measured transfer, the rate estimate falls back to plain goodput. */
   minSteadyMs: 400,
+  /** A TCP download with no new byte for at least this share of the window (and ≥ stallMinMs),
+   *  incomplete, without a reset, has stalled (SNI-II, the 2025 curtain) rather than been policed. */
+  stallShare: 0.5,
+  stallMinMs: 1000,
+  /** A stall at or below this many bytes is "after a few packets" (SNI-II: 5–8 packets pass, at most
+   *  8 full 1448-byte segments ≈ 11.6 KB); above it, "after N KB" (the curtain, ~16–20 KB). */
+  stallPacketsMaxBytes: 12_000,
 } as const;
 
-export type Blocking = 'rst' | 'timeout' | 'drop';
+/**
+ * What the censor did in a blocked run, named after the documented behaviours
+ * (../shared/docs/tspu-later.md):
+ * - `reset-in-place` — a reset arrived instead of the server's reply and the server saw none (SNI-I's
+ *   rewrite, or an injection toward the client only: "reset (injected or rewritten)");
+ * - `reset-both` — a reset reached the probe and the probe-server too (injected to both ends);
+ * - `reset-later` — a reset after some of the answer arrived;
+ * - `stall-after-packets` — a few packets of the answer, then nothing, no reset (SNI-II);
+ * - `curtain` — the answer froze after N KB, no reset (the 2025 curtain);
+ * - `trigger-dropped` — handshake done, the ClientHello never reached the server (SNI-IV: never
+ *   acknowledged);
+ * - `answer-dropped` — the server got the trigger and answered, nothing arrived;
+ * - `quic-dropped` — QUIC: the Initial got no answer datagram;
+ * - `no-handshake` — no TCP handshake (address blocked).
+ */
+export type Behaviour =
+  | 'reset-in-place'
+  | 'reset-both'
+  | 'reset-later'
+  | 'stall-after-packets'
+  | 'curtain'
+  | 'trigger-dropped'
+  | 'answer-dropped'
+  | 'quic-dropped'
+  | 'no-handshake';
+
+export const BEHAVIOUR_TEXT: Record<Behaviour, string> = {
+  'reset-in-place': "reset (injected or rewritten) in place of the server's reply (SNI-I)",
+  'reset-both': 'reset injected to both ends',
+  'reset-later': 'reset after part of the answer',
+  'stall-after-packets': 'stall after a few packets, no reset (SNI-II)',
+  curtain: 'stall after N KB, no reset (curtain)',
+  'trigger-dropped': 'ClientHello never acknowledged: dropped including the trigger (SNI-IV)',
+  'answer-dropped': "the server's answer dropped",
+  'quic-dropped': 'QUIC Initial unanswered (QUIC blocked)',
+  'no-handshake': 'no TCP handshake',
+};
+
+/** ms of the last progress of a download (the first sample at its final byte count). */
+function lastProgressMs(d: DirectionSample): number {
+  for (const [ms, b] of d.timeline) if (b >= d.bytes) return ms;
+  return d.duration_ms;
+}
+
+export type Blocking = 'rst' | 'timeout' | 'drop' | 'stall';
 export type Verdict = 'ok' | 'throttled' | 'blocked' | 'inconclusive' | 'error';
 /** Per-run class before comparison with the baseline. */
-export type RunClass = 'fast' | 'slow' | 'middle' | 'rst' | 'timeout' | 'drop' | 'error';
+export type RunClass = 'fast' | 'slow' | 'middle' | 'rst' | 'timeout' | 'drop' | 'stall' | 'error';
 
 export interface DirectionRate {
   /** bytes·8 / time from the trigger to the last byte (or window end). */
@@ -69,6 +120,10 @@ export interface RunAssessment {
   up?: DirectionRate;
   /** The rate that decided the class (slowest measured direction). */
   rate_bps?: number;
+  /** Blocked runs: which documented behaviour it looks like. */
+  behaviour?: Behaviour;
+  /** Stalls: bytes of the answer that arrived before it froze. */
+  stall_bytes?: number;
   reason: string;
 }
 
@@ -90,11 +145,18 @@ export function assessRun(s: RunSample): RunAssessment {
     return { class: 'error', reason: `connection refused: ${s.error_detail ?? ''}`.trim() };
   if (s.reset_ms !== null && (!s.down.complete || (s.up !== null && !s.up.complete))) {
     const got = s.down.bytes ? ` after ${s.down.bytes} B` : '';
-    return { class: 'rst', reason: `connection reset ${s.reset_ms} ms after the trigger${got}` };
+    const behaviour: Behaviour =
+      s.down.bytes > 0 ? 'reset-later' : s.server?.end === 'reset' ? 'reset-both' : 'reset-in-place';
+    return {
+      class: 'rst',
+      behaviour,
+      reason: `connection reset ${s.reset_ms} ms after the trigger${got}: ${BEHAVIOUR_TEXT[behaviour]}`,
+    };
   }
   if (s.error === 'connect-timeout')
-    return { class: 'timeout', reason: s.error_detail ?? 'no TCP handshake' };
-  if (s.error === 'unreachable') return { class: 'timeout', reason: s.error_detail ?? 'unreachable' };
+    return { class: 'timeout', behaviour: 'no-handshake', reason: s.error_detail ?? 'no TCP handshake' };
+  if (s.error === 'unreachable')
+    return { class: 'timeout', behaviour: 'no-handshake', reason: s.error_detail ?? 'unreachable' };
   if (s.error) return { class: 'error', reason: s.error_detail ?? s.error };
   if (s.down.target > 0 && s.down.bytes === 0) {
     const seen = s.server
@@ -102,8 +164,31 @@ export function assessRun(s: RunSample): RunAssessment {
         ? 'the server got the trigger and sent ' + s.server.down_sent + ' B'
         : 'the trigger never reached the server'
       : 'no server report';
-    if (s.early_fin) return { class: 'drop', reason: `closed without data (${seen})` };
-    return { class: 'drop', reason: `no data in ${s.window_ms} ms (${seen})` };
+    const behaviour: Behaviour =
+      s.proto === 'udp'
+        ? 'quic-dropped'
+        : s.server && !s.server.trigger_seen
+          ? 'trigger-dropped'
+          : 'answer-dropped';
+    if (s.early_fin) return { class: 'drop', behaviour, reason: `closed without data (${seen})` };
+    return {
+      class: 'drop',
+      behaviour,
+      reason: `no data in ${s.window_ms} ms (${seen}): ${BEHAVIOUR_TEXT[behaviour]}`,
+    };
+  }
+  if (s.proto === 'tcp' && !s.down.complete && s.down.bytes > 0 && s.reset_ms === null && !s.early_fin) {
+    const quiet = s.window_ms - lastProgressMs(s.down);
+    if (quiet >= THRESHOLDS.stallMinMs && quiet >= s.window_ms * THRESHOLDS.stallShare) {
+      const behaviour: Behaviour =
+        s.down.bytes <= THRESHOLDS.stallPacketsMaxBytes ? 'stall-after-packets' : 'curtain';
+      return {
+        class: 'stall',
+        behaviour,
+        stall_bytes: s.down.bytes,
+        reason: `the download froze after ${s.down.bytes} B (nothing new for ${quiet} ms, no reset): ${BEHAVIOUR_TEXT[behaviour]}`,
+      };
+    }
   }
   const down = s.down.target > 0 ? directionRate(s.down, s.window_ms) : undefined;
   const up = s.up && s.up.target > 0 ? directionRate(s.up, s.window_ms) : undefined;
@@ -123,6 +208,10 @@ export interface CaseDecision {
   rate_bps?: number;
   down_bps?: number;
   up_bps?: number;
+  /** Blocked: the documented behaviour of the first run of the winning class. */
+  behaviour?: Behaviour;
+  /** Stalled: median bytes before the freeze. */
+  stall_bytes?: number;
   reason: string;
   classes: Record<RunClass, number>;
 }
@@ -136,7 +225,7 @@ export function median(xs: number[]): number {
 
 /** Majority class; ties are broken towards the less severe reading (fast > middle > slow > blocking). */
 function majority(counts: Record<RunClass, number>): RunClass {
-  const order: RunClass[] = ['fast', 'middle', 'slow', 'drop', 'rst', 'timeout', 'error'];
+  const order: RunClass[] = ['fast', 'middle', 'slow', 'stall', 'drop', 'rst', 'timeout', 'error'];
   let best: RunClass = 'error';
   let n = -1;
   for (const c of order) {
@@ -168,6 +257,7 @@ export function decideCase(runs: RunAssessment[], baseline?: Baseline): CaseDeci
     rst: 0,
     timeout: 0,
     drop: 0,
+    stall: 0,
     error: 0,
   };
   for (const r of runs) classes[r.class]++;
@@ -187,7 +277,19 @@ export function decideCase(runs: RunAssessment[], baseline?: Baseline): CaseDeci
     case 'rst':
     case 'timeout':
     case 'drop':
-      return { verdict: 'blocked', blocking: cls, reason: `${of}: ${inClass[0].reason}`, classes };
+    case 'stall': {
+      const d: CaseDecision = {
+        verdict: 'blocked',
+        blocking: cls,
+        reason: `${of}: ${inClass[0].reason}`,
+        classes,
+      };
+      const b = inClass[0].behaviour;
+      if (b) d.behaviour = b;
+      const sb = median(inClass.map((r) => r.stall_bytes ?? NaN).filter((x) => !Number.isNaN(x)));
+      if (!Number.isNaN(sb)) d.stall_bytes = Math.round(sb);
+      return d;
+    }
     case 'fast':
       return {
         verdict: 'ok',

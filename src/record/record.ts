@@ -72,10 +72,26 @@ export interface FlowRecord {
   reason?: FlowEndReason;
   policy?: PolicyVerdict;
   /**
+   * The first client→server (subscriber side) packet that carried payload, by arrival: its payload
+   * length and its first {@link FIRST_HEAD_BYTES} bytes as lowercase hex — what payload-length and
+   * payload-byte rules (the 2022 QUIC rule) match on. Absent when the client sent no payload.
+   */
+  first_payload?: FirstPayload;
+  /**
    * Live capture only: a periodic snapshot of a flow still running (`--flow-interval`), counters so
    * far; the flow's final record has no `partial`.
    */
   partial?: true;
+}
+
+/** How many leading bytes of the first client payload a record keeps (and payload rules can test). */
+export const FIRST_HEAD_BYTES = 16;
+
+export interface FirstPayload {
+  /** Payload length (bytes after the TCP/UDP header) of the first client packet with payload. */
+  len: number;
+  /** Its first min(len, 16) bytes, lowercase hex (2 characters per byte). */
+  head: string;
 }
 
 export type FlowStateName = 'new' | 'established' | 'closed';
