@@ -160,6 +160,7 @@ export function verifyEnvelope(
     );
   if (!Number.isInteger(m.version) || !Array.isArray(m.files) || typeof m.main !== 'string')
     throw new BundleError('ERR_BUNDLE_FORMAT', 'manifest lacks version, main or files');
+  checkManifestFiles(m.files);
   if (m.signing_keyid !== undefined && m.signing_keyid !== env.keyid)
     throw new BundleError('ERR_BUNDLE_SIGNATURE', 'manifest names another signing key than the envelope');
   if (!o.allowExpired && Date.parse(m.expires) <= now)
@@ -181,9 +182,44 @@ export function verifyBundle(
   return verifyEnvelope(env, rootPublicPem, o).manifest;
 }
 
+/** Most files a manifest may list, and most bytes they may add up to (what a box will download). */
+export const MAX_BUNDLE_FILES = 4096;
+export const MAX_BUNDLE_BYTES = 1024 * 1024 * 1024;
+
+/** File entries: each a string name, a SHA-256, a size; names unique; count and total size bounded. */
+export function checkManifestFiles(files: readonly FileMeta[]): void {
+  if (files.length > MAX_BUNDLE_FILES)
+    throw new BundleError(
+      'ERR_BUNDLE_FORMAT',
+      `manifest lists ${files.length} files (limit ${MAX_BUNDLE_FILES})`,
+    );
+  const seen = new Set<string>();
+  let total = 0;
+  for (const f of files) {
+    if (typeof f?.name !== 'string' || typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256))
+      throw new BundleError('ERR_BUNDLE_FORMAT', `bad name or hash for file ${JSON.stringify(f?.name)}`);
+    if (!Number.isSafeInteger(f.size) || f.size < 0 || f.size > MAX_BUNDLE_BYTES)
+      throw new BundleError('ERR_BUNDLE_FORMAT', `${f.name}: bad size ${f.size} (0..${MAX_BUNDLE_BYTES})`);
+    if (seen.has(f.name)) throw new BundleError('ERR_BUNDLE_FORMAT', `${f.name} is listed twice`);
+    seen.add(f.name);
+    total += f.size;
+  }
+  if (total > MAX_BUNDLE_BYTES)
+    throw new BundleError('ERR_BUNDLE_FORMAT', `files add up to ${total} bytes (limit ${MAX_BUNDLE_BYTES})`);
+}
+
+/** name → entry per manifest (built once: checking every file stays linear). */
+const byName = new WeakMap<readonly FileMeta[], Map<string, FileMeta>>();
+
 /** Check one downloaded file against the manifest (size, then SHA-256). */
 export function verifyFile(m: Manifest, name: string, data: Buffer): void {
-  const f = m.files.find((x) => x.name === name);
+  let idx = byName.get(m.files);
+  if (!idx) {
+    idx = new Map();
+    for (const x of m.files) if (!idx.has(x.name)) idx.set(x.name, x);
+    byName.set(m.files, idx);
+  }
+  const f = idx.get(name);
   if (!f) throw new BundleError('ERR_BUNDLE_FILE', `${name} is not in the manifest`);
   if (data.length !== f.size)
     throw new BundleError('ERR_BUNDLE_FILE', `${name}: ${data.length} bytes, manifest says ${f.size}`);

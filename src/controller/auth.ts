@@ -7,6 +7,7 @@
  * `node` for boxes, which may only fetch bundles and report status.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { isIPv6 } from 'node:net';
 import type { Db, Queryable } from './db.js';
 import { appendAudit } from './audit.js';
 
@@ -87,9 +88,39 @@ export async function authenticate(q: Queryable, token: string): Promise<Princip
 }
 
 /**
- * Failed authentications per client address: at most `max` in a sliding `windowMs`; beyond that the
- * client is refused (429) until the window passes, whatever it sends. Memory is bounded (oldest
- * clients forgotten past `maxClients`).
+ * The key a client's failures are counted under: an IPv4 address as is (also when IPv4-mapped), an
+ * IPv6 address by its /64 (one host usually holds a whole /64, so counting single addresses would let
+ * it rotate through them).
+ */
+export function clientKey(addr: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(addr);
+  if (mapped) return mapped[1];
+  const pct = addr.indexOf('%');
+  const a = (pct >= 0 ? addr.slice(0, pct) : addr).toLowerCase();
+  if (!isIPv6(a)) return addr;
+  const dbl = a.indexOf('::');
+  let groups: string[];
+  if (dbl < 0) groups = a.split(':');
+  else {
+    const head = dbl > 0 ? a.slice(0, dbl).split(':') : [];
+    const tail = a.slice(dbl + 2) ? a.slice(dbl + 2).split(':') : [];
+    // an embedded IPv4 tail counts as two groups; it is past the /64 either way
+    const tailGroups = tail.length && tail[tail.length - 1].includes('.') ? tail.length + 1 : tail.length;
+    groups = [...head, ...Array<string>(Math.max(0, 8 - head.length - tailGroups)).fill('0'), ...tail];
+  }
+  return (
+    groups
+      .slice(0, 4)
+      .map((g) => Number.parseInt(g, 16).toString(16))
+      .join(':') + '::/64'
+  );
+}
+
+/**
+ * Failed authentications per client ({@link clientKey}: IPv6 by /64): at most `max` in a sliding
+ * `windowMs`; beyond that the client is refused (429) until the window passes, whatever it sends.
+ * Memory is bounded: past `maxClients` the least recently seen client is forgotten (a client that
+ * was seen more recently than others stays tracked; fresh addresses push out the idlest first).
  */
 export class FailureLimiter {
   private readonly fails = new Map<string, number[]>();
@@ -99,20 +130,34 @@ export class FailureLimiter {
     readonly maxClients = 10_000,
   ) {}
 
-  blocked(client: string, now = Date.now()): boolean {
+  /** Clients tracked now. */
+  get size(): number {
+    return this.fails.size;
+  }
+
+  blocked(addr: string, now = Date.now()): boolean {
+    const client = clientKey(addr);
     const l = this.fails.get(client);
     if (!l) return false;
     while (l.length && l[0] <= now - this.windowMs) l.shift();
+    if (l.length === 0) {
+      this.fails.delete(client);
+      return false;
+    }
+    this.fails.delete(client); // most recently seen last
+    this.fails.set(client, l);
     return l.length >= this.max;
   }
 
-  fail(client: string, now = Date.now()): void {
+  fail(addr: string, now = Date.now()): void {
+    const client = clientKey(addr);
     let l = this.fails.get(client);
-    if (!l) {
+    if (l) this.fails.delete(client);
+    else {
       if (this.fails.size >= this.maxClients) this.fails.delete(this.fails.keys().next().value!);
       l = [];
-      this.fails.set(client, l);
     }
+    this.fails.set(client, l);
     l.push(now);
     if (l.length > this.max) l.shift();
   }

@@ -20,6 +20,8 @@ export interface ControllerConfig {
   importLimit: number;
   /** Longest long-poll wait a client may ask for (s). */
   maxWaitS: number;
+  /** Long-polls waiting at once, in total and per token; one more is refused with 503. */
+  maxWaiters: { total: number; perToken: number };
   /** Rows per staged import chunk. */
   importChunk: number;
   /** Failed authentications allowed per client address and window before 429. */
@@ -31,6 +33,7 @@ export const DEFAULT_CONFIG: Omit<ControllerConfig, 'reference'> = {
   bodyLimit: 16 * 1024 * 1024,
   importLimit: 1024 * 1024 * 1024,
   maxWaitS: 300,
+  maxWaiters: { total: 10_000, perToken: 8 },
   importChunk: 20_000,
   authFailures: { max: 10, windowMs: 60_000 },
 };
@@ -39,6 +42,9 @@ export const BUNDLE_CHANNEL = 'chokepoint_bundle';
 
 export class Ctx {
   readonly events = new EventEmitter();
+  /** Long-polls waiting now: in total, and per token id (entries removed at 0). */
+  waiters = 0;
+  readonly waitersByToken = new Map<number, number>();
   constructor(
     readonly db: Db,
     readonly config: ControllerConfig,

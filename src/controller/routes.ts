@@ -63,19 +63,49 @@ function intQuery(c: Context, name: string): number | undefined {
 const obj = (b: unknown): Record<string, unknown> =>
   typeof b === 'object' && b !== null && !Array.isArray(b) ? (b as Record<string, unknown>) : {};
 
-async function waitForBundle(ctx: Ctx, have: number, ms: number): Promise<void> {
-  if (ms <= 0) return;
+/**
+ * Wait until a bundle newer than `have` is signalled, `ms` pass, or the client goes away (`signal`).
+ * Waiters are capped in total and per token (`config.maxWaiters`): one more is refused with 503, so
+ * opening and dropping many `?wait=` requests cannot pile up listeners and timers.
+ */
+async function waitForBundle(
+  ctx: Ctx,
+  have: number,
+  ms: number,
+  token: number,
+  signal: AbortSignal,
+): Promise<void> {
+  if (ms <= 0 || signal.aborted) return;
+  const lim = ctx.config.maxWaiters;
+  const mine = ctx.waitersByToken.get(token) ?? 0;
+  if (ctx.waiters >= lim.total || mine >= lim.perToken)
+    throw new ApiError(
+      503,
+      'ERR_TOO_MANY_WAITERS',
+      ctx.waiters >= lim.total
+        ? `${ctx.waiters} long-polls already waiting (limit ${lim.total}); retry later`
+        : `this token already has ${mine} long-polls waiting (limit ${lim.perToken}); retry later`,
+      'wait',
+    );
+  ctx.waiters++;
+  ctx.waitersByToken.set(token, mine + 1);
   await new Promise<void>((resolve) => {
     const t = setTimeout(done, ms);
     function done() {
       clearTimeout(t);
       ctx.events.off(BUNDLE_CHANNEL, on);
+      signal.removeEventListener('abort', done);
+      ctx.waiters--;
+      const k = (ctx.waitersByToken.get(token) ?? 1) - 1;
+      if (k > 0) ctx.waitersByToken.set(token, k);
+      else ctx.waitersByToken.delete(token);
       resolve();
     }
     function on(v: number) {
       if (v > have) done();
     }
     ctx.events.on(BUNDLE_CHANNEL, on);
+    signal.addEventListener('abort', done, { once: true });
   });
 }
 
@@ -480,7 +510,7 @@ export const ROUTES: Route[] = [
     need: 'node',
     body: 'none',
     summary:
-      'the current signed bundle manifest; If-None-Match + wait=SECONDS long-polls until a newer one (304 on timeout)',
+      'the current signed bundle manifest; If-None-Match + wait=SECONDS long-polls until a newer one (304 on timeout; 503 when too many long-polls wait)',
     query: ['wait'],
     handler: async (ctx, c, who) => {
       const wait = Math.min(intQuery(c, 'wait') ?? 0, ctx.config.maxWaitS);
@@ -491,8 +521,8 @@ export const ROUTES: Route[] = [
       const have = inm ? Number(/^(?:W\/)?"(\d+)"$/.exec(inm.trim())?.[1] ?? -1) : -1;
       const until = Date.now() + wait * 1000;
       // a new bundle for other nodes wakes the wait; keep waiting while this node's is unchanged
-      while (b && have === b.version && Date.now() < until) {
-        await waitForBundle(ctx, have, until - Date.now());
+      while (b && have === b.version && Date.now() < until && !c.req.raw.signal.aborted) {
+        await waitForBundle(ctx, have, until - Date.now(), who!.tokenId, c.req.raw.signal);
         b = await mine();
       }
       if (!b) return c.json({ error: { code: 'ERR_NO_BUNDLE', message: 'nothing published yet' } }, 404);

@@ -12,8 +12,10 @@
  * {@link Engine.inspectingKnown}) whether a flow is in that state — one comparison, for an inline box
  * that must keep queueing it. All reassembly buffers together are capped (`maxReassemblyBytes`).
  * Every cap hit is an anomaly on the flow and a count in {@link Engine.caps}:
- * `inspect_budget_exhausted`, `inspect_packets_exhausted`, `reassembly_memory_exhausted`, `flow_evicted`
- * (and the decoder's `ipfrag_*` codes in `decoder.anomalies`).
+ * `inspect_budget_exhausted`, `inspect_packets_exhausted`, `reassembly_memory_exhausted`, `flow_evicted`,
+ * the QUIC dissector's caps counted once per flow when its inspection ends (`quic_too_many_packets`,
+ * `quic_crypto_beyond_limit`, `quic_crypto_too_large`, `quic_no_client_hello`), and the decoder's
+ * `ipfrag_*` codes in `decoder.anomalies`.
  */
 import { Decoder } from '../decode/decoder.js';
 import { Decoded, Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../decode/packet.js';
@@ -24,6 +26,17 @@ import { inspectHeld, inspectTcp, inspectUdp } from './inspect.js';
 import { randomBytes } from 'node:crypto';
 import { buildRecord } from './record-build.js';
 import type { FlowEndReason, FlowRecord } from '../record/record.js';
+
+/**
+ * The QUIC dissector's cap hits (dissect/quic): more than 8 coalesced packets in a datagram, CRYPTO
+ * data past the byte limit, a ClientHello larger than the limit, 64 datagrams without a ClientHello.
+ */
+const QUIC_CAP_CODES: readonly string[] = [
+  'quic_too_many_packets',
+  'quic_crypto_beyond_limit',
+  'quic_crypto_too_large',
+  'quic_no_client_hello',
+];
 
 /**
  * A hook on every packet after the engine saw it (`f` null when not TCP/UDP over IP); the bytes
@@ -207,6 +220,7 @@ export class Engine {
       f.inspectedPkts++;
       inspectUdp(f, p.buf.subarray(p.payOff, p.payOff + p.payLen), toServer);
       if (f.protoKnown) this.account(f);
+      if (f.state !== FlowState.Inspecting && f.appProto === 'quic' && f.anomalies !== null) this.quicCaps(f);
       this.afterInspect(f);
     }
     table.touch(f, f.closed ? LIST_CLOSED : p.proto === 6 ? LIST_TCP : LIST_UDP);
@@ -298,6 +312,15 @@ export class Engine {
    */
   inspectingKnown(f: Flow): boolean {
     return f.protoKnown && f.state === FlowState.Inspecting;
+  }
+
+  /** A QUIC flow's inspection just ended: count the QUIC dissector's cap hits (once per flow) in `caps`. */
+  private quicCaps(f: Flow): void {
+    const a = f.anomalies as string[];
+    for (let i = 0; i < QUIC_CAP_CODES.length; i++) {
+      const code = QUIC_CAP_CODES[i];
+      if (a.includes(code)) this.caps.set(code, (this.caps.get(code) ?? 0) + 1);
+    }
   }
 
   /** Count a cap hit: an anomaly on the flow and in `caps`. */

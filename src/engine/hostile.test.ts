@@ -14,6 +14,7 @@ import fc from 'fast-check';
 import { Engine, type EngineOptions } from './engine.js';
 import { hostileClasses } from '../gen/hostile.js';
 import { buildClientHello, wrapRecords } from '../gen/clienthello.js';
+import { buildQuicInitials } from '../gen/quic-initial.js';
 import { tcpFrame, udpFrame } from '../gen/frames.js';
 import type { FlowRecord } from '../record/record.js';
 import { shuffled } from '../testutil/shuffle.js';
@@ -78,6 +79,54 @@ for (const name of [
     );
   });
 }
+
+test('QUIC cap hits are counted once per flow in caps (more than 8 coalesced packets in a datagram)', () => {
+  const cat = (parts: Uint8Array[]): Uint8Array => {
+    let len = 0;
+    for (const p of parts) len += p.length;
+    const d = new Uint8Array(Math.max(1200, len));
+    let o = 0;
+    for (const p of parts) {
+      d.set(p, o);
+      o += p.length;
+    }
+    return d;
+  };
+  const flows =
+    (capped: boolean) =>
+    (emit: (f: Uint8Array, ts: number) => void): string[] => {
+      const names: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const name = `cap${i}.example.com`;
+        const ch = buildClientHello({ sni: name, alpn: ['h3'] });
+        const dcid = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, i]);
+        const pk = buildQuicInitials({ dcid, clientHello: ch, datagramSize: 150 });
+        // Initials whose AEAD tag is broken: they never open
+        const bogus = buildQuicInitials({
+          dcid: Uint8Array.from([9, 9, 9, 9, 9, 9, 9, i]),
+          clientHello: ch,
+          datagramSize: 150,
+        });
+        for (const b of bogus) b[b.length - 1] ^= 0xff;
+        while (bogus.length < 8) bogus.push(bogus[0]);
+        const c = { ip: `10.1.0.${i + 1}`, port: 40000 + i };
+        const s = { ip: '10.2.0.1', port: 443 };
+        // first datagram: one packet that opens, then 8 (capped: 9th+ skipped) or 7 that do not
+        emit(udpFrame(c, s, cat([pk[0], ...bogus.slice(0, capped ? 8 : 7)]), true), i * 10);
+        for (let a = 1; a < pk.length; a += 8)
+          emit(udpFrame(c, s, cat(pk.slice(a, a + 8)), true), i * 10 + a);
+        names.push(name);
+      }
+      return names;
+    };
+  const r = run(flows(true));
+  assert.deepEqual(r.recs.map((x) => x.host).sort(), r.names.slice().sort(), 'every flow still named');
+  for (const x of r.recs) assert.ok(x.anomalies.includes('quic_too_many_packets'), x.anomalies.join());
+  assert.equal(r.e.caps.get('quic_too_many_packets'), 5);
+  const b = run(flows(false));
+  assert.deepEqual(b.recs.map((x) => x.host).sort(), b.names.slice().sort());
+  assert.equal(b.e.caps.get('quic_too_many_packets'), undefined);
+});
 
 test('hostile frag-flood: the fragment table stays at its cap, evictions counted, storage small', () => {
   const c = classes.get('frag-flood')!;

@@ -301,9 +301,7 @@ export class FleetAgent extends EventEmitter {
     const files = new Map<string, Buffer>();
     try {
       for (const f of m.files) {
-        if (!/^[0-9a-f]{64}$/.test(f.sha256) || !Number.isSafeInteger(f.size) || f.size < 0)
-          throw new BundleError('ERR_BUNDLE_FORMAT', `bad hash or size for ${f.name} in the manifest`);
-        if (files.has(f.name)) throw new BundleError('ERR_BUNDLE_FORMAT', `${f.name} is listed twice`);
+        // entries already checked by verifyEnvelope (checkManifestFiles): hash, size, unique names
         let data: Buffer;
         try {
           data = await this.client.blob(f.sha256, f.size, this.abort.signal);

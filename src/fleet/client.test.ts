@@ -51,3 +51,36 @@ test('an endless blob is read only up to its manifest size (+1 chunk), then refu
     await new Promise<void>((r) => srv.close(() => r()));
   }
 });
+
+test('an endless bundle answer or error answer is cut off at its cap, not buffered', async () => {
+  let sent = 0;
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  const srv = createServer((req, res) => {
+    res.writeHead(req.url?.includes('wait=1') ? 500 : 200, { 'content-type': 'application/json' });
+    res.write('{"error": {"code": "X", "message": "');
+    const push = (): void => {
+      while (sent < 512 * 1024 * 1024) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', push);
+      }
+      res.end('"}}');
+    };
+    push();
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  try {
+    const c = new ControllerClient(`http://127.0.0.1:${(srv.address() as AddressInfo).port}`, 'tok');
+    await assert.rejects(c.bundle(null, 0), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'ERR_FLEET_HTTP');
+      assert.match(e.message, /larger than 8388608 bytes/);
+      return true;
+    });
+    assert.ok(sent < 64 * 1024 * 1024, `the server was cut off early (${sent} bytes written)`);
+    sent = 0;
+    await assert.rejects(c.bundle(null, 1), /GET \/v1\/bundle: HTTP 500$/);
+    assert.ok(sent < 64 * 1024 * 1024, `the error answer was cut off early (${sent} bytes written)`);
+  } finally {
+    srv.closeAllConnections();
+    await new Promise<void>((r) => srv.close(() => r()));
+  }
+});

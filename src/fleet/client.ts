@@ -2,12 +2,37 @@
  * @module fleet/client
  * The box's side of the controller's box-facing API (docs/CONTROLLER.md): `GET /v1/bundle` with
  * If-None-Match + `wait` (long-poll), `GET /v1/blobs/SHA256` read with a byte cap (a file larger than
- * its manifest says is cut off, not buffered: no endless-data attack), `POST /v1/status`. Every
+ * its manifest says is cut off, not buffered: no endless-data attack; the bundle answer and error
+ * answers are capped the same way), `POST /v1/status`. Every
  * request has a deadline and can be aborted (stop).
  */
 import { ChokepointError } from '../util/errors.js';
 
 export class FleetNetError extends ChokepointError {}
+
+/** Largest bundle answer (the envelope: manifest + signatures + trust document) read, in bytes. */
+export const MAX_BUNDLE_ANSWER = 8 * 1024 * 1024;
+/** Largest error answer read for its message, in bytes (the rest is dropped). */
+const MAX_ERROR_ANSWER = 64 * 1024;
+
+/** Read a body up to `max` + 1 bytes: `over` says there was more (the rest is not read). */
+async function readCapped(r: Response, max: number): Promise<{ data: Buffer; over: boolean }> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  if (!r.body) return { data: Buffer.alloc(0), over: false };
+  const reader = r.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    chunks.push(Buffer.from(value));
+    if (n > max) {
+      await reader.cancel();
+      return { data: Buffer.concat(chunks), over: true };
+    }
+  }
+  return { data: Buffer.concat(chunks), over: false };
+}
 
 export interface BundleAnswer {
   status: 200 | 304 | 404;
@@ -54,10 +79,13 @@ export class ControllerClient {
   private async fail(r: Response, what: string): Promise<never> {
     let msg = '';
     try {
-      const j = (await r.json()) as { error?: { code?: string; message?: string } };
-      msg = `${j.error?.code ?? ''} ${j.error?.message ?? ''}`.trim();
+      const { data, over } = await readCapped(r, MAX_ERROR_ANSWER);
+      if (!over) {
+        const j = JSON.parse(data.toString('utf8')) as { error?: { code?: string; message?: string } };
+        msg = `${j.error?.code ?? ''} ${j.error?.message ?? ''}`.trim();
+      }
     } catch {
-      /* not JSON */
+      /* not JSON, or the connection failed: the status says enough */
     }
     throw new FleetNetError('ERR_FLEET_HTTP', `${what}: HTTP ${r.status}${msg ? ` (${msg})` : ''}`);
   }
@@ -74,8 +102,21 @@ export class ControllerClient {
     }
     if (r.status !== 200) return this.fail(r, 'GET /v1/bundle');
     let body: unknown;
+    let got: { data: Buffer; over: boolean };
     try {
-      body = await r.json();
+      got = await readCapped(r, MAX_BUNDLE_ANSWER);
+    } catch (e) {
+      throw new FleetNetError('ERR_FLEET_UNREACHABLE', `GET /v1/bundle: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    if (got.over)
+      throw new FleetNetError(
+        'ERR_FLEET_HTTP',
+        `GET /v1/bundle: the answer is larger than ${MAX_BUNDLE_ANSWER} bytes`,
+      );
+    try {
+      body = JSON.parse(got.data.toString('utf8'));
     } catch {
       throw new FleetNetError('ERR_FLEET_HTTP', 'GET /v1/bundle: the answer is not JSON');
     }
@@ -86,20 +127,7 @@ export class ControllerClient {
   async blob(sha256: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
     const r = await this.req(`/v1/blobs/${sha256}`, {}, 120_000, signal);
     if (r.status !== 200) return this.fail(r, `GET /v1/blobs/${sha256.slice(0, 16)}…`);
-    const chunks: Buffer[] = [];
-    let n = 0;
-    const reader = r.body!.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      n += value.length;
-      chunks.push(Buffer.from(value));
-      if (n > maxBytes) {
-        await reader.cancel();
-        break; // longer than the manifest says: the size check refuses it
-      }
-    }
-    return Buffer.concat(chunks);
+    return (await readCapped(r, maxBytes)).data; // longer than the manifest says: the size check refuses it
   }
 
   async status(report: unknown, signal?: AbortSignal): Promise<void> {

@@ -1,0 +1,73 @@
+/**
+ * @module bundle/verify.test
+ * Manifest file entries a box refuses before downloading anything: too many files, a size past the
+ * limit (or files adding up past it), duplicate names, bad hashes; and `verifyFile` stays linear in
+ * the number of files (one index per manifest, not a search per file).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import {
+  checkManifestFiles,
+  MAX_BUNDLE_BYTES,
+  MAX_BUNDLE_FILES,
+  verifyFile,
+  type FileMeta,
+  type Manifest,
+} from './verify.js';
+
+const H = 'ab'.repeat(32);
+const refused = (files: FileMeta[], re: RegExp) =>
+  assert.throws(
+    () => checkManifestFiles(files),
+    (e: Error & { code?: string }) => e.code === 'ERR_BUNDLE_FORMAT' && re.test(e.message),
+  );
+
+test('manifest file entries: count, sizes, total, duplicates and hashes are checked', () => {
+  checkManifestFiles([
+    { name: 'policy.json', sha256: H, size: 10 },
+    { name: 'lists/a.txt', sha256: H, size: 0 },
+  ]);
+  refused(
+    Array.from({ length: MAX_BUNDLE_FILES + 1 }, (_, i) => ({ name: `l/${i}`, sha256: H, size: 1 })),
+    /lists 4097 files \(limit 4096\)/,
+  );
+  refused([{ name: 'big', sha256: H, size: MAX_BUNDLE_BYTES + 1 }], /big: bad size/);
+  refused([{ name: 'neg', sha256: H, size: -1 }], /neg: bad size/);
+  refused([{ name: 'frac', sha256: H, size: 1.5 }], /frac: bad size/);
+  refused(
+    [
+      { name: 'a', sha256: H, size: MAX_BUNDLE_BYTES / 2 + 1 },
+      { name: 'b', sha256: H, size: MAX_BUNDLE_BYTES / 2 + 1 },
+    ],
+    /add up to/,
+  );
+  refused(
+    [
+      { name: 'lists/a.txt', sha256: H, size: 1 },
+      { name: 'lists/a.txt', sha256: H, size: 1 },
+    ],
+    /lists\/a.txt is listed twice/,
+  );
+  refused([{ name: 'x', sha256: 'AB'.repeat(32), size: 1 }], /bad name or hash/);
+  refused([{ name: 7, sha256: H, size: 1 } as unknown as FileMeta], /bad name or hash/);
+});
+
+test('verifyFile over every file of a large manifest is linear', () => {
+  const n = 4000;
+  const data = Buffer.from('x');
+  const sha = createHash('sha256').update(data).digest('hex');
+  const files = Array.from({ length: n }, (_, i) => ({ name: `lists/${i}.txt`, sha256: sha, size: 1 }));
+  const m = { files } as unknown as Manifest;
+  // count comparisons of names: a search per file would make ~n²/2 of them
+  let reads = 0;
+  const counted = files.map((f) => {
+    const o = { sha256: f.sha256, size: f.size } as FileMeta;
+    Object.defineProperty(o, 'name', { get: () => (reads++, f.name), enumerable: true });
+    return o;
+  });
+  (m as { files: FileMeta[] }).files = counted;
+  for (const f of files) verifyFile(m, f.name, data);
+  assert.ok(reads <= 2 * n, `${reads} name reads for ${n} files`);
+  assert.throws(() => verifyFile(m, 'lists/none.txt', data), /not in the manifest/);
+});

@@ -1,0 +1,118 @@
+/**
+ * @module controller/longpoll.test
+ * Bundle long-polls on a real server (127.0.0.1, embedded SQLite): a client that goes away releases
+ * its waiter at once (listener, timer, count), not after `maxWaitS`; waiters are capped per token and
+ * in total, one more is refused with 503 `ERR_TOO_MANY_WAITERS` naming the limit, and a freed slot
+ * can be used again.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { freshDb, startTestController, type TestController } from './testutil.js';
+import { BUNDLE_CHANNEL, type ControllerConfig } from './context.js';
+
+const ctls: TestController[] = [];
+after(async () => {
+  for (const t of ctls) await t.close().catch(() => {});
+});
+
+async function published(over: Partial<ControllerConfig>): Promise<{ t: TestController; etag: string }> {
+  const { db, dataDir } = await freshDb('sqlite', null, 'unused');
+  const t = await startTestController(db, dataDir, {
+    authFailures: { max: 1000, windowMs: 60_000 },
+    ...over,
+  });
+  ctls.push(t);
+  const v = await t.api('ed', 'POST', '/v1/versions', {
+    policy: 'rules:\n  - id: b\n    action: block\n    match: {host: {suffix: [bad.example]}}\n',
+  });
+  assert.equal(v.status, 201, JSON.stringify(v.json));
+  await t.api('alice', 'POST', `/v1/versions/${v.json.id}/approve`);
+  await t.api('bob', 'POST', `/v1/versions/${v.json.id}/approve`);
+  assert.equal((await t.api('alice', 'POST', `/v1/versions/${v.json.id}/publish`)).json.status, 'active');
+  const etag = (await t.api('box1', 'GET', '/v1/bundle')).headers.get('etag')!;
+  assert.match(etag, /^"\d+"$/);
+  return { t, etag };
+}
+
+/** Resolves after a bundle listener was added / removed ('newListener' fires just before the add). */
+function listenerEvent(t: TestController, which: 'newListener' | 'removeListener'): Promise<void> {
+  const ev = t.run.ctx.events;
+  return new Promise((resolve) => {
+    const f = (name: string | symbol) => {
+      if (name !== BUNDLE_CHANNEL) return;
+      ev.off(which, f);
+      setImmediate(resolve);
+    };
+    ev.on(which, f);
+  });
+}
+
+/** Start a long-poll that waits (resolves once its listener is registered). */
+async function startPoll(
+  t: TestController,
+  etag: string,
+  ac = new AbortController(),
+): Promise<{ res: Promise<Response>; ac: AbortController }> {
+  const registered = listenerEvent(t, 'newListener');
+  const res = fetch(`${t.run.url}/v1/bundle?wait=120`, {
+    headers: { authorization: `Bearer ${t.tokens.box1}`, 'if-none-match': etag },
+    signal: ac.signal,
+  });
+  res.catch(() => {});
+  await registered;
+  return { res, ac };
+}
+
+test('a long-poll whose client goes away is released at once', { timeout: 30_000 }, async () => {
+  const { t, etag } = await published({});
+  const ev = t.run.ctx.events;
+  const p = await startPoll(t, etag);
+  assert.equal(ev.listenerCount(BUNDLE_CHANNEL), 1);
+  assert.equal(t.run.ctx.waiters, 1);
+  const removed = listenerEvent(t, 'removeListener');
+  p.ac.abort();
+  // bounded: without the release the waiter would stay for the whole 120 s wait
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((r) => (timer = setTimeout(() => r('still waiting after 10 s'), 10_000)));
+  const got = await Promise.race([removed.then(() => 'released'), late]);
+  clearTimeout(timer);
+  assert.equal(got, 'released');
+  assert.equal(ev.listenerCount(BUNDLE_CHANNEL), 0);
+  assert.equal(t.run.ctx.waiters, 0);
+  assert.equal(t.run.ctx.waitersByToken.size, 0);
+});
+
+test('long-poll waiters are capped per token with a clear 503', { timeout: 30_000 }, async () => {
+  const { t, etag } = await published({ maxWaiters: { total: 100, perToken: 2 } });
+  const a = await startPoll(t, etag);
+  const b = await startPoll(t, etag);
+  const r = await t.api('box1', 'GET', '/v1/bundle?wait=120', undefined, { 'if-none-match': etag });
+  assert.equal(r.status, 503);
+  assert.equal(r.json.error.code, 'ERR_TOO_MANY_WAITERS');
+  assert.match(r.json.error.message, /limit 2/);
+  assert.equal(t.run.ctx.events.listenerCount(BUNDLE_CHANNEL), 2);
+  // a plain fetch (no wait) is not a waiter and is still served
+  assert.equal((await t.api('box1', 'GET', '/v1/bundle', undefined, { 'if-none-match': etag })).status, 304);
+  // one leaves: its slot is free again
+  const removed = listenerEvent(t, 'removeListener');
+  a.ac.abort();
+  await removed;
+  const c = await startPoll(t, etag);
+  assert.equal(t.run.ctx.waiters, 2);
+  t.run.ctx.events.emit(BUNDLE_CHANNEL, Number(etag.slice(1, -1)) + 1); // wakes both; nothing newer → 304
+  assert.equal((await b.res).status, 304);
+  assert.equal((await c.res).status, 304);
+  assert.equal(t.run.ctx.waiters, 0);
+});
+
+test('long-poll waiters are capped in total', { timeout: 30_000 }, async () => {
+  const { t, etag } = await published({ maxWaiters: { total: 1, perToken: 8 } });
+  const a = await startPoll(t, etag);
+  const r = await t.api('box1', 'GET', '/v1/bundle?wait=120', undefined, { 'if-none-match': etag });
+  assert.equal(r.status, 503);
+  assert.match(r.json.error.message, /1 long-polls already waiting \(limit 1\)/);
+  const removed = listenerEvent(t, 'removeListener');
+  a.ac.abort();
+  await removed;
+  assert.equal(t.run.ctx.waiters, 0);
+});
