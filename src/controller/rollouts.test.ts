@@ -348,6 +348,27 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.equal(m.kind, 'rollback');
       assert.notEqual(m.policy_version, v);
     });
+
+    test('an emergency stop during a rollout reaches the canary too and ends the rollout', async () => {
+      const v = await version(block(['bad.example', 'stop.example']));
+      model.blocked.set(v, ['bad.example', 'stop.example']);
+      const r = await t.api('alice', 'POST', '/v1/rollouts', { version_id: v, plan: PLAN(30) });
+      assert.equal(r.status, 201, JSON.stringify(r.json));
+      const e0 = Date.now() + 20_000;
+      while (boxes[0].policy !== v && Date.now() < e0) await new Promise((res) => setTimeout(res, 50));
+      assert.equal(boxes[0].policy, v, 'the canary took the version');
+      const stop = await t.api('alice', 'POST', '/v1/emergency-stop', { reason: 'test' });
+      assert.equal(stop.status, 200, JSON.stringify(stop.json));
+      for (const b of boxes) {
+        const e = Date.now() + 10_000;
+        while (b.bundle !== stop.json.bundle_version && Date.now() < e)
+          await new Promise((res) => setTimeout(res, 50));
+        assert.equal(b.policy, stop.json.id, `${b.name} runs the allow-all version`);
+      }
+      const ro = (await t.api('vera', 'GET', `/v1/rollouts/${r.json.id}`)).json;
+      assert.equal(ro.state, 'aborted');
+      assert.match(ro.reason, /emergency stop: test/);
+    });
   });
 }
 
