@@ -4,15 +4,17 @@
  * drop (SNI-IV: the ClientHello never reaches the server, counted by an iptables rule in the
  * server's namespace), stall (the transfer never completes, no RST), curtain (a download stops below `after_bytes` and
  * times out, no RST), residual blocking (after a reset trigger, another name to the same server is
- * refused until the window ends, then served again; the window is shortened to 3 s).
+ * refused until the window ends, then served again; the window is shortened to 3 s), redirect (plain
+ * HTTP: curl gets the box's 307 and Location, the server gets a RST and never the request).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { curl, setupInlineLab, sleep, type InlineLab } from './testing/harness.js';
+import { SINK_PORT, curl, setupInlineLab, sleep, type InlineLab } from './testing/harness.js';
 import { isRoot, need } from '../testutil/require.js';
 
 const CURTAIN = 20_000;
 const RESIDUAL_S = 3;
+const BLOCK_PAGE = 'http://block.example/page?id=7';
 
 const POLICY = `version: 1
 default: allow
@@ -37,6 +39,11 @@ rules:
     method: rst
     residual: {seconds: ${RESIDUAL_S}, key: address-pair}
     match: {host: {exact: [resid.example]}}
+  - id: redir
+    action: block
+    method: redirect
+    location: ${BLOCK_PAGE}
+    match: {host: {exact: [redirect.example]}}
 `;
 
 const SKIP = need(isRoot(), 'needs root (network namespaces, iptables, NFQUEUE)');
@@ -105,5 +112,50 @@ describe('block methods on the wire (lab)', { skip: SKIP, timeout: 120_000 }, ()
     while (Date.now() - t0 < RESIDUAL_S * 1000 + 200) await sleep(100);
     const later = await curl(il, 'example.org', 1000, { maxTime: 5 });
     assert.equal(later.code, 0, `after the window: curl exit ${later.code}`);
+  });
+
+  it('redirect: a plain HTTP request gets a 307 to the block page; the server side is reset', async () => {
+    // the lab's TCP echo server (SINK_PORT + 1): had the request reached it, curl would read its own
+    // request back instead of a 307
+    const port = SINK_PORT + 1;
+    const cnt = (flags: string) => [
+      'INPUT',
+      '-p',
+      'tcp',
+      '--dport',
+      String(port),
+      '--tcp-flags',
+      flags,
+      flags,
+    ];
+    const rst = cnt('RST');
+    const data = ['INPUT', '-p', 'tcp', '--dport', String(port), '-m', 'length', '--length', '80:65535'];
+    await il.lab.exec('net', ['iptables', '-I', ...rst], { check: true });
+    await il.lab.exec('net', ['iptables', '-I', ...data], { check: true });
+    const counts = async (): Promise<{ rst: number; data: number }> => {
+      const o = await il.lab.exec('net', ['iptables', '-L', 'INPUT', '-v', '-x', '-n'], { check: true });
+      const r = /^\s*(\d+)\s.*flags:0x04\/0x04/m.exec(o.stdout);
+      const d = /^\s*(\d+)\s.*length 80:65535/m.exec(o.stdout);
+      assert.ok(r && d, o.stdout);
+      return { rst: Number(r[1]), data: Number(d[1]) };
+    };
+    try {
+      const url = (host: string): string[] => ['curl', '-s', '-o', '/dev/null', '--max-time', '5',
+        '--resolve', `${host}:${port}:${il.server}`, '-w', '%{http_code} %{redirect_url}',
+        `http://${host}:${port}/index.html`]; // prettier-ignore
+      const r = await il.lab.exec('sub', url('redirect.example'), { timeoutMs: 15_000 });
+      assert.equal(r.code, 0, `curl exit ${r.code} ${r.stderr}`);
+      assert.equal(r.stdout.trim(), `307 ${BLOCK_PAGE}`);
+      const n = await counts();
+      assert.equal(n.data, 0, 'the request never reached the server');
+      assert.ok(n.rst >= 1, `the server got a RST (${n.rst})`);
+      // control: another name reaches the echo server (curl reads its own request back: not HTTP)
+      const c = await il.lab.exec('sub', url('example.org'), { timeoutMs: 15_000 });
+      assert.notEqual(c.stdout.trim().split(' ')[0], '307', `control: ${c.stdout}`);
+      assert.ok((await counts()).data >= 1, 'the control request reached the server (the counter works)');
+    } finally {
+      await il.lab.exec('net', ['iptables', '-D', ...rst]);
+      await il.lab.exec('net', ['iptables', '-D', ...data]);
+    }
   });
 });

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { parsePolicy, compilePolicy } from '../policy/index.js';
 import { NF_ACCEPT, NF_DROP } from './nfq.js';
 import { C } from './counters.js';
+import { redirectResponse } from './redirect.js';
 import { MASK, Rig } from './testing/verdict-rig.js';
 import { MARK_DROP, MARK_POLICE, MARK_RST, markValue } from './rules.js';
 import { ResidualTable } from './residual.js';
@@ -92,6 +93,18 @@ describe('block methods and residual blocking', () => {
     assert.deepEqual(r.feed(c.c(ch)), ACC_DROP);
   });
 
+  it('redirect: the HTTP request gets the drop mark (the box answers it; see actions-lab.test)', async () => {
+    const r = new Rig(await policy('action: block\nmethod: redirect\nlocation: http://b.example/'));
+    const c = new Conv();
+    r.handshake(c);
+    assert.deepEqual(r.feed(c.c(Buffer.from('GET / HTTP/1.1\r\nHost: blocked.example\r\n\r\n'))), ACC_DROP);
+    assert.equal(r.events[0].verdict.enforcement, 'redirect');
+    assert.deepEqual(
+      Buffer.from(redirectResponse('http://b.example/')).toString(),
+      'HTTP/1.1 307 Temporary Redirect\r\nLocation: http://b.example/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+    );
+  });
+
   it('residual 5-tuple: a new SYN on the same 5-tuple is reset until the window ends; another source port is not', async () => {
     const r = new Rig(await policy('action: block\nresidual: {seconds: 75}'));
     const c = new Conv(40000);
@@ -154,6 +167,14 @@ describe('block methods and residual blocking', () => {
     );
     await bad('action: block\nresidual: {seconds: 5, key: ip}', /key/);
     await bad('action: block\nmethod: curtain\nafter_bytes: lots', /after_bytes/);
+    await bad('action: block\nmethod: redirect', /needs 'location'/);
+    await bad('action: block\nlocation: http://b.example/', /location.*only to block method 'redirect'/);
+    // hostile: a location that would inject a header, or is not a URL
+    await bad(
+      'action: block\nmethod: redirect\nlocation: "http://b.example/\\r\\nSet-Cookie: x=1"',
+      /location/,
+    );
+    await bad('action: block\nmethod: redirect\nlocation: /relative', /location/);
     const stall = (await policy('action: block\nmethod: stall')).policy.rules[0];
     assert.equal(stall.block?.after_packets, 6, 'SNI-II: 5–8 packets (IMC22), default 6');
     const cur = (await policy('action: block\nmethod: curtain')).policy.rules[0];

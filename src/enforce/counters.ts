@@ -43,6 +43,8 @@ export const C = {
   residualHits: 26,
   /** Residual entries evicted because the table was full. */
   residualEvicted: 27,
+  /** HTTP 307 redirects sent in the server's name (block method redirect). */
+  redirectSent: 28,
 } as const;
 
 export const N_COUNTERS = 32;

@@ -29,7 +29,8 @@ import { parseClientHelloBody } from '../dissect/tls.js';
 import { TCP_ACK, TCP_SYN } from '../decode/packet.js';
 import { NF_ACCEPT, type NfPacket } from './nfq.js';
 import { DualPolicer } from './policer.js';
-import { RstInjector } from './rst.js';
+import { RstInjector, TCP_FIN, TCP_PSH, buildTcp4 } from './rst.js';
+import { redirectResponse } from './redirect.js';
 import { Tspu2021Inspector, tspuEngineOptions } from './tspu2021.js';
 import { C } from './counters.js';
 import { ResidualTable, residualKey } from './residual.js';
@@ -37,6 +38,7 @@ import {
   K_CLASS,
   K_PENDING,
   K_POLICE,
+  K_REDIRECT,
   K_RST,
   K_STALL,
   Marks,
@@ -307,7 +309,7 @@ export class Enforcer {
     // the engine finished inspecting with this packet: it gets the verdict
     const rec = this.engine.record(f);
     if (data) {
-      if (tcp) st.withheld(seq, ep.ack);
+      if (tcp) st.withheld(seq, ep.ack, ep.payLen);
       this.holds.hold(st, p.id, len, now);
     } else sink.verdict(p.id, NF_ACCEPT, 0);
     const input = inputFromRecord(rec);
@@ -440,10 +442,40 @@ export class Enforcer {
     // (a flow that already ended gets no crafted RST: there is no connection left to reset)
     if (st.kind === K_RST && this.rst && st.haveSeq && f.ipVer === 4 && st.reason !== 'flow_end')
       this.injectServerRst(f, st);
+    if (st.kind === K_REDIRECT && this.rst && st.haveSeq && f.ipVer === 4 && st.reason !== 'flow_end')
+      this.redirect(f, st);
     const sink = this.o.sink;
     const c = this.c;
     const drop = this.marks.drop;
     this.holds.release(f, st, (id, len) => packetVerdict(st, sink, id, len, true, now, c, 0, drop));
+  }
+
+  /**
+   * Method redirect: answer the client's request in the server's name with a 307 to the block page
+   * (PSH|ACK|FIN: the response ends the connection), and reset the server's half. The request itself
+   * is dropped by the kernel (mark drop). Needs the raw socket of `rstToServer` (off: nothing sent).
+   */
+  private redirect(f: Flow, st: Conn): void {
+    const inj = this.rst!;
+    const cli = new Uint8Array(4);
+    const srv = new Uint8Array(4);
+    new DataView(cli.buffer).setUint32(0, f.cli[3]);
+    new DataView(srv.buffer).setUint32(0, f.srv[3]);
+    const body = redirectResponse(st.decision!.block?.location ?? '/');
+    const pkt = buildTcp4(
+      srv,
+      cli,
+      f.sport,
+      f.cport,
+      st.ackLast,
+      st.cliEnd,
+      TCP_PSH | TCP_ACK | TCP_FIN,
+      body,
+    );
+    if (inj.sendPacket(pkt, cli)) this.c[C.redirectSent]++;
+    else this.c[C.rstFailed]++;
+    if (inj.send(cli, srv, f.cport, f.sport, st.nextSeq, st.ackLast)) this.c[C.rstInjected]++;
+    else this.c[C.rstFailed]++;
   }
 
   private injectServerRst(f: Flow, st: Conn): void {

@@ -113,7 +113,10 @@ describe('profiles', () => {
     const n = r.events.length;
     assert.notDeepEqual(first(0x6b3343cf, 41001, 443, 10)[1], mk(MARK_DROP), 'QUIC v2: not dropped');
     assert.notDeepEqual(first(1, 41002, 8443, 20)[1], mk(MARK_DROP), 'udp/8443: not dropped');
-    assert.ok(r.events.slice(n).every((e) => e.policy.rule_id !== 'quic-v1'), 'the rule did not fire again');
+    assert.ok(
+      r.events.slice(n).every((e) => e.policy.rule_id !== 'quic-v1'),
+      'the rule did not fire again',
+    );
   });
 
   it('tspu-2024: a googlevideo.com ClientHello split over two segments is reassembled and throttled', async () => {

@@ -44,7 +44,7 @@ export interface EveContext {
 export interface VerdictDetails {
   action: PolicyVerdict['action'];
   enforcement:
-    'accept' | 'drop' | 'reset' | 'police-userspace' | 'police-kernel' | 'stall' | 'curtain' | 'degrade';
+    'accept' | 'drop' | 'reset' | 'police-userspace' | 'police-kernel' | 'stall' | 'curtain' | 'degrade' | 'redirect';
   rate_bps?: number;
   burst_bytes?: number;
   reason: string;
