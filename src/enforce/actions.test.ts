@@ -105,6 +105,44 @@ describe('block methods and residual blocking', () => {
     );
   });
 
+  it('rst-rewrite (SNI-I): the trigger passes; the first server packet becomes a RST/ACK with its own seq, checksums valid', async () => {
+    const r = new Rig(await policy('action: block\nmethod: rst-rewrite'));
+    const c = new Conv();
+    r.handshake(c);
+    assert.deepEqual(r.feed(c.c(ch)), ACC_POLICE, 'the ClientHello reaches the server');
+    const [v, m] = r.feed(c.s(new Uint8Array(1200)));
+    assert.deepEqual([v, m], ACC_POLICE, 'the rewritten packet is accepted (not under the drop mark)');
+    const b = r.rewritten.get(r.id);
+    assert.ok(b, 'the packet was replaced');
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    assert.equal(b.length, 40);
+    assert.equal(dv.getUint16(2), 40, 'IP total length');
+    assert.deepEqual([...b.subarray(12, 20)], [10, 0, 0, 2, 10, 0, 0, 1], 'server → client');
+    assert.deepEqual([dv.getUint16(20), dv.getUint16(22)], [443, 40000]);
+    assert.equal(dv.getUint32(24), 5000, "the server's seq (Conv: ISN 4999 + 1)");
+    assert.equal(dv.getUint32(28), 1000 + ch.length, 'acknowledges the ClientHello');
+    assert.equal(b[32] >> 4, 5, 'no options');
+    assert.equal(b[33], 0x14, 'RST|ACK');
+    // one's-complement sums over the header (IP) and pseudo-header + segment (TCP) fold to 0xffff
+    const sum = (parts: number[][]): number => {
+      let x = 0;
+      for (const p of parts) for (let i = 0; i < p.length; i += 2) x += (p[i] << 8) | (p[i + 1] ?? 0);
+      while (x > 0xffff) x = (x & 0xffff) + (x >>> 16);
+      return x;
+    };
+    assert.equal(sum([[...b.subarray(0, 20)]]), 0xffff, 'IPv4 header checksum');
+    assert.equal(
+      sum([[...b.subarray(12, 20)], [0, 6, 0, 20], [...b.subarray(20, 40)]]),
+      0xffff,
+      'TCP checksum',
+    );
+    assert.deepEqual(r.feed(c.s(new Uint8Array(1200))), ACC_DROP, 'later server packets: dropped');
+    assert.deepEqual(r.feed(c.c(new Uint8Array(10))), ACC_DROP, 'client packets: dropped');
+    assert.equal(r.rewritten.size, 1);
+    assert.equal(r.counters[C.rstRewritten], 1);
+    assert.equal(r.events[0].verdict.enforcement, 'rst-rewrite');
+  });
+
   it('residual 5-tuple: a new SYN on the same 5-tuple is reset until the window ends; another source port is not', async () => {
     const r = new Rig(await policy('action: block\nresidual: {seconds: 75}'));
     const c = new Conv(40000);

@@ -45,6 +45,8 @@ export const C = {
   residualEvicted: 27,
   /** HTTP 307 redirects sent in the server's name (block method redirect). */
   redirectSent: 28,
+  /** Server packets rewritten into RST/ACK toward the client (block method rst-rewrite). */
+  rstRewritten: 29,
 } as const;
 
 export const N_COUNTERS = 32;

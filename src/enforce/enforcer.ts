@@ -29,7 +29,7 @@ import { parseClientHelloBody } from '../dissect/tls.js';
 import { TCP_ACK, TCP_SYN } from '../decode/packet.js';
 import { NF_ACCEPT, type NfPacket } from './nfq.js';
 import { DualPolicer } from './policer.js';
-import { RstInjector, TCP_FIN, TCP_PSH, buildTcp4 } from './rst.js';
+import { RstInjector, TCP_FIN, TCP_PSH, buildTcp4, rewriteToRst4 } from './rst.js';
 import { redirectResponse } from './redirect.js';
 import { Tspu2021Inspector, tspuEngineOptions } from './tspu2021.js';
 import { C } from './counters.js';
@@ -38,7 +38,9 @@ import {
   K_CLASS,
   K_PENDING,
   K_POLICE,
+  K_DROP,
   K_REDIRECT,
+  K_REWRITE,
   K_RST,
   K_STALL,
   Marks,
@@ -271,6 +273,10 @@ export class Enforcer {
     }
     const len = p.payload.length;
     if (st.phase === Phase.Decided) {
+      if (st.kind === K_REWRITE && !toServer) {
+        this.rewrite(p, st);
+        return;
+      }
       packetVerdict(st, sink, p.id, len, toServer, now, c, this.engine.pkt.payLen, this.marks.drop);
       return;
     }
@@ -381,7 +387,7 @@ export class Enforcer {
     const rd: Decision = Object.freeze({
       rule_id: d.rule_id,
       action: 'block',
-      method: d.method === 'rst' ? 'rst' : 'drop',
+      method: d.method === 'rst' || d.method === 'rst-rewrite' ? 'rst' : 'drop',
     });
     this.residual.add(key, now + b.residual_s! * 1000, rd);
     this.c[C.residualEvicted] += this.residual.evicted - before;
@@ -476,6 +482,24 @@ export class Enforcer {
     else this.c[C.rstFailed]++;
     if (inj.send(cli, srv, f.cport, f.sport, st.nextSeq, st.ackLast)) this.c[C.rstInjected]++;
     else this.c[C.rstFailed]++;
+  }
+
+  /**
+   * Method rst-rewrite (SNI-I): the server's first packet after the trigger leaves as a RST/ACK to the
+   * client, with the server's own seq (so the client's stack takes it: RFC 5961 exact match); the
+   * server gets nothing from the box. The kernel drops the rest of the connection (mark drop).
+   */
+  private rewrite(p: NfPacket, st: Conn): void {
+    const sink = this.o.sink;
+    const n = sink.verdictWith ? rewriteToRst4(p.payload) : 0;
+    // the RST itself leaves under the police mark (the drop mark would make the kernel drop it); the
+    // packets after it come here once more and get the drop mark
+    if (n > 0) {
+      this.c[C.rstRewritten]++;
+      sink.verdictWith!(p.id, NF_ACCEPT, st.mark, p.payload.subarray(0, n));
+    } else sink.verdict(p.id, NF_ACCEPT, this.marks.drop);
+    st.kind = K_DROP;
+    st.mark = this.marks.drop;
   }
 
   private injectServerRst(f: Flow, st: Conn): void {

@@ -84,6 +84,32 @@ export function buildTcp4(
   return b;
 }
 
+/**
+ * Rewrite an IPv4 TCP packet in place into a RST|ACK with the same addresses, ports, seq and ack
+ * (options and payload cut, window 0, checksums fixed). Returns the new length, or 0 when the packet
+ * is not IPv4 TCP (or is truncated): the caller drops it then.
+ */
+export function rewriteToRst4(b: Uint8Array): number {
+  if (b.length < 20 || b[0] >> 4 !== 4 || b[9] !== 6) return 0;
+  const ihl = (b[0] & 15) * 4;
+  if (ihl < 20 || b.length < ihl + 20) return 0;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const n = ihl + 20;
+  dv.setUint16(2, n);
+  dv.setUint16(10, 0);
+  dv.setUint16(10, csumFold(csumAdd(0, b, 0, ihl)));
+  b[ihl + 12] = 5 << 4;
+  b[ihl + 13] = TCP_RST | TCP_ACK;
+  dv.setUint16(ihl + 14, 0); // window
+  dv.setUint16(ihl + 16, 0); // checksum
+  dv.setUint16(ihl + 18, 0); // urgent
+  let s = csumAdd(0, b, 12, 8);
+  s += 6 + 20;
+  s = csumAdd(s, b, ihl, 20);
+  dv.setUint16(ihl + 16, csumFold(s));
+  return n;
+}
+
 /** Build a 40-byte IPv4+TCP RST|ACK (pure; exported for tests). Addresses as 4-byte arrays. */
 export function buildRst4(
   src: Uint8Array,

@@ -11,9 +11,10 @@ export type Action = 'allow' | 'log' | 'block' | 'throttle';
  * the trigger included: SNI-IV), `stall` (`after_packets` more packets pass, then both directions are
  * dropped: SNI-II), `curtain` (server→client frozen after `after_bytes`, silently: the 2025 curtain),
  * `degrade` (each packet dropped with `probability`: the manual's "capacity"), `redirect` (plain HTTP:
- * the box answers the request with a 307 to `location` and resets the server side).
+ * the box answers the request with a 307 to `location` and resets the server side), `rst-rewrite` (the
+ * trigger passes, the server's next packet is rewritten into RST/ACK to the client: SNI-I).
  */
-export type BlockMethod = 'rst' | 'drop' | 'stall' | 'curtain' | 'degrade' | 'redirect';
+export type BlockMethod = 'rst' | 'drop' | 'stall' | 'curtain' | 'degrade' | 'redirect' | 'rst-rewrite';
 /** What residual blocking keys on after a trigger. */
 export type ResidualKey = '5-tuple' | 'address-pair';
 
