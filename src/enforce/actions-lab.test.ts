@@ -5,12 +5,15 @@
  * server's namespace), stall (the transfer never completes, no RST), curtain (a download stops below `after_bytes` and
  * times out, no RST), residual blocking (after a reset trigger, another name to the same server is
  * refused until the window ends, then served again; the window is shortened to 3 s), redirect (plain
- * HTTP: curl gets the box's 307 and Location, the server gets a RST and never the request).
+ * HTTP: curl gets the box's 307 and Location, the server gets a RST and never the request), rst-rewrite
+ * (SNI-I: the ClientHello reaches the server, the client is reset by the server's rewritten reply, the
+ * server gets no RST).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SINK_PORT, curl, setupInlineLab, sleep, type InlineLab } from './testing/harness.js';
+import { SINK_PORT, chClient, curl, setupInlineLab, sleep, type InlineLab } from './testing/harness.js';
 import { isRoot, need } from '../testutil/require.js';
+import type { LabNs } from '../lab/lab.js';
 
 const CURTAIN = 20_000;
 const RESIDUAL_S = 3;
@@ -44,6 +47,10 @@ rules:
     method: redirect
     location: ${BLOCK_PAGE}
     match: {host: {exact: [redirect.example]}}
+  - id: sni1
+    action: block
+    method: rst-rewrite
+    match: {host: {exact: [rewrite.example]}}
 `;
 
 const SKIP = need(isRoot(), 'needs root (network namespaces, iptables, NFQUEUE)');
@@ -156,6 +163,42 @@ describe('block methods on the wire (lab)', { skip: SKIP, timeout: 120_000 }, ()
     } finally {
       await il.lab.exec('net', ['iptables', '-D', ...rst]);
       await il.lab.exec('net', ['iptables', '-D', ...data]);
+    }
+  });
+
+  it('rst-rewrite (SNI-I): the ClientHello reaches the server, the client is reset by its rewritten reply, the server gets no RST', async () => {
+    const srvRst = ['INPUT', '-p', 'tcp', '--dport', '443', '--tcp-flags', 'RST', 'RST'];
+    const srvCh = ['INPUT', '-p', 'tcp', '--dport', '443', '-m', 'length', '--length', '200:65535'];
+    const cliRst = ['INPUT', '-p', 'tcp', '--sport', '443', '--tcp-flags', 'RST', 'RST'];
+    const rules: [LabNs, string[]][] = [
+      ['net', srvRst],
+      ['net', srvCh],
+      ['sub', cliRst],
+    ];
+    for (const [ns, r] of rules) await il.lab.exec(ns, ['iptables', '-I', ...r], { check: true });
+    const count = async (ns: LabNs, re: RegExp): Promise<number> => {
+      const o = await il.lab.exec(ns, ['iptables', '-L', 'INPUT', '-v', '-x', '-n'], { check: true });
+      const m = re.exec(o.stdout);
+      assert.ok(m, o.stdout);
+      return Number(m[1]);
+    };
+    try {
+      const r = await chClient(il, 'rewrite.example', 'whole');
+      // a Linux client takes a RST only when its seq is exactly the next byte it expects from the
+      // server (RFC 5961; any other seq draws a challenge ACK): 'reset' shows the seq is the server's
+      assert.equal(r.result, 'reset', JSON.stringify(r));
+      assert.equal(r.bytes, 0, 'no server byte reached the client');
+      assert.ok((await count('sub', /^\s*(\d+)\s.*spt:443 flags:0x04\/0x04/m)) >= 1, 'the client got a RST');
+      assert.ok(
+        (await count('net', /^\s*(\d+)\s.*length 200:65535/m)) >= 1,
+        'the ClientHello reached the server',
+      );
+      assert.equal(await count('net', /^\s*(\d+)\s.*dpt:443 flags:0x04\/0x04/m), 0, 'the server got no RST');
+      // control: another name is answered
+      const c = await chClient(il, 'example.org', 'whole');
+      assert.equal(c.result, 'data', JSON.stringify(c));
+    } finally {
+      for (const [ns, r] of rules) await il.lab.exec(ns, ['iptables', '-D', ...r]);
     }
   });
 });

@@ -11,7 +11,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { compilePolicy, loadPolicyFile } from '../policy/index.js';
 import { NF_ACCEPT } from './nfq.js';
-import { MARK_ALLOW, MARK_DROP, MARK_POLICE, MARK_RST, markValue } from './rules.js';
+import { MARK_ALLOW, MARK_DROP, MARK_POLICE, markValue } from './rules.js';
 import { captureClientHello } from './testing/ch-client.js';
 import { Conv } from './testing/packets.js';
 import { MASK, Rig } from './testing/verdict-rig.js';
@@ -68,7 +68,7 @@ describe('profiles', () => {
     assert.equal(fix.events.length, 0, 'no trigger');
   });
 
-  it('tspu-2022: Twitter stalls after 6 packets, DoH names are reset, both leave a residual window', async () => {
+  it('tspu-2022: Twitter stalls after 6 packets, DoH names are reset by the rewritten reply (SNI-I), both leave a residual window', async () => {
     const p = await load('tspu-2022');
     // documented values (IMC22): SNI-II 420 s, SNI-I 75 s, 5–8 packets; keyed on the 5-tuple
     assert.deepEqual(rule(p, 'twitter-sni2').block, {
@@ -86,7 +86,11 @@ describe('profiles', () => {
     assert.deepEqual(r.feed(c.s(new Uint8Array(1000))), [NF_ACCEPT, mk(MARK_DROP)], '7th packet: cut');
     const d = new Conv(40001, [10, 0, 0, 1], [10, 0, 0, 3]);
     r.handshake(d, 10);
-    assert.deepEqual(r.feed(d.c(ch['dns.google']), 10), [NF_ACCEPT, mk(MARK_RST)]);
+    // SNI-I: the ClientHello passes, the server's reply leaves as a RST/ACK (flags byte 0x14)
+    assert.deepEqual(r.feed(d.c(ch['dns.google']), 10), [NF_ACCEPT, mk(MARK_POLICE)]);
+    assert.deepEqual(r.feed(d.s(new Uint8Array(1000)), 10), [NF_ACCEPT, mk(MARK_POLICE)]);
+    assert.equal(r.rewritten.get(r.id)?.[33], 0x14, 'rewritten into RST/ACK');
+    assert.deepEqual(r.feed(d.s(new Uint8Array(1000)), 10), [NF_ACCEPT, mk(MARK_DROP)]);
     // same server address, another name: no RST
     const o = new Conv(40002, [10, 0, 0, 1], [10, 0, 0, 3]);
     r.handshake(o, 20);
