@@ -143,6 +143,62 @@ describe('block methods and residual blocking', () => {
     assert.equal(r.events[0].verdict.enforcement, 'rst-rewrite');
   });
 
+  it('address blocking covers ICMP: an address-only block rule drops ICMP both ways; a rule with proto does not', async () => {
+    const pol = async (extra: string): Promise<CompiledPolicy> =>
+      compilePolicy(
+        await parsePolicy(
+          `version: 1\ndefault: allow\nrules:\n  - id: addr\n    action: block\n    match: {dest_ip: [10.0.0.2/32]${extra}}\n`,
+          'icmp.yaml',
+        ),
+      );
+    // IPv4 + ICMP echo request (type 8), written by hand: 28 bytes
+    const icmp = (src: number[], dst: number[]): Uint8Array =>
+      Uint8Array.from([
+        0x45,
+        0,
+        0,
+        28,
+        0,
+        1,
+        0,
+        0,
+        64,
+        1,
+        0,
+        0,
+        ...src,
+        ...dst,
+        8,
+        0,
+        0xf7,
+        0xfe,
+        0,
+        1,
+        0,
+        0,
+      ]);
+    const r = new Rig(await pol(''));
+    assert.deepEqual(
+      r.feed(icmp([10, 0, 0, 1], [10, 0, 0, 2])),
+      ACC_DROP,
+      'echo request to the blocked address',
+    );
+    assert.deepEqual(
+      r.feed(icmp([10, 0, 0, 2], [10, 0, 0, 1])),
+      ACC_DROP,
+      'ICMP from it toward the subscriber',
+    );
+    assert.deepEqual(r.feed(icmp([10, 0, 0, 1], [10, 0, 0, 3])), [NF_ACCEPT, 0], 'another address');
+    assert.equal(r.counters[C.icmpDrop], 2);
+    const r2 = new Rig(await pol(', proto: tcp'));
+    assert.deepEqual(
+      r2.feed(icmp([10, 0, 0, 1], [10, 0, 0, 2])),
+      [NF_ACCEPT, 0],
+      'a TCP-only rule leaves ICMP alone',
+    );
+    assert.equal(r2.counters[C.icmpDrop], 0);
+  });
+
   it('residual 5-tuple: a new SYN on the same 5-tuple is reset until the window ends; another source port is not', async () => {
     const r = new Rig(await policy('action: block\nresidual: {seconds: 75}'));
     const c = new Conv(40000);

@@ -47,6 +47,8 @@ export const C = {
   redirectSent: 28,
   /** Server packets rewritten into RST/ACK toward the client (block method rst-rewrite). */
   rstRewritten: 29,
+  /** ICMP packets dropped by an address-only block rule. */
+  icmpDrop: 30,
 } as const;
 
 export const N_COUNTERS = 32;

@@ -31,6 +31,7 @@ import { NF_ACCEPT, type NfPacket } from './nfq.js';
 import { DualPolicer } from './policer.js';
 import { RstInjector, TCP_FIN, TCP_PSH, buildTcp4, rewriteToRst4 } from './rst.js';
 import { redirectResponse } from './redirect.js';
+import { addressRuleIds, icmpBlock } from './icmp.js';
 import { Tspu2021Inspector, tspuEngineOptions } from './tspu2021.js';
 import { C } from './counters.js';
 import { ResidualTable, residualKey } from './residual.js';
@@ -116,6 +117,8 @@ export class Enforcer {
   private readonly holds: HoldSet;
   private readonly pendingClass = new Map<string, Flow[]>();
   private readonly rst: RstInjector | null;
+  /** Block rules on addresses only: they cover ICMP too (enforce/icmp.ts). */
+  private icmpIds: Set<string>;
   private readonly residual: ResidualTable;
   private readonly marks: Marks;
   private readonly ctx: EnforceContext;
@@ -137,6 +140,7 @@ export class Enforcer {
     this.version = o.version ?? '';
     this.shadow = o.shadow ?? null;
     this.pat = new PatternIndex(o.policy);
+    this.icmpIds = addressRuleIds(o.policy);
     this.shadowPat = this.shadow ? new PatternIndex(this.shadow) : null;
     this.traffic.reset(this.shadow !== null);
     const ins = o.policy.inspection;
@@ -173,6 +177,7 @@ export class Enforcer {
   setPolicy(p: CompiledPolicy, version = this.version, shadow: CompiledPolicy | null = null): void {
     const changed = version !== this.version || p !== this.policy;
     this.policy = p;
+    this.icmpIds = addressRuleIds(p);
     this.version = version;
     this.shadow = shadow;
     this.pat = new PatternIndex(p);
@@ -251,6 +256,12 @@ export class Enforcer {
       f = this.engine.packet(p.payload, 101, now);
     }
     if (!f) {
+      // ICMP to/from a blocked address: the drop mark (the kernel drops the rest of its conntrack entry)
+      if (this.icmpIds.size > 0 && icmpBlock(p.payload, this.policy, this.icmpIds) !== null) {
+        c[C.icmpDrop]++;
+        sink.verdict(p.id, NF_ACCEPT, this.marks.drop);
+        return;
+      }
       c[C.notIp]++;
       sink.verdict(p.id, NF_ACCEPT, 0);
       return;

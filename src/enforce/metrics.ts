@@ -91,6 +91,11 @@ export class EnforceMetrics {
       C.rstRewritten,
     );
     perQueue(
+      'chokepoint_icmp_dropped_packets_total',
+      'ICMP packets dropped by an address-only block rule',
+      C.icmpDrop,
+    );
+    perQueue(
       'chokepoint_queue_enobufs_total',
       'Receive overruns on the queue socket (packets lost to userspace)',
       C.enobufs,
