@@ -7,10 +7,12 @@
  * refused until the window ends, then served again; the window is shortened to 3 s), redirect (plain
  * HTTP: curl gets the box's 307 and Location, the server gets a RST and never the request), rst-rewrite
  * (SNI-I: the ClientHello reaches the server, the client is reset by the server's rewritten reply, the
- * server gets no RST).
+ * server gets no RST), ICMP under an address-only block rule (an echo request to the blocked address gets
+ * no reply, the other server address answers).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { SINK_PORT, chClient, curl, setupInlineLab, sleep, type InlineLab } from './testing/harness.js';
 import { isRoot, need } from '../testutil/require.js';
 import type { LabNs } from '../lab/lab.js';
@@ -59,6 +61,11 @@ describe('block methods on the wire (lab)', { skip: SKIP, timeout: 120_000 }, ()
   let il: InlineLab;
   before(async () => {
     il = await setupInlineLab(`cpa${process.pid % 100000}`, POLICY);
+    // the second server address is blocked by address only (ICMP test); the tests above use the first
+    writeFileSync(
+      il.policy,
+      `${POLICY}  - id: addr\n    action: block\n    match: {dest_ip: [${il.lab.addr.net2}/32]}\n`,
+    );
     await il.startEnforce();
   });
   after(async () => {
@@ -200,5 +207,31 @@ describe('block methods on the wire (lab)', { skip: SKIP, timeout: 120_000 }, ()
     } finally {
       for (const [ns, r] of rules) await il.lab.exec(ns, ['iptables', '-D', ...r]);
     }
+  });
+
+  it('address block covers ICMP: an echo request to the blocked address gets no reply; the other address answers', async () => {
+    // a real kernel ICMP echo from the subscriber's namespace (raw socket; no ping binary needed)
+    const PING = [
+      'import socket,struct,select,sys,time',
+      'def ck(b):',
+      ' s=sum((b[i]<<8)+b[i+1] for i in range(0,len(b),2))',
+      ' s=(s>>16)+(s&0xffff); s+=s>>16; return ~s&0xffff',
+      'dst=sys.argv[1]; k=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP)',
+      'h=struct.pack("!BBHHH",8,0,0,0x4321,1)+b"chokepoint"',
+      'h=h[:2]+struct.pack("!H",ck(h))+h[4:]',
+      'k.sendto(h,(dst,0)); end=time.time()+2',
+      'while time.time()<end:',
+      ' r,_,_=select.select([k],[],[],max(0,end-time.time()))',
+      ' if not r: break',
+      ' d,a=k.recvfrom(2048)',
+      ' if a[0]==dst and d[(d[0]&15)*4]==0: print("reply"); sys.exit(0)',
+      'print("timeout")',
+    ].join('\n');
+    const ping = async (dst: string): Promise<string> =>
+      (
+        await il.lab.exec('sub', ['python3', '-c', PING, dst], { timeoutMs: 10_000, check: true })
+      ).stdout.trim();
+    assert.equal(await ping(il.lab.addr.net2), 'timeout', 'the blocked address does not answer');
+    assert.equal(await ping(il.server), 'reply', 'control: the other server address answers through the box');
   });
 });
