@@ -143,6 +143,26 @@ describe('block methods and residual blocking', () => {
     assert.equal(r.events[0].verdict.enforcement, 'rst-rewrite');
   });
 
+  it('rst-rewrite in emulation mode (tspu-2021): the server packet after the trigger is rewritten too', async () => {
+    const text = `version: 1
+default: allow
+inspection: {mode: tspu-2021, hold_ms: 0, max_packets: 20}
+rules:
+  - id: r
+    action: block
+    method: rst-rewrite
+    match: {proto: tcp, app_proto: [tls], host: {exact: [blocked.example]}}
+`;
+    const r = new Rig(compilePolicy(await parsePolicy(text, 'emu.yaml')));
+    const c = new Conv();
+    r.handshake(c);
+    r.feed(c.c(ch));
+    assert.equal(r.events.length, 1, 'the ClientHello triggered');
+    r.feed(c.s(new Uint8Array(1200)));
+    assert.equal(r.rewritten.get(r.id)?.[33], 0x14, 'rewritten into RST/ACK');
+    assert.deepEqual(r.feed(c.s(new Uint8Array(1200))), ACC_DROP);
+  });
+
   it('address blocking covers ICMP: an address-only block rule drops ICMP both ways; a rule with proto does not', async () => {
     const pol = async (extra: string): Promise<CompiledPolicy> =>
       compilePolicy(

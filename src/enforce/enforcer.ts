@@ -665,6 +665,10 @@ export class Enforcer {
       this.tally(d, this.tspuInput, f);
       this.emit(f, st, e.name, now);
     }
+    if (st.kind === K_REWRITE && !t.lastToServer) {
+      this.rewrite(p, st);
+      return;
+    }
     packetVerdict(
       st,
       sink,
