@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { parsePolicy, compilePolicy } from '../policy/index.js';
 import { NF_ACCEPT, NF_DROP } from './nfq.js';
 import { C } from './counters.js';
+import { redirectResponse } from './redirect.js';
 import { MASK, Rig } from './testing/verdict-rig.js';
 import { MARK_DROP, MARK_POLICE, MARK_RST, markValue } from './rules.js';
 import { ResidualTable } from './residual.js';
@@ -92,6 +93,132 @@ describe('block methods and residual blocking', () => {
     assert.deepEqual(r.feed(c.c(ch)), ACC_DROP);
   });
 
+  it('redirect: the HTTP request gets the drop mark (the box answers it; see actions-lab.test)', async () => {
+    const r = new Rig(await policy('action: block\nmethod: redirect\nlocation: http://b.example/'));
+    const c = new Conv();
+    r.handshake(c);
+    assert.deepEqual(r.feed(c.c(Buffer.from('GET / HTTP/1.1\r\nHost: blocked.example\r\n\r\n'))), ACC_DROP);
+    assert.equal(r.events[0].verdict.enforcement, 'redirect');
+    assert.deepEqual(
+      Buffer.from(redirectResponse('http://b.example/')).toString(),
+      'HTTP/1.1 307 Temporary Redirect\r\nLocation: http://b.example/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+    );
+  });
+
+  it('rst-rewrite (SNI-I): the trigger passes; the first server packet becomes a RST/ACK with its own seq, checksums valid', async () => {
+    const r = new Rig(await policy('action: block\nmethod: rst-rewrite'));
+    const c = new Conv();
+    r.handshake(c);
+    assert.deepEqual(r.feed(c.c(ch)), ACC_POLICE, 'the ClientHello reaches the server');
+    const [v, m] = r.feed(c.s(new Uint8Array(1200)));
+    assert.deepEqual([v, m], ACC_POLICE, 'the rewritten packet is accepted (not under the drop mark)');
+    const b = r.rewritten.get(r.id);
+    assert.ok(b, 'the packet was replaced');
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    assert.equal(b.length, 40);
+    assert.equal(dv.getUint16(2), 40, 'IP total length');
+    assert.deepEqual([...b.subarray(12, 20)], [10, 0, 0, 2, 10, 0, 0, 1], 'server → client');
+    assert.deepEqual([dv.getUint16(20), dv.getUint16(22)], [443, 40000]);
+    assert.equal(dv.getUint32(24), 5000, "the server's seq (Conv: ISN 4999 + 1)");
+    assert.equal(dv.getUint32(28), 1000 + ch.length, 'acknowledges the ClientHello');
+    assert.equal(b[32] >> 4, 5, 'no options');
+    assert.equal(b[33], 0x14, 'RST|ACK');
+    // one's-complement sums over the header (IP) and pseudo-header + segment (TCP) fold to 0xffff
+    const sum = (parts: number[][]): number => {
+      let x = 0;
+      for (const p of parts) for (let i = 0; i < p.length; i += 2) x += (p[i] << 8) | (p[i + 1] ?? 0);
+      while (x > 0xffff) x = (x & 0xffff) + (x >>> 16);
+      return x;
+    };
+    assert.equal(sum([[...b.subarray(0, 20)]]), 0xffff, 'IPv4 header checksum');
+    assert.equal(
+      sum([[...b.subarray(12, 20)], [0, 6, 0, 20], [...b.subarray(20, 40)]]),
+      0xffff,
+      'TCP checksum',
+    );
+    assert.deepEqual(r.feed(c.s(new Uint8Array(1200))), ACC_DROP, 'later server packets: dropped');
+    assert.deepEqual(r.feed(c.c(new Uint8Array(10))), ACC_DROP, 'client packets: dropped');
+    assert.equal(r.rewritten.size, 1);
+    assert.equal(r.counters[C.rstRewritten], 1);
+    assert.equal(r.events[0].verdict.enforcement, 'rst-rewrite');
+  });
+
+  it('rst-rewrite in emulation mode (tspu-2021): the server packet after the trigger is rewritten too', async () => {
+    const text = `version: 1
+default: allow
+inspection: {mode: tspu-2021, hold_ms: 0, max_packets: 20}
+rules:
+  - id: r
+    action: block
+    method: rst-rewrite
+    match: {proto: tcp, app_proto: [tls], host: {exact: [blocked.example]}}
+`;
+    const r = new Rig(compilePolicy(await parsePolicy(text, 'emu.yaml')));
+    const c = new Conv();
+    r.handshake(c);
+    r.feed(c.c(ch));
+    assert.equal(r.events.length, 1, 'the ClientHello triggered');
+    r.feed(c.s(new Uint8Array(1200)));
+    assert.equal(r.rewritten.get(r.id)?.[33], 0x14, 'rewritten into RST/ACK');
+    assert.deepEqual(r.feed(c.s(new Uint8Array(1200))), ACC_DROP);
+  });
+
+  it('address blocking covers ICMP: an address-only block rule drops ICMP both ways; a rule with proto does not', async () => {
+    const pol = async (extra: string): Promise<CompiledPolicy> =>
+      compilePolicy(
+        await parsePolicy(
+          `version: 1\ndefault: allow\nrules:\n  - id: addr\n    action: block\n    match: {dest_ip: [10.0.0.2/32]${extra}}\n`,
+          'icmp.yaml',
+        ),
+      );
+    // IPv4 + ICMP echo request (type 8), written by hand: 28 bytes
+    const icmp = (src: number[], dst: number[]): Uint8Array =>
+      Uint8Array.from([
+        0x45,
+        0,
+        0,
+        28,
+        0,
+        1,
+        0,
+        0,
+        64,
+        1,
+        0,
+        0,
+        ...src,
+        ...dst,
+        8,
+        0,
+        0xf7,
+        0xfe,
+        0,
+        1,
+        0,
+        0,
+      ]);
+    const r = new Rig(await pol(''));
+    assert.deepEqual(
+      r.feed(icmp([10, 0, 0, 1], [10, 0, 0, 2])),
+      ACC_DROP,
+      'echo request to the blocked address',
+    );
+    assert.deepEqual(
+      r.feed(icmp([10, 0, 0, 2], [10, 0, 0, 1])),
+      ACC_DROP,
+      'ICMP from it toward the subscriber',
+    );
+    assert.deepEqual(r.feed(icmp([10, 0, 0, 1], [10, 0, 0, 3])), [NF_ACCEPT, 0], 'another address');
+    assert.equal(r.counters[C.icmpDrop], 2);
+    const r2 = new Rig(await pol(', proto: tcp'));
+    assert.deepEqual(
+      r2.feed(icmp([10, 0, 0, 1], [10, 0, 0, 2])),
+      [NF_ACCEPT, 0],
+      'a TCP-only rule leaves ICMP alone',
+    );
+    assert.equal(r2.counters[C.icmpDrop], 0);
+  });
+
   it('residual 5-tuple: a new SYN on the same 5-tuple is reset until the window ends; another source port is not', async () => {
     const r = new Rig(await policy('action: block\nresidual: {seconds: 75}'));
     const c = new Conv(40000);
@@ -154,6 +281,14 @@ describe('block methods and residual blocking', () => {
     );
     await bad('action: block\nresidual: {seconds: 5, key: ip}', /key/);
     await bad('action: block\nmethod: curtain\nafter_bytes: lots', /after_bytes/);
+    await bad('action: block\nmethod: redirect', /needs 'location'/);
+    await bad('action: block\nlocation: http://b.example/', /location.*only to block method 'redirect'/);
+    // hostile: a location that would inject a header, or is not a URL
+    await bad(
+      'action: block\nmethod: redirect\nlocation: "http://b.example/\\r\\nSet-Cookie: x=1"',
+      /location/,
+    );
+    await bad('action: block\nmethod: redirect\nlocation: /relative', /location/);
     const stall = (await policy('action: block\nmethod: stall')).policy.rules[0];
     assert.equal(stall.block?.after_packets, 6, 'SNI-II: 5–8 packets (IMC22), default 6');
     const cur = (await policy('action: block\nmethod: curtain')).policy.rules[0];

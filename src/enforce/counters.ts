@@ -45,6 +45,12 @@ export const C = {
   residualHits: 26,
   /** Residual entries evicted because the table was full. */
   residualEvicted: 27,
+  /** HTTP 307 redirects sent in the server's name (block method redirect). */
+  redirectSent: 28,
+  /** Server packets rewritten into RST/ACK toward the client (block method rst-rewrite). */
+  rstRewritten: 29,
+  /** ICMP packets dropped by an address-only block rule. */
+  icmpDrop: 30,
 } as const;
 
 export const N_COUNTERS = 32;

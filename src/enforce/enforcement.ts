@@ -7,6 +7,8 @@
  * queue) or a kernel `hashlimit` class (mark 16 + class; pending while the class rule is installed).
  * Block methods that must see packets (stall, curtain, degrade) take mark police, so every packet
  * comes to userspace; stall and curtain hand the connection to the kernel's drop mark once they cut.
+ * rst-rewrite takes mark police until the server's first packet, which the enforcer rewrites.
+ * Redirect takes mark drop: the enforcer sends the 307 and the server's RST when it releases the trigger.
  */
 import type { Decision } from '../policy/types.js';
 import { NF_ACCEPT, NF_DROP } from './nfq.js';
@@ -25,6 +27,8 @@ import type { EnforcementName } from './types.js';
 
 export interface VerdictSink {
   verdict(id: number, verdict: number, mark: number): void;
+  /** The verdict with the packet replaced by `buf` (method rst-rewrite; absent: the packet is dropped). */
+  verdictWith?(id: number, verdict: number, mark: number, buf: Uint8Array): void;
 }
 
 export const K_ACCEPT = 0;
@@ -40,6 +44,10 @@ export const K_STALL = 6;
 export const K_CURTAIN = 7;
 /** Each packet dropped with probability `p` (userspace, every packet). */
 export const K_DEGRADE = 8;
+/** Plain HTTP redirect: the box answers the request with a 307 (crafted), the kernel drops the rest. */
+export const K_REDIRECT = 9;
+/** SNI-I: the trigger passes; the server's next packet is rewritten into RST/ACK, then the kernel drops. */
+export const K_REWRITE = 10;
 
 /** Packet mark values of the verdicts, inside the mark mask. */
 export class Marks {
@@ -120,6 +128,12 @@ export function enforcementOf(d: Decision, tcp: boolean, ctx: EnforceContext): E
           left: 0,
           p: b?.probability ?? 1,
         };
+      case 'redirect':
+        if (!tcp) return { kind: K_DROP, mark: m.drop, name: 'drop', rate: 0, burst: 0, left: 0, p: 0 };
+        return { kind: K_REDIRECT, mark: m.drop, name: 'redirect', rate: 0, burst: 0, left: 0, p: 0 };
+      case 'rst-rewrite':
+        if (!tcp) return { kind: K_DROP, mark: m.drop, name: 'drop', rate: 0, burst: 0, left: 0, p: 0 };
+        return { kind: K_REWRITE, mark: m.police, name: 'rst-rewrite', rate: 0, burst: 0, left: 0, p: 0 };
       case 'drop':
         return { kind: K_DROP, mark: m.drop, name: 'drop', rate: 0, burst: 0, left: 0, p: 0 };
       default:

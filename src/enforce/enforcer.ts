@@ -29,7 +29,9 @@ import { parseClientHelloBody } from '../dissect/tls.js';
 import { TCP_ACK, TCP_SYN } from '../decode/packet.js';
 import { NF_ACCEPT, type NfPacket } from './nfq.js';
 import { DualPolicer } from './policer.js';
-import { RstInjector } from './rst.js';
+import { RstInjector, TCP_FIN, TCP_PSH, buildTcp4, rewriteToRst4 } from './rst.js';
+import { redirectResponse } from './redirect.js';
+import { addressRuleIds, icmpBlock } from './icmp.js';
 import { Tspu2021Inspector, tspuEngineOptions } from './tspu2021.js';
 import { C } from './counters.js';
 import { ResidualTable, residualKey } from './residual.js';
@@ -37,6 +39,9 @@ import {
   K_CLASS,
   K_PENDING,
   K_POLICE,
+  K_DROP,
+  K_REDIRECT,
+  K_REWRITE,
   K_RST,
   K_STALL,
   Marks,
@@ -122,6 +127,8 @@ export class Enforcer {
   private readonly holds: HoldSet;
   private readonly pendingClass = new Map<string, Flow[]>();
   private readonly rst: RstInjector | null;
+  /** Block rules on addresses only: they cover ICMP too (enforce/icmp.ts). */
+  private icmpIds: Set<string>;
   private readonly residual: ResidualTable;
   private readonly marks: Marks;
   private readonly ctx: EnforceContext;
@@ -143,6 +150,7 @@ export class Enforcer {
     this.version = o.version ?? '';
     this.shadow = o.shadow ?? null;
     this.pat = new PatternIndex(o.policy);
+    this.icmpIds = addressRuleIds(o.policy);
     this.shadowPat = this.shadow ? new PatternIndex(this.shadow) : null;
     this.traffic.reset(this.shadow !== null);
     const ins = o.policy.inspection;
@@ -179,6 +187,7 @@ export class Enforcer {
   setPolicy(p: CompiledPolicy, version = this.version, shadow: CompiledPolicy | null = null): void {
     const changed = version !== this.version || p !== this.policy;
     this.policy = p;
+    this.icmpIds = addressRuleIds(p);
     this.version = version;
     this.shadow = shadow;
     this.pat = new PatternIndex(p);
@@ -305,6 +314,12 @@ export class Enforcer {
       f = this.engine.packet(p.payload, 101, now);
     }
     if (!f) {
+      // ICMP to/from a blocked address: the drop mark (the kernel drops the rest of its conntrack entry)
+      if (this.icmpIds.size > 0 && icmpBlock(p.payload, this.policy, this.icmpIds) !== null) {
+        c[C.icmpDrop]++;
+        sink.verdict(p.id, NF_ACCEPT, this.marks.drop);
+        return;
+      }
       c[C.notIp]++;
       sink.verdict(p.id, NF_ACCEPT, 0);
       return;
@@ -327,6 +342,10 @@ export class Enforcer {
     }
     const len = p.payload.length;
     if (st.phase === Phase.Decided) {
+      if (st.kind === K_REWRITE && !toServer) {
+        this.rewrite(p, st);
+        return;
+      }
       packetVerdict(st, sink, p.id, len, toServer, now, c, this.engine.pkt.payLen, this.marks.drop);
       return;
     }
@@ -365,7 +384,7 @@ export class Enforcer {
     // the engine finished inspecting with this packet: it gets the verdict
     const rec = this.engine.record(f);
     if (data) {
-      if (tcp) st.withheld(seq, ep.ack);
+      if (tcp) st.withheld(seq, ep.ack, ep.payLen);
       this.holds.hold(st, p.id, len, now);
     } else sink.verdict(p.id, NF_ACCEPT, 0);
     const input = inputFromRecord(rec);
@@ -437,7 +456,7 @@ export class Enforcer {
     const rd: Decision = Object.freeze({
       rule_id: d.rule_id,
       action: 'block',
-      method: d.method === 'rst' ? 'rst' : 'drop',
+      method: d.method === 'rst' || d.method === 'rst-rewrite' ? 'rst' : 'drop',
     });
     this.residual.add(key, now + b.residual_s! * 1000, rd);
     this.c[C.residualEvicted] += this.residual.evicted - before;
@@ -498,10 +517,58 @@ export class Enforcer {
     // (a flow that already ended gets no crafted RST: there is no connection left to reset)
     if (st.kind === K_RST && this.rst && st.haveSeq && f.ipVer === 4 && st.reason !== 'flow_end')
       this.injectServerRst(f, st);
+    if (st.kind === K_REDIRECT && this.rst && st.haveSeq && f.ipVer === 4 && st.reason !== 'flow_end')
+      this.redirect(f, st);
     const sink = this.o.sink;
     const c = this.c;
     const drop = this.marks.drop;
     this.holds.release(f, st, (id, len) => packetVerdict(st, sink, id, len, true, now, c, 0, drop));
+  }
+
+  /**
+   * Method redirect: answer the client's request in the server's name with a 307 to the block page
+   * (PSH|ACK|FIN: the response ends the connection), and reset the server's half. The request itself
+   * is dropped by the kernel (mark drop). Needs the raw socket of `rstToServer` (off: nothing sent).
+   */
+  private redirect(f: Flow, st: Conn): void {
+    const inj = this.rst!;
+    const cli = new Uint8Array(4);
+    const srv = new Uint8Array(4);
+    new DataView(cli.buffer).setUint32(0, f.cli[3]);
+    new DataView(srv.buffer).setUint32(0, f.srv[3]);
+    const body = redirectResponse(st.decision!.block?.location ?? '/');
+    const pkt = buildTcp4(
+      srv,
+      cli,
+      f.sport,
+      f.cport,
+      st.ackLast,
+      st.cliEnd,
+      TCP_PSH | TCP_ACK | TCP_FIN,
+      body,
+    );
+    if (inj.sendPacket(pkt, cli)) this.c[C.redirectSent]++;
+    else this.c[C.rstFailed]++;
+    if (inj.send(cli, srv, f.cport, f.sport, st.nextSeq, st.ackLast)) this.c[C.rstInjected]++;
+    else this.c[C.rstFailed]++;
+  }
+
+  /**
+   * Method rst-rewrite (SNI-I): the server's first packet after the trigger leaves as a RST/ACK to the
+   * client, with the server's own seq (so the client's stack takes it: RFC 5961 exact match); the
+   * server gets nothing from the box. The kernel drops the rest of the connection (mark drop).
+   */
+  private rewrite(p: NfPacket, st: Conn): void {
+    const sink = this.o.sink;
+    const n = sink.verdictWith ? rewriteToRst4(p.payload) : 0;
+    // the RST itself leaves under the police mark (the drop mark would make the kernel drop it); the
+    // packets after it come here once more and get the drop mark
+    if (n > 0) {
+      this.c[C.rstRewritten]++;
+      sink.verdictWith!(p.id, NF_ACCEPT, st.mark, p.payload.subarray(0, n));
+    } else sink.verdict(p.id, NF_ACCEPT, this.marks.drop);
+    st.kind = K_DROP;
+    st.mark = this.marks.drop;
   }
 
   private injectServerRst(f: Flow, st: Conn): void {
@@ -655,6 +722,10 @@ export class Enforcer {
       this.count(d);
       this.tally(d, this.tspuInput, f);
       this.emit(f, st, e.name, now);
+    }
+    if (st.kind === K_REWRITE && !t.lastToServer) {
+      this.rewrite(p, st);
+      return;
     }
     packetVerdict(
       st,

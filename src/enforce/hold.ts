@@ -55,6 +55,8 @@ export class Conn implements Enforced {
   /** The client sequence number the server expects next (for the RST toward the server). */
   nextSeq = 0;
   ackLast = 0;
+  /** The end of the client's last data segment (seq + length): what a crafted reply acknowledges. */
+  cliEnd = 0;
   haveSeq = false;
   /** tspu-2021 emulation state (null in normal mode or when the SYN was not seen). */
   tspu: TspuState<Decision> | null = null;
@@ -62,13 +64,15 @@ export class Conn implements Enforced {
   /** Track the client's sequence space from a data segment that reached the server. */
   sent(seq: number, len: number, ack: number): void {
     if (!this.haveSeq || seq === this.nextSeq) this.nextSeq = (seq + len) >>> 0;
+    this.cliEnd = (seq + len) >>> 0;
     this.ackLast = ack >>> 0;
     this.haveSeq = true;
   }
 
   /** Track a client segment that did not reach the server: the server still expects its first byte. */
-  withheld(seq: number, ack: number): void {
+  withheld(seq: number, ack: number, len = 0): void {
     this.nextSeq = seq >>> 0;
+    this.cliEnd = (seq + len) >>> 0;
     this.ackLast = ack >>> 0;
     this.haveSeq = true;
   }

@@ -66,6 +66,15 @@ async function served(): Promise<string> {
 test('promtool check metrics finds nothing to complain about in /metrics', { skip: SKIP }, async () => {
   const text = await served();
   assert.match(text, /chokepoint_packets_total\{queue="1"\} 20/);
+  // queue 1 holds 20 + slot: cutDrop 24, degradeDrop 25, residualHits 26, residualEvicted 27,
+  // redirectSent 28, rstRewritten 29, icmpDrop 30 (docs/ENFORCE.md counters)
+  assert.match(text, /chokepoint_block_cut_total\{queue="1"\} 44$/m);
+  assert.match(text, /chokepoint_degrade_dropped_packets_total\{queue="1"\} 45$/m);
+  assert.match(text, /chokepoint_residual_hits_total\{queue="1"\} 46$/m);
+  assert.match(text, /chokepoint_residual_evicted_total\{queue="1"\} 47$/m);
+  assert.match(text, /chokepoint_redirects_sent_total\{queue="1"\} 48$/m);
+  assert.match(text, /chokepoint_rst_rewritten_total\{queue="1"\} 49$/m);
+  assert.match(text, /chokepoint_icmp_dropped_packets_total\{queue="1"\} 50$/m);
   assert.match(text, /chokepoint_verdicts_total\{action="allow",rule="\(default\)"\} 7/);
   assert.match(text, /chokepoint_traffic_flows\{policy="shadow",action="block"\} 2/);
   assert.match(text, /chokepoint_traffic_shadow_changed_flows\{rule="tco",from="allow",to="throttle"\} 4/);

@@ -72,6 +72,29 @@ export class EnforceMetrics {
       C.policeDrop,
     );
     perQueue('chokepoint_rst_injected_total', 'TCP resets crafted toward servers', C.rstInjected);
+    perQueue('chokepoint_block_cut_total', 'Connections cut by a stall or curtain block', C.cutDrop);
+    perQueue('chokepoint_degrade_dropped_packets_total', 'Packets dropped by a degrade block', C.degradeDrop);
+    perQueue(
+      'chokepoint_residual_hits_total',
+      'New connections blocked inside a residual-blocking window',
+      C.residualHits,
+    );
+    perQueue(
+      'chokepoint_residual_evicted_total',
+      'Residual-blocking entries evicted because the table was full',
+      C.residualEvicted,
+    );
+    perQueue('chokepoint_redirects_sent_total', 'HTTP 307 redirects crafted toward clients', C.redirectSent);
+    perQueue(
+      'chokepoint_rst_rewritten_total',
+      'Server packets rewritten into RST/ACK toward clients (rst-rewrite)',
+      C.rstRewritten,
+    );
+    perQueue(
+      'chokepoint_icmp_dropped_packets_total',
+      'ICMP packets dropped by an address-only block rule',
+      C.icmpDrop,
+    );
     perQueue(
       'chokepoint_queue_enobufs_total',
       'Receive overruns on the queue socket (packets lost to userspace)',

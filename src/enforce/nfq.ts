@@ -276,6 +276,12 @@ export class NfQueue {
     this.lib.nfq_set_verdict2(this.qh, id, verdict, mark >>> 0, 0, null);
   }
 
+  /** A verdict that replaces the packet with `buf` (the kernel takes the new bytes as the packet). */
+  verdictWith(id: number, verdict: number, mark: number, buf: Uint8Array): void {
+    if (this.closed) return;
+    this.lib.nfq_set_verdict2(this.qh, id, verdict, mark >>> 0, buf.length, buf);
+  }
+
   /** Block until the socket is readable or `timeoutMs` passed. True when readable. */
   wait(timeoutMs: number): boolean {
     if (this.off < this.end) return true;

@@ -11,11 +11,14 @@ import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { compilePolicy, loadPolicyFile } from '../policy/index.js';
 import { NF_ACCEPT } from './nfq.js';
-import { MARK_ALLOW, MARK_DROP, MARK_POLICE, MARK_RST, markValue } from './rules.js';
+import { MARK_ALLOW, MARK_DROP, MARK_POLICE, markValue } from './rules.js';
 import { captureClientHello } from './testing/ch-client.js';
 import { Conv } from './testing/packets.js';
 import { MASK, Rig } from './testing/verdict-rig.js';
 import type { CompiledPolicy, Rule } from '../policy/types.js';
+import { buildClientHello } from '../gen/clienthello.js';
+import { ipPacket, udpHeader } from '../gen/frames.js';
+import { buildQuicInitials } from '../gen/quic-initial.js';
 
 // from src/enforce (tsx) or dist/src/enforce (built)
 const dir = [new URL('../../profiles/', import.meta.url), new URL('../../../profiles/', import.meta.url)]
@@ -65,7 +68,7 @@ describe('profiles', () => {
     assert.equal(fix.events.length, 0, 'no trigger');
   });
 
-  it('tspu-2022: Twitter stalls after 6 packets, DoH names are reset, both leave a residual window', async () => {
+  it('tspu-2022: Twitter stalls after 6 packets, DoH names are reset by the rewritten reply (SNI-I), both leave a residual window', async () => {
     const p = await load('tspu-2022');
     // documented values (IMC22): SNI-II 420 s, SNI-I 75 s, 5–8 packets; keyed on the 5-tuple
     assert.deepEqual(rule(p, 'twitter-sni2').block, {
@@ -83,11 +86,41 @@ describe('profiles', () => {
     assert.deepEqual(r.feed(c.s(new Uint8Array(1000))), [NF_ACCEPT, mk(MARK_DROP)], '7th packet: cut');
     const d = new Conv(40001, [10, 0, 0, 1], [10, 0, 0, 3]);
     r.handshake(d, 10);
-    assert.deepEqual(r.feed(d.c(ch['dns.google']), 10), [NF_ACCEPT, mk(MARK_RST)]);
+    // SNI-I: the ClientHello passes, the server's reply leaves as a RST/ACK (flags byte 0x14)
+    assert.deepEqual(r.feed(d.c(ch['dns.google']), 10), [NF_ACCEPT, mk(MARK_POLICE)]);
+    assert.deepEqual(r.feed(d.s(new Uint8Array(1000)), 10), [NF_ACCEPT, mk(MARK_POLICE)]);
+    assert.equal(r.rewritten.get(r.id)?.[33], 0x14, 'rewritten into RST/ACK');
+    assert.deepEqual(r.feed(d.s(new Uint8Array(1000)), 10), [NF_ACCEPT, mk(MARK_DROP)]);
     // same server address, another name: no RST
     const o = new Conv(40002, [10, 0, 0, 1], [10, 0, 0, 3]);
     r.handshake(o, 20);
     assert.deepEqual(r.feed(o.c(ch['example.org']), 20), [NF_ACCEPT, mk(MARK_ALLOW)]);
+  });
+
+  it('tspu-2022: a QUIC v1 Initial to udp/443 is dropped; QUIC v2 and another port pass', async () => {
+    const p = await load('tspu-2022');
+    assert.deepEqual(rule(p, 'quic-v1').block, { residual_s: 420, residual_key: '5-tuple' });
+    const r = new Rig(p);
+    const hello = buildClientHello({ sni: 'www.example.com', alpn: ['h3'] });
+    const dcid = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    // the first datagram of a QUIC connection (1200 bytes, RFC 9000 §14.1); bytes 1..4 are the version
+    const first = (version: number, sport: number, dport: number, now: number): [number, number] => {
+      const c = { ip: '10.0.0.1', port: sport };
+      const s = { ip: '10.0.0.2', port: dport };
+      const [d] = buildQuicInitials({ version, dcid, clientHello: hello, datagramSize: 1200 });
+      assert.equal(d.length, 1200);
+      return r.feed(ipPacket(c, s, 17, udpHeader(c, s, d)), now);
+    };
+    // written by hand: v1 = 00000001, v2 = 6b3343cf (RFC 9369)
+    assert.deepEqual(first(1, 41000, 443, 0), [NF_ACCEPT, mk(MARK_DROP)], 'QUIC v1: dropped');
+    assert.equal(r.events.at(-1)?.policy.rule_id, 'quic-v1');
+    const n = r.events.length;
+    assert.notDeepEqual(first(0x6b3343cf, 41001, 443, 10)[1], mk(MARK_DROP), 'QUIC v2: not dropped');
+    assert.notDeepEqual(first(1, 41002, 8443, 20)[1], mk(MARK_DROP), 'udp/8443: not dropped');
+    assert.ok(
+      r.events.slice(n).every((e) => e.policy.rule_id !== 'quic-v1'),
+      'the rule did not fire again',
+    );
   });
 
   it('tspu-2024: a googlevideo.com ClientHello split over two segments is reassembled and throttled', async () => {

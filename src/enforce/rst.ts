@@ -4,7 +4,8 @@
  * tcp-reset answers the packet's sender (the client, for a ClientHello); the server, whose half of
  * the connection is established and waiting, gets a RST crafted here with the client's address and
  * the sequence number the server expects next (RFC 5961: an exact match resets, anything else only
- * draws a challenge ACK). Sent through a raw IPv4 socket (IP_HDRINCL) from the box. IPv4 only.
+ * draws a challenge ACK). Also crafts any IPv4 TCP segment ({@link buildTcp4}: the HTTP redirect
+ * answered in the server's name). Sent through a raw IPv4 socket (IP_HDRINCL) from the box. IPv4 only.
  */
 import koffi from 'koffi';
 
@@ -36,19 +37,31 @@ function csumFold(sum: number): number {
   return ~sum & 0xffff;
 }
 
-/** Build a 40-byte IPv4+TCP RST|ACK (pure; exported for tests). Addresses as 4-byte arrays. */
-export function buildRst4(
+/** TCP flag bits of crafted segments. */
+export const TCP_FIN = 0x01;
+export const TCP_RST = 0x04;
+export const TCP_PSH = 0x08;
+export const TCP_ACK = 0x10;
+
+/**
+ * Build an IPv4+TCP segment (pure; exported for tests): 20-byte IP header (DF, TTL 64), 20-byte TCP
+ * header with `flags`, window 0 for a reset and 502 otherwise, `payload` after it; checksums filled.
+ */
+export function buildTcp4(
   src: Uint8Array,
   dst: Uint8Array,
   sport: number,
   dport: number,
   seq: number,
   ack: number,
+  flags: number,
+  payload?: Uint8Array,
 ): Uint8Array {
-  const b = new Uint8Array(40);
+  const pl = payload?.length ?? 0;
+  const b = new Uint8Array(40 + pl);
   const dv = new DataView(b.buffer);
   b[0] = 0x45;
-  dv.setUint16(2, 40);
+  dv.setUint16(2, 40 + pl);
   dv.setUint16(6, 0x4000); // DF
   b[8] = 64;
   b[9] = 6;
@@ -60,14 +73,53 @@ export function buildRst4(
   dv.setUint32(24, seq >>> 0);
   dv.setUint32(28, ack >>> 0);
   b[32] = 5 << 4;
-  b[33] = 0x14; // RST|ACK
-  dv.setUint16(34, 0);
+  b[33] = flags;
+  dv.setUint16(34, flags & TCP_RST ? 0 : 502);
+  if (payload) b.set(payload, 40);
   // pseudo-header
   let s = csumAdd(0, b, 12, 8);
-  s += 6 + 20;
-  s = csumAdd(s, b, 20, 20);
+  s += 6 + 20 + pl;
+  s = csumAdd(s, b, 20, 20 + pl);
   dv.setUint16(36, csumFold(s));
   return b;
+}
+
+/**
+ * Rewrite an IPv4 TCP packet in place into a RST|ACK with the same addresses, ports, seq and ack
+ * (options and payload cut, window 0, checksums fixed). Returns the new length, or 0 when the packet
+ * is not IPv4 TCP (or is truncated): the caller drops it then.
+ */
+export function rewriteToRst4(b: Uint8Array): number {
+  if (b.length < 20 || b[0] >> 4 !== 4 || b[9] !== 6) return 0;
+  const ihl = (b[0] & 15) * 4;
+  if (ihl < 20 || b.length < ihl + 20) return 0;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const n = ihl + 20;
+  dv.setUint16(2, n);
+  dv.setUint16(10, 0);
+  dv.setUint16(10, csumFold(csumAdd(0, b, 0, ihl)));
+  b[ihl + 12] = 5 << 4;
+  b[ihl + 13] = TCP_RST | TCP_ACK;
+  dv.setUint16(ihl + 14, 0); // window
+  dv.setUint16(ihl + 16, 0); // checksum
+  dv.setUint16(ihl + 18, 0); // urgent
+  let s = csumAdd(0, b, 12, 8);
+  s += 6 + 20;
+  s = csumAdd(s, b, ihl, 20);
+  dv.setUint16(ihl + 16, csumFold(s));
+  return n;
+}
+
+/** Build a 40-byte IPv4+TCP RST|ACK (pure; exported for tests). Addresses as 4-byte arrays. */
+export function buildRst4(
+  src: Uint8Array,
+  dst: Uint8Array,
+  sport: number,
+  dport: number,
+  seq: number,
+  ack: number,
+): Uint8Array {
+  return buildTcp4(src, dst, sport, dport, seq, ack, TCP_RST | TCP_ACK);
 }
 
 /** Sends crafted resets; opened lazily, one raw socket per thread. */
@@ -79,6 +131,11 @@ export class RstInjector {
 
   /** Send a RST from src:sport to dst:dport (IPv4 addresses as 4 bytes). */
   send(src: Uint8Array, dst: Uint8Array, sport: number, dport: number, seq: number, ack: number): boolean {
+    return this.sendPacket(buildRst4(src, dst, sport, dport, seq, ack), dst);
+  }
+
+  /** Send a crafted IPv4 packet (e.g. from {@link buildTcp4}) to `dst`. */
+  sendPacket(pkt: Uint8Array, dst: Uint8Array): boolean {
     const L = rawLib();
     if (this.fd < 0) {
       this.fd = L.socket(2, 3, 255); // AF_INET, SOCK_RAW, IPPROTO_RAW
@@ -87,7 +144,6 @@ export class RstInjector {
         return false;
       }
     }
-    const pkt = buildRst4(src, dst, sport, dport, seq, ack);
     this.sa.fill(0);
     this.sa[0] = 2; // sin_family AF_INET (little-endian u16)
     this.sa.set(dst, 4);

@@ -12,7 +12,16 @@ export type VerdictReason =
 
 /** How a verdict is carried out on the wire. */
 export type EnforcementName =
-  'accept' | 'drop' | 'reset' | 'police-userspace' | 'police-kernel' | 'stall' | 'curtain' | 'degrade';
+  | 'accept'
+  | 'drop'
+  | 'reset'
+  | 'police-userspace'
+  | 'police-kernel'
+  | 'stall'
+  | 'curtain'
+  | 'degrade'
+  | 'redirect'
+  | 'rst-rewrite';
 
 /** What the wire does with the connection from now on. */
 export interface VerdictTaken {

@@ -44,7 +44,16 @@ export interface EveContext {
 export interface VerdictDetails {
   action: PolicyVerdict['action'];
   enforcement:
-    'accept' | 'drop' | 'reset' | 'police-userspace' | 'police-kernel' | 'stall' | 'curtain' | 'degrade';
+    | 'accept'
+    | 'drop'
+    | 'reset'
+    | 'police-userspace'
+    | 'police-kernel'
+    | 'stall'
+    | 'curtain'
+    | 'degrade'
+    | 'redirect'
+    | 'rst-rewrite';
   rate_bps?: number;
   burst_bytes?: number;
   reason: string;

@@ -268,6 +268,7 @@ class Builder {
       after_packets: 'stall',
       after_bytes: 'curtain',
       probability: 'degrade',
+      location: 'redirect',
     };
     for (const k of Object.keys(own))
       if (o[k] !== undefined && method !== own[k])
@@ -300,6 +301,14 @@ class Builder {
           `block method 'degrade' needs 'probability' (0 < p ≤ 1, e.g. probability: 0.05)`,
         );
       b.probability = o.probability as number;
+    }
+    if (method === 'redirect') {
+      if (o.location === undefined)
+        throw this.err(
+          path,
+          `block method 'redirect' needs 'location' (the block page, e.g. location: http://block.example/)`,
+        );
+      b.location = o.location as string;
     }
     const r = o.residual as Obj | undefined;
     if (r !== undefined) {

@@ -10,9 +10,11 @@ export type Action = 'allow' | 'log' | 'block' | 'throttle';
  * How a block is carried out (docs/POLICY.md "Block methods"): `rst` (RST both ways), `drop` (silent,
  * the trigger included: SNI-IV), `stall` (`after_packets` more packets pass, then both directions are
  * dropped: SNI-II), `curtain` (server→client frozen after `after_bytes`, silently: the 2025 curtain),
- * `degrade` (each packet dropped with `probability`: the manual's "capacity").
+ * `degrade` (each packet dropped with `probability`: the manual's "capacity"), `redirect` (plain HTTP:
+ * the box answers the request with a 307 to `location` and resets the server side), `rst-rewrite` (the
+ * trigger passes, the server's next packet is rewritten into RST/ACK to the client: SNI-I).
  */
-export type BlockMethod = 'rst' | 'drop' | 'stall' | 'curtain' | 'degrade';
+export type BlockMethod = 'rst' | 'drop' | 'stall' | 'curtain' | 'degrade' | 'redirect' | 'rst-rewrite';
 /** What residual blocking keys on after a trigger. */
 export type ResidualKey = '5-tuple' | 'address-pair';
 
@@ -24,6 +26,8 @@ export interface BlockParams {
   after_bytes?: number;
   /** degrade: probability in [0, 1] that each packet is dropped. */
   probability?: number;
+  /** redirect: the block page (an absolute http/https URL) the 307 points to. */
+  location?: string;
   /** Residual blocking after a trigger: seconds, and what it keys on. */
   residual_s?: number;
   residual_key?: ResidualKey;

@@ -16,13 +16,21 @@ export const MASK = 0x00ff0000;
 export class Rig {
   verdicts: [number, number, number][] = [];
   events: VerdictEvent[] = [];
+  /** Packets the enforcer replaced (verdictWith): id → the new bytes. */
+  rewritten = new Map<number, Uint8Array>();
   id = 0;
   counters = newCounters();
   enf: Enforcer;
   constructor(p: CompiledPolicy, residualCap?: number) {
     this.enf = new Enforcer({
       queue: 0,
-      sink: { verdict: (id, v, m) => this.verdicts.push([id, v, m]) },
+      sink: {
+        verdict: (id, v, m) => this.verdicts.push([id, v, m]),
+        verdictWith: (id, v, m, buf) => {
+          this.verdicts.push([id, v, m]);
+          this.rewritten.set(id, Uint8Array.from(buf));
+        },
+      },
       policy: p,
       markMask: MASK,
       throttle: 'userspace',

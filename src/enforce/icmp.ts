@@ -1,0 +1,54 @@
+/**
+ * @module enforce/icmp
+ * Address blocking that covers ICMP (docs/POLICY.md "Block methods"): a block rule whose conditions
+ * are addresses only (`dest_ip`/`src_ip`, optionally `except_dest_ip`; no name, protocol, port or
+ * payload condition) blocks ICMP between those addresses too. The decision comes from the one
+ * decision core (`policy.match`), so precedence is the policy's; the packet is looked at in both
+ * directions (a subscriber's echo request to a blocked server, and the server's ICMP toward it).
+ * IPv4 only. ICMP is not a hot path: only evaluated while the policy has such a rule.
+ */
+import type { CompiledPolicy, Decision, MatchInput, Rule } from '../policy/types.js';
+
+/** Ids of the enabled block rules that condition on addresses only. */
+export function addressRuleIds(p: CompiledPolicy): Set<string> {
+  const ids = new Set<string>();
+  for (const r of p.policy.rules) if (isAddressOnly(r)) ids.add(r.id);
+  return ids;
+}
+
+function isAddressOnly(r: Rule): boolean {
+  const m = r.match;
+  if (!r.enabled || r.action !== 'block' || (!m.dest_ip && !m.src_ip)) return false;
+  return (
+    !m.host && !m.dest_port && !m.proto && !m.app_proto && !m.alpn && !m.ja4 && !m.quic_version &&
+    m.ech === null && !m.payload_len && !m.payload
+  ); // prettier-ignore
+}
+
+const v4 = (b: Uint8Array, o: number): string => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
+
+/**
+ * The address rule that blocks this raw IP packet if it is IPv4 ICMP (either direction), else null.
+ * `ids`: from {@link addressRuleIds} for `p`.
+ */
+export function icmpBlock(b: Uint8Array, p: CompiledPolicy, ids: Set<string>): Decision | null {
+  if (ids.size === 0 || b.length < 20 || b[0] >> 4 !== 4 || b[9] !== 1) return null;
+  const a = v4(b, 12);
+  const z = v4(b, 16);
+  for (const [src, dst] of [
+    [a, z],
+    [z, a],
+  ]) {
+    const input: MatchInput = {
+      host: null,
+      proto: 'TCP',
+      src_ip: src,
+      dest_ip: dst,
+      dest_port: 0,
+      app_proto: null,
+    };
+    const d = p.match(input);
+    if (d.action === 'block' && d.rule_id !== null && ids.has(d.rule_id)) return d;
+  }
+  return null;
+}
