@@ -67,6 +67,8 @@ export interface TcpRunOptions {
   connectTimeoutMs?: number;
   /** Connect timeout of the control connection to the probe-server (default 5000 ms). */
   controlTimeoutMs?: number;
+  /** Source port of the measured connection (default: the kernel's choice). */
+  localPort?: number;
   /** Close with a reset instead of a FIN (the kernel then stops retransmitting an unacknowledged
    *  trigger, which would otherwise keep a censor's timers running). */
   resetOnClose?: boolean;
@@ -231,10 +233,10 @@ export async function measureTcp(o: TcpRunOptions): Promise<RunSample> {
     return failed('tcp', o.windowMs, o.down, o.up, 'server', (e as Error).message);
   }
   let reorder: Reorder | null = null;
-  let localPort: number | undefined;
+  let localPort: number | undefined = o.localPort;
   try {
     if (o.trigger.reorder) {
-      localPort = 20000 + (randomBytes(2).readUInt16BE(0) % 40000);
+      localPort ??= 20000 + (randomBytes(2).readUInt16BE(0) % 40000);
       try {
         reorder = await installReorder({ dst: o.host, localPort, segmentBytes: o.trigger.writes[0].length });
       } catch (e) {

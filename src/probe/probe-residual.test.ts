@@ -62,12 +62,14 @@ test('residual blocking: the allowed control name fails right after the trigger,
   assert.equal(r.verdict, 'blocked');
   assert.equal(res.state, 'residual', JSON.stringify(res));
   assert.equal(res.followups[0].class === 'fast', false);
-  // the residual lasts 3 s from the last trigger packet (a retransmitted ClientHello, before the
-  // trigger connection's end, which resets it): the first success comes before 3 s + one attempt
-  // (≤ 0.9 s connect + 1.5 s window + 0.25 s pause), and not before 3 s − the trigger run (1.5 s
-  // window). Measured: 4,643 ms (attempts every ~1.15 s: a dropped SYN costs the 0.9 s timeout)
+  // the residual lasts 3 s from the last trigger packet (before the trigger connection's end, which
+  // resets it). A follow-up whose SYN is dropped costs ≤ 1.2 s (0.9 s connect timeout + 0.25 s pause);
+  // the one spanning the expiry may fail, and the first after it too (it reuses the trigger's source
+  // port: the server may still hold that 4-tuple and answer with a challenge ACK), so the first
+  // success comes by 3 s + 2 × 1.2 s + 1.1 s slack; not before 3 s − the trigger run (1.5 s).
+  // Measured: 4,643 and 5,769 ms.
   assert.ok(res.lasted_ms !== null, JSON.stringify(res));
-  assert.ok(res.lasted_ms >= RESIDUAL_MS - 1500 && res.lasted_ms <= RESIDUAL_MS + 2700, `lasted ${res.lasted_ms} ms`);
+  assert.ok(res.lasted_ms >= RESIDUAL_MS - 1500 && res.lasted_ms <= RESIDUAL_MS + 3500, `lasted ${res.lasted_ms} ms`);
   assert.ok(res.followups.length >= 2);
   assert.equal(r.cases.find((c) => c.id === 'control')!.verdict, 'ok');
 }); // prettier-ignore

@@ -524,7 +524,14 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
     const controlCase = reports.find((r) => r.id === 'control');
     const bound = Math.floor(opts.residualMs);
     const small = Math.min(down, 65_536);
-    const runOne = async (name: string, t0: number): Promise<ResidualRun & { ok: boolean }> => {
+    // trigger and follow-ups share one source port, so a residual keyed on the 5-tuple is seen too
+    // (the trigger is closed by a reset: the port is free again at once)
+    const localPort = 20000 + (randomBytes(2).readUInt16BE(0) % 40000);
+    const runOne = async (
+      name: string,
+      t0: number,
+      port?: number,
+    ): Promise<ResidualRun & { ok: boolean }> => {
       const at = Date.now() - t0;
       const token = randomBytes(16);
       const s = await measureTcp({
@@ -540,6 +547,7 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
         connectTimeoutMs: 900,
         controlTimeoutMs: 900,
         resetOnClose: true,
+        localPort: port,
       });
       const a = assessRun(s);
       const r: ResidualRun & { ok: boolean } = {
@@ -568,14 +576,14 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
       if (!clean) residualSkipped = `no control connection succeeded within ${bound} ms before the trigger`;
     }
     if (residualSkipped === undefined) {
-      const trig = await runOne(opts.name, Date.now());
+      const trig = await runOne(opts.name, Date.now(), localPort);
       log(`residual trigger: ${trig.class} — ${trig.reason}`);
       const t0 = Date.now();
       const followups: ResidualRun[] = [];
       let lasted: number | null = null;
       let firstOk = false;
       for (;;) {
-        const f = await runOne(control, t0);
+        const f = await runOne(control, t0, localPort);
         followups.push(strip(f));
         log(`residual +${f.at_ms} ms: ${f.class} — ${f.reason}`);
         if (f.ok) {
