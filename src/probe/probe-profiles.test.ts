@@ -99,6 +99,8 @@ test('tspu-2022: a Twitter name is stall-after-packets, and the follow-up on its
   const res = r.residual;
   assert.ok(res, `no residual report: ${r.residual_skipped}`);
   assert.equal(res.state, 'residual', JSON.stringify(res) + engineLog());
+  // the profile keys the residual on the 5-tuple: the same follow-up from another port gets through
+  assert.equal(res.key, '5-tuple', JSON.stringify(res));
   assert.ok(res.lasted_ms !== null, JSON.stringify(res));
   console.log(`measured: stall after ${name.stall_bytes} B; residual ${res.lasted_ms} ms (${res.followups.length} follow-ups)`);
   // 3 s from the trigger (enforce starts it when the rule decides, early in the trigger run of

@@ -62,6 +62,8 @@ test('residual blocking: the allowed control name fails right after the trigger,
   assert.equal(r.verdict, 'blocked');
   assert.equal(res.state, 'residual', JSON.stringify(res));
   assert.equal(res.followups[0].class === 'fast', false);
+  // the censor keys on the client address: another source port is blocked as well
+  assert.equal(res.key, 'address-pair', JSON.stringify(res));
   // the residual lasts 3 s from the last trigger packet (before the trigger connection's end, which
   // resets it). A follow-up whose SYN is dropped costs ≤ 1.2 s (0.9 s connect timeout + 0.25 s pause);
   // the one spanning the expiry may fail, and the first after it too (it reuses the trigger's source
@@ -81,4 +83,5 @@ test('positive control: a blocked name with no residual — the follow-up succee
   assert.equal(r.residual.state, 'none', JSON.stringify(r.residual));
   assert.equal(r.residual.lasted_ms, null);
   assert.equal(r.residual.followups.length, 1);
+  assert.equal(r.residual.key, undefined);
 }); // prettier-ignore

@@ -153,6 +153,10 @@ export interface ResidualReport {
   bound_ms: number;
   trigger: ResidualRun;
   followups: ResidualRun[];
+  /** residual: the first failed follow-up repeated at once from another source port… */
+  other_port?: ResidualRun;
+  /** …which tells the key: it succeeded → `5-tuple`, it failed too → `address-pair` (or wider). */
+  key?: '5-tuple' | 'address-pair';
   /** residual: ms from the trigger's end to the first successful follow-up (an upper bound of how
    *  long it lasted), or null when none succeeded within `bound_ms`. */
   lasted_ms: number | null;
@@ -582,10 +586,16 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
       const followups: ResidualRun[] = [];
       let lasted: number | null = null;
       let firstOk = false;
+      let otherPort: (ResidualRun & { ok: boolean }) | undefined;
       for (;;) {
         const f = await runOne(control, t0, localPort);
         followups.push(strip(f));
         log(`residual +${f.at_ms} ms: ${f.class} — ${f.reason}`);
+        if (!f.ok && followups.length === 1) {
+          // the same right after from another source port: does the residual cover the address pair?
+          otherPort = await runOne(control, t0);
+          log(`residual other port +${otherPort.at_ms} ms: ${otherPort.class} — ${otherPort.reason}`);
+        }
         if (f.ok) {
           if (followups.length === 1) firstOk = true;
           lasted = f.at_ms;
@@ -602,6 +612,12 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
         trigger: strip(trig),
         followups,
         lasted_ms: state === 'residual' ? lasted : null,
+        ...(otherPort
+          ? {
+              other_port: strip(otherPort),
+              key: otherPort.ok ? ('5-tuple' as const) : ('address-pair' as const),
+            }
+          : {}),
         reason:
           state === 'none'
             ? `a connection with ${control} right after the trigger succeeded`
