@@ -39,6 +39,24 @@ function swap(text: string, from: string, to: string, count: number): string {
   return text.split(from).join(to);
 }
 
+/** profiles/tspu-2022.yaml with both residual timers shortened; nothing else changed. */
+function tspu2022(): string {
+  let p = profileText('tspu-2022');
+  // twice: the Twitter rule and the commented-out QUIC rule
+  p = swap(
+    p,
+    'residual: {seconds: 420, key: 5-tuple}',
+    `residual: {seconds: ${RESIDUAL_S}, key: 5-tuple}`,
+    2,
+  );
+  return swap(
+    p,
+    'residual: {seconds: 75, key: 5-tuple}',
+    `residual: {seconds: ${RESIDUAL_S}, key: 5-tuple}`,
+    1,
+  );
+}
+
 let il: InlineLab | undefined;
 let enf: Enforce | undefined;
 let server: NsProbeServer | undefined;
@@ -55,7 +73,10 @@ after(async () => {
   await il?.close();
 });
 
+let running = '';
 async function runWith(policy: string): Promise<void> {
+  if (enf && running === policy) return;
+  running = policy;
   await enf?.stop();
   enf = undefined;
   writeFileSync(il!.policy, policy);
@@ -85,11 +106,7 @@ test('shipped tspu-2022 timers are the documented ones (SNI-II 420 s, SNI-I 75 s
 });
 
 test('tspu-2022: a Twitter name is stall-after-packets, and the follow-up on its 5-tuple meets residual blocking', { skip, timeout: 180_000 }, async () => {
-  let p = profileText('tspu-2022');
-  // twice: the Twitter rule and the commented-out QUIC rule
-  p = swap(p, 'residual: {seconds: 420, key: 5-tuple}', `residual: {seconds: ${RESIDUAL_S}, key: 5-tuple}`, 2);
-  p = swap(p, 'residual: {seconds: 75, key: 5-tuple}', `residual: {seconds: ${RESIDUAL_S}, key: 5-tuple}`, 1);
-  await runWith(p);
+  await runWith(tspu2022());
   const r = await probe('mobile.twitter.com', { residualMs: 15_000 });
   assert.deepEqual([r.verdict, r.blocking, r.behaviour], ['blocked', 'stall', 'stall-after-packets'], text(r) + engineLog());
   const name = r.cases.find((c) => c.id === 'name')!;
@@ -107,6 +124,23 @@ test('tspu-2022: a Twitter name is stall-after-packets, and the follow-up on its
   // ≤ 1.5 s window + connect, so ≥ 1 s is left after it); attempts cost ≤ 1.2 s each, one more for the reused 4-tuple (see
   // probe-residual.test)
   assert.ok(res.lasted_ms >= RESIDUAL_S * 1000 - 2000 && res.lasted_ms <= RESIDUAL_S * 1000 + 3500, `lasted ${res.lasted_ms} ms`);
+}); // prettier-ignore
+
+test('tspu-2022: a DoH name is reset before any answer (method rst), an unlisted name is ok', { skip, timeout: 180_000 }, async () => {
+  await runWith(tspu2022());
+  const r = await probe('dns.google');
+  assert.deepEqual([r.verdict, r.blocking], ['blocked', 'rst'], text(r) + engineLog());
+  // a reset before any byte of the answer. docs/ENFORCE.md says method rst also resets the server
+  // (crafted RST), which the probe would name reset-both; measured here: the probe-server's socket
+  // saw no reset: end 'none', reset-in-place. Not yet known whether the probe-server cannot tie
+  // its socket to the session when the trigger (which carries the token) never arrived, or the
+  // engine's RST toward the server is not accepted — so not asserted either way (open question)
+  assert.ok(r.behaviour === 'reset-in-place' || r.behaviour === 'reset-both', text(r));
+  const run0 = r.cases.find((c) => c.id === 'name')!.runs[0];
+  assert.ok(run0.reset_ms !== null && run0.down!.bytes === 0, JSON.stringify(run0));
+  console.log(`measured: ${r.behaviour}, probe-server end '${run0.server?.end}'`);
+  const ok = await probe('example.net');
+  assert.equal(ok.verdict, 'ok', text(ok) + engineLog());
 }); // prettier-ignore
 
 test('tspu-2025: the curtain — the answer freezes after ~16 KiB, no reset', { skip, timeout: 180_000 }, async () => {
