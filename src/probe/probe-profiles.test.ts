@@ -132,9 +132,9 @@ test('tspu-2022: a DoH name is reset before any answer (method rst), an unlisted
   assert.deepEqual([r.verdict, r.blocking], ['blocked', 'rst'], text(r) + engineLog());
   // a reset before any byte of the answer. docs/ENFORCE.md says method rst also resets the server
   // (crafted RST), which the probe would name reset-both; measured here: the probe-server's socket
-  // saw no reset: end 'none', reset-in-place. Not yet known whether the probe-server cannot tie
-  // its socket to the session when the trigger (which carries the token) never arrived, or the
-  // engine's RST toward the server is not accepted — so not asserted either way (open question)
+  // saw no reset: end 'none', reset-in-place. The probe-server ties a socket to the session by the
+  // token inside the trigger (server.ts: `end: s.matchedAt ? s.end : 'none'`); the trigger never
+  // arrived, so it cannot say whether that socket was reset — not asserted either way
   assert.ok(r.behaviour === 'reset-in-place' || r.behaviour === 'reset-both', text(r));
   const run0 = r.cases.find((c) => c.id === 'name')!.runs[0];
   assert.ok(run0.reset_ms !== null && run0.down!.bytes === 0, JSON.stringify(run0));
