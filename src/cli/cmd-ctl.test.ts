@@ -231,6 +231,19 @@ test('README: run a controller, as written', async () => {
       ]),
       [['box-a', 2, true]],
     );
+    // rollouts: a plan error names the field (exit 1), usage errors exit 2
+    writeFileSync(
+      join(dir, 'plan.yaml'),
+      'stages:\n  - name: canary\n    select: {labels: {tier: canary}}\n',
+    );
+    const pe = await as(A1, 'ctl', 'rollout', 'start', String(v.id), '--plan', 'plan.yaml');
+    assert.equal(pe.code, 1);
+    assert.match(pe.stderr, /stages\[0\]: missing required key 'bake_s'.*ERR_PLAN/);
+    assert.equal((await as(A1, 'ctl', 'rollout', 'start')).code, 2);
+    assert.equal((await as(A1, 'ctl', 'rollout', 'status', '999')).code, 1);
+    assert.deepEqual(JSON.parse((await run('ctl', 'rollout', 'list', '--format', 'json')).stdout), {
+      rollouts: [],
+    });
     // export round-trips through lint
     assert.equal((await run('ctl', 'versions', 'export', String(v.id), '--out', 'exp')).code, 0);
     const lint = await run('lint', 'exp/policy.json', '--reference', TOP10K);

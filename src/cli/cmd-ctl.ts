@@ -33,6 +33,7 @@ const HELP = `usage: chokepoint ctl <area> <command> [options]   (--url URL --to
   settings show | settings set FILE.json
   keys show | bundle show | nodes
   emergency-stop --reason R      (signed allow-all bundle to every node at once; audited)
+  rollout start VERSION_ID [--plan FILE.yaml|json] | rollout list | status|pause|resume|abort|rollback ID
 
   environment: CHOKEPOINT_URL (default http://127.0.0.1:8443), CHOKEPOINT_TOKEN
 `;
@@ -221,6 +222,8 @@ async function dispatch(area: string, cmd: string | undefined, rest: string[]): 
       );
       return 0;
     }
+    case 'rollout':
+      return rollout(cmd, rest);
     case 'emergency-stop': {
       const { v } = parse(args, { reason: { type: 'string' } });
       if (!v.reason) throw new UsageError('--reason is required');
@@ -665,5 +668,63 @@ async function tokens(cmd: string | undefined, rest: string[]): Promise<number> 
     }
     default:
       throw new UsageError('tokens list | create | revoke');
+  }
+}
+
+function rolloutText(d: any): string {
+  let s = `rollout ${d.id}: version ${d.version_id} (from ${d.prev_version_id ?? '-'}) ${d.state}${d.reason ? ` — ${d.reason}` : ''}\n`;
+  for (const st of d.stages ?? [])
+    s += `  ${st.name.padEnd(12)} ${st.state.padEnd(8)} bake ${st.bake_s}s  nodes ${st.nodes.join(',') || '-'}\n`;
+  const bad = (d.samples ?? []).filter((x: any) => !x.pass).slice(-5);
+  for (const x of bad)
+    s += `  FAIL ${x.node} ${x.metric} = ${x.value} (baseline ${x.baseline}, limit +${x.threshold})${x.names ? ' ' + x.names.join(',') : ''}\n`;
+  return s;
+}
+
+async function rollout(cmd: string | undefined, rest: string[]): Promise<number> {
+  switch (cmd) {
+    case 'start': {
+      const { v, p } = parse(rest, { plan: { type: 'string' } }, 1);
+      let plan: string | undefined;
+      if (v.plan) {
+        try {
+          plan = await readFile(v.plan as string, 'utf8');
+        } catch (e) {
+          throw new UsageError(`${String(v.plan)}: ${(e as Error).message}`);
+        }
+      }
+      out(
+        v,
+        await client(v).call('POST', '/v1/rollouts', { version_id: id(p[0]), ...(plan ? { plan } : {}) }),
+        rolloutText,
+      );
+      return 0;
+    }
+    case 'list': {
+      const { v } = parse(rest);
+      out(
+        v,
+        await client(v).call('GET', '/v1/rollouts'),
+        (d) => d.rollouts.map(rolloutText).join('') || 'no rollouts\n',
+      );
+      return 0;
+    }
+    case 'status':
+    case 'pause':
+    case 'resume':
+    case 'abort':
+    case 'rollback': {
+      const { v, p } = parse(rest, {}, 1);
+      const r =
+        cmd === 'status'
+          ? await client(v).call('GET', `/v1/rollouts/${id(p[0])}`)
+          : await client(v).call('POST', `/v1/rollouts/${id(p[0])}/${cmd}`);
+      out(v, r, rolloutText);
+      return 0;
+    }
+    default:
+      throw new UsageError(
+        'rollout start VERSION_ID [--plan FILE] | list | status|pause|resume|abort|rollback ID',
+      );
   }
 }

@@ -232,7 +232,8 @@ async function runReplay(
   let initial: import('../enforce/policy-source.js').PolicyVersion;
   if (fleet) {
     const { FleetAgent } = await import('../fleet/agent.js');
-    agent = new FleetAgent({ ...fleet, registry: metrics.registry });
+    // a lab starts its replay fleet with (or before) the controller: wait longer for a first bundle
+    agent = new FleetAgent({ ...fleet, registry: metrics.registry, bootstrapTimeoutMs: 300_000 });
     initial = await agent.bootstrap();
   } else {
     const { readVersion } = await import('../enforce/policy-source.js');

@@ -48,6 +48,22 @@ export async function emergencyStop(ctx: Ctx, reason: unknown, actor: string): P
       before: { active: prev },
       after: { active: id, reason },
     });
+    // every node, including those in a rollout stage: running rollouts end, their assignments go
+    const stopped = await q.all<{ id: number }>(
+      "SELECT id FROM rollouts WHERE state IN ('running', 'paused')",
+    );
+    for (const r of stopped)
+      await appendAudit(ctx.db, q, {
+        actor,
+        action: 'rollout.abort',
+        target: `rollout:${r.id}`,
+        after: { reason: `emergency stop: ${reason}` },
+      });
+    await q.run(
+      "UPDATE rollouts SET state = 'aborted', reason = $1, updated_at = $2 WHERE state IN ('running', 'paused')",
+      [`emergency stop: ${reason}`, now],
+    );
+    await q.run('DELETE FROM node_bundles');
     const b = await buildBundle(ctx, q, id, 'emergency', actor);
     await q.run('UPDATE versions SET bundle_version = $1 WHERE id = $2', [b.version, id]);
     return versionOut(q, id);

@@ -20,6 +20,10 @@ import {
   type TestController,
 } from './testutil.js';
 import { verifyBundle, type Envelope } from './bundles.js';
+import { openDb } from './db.js';
+import { startController, type RunningController } from './server.js';
+import { DEFAULT_CONFIG } from './context.js';
+import { reference } from './testutil.js';
 
 const CI = process.env.CI === 'true';
 const PG_WHY = pgUnavailable();
@@ -77,8 +81,10 @@ class Box {
     private token: string,
     private model: { tco: Set<number>; blocked: Map<number, string[]> },
   ) {}
+  /** where the box talks to (another replica's URL in the failover test) */
+  url: string | null = null;
   private async call(method: string, path: string, body?: unknown) {
-    const r = await fetch(this.t.run.url + path, {
+    const r = await fetch((this.url ?? this.t.run.url) + path, {
       method,
       headers: {
         authorization: `Bearer ${this.token}`,
@@ -342,5 +348,95 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.equal(m.kind, 'rollback');
       assert.notEqual(m.policy_version, v);
     });
+
+    test('an emergency stop during a rollout reaches the canary too and ends the rollout', async () => {
+      const v = await version(block(['bad.example', 'stop.example']));
+      model.blocked.set(v, ['bad.example', 'stop.example']);
+      const r = await t.api('alice', 'POST', '/v1/rollouts', { version_id: v, plan: PLAN(30) });
+      assert.equal(r.status, 201, JSON.stringify(r.json));
+      const e0 = Date.now() + 20_000;
+      while (boxes[0].policy !== v && Date.now() < e0) await new Promise((res) => setTimeout(res, 50));
+      assert.equal(boxes[0].policy, v, 'the canary took the version');
+      const stop = await t.api('alice', 'POST', '/v1/emergency-stop', { reason: 'test' });
+      assert.equal(stop.status, 200, JSON.stringify(stop.json));
+      for (const b of boxes) {
+        const e = Date.now() + 10_000;
+        while (b.bundle !== stop.json.bundle_version && Date.now() < e)
+          await new Promise((res) => setTimeout(res, 50));
+        assert.equal(b.policy, stop.json.id, `${b.name} runs the allow-all version`);
+      }
+      const ro = (await t.api('vera', 'GET', `/v1/rollouts/${r.json.id}`)).json;
+      assert.equal(ro.state, 'aborted');
+      assert.match(ro.reason, /emergency stop: test/);
+    });
   });
 }
+
+describe(
+  'rollout failover on postgres: the replica orchestrating dies, another continues',
+  { skip: PG_WHY ? (CI ? false : PG_WHY) : false },
+  () => {
+    test('kill replica A mid-rollout; replica B finishes it', async () => {
+      const { db, dataDir, url } = await freshDb('postgres', pgs, `rofail${process.pid}_${++dbSeq}`);
+      const a = await startTestController(db, dataDir);
+      const dbB = openDb({ databaseUrl: url! });
+      let b: RunningController | null = null;
+      const boxes: Box[] = [];
+      try {
+        b = await startController(
+          dbB,
+          { ...DEFAULT_CONFIG, reference: await reference() },
+          { host: '127.0.0.1', port: 0 },
+        );
+        const model = { tco: new Set<number>(), blocked: new Map<number, string[]>() };
+        const mk = async (text: string) => {
+          const v = await a.api('ed', 'POST', '/v1/versions', { policy: text, filename: 'p.yaml' });
+          await a.api('alice', 'POST', `/v1/versions/${v.json.id}/approve`);
+          await a.api('bob', 'POST', `/v1/versions/${v.json.id}/approve`);
+          model.blocked.set(Number(v.json.id), ['bad.example']);
+          return Number(v.json.id);
+        };
+        const v1 = await mk(block(['bad.example']));
+        await a.api('alice', 'POST', `/v1/versions/${v1}/publish`);
+        for (const [name, labels] of [
+          ['box-a', { tier: 'canary' }],
+          ['box-b', { tier: 'main' }],
+        ] as const) {
+          const tok = await a.api('root', 'POST', '/v1/tokens', { name, role: 'node' });
+          const x = new Box(a, name, labels, tok.json.token, model);
+          x.url = b.url; // the boxes talk to replica B throughout
+          boxes.push(x);
+          x.start();
+        }
+        for (const x of boxes) while (x.policy !== v1) await new Promise((r) => setTimeout(r, 50));
+        const v2 = await mk(block(['bad.example', 'gone.example']));
+        const r = await a.api('alice', 'POST', '/v1/rollouts', { version_id: v2, plan: PLAN(2) });
+        assert.equal(r.status, 201);
+        // wait until the canary took the version, then kill replica A
+        while (boxes[0].policy !== v2) await new Promise((res) => setTimeout(res, 50));
+        await a.close();
+        const end = Date.now() + 40_000;
+        let state = '';
+        for (;;) {
+          const res = await fetch(`${b.url}/v1/rollouts/${r.json.id}`, {
+            headers: { authorization: `Bearer ${a.tokens.vera}` },
+          });
+          state = ((await res.json()) as { state: string }).state;
+          if (state !== 'running' || Date.now() > end) break;
+          await new Promise((res2) => setTimeout(res2, 100));
+        }
+        assert.equal(state, 'succeeded');
+        for (const x of boxes) {
+          const e2 = Date.now() + 10_000;
+          while (x.policy !== v2 && Date.now() < e2) await new Promise((res) => setTimeout(res, 50));
+          assert.equal(x.policy, v2, x.name);
+        }
+      } finally {
+        for (const x of boxes) x.stop();
+        await b?.close();
+        await dbB.close();
+        await a.close().catch(() => {});
+      }
+    });
+  },
+);

@@ -546,9 +546,8 @@ export const ROUTES: Route[] = [
       const have = inm ? Number(/^(?:W\/)?"(\d+)"$/.exec(inm.trim())?.[1] ?? -1) : -1;
       const until = Date.now() + wait * 1000;
       // a new bundle for other nodes wakes the wait; keep waiting while this node's is unchanged
-      while (b && have === b.version && Date.now() < until) {
+      while (b && have === b.version && Date.now() < until && !c.req.raw.signal.aborted) {
         await waitForBundle(ctx, have, until - Date.now(), who!.tokenId, c.req.raw.signal);
-        if (c.req.raw.signal.aborted) break;
         b = await mine();
       }
       if (!b) return c.json({ error: { code: 'ERR_NO_BUNDLE', message: 'nothing published yet' } }, 404);

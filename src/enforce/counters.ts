@@ -33,6 +33,8 @@ export const C = {
   failOpenExhausted: 22,
   /** Connections that ended while still being inspected, after client data, and were let through unnamed. */
   failOpenFlowEnd: 23,
+  /** Connections re-decided after a version change because their verdict changed. */
+  redecided: 24,
   /** Index of the policy version in force (the worker writes it when it swaps; 0: the first). */
   policySeq: 21,
   /** Connections cut by a stall or curtain block (the kernel drops the rest). */

@@ -30,6 +30,8 @@ import {
 } from './rules.js';
 import { readVersion, versionId, type PolicyVersion } from './policy-source.js';
 import { C, newCounters } from './counters.js';
+import type { Remark } from './enforcer.js';
+import { run } from '../util/run.js';
 import { mergeTraffic, type DaemonTraffic, type TrafficSnapshot } from './traffic.js';
 import { EnforceMetrics } from './metrics.js';
 import type { WorkerInit } from './worker.js';
@@ -285,6 +287,9 @@ export class EnforceDaemon {
           case 'rules':
             this.metrics.addRuleCounts(m.counts as [string, number][]);
             break;
+          case 'remark':
+            void this.remark(m.list as Remark[]);
+            break;
           case 'traffic':
             // a snapshot of the previous pair arriving after the commit is dropped
             if (m.id === this.active.version.id) qw.traffic = m.snapshot as TrafficSnapshot;
@@ -421,6 +426,33 @@ export class EnforceDaemon {
     this.reloading = r.catch(() => false);
     return r;
   }
+
+  /**
+   * Tell the kernel the new verdicts of re-decided connections (enforcer.redecide): their conntrack
+   * mark (our bits only) via `conntrack -U`, so connections the kernel carries without us (allowed,
+   * dropped, reset, kernel-throttled) follow the new version at once. A connection gone meanwhile is
+   * not an error.
+   */
+  private async remark(list: Remark[]): Promise<void> {
+    const mask = `0x${(this.o.markMask >>> 0).toString(16)}`;
+    let ok = 0;
+    for (const r of list) {
+      const res = await run(
+        ['conntrack', '-U', '-p', r.proto.toLowerCase(), '--orig-src', r.src, '--orig-dst', r.dst,
+          '--sport', String(r.sport), '--dport', String(r.dport), '--mark', `0x${(r.mark >>> 0).toString(16)}/${mask}`],
+        { timeoutMs: 5000 },
+      ).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message })); // prettier-ignore
+      if (res.code === 0) ok++;
+    }
+    this.remarked += ok;
+    this.log(
+      `re-decided ${list.length} connection(s) under policy ${this.policyVersion}; ${ok} conntrack mark(s) updated`,
+    );
+    this.notify();
+  }
+
+  /** Conntrack marks updated after version changes (re-decided connections). */
+  remarked = 0;
 
   private failOpenNow(): number {
     let n = this.workerExits;

@@ -50,6 +50,16 @@ import type { EnforcementName, VerdictEvent, VerdictReason, VerdictTaken } from 
 
 export type { VerdictSink } from './enforcement.js';
 
+/** A connection whose conntrack mark (our bits) must become `mark` (the client's 5-tuple). */
+export interface Remark {
+  proto: 'TCP' | 'UDP';
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  mark: number;
+}
+
 export interface EnforcerOptions {
   queue: number;
   sink: VerdictSink;
@@ -175,6 +185,54 @@ export class Enforcer {
     this.shadowPat = shadow ? new PatternIndex(shadow) : null;
     if (changed) this.traffic.reset(shadow !== null);
     this.applyMode();
+  }
+
+  /**
+   * After a version change (normal mode): re-decide every connection the previous version decided
+   * on a match (its name is known), under the policy now in force. A connection whose verdict changes
+   * gets the new mark and policer at once in userspace; the returned list is what the kernel must be
+   * told — the conntrack mark of connections it enforces without us (marked allow/drop/reset/class),
+   * so e.g. a long download a bad version throttled recovers. A new kernel throttle class is not
+   * waited for: such a connection is policed in userspace (every packet comes back to the queue).
+   */
+  redecide(now: number): Remark[] {
+    const out: Remark[] = [];
+    if (this.tspu) return out;
+    for (const f of this.engine.table.all()) {
+      const st = f.user as Conn | null;
+      if (!st || st.phase !== Phase.Decided || st.decision === null) continue;
+      if (st.reason !== 'named' && st.reason !== 'gave_up') continue;
+      const rec = this.engine.record(f);
+      const d = this.policy.match(inputFromRecord(rec));
+      const o = st.decision;
+      if (
+        d.action === o.action &&
+        d.rate_bps === o.rate_bps &&
+        d.burst_bytes === o.burst_bytes &&
+        d.method === o.method
+      )
+        continue;
+      let e = enforcementOf(d, f.proto === 6, this.ctx);
+      if (e.kind === K_PENDING) e = enforcementOf(d, f.proto === 6, this.emuCtx);
+      const oldMark = st.mark;
+      st.decision = d;
+      st.kind = e.kind;
+      st.mark = e.mark;
+      st.rate = e.rate;
+      st.burst = e.burst;
+      st.policer = e.kind === K_POLICE ? new DualPolicer(e.rate, e.burst, now) : null;
+      this.c[C.redecided]++;
+      if (e.mark !== oldMark)
+        out.push({
+          proto: rec.proto,
+          src: rec.src_ip,
+          dst: rec.dest_ip,
+          sport: rec.src_port,
+          dport: rec.dest_port,
+          mark: e.mark,
+        });
+    }
+    return out;
   }
 
   /** The shadow policy in force, or null. */

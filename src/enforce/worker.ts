@@ -17,7 +17,8 @@
  *
  * Messages to the parent: ready {id, fd} (fd: the queue's netlink socket, which the daemon closes if
  * the thread dies without closing it, so the restarted worker can bind the queue again) | fatal {code,message} | eve {lines} | rules {counts} |
- * class-req {rate,burst} | prepared {id,ok,error?} | committed {id} | traffic {id, snapshot} (the
+ * class-req {rate,burst} | prepared {id,ok,error?} | committed {id} | remark {list} (conntrack marks to
+ * update after a commit, enforcer.redecide) | traffic {id, snapshot} (the
  * queue's enforce/traffic counters for the version pair `id`, with the EVE lines when changed). From the parent: prepare |
  * commit | abort | stop | class.
  */
@@ -204,6 +205,9 @@ async function main(): Promise<void> {
       flush(); // every EVE line of the previous version leaves before the acknowledgement
       enf.setPolicy(staged.policy, staged.id, staged.shadow);
       staged = null;
+      // connections the previous version decided, under this one: the kernel's share to the daemon
+      const remarks = enf.redecide(Date.now());
+      if (remarks.length > 0) port.postMessage({ type: 'remark', list: remarks });
       counters[C.policySeq] = m.seq;
       counters[C.reloads]++;
       port.postMessage({ type: 'committed', id: m.id });
