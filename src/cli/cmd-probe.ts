@@ -22,6 +22,8 @@ const HELP = `usage: chokepoint probe --server HOST:PORT --name NAME [options]
                        ${TECHNIQUES.map((t) => t.id).join(', ')}
   --idle S1,S2         idle-timeout probes: after S seconds of silence, is a throttled
                        connection still throttled? (kept / forgotten)
+  --residual S         residual blocking: after a trigger, retry the control name for up
+                       to S seconds; reports residual / none and how long it lasted
   --locate MAXTTL       hop location: TTL-limited QUIC triggers with TTL 1..MAXTTL
   --no-quic            skip the QUIC (UDP) cases
   --no-tcp             skip the TCP cases
@@ -61,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
       techniques: { type: 'string' },
       idle: { type: 'string' },
       locate: { type: 'string' },
+      residual: { type: 'string' },
       'no-quic': { type: 'boolean' },
       'no-tcp': { type: 'boolean' },
       window: { type: 'string' },
@@ -108,6 +111,8 @@ export async function run(argv: string[]): Promise<number> {
     repeat: int(values.repeat, 'repeat', 1, 1000, 1),
     evasions,
     idle,
+    residualMs:
+      values.residual === undefined ? undefined : int(values.residual, 'residual', 1, 3600, 10) * 1000,
     locate: values.locate === undefined ? undefined : int(values.locate, 'locate', 1, 64, 8),
     quic: !values['no-quic'],
     tcp: !values['no-tcp'],

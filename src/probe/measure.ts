@@ -65,6 +65,13 @@ export interface TcpRunOptions {
   up: number;
   windowMs: number;
   connectTimeoutMs?: number;
+  /** Connect timeout of the control connection to the probe-server (default 5000 ms). */
+  controlTimeoutMs?: number;
+  /** Source port of the measured connection (default: the kernel's choice). */
+  localPort?: number;
+  /** Close with a reset instead of a FIN (the kernel then stops retransmitting an unacknowledged
+   *  trigger, which would otherwise keep a censor's timers running). */
+  resetOnClose?: boolean;
   /** Pause between trigger writes (ms, default 30). */
   gapMs?: number;
   /** Idle-timeout probe: after the download, stay silent this long, then download again on the
@@ -133,13 +140,18 @@ class Control {
   }
 }
 
-async function openControl(host: string, port: number, req: SessionRequest): Promise<Control> {
+async function openControl(
+  host: string,
+  port: number,
+  req: SessionRequest,
+  timeoutMs = 5000,
+): Promise<Control> {
   const sock = net.connect({ host, port, noDelay: true });
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => {
       sock.destroy();
       reject(new Error(`probe-server ${host}:${port}: control connection timed out`));
-    }, 5000);
+    }, timeoutMs);
     sock.once('connect', () => {
       clearTimeout(t);
       resolve();
@@ -216,15 +228,15 @@ export async function measureTcp(o: TcpRunOptions): Promise<RunSample> {
   if (o.idleMs !== undefined) req.idle_ms = o.idleMs;
   let ctl: Control;
   try {
-    ctl = await openControl(o.host, o.port, req);
+    ctl = await openControl(o.host, o.port, req, o.controlTimeoutMs);
   } catch (e) {
     return failed('tcp', o.windowMs, o.down, o.up, 'server', (e as Error).message);
   }
   let reorder: Reorder | null = null;
-  let localPort: number | undefined;
+  let localPort: number | undefined = o.localPort;
   try {
     if (o.trigger.reorder) {
-      localPort = 20000 + (randomBytes(2).readUInt16BE(0) % 40000);
+      localPort ??= 20000 + (randomBytes(2).readUInt16BE(0) % 40000);
       try {
         reorder = await installReorder({ dst: o.host, localPort, segmentBytes: o.trigger.writes[0].length });
       } catch (e) {
@@ -436,7 +448,9 @@ async function tcpRun(
   sample.server = res;
   const matched = ctl.msgs.find((m) => m.op === 'matched');
   if (matched && matched.op === 'matched') sample.peer = matched.peer;
-  sock.destroy();
+  // a reset leaves nothing behind: no retransmission of an unacknowledged trigger for minutes after
+  if (o.resetOnClose && !sock.destroyed) sock.resetAndDestroy();
+  else sock.destroy();
   if (o.up && sample.up) {
     const upTl: Timeline = (res?.up_timeline ?? []).map(([ms, b]) => [ms, b]);
     const upB = res?.up_bytes ?? 0;

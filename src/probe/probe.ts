@@ -54,6 +54,10 @@ export interface ProbeOptions {
   idle?: number[];
   /** Hop location over UDP: TTL-limited QUIC triggers with TTL 1..locate (see docs/PROBE.md). */
   locate?: number;
+  /** Residual blocking: after a triggering connection with the name, follow-up connections with the
+   *  control name to the same server, retried until one succeeds or this many ms have passed
+   *  (bounded; 0/undefined = not measured). */
+  residualMs?: number;
   /** Progress lines (stderr in the CLI). */
   onProgress?: (line: string) => void;
 }
@@ -133,6 +137,32 @@ export interface IdleReport {
   state: 'kept' | 'forgotten' | 'unknown';
 }
 
+/** One connection of the residual-blocking measurement. */
+export interface ResidualRun {
+  /** ms since the end of the triggering connection when this attempt started. */
+  at_ms: number;
+  class: RunClass;
+  behaviour?: Behaviour;
+  reason: string;
+}
+
+export interface ResidualReport {
+  /** residual: the first follow-up (control name, allowed alone) failed right after the trigger;
+   *  none: it succeeded; unknown: the control name itself is not allowed, nothing to compare. */
+  state: 'residual' | 'none' | 'unknown';
+  bound_ms: number;
+  trigger: ResidualRun;
+  followups: ResidualRun[];
+  /** residual: the first failed follow-up repeated at once from another source port… */
+  other_port?: ResidualRun;
+  /** …which tells the key: it succeeded → `5-tuple`, it failed too → `address-pair` (or wider). */
+  key?: '5-tuple' | 'address-pair';
+  /** residual: ms from the trigger's end to the first successful follow-up (an upper bound of how
+   *  long it lasted), or null when none succeeded within `bound_ms`. */
+  lasted_ms: number | null;
+  reason: string;
+}
+
 export interface LocateReport {
   proto: 'udp';
   max_ttl: number;
@@ -169,6 +199,9 @@ export interface ProbeReport {
   idle_skipped?: string;
   /** Hop location (`locate`). */
   locate?: LocateReport;
+  /** Residual blocking (`residualMs`), or why it was skipped. */
+  residual?: ResidualReport;
+  residual_skipped?: string;
 }
 
 function dirReport(
@@ -488,6 +521,113 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
     }
   }
 
+  // residual blocking: a trigger, then follow-ups with the control name right after (bounded)
+  let residual: ResidualReport | undefined;
+  let residualSkipped: string | undefined;
+  if (opts.residualMs && opts.residualMs > 0 && opts.tcp !== false) {
+    const controlCase = reports.find((r) => r.id === 'control');
+    const bound = Math.floor(opts.residualMs);
+    const small = Math.min(down, 65_536);
+    // trigger and follow-ups share one source port, so a residual keyed on the 5-tuple is seen too
+    // (the trigger is closed by a reset: the port is free again at once)
+    const localPort = 20000 + (randomBytes(2).readUInt16BE(0) % 40000);
+    const runOne = async (
+      name: string,
+      t0: number,
+      port?: number,
+    ): Promise<ResidualRun & { ok: boolean }> => {
+      const at = Date.now() - t0;
+      const token = randomBytes(16);
+      const s = await measureTcp({
+        host: opts.host,
+        port: opts.port,
+        trigger: PLAIN.build(name, token, ctx),
+        token,
+        down: small,
+        up: 0,
+        windowMs: Math.min(windowMs, 1500),
+        // below the first SYN retransmission (1 s): a connection that only gets through on a
+        // retransmitted SYN was blocked when it started
+        connectTimeoutMs: 900,
+        controlTimeoutMs: 900,
+        resetOnClose: true,
+        localPort: port,
+      });
+      const a = assessRun(s);
+      const r: ResidualRun & { ok: boolean } = {
+        at_ms: at,
+        class: a.class,
+        reason: a.reason,
+        ok: s.down.complete && (a.class === 'fast' || a.class === 'middle' || a.class === 'slow'),
+      };
+      if (a.behaviour) r.behaviour = a.behaviour;
+      return r;
+    };
+    const strip = ({ ok: _ok, ...r }: ResidualRun & { ok: boolean }): ResidualRun => r;
+    if (controlCase?.verdict !== 'ok') {
+      residualSkipped = `the control name is not ok on this path (verdict ${controlCase?.verdict ?? 'none'}): a failing follow-up would prove nothing`;
+    } else {
+      // a clean start: an earlier trigger (the name case) may itself have left a residual, so wait
+      // (bounded) until a control connection succeeds before triggering
+      const p0 = Date.now();
+      let clean = false;
+      while (!clean && Date.now() - p0 < bound) {
+        const f = await runOne(control, p0);
+        log(`residual pre-check +${f.at_ms} ms: ${f.class} — ${f.reason}`);
+        clean = f.ok;
+        if (!clean) await new Promise((res) => setTimeout(res, 250));
+      }
+      if (!clean) residualSkipped = `no control connection succeeded within ${bound} ms before the trigger`;
+    }
+    if (residualSkipped === undefined) {
+      const trig = await runOne(opts.name, Date.now(), localPort);
+      log(`residual trigger: ${trig.class} — ${trig.reason}`);
+      const t0 = Date.now();
+      const followups: ResidualRun[] = [];
+      let lasted: number | null = null;
+      let firstOk = false;
+      let otherPort: (ResidualRun & { ok: boolean }) | undefined;
+      for (;;) {
+        const f = await runOne(control, t0, localPort);
+        followups.push(strip(f));
+        log(`residual +${f.at_ms} ms: ${f.class} — ${f.reason}`);
+        if (!f.ok && followups.length === 1) {
+          // the same right after from another source port: does the residual cover the address pair?
+          otherPort = await runOne(control, t0);
+          log(`residual other port +${otherPort.at_ms} ms: ${otherPort.class} — ${otherPort.reason}`);
+        }
+        if (f.ok) {
+          if (followups.length === 1) firstOk = true;
+          lasted = f.at_ms;
+          break;
+        }
+        if (Date.now() - t0 >= bound) break;
+        // pace the attempts (a reset answers at once): at most ~4 per second
+        await new Promise((res) => setTimeout(res, 250));
+      }
+      const state: ResidualReport['state'] = firstOk ? 'none' : 'residual';
+      residual = {
+        state,
+        bound_ms: bound,
+        trigger: strip(trig),
+        followups,
+        lasted_ms: state === 'residual' ? lasted : null,
+        ...(otherPort
+          ? {
+              other_port: strip(otherPort),
+              key: otherPort.ok ? ('5-tuple' as const) : ('address-pair' as const),
+            }
+          : {}),
+        reason:
+          state === 'none'
+            ? `a connection with ${control} right after the trigger succeeded`
+            : lasted !== null
+              ? `connections with ${control} (allowed alone) failed after the trigger for ≤ ${lasted} ms (${followups.length - 1} failed attempts)`
+              : `connections with ${control} (allowed alone) still failed ${bound} ms after the trigger (bound reached)`,
+      };
+    }
+  }
+
   const main = nameTcp ?? nameQuic;
   const report: ProbeReport = {
     schema: REPORT_SCHEMA,
@@ -517,6 +657,8 @@ export async function runProbe(opts: ProbeOptions): Promise<ProbeReport> {
   if (idle) report.idle = idle;
   if (idleSkipped) report.idle_skipped = idleSkipped;
   if (locate) report.locate = locate;
+  if (residual) report.residual = residual;
+  if (residualSkipped) report.residual_skipped = residualSkipped;
   return report;
 }
 

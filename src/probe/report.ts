@@ -90,6 +90,8 @@ export function formatTable(r: ProbeReport): string {
       ]);
     out.push(pad(rows2));
   } else if (r.idle_skipped) out.push('', `idle probes: skipped — ${r.idle_skipped}`);
+  if (r.residual) out.push('', `residual blocking: ${r.residual.state} — ${r.residual.reason}`);
+  else if (r.residual_skipped) out.push('', `residual blocking: skipped — ${r.residual_skipped}`);
   if (r.locate) {
     const l = r.locate;
     out.push(
