@@ -145,6 +145,16 @@ test('shadow stage: the shadow side against the active side of the same flows', 
       pattern_flows: 48,
       pattern_top: [{ name: 'reddit.com', count: 48 }],
       protected_hits: 3,
+      changed: [
+        {
+          rule_id: 'tco',
+          from: 'allow',
+          to: 'throttle',
+          flows: 48,
+          top: [{ name: 'reddit.com', count: 48 }],
+        },
+        { rule_id: 'old', from: 'block', to: 'allow', flows: 5, top: [] },
+      ],
     },
   });
   const s = analyze({
@@ -162,6 +172,8 @@ test('shadow stage: the shadow side against the active side of the same flows', 
       ['blocked_share', 25, 1, false],
       ['pattern_flows', 48, 0, false],
       ['protected_hits', 3, 0, false],
+      // 48 of 200 flows would change to throttle (the change to allow does not count)
+      ['changed_share', 24, 0, false],
     ],
   );
   const noShadow = analyze({

@@ -7,7 +7,9 @@
  * from the plan: the share of new flows blocked or throttled (percentage points above baseline),
  * flows given a non-allow action through substring/endswith patterns above what the baseline rate
  * predicts (the collateral signal: it depends neither on the version's diff nor on an override),
- * protected names hit, fail-open events, worker restarts. No report, a report for another version, or
+ * protected names hit, fail-open events, worker restarts; in a shadow stage, instead of the last two,
+ * `changed_share`: the share of the window's flows whose verdict would change to block or throttle
+ * (from `shadow.changed[]`), limited like blocked_share. No report, a report for another version, or
  * no new flows in the window is the metric `no_data`, and fails.
  */
 import type { Limits } from './rollout-plan.js';
@@ -149,7 +151,14 @@ export function analyze(i: AnalyzeInput): Sample[] {
     s('pattern_flows', cur.pattern_flows, expect(base.pattern_flows), limits.pattern_flows, newNames),
     s('protected_hits', cur.protected_hits, expect(base.protected_hits), limits.protected_hits),
   ];
-  if (i.mode === 'enforce') {
+  if (i.mode === 'shadow') {
+    // flows whose verdict would change to block/throttle, as a share of the window's flows
+    const toBlock = (x: Traffic | null) =>
+      ((x?.shadow?.changed ?? []) as { to?: string; flows?: number }[])
+        .filter((c) => c.to === 'block' || c.to === 'throttle')
+        .reduce((a, c) => a + (typeof c.flows === 'number' ? c.flows : 0), 0);
+    out.push(s('changed_share', share(toBlock(t) - toBlock(prev), cur.flows), 0, limits.blocked_share_pp));
+  } else {
     const fo = prev ? t.fail_open - prev.fail_open : t.fail_open;
     const wr = prev ? t.worker_restarts - prev.worker_restarts : t.worker_restarts;
     out.push(s('fail_open', fo, 0, limits.fail_open), s('worker_restarts', wr, 0, limits.worker_restarts));

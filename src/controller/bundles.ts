@@ -159,7 +159,7 @@ export async function signBundle(
 }
 
 /**
- * The fleet bundle (the newest one that is not a rollout's stage bundle), or with `version` that
+ * The fleet bundle (the newest one that is not a rollout's stage or shadow bundle), or with `version` that
  * bundle (a node's rollout assignment).
  */
 export async function currentBundle(
@@ -175,7 +175,7 @@ export async function currentBundle(
     expires_at: number;
   }>(
     version === undefined || version === null
-      ? "SELECT version, manifest, signature, keyid, trust_version, expires_at FROM bundles WHERE kind <> 'stage' ORDER BY version DESC LIMIT 1"
+      ? "SELECT version, manifest, signature, keyid, trust_version, expires_at FROM bundles WHERE kind NOT IN ('stage','shadow') ORDER BY version DESC LIMIT 1"
       : 'SELECT version, manifest, signature, keyid, trust_version, expires_at FROM bundles WHERE version = $1',
     version === undefined || version === null ? [] : [version],
   );
@@ -207,7 +207,7 @@ export async function resignIfDue(ctx: Ctx, now = Date.now()): Promise<number | 
       expires_at: number;
       created_at: number;
     }>(
-      "SELECT version, policy_version, keyid, expires_at, created_at FROM bundles WHERE kind <> 'stage' ORDER BY version DESC LIMIT 1",
+      "SELECT version, policy_version, keyid, expires_at, created_at FROM bundles WHERE kind NOT IN ('stage','shadow') ORDER BY version DESC LIMIT 1",
     );
     if (!b) return null;
     const active = await q.get<{ keyid: string }>(

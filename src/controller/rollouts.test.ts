@@ -66,13 +66,22 @@ const env = (j: any): Envelope => ({
  * blocked by an exact/suffix rule; names containing "t.co" under the *t.co* version are throttled
  * through a substring pattern.
  */
+type Side = { flows: number; block: number; throttle: number; pattern: number; top: Map<string, number> };
+const side = (): Side => ({ flows: 0, block: 0, throttle: 0, pattern: 0, top: new Map() });
+
 class Box {
   bundle = 0;
   policy = 0;
+  /** the shadow version of the held bundle (null: none) */
+  shadowV: number | null = null;
   seen = new Set<number>();
+  shadowSeen = new Set<number>();
   stopped = false;
   private since = new Date().toISOString();
-  private c = { flows: 0, block: 0, throttle: 0, pattern: 0, top: new Map<string, number>() };
+  private c = side();
+  private sc = side();
+  /** rule\0from\0to → flows and names whose verdict the shadow would change */
+  private changed = new Map<string, { flows: number; top: Map<string, number> }>();
   private timer: NodeJS.Timeout | null = null;
   constructor(
     private t: TestController,
@@ -100,23 +109,41 @@ class Box {
     if (b.status === 200) {
       const m = verifyBundle(env(b.json), this.t.rootPublicPem, { minVersion: this.bundle + 1 });
       this.bundle = m.version;
-      if (m.policy_version !== this.policy) {
+      const sv = m.shadow?.policy_version ?? null;
+      if (m.policy_version !== this.policy || sv !== this.shadowV) {
         this.policy = m.policy_version;
+        this.shadowV = sv;
         this.seen.add(this.policy);
+        if (sv !== null) this.shadowSeen.add(sv);
         this.since = new Date().toISOString();
-        this.c = { flows: 0, block: 0, throttle: 0, pattern: 0, top: new Map() };
+        this.c = side();
+        this.sc = side();
+        this.changed = new Map();
       }
     }
     for (const n of MIX) {
-      this.c.flows++;
-      if (this.model.tco.has(this.policy) && n.includes('t.co')) {
-        this.c.throttle++;
-        this.c.pattern++;
-        this.c.top.set(n, (this.c.top.get(n) ?? 0) + 1);
-      } else if ((this.model.blocked.get(this.policy) ?? []).some((s) => n === s || n.endsWith('.' + s)))
-        this.c.block++;
+      const a = this.decide(this.policy, n);
+      this.count(this.c, n, a);
+      if (this.shadowV === null) continue;
+      const s = this.decide(this.shadowV, n);
+      this.count(this.sc, n, s);
+      if (s.action !== a.action) {
+        const k = `${s.rule ?? a.rule}\u0000${a.action}\u0000${s.action}`;
+        const e = this.changed.get(k) ?? { flows: 0, top: new Map<string, number>() };
+        e.flows++;
+        e.top.set(n, (e.top.get(n) ?? 0) + 1);
+        this.changed.set(k, e);
+      }
     }
     const c = this.c;
+    const sc = this.sc;
+    const counters = (x: Side) => ({
+      flows: x.flows,
+      by_action: { allow: x.flows - x.block - x.throttle, log: 0, block: x.block, throttle: x.throttle },
+      pattern_flows: x.pattern,
+      pattern_top: [...x.top].map(([name, count]) => ({ name, rule_id: 'tco', action: 'throttle', count })),
+      protected_hits: 0,
+    });
     await this.call('POST', '/v1/status', {
       node: this.name,
       labels: this.labels,
@@ -125,17 +152,45 @@ class Box {
       traffic: {
         since: this.since,
         policy_version: this.policy,
-        shadow_version: null,
-        flows: c.flows,
-        by_action: { allow: c.flows - c.block - c.throttle, log: 0, block: c.block, throttle: c.throttle },
-        pattern_flows: c.pattern,
-        pattern_top: [...c.top].map(([name, count]) => ({ name, rule_id: 'tco', action: 'throttle', count })),
-        protected_hits: 0,
+        shadow_version: this.shadowV,
+        ...counters(c),
         fail_open: 0,
         worker_restarts: 0,
-        shadow: null,
+        shadow:
+          this.shadowV === null
+            ? null
+            : {
+                ...counters(sc),
+                changed: [...this.changed].map(([k, e]) => {
+                  const [rule_id, from, to] = k.split('\u0000');
+                  return {
+                    rule_id,
+                    from,
+                    to,
+                    flows: e.flows,
+                    top: [...e.top].map(([name, count]) => ({ name, count })),
+                  };
+                }),
+              },
       },
     });
+  }
+  /** the test's own model of the two kinds of test policy */
+  private decide(policy: number, n: string): { action: string; rule: string | null; pattern: boolean } {
+    if (this.model.tco.has(policy) && n.includes('t.co'))
+      return { action: 'throttle', rule: 'tco', pattern: true };
+    if ((this.model.blocked.get(policy) ?? []).some((s) => n === s || n.endsWith('.' + s)))
+      return { action: 'block', rule: 'block-list', pattern: false };
+    return { action: 'allow', rule: null, pattern: false };
+  }
+  private count(x: Side, n: string, d: { action: string; pattern: boolean }): void {
+    x.flows++;
+    if (d.action === 'block') x.block++;
+    if (d.action === 'throttle') x.throttle++;
+    if (d.pattern) {
+      x.pattern++;
+      x.top.set(n, (x.top.get(n) ?? 0) + 1);
+    }
   }
   start(): void {
     const loop = () => {
@@ -153,6 +208,20 @@ class Box {
     if (this.timer) clearTimeout(this.timer);
   }
 }
+
+/** A shadow stage on every box, then a canary and the rest, enforced. */
+const SHADOW_PLAN = (bake: number, threshold = 2) => ({
+  stages: [
+    { name: 'shadow', mode: 'shadow', select: 'all', bake_s: bake, analysis: { interval_s: 0.5, threshold } },
+    {
+      name: 'canary',
+      select: { labels: { tier: 'canary' } },
+      bake_s: bake,
+      analysis: { interval_s: 0.5, threshold: 2 },
+    },
+    { name: 'all', select: 'all', bake_s: bake, analysis: { interval_s: 0.5, threshold: 2 } },
+  ],
+});
 
 const PLAN = (bake: number) => ({
   stages: [
@@ -308,6 +377,128 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.ok(boxes[0].seen.has(tco), 'the canary did take the version');
       assert.ok(!boxes[1].seen.has(tco) && !boxes[2].seen.has(tco), 'the other boxes never did');
       boxes.forEach((b, i) => assert.ok(b.bundle > before[i] || i > 0));
+    });
+
+    test('an overridden *t.co* version fails in the shadow stage: version failed, nothing enforced, GET /v1/versions/:id/shadow', async () => {
+      const active = Number((await t.api('vera', 'GET', '/v1/versions?status=active')).json.versions[0].id);
+      const tco = await version(TCO + '# the shadow run\n', 'lab emulation of the 2021 rule');
+      model.tco.add(tco);
+      const before = boxes.map((b) => b.bundle);
+      // threshold 6 at 0.5 s: the stage runs ≥ 3 s, long enough to read the aggregated shadow results
+      const r = await t.api('alice', 'POST', '/v1/rollouts', { version_id: tco, plan: SHADOW_PLAN(30, 6) });
+      assert.equal(r.status, 201, JSON.stringify(r.json));
+      let sh: any = null;
+      for (const end = Date.now() + 20_000; Date.now() < end;) {
+        sh = (await t.api('vera', 'GET', `/v1/versions/${tco}/shadow`)).json;
+        if (sh.nodes.length === 3 && sh.changed.length) break;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.deepEqual(
+        sh.nodes.map((n: any) => n.node),
+        ['box-a', 'box-b', 'box-c'],
+        JSON.stringify(sh),
+      );
+      assert.ok(sh.diff, 'the offline diff is beside the shadow results');
+      // by hand: of MIX, reddit.com, www.microsoft.com and t.co contain "t.co" (allow → throttle); the
+      // version has no block-list, so bad.example would no longer be blocked (block → allow)
+      assert.equal(sh.changed.length, 2, JSON.stringify(sh.changed));
+      const un = sh.changed[1];
+      assert.deepEqual([un.rule_id, un.from, un.to], ['block-list', 'block', 'allow']);
+      assert.deepEqual(
+        un.top.map((x: any) => x.name),
+        ['bad.example'],
+      );
+      const ch = sh.changed[0];
+      assert.deepEqual([ch.rule_id, ch.from, ch.to], ['tco', 'allow', 'throttle']);
+      assert.deepEqual(ch.top.map((x: any) => x.name).sort(), ['reddit.com', 't.co', 'www.microsoft.com']);
+      assert.equal(new Set(ch.top.map((x: any) => x.count)).size, 1, 'each name once per report per box');
+      assert.equal(ch.flows, 3 * ch.top[0].count);
+      assert.equal(sh.shadow.throttle, ch.flows);
+      assert.equal(sh.active.throttle, 0);
+      assert.equal(sh.active.block, un.flows);
+      assert.equal(un.flows * 3, ch.flows);
+      assert.equal(sh.shadow.flows, sh.active.flows);
+      assert.equal(sh.shadow.flows, 2 * ch.flows, '3 of the 6 names of each report');
+
+      const done = await until(r.json.id, ['succeeded', 'rolled_back', 'aborted', 'failed']);
+      assert.equal(done.state, 'failed', JSON.stringify(done));
+      assert.match(
+        done.reason,
+        /analysis failed at stage shadow: (pattern_flows|blocked_share|changed_share) on box-[abc]/,
+      );
+      assert.equal(done.stages[0].state, 'failed');
+      assert.equal(done.stages[1].state, 'pending');
+      assert.equal((await t.api('vera', 'GET', `/v1/versions/${tco}`)).json.status, 'failed');
+      assert.equal((await t.api('vera', 'GET', `/v1/versions/${active}`)).json.status, 'active');
+      const rows = (await t.api('vera', 'GET', '/v1/audit?limit=5000')).json.rows;
+      const start = rows.find((y: any) => y.target === `rollout:${r.json.id}`).seq;
+      const mine = rows
+        .filter(
+          (x: any) =>
+            x.target === `rollout:${r.json.id}` || (x.action.startsWith('bundle.') && x.seq > start),
+        )
+        .map((x: any) => x.action);
+      assert.deepEqual(mine, [
+        'rollout.start',
+        'bundle.shadow',
+        'rollout.stage',
+        'rollout.analysis_failed',
+        'rollout.fail',
+        'bundle.resign',
+      ]);
+      const af = JSON.parse(
+        rows.find((x: any) => x.action === 'rollout.analysis_failed' && x.target === `rollout:${r.json.id}`)
+          .after,
+      );
+      assert.match(af.metric, /^(pattern_flows|blocked_share|changed_share)$/);
+      // every box evaluated the version in shadow, none enforced it, all are back on the fleet bundle
+      const m = verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      assert.equal(m.kind, 'resign');
+      assert.equal(m.policy_version, active);
+      assert.ok(!m.shadow);
+      for (const [i, b] of boxes.entries()) {
+        const end = Date.now() + 10_000;
+        while (b.bundle !== m.version && Date.now() < end) await new Promise((res) => setTimeout(res, 50));
+        assert.equal(b.bundle, m.version, b.name);
+        assert.ok(b.bundle > before[i]);
+        assert.equal(b.shadowV, null, b.name);
+        assert.ok(b.shadowSeen.has(tco), `${b.name} evaluated the version in shadow`);
+        assert.ok(!b.seen.has(tco), `${b.name} never enforced it`);
+      }
+    });
+
+    test('a good version passes the shadow stage, then the enforced stages', async () => {
+      const v = await version(block(['bad.example', 'shadowok.example']));
+      model.blocked.set(v, ['bad.example', 'shadowok.example']);
+      const r = await t.api('alice', 'POST', '/v1/rollouts', { version_id: v, plan: SHADOW_PLAN(1.5) });
+      assert.equal(r.status, 201, JSON.stringify(r.json));
+      const done = await until(r.json.id, ['succeeded', 'rolled_back', 'aborted', 'failed']);
+      assert.equal(done.state, 'succeeded', JSON.stringify(done.samples.filter((s: any) => !s.pass)));
+      assert.deepEqual(
+        done.stages.map((s: any) => [s.name, s.mode, s.state, s.nodes]),
+        [
+          ['shadow', 'shadow', 'passed', ['box-a', 'box-b', 'box-c']],
+          ['canary', 'enforce', 'passed', ['box-a']],
+          ['all', 'enforce', 'passed', ['box-a', 'box-b', 'box-c']],
+        ],
+      );
+      const shadowMetrics = new Set(done.samples.filter((s: any) => s.stage === 0).map((s: any) => s.metric));
+      assert.deepEqual([...shadowMetrics].sort(), [
+        'blocked_share',
+        'changed_share',
+        'pattern_flows',
+        'protected_hits',
+      ]);
+      assert.equal((await t.api('vera', 'GET', `/v1/versions/${v}`)).json.status, 'active');
+      const m = verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      assert.equal(m.kind, 'publish');
+      assert.equal(m.policy_version, v);
+      for (const b of boxes) {
+        const end = Date.now() + 10_000;
+        while (b.bundle !== m.version && Date.now() < end) await new Promise((res) => setTimeout(res, 50));
+        assert.equal(b.policy, v, b.name);
+        assert.ok(b.shadowSeen.has(v), `${b.name} evaluated the version in shadow first`);
+      }
     });
 
     test('a canary that stops reporting fails on no_data', async () => {

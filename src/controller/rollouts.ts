@@ -8,6 +8,12 @@
  * the version fleet-wide. All state is in the database and every orchestrator tick runs in one
  * transaction under an advisory lock, so one replica orchestrates at a time and another continues
  * when it dies (and a restarted PostgreSQL only costs the ticks that failed).
+ * A shadow stage gives its nodes a `shadow` bundle: the previous (active) content plus the new
+ * version as `shadow`, evaluated but not enforced; the analysis judges the shadow side against the
+ * active side of the same reports. When it ends (passed or failed) its nodes go back to the fleet
+ * content through a new, higher re-signed fleet bundle (boxes refuse a lower bundle number); a failed
+ * shadow stage marks the version failed (rollout state `failed`) without a rollback bundle, since
+ * nothing was enforced.
  */
 import { appendAudit } from './audit.js';
 import { buildBundle, type Manifest } from './bundles.js';
@@ -27,7 +33,7 @@ interface Work {
   /** node\0metric → consecutive failing samples */
   streak: Record<string, number>;
   /** stage index → when it started and ended (ms) */
-  stages: { started: number | null; ended: number | null; nodes: string[] }[];
+  stages: { started: number | null; ended: number | null; nodes: string[]; bundle?: number }[];
 }
 
 const conflict = (code: string, m: string) => new ApiError(409, code, m);
@@ -38,12 +44,6 @@ export async function startRollout(ctx: Ctx, body: unknown, actor: string): Prom
   if (!Number.isInteger(o.version_id))
     throw badRequest('version_id', 'required: the approved version to roll out');
   const plan = o.plan === undefined || o.plan === null ? defaultPlan() : parsePlan(o.plan);
-  if (plan.stages.some((s) => s.mode === 'shadow'))
-    throw new ApiError(
-      400,
-      'ERR_PLAN',
-      'plan: stages[].mode: shadow stages need the manifest shadow field (h-shadow); not available in this build',
-    );
   const id = await ctx.db.tx(async (q) => {
     if (ctx.db.kind === 'postgres') await q.run('SELECT pg_advisory_xact_lock(727010)');
     const v = await q.get<{ status: string }>(
@@ -108,6 +108,7 @@ export async function getRollout(q: Queryable, id: number, samples = true): Prom
     plan,
     stages: plan.stages.map((s, i) => ({
       name: s.name,
+      mode: s.mode,
       select: s.select,
       bake_s: s.bake_s,
       state:
@@ -121,6 +122,7 @@ export async function getRollout(q: Queryable, id: number, samples = true): Prom
       started: work.stages[i].started,
       ended: work.stages[i].ended,
       nodes: work.stages[i].nodes,
+      bundle: work.stages[i].bundle ?? (s.mode === 'enforce' ? outBundle(r) : null),
     })),
   };
   if (samples) {
@@ -190,7 +192,7 @@ async function revert(
   ctx: Ctx,
   q: Queryable,
   id: number,
-  state: 'aborted' | 'rolled_back',
+  state: 'aborted' | 'rolled_back' | 'failed',
   reason: string,
   actor: string,
   failed: Sample | null,
@@ -220,17 +222,18 @@ async function revert(
   );
   await appendAudit(ctx.db, q, {
     actor,
-    action: state === 'aborted' ? 'rollout.abort' : 'rollout.rollback',
+    action: state === 'aborted' ? 'rollout.abort' : state === 'failed' ? 'rollout.fail' : 'rollout.rollback',
     target: `rollout:${id}`,
     before: { version: Number(r.version_id), nodes: took.map((t) => t.node) },
     after: { version: Number(r.prev_version_id), reason },
   });
-  if (took.length || r.bundle_version !== null) {
+  if (r.bundle_version !== null) {
+    // some node may enforce the version: the previous content as a rollback bundle
     const b = await buildBundle(ctx, q, Number(r.prev_version_id), 'rollback', actor);
     await q.run('UPDATE versions SET bundle_version = $1 WHERE id = $2', [b.version, r.prev_version_id]);
-  }
+  } else if (took.length) await resignFleet(ctx, q, Number(r.prev_version_id)); // only shadow nodes
   await q.run('DELETE FROM node_bundles WHERE rollout_id = $1', [id]);
-  if (failed || state === 'rolled_back')
+  if (failed || state !== 'aborted')
     await q.run("UPDATE versions SET status = 'failed', ended_at = $1 WHERE id = $2", [now, r.version_id]);
   await q.run('UPDATE rollouts SET state = $1, reason = $2, updated_at = $3 WHERE id = $4', [
     state,
@@ -238,6 +241,14 @@ async function revert(
     now,
     id,
   ]);
+}
+
+const outBundle = (r: Row) => (r.bundle_version === null ? null : Number(r.bundle_version));
+
+/** A new, higher fleet bundle with the active content: nodes leaving a shadow assignment take it. */
+async function resignFleet(ctx: Ctx, q: Queryable, prev: number): Promise<void> {
+  const b = await buildBundle(ctx, q, prev, 'resign', 'controller');
+  await q.run('UPDATE versions SET bundle_version = $1 WHERE id = $2', [b.version, prev]);
 }
 
 function selectNodes(stage: Stage, nodes: { name: string; labels: Record<string, string> }[]): string[] {
@@ -288,6 +299,43 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
       ...params,
     ]);
 
+  const prevVersion = Number(r.prev_version_id);
+  const enforced = new Set(
+    work.stages.slice(0, si).flatMap((s, i) => (plan.stages[i].mode === 'enforce' ? s.nodes : [])),
+  );
+  if (ws.started === null && stage.mode === 'shadow') {
+    // enter a shadow stage: the selected nodes not already enforcing the version get the active
+    // content with the version as shadow
+    const sb = (
+      await buildBundle(ctx, q, prevVersion, 'shadow', 'controller', {
+        shadow: version,
+        rollout: { id, stage: si },
+      })
+    ).version;
+    ws.bundle = sb;
+    const nodes = (
+      await q.all<{ name: string; labels: string }>('SELECT name, labels FROM nodes ORDER BY name')
+    ).map((n) => ({ name: n.name, labels: JSON.parse(n.labels || '{}') as Record<string, string> }));
+    ws.nodes = selectNodes(stage, nodes)
+      .filter((n) => !enforced.has(n))
+      .sort();
+    for (const n of ws.nodes) {
+      work.prev[n] = null;
+      await q.run(
+        'INSERT INTO node_bundles (node, bundle, rollout_id) VALUES ($1,$2,$3) ON CONFLICT (node) DO UPDATE SET bundle = excluded.bundle, rollout_id = excluded.rollout_id',
+        [n, sb, id],
+      );
+    }
+    ws.started = now;
+    await appendAudit(ctx.db, q, {
+      actor: 'controller',
+      action: 'rollout.stage',
+      target: `rollout:${id}`,
+      after: { stage: si, name: stage.name, mode: 'shadow', nodes: ws.nodes, bundle: sb },
+    });
+    await save(', last_sample = $4', [now]);
+    return;
+  }
   if (ws.started === null) {
     // enter the stage: the selected nodes (cumulative) are given the version's stage bundle
     if (bundle === null) {
@@ -298,7 +346,7 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
     const nodes = (
       await q.all<{ name: string; labels: string }>('SELECT name, labels FROM nodes ORDER BY name')
     ).map((n) => ({ name: n.name, labels: JSON.parse(n.labels || '{}') as Record<string, string> }));
-    const already = new Set(work.stages.slice(0, si).flatMap((s) => s.nodes));
+    const already = enforced;
     ws.nodes = [...new Set([...already, ...selectNodes(stage, nodes)])].sort();
     for (const n of ws.nodes) {
       if (already.has(n)) continue;
@@ -340,7 +388,13 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
         prev: work.prev[n] ?? null,
         now: fresh,
       });
-      if (fresh && fresh.policy_version === version) work.prev[n] = fresh;
+      if (
+        fresh &&
+        (stage.mode === 'shadow'
+          ? fresh.shadow_version === version && fresh.policy_version === prevVersion
+          : fresh.policy_version === version)
+      )
+        work.prev[n] = fresh;
       samples.push(...s);
     }
     if (!ws.nodes.length)
@@ -370,7 +424,7 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
         ctx,
         q,
         id,
-        'rolled_back',
+        stage.mode === 'shadow' && bundle === null ? 'failed' : 'rolled_back',
         `analysis failed at stage ${stage.name}: ${failed.metric} on ${failed.node} = ${failed.value} (baseline ${failed.baseline}, limit +${failed.threshold})`,
         'controller',
         failed,
@@ -387,12 +441,17 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
     if (!Number(passed?.n)) return;
     ws.ended = now;
     work.streak = {};
+    if (stage.mode === 'shadow') {
+      // the shadow nodes go back to the fleet content (a higher bundle than their shadow one)
+      await q.run('DELETE FROM node_bundles WHERE rollout_id = $1 AND bundle = $2', [id, ws.bundle]);
+      await resignFleet(ctx, q, prevVersion);
+    }
     if (si + 1 < plan.stages.length) {
       await save(', stage = $4', [si + 1]);
       return;
     }
     // the last stage passed: the version becomes the fleet's active version (a new, higher bundle)
-    const prev = Number(r.prev_version_id);
+    const prev = prevVersion;
     await q.run(
       "UPDATE versions SET status = 'superseded', ended_at = $1 WHERE id = $2 AND status = 'active'",
       [now, prev],

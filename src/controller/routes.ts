@@ -28,6 +28,7 @@ import {
   versionOut,
 } from './versions.js';
 import { why } from './why.js';
+import { shadowResults } from './shadow-results.js';
 import { emergencyStop } from './emergency.js';
 import { controlRollout, getRollout, intendedBundle, listRollouts, startRollout } from './rollouts.js';
 import { currentBundle } from './bundles.js';
@@ -353,6 +354,14 @@ export const ROUTES: Route[] = [
     need: 'viewer',
     summary: 'a version with its findings, diff, approvals and override',
     handler: async (ctx, c) => versionOut(ctx.db, intParam(c, 'id')),
+  },
+  {
+    method: 'GET',
+    path: '/v1/versions/:id/shadow',
+    need: 'viewer',
+    summary:
+      'shadow results of a version aggregated over the nodes evaluating it (counters, per-rule changed flows with top names) beside its offline diff',
+    handler: async (ctx, c) => shadowResults(ctx.db, intParam(c, 'id')),
   },
   {
     method: 'GET',
