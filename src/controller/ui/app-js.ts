@@ -147,7 +147,7 @@ pages.overview = async () => {
     if (!tr) continue;
     flows += tr.flows || 0; failOpen += tr.fail_open || 0;
     for (const k of Object.keys(byAction)) byAction[k] += (tr.by_action && tr.by_action[k]) || 0;
-    for (const p of tr.pattern_top || []) top.set(p.rule_id, (top.get(p.rule_id) || 0) + p.count);
+    for (const p of tr.pattern_top || []) { const k = p.rule_id + '\u0000' + p.action + '\u0000' + p.name; top.set(k, (top.get(k) || 0) + p.count); }
   }
   state.history.push([Date.now(), { ...byAction }]);
   if (state.history.length > 720) state.history.shift();
@@ -166,7 +166,7 @@ pages.overview = async () => {
     table('Active version per box', [['Box', (x) => x.name], ['Bundle', (x) => num(x.active_version), 'num'], ['Drift', (x) => x.drift ? mark(false, 'drift') : mark(true, 'current')], ['Last seen', (x) => ago(x.last_seen)]], nodes),
     bars('Flows by action (' + num(flows) + ' flows since the counters began)', Object.entries(byAction), (v) => num(v) + ' flows'),
     lines('Verdicts over time (this page, sampled every refresh)', Object.keys(byAction).map((k) => ({ label: k, points: state.history.map((p) => [p[0], p[1][k]]) })), (v) => num(Math.round(v * 10) / 10) + ' flows'),
-    table('Top pattern rules', [['Rule', (x) => x[0]], ['Flows', (x) => num(x[1]), 'num']], [...top.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10)),
+    table('Top pattern matches', [['Rule', (x) => x[0].split('\u0000')[0]], ['Action', (x) => x[0].split('\u0000')[1]], ['Name', (x) => x[0].split('\u0000')[2]], ['Flows', (x) => num(x[1]), 'num']], [...top.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10)),
   ];
 };
 
@@ -275,16 +275,16 @@ pages.rollouts = async (args) => {
     out.push(h('h3', { 'data-testid': 'rollout-title' }, 'Rollout #' + r.id + ': ' + r.state), r.reason ? h('p', { 'data-testid': 'rollout-reason', class: r.state === 'rolled_back' || r.state === 'failed' ? 'bad' : null }, 'Reason: ' + r.reason) : null);
     const ctl = h('div', { role: 'group', 'aria-label': 'Rollout controls' });
     const btn = (verb, ok) => ok && can('approver') ? ctl.append(h('button', { type: 'button', onclick: () => act(verb, () => api('POST', '/v1/rollouts/' + r.id + '/' + verb, { reason: 'from the dashboard' })) }, verb)) : null;
-    btn('pause', r.state === 'running'); btn('resume', r.state === 'paused'); btn('abort', r.state === 'running' || r.state === 'paused'); btn('rollback', r.state !== 'rolled_back' && r.state !== 'aborted');
+    btn('pause', r.state === 'running'); btn('resume', r.state === 'paused'); btn('abort', r.state === 'running' || r.state === 'paused'); btn('rollback', r.state === 'running' || r.state === 'paused');
     out.push(ctl);
     const stages = r.stages || [];
-    out.push(table('Stages', [['Stage', (st) => st.name || st.index || st.stage], ['State', (st) => stateMark(st.state)], ['Nodes', (st) => (st.nodes || []).join(', ')], ['Bake', (st) => st.bake_s !== undefined ? st.bake_s + ' s' : st.bake_ms !== undefined ? Math.round(st.bake_ms / 1000) + ' s' : ''], ['Started', (st) => when(st.started || st.started_at)], ['Ended', (st) => when(st.ended || st.ended_at)]], stages));
-    const samples = r.samples || stages.flatMap((st) => st.samples || []);
+    out.push(table('Stages', [['Stage', (st) => st.name], ['State', (st) => stateMark(st.state)], ['Nodes', (st) => (st.nodes || []).join(', ')], ['Bake', (st) => st.bake_s + ' s'], ['Started', (st) => st.started ? when(st.started) : ''], ['Ended', (st) => st.ended ? when(st.ended) : '']], stages));
+    const samples = r.samples || [];
     const metrics = [...new Set(samples.map((x) => x.metric))];
     for (const m of metrics) {
       const ms = samples.filter((x) => x.metric === m);
       const nodesOf = [...new Set(ms.map((x) => x.node))];
-      out.push(lines('Metric ' + m + ' against its threshold', nodesOf.map((nd) => ({ label: nd, points: ms.filter((x) => x.node === nd).map((x) => [Date.parse(x.at) || Number(x.at), Number(x.value)]) })), (v) => String(Math.round(v * 1000) / 1000), Number(ms[0].threshold)));
+      out.push(lines('Metric ' + m + ' against its threshold', nodesOf.map((nd) => ({ label: nd, points: ms.filter((x) => x.node === nd).map((x) => [typeof x.at === 'number' ? x.at : Date.parse(x.at), Number(x.value)]) })), (v) => String(Math.round(v * 1000) / 1000), Number(ms[0].threshold)));
     }
     out.push(table('Analysis samples', [['At', (x) => typeof x.at === 'number' ? when(x.at) : x.at], ['Node', (x) => x.node], ['Metric', (x) => x.metric], ['Value', (x) => num(x.value), 'num'], ['Baseline', (x) => num(x.baseline), 'num'], ['Threshold', (x) => num(x.threshold), 'num'], ['Result', (x) => mark(x.pass, x.pass ? 'pass' : 'FAIL')], ['Names', (x) => (x.names || []).slice(0, 5).join(', ')]], samples.slice(-200)));
   }
