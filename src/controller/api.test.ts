@@ -69,6 +69,7 @@ const EXPECTED: Record<string, 'public' | 'node' | 'viewer' | 'editor' | 'approv
   'POST /v1/versions': 'editor',
   'GET /v1/versions/:id': 'viewer',
   'GET /v1/versions/:id/export': 'viewer',
+  'GET /v1/versions/:id/shadow': 'viewer',
   'POST /v1/versions/:id/submit': 'editor',
   'POST /v1/versions/:id/approve': 'approver',
   'POST /v1/versions/:id/override': 'admin',
@@ -89,6 +90,7 @@ const EXPECTED: Record<string, 'public' | 'node' | 'viewer' | 'editor' | 'approv
   'GET /v1/keys': 'viewer',
   'GET /v1/bundle': 'node',
   'GET /v1/blobs/:sha256': 'node',
+  'GET /v1/deltas/:from/:to': 'node',
   'POST /v1/status': 'node',
   'GET /v1/nodes': 'viewer',
 };
