@@ -104,6 +104,8 @@ export class Flow {
     this.http = null;
     this.dns = null;
     this.anomalies = null;
+    this.firstLen = -1;
+    this.firstHead = '';
     this.user = null;
   }
 
