@@ -9,9 +9,12 @@ import { makeDelta } from '../bundle/delta.js';
 import type { Queryable } from './db.js';
 
 const CACHE_MAX = 16;
-const cache = new Map<string, Buffer | null>();
+/** One cache per database handle: two controllers in one process never share deltas. */
+const caches = new WeakMap<Queryable, Map<string, Buffer | null>>();
 
 export async function deltaBetween(q: Queryable, from: string, to: string): Promise<Buffer | null> {
+  let cache = caches.get(q);
+  if (!cache) caches.set(q, (cache = new Map()));
   const key = `${from}-${to}`;
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
