@@ -48,7 +48,11 @@ function listenerEvent(t: TestController, which: 'newListener' | 'removeListener
 }
 
 /** Resolves after `n` bundle listeners were added / removed. */
-function listenerEvents(t: TestController, which: 'newListener' | 'removeListener', n: number): Promise<void> {
+function listenerEvents(
+  t: TestController,
+  which: 'newListener' | 'removeListener',
+  n: number,
+): Promise<void> {
   const ev = t.run.ctx.events;
   let seen = 0;
   return new Promise((resolve) => {
