@@ -112,7 +112,8 @@ test('a shadow bundle: tampered shadow file refused; good one evaluated beside t
     bad[bad.length - 2] ^= 0x01;
     await rig.db.run('UPDATE blobs SET data = $1 WHERE sha256 = $2', [bad, victim]);
     const refused = nextEvent<{ reason: string; message: string; bundle: number }>(agent, 'refused');
-    const b2 = (await signBundle(rig.run.ctx, vA, 'shadow', 'test', { shadow: vB })).version;
+    // kind 'publish': a 'shadow' bundle is a rollout's per-node assignment (not the fleet bundle); here the fleet bundle itself carries the shadow
+    const b2 = (await signBundle(rig.run.ctx, vA, 'publish', 'test', { shadow: vB })).version;
     const r = await refused;
     assert.equal(r.reason, 'file');
     assert.equal(r.bundle, b2);
@@ -123,7 +124,7 @@ test('a shadow bundle: tampered shadow file refused; good one evaluated beside t
 
     // the good shadow bundle: applied as one version pair
     const activated = nextEvent<number>(agent, 'activated');
-    const sb = await signBundle(rig.run.ctx, vA, 'shadow', 'test', {
+    const sb = await signBundle(rig.run.ctx, vA, 'publish', 'test', {
       shadow: vB,
       rollout: { id: 7, stage: 0 },
     });
