@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import {
   checkManifestFiles,
+  checkSections,
   MAX_BUNDLE_BYTES,
   MAX_BUNDLE_FILES,
   verifyFile,
@@ -70,4 +71,19 @@ test('verifyFile over every file of a large manifest is linear', () => {
   for (const f of files) verifyFile(m, f.name, data);
   assert.ok(reads <= 2 * n, `${reads} name reads for ${n} files`);
   assert.throws(() => verifyFile(m, 'lists/none.txt', data), /not in the manifest/);
+});
+
+test('manifest rollout section: {id, stage} integers, optional report_every_s within 0.5..3600 s', () => {
+  const m = (rollout: unknown) => ({ rollout }) as unknown as Manifest;
+  checkSections(m(null));
+  checkSections(m({ id: 1, stage: 0 }));
+  checkSections(m({ id: 1, stage: 2, report_every_s: 0.5 }));
+  const bad = (r: unknown, re: RegExp) =>
+    assert.throws(
+      () => checkSections(m(r)),
+      (e: Error & { code?: string }) => e.code === 'ERR_BUNDLE_FORMAT' && re.test(e.message),
+    );
+  bad({ id: '1', stage: 0 }, /manifest rollout: must be \{id, stage\}/);
+  for (const v of [0.1, 0, -5, 3601, '5', null, Number.NaN])
+    bad({ id: 1, stage: 0, report_every_s: v }, /rollout\.report_every_s: must be 0\.5\.\.3600/);
 });

@@ -39,8 +39,12 @@ export interface Manifest {
   kind: 'publish' | 'resign' | 'rollback' | 'emergency' | 'stage' | 'shadow';
   /** Absent or null: no shadow evaluation (a bundle without it behaves as before). */
   shadow?: ShadowSection | null;
-  /** The rollout and stage this bundle was built for (informational; absent or null: none). */
-  rollout?: { id: number; stage: number } | null;
+  /**
+   * The rollout and stage this bundle was built for (absent or null: none). `report_every_s`, when
+   * present, is how often the rollout's analysis samples: a box holding the bundle sends its status
+   * report at least that often, so every analysis window has a report of its own.
+   */
+  rollout?: { id: number; stage: number; report_every_s?: number } | null;
   policy_version: number;
   created: string;
   expires: string;
@@ -227,7 +231,7 @@ export function checkManifestFiles(files: readonly FileMeta[]): void {
 const byName = new WeakMap<readonly FileMeta[], Map<string, FileMeta>>();
 
 /** The optional `shadow` and `rollout` sections, when present, are well-formed (else refused whole). */
-function checkSections(m: Manifest): void {
+export function checkSections(m: Manifest): void {
   const s = m.shadow as unknown;
   if (s !== undefined && s !== null) {
     const o = s as Partial<ShadowSection>;
@@ -245,9 +249,15 @@ function checkSections(m: Manifest): void {
   }
   const r = m.rollout as unknown;
   if (r !== undefined && r !== null) {
-    const o = r as { id?: unknown; stage?: unknown };
+    const o = r as { id?: unknown; stage?: unknown; report_every_s?: unknown };
     if (typeof o !== 'object' || !Number.isInteger(o.id) || !Number.isInteger(o.stage))
       throw new BundleError('ERR_BUNDLE_FORMAT', 'manifest rollout: must be {id, stage} integers or null');
+    const e = o.report_every_s;
+    if (e !== undefined && !(typeof e === 'number' && e >= 0.5 && e <= 3600))
+      throw new BundleError(
+        'ERR_BUNDLE_FORMAT',
+        'manifest rollout.report_every_s: must be 0.5..3600 seconds',
+      );
   }
 }
 

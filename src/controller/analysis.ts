@@ -9,8 +9,8 @@
  * predicts (the collateral signal: it depends neither on the version's diff nor on an override),
  * protected names hit, fail-open events, worker restarts; in a shadow stage, instead of the last two,
  * `changed_share`: the share of the window's flows whose verdict would change to block or throttle
- * (from `shadow.changed[]`), limited like blocked_share. No report, a report for another version, or
- * no new flows in the window is the metric `no_data`, and fails.
+ * (from `shadow.changed[]`), limited like blocked_share. No report on the version for longer than
+ * the grace ({@link graceMs}), or a report with no new flows, is the metric `no_data`, and fails.
  */
 import type { Limits } from './rollout-plan.js';
 
@@ -41,6 +41,8 @@ export interface Traffic extends SideCounters {
   fail_open: number;
   worker_restarts: number;
   shadow: (SideCounters & { changed?: unknown[] }) | null;
+  /** how often the box sends its status report (seconds; absent from older boxes) */
+  report_every_s?: number;
 }
 
 export interface Sample {
@@ -93,6 +95,16 @@ export interface AnalyzeInput {
   prev: Traffic | null;
   /** the latest report in the window, or null when the box did not report */
   now: Traffic | null;
+}
+
+/**
+ * How long a box may go without a report on the version before its silence is `no_data`: three
+ * analysis intervals, or three of the box's own report intervals when it reports less often (a box
+ * reporting every 30 s is not silent between two 5 s samples; its window is simply longer).
+ */
+export function graceMs(intervalS: number, last: Traffic | null): number {
+  const every = typeof last?.report_every_s === 'number' && last.report_every_s > 0 ? last.report_every_s : 0;
+  return 3000 * Math.max(intervalS, every);
 }
 
 /** One sample per metric for one box and one window. */

@@ -31,7 +31,7 @@ export interface BundleExtras {
   /** A version id the boxes evaluate in shadow beside `policyVersion` (never enforced). */
   shadow?: number | null;
   /** The rollout and stage the bundle is built for (h-rollout's orchestration decides). */
-  rollout?: { id: number; stage: number } | null;
+  rollout?: { id: number; stage: number; report_every_s?: number } | null;
 }
 
 /**
@@ -123,7 +123,14 @@ export async function buildBundle(
     trust_version: trust.version,
   };
   if (shadow) m.shadow = shadow;
-  if (extras.rollout) m.rollout = { id: extras.rollout.id, stage: extras.rollout.stage };
+  if (extras.rollout)
+    m.rollout = {
+      id: extras.rollout.id,
+      stage: extras.rollout.stage,
+      ...(extras.rollout.report_every_s !== undefined
+        ? { report_every_s: extras.rollout.report_every_s }
+        : {}),
+    };
   const text = JSON.stringify(m);
   await q.run(
     'INSERT INTO bundles (version, policy_version, kind, manifest, signature, keyid, trust_version, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)',

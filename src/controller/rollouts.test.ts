@@ -83,6 +83,11 @@ class Box {
   /** rule\0from\0to → flows and names whose verdict the shadow would change */
   private changed = new Map<string, { flows: number; top: Map<string, number> }>();
   private timer: NodeJS.Timeout | null = null;
+  /** ms between two reports; `announce` puts it in the report as a box does (report_every_s) */
+  periodMs = 150;
+  announce = false;
+  /** the `rollout` sections of the bundles it took */
+  rolloutSections: unknown[] = [];
   constructor(
     private t: TestController,
     readonly name: string,
@@ -109,6 +114,7 @@ class Box {
     if (b.status === 200) {
       const m = verifyBundle(env(b.json), this.t.rootPublicPem, { minVersion: this.bundle + 1 });
       this.bundle = m.version;
+      if (m.rollout) this.rolloutSections.push(m.rollout);
       const sv = m.shadow?.policy_version ?? null;
       if (m.policy_version !== this.policy || sv !== this.shadowV) {
         this.policy = m.policy_version;
@@ -156,6 +162,7 @@ class Box {
         ...counters(c),
         fail_open: 0,
         worker_restarts: 0,
+        ...(this.announce ? { report_every_s: this.periodMs / 1000 } : {}),
         shadow:
           this.shadowV === null
             ? null
@@ -198,7 +205,7 @@ class Box {
       this.once()
         .catch(() => {})
         .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(loop, 150);
+          if (!this.stopped) this.timer = setTimeout(loop, this.periodMs);
         });
     };
     loop();
@@ -511,6 +518,49 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.match(done.reason, /no_data on box-a/);
       boxes[0].stopped = false;
       boxes[0].start();
+    });
+
+    test('a canary reporting less often than the analysis interval is sampled per report, not failed on no_data', async () => {
+      // a real box reports every 30 s by default; here every 2 s against a 0.5 s interval
+      const v = await version(block(['bad.example', 'slow.example']));
+      model.blocked.set(v, ['bad.example', 'slow.example']);
+      const b = boxes[0];
+      b.periodMs = 2000;
+      b.announce = true;
+      try {
+        // the baseline report must carry the box's cadence
+        const end = Date.now() + 10_000;
+        let seen: any = null;
+        while (Date.now() < end) {
+          seen = (await t.api('vera', 'GET', '/v1/nodes')).json.nodes.find((n: any) => n.name === b.name);
+          if (seen?.traffic?.report_every_s === 2) break;
+          await new Promise((res) => setTimeout(res, 100));
+        }
+        assert.equal(seen?.traffic?.report_every_s, 2);
+        const plan = {
+          stages: [
+            {
+              name: 'canary',
+              select: { labels: { tier: 'canary' } },
+              bake_s: 5,
+              analysis: { interval_s: 0.5, threshold: 2 },
+            },
+          ],
+        };
+        const r = await t.api('alice', 'POST', '/v1/rollouts', { version_id: v, plan });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        const done = await until(r.json.id, ['succeeded', 'rolled_back', 'aborted']);
+        assert.equal(done.state, 'succeeded', JSON.stringify(done.samples.filter((s: any) => !s.pass)));
+        assert.equal(done.samples.filter((s: any) => s.metric === 'no_data').length, 0);
+        // one sample set per report, not per interval: 5 s of bake at 2 s a report
+        const windows = new Set(done.samples.map((s: any) => s.at));
+        assert.ok(windows.size >= 2 && windows.size <= 5, `${windows.size} windows`);
+        // the stage bundle asked its boxes for a report every interval
+        assert.deepEqual(b.rolloutSections.at(-1), { id: r.json.id, stage: 0, report_every_s: 0.5 });
+      } finally {
+        b.periodMs = 150;
+        b.announce = false;
+      }
     });
 
     test('pause holds the stage, resume continues, abort gives the canary the old content back', async () => {

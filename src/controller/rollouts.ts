@@ -20,7 +20,7 @@ import { buildBundle, type Manifest } from './bundles.js';
 import type { Ctx } from './context.js';
 import type { Queryable, Row } from './db.js';
 import { ApiError, badRequest, notFound } from './errors.js';
-import { analyze, judge, type Sample, type Traffic } from './analysis.js';
+import { analyze, graceMs, judge, type Sample, type Traffic } from './analysis.js';
 import { defaultPlan, parsePlan, type Plan, type Stage } from './rollout-plan.js';
 import { activeVersionId } from './versions.js';
 
@@ -30,11 +30,16 @@ interface Work {
   baseline: Record<string, Traffic | null>;
   /** node → the report at the start of the current sample window */
   prev: Record<string, Traffic | null>;
+  /** node → last_seen (ms) of the latest report analysed in this stage (absent: the stage start) */
+  seen?: Record<string, number>;
   /** node\0metric → consecutive failing samples */
   streak: Record<string, number>;
   /** stage index → when it started and ended (ms) */
   stages: { started: number | null; ended: number | null; nodes: string[]; bundle?: number }[];
 }
+
+/** The report interval a rollout's bundles ask of their boxes: its shortest analysis interval. */
+const reportEvery = (plan: Plan) => Math.min(...plan.stages.map((s) => s.analysis.interval_s));
 
 const conflict = (code: string, m: string) => new ApiError(409, code, m);
 const ACTIVE = ['running', 'paused'];
@@ -309,7 +314,7 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
     const sb = (
       await buildBundle(ctx, q, prevVersion, 'shadow', 'controller', {
         shadow: version,
-        rollout: { id, stage: si },
+        rollout: { id, stage: si, report_every_s: reportEvery(plan) },
       })
     ).version;
     ws.bundle = sb;
@@ -321,6 +326,7 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
       .sort();
     for (const n of ws.nodes) {
       work.prev[n] = null;
+      delete (work.seen ??= {})[n];
       await q.run(
         'INSERT INTO node_bundles (node, bundle, rollout_id) VALUES ($1,$2,$3) ON CONFLICT (node) DO UPDATE SET bundle = excluded.bundle, rollout_id = excluded.rollout_id',
         [n, sb, id],
@@ -340,7 +346,11 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
     // enter the stage: the selected nodes (cumulative) are given the version's stage bundle
     if (bundle === null) {
       // kind 'stage' is part of the manifest contract (bundle/verify, h-shadow)
-      bundle = (await buildBundle(ctx, q, version, 'stage' as Manifest['kind'], 'controller')).version;
+      bundle = (
+        await buildBundle(ctx, q, version, 'stage' as Manifest['kind'], 'controller', {
+          rollout: { id, stage: si, report_every_s: reportEvery(plan) },
+        })
+      ).version;
       await q.run('UPDATE rollouts SET bundle_version = $1 WHERE id = $2', [bundle, id]);
     }
     const nodes = (
@@ -353,6 +363,7 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
       const t = await q.get<{ traffic: string | null }>('SELECT traffic FROM nodes WHERE name = $1', [n]);
       work.baseline[n] = t?.traffic ? (JSON.parse(t.traffic) as Traffic) : null;
       work.prev[n] = null;
+      delete (work.seen ??= {})[n];
       await q.run(
         'INSERT INTO node_bundles (node, bundle, rollout_id) VALUES ($1,$2,$3) ON CONFLICT (node) DO UPDATE SET bundle = excluded.bundle, rollout_id = excluded.rollout_id',
         [n, bundle, id],
@@ -371,31 +382,52 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
   }
   const last = Number(r.last_sample ?? ws.started);
   if (now - last >= stage.analysis.interval_s * 1000) {
+    // one sample per box per window between two of its reports on the version: a box that reports
+    // less often than the interval gives no sample in between, and only a silence longer than the
+    // grace (analysis.graceMs) is no_data
     const samples: Sample[] = [];
+    const seen = (work.seen ??= {});
     for (const n of ws.nodes) {
       const row = await q.get<{ traffic: string | null; last_seen: number }>(
         'SELECT traffic, last_seen FROM nodes WHERE name = $1',
         [n],
       );
-      const fresh =
-        row && Number(row.last_seen) > last && row.traffic ? (JSON.parse(row.traffic) as Traffic) : null;
-      const s = analyze({
-        node: n,
-        mode: stage.mode,
-        version,
-        limits: stage.analysis.limits,
-        baseline: work.baseline[n] ?? null,
-        prev: work.prev[n] ?? null,
-        now: fresh,
-      });
-      if (
-        fresh &&
+      const from = seen[n] ?? ws.started;
+      const t = row?.traffic ? (JSON.parse(row.traffic) as Traffic) : null;
+      const onVersion =
+        !!t &&
         (stage.mode === 'shadow'
-          ? fresh.shadow_version === version && fresh.policy_version === prevVersion
-          : fresh.policy_version === version)
-      )
-        work.prev[n] = fresh;
-      samples.push(...s);
+          ? t.shadow_version === version && t.policy_version === prevVersion
+          : t.policy_version === version);
+      const fresh = row && Number(row.last_seen) > from && onVersion ? t : null;
+      if (!fresh) {
+        if (now - from < graceMs(stage.analysis.interval_s, work.prev[n] ?? work.baseline[n] ?? t)) continue;
+        samples.push(
+          ...analyze({
+            node: n,
+            mode: stage.mode,
+            version,
+            limits: stage.analysis.limits,
+            baseline: null,
+            prev: null,
+            now: null,
+          }),
+        );
+        continue;
+      }
+      seen[n] = Number(row!.last_seen);
+      samples.push(
+        ...analyze({
+          node: n,
+          mode: stage.mode,
+          version,
+          limits: stage.analysis.limits,
+          baseline: work.baseline[n] ?? null,
+          prev: work.prev[n] ?? null,
+          now: fresh,
+        }),
+      );
+      work.prev[n] = fresh;
     }
     if (!ws.nodes.length)
       samples.push({ node: '-', metric: 'no_data', value: 0, baseline: 0, threshold: 1, pass: false });
@@ -439,6 +471,8 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
       [id, si],
     );
     if (!Number(passed?.n)) return;
+    // and every box of the stage was analysed on at least one report of its own in this stage
+    if (!ws.nodes.every((n) => (work.seen?.[n] ?? 0) > (ws.started ?? 0))) return;
     ws.ended = now;
     work.streak = {};
     if (stage.mode === 'shadow') {

@@ -101,6 +101,7 @@ export class FleetAgent extends EventEmitter {
   private readonly abort = new AbortController();
   private loop: Promise<void> | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
+  private statusMs = 0;
   private expiryTimer: NodeJS.Timeout | null = null;
   private reporting: Promise<void> = Promise.resolve();
   private persisting: Promise<void> = Promise.resolve();
@@ -235,7 +236,7 @@ export class FleetAgent extends EventEmitter {
       this.scheduleExpiry();
     }
     this.loop = this.pull();
-    this.statusTimer = setInterval(() => void this.report(), this.o.statusEveryMs ?? 30_000);
+    this.armStatus();
     void this.persisting.then(() => this.report());
   }
 
@@ -418,6 +419,7 @@ export class FleetAgent extends EventEmitter {
       `bundle ${m.version} (policy version ${m.policy_version}, ${m.kind}) active as ${got.held.version.id} (was ${was ?? 'none'})`,
     );
     this.scheduleExpiry();
+    this.armStatus();
     await this.persist(got.held, got.files);
     this.emit('activated', m.version);
     void this.report();
@@ -515,6 +517,26 @@ export class FleetAgent extends EventEmitter {
     if (this.errors.length > MAX_ERRORS) this.errors.splice(0, this.errors.length - MAX_ERRORS);
   }
 
+  /**
+   * The status report interval: `--status-every`, or the held bundle's rollout `report_every_s` when
+   * that is shorter (a rollout's analysis needs a report in every window it samples).
+   */
+  private cadenceMs(): number {
+    const base = this.o.statusEveryMs ?? 30_000;
+    const r = this.held?.manifest.rollout?.report_every_s;
+    return typeof r === 'number' ? Math.min(base, Math.max(500, r * 1000)) : base;
+  }
+
+  /** (Re)start the status timer when the cadence changed (or was never set). */
+  private armStatus(): void {
+    if (this.stopped) return;
+    const ms = this.cadenceMs();
+    if (this.statusTimer && ms === this.statusMs) return;
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    this.statusMs = ms;
+    this.statusTimer = setInterval(() => void this.report(), ms);
+  }
+
   /** The status report (the controller's fields, plus OPA-style bundle detail). */
   status(): Record<string, unknown> {
     const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
@@ -570,6 +592,7 @@ export class FleetAgent extends EventEmitter {
       fail_open: t.fail_open,
       worker_restarts: t.worker_restarts,
       shadow: t.shadow,
+      report_every_s: this.statusMs / 1000,
     };
   }
 

@@ -126,9 +126,9 @@ test('a shadow bundle: tampered shadow file refused; good one evaluated beside t
     const activated = nextEvent<number>(agent, 'activated');
     const sb = await signBundle(rig.run.ctx, vA, 'publish', 'test', {
       shadow: vB,
-      rollout: { id: 7, stage: 0 },
+      rollout: { id: 7, stage: 0, report_every_s: 0.5 },
     });
-    assert.deepEqual(sb.manifest.rollout, { id: 7, stage: 0 });
+    assert.deepEqual(sb.manifest.rollout, { id: 7, stage: 0, report_every_s: 0.5 });
     assert.equal(sb.manifest.shadow?.policy_version, vB);
     assert.equal(await activated, b2 + 1);
     assert.ok(target.version.shadow, 'the applied version carries the shadow');
@@ -144,7 +144,7 @@ test('a shadow bundle: tampered shadow file refused; good one evaluated beside t
       'reported',
       (x) => (x.traffic as { flows?: number } | null)?.flows === 5,
     );
-    void agent.report();
+    // no explicit report: the bundle's rollout asks for one every 0.5 s (--status-every is 60 s here)
     await reported;
     const nodes = await rig.api('root', 'GET', '/v1/nodes');
     const n = nodes.json.nodes.find((x: { name: string }) => x.name === 'box-s');
@@ -155,6 +155,7 @@ test('a shadow bundle: tampered shadow file refused; good one evaluated beside t
     assert.deepEqual(t.by_action, { allow: 4, log: 0, block: 1, throttle: 0 });
     assert.equal(t.pattern_flows, 0, 'suffix rules are not patterns');
     assert.equal(t.fail_open, 0);
+    assert.equal(t.report_every_s, 0.5);
     assert.ok(!Number.isNaN(Date.parse(t.since)));
     assert.deepEqual(t.shadow.by_action, { allow: 1, log: 0, block: 4, throttle: 0 });
     assert.equal(t.shadow.changed.length, 1);
