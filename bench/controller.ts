@@ -10,7 +10,8 @@
  *   time from a publish request to each client holding the new manifest;
  * - "why" lookups per second over HTTP on the 10^6 registry (first lookup builds the matcher).
  * Prints figures next to the targets (ratio = figure / target) and replaces the `## Controller`
- * section of BENCHMARKS.md. Options: --names N --cidrs N --pollers N --lookups N --only sqlite|postgres --no-write.
+ * section of BENCHMARKS.md. Options: --names N --cidrs N --pollers N --lookups N --only sqlite|postgres --no-write
+ * --profile DIR (the controller process runs with --cpu-prof into DIR).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     lookups: { type: 'string', default: '3000' },
     only: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
+    profile: { type: 'string' },
   },
 });
 const N_NAMES = Number(values.names);
@@ -111,6 +113,7 @@ const pct = (a: number[], p: number) => {
 interface Result {
   importNamesS: number;
   importCidrsS: number;
+  healthMaxMs: number;
   submitS: number;
   publishS: number;
   bundleMiB: number;
@@ -155,7 +158,17 @@ async function runBackend(kind: 'sqlite' | 'postgres'): Promise<Result> {
     const port = await freePort();
     child = spawn(
       process.execPath,
-      [MAIN, 'controller', 'serve', ...store, '--listen', `127.0.0.1:${port}`, '--reference', TOP10K],
+      [
+        ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : []),
+        MAIN,
+        'controller',
+        'serve',
+        ...store,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--reference',
+        TOP10K,
+      ],
       {
         stdio: ['ignore', 'ignore', 'inherit'],
       },
@@ -170,11 +183,25 @@ async function runBackend(kind: 'sqlite' | 'postgres'): Promise<Result> {
     await waitHealthy(url, child);
     const as = (u: string) => new Client(url, tok[u]);
     let t = performance.now();
+    // while the names import runs, a reader asks /v1/health every 50 ms: the longest answer is how
+    // long the import keeps the controller from answering anyone
+    let importing = true;
+    let healthMaxMs = 0;
+    const healthProbe = (async () => {
+      while (importing) {
+        const h0 = performance.now();
+        await fetch(url + '/v1/health').then((r) => r.arrayBuffer());
+        healthMaxMs = Math.max(healthMaxMs, performance.now() - h0);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
     await as('ed').importFile(
       `/v1/registry/import?format=domains&source=names&filename=names.txt&action=block`,
       join(dir, '..', 'names.txt'),
     );
     const importNamesS = sec(performance.now() - t);
+    importing = false;
+    await healthProbe;
     t = performance.now();
     await as('ed').importFile(
       `/v1/registry/import?format=cidr&source=ips&filename=cidrs.txt&action=block`,
@@ -206,21 +233,30 @@ async function runBackend(kind: 'sqlite' | 'postgres'): Promise<Result> {
     const v2 = await as('ed').call('POST', '/v1/versions', { from_registry: true });
     await as('alice').call('POST', `/v1/versions/${v2.id}/approve`);
     await as('bob').call('POST', `/v1/versions/${v2.id}/approve`);
-    // long-pollers
+    // long-pollers: one node token each, as real boxes (the controller caps waiters per token)
+    const nodeTokens: string[] = [];
+    for (let i = 0; i < POLLERS; i++)
+      nodeTokens.push(
+        (
+          (await as('admin').call('POST', '/v1/tokens', { name: `poller-${i}`, role: 'node' })) as {
+            token: string;
+          }
+        ).token,
+      );
     const etag = `"${m.version}"`;
     let waiting = 0;
     let t0 = 0;
     const got: number[] = [];
-    const poll = async () => {
+    const poll = async (token: string) => {
       waiting++;
       const r = await fetch(`${url}/v1/bundle?wait=120`, {
-        headers: { authorization: `Bearer ${tok.box}`, 'if-none-match': etag },
+        headers: { authorization: `Bearer ${token}`, 'if-none-match': etag },
       });
       const body = await r.text();
       if (r.status === 200 && JSON.parse(JSON.parse(body).manifest).version > m.version)
         got.push(performance.now() - t0);
     };
-    const polls = Array.from({ length: POLLERS }, () => poll());
+    const polls = nodeTokens.map((tk) => poll(tk));
     while (waiting < POLLERS) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 1000)); // all requests parked on the server
     const s0 = procStat(child.pid!);
@@ -255,6 +291,7 @@ async function runBackend(kind: 'sqlite' | 'postgres'): Promise<Result> {
     return {
       importNamesS,
       importCidrsS,
+      healthMaxMs,
       submitS,
       publishS,
       bundleMiB,
@@ -302,6 +339,7 @@ const rows: [string, (r: Result) => number, number | null, number, string][] = [
     '≤ 60',
   ],
   ['  of which names (s)', (r) => r.importNamesS, null, 1, ''],
+  ['  longest /v1/health answer during the names import (ms)', (r) => r.healthMaxMs, null, 0, ''],
   ['submit from registry: lint + blast radius + diff (s)', (r) => r.submitS, 30, 1, '≤ 30'],
   ['publish: build + sign the bundle (s)', (r) => r.publishS, 10, 2, '≤ 10'],
   ['bundle size (MiB)', (r) => r.bundleMiB, null, 1, ''],

@@ -69,8 +69,12 @@ export class SqliteDb implements Db {
   private inTx = false;
   private readonly stmts = new Map<string, Database.Statement>();
   private readonly listeners = new Map<string, ((p: string) => void)[]>();
+  /** set while another connection (the import worker) writes under this handle's lock: {@link hold} */
+  private held = false;
+  private reader: Database.Database | null = null;
+  private readonly readerStmts = new Map<string, Database.Statement>();
 
-  constructor(file: string) {
+  constructor(readonly file: string) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
@@ -123,10 +127,46 @@ export class SqliteDb implements Db {
   }
 
   all<T = Row>(sql: string, params?: unknown[]): Promise<T[]> {
+    const r = this.held ? this.readNow(sql, params, true) : undefined;
+    if (r) return Promise.resolve(r.rows as T[]);
     return this.outside((q) => q.all<T>(sql, params));
   }
   get<T = Row>(sql: string, params?: unknown[]): Promise<T | undefined> {
+    const r = this.held ? this.readNow(sql, params, false) : undefined;
+    if (r) return Promise.resolve(r.rows as T | undefined);
     return this.outside((q) => q.get<T>(sql, params));
+  }
+
+  /**
+   * Hold this handle's lock for another connection to the same file (the import worker,
+   * controller/import-offload): no transaction or write of this handle runs until the release, so
+   * neither side ever busy-waits on the other (a synchronous wait would stall the event loop);
+   * meanwhile read-only statements outside a transaction are answered at once by a read-only
+   * connection (WAL: they see the last committed state).
+   */
+  async hold(): Promise<() => void> {
+    const release = await this.mutex.lock();
+    this.held = true;
+    return () => {
+      this.held = false;
+      release();
+    };
+  }
+
+  /** A read-only statement on the reader connection, or undefined when `sql` writes. */
+  private readNow(sql: string, params: unknown[] | undefined, all: boolean): { rows: unknown } | undefined {
+    const p = toPositional(sql, params ?? []);
+    let s = this.readerStmts.get(p.sql);
+    if (!s) {
+      this.reader ??= new Database(this.file, { readonly: true, fileMustExist: true });
+      const w = this.db.prepare(p.sql);
+      if (!w.readonly || !w.reader) return undefined;
+      s = this.reader.prepare(p.sql);
+      if (this.readerStmts.size > 200) this.readerStmts.clear();
+      this.readerStmts.set(p.sql, s);
+    }
+    const v = p.params.map(sqliteValue);
+    return { rows: all ? s.all(...v) : s.get(...v) };
   }
   run(sql: string, params?: unknown[]): Promise<number> {
     return this.outside((q) => q.run(sql, params));
@@ -169,6 +209,7 @@ export class SqliteDb implements Db {
   }
 
   async close(): Promise<void> {
+    this.reader?.close();
     this.db.close();
   }
 }

@@ -11,7 +11,8 @@ import { appendAudit, verifyChain, type AuditRow } from './audit.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 import { bodyToFile, readJson } from './http.js';
 import { addEntry, getEntry, parseEntry, searchEntries, updateEntry } from './registry.js';
-import { createImport, getImport, parseImportOptions, runImport } from './imports.js';
+import { createImport, getImport, parseImportOptions } from './imports.js';
+import { importInBackground } from './import-offload.js';
 import { createTakedown, getTakedown, listTakedowns, transitionTakedown } from './takedowns.js';
 import {
   approveVersion,
@@ -251,7 +252,7 @@ export const ROUTES: Route[] = [
       const up = await bodyToFile(c.req.raw, ctx.config.importLimit);
       if (c.req.query('async') === 'true') {
         const id = await createImport(ctx, opts, who!.name);
-        runImport(ctx, up.path, null, opts, who!.name, { id })
+        importInBackground(ctx, up.path, opts, who!.name, id)
           .catch(() => {
             /* recorded in the imports row */
           })
@@ -259,7 +260,7 @@ export const ROUTES: Route[] = [
         return c.json({ id, status: 'parsing' }, 202);
       }
       try {
-        return await runImport(ctx, up.path, null, opts, who!.name);
+        return await importInBackground(ctx, up.path, opts, who!.name);
       } finally {
         await up.cleanup();
       }
