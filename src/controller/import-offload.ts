@@ -6,19 +6,22 @@
  * a 10^6-name import was 12.9 s in-process). Every write of the worker takes the main handle's lock
  * first ({@link SqliteDb.hold}): the controller's own writes wait for it asynchronously and its
  * read-only queries are answered meanwhile from the last committed state. The import itself is the
- * one implementation, controller/imports `runImport`; on PostgreSQL (server-side apply) and for
- * in-memory databases it runs in-process as before.
+ * one implementation, controller/imports `runImport`. On PostgreSQL the worker has its own pool and
+ * no lock (the server handles concurrency); parsing the dump off the loop is what it buys there.
+ * In-memory databases (and the TypeScript sources under tsx) run it in-process.
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { Ctx } from './context.js';
-import { SqliteDb } from './db.js';
+import { PgDb, SqliteDb } from './db.js';
 import { ApiError } from './errors.js';
 import { runImport, type ImportOptions, type ImportResult } from './imports.js';
 
 /** What the worker is given (structured-cloned). */
 export interface WorkerJob {
-  file: string;
+  /** SQLite file, or (`url`) the PostgreSQL database */
+  file?: string;
+  url?: string;
   path: string;
   opts: ImportOptions;
   actor: string;
@@ -38,14 +41,11 @@ const WORKER = new URL('./import-worker.js', import.meta.url);
 /** Imports run in a worker thread by this process (for tests and diagnostics). */
 export const offloadStats = { workers: 0 };
 
-/** True when the worker can run here (compiled JS beside this module, a file-backed SQLite). */
-function canOffload(ctx: Ctx): ctx is Ctx & { db: SqliteDb } {
-  return (
-    ctx.db instanceof SqliteDb &&
-    ctx.db.file !== ':memory:' &&
-    ctx.db.file !== '' &&
-    fileURLToPath(import.meta.url).endsWith('.js')
-  );
+/** True when the worker can run here (compiled JS beside this module, a file-backed SQLite or PostgreSQL). */
+function canOffload(ctx: Ctx): boolean {
+  if (!fileURLToPath(import.meta.url).endsWith('.js')) return false;
+  if (ctx.db instanceof PgDb) return true;
+  return ctx.db instanceof SqliteDb && ctx.db.file !== ':memory:' && ctx.db.file !== '';
 }
 
 /** Run one import (see `runImport`), in a worker thread where {@link canOffload}. */
@@ -58,7 +58,14 @@ export async function importInBackground(
 ): Promise<ImportResult> {
   if (!canOffload(ctx)) return runImport(ctx, path, null, opts, actor, id ? { id } : {});
   const db = ctx.db;
-  const job: WorkerJob = { file: db.file, path, opts, actor, id, importChunk: ctx.config.importChunk };
+  const job: WorkerJob = {
+    ...(db instanceof PgDb ? { url: db.url } : { file: (db as SqliteDb).file }),
+    path,
+    opts,
+    actor,
+    id,
+    importChunk: ctx.config.importChunk,
+  };
   const w = new Worker(WORKER, { workerData: job });
   offloadStats.workers++;
   const held = new Map<number, () => void>();
@@ -66,7 +73,7 @@ export async function importInBackground(
     return await new Promise<ImportResult>((resolve, reject) => {
       w.on('message', (m: FromWorker) => {
         if (m.t === 'lock')
-          void db.hold().then((release) => {
+          void (db as SqliteDb).hold().then((release) => {
             held.set(m.n, release);
             w.postMessage({ t: 'granted', n: m.n });
           });

@@ -1,13 +1,13 @@
 /**
  * @module controller/import-worker
  * Worker-thread entry of controller/import-offload: opens its own connection to the controller's
- * SQLite file and runs `runImport` there. Each write or transaction first asks the main thread for
+ * database (SQLite file or PostgreSQL) and runs `runImport` there. On SQLite: Each write or transaction first asks the main thread for
  * its handle's lock (message `lock` → `granted`, then `unlock`), so the two connections never wait on
  * each other inside SQLite.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { DEFAULT_CONFIG, type Ctx } from './context.js';
-import { SqliteDb, type Db, type Queryable, type Row } from './db.js';
+import { PgDb, SqliteDb, type Db, type Queryable, type Row } from './db.js';
 import { ApiError } from './errors.js';
 import { runImport } from './imports.js';
 import type { FromWorker, WorkerJob } from './import-offload.js';
@@ -67,8 +67,7 @@ class LockedDb implements Db {
   }
 }
 
-const inner = new SqliteDb(job.file);
-const db = new LockedDb(inner);
+const db: Db = job.url ? new PgDb(job.url) : new LockedDb(new SqliteDb(job.file!));
 const ctx = { db, config: { ...DEFAULT_CONFIG, importChunk: job.importChunk } } as unknown as Ctx;
 try {
   const result = await runImport(ctx, job.path, null, job.opts, job.actor, job.id ? { id: job.id } : {});

@@ -5,8 +5,10 @@
  * profiles/tspu-2022.yaml (residual timers shortened from 420 s / 75 s to 3 s; nothing else changed)
  * and profiles/tspu-2025.yaml (its hosting-range list replaced by the lab server's address, since
  * the lab's private addresses are in no real list). Expected values come from the profiles
- * (`after_packets: 6`, `after_bytes: 16KiB`, the residual on the 5-tuple) and docs/PROBE.md, not from
- * the probe. Root only.
+ * (`after_packets: 6`, `after_bytes: 16KiB`, the residual on the 5-tuple, `rate: 128kbit`) and
+ * docs/PROBE.md, not from the probe. The May 2021 pair and tspu-2024 run as shipped: mobile still
+ * throttles the Twitter names (the lab's 10.231.x subscriber is in its `subscriber` ranges), fixed
+ * lets them through, tspu-2024 throttles googlevideo.com however its ClientHello is cut. Root only.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +23,19 @@ const root = isRoot();
 const skip = need(root, 'needs root (network namespaces, iptables, NFQUEUE)');
 const PORT = 8443;
 const RESIDUAL_S = 3;
+/** every shipped throttle rule of these profiles: `rate: 128kbit` */
+const POLICED_BPS = 128_000;
+const within = (x: number | undefined, target: number, tol: number) =>
+  x !== undefined && Math.abs(x - target) <= tol * target;
+/** Techniques whose only trick is to make the name visible only after reassembly (probe-enforce.test). */
+const REASSEMBLY_TECHNIQUES = [
+  'split-1',
+  'split-5',
+  'split-name',
+  'split-out-of-order',
+  'tls-record-frag',
+  'padding',
+];
 const profile = (n: string) =>
   readFileSync(fileURLToPath(new URL(`../../../profiles/${n}.yaml`, import.meta.url)), 'utf8');
 const profileText = (n: string) => {
@@ -154,4 +169,39 @@ test('tspu-2025: the curtain — the answer freezes after ~16 KiB, no reset', { 
   assert.ok(name.stall_bytes! > 12_000 && name.stall_bytes! <= 16_384, `stall after ${name.stall_bytes} B`);
   assert.equal(name.runs[0].reset_ms, null);
   console.log(`measured: curtain after ${name.stall_bytes} B`);
+}); // prettier-ignore
+
+test('tspu-2021-05-mobile: a Twitter name is still throttled at the profile rate; microsoft.com (the old *t.co* collateral) is ok', { skip, timeout: 240_000 }, async () => {
+  await runWith(profileText('tspu-2021-05-mobile'));
+  const r = await probe('abs.twimg.com', { repeat: 3, up: 0 });
+  const name = r.cases.find((c) => c.id === 'name')!;
+  console.log(`measured: tspu-2021-05-mobile abs.twimg.com ${r.verdict} at ${name.down_bps} bit/s (policed ${POLICED_BPS})`);
+  assert.equal(r.verdict, 'throttled', text(r) + engineLog());
+  assert.ok(within(name.down_bps, POLICED_BPS, 0.25), `down ${name.down_bps} vs ${POLICED_BPS}`);
+  const ms = await probe('microsoft.com', { up: 0 });
+  assert.equal(ms.verdict, 'ok', text(ms) + engineLog());
+}); // prettier-ignore
+
+test('tspu-2021-05-fixed: the same Twitter name passes at full speed', { skip, timeout: 120_000 }, async () => {
+  await runWith(profileText('tspu-2021-05-fixed'));
+  const r = await probe('abs.twimg.com', { up: 0 });
+  assert.equal(r.verdict, 'ok', text(r) + engineLog());
+  const name = r.cases.find((c) => c.id === 'name')!;
+  assert.ok(name.down_bps! >= 20 * POLICED_BPS, `down ${name.down_bps}`);
+}); // prettier-ignore
+
+test('tspu-2024: googlevideo.com throttled at the profile rate, and no reassembly trick gets around it', { skip, timeout: 300_000 }, async () => {
+  await runWith(profileText('tspu-2024'));
+  const r = await probe('rr1---sn-lab.googlevideo.com', { evasions: REASSEMBLY_TECHNIQUES, windowMs: 2500 });
+  const name = r.cases.find((c) => c.id === 'name')!;
+  console.log(`measured: tspu-2024 ${r.verdict} at ${name.down_bps} bit/s; evasions ${JSON.stringify(r.evasions?.map((e) => [e.technique, e.outcome]))}`);
+  assert.equal(r.verdict, 'throttled', text(r) + engineLog());
+  assert.ok(within(name.down_bps, POLICED_BPS, 0.25), `down ${name.down_bps} vs ${POLICED_BPS}`);
+  assert.ok(r.evasions, r.evasions_skipped);
+  assert.deepEqual(
+    Object.fromEntries(r.evasions!.map((e) => [e.technique, e.outcome])),
+    Object.fromEntries(REASSEMBLY_TECHNIQUES.map((t) => [t, 'no-bypass'])),
+  );
+  const ok = await probe('youtube-unrelated.example', { up: 0 });
+  assert.equal(ok.verdict, 'ok', text(ok) + engineLog());
 }); // prettier-ignore
