@@ -15,7 +15,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -368,7 +368,15 @@ ${N_CIDRS.toLocaleString('en')} IPv4 prefixes, seeded PRNG. 2-core machine share
 ${table}
 Notes: "publish → client" is measured from the start of the publish request (build, sign, commit,
 NOTIFY) to each client holding the new manifest; the clients run in the bench process. The long-poll
-CPU figure is the controller process only, over 3 s with every client parked.
+CPU figure is the controller process only, over 3 s with every client parked; every poller has its
+own node token, as boxes do (the controller caps waiters per token). "Longest /v1/health answer":
+a client asks every 50 ms while the names import runs; the import runs in a worker thread
+(controller/import-offload), so this is how long the controller stops answering (12.9 s when the
+import ran on the event loop). Taken ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC,
+load average ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' / ')} (1 / 5 / 15 min) at the end.
+
 `;
   const path = 'BENCHMARKS.md';
   const old = readFileSync(path, 'utf8');
