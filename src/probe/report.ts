@@ -4,7 +4,7 @@
  * matrix) and a self-contained HTML page with an inline-SVG throughput-over-time chart per case
  * (no scripts, no external resources).
  */
-import type { CaseReport, DirectionReport, ProbeReport } from './probe.js';
+import type { CaseReport, DirectionReport, ProbeReport, ResidualReport, ResidualRun } from './probe.js';
 
 /** A rate in bit/s with an SI prefix and three significant digits at most: "1.33 Mbit/s", never "1333333 kbit/s". */
 export function fmtRate(bps: number | undefined): string {
@@ -90,7 +90,7 @@ export function formatTable(r: ProbeReport): string {
       ]);
     out.push(pad(rows2));
   } else if (r.idle_skipped) out.push('', `idle probes: skipped — ${r.idle_skipped}`);
-  if (r.residual) out.push('', `residual blocking: ${r.residual.state} — ${r.residual.reason}`);
+  if (r.residual) out.push('', `residual blocking: ${residualSummary(r.residual)} — ${r.residual.reason}`);
   else if (r.residual_skipped) out.push('', `residual blocking: skipped — ${r.residual_skipped}`);
   if (r.locate) {
     const l = r.locate;
@@ -197,6 +197,32 @@ export function throughputChart(c: CaseReport): string {
   return parts.join('');
 }
 
+/** One line: state, how long, what it keys on. */
+function residualSummary(x: ResidualReport): string {
+  const parts: string[] = [x.state];
+  if (x.state === 'residual')
+    parts.push(
+      x.lasted_ms === null ? `still on after ${fmtMs(x.bound_ms)}` : `lasted ≤ ${fmtMs(x.lasted_ms)}`,
+      x.key ? `keyed on the ${x.key}` : 'key unknown',
+    );
+  return parts.join(', ');
+}
+
+/** The residual-blocking measurement as an HTML section (trigger, each follow-up, the other-port check). */
+function residualHtml(r: ProbeReport): string {
+  const x = r.residual;
+  if (!x) return r.residual_skipped ? `<p>Residual blocking skipped: ${esc(r.residual_skipped)}</p>` : '';
+  const row = (what: string, a: ResidualRun) =>
+    `<tr><td>${esc(what)}</td><td>+${esc(fmtMs(a.at_ms))}</td><td class="${esc(a.class)}">${esc(a.behaviour ? `${a.class} (${a.behaviour})` : a.class)}</td><td>${esc(a.reason)}</td></tr>`;
+  return `<h2>Residual blocking</h2>
+<p class="v ${x.state === 'residual' ? 'blocked' : x.state === 'none' ? 'ok' : 'inconclusive'}">${esc(residualSummary(x))} — ${esc(x.reason)}</p>
+<table><caption>Trigger, then follow-ups with the control name (bounded at ${esc(fmtMs(x.bound_ms))})</caption><tr><th>connection</th><th>after the trigger</th><th>result</th><th>what</th></tr>${[
+    row('trigger', x.trigger),
+    ...x.followups.map((f, i) => row(`follow-up ${i + 1}`, f)),
+    ...(x.other_port ? [row('same follow-up, other source port', x.other_port)] : []),
+  ].join('')}</table>`;
+}
+
 export function formatHtml(r: ProbeReport): string {
   const rows = r.cases
     .map(
@@ -233,6 +259,7 @@ section{margin:1.5em 0;border-top:1px solid #eee}
 ${r.quic ? `<p class="v ${esc(r.quic.verdict)}">QUIC: ${esc(verdictText(r.quic))} — ${esc(r.quic.reason)}</p>` : ''}
 <p>Thresholds: ok ≥ ${fmtRate(r.thresholds.okMinBps)}, throttled &lt; ${fmtRate(r.thresholds.throttledMaxBps)} while the baseline reaches ≥ ${fmtRate(r.thresholds.okMinBps)}. Charts: throughput per 50 ms interval after the trigger (download solid, upload dashed).</p>
 ${ev}
+${residualHtml(r)}
 <h2>Cases</h2>
 ${rows}
 </body></html>
