@@ -219,6 +219,28 @@ rules:
     assert.equal(r2.counters[C.icmpDrop], 0);
   });
 
+  it('address blocking covers ICMPv6 too, but never neighbour discovery', async () => {
+    const p6 = compilePolicy(
+      await parsePolicy(
+        'version: 1\ndefault: allow\nrules:\n  - id: addr6\n    action: block\n    match: {dest_ip: [2001:db8::2/128]}\n',
+        'icmp6.yaml',
+      ),
+    );
+    // IPv6 fixed header (RFC 8200) + an 8-byte ICMPv6 message (RFC 4443), written by hand
+    const a = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    const b = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    const c = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3];
+    const icmp6 = (src: number[], dst: number[], type: number): Uint8Array =>
+      Uint8Array.from([0x60, 0, 0, 0, 0, 8, 58, 64, ...src, ...dst, type, 0, 0, 0, 0, 0, 0, 1]);
+    const r = new Rig(p6);
+    assert.deepEqual(r.feed(icmp6(a, b, 128)), ACC_DROP, 'echo request to the blocked address');
+    assert.deepEqual(r.feed(icmp6(b, a, 129)), ACC_DROP, 'echo reply from it');
+    assert.deepEqual(r.feed(icmp6(a, c, 128)), [NF_ACCEPT, 0], 'another address');
+    for (const t of [133, 134, 135, 136, 137])
+      assert.deepEqual(r.feed(icmp6(a, b, t)), [NF_ACCEPT, 0], `neighbour discovery type ${t} passes`);
+    assert.equal(r.counters[C.icmpDrop], 2);
+  });
+
   it('residual 5-tuple: a new SYN on the same 5-tuple is reset until the window ends; another source port is not', async () => {
     const r = new Rig(await policy('action: block\nresidual: {seconds: 75}'));
     const c = new Conv(40000);

@@ -29,7 +29,7 @@ import { parseClientHelloBody } from '../dissect/tls.js';
 import { TCP_ACK, TCP_SYN } from '../decode/packet.js';
 import { NF_ACCEPT, type NfPacket } from './nfq.js';
 import { DualPolicer } from './policer.js';
-import { RstInjector, TCP_FIN, TCP_PSH, buildTcp4, rewriteToRst4 } from './rst.js';
+import { RstInjector, TCP_FIN, TCP_PSH, buildTcp4, rewriteToRst } from './rst.js';
 import { redirectResponse } from './redirect.js';
 import { addressRuleIds, icmpBlock } from './icmp.js';
 import { Tspu2021Inspector, tspuEngineOptions } from './tspu2021.js';
@@ -560,7 +560,7 @@ export class Enforcer {
    */
   private rewrite(p: NfPacket, st: Conn): void {
     const sink = this.o.sink;
-    const n = sink.verdictWith ? rewriteToRst4(p.payload) : 0;
+    const n = sink.verdictWith ? rewriteToRst(p.payload) : 0;
     // the RST itself leaves under the police mark (the drop mark would make the kernel drop it); the
     // packets after it come here once more and get the drop mark
     if (n > 0) {

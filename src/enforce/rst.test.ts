@@ -1,6 +1,6 @@
 /**
  * @module enforce/rst.test
- * The crafted reset, checked by an independent decoder (tshark validates both checksums).
+ * The crafted reset and the IPv6 rst-rewrite, checked by an independent decoder (tshark validates the checksums).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildRst4 } from './rst.js';
+import { buildRst4, rewriteToRst } from './rst.js';
 import { haveTool, need } from '../testutil/require.js';
 
 test(
@@ -62,6 +62,77 @@ test(
       const bad = p.slice();
       bad[39] ^= 1; // urgent pointer: only the TCP checksum covers it
       assert.match(decode(bad), /\t1\t0$/, 'the oracle notices a wrong TCP checksum');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  'rst-rewrite of an IPv6 server packet: RST|ACK with its own seq and a correct TCP checksum (tshark)',
+  { skip: need(haveTool('tshark'), 'tshark missing (Debian package tshark)') },
+  () => {
+    // IPv6 (RFC 8200 fixed header) + TCP with a 100-byte payload, written by hand
+    const src = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    const dst = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    const p = new Uint8Array(40 + 20 + 100);
+    const dv = new DataView(p.buffer);
+    p[0] = 0x60;
+    dv.setUint16(4, 120);
+    p[6] = 6;
+    p[7] = 64;
+    p.set(src, 8);
+    p.set(dst, 24);
+    dv.setUint16(40, 443);
+    dv.setUint16(42, 40000);
+    dv.setUint32(44, 0xcafe0001);
+    dv.setUint32(48, 0x00c0ffee);
+    p[52] = 5 << 4;
+    p[53] = 0x18; // PSH|ACK
+    dv.setUint16(54, 65535);
+    p.fill(0x41, 60);
+    const n = rewriteToRst(p);
+    assert.equal(n, 60);
+    const out = p.subarray(0, n);
+    const gh = Buffer.alloc(24);
+    gh.writeUInt32LE(0xa1b2c3d4, 0);
+    gh.writeUInt16LE(2, 4);
+    gh.writeUInt16LE(4, 6);
+    gh.writeUInt32LE(65535, 16);
+    gh.writeUInt32LE(101, 20);
+    const ph = Buffer.alloc(16);
+    ph.writeUInt32LE(n, 8);
+    ph.writeUInt32LE(n, 12);
+    const dir = mkdtempSync(join(tmpdir(), 'cp-rst6-'));
+    try {
+      const f = join(dir, 'rst6.pcap');
+      writeFileSync(f, Buffer.concat([gh, ph, out]));
+      const got = execFileSync('tshark', ['-r', f, '-o', 'tcp.check_checksum:TRUE', '-o', 'tcp.relative_sequence_numbers:FALSE',
+        '-T', 'fields', '-e', 'ipv6.src', '-e', 'ipv6.dst', '-e', 'ipv6.plen', '-e', 'tcp.srcport', '-e', 'tcp.dstport',
+        '-e', 'tcp.seq', '-e', 'tcp.ack', '-e', 'tcp.flags', '-e', 'tcp.len', '-e', 'tcp.checksum.status'], { encoding: 'utf8' }).trim(); // prettier-ignore
+      assert.equal(
+        got,
+        [
+          '2001:db8::2',
+          '2001:db8::1',
+          '20',
+          '443',
+          '40000',
+          String(0xcafe0001),
+          String(0x00c0ffee),
+          '0x0014',
+          '0',
+          '1',
+        ].join('\t'),
+      );
+      // an IPv6 packet with an extension header (hop-by-hop, next header 0) is not rewritten
+      const ext = new Uint8Array(80);
+      ext[0] = 0x60;
+      ext[6] = 0;
+      assert.equal(rewriteToRst(ext), 0);
+      // IPv4 goes to the IPv4 rewrite
+      const v4 = buildRst4(Uint8Array.of(10, 0, 0, 2), Uint8Array.of(10, 0, 0, 1), 443, 40000, 1, 2);
+      assert.equal(rewriteToRst(v4), 40);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -110,6 +110,32 @@ export function rewriteToRst4(b: Uint8Array): number {
   return n;
 }
 
+/**
+ * The same for IPv6 (RFC 8200 fixed header, TCP directly after it: next header 6; a packet with
+ * extension headers returns 0 and is dropped instead). Payload length set to 20, checksum over the
+ * RFC 8200 §8.1 pseudo-header.
+ */
+export function rewriteToRst6(b: Uint8Array): number {
+  if (b.length < 60 || b[0] >> 4 !== 6 || b[6] !== 6) return 0;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  dv.setUint16(4, 20);
+  b[52] = 5 << 4;
+  b[53] = TCP_RST | TCP_ACK;
+  dv.setUint16(54, 0); // window
+  dv.setUint16(56, 0); // checksum
+  dv.setUint16(58, 0); // urgent
+  let s = csumAdd(0, b, 8, 32);
+  s += 20 + 6;
+  s = csumAdd(s, b, 40, 20);
+  dv.setUint16(56, csumFold(s));
+  return 60;
+}
+
+/** {@link rewriteToRst4} or {@link rewriteToRst6}, by the packet's IP version. */
+export function rewriteToRst(b: Uint8Array): number {
+  return b.length > 0 && b[0] >> 4 === 6 ? rewriteToRst6(b) : rewriteToRst4(b);
+}
+
 /** Build a 40-byte IPv4+TCP RST|ACK (pure; exported for tests). Addresses as 4-byte arrays. */
 export function buildRst4(
   src: Uint8Array,
