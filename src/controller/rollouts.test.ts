@@ -216,6 +216,15 @@ class Box {
   }
 }
 
+/** Every simulated box enforces policy version `v` (waits up to 10 s each). */
+async function allOn(boxes: Box[], v: number): Promise<void> {
+  for (const x of boxes) {
+    const end = Date.now() + 10_000;
+    while (x.policy !== v && Date.now() < end) await new Promise((res) => setTimeout(res, 50));
+    assert.equal(x.policy, v, x.name);
+  }
+}
+
 /** A shadow stage on every box, then a canary and the rest, enforced. */
 const SHADOW_PLAN = (bake: number, threshold = 2) => ({
   stages: [
@@ -667,11 +676,7 @@ describe(
           await new Promise((res2) => setTimeout(res2, 100));
         }
         assert.equal(state, 'succeeded');
-        for (const x of boxes) {
-          const e2 = Date.now() + 10_000;
-          while (x.policy !== v2 && Date.now() < e2) await new Promise((res) => setTimeout(res, 50));
-          assert.equal(x.policy, v2, x.name);
-        }
+        await allOn(boxes, v2);
       } finally {
         for (const x of boxes) x.stop();
         await b?.close();
@@ -783,11 +788,7 @@ describe(
         const m = verifyBundle(env(await p.json()), t.rootPublicPem, { minVersion: have + 1 });
         assert.equal(m.kind, 'stage', `answered with bundle ${m.version} (${m.kind})`);
         assert.equal(m.version, done.stages[2].bundle, "the rollout's stage bundle");
-        for (const x of boxes) {
-          const e = Date.now() + 10_000;
-          while (x.policy !== v2 && Date.now() < e) await new Promise((res) => setTimeout(res, 50));
-          assert.equal(x.policy, v2, x.name);
-        }
+        await allOn(boxes, v2);
       } finally {
         for (const x of boxes) x.stop();
         await t.close();
