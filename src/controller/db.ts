@@ -27,7 +27,11 @@ export interface Db extends Queryable {
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
   /** Run a script of several statements (migrations). */
   exec(sql: string): Promise<void>;
-  /** Subscribe to a cross-process signal (PostgreSQL LISTEN; in-process only on SQLite). */
+  /**
+   * Subscribe to a cross-process signal (PostgreSQL LISTEN; in-process only on SQLite). On
+   * PostgreSQL the listening connection is re-opened when it is lost (a server restart), and then
+   * every subscriber is called once with the payload `''`: a signal may have been missed meanwhile.
+   */
   listen(channel: string, fn: (payload: string) => void): Promise<void>;
   /** `SELECT … FOR UPDATE` where the engine has it (PostgreSQL), nothing on SQLite. */
   readonly forUpdate: string;
@@ -228,6 +232,8 @@ export class PgDb implements Db {
   readonly pool: pg.Pool;
   private listener: pg.Client | null = null;
   private readonly listeners = new Map<string, ((p: string) => void)[]>();
+  private closing = false;
+  private relistenTimer: NodeJS.Timeout | null = null;
 
   constructor(readonly url: string) {
     this.pool = new pg.Pool({ connectionString: url, max: 10, types: pgTypes as pg.CustomTypesConfig });
@@ -280,21 +286,60 @@ export class PgDb implements Db {
     const l = this.listeners.get(channel) ?? [];
     l.push(fn);
     this.listeners.set(channel, l);
-    if (!this.listener) {
-      const c = new pg.Client({ connectionString: this.url });
-      c.on('error', () => {});
-      await c.connect();
-      c.on('notification', (n) => {
-        for (const f of this.listeners.get(n.channel) ?? []) f(n.payload ?? '');
-      });
-      this.listener = c;
-    }
     if (!/^[a-z_]+$/.test(channel)) throw new Error(`bad channel name ${channel}`);
-    await this.listener.query(`LISTEN ${channel}`);
+    if (!this.listener) await this.connectListener();
+    else await this.listener.query(`LISTEN ${channel}`);
+  }
+
+  /** Open the listening connection and LISTEN on every subscribed channel. */
+  private async connectListener(): Promise<void> {
+    const c = new pg.Client({ connectionString: this.url });
+    c.on('error', () => {
+      /* a lost connection also ends it: handled on 'end' */
+    });
+    await c.connect();
+    c.on('notification', (n) => {
+      for (const f of this.listeners.get(n.channel) ?? []) f(n.payload ?? '');
+    });
+    c.on('end', () => {
+      if (this.listener !== c) return;
+      this.listener = null;
+      this.relisten(0);
+    });
+    this.listener = c;
+    try {
+      for (const ch of this.listeners.keys()) await c.query(`LISTEN ${ch}`);
+    } catch (e) {
+      this.listener = null;
+      await c.end().catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Re-open a lost listening connection (backoff 250 ms → 30 s), then tell every subscriber. */
+  private relisten(attempt: number): void {
+    if (this.closing) return;
+    this.relistenTimer = setTimeout(
+      () => {
+        this.relistenTimer = null;
+        this.connectListener().then(
+          () => {
+            for (const fns of this.listeners.values()) for (const f of fns) f('');
+          },
+          () => this.relisten(attempt + 1),
+        );
+      },
+      Math.min(30_000, 250 * 2 ** attempt),
+    );
+    this.relistenTimer.unref();
   }
 
   async close(): Promise<void> {
-    if (this.listener) await this.listener.end().catch(() => {});
+    this.closing = true;
+    if (this.relistenTimer) clearTimeout(this.relistenTimer);
+    const l = this.listener;
+    this.listener = null;
+    if (l) await l.end().catch(() => {});
     await this.pool.end();
   }
 }

@@ -216,6 +216,15 @@ class Box {
   }
 }
 
+/** Every simulated box enforces policy version `v` (waits up to 10 s each). */
+async function allOn(boxes: Box[], v: number): Promise<void> {
+  for (const x of boxes) {
+    const end = Date.now() + 10_000;
+    while (x.policy !== v && Date.now() < end) await new Promise((res) => setTimeout(res, 50));
+    assert.equal(x.policy, v, x.name);
+  }
+}
+
 /** A shadow stage on every box, then a canary and the rest, enforced. */
 const SHADOW_PLAN = (bake: number, threshold = 2) => ({
   stages: [
@@ -667,16 +676,122 @@ describe(
           await new Promise((res2) => setTimeout(res2, 100));
         }
         assert.equal(state, 'succeeded');
-        for (const x of boxes) {
-          const e2 = Date.now() + 10_000;
-          while (x.policy !== v2 && Date.now() < e2) await new Promise((res) => setTimeout(res, 50));
-          assert.equal(x.policy, v2, x.name);
-        }
+        await allOn(boxes, v2);
       } finally {
         for (const x of boxes) x.stop();
         await b?.close();
         await dbB.close();
         await a.close().catch(() => {});
+      }
+    });
+  },
+);
+
+describe(
+  'PostgreSQL restarted during a rollout: nothing lost, the rollout resumes',
+  { skip: PG_WHY ? (CI ? false : PG_WHY) : false },
+  () => {
+    test('the server restarted between two stages; the rollout ends succeeded, every sample and audit row kept; long-polls woken again', async () => {
+      const { db, dataDir } = await freshDb('postgres', pgs, `rorestart${process.pid}_${++dbSeq}`);
+      const t = await startTestController(db, dataDir);
+      const boxes: Box[] = [];
+      const model = { tco: new Set<number>(), blocked: new Map<number, string[]>() };
+      try {
+        const mk = async (names: string[]) => {
+          const v = await t.api('ed', 'POST', '/v1/versions', { policy: block(names), filename: 'p.yaml' });
+          await t.api('alice', 'POST', `/v1/versions/${v.json.id}/approve`);
+          await t.api('bob', 'POST', `/v1/versions/${v.json.id}/approve`);
+          model.blocked.set(Number(v.json.id), names);
+          return Number(v.json.id);
+        };
+        const v1 = await mk(['bad.example']);
+        await t.api('alice', 'POST', `/v1/versions/${v1}/publish`);
+        const toks: Record<string, string> = {};
+        for (const [name, labels] of [
+          ['box-a', { tier: 'canary' }],
+          ['box-b', { tier: 'main' }],
+          ['box-c', { tier: 'main' }],
+        ] as const) {
+          toks[name] = (await t.api('root', 'POST', '/v1/tokens', { name, role: 'node' })).json.token;
+          const x = new Box(t, name, labels, toks[name], model);
+          boxes.push(x);
+          x.start();
+        }
+        for (const x of boxes) while (x.policy !== v1) await new Promise((r) => setTimeout(r, 50));
+        const v2 = await mk(['bad.example', 'gone.example']);
+        const r = await t.api('alice', 'POST', '/v1/rollouts', { version_id: v2, plan: PLAN(2) });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        const get = async () => (await t.api('vera', 'GET', `/v1/rollouts/${r.json.id}`)).json;
+        // the canary stage passed and the 50 % stage runs: take what is stored so far
+        for (const end = Date.now() + 40_000; ;) {
+          const ro = await get();
+          if (ro.stage >= 1 && ro.samples.some((s: any) => s.stage === 1)) break;
+          assert.ok(ro.state === 'running' && Date.now() < end, JSON.stringify(ro));
+          await new Promise((res) => setTimeout(res, 50));
+        }
+        const before = await get();
+        const auditBefore = (await t.api('vera', 'GET', '/v1/audit?limit=5000')).json.rows;
+        // a long-poll for box-c across the restart: box-c's next bundle is its stage bundle, signed
+        // when the rollout enters the last stage after the restart; only a notification received
+        // after the restart (the listening connection re-opened) answers with it — on its timeout
+        // the poll would answer with the final fleet bundle instead
+        assert.equal(before.stages[2].started, null, 'the last stage has not started yet');
+        const have = boxes[2].bundle;
+        const poll = fetch(`${t.run.url}/v1/bundle?wait=60`, {
+          headers: { authorization: `Bearer ${toks['box-c']}`, 'if-none-match': `"${have}"` },
+        });
+        // the poll is waiting (its first read done) before the server goes down
+        for (const end = Date.now() + 10_000; t.run.ctx.waitersByToken.size === 0;) {
+          assert.ok(Date.now() < end, 'the long-poll is waiting');
+          await new Promise((res) => setTimeout(res, 10));
+        }
+        await pgs!.restart(3000);
+        let done: any;
+        for (const end = Date.now() + 60_000; ;) {
+          const res = await t.api('vera', 'GET', `/v1/rollouts/${r.json.id}`);
+          if (res.status === 200 && res.json.state !== 'running') {
+            done = res.json;
+            break;
+          }
+          assert.ok(Date.now() < end, `rollout not finished after the restart: ${JSON.stringify(res.json)}`);
+          await new Promise((res2) => setTimeout(res2, 100));
+        }
+        assert.equal(done.state, 'succeeded', JSON.stringify(done.samples.filter((s: any) => !s.pass)));
+        assert.deepEqual(
+          done.stages.map((s: any) => s.state),
+          ['passed', 'passed', 'passed'],
+        );
+        // nothing lost: every sample and audit row stored before the restart is still there, unchanged,
+        // and the rollout went on sampling after it
+        assert.deepEqual(done.samples.slice(0, before.samples.length), before.samples);
+        assert.ok(
+          done.samples.some((s: any) => s.stage === 2),
+          'sampled the last stage after the restart',
+        );
+        const auditAfter = (await t.api('vera', 'GET', '/v1/audit?limit=5000')).json.rows;
+        assert.deepEqual(auditAfter.slice(0, auditBefore.length), auditBefore);
+        const mine = auditAfter
+          .filter((x: any) => x.target === `rollout:${r.json.id}`)
+          .map((x: any) => x.action);
+        assert.deepEqual(mine, [
+          'rollout.start',
+          'rollout.stage',
+          'rollout.stage',
+          'rollout.stage',
+          'rollout.complete',
+        ]);
+        const ver = (await t.api('vera', 'GET', '/v1/audit/verify')).json;
+        assert.equal(ver.ok, true, JSON.stringify(ver));
+        // the long-poll was answered by the notification of box-c's stage bundle
+        const p = await poll;
+        assert.equal(p.status, 200, p.status === 200 ? '' : await p.text());
+        const m = verifyBundle(env(await p.json()), t.rootPublicPem, { minVersion: have + 1 });
+        assert.equal(m.kind, 'stage', `answered with bundle ${m.version} (${m.kind})`);
+        assert.equal(m.version, done.stages[2].bundle, "the rollout's stage bundle");
+        await allOn(boxes, v2);
+      } finally {
+        for (const x of boxes) x.stop();
+        await t.close();
       }
     });
   },

@@ -161,7 +161,11 @@ export async function startController(
   await migrate(db);
   const ctx = new Ctx(db, config);
   await cleanInterrupted(ctx);
-  await db.listen(BUNDLE_CHANNEL, (p) => ctx.events.emit(BUNDLE_CHANNEL, Number(p)));
+  // '' after the listening connection was re-opened: a bundle may have been missed, wake every
+  // long-poll (each re-reads its bundle and keeps waiting when it is unchanged)
+  await db.listen(BUNDLE_CHANNEL, (p) =>
+    ctx.events.emit(BUNDLE_CHANNEL, p === '' ? Number.MAX_SAFE_INTEGER : Number(p)),
+  );
   const app = buildApp(ctx, log);
   const server = (
     o.tls

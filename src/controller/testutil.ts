@@ -63,6 +63,11 @@ export interface PgServer {
   createDatabase(name: string): Promise<string>;
   /** Stop immediately (a crash, for restart tests) or cleanly. */
   stop(): void;
+  /**
+   * Restart the server in place: stop it (`pg_ctl -m fast`: every connection is cut, committed data
+   * stays), keep it down for `downMs`, start it again on the same port and data directory.
+   */
+  restart(downMs?: number): Promise<void>;
 }
 
 export async function startPostgres(): Promise<PgServer> {
@@ -83,18 +88,20 @@ export async function startPostgres(): Promise<PgServer> {
     });
   asPg('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
   const port = await freePort();
-  asPg('pg_ctl', [
-    '-D',
-    data,
-    '-w',
-    '-t',
-    '60',
-    '-l',
-    join(dir, 'log'),
-    '-o',
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`,
-    'start',
-  ]);
+  const start = () =>
+    asPg('pg_ctl', [
+      '-D',
+      data,
+      '-w',
+      '-t',
+      '60',
+      '-l',
+      join(dir, 'log'),
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`,
+      'start',
+    ]);
+  start();
   let stopped = false;
   // a test process that exits without its after() hook still stops its server
   process.once('exit', () => srv.stop());
@@ -109,6 +116,12 @@ export async function startPostgres(): Promise<PgServer> {
         await c.end();
       }
       return srv.url(name);
+    },
+    async restart(downMs = 0) {
+      if (stopped) throw new Error('PostgreSQL test server already stopped');
+      asPg('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+      await new Promise((r) => setTimeout(r, downMs));
+      start();
     },
     stop() {
       if (stopped) return;
