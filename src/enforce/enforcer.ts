@@ -680,7 +680,17 @@ export class Enforcer {
     const input = inputFromRecord(this.engine.record(f), sni);
     const d = this.policy.match(input);
     this.tspuInput = input;
-    return d.action === 'allow' || d.action === 'log' ? null : d;
+    if (d.action === 'allow' || d.action === 'log') {
+      // no trigger: the flow still counts (and its shadow decision on the same name), once, at its
+      // first name — so a shadow stage on an emulating box sees what the new version would throttle
+      const st = f.user as Conn | null;
+      if (st && !st.tallied) {
+        st.tallied = true;
+        this.tally(d, input, f);
+      }
+      return null;
+    }
+    return d;
   }
 
   private handleTspu(p: NfPacket, f: Flow, st: Conn, toServer: boolean, now: number): void {
@@ -720,7 +730,11 @@ export class Enforcer {
       if (d.block?.residual_s !== undefined) this.residualAdd(f, d, now);
       st.phase = Phase.Decided;
       this.count(d);
-      this.tally(d, this.tspuInput, f);
+      // a flow already counted at an earlier, allowed name keeps that count (one flow, one tally)
+      if (!st.tallied) {
+        st.tallied = true;
+        this.tally(d, this.tspuInput, f);
+      }
       this.emit(f, st, e.name, now);
     }
     if (st.kind === K_REWRITE && !t.lastToServer) {

@@ -60,6 +60,8 @@ export class Conn implements Enforced {
   haveSeq = false;
   /** tspu-2021 emulation state (null in normal mode or when the SYN was not seen). */
   tspu: TspuState<Decision> | null = null;
+  /** tspu-2021: the flow went into the traffic counters (at its first name, trigger or not). */
+  tallied = false;
 
   /** Track the client's sequence space from a data segment that reached the server. */
   sent(seq: number, len: number, ack: number): void {

@@ -4,7 +4,7 @@
  * real ClientHellos fed through the Enforcer: the active version is enforced (the marks say so), the
  * shadow only counted; the changed-verdict tallies, pattern flows and protected hits are checked
  * against expectations written by hand from the two policies below. Also the heavy-hitter bound under
- * 100k random names and the merge of queue snapshots.
+ * 100k random names and the merge of queue snapshots; the same counts in tspu-2021 emulation mode.
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -156,6 +156,25 @@ describe('shadow evaluation in the decision core', () => {
     const { enf: e2 } = run(await compile(ACTIVE), null);
     assert.equal(e2.traffic.snapshot().shadow, null);
   });
+
+  it('in tspu-2021 emulation every flow with a ClientHello name is counted once, triggered or not, and the shadow sees the collateral', async () => {
+    const emu = (t: string) => t.replace('default: allow\n', 'default: allow\ninspection: {mode: tspu-2021, hold_ms: 0, max_packets: 20}\n');
+    const { enf } = run(await compile(emu(ACTIVE)), await compile(emu(SHADOW)));
+    const s = enf.traffic.snapshot(10);
+    // the same eight flows and verdicts as in normal mode (hand-written above from the two policies)
+    assert.equal(s.active.flows, 8);
+    assert.deepEqual(s.active.by_action, { allow: 6, log: 0, block: 1, throttle: 1 });
+    assert.equal(s.shadow?.flows, 8);
+    assert.deepEqual(s.shadow?.by_action, { allow: 3, log: 0, block: 0, throttle: 5 });
+    assert.equal(s.shadow?.pattern_flows, 3);
+    assert.deepEqual(
+      s.shadow?.changed.map((c) => [c.rule_id, c.from, c.to, c.flows]),
+      [
+        ['tco', 'allow', 'throttle', 4],
+        ['b', 'block', 'allow', 1],
+      ],
+    );
+  }); // prettier-ignore
 
   it('active pattern flows are counted too, and a swap of the version pair starts the counters over', async () => {
     const sh = await compile(SHADOW);
