@@ -400,22 +400,10 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
           ? t.shadow_version === version && t.policy_version === prevVersion
           : t.policy_version === version);
       const fresh = row && Number(row.last_seen) > from && onVersion ? t : null;
-      if (!fresh) {
-        if (now - from < graceMs(stage.analysis.interval_s, work.prev[n] ?? work.baseline[n] ?? t)) continue;
-        samples.push(
-          ...analyze({
-            node: n,
-            mode: stage.mode,
-            version,
-            limits: stage.analysis.limits,
-            baseline: null,
-            prev: null,
-            now: null,
-          }),
-        );
+      // no new report on the version yet: no sample until the silence outlasts the grace (no_data)
+      if (!fresh && now - from < graceMs(stage.analysis.interval_s, work.prev[n] ?? work.baseline[n] ?? t))
         continue;
-      }
-      seen[n] = Number(row!.last_seen);
+      if (fresh) seen[n] = Number(row!.last_seen);
       samples.push(
         ...analyze({
           node: n,
@@ -427,7 +415,7 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
           now: fresh,
         }),
       );
-      work.prev[n] = fresh;
+      if (fresh) work.prev[n] = fresh;
     }
     if (!ws.nodes.length)
       samples.push({ node: '-', metric: 'no_data', value: 0, baseline: 0, threshold: 1, pass: false });

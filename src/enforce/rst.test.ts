@@ -10,6 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildRst4, rewriteToRst } from './rst.js';
 import { haveTool, need } from '../testutil/require.js';
+import { pcapFile } from '../testutil/pcap.js';
+
+/** A one-packet pcap, LINKTYPE_RAW (101): the IP packet as is. */
+const rawPcap = (pkt: Uint8Array): Buffer =>
+  pcapFile({ le: true, nano: false, linktype: 101 }, [{ data: pkt, sec: 0, frac: 0 }]);
 
 test(
   'RST|ACK with correct IPv4 and TCP checksums (tshark)',
@@ -24,20 +29,10 @@ test(
       0x01020304,
     );
     assert.equal(p.length, 40);
-    // pcap, LINKTYPE_RAW (101)
-    const gh = Buffer.alloc(24);
-    gh.writeUInt32LE(0xa1b2c3d4, 0);
-    gh.writeUInt16LE(2, 4);
-    gh.writeUInt16LE(4, 6);
-    gh.writeUInt32LE(65535, 16);
-    gh.writeUInt32LE(101, 20);
-    const ph = Buffer.alloc(16);
-    ph.writeUInt32LE(p.length, 8);
-    ph.writeUInt32LE(p.length, 12);
     const dir = mkdtempSync(join(tmpdir(), 'cp-rst-'));
     const decode = (pkt: Uint8Array): string => {
       const f = join(dir, 'rst.pcap');
-      writeFileSync(f, Buffer.concat([gh, ph, pkt]));
+      writeFileSync(f, rawPcap(pkt));
       return execFileSync('tshark', ['-r', f, '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE',
       '-o', 'tcp.relative_sequence_numbers:FALSE', '-T', 'fields', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'tcp.srcport',
       '-e', 'tcp.dstport', '-e', 'tcp.seq', '-e', 'tcp.ack', '-e', 'tcp.flags', '-e', 'ip.checksum.status',
@@ -94,19 +89,10 @@ test(
     const n = rewriteToRst(p);
     assert.equal(n, 60);
     const out = p.subarray(0, n);
-    const gh = Buffer.alloc(24);
-    gh.writeUInt32LE(0xa1b2c3d4, 0);
-    gh.writeUInt16LE(2, 4);
-    gh.writeUInt16LE(4, 6);
-    gh.writeUInt32LE(65535, 16);
-    gh.writeUInt32LE(101, 20);
-    const ph = Buffer.alloc(16);
-    ph.writeUInt32LE(n, 8);
-    ph.writeUInt32LE(n, 12);
     const dir = mkdtempSync(join(tmpdir(), 'cp-rst6-'));
     try {
       const f = join(dir, 'rst6.pcap');
-      writeFileSync(f, Buffer.concat([gh, ph, out]));
+      writeFileSync(f, rawPcap(out));
       const got = execFileSync('tshark', ['-r', f, '-o', 'tcp.check_checksum:TRUE', '-o', 'tcp.relative_sequence_numbers:FALSE',
         '-T', 'fields', '-e', 'ipv6.src', '-e', 'ipv6.dst', '-e', 'ipv6.plen', '-e', 'tcp.srcport', '-e', 'tcp.dstport',
         '-e', 'tcp.seq', '-e', 'tcp.ack', '-e', 'tcp.flags', '-e', 'tcp.len', '-e', 'tcp.checksum.status'], { encoding: 'utf8' }).trim(); // prettier-ignore
