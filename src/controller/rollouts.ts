@@ -287,6 +287,23 @@ export async function tickRollouts(ctx: Ctx, now = Date.now()): Promise<number[]
   });
 }
 
+/**
+ * A node's baseline: its latest report when that counts flows under the previous version; else the
+ * one recorded earlier in this rollout (a box that just left a shadow stage restarted its counters,
+ * and a report of 0 flows is no baseline: every share in it is 0).
+ */
+async function baselineOf(
+  q: Queryable,
+  node: string,
+  prevVersion: number,
+  earlier: Traffic | null,
+): Promise<Traffic | null> {
+  const t = await q.get<{ traffic: string | null }>('SELECT traffic FROM nodes WHERE name = $1', [node]);
+  const latest = t?.traffic ? (JSON.parse(t.traffic) as Traffic) : null;
+  if (latest && latest.policy_version === prevVersion && latest.flows > 0) return latest;
+  return earlier ?? latest;
+}
+
 async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> {
   const id = Number(r.id);
   const plan = JSON.parse(r.plan as string) as Plan;
@@ -325,6 +342,8 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
       .filter((n) => !enforced.has(n))
       .sort();
     for (const n of ws.nodes) {
+      // kept for a later enforce stage: the box's counters restart when it leaves the shadow
+      work.baseline[n] = await baselineOf(q, n, prevVersion, work.baseline[n] ?? null);
       work.prev[n] = null;
       delete (work.seen ??= {})[n];
       await q.run(
@@ -360,8 +379,7 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
     ws.nodes = [...new Set([...already, ...selectNodes(stage, nodes)])].sort();
     for (const n of ws.nodes) {
       if (already.has(n)) continue;
-      const t = await q.get<{ traffic: string | null }>('SELECT traffic FROM nodes WHERE name = $1', [n]);
-      work.baseline[n] = t?.traffic ? (JSON.parse(t.traffic) as Traffic) : null;
+      work.baseline[n] = await baselineOf(q, n, prevVersion, work.baseline[n] ?? null);
       work.prev[n] = null;
       delete (work.seen ??= {})[n];
       await q.run(
