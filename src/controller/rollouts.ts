@@ -288,9 +288,10 @@ export async function tickRollouts(ctx: Ctx, now = Date.now()): Promise<number[]
 }
 
 /**
- * A node's baseline: its latest report when that counts flows under the previous version; else the
- * one recorded earlier in this rollout (a box that just left a shadow stage restarted its counters,
- * and a report of 0 flows is no baseline: every share in it is 0).
+ * A node's baseline: of its latest report (when it counts flows under the previous version) and the
+ * one recorded earlier in this rollout, the one with more flows. A box that just left a shadow stage
+ * restarted its counters, and a report of 0 or a few flows is no baseline (every share in it is 0 or
+ * noise).
  */
 async function baselineOf(
   q: Queryable,
@@ -300,7 +301,9 @@ async function baselineOf(
 ): Promise<Traffic | null> {
   const t = await q.get<{ traffic: string | null }>('SELECT traffic FROM nodes WHERE name = $1', [node]);
   const latest = t?.traffic ? (JSON.parse(t.traffic) as Traffic) : null;
-  if (latest && latest.policy_version === prevVersion && latest.flows > 0) return latest;
+  const usable = latest && latest.policy_version === prevVersion && latest.flows > 0 ? latest : null;
+  // the one that counted more flows: a window just restarted says little about the box's shares
+  if (usable && (!earlier || usable.flows >= earlier.flows)) return usable;
   return earlier ?? latest;
 }
 
