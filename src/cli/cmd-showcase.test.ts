@@ -13,7 +13,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { need } from '../testutil/require.js';
@@ -102,7 +103,9 @@ describe('chokepoint showcase: controller, demo fleet and the 2021 story', () =>
     storyLine = await lines.wait(/^Story done/, 240_000);
   });
   after(() => {
+    // a failed test: do not leave the showcase (or its state directory) behind
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (stateDir.startsWith(tmpdir())) rmSync(stateDir, { recursive: true, force: true });
   });
 
   test('the printed tokens sign in (a session cookie) and have the printed roles', async () => {
@@ -171,6 +174,7 @@ describe('chokepoint showcase: controller, demo fleet and the 2021 story', () =>
     for (const n of nodes) {
       assert.ok(n.active_version >= ro.bundle_version, `${n.name} on ${n.active_version}`);
       assert.equal(n.drift, false, n.name);
+      assert.equal(n.traffic?.policy_version, good.id, `${n.name} reports traffic under the good version`);
     }
     // the registry has the 2021 entry with its provenance
     const why = await api(viewer, '/v1/registry/why?name=reddit.com');
