@@ -83,6 +83,8 @@ export async function run(argv: string[]): Promise<number> {
     await story.catch(() => {});
     await fleet?.stop().catch((e: Error) => process.stderr.write(`showcase: fleet stop: ${e.message}\n`));
     await ctl?.close().catch(() => {});
+    // long-polls cut by the close look their bundle up once more: let them before the database goes
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
     await db.close().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
     return failed ? 1 : 0;
