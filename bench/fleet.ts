@@ -300,8 +300,8 @@ Controller CPU / RSS are the bench process (controller in-process, plus its own 
 100 boxes × the max RSS per box is well under this machine's 24 GiB.
 
 Deltas (bundle/delta, measured on the list-file bytes directly — the list file the controller writes
-is the canonical sorted entry list; not through a 10^6 registry import, which takes minutes, see
-## Controller): a ${df.entries.toLocaleString('en')}-entry list with ${df.changes.toLocaleString('en')} entries changed
+is the canonical sorted entry list; not through a 10^6 registry import, see the Controller
+section): a ${df.entries.toLocaleString('en')}-entry list with ${df.changes.toLocaleString('en')} entries changed
 (${df.changes / 2} removed, ${df.changes / 2} added) — full list file **${(df.full / 1e6).toFixed(1)} MB**, delta **${(df.delta / 1e3).toFixed(1)} kB**
 (${(df.full / df.delta).toFixed(0)}× smaller; built in ${df.ms} ms). The signed manifest (~2 kB) is fetched either way. Extrapolated to
 ${fleet.toLocaleString('en')} boxes and one such update every 30 min (${perDay}/day): full ${gb(df.full * fleet * perDay)} GB/day,

@@ -9,7 +9,8 @@ import { UsageError } from '../util/errors.js';
 import { exitQuietlyOnEpipe } from '../util/epipe.js';
 
 const COMMANDS: Record<string, string> = {
-  demo: 'analyze a demo capture generated on the fly and print the summary',
+  showcase: 'controller + demo fleet + the 2021 story in the web dashboard (what npm start runs)',
+  demo: 'analyze a demo capture generated on the fly and print the summary (terminal only)',
   analyze: 'name every flow in captures (pcap/pcapng) and print flow records',
   gen: 'write synthetic captures with ground truth',
   lint: 'check a policy for collateral damage, shadowing, and more',

@@ -287,6 +287,26 @@ export async function tickRollouts(ctx: Ctx, now = Date.now()): Promise<number[]
   });
 }
 
+/**
+ * A node's baseline: of its latest report (when it counts flows under the previous version) and the
+ * one recorded earlier in this rollout, the one with more flows. A box that just left a shadow stage
+ * restarted its counters, and a report of 0 or a few flows is no baseline (every share in it is 0 or
+ * noise).
+ */
+async function baselineOf(
+  q: Queryable,
+  node: string,
+  prevVersion: number,
+  earlier: Traffic | null,
+): Promise<Traffic | null> {
+  const t = await q.get<{ traffic: string | null }>('SELECT traffic FROM nodes WHERE name = $1', [node]);
+  const latest = t?.traffic ? (JSON.parse(t.traffic) as Traffic) : null;
+  const usable = latest && latest.policy_version === prevVersion && latest.flows > 0 ? latest : null;
+  // the one that counted more flows: a window just restarted says little about the box's shares
+  if (usable && (!earlier || usable.flows >= earlier.flows)) return usable;
+  return earlier ?? latest;
+}
+
 async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> {
   const id = Number(r.id);
   const plan = JSON.parse(r.plan as string) as Plan;
@@ -325,6 +345,8 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
       .filter((n) => !enforced.has(n))
       .sort();
     for (const n of ws.nodes) {
+      // kept for a later enforce stage: the box's counters restart when it leaves the shadow
+      work.baseline[n] = await baselineOf(q, n, prevVersion, work.baseline[n] ?? null);
       work.prev[n] = null;
       delete (work.seen ??= {})[n];
       await q.run(
@@ -360,8 +382,7 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
     ws.nodes = [...new Set([...already, ...selectNodes(stage, nodes)])].sort();
     for (const n of ws.nodes) {
       if (already.has(n)) continue;
-      const t = await q.get<{ traffic: string | null }>('SELECT traffic FROM nodes WHERE name = $1', [n]);
-      work.baseline[n] = t?.traffic ? (JSON.parse(t.traffic) as Traffic) : null;
+      work.baseline[n] = await baselineOf(q, n, prevVersion, work.baseline[n] ?? null);
       work.prev[n] = null;
       delete (work.seen ??= {})[n];
       await q.run(

@@ -8,12 +8,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PcapWriter } from '../gen/pcap-writer.js';
 import { generate, type TruthRow } from '../gen/synth.js';
 import { EnforceMetrics } from '../enforce/metrics.js';
+import { pairId, readVersion } from '../enforce/policy-source.js';
 import { FleetAgent } from './agent.js';
 import { ReplayBox, shiftPort } from './replay.js';
 import { nextEvent, startRig } from './testing/rig.js';
@@ -137,6 +138,72 @@ test('replay box in a fleet: a published version is applied and the EVE log show
     await agent.stop();
     metrics.close();
     await rig.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('replay box: a shadow version is evaluated, not enforced; traffic() reports both sides and restarts with the pair', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cp-replay-sh-'));
+  const { path, truth } = capture(dir);
+  // the ground truth's plain-TLS names: the shadow throttles the first one by substring
+  const named = truth.filter((t) => t.scenario === 'tls' && t.host);
+  const target = named[0]!.host!;
+  const pattern = target.slice(1, 6);
+  const allowAll = join(dir, 'a.yaml');
+  const shadowFile = join(dir, 's.yaml');
+  writeFileSync(allowAll, 'default: allow\nrules: []\n');
+  writeFileSync(
+    shadowFile,
+    `rules:\n  - id: sub\n    action: throttle\n    rate: 128kbit\n    match: {host: {substring: ['${pattern}']}}\n`,
+  );
+  const expected = truth.filter((t) => t.host?.includes(pattern)).length;
+  assert.ok(expected >= 1);
+  const active = (await readVersion(allowAll)).version;
+  const sh = (await readVersion(shadowFile)).version;
+  const lines: Eve[] = [];
+  const sink = {
+    write(s: string) {
+      for (const l of s.split('\n')) if (l) lines.push(JSON.parse(l) as Eve);
+      return true;
+    },
+  };
+  const box = await ReplayBox.start(active, {
+    capture: path,
+    pps: 100_000,
+    loops: 1,
+    eve: sink as unknown as NodeJS.WriteStream,
+    log: () => undefined,
+  });
+  try {
+    const before = box.traffic();
+    assert.equal(before.shadow, null);
+    assert.equal(before.shadow_id, null);
+    const pair = { ...active, id: pairId(active.id, sh.id), shadow: sh };
+    assert.equal(await box.apply(pair, 'test'), true);
+    const t0 = box.traffic();
+    assert.equal(t0.active.flows, 0, 'counters restart with the pair');
+    assert.ok(Date.parse(t0.since) >= Date.parse(before.since));
+    await box.run();
+    const t = box.traffic();
+    assert.equal(t.id, pair.id);
+    assert.equal(t.active_id, active.id);
+    assert.equal(t.shadow_id, sh.id);
+    // every flow of the single iteration was decided by both sides
+    assert.equal(t.active.flows, lines.length);
+    assert.equal(t.active.by_action.throttle, 0, 'the shadow is not enforced');
+    assert.ok(lines.every((e) => e.chokepoint.policy?.action === 'allow'));
+    assert.equal(t.shadow!.flows, t.active.flows);
+    // the truth's flows whose name contains the pattern are the shadow's throttles, through the pattern
+    assert.equal(t.shadow!.by_action.throttle, expected);
+    assert.equal(t.shadow!.pattern_flows, expected);
+    const changed = t.shadow!.changed.find((c) => c.rule_id === 'sub' && c.to === 'throttle')!;
+    assert.equal(changed.flows, expected);
+    assert.ok(
+      changed.top.some((n) => n.name === target),
+      JSON.stringify(changed.top),
+    );
+  } finally {
+    box.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -5,7 +5,9 @@
  * one verdict per packet, at a chosen rate (`pps`) or speed (`speed` × capture time), looping. No
  * root, no NFQUEUE, no iptables: the verdicts are counted and logged (EVE, /metrics), not enforced on
  * a wire. It is a {@link PolicyTarget}, so the fleet agent applies bundles to it exactly as to the
- * daemon (compiled by policy-source `compileVersion`, swapped between two packets).
+ * daemon (compiled by policy-source `compilePair`, swapped between two packets): a bundle's shadow
+ * version is evaluated beside the active one, and {@link ReplayBox.traffic} gives the status report
+ * the same `traffic` counters a daemon gives (enforce/traffic), so rollout analysis can judge it.
  *
  * Loops make new flows: iteration `i` maps every TCP/UDP port ≥ 1024 (both directions, so a flow
  * stays one flow) to `1024 + (p − 1024 + i·7919) mod 64512` and fixes the L4 checksum incrementally
@@ -20,7 +22,8 @@ import { Decoded, Packet } from '../decode/packet.js';
 import { C, newCounters } from '../enforce/counters.js';
 import { Enforcer } from '../enforce/enforcer.js';
 import type { EnforceMetrics } from '../enforce/metrics.js';
-import { compileVersion, type PolicyVersion } from '../enforce/policy-source.js';
+import { compilePair, versionId, type PolicyVersion } from '../enforce/policy-source.js';
+import { mergeTraffic, type DaemonTraffic } from '../enforce/traffic.js';
 import type { VerdictEvent } from '../enforce/types.js';
 import { verdictToEve } from '../output/eve.js';
 import { InputError } from '../util/errors.js';
@@ -161,6 +164,8 @@ export class ReplayBox implements PolicyTarget {
   private stopped = false;
   private wake: (() => void) | null = null;
   private pktId = 0;
+  /** When the current (active, shadow) pair took over: the traffic counters are cumulative since. */
+  private trafficSince = Date.now();
   private readonly log: (m: string) => void;
 
   private constructor(
@@ -183,13 +188,14 @@ export class ReplayBox implements PolicyTarget {
     if (o.pps !== undefined && o.speed !== undefined)
       throw new InputError('--rate and --speed exclude each other');
     const frames = loadFrames(o.capture);
-    const policy = await compileVersion(initial);
+    const { policy, shadow } = await compilePair(initial);
     const counters = newCounters();
     const box: { b: ReplayBox | null } = { b: null };
     const enf = new Enforcer({
       queue: 0,
       sink: { verdict: () => {} },
       policy,
+      shadow,
       version: initial.id,
       markMask: 0x00ff0000,
       throttle: 'userspace',
@@ -225,16 +231,32 @@ export class ReplayBox implements PolicyTarget {
   async apply(v: PolicyVersion, why: string): Promise<boolean> {
     let p;
     try {
-      p = await compileVersion(v);
+      p = await compilePair(v);
     } catch (e) {
       this.log(`reload (${why}) refused: ${(e as Error).message}`);
       return false;
     }
-    this.enforcer.setPolicy(p, v.id);
+    if (v.id !== this.version.id) this.trafficSince = Date.now();
+    this.enforcer.setPolicy(p.policy, v.id, p.shadow);
     this.version = v;
     this.counters[C.reloads]++;
     this.log(`policy reloaded (${why}): ${v.id} active`);
     return true;
+  }
+
+  /** The traffic counters of the pair in force, as the daemon reports them (one queue, no workers). */
+  traffic(): DaemonTraffic {
+    const v = this.version;
+    const m = mergeTraffic([this.enforcer.traffic.snapshot()], 10, Boolean(v.shadow));
+    return {
+      since: new Date(this.trafficSince).toISOString(),
+      id: v.id,
+      active_id: v.shadow ? versionId(v.files) : v.id,
+      shadow_id: v.shadow?.id ?? null,
+      ...m,
+      fail_open: 0,
+      worker_restarts: 0,
+    };
   }
 
   private flushRules(): void {
