@@ -75,6 +75,7 @@ export class SqliteDb implements Db {
   private readonly listeners = new Map<string, ((p: string) => void)[]>();
   /** set while another connection (the import worker) writes under this handle's lock: {@link hold} */
   private held = false;
+  private released: Promise<void> | null = null;
   private reader: Database.Database | null = null;
   private readonly readerStmts = new Map<string, Database.Statement>();
 
@@ -151,10 +152,19 @@ export class SqliteDb implements Db {
   async hold(): Promise<() => void> {
     const release = await this.mutex.lock();
     this.held = true;
+    let freed!: () => void;
+    this.released = new Promise<void>((r) => (freed = r));
     return () => {
       this.held = false;
+      this.released = null;
       release();
+      freed();
     };
+  }
+
+  /** Null when nothing holds the handle, else a promise of the release ({@link hold}). */
+  get heldUntil(): Promise<void> | null {
+    return this.held ? this.released : null;
   }
 
   /** A read-only statement on the reader connection, or undefined when `sql` writes. */

@@ -2,7 +2,8 @@
  * @module controller/import-offload.test
  * The SQLite import worker: `SqliteDb.hold` lets read-only queries through at once and makes writes
  * wait for the release; a real import in a worker thread (file-backed SQLite) completes while the
- * controller keeps taking status reports (writes) and answering reads, with every entry in place.
+ * controller keeps taking status reports (writes) and answering reads, with every entry in place;
+ * a status report while the handle is held is answered at once and stored at the release.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- API answers are untyped JSON */
 import { test } from 'node:test';
@@ -84,6 +85,44 @@ test('an import runs in a worker thread while status reports and reads go on; ev
       "SELECT COUNT(*) AS n FROM entries WHERE source = 'big' AND status = 'active'",
     );
     assert.equal(Number(m!.n), N);
+  } finally {
+    await t.close();
+  }
+});
+
+test('a status report while the handle is held (an import applying) is answered at once and written at the release', async () => {
+  const { db, dataDir } = await freshDb('sqlite', null, 'deferred');
+  const t = await startTestController(db, dataDir);
+  try {
+    const release = await (t.db as SqliteDb).hold();
+    const a = await t.api('box1', 'POST', '/v1/status', { node: 'held-n', active_version: 3 });
+    assert.equal(a.status, 200);
+    assert.equal(a.json.deferred, true);
+    // a later report of the same node replaces the first; reads are answered meanwhile
+    const b = await t.api('box1', 'POST', '/v1/status', { node: 'held-n', active_version: 4 });
+    assert.equal(b.json.deferred, true);
+    const during = await t.api('vera', 'GET', '/v1/nodes');
+    assert.equal(during.status, 200);
+    assert.equal(
+      during.json.nodes.find((n: any) => n.name === 'held-n'),
+      undefined,
+      'not written while held',
+    );
+    release();
+    await new Promise((r) => setImmediate(r));
+    const row = await t.db.get<{ active_version: number }>(
+      'SELECT active_version FROM nodes WHERE name = $1',
+      ['held-n'],
+    );
+    assert.equal(Number(row?.active_version), 4);
+    // and with nothing held, a report is written before the answer
+    const c = await t.api('box1', 'POST', '/v1/status', { node: 'held-n', active_version: 5 });
+    assert.equal(c.json.deferred, undefined);
+    const now = await t.db.get<{ active_version: number }>(
+      'SELECT active_version FROM nodes WHERE name = $1',
+      ['held-n'],
+    );
+    assert.equal(Number(now?.active_version), 5);
   } finally {
     await t.close();
   }

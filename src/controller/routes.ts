@@ -13,6 +13,7 @@ import { bodyToFile, readJson } from './http.js';
 import { addEntry, getEntry, parseEntry, searchEntries, updateEntry } from './registry.js';
 import { createImport, getImport, parseImportOptions } from './imports.js';
 import { importInBackground } from './import-offload.js';
+import { writeStatus } from './status-write.js';
 import { createTakedown, getTakedown, listTakedowns, transitionTakedown } from './takedowns.js';
 import {
   approveVersion,
@@ -650,14 +651,7 @@ export const ROUTES: Route[] = [
         o.node,
         o.traffic === undefined || o.traffic === null ? null : JSON.stringify(o.traffic),
       ];
-      await ctx.db.run(
-        `INSERT INTO nodes (labels, active_version, last_download, last_activation, errors, counters, last_seen, addr, name, traffic) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
-         ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, active_version = excluded.active_version, last_download = excluded.last_download,
-           last_activation = excluded.last_activation, errors = excluded.errors, counters = excluded.counters, last_seen = excluded.last_seen, addr = excluded.addr,
-           traffic = excluded.traffic`,
-        vals,
-      );
-      return { ok: true };
+      return { ok: true, ...((await writeStatus(ctx.db, o.node, vals)) ? {} : { deferred: true }) };
     },
   },
   {
