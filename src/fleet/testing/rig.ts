@@ -188,24 +188,60 @@ export class CompilingTarget implements PolicyTarget {
   }
 }
 
-/** Resolves with the first `event` payload for which `pred` holds; rejects after `ms`. */
+/**
+ * Resolves with the first `event` payload for which `pred` holds; rejects after `ms`. When `signal`
+ * aborts first, the wait is cancelled: its timer and listener go and it stays pending (a test that
+ * already failed does not wait out the timeout, nor get a late rejection).
+ */
 export function nextEvent<T = unknown>(
   em: EventEmitter,
   event: string,
   pred: (v: T) => boolean = () => true,
   ms = 20_000,
+  signal?: AbortSignal,
 ): Promise<T> {
   return new Promise((resolve, reject) => {
-    const on = (v: T): void => {
-      if (!pred(v)) return;
+    const done = (): void => {
       clearTimeout(t);
       em.off(event, on);
+      signal?.removeEventListener('abort', done);
+    };
+    const on = (v: T): void => {
+      if (!pred(v)) return;
+      done();
       resolve(v);
     };
     const t = setTimeout(() => {
-      em.off(event, on);
+      done();
       reject(new Error(`timeout waiting for '${event}'`));
     }, ms);
+    if (signal?.aborted) return done();
+    signal?.addEventListener('abort', done);
     em.on(event, on);
   });
+}
+
+/**
+ * The agents and event waits of one test. `add` registers an agent as it is made; `next` is
+ * {@link nextEvent} bound to this test; `close` (first thing in the test's `finally`, before the rig
+ * closes) cancels the waits still pending and stops every agent (stop is idempotent). An agent left
+ * running after a failed expectation retries a closed controller for ever and holds the test file
+ * open; with `close` a failure fails the test at once.
+ */
+export class TestAgents {
+  private readonly agents = new Set<{ stop(): Promise<void> }>();
+  private readonly ac = new AbortController();
+  add<A extends { stop(): Promise<void> }>(agent: A): A {
+    this.agents.add(agent);
+    return agent;
+  }
+  next<T = unknown>(em: EventEmitter, event: string, pred?: (v: T) => boolean, ms?: number): Promise<T> {
+    return nextEvent(em, event, pred, ms, this.ac.signal);
+  }
+  async close(): Promise<void> {
+    this.ac.abort();
+    const all = [...this.agents];
+    this.agents.clear();
+    await Promise.all(all.map((a) => a.stop()));
+  }
 }
