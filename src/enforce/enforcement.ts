@@ -23,7 +23,7 @@ import {
   markValue,
 } from './rules.js';
 import { C } from './counters.js';
-import type { EnforcementName } from './types.js';
+import type { EnforcementName } from '../record/record.js';
 
 export interface VerdictSink {
   verdict(id: number, verdict: number, mark: number): void;
