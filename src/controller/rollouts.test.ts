@@ -12,31 +12,19 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  freshDb,
-  pgUnavailable,
-  startPostgres,
+  backendSuites,
+  envelopeOf,
+  reference,
   startTestController,
-  type PgServer,
   type TestController,
 } from './testutil.js';
-import { verifyBundle, type Envelope } from './bundles.js';
+import { verifyBundle } from './bundles.js';
+import { SimBox } from './testing/sim-box.js';
 import { openDb } from './db.js';
 import { startController, type RunningController } from './server.js';
 import { DEFAULT_CONFIG } from './context.js';
-import { reference } from './testutil.js';
 
-const CI = process.env.CI === 'true';
-const PG_WHY = pgUnavailable();
-let pgs: PgServer | null = null;
-let dbSeq = 0;
-before(async () => {
-  if (!PG_WHY) pgs = await startPostgres();
-});
-after(() => pgs?.stop());
-
-test('PostgreSQL prerequisites', { skip: !CI && PG_WHY ? PG_WHY : false }, () => {
-  assert.equal(PG_WHY, null, `PostgreSQL tests cannot run: ${PG_WHY}`);
-});
+const suites = backendSuites();
 
 const block = (names: string[]) => `rules:
   - id: block-list
@@ -52,169 +40,6 @@ const TCO = `rules:
 `;
 /** The traffic mix every simulated box sees, per report. */
 const MIX = ['reddit.com', 'www.microsoft.com', 't.co', 'bad.example', 'example.org', 'news.example'];
-
-const env = (j: any): Envelope => ({
-  manifest: j.manifest,
-  signature: j.signature,
-  keyid: j.keyid,
-  trust: j.trust,
-});
-
-/**
- * A simulated box: pulls its bundle, refuses a lower one, and reports counters computed by its own
- * model of the two test policies (not by the controller's code): names under a blocked suffix are
- * blocked by an exact/suffix rule; names containing "t.co" under the *t.co* version are throttled
- * through a substring pattern.
- */
-type Side = { flows: number; block: number; throttle: number; pattern: number; top: Map<string, number> };
-const side = (): Side => ({ flows: 0, block: 0, throttle: 0, pattern: 0, top: new Map() });
-
-class Box {
-  bundle = 0;
-  policy = 0;
-  /** the shadow version of the held bundle (null: none) */
-  shadowV: number | null = null;
-  seen = new Set<number>();
-  shadowSeen = new Set<number>();
-  stopped = false;
-  private since = new Date().toISOString();
-  private c = side();
-  private sc = side();
-  /** rule\0from\0to → flows and names whose verdict the shadow would change */
-  private changed = new Map<string, { flows: number; top: Map<string, number> }>();
-  private timer: NodeJS.Timeout | null = null;
-  /** ms between two reports; `announce` puts it in the report as a box does (report_every_s) */
-  periodMs = 150;
-  announce = false;
-  /** the `rollout` sections of the bundles it took */
-  rolloutSections: unknown[] = [];
-  constructor(
-    private t: TestController,
-    readonly name: string,
-    readonly labels: Record<string, string>,
-    private token: string,
-    private model: { tco: Set<number>; blocked: Map<number, string[]> },
-  ) {}
-  /** where the box talks to (another replica's URL in the failover test) */
-  url: string | null = null;
-  private async call(method: string, path: string, body?: unknown) {
-    const r = await fetch((this.url ?? this.t.run.url) + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${this.token}`,
-        ...(body ? { 'content-type': 'application/json' } : {}),
-        ...(method === 'GET' && this.bundle ? { 'if-none-match': `"${this.bundle}"` } : {}),
-      },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: r.status, json: r.status === 200 ? await r.json() : null };
-  }
-  async once(): Promise<void> {
-    const b = await this.call('GET', '/v1/bundle');
-    if (b.status === 200) {
-      const m = verifyBundle(env(b.json), this.t.rootPublicPem, { minVersion: this.bundle + 1 });
-      this.bundle = m.version;
-      if (m.rollout) this.rolloutSections.push(m.rollout);
-      const sv = m.shadow?.policy_version ?? null;
-      if (m.policy_version !== this.policy || sv !== this.shadowV) {
-        this.policy = m.policy_version;
-        this.shadowV = sv;
-        this.seen.add(this.policy);
-        if (sv !== null) this.shadowSeen.add(sv);
-        this.since = new Date().toISOString();
-        this.c = side();
-        this.sc = side();
-        this.changed = new Map();
-      }
-    }
-    for (const n of MIX) {
-      const a = this.decide(this.policy, n);
-      this.count(this.c, n, a);
-      if (this.shadowV === null) continue;
-      const s = this.decide(this.shadowV, n);
-      this.count(this.sc, n, s);
-      if (s.action !== a.action) {
-        const k = `${s.rule ?? a.rule}\u0000${a.action}\u0000${s.action}`;
-        const e = this.changed.get(k) ?? { flows: 0, top: new Map<string, number>() };
-        e.flows++;
-        e.top.set(n, (e.top.get(n) ?? 0) + 1);
-        this.changed.set(k, e);
-      }
-    }
-    const c = this.c;
-    const sc = this.sc;
-    const counters = (x: Side) => ({
-      flows: x.flows,
-      by_action: { allow: x.flows - x.block - x.throttle, log: 0, block: x.block, throttle: x.throttle },
-      pattern_flows: x.pattern,
-      pattern_top: [...x.top].map(([name, count]) => ({ name, rule_id: 'tco', action: 'throttle', count })),
-      protected_hits: 0,
-    });
-    await this.call('POST', '/v1/status', {
-      node: this.name,
-      labels: this.labels,
-      active_version: this.bundle,
-      errors: [],
-      traffic: {
-        since: this.since,
-        policy_version: this.policy,
-        shadow_version: this.shadowV,
-        ...counters(c),
-        fail_open: 0,
-        worker_restarts: 0,
-        ...(this.announce ? { report_every_s: this.periodMs / 1000 } : {}),
-        shadow:
-          this.shadowV === null
-            ? null
-            : {
-                ...counters(sc),
-                changed: [...this.changed].map(([k, e]) => {
-                  const [rule_id, from, to] = k.split('\u0000');
-                  return {
-                    rule_id,
-                    from,
-                    to,
-                    flows: e.flows,
-                    top: [...e.top].map(([name, count]) => ({ name, count })),
-                  };
-                }),
-              },
-      },
-    });
-  }
-  /** the test's own model of the two kinds of test policy */
-  private decide(policy: number, n: string): { action: string; rule: string | null; pattern: boolean } {
-    if (this.model.tco.has(policy) && n.includes('t.co'))
-      return { action: 'throttle', rule: 'tco', pattern: true };
-    if ((this.model.blocked.get(policy) ?? []).some((s) => n === s || n.endsWith('.' + s)))
-      return { action: 'block', rule: 'block-list', pattern: false };
-    return { action: 'allow', rule: null, pattern: false };
-  }
-  private count(x: Side, n: string, d: { action: string; pattern: boolean }): void {
-    x.flows++;
-    if (d.action === 'block') x.block++;
-    if (d.action === 'throttle') x.throttle++;
-    if (d.pattern) {
-      x.pattern++;
-      x.top.set(n, (x.top.get(n) ?? 0) + 1);
-    }
-  }
-  start(): void {
-    const loop = () => {
-      if (this.stopped) return;
-      this.once()
-        .catch(() => {})
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(loop, this.periodMs);
-        });
-    };
-    loop();
-  }
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-  }
-}
 
 /** A shadow stage on every box, then a canary and the rest, enforced. */
 const SHADOW_PLAN = (bake: number, threshold = 2) => ({
@@ -244,14 +69,13 @@ const PLAN = (bake: number) => ({
 });
 
 for (const backend of ['sqlite', 'postgres'] as const) {
-  const skip = backend === 'postgres' && PG_WHY ? (CI ? false : PG_WHY) : false;
+  const skip = suites.skip(backend);
   describe(`rollouts on ${backend}`, { skip }, () => {
     let t: TestController;
-    const boxes: Box[] = [];
+    const boxes: SimBox[] = [];
     const model = { tco: new Set<number>(), blocked: new Map<number, string[]>() };
     before(async () => {
-      const { db, dataDir } = await freshDb(backend, pgs, `ro${process.pid}_${++dbSeq}`);
-      t = await startTestController(db, dataDir);
+      t = await suites.controller(backend, 'ro');
     });
     after(async () => {
       for (const b of boxes) b.stop();
@@ -295,7 +119,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       ] as const) {
         const tok = await t.api('root', 'POST', '/v1/tokens', { name, role: 'node' });
         assert.equal(tok.status, 201, JSON.stringify(tok.json));
-        const b = new Box(t, name, labels, tok.json.token, model);
+        const b = new SimBox(t, name, labels, tok.json.token, model, MIX);
         boxes.push(b);
         b.start();
       }
@@ -325,7 +149,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.ok(done.samples.length >= 3 * 5);
       assert.equal((await t.api('vera', 'GET', `/v1/versions/${v2}`)).json.status, 'active');
       assert.equal((await t.api('vera', 'GET', `/v1/versions/${v1}`)).json.status, 'superseded');
-      const m = verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      const m = verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
       assert.equal(m.policy_version, v2);
       assert.equal(m.kind, 'publish');
       for (const b of boxes) {
@@ -374,7 +198,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       );
       assert.equal(JSON.parse(af.after).node, 'box-a');
       // the canary is back on v2 through a higher bundle; the others never took the version
-      const m = verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      const m = verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
       assert.equal(m.kind, 'rollback');
       assert.equal(m.policy_version, v2);
       const end = Date.now() + 10_000;
@@ -459,7 +283,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       );
       assert.match(af.metric, /^(pattern_flows|blocked_share|changed_share)$/);
       // every box evaluated the version in shadow, none enforced it, all are back on the fleet bundle
-      const m = verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      const m = verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
       assert.equal(m.kind, 'resign');
       assert.equal(m.policy_version, active);
       assert.ok(!m.shadow);
@@ -497,7 +321,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         'protected_hits',
       ]);
       assert.equal((await t.api('vera', 'GET', `/v1/versions/${v}`)).json.status, 'active');
-      const m = verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      const m = verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
       assert.equal(m.kind, 'publish');
       assert.equal(m.policy_version, v);
       for (const b of boxes) {
@@ -585,7 +409,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         'approved',
         'abort is not a verdict',
       );
-      const m = verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      const m = verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
       assert.equal(m.kind, 'rollback');
       assert.notEqual(m.policy_version, v);
     });
@@ -615,14 +439,14 @@ for (const backend of ['sqlite', 'postgres'] as const) {
 
 describe(
   'rollout failover on postgres: the replica orchestrating dies, another continues',
-  { skip: PG_WHY ? (CI ? false : PG_WHY) : false },
+  { skip: suites.skip('postgres') },
   () => {
     test('kill replica A mid-rollout; replica B finishes it', async () => {
-      const { db, dataDir, url } = await freshDb('postgres', pgs, `rofail${process.pid}_${++dbSeq}`);
+      const { db, dataDir, url } = await suites.freshDb('postgres', 'rofail');
       const a = await startTestController(db, dataDir);
       const dbB = openDb({ databaseUrl: url! });
       let b: RunningController | null = null;
-      const boxes: Box[] = [];
+      const boxes: SimBox[] = [];
       try {
         b = await startController(
           dbB,
@@ -644,7 +468,7 @@ describe(
           ['box-b', { tier: 'main' }],
         ] as const) {
           const tok = await a.api('root', 'POST', '/v1/tokens', { name, role: 'node' });
-          const x = new Box(a, name, labels, tok.json.token, model);
+          const x = new SimBox(a, name, labels, tok.json.token, model, MIX);
           x.url = b.url; // the boxes talk to replica B throughout
           boxes.push(x);
           x.start();
