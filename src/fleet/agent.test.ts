@@ -14,7 +14,15 @@ import client from 'prom-client';
 import { rotateSigningKey } from '../controller/keys.js';
 import { resignIfDue } from '../controller/bundles.js';
 import { FleetAgent, type AgentOptions, type OnExpired } from './agent.js';
-import { CompilingTarget, startRig, strangerKey, TestAgents, type Rig } from './testing/rig.js';
+import {
+  CompilingTarget,
+  expectRefusal,
+  startRig,
+  strangerKey,
+  tamperNewFile,
+  TestAgents,
+  type Rig,
+} from './testing/rig.js';
 
 interface Report {
   active_version: number | null;
@@ -145,12 +153,9 @@ test('refusals: tampered file, bad signature, unknown key, expired, revoked key,
     const { agent, reg, logs } = newAgent(t, state);
     const target = await CompilingTarget.start(await agent.bootstrap());
     assert.equal(agent.counters.started_from_state, 1);
-    const refused = live.next<{ reason: string }>(agent, 'refused');
     const reported = live.next<Report>(agent, 'reported', (r) => r.counters.bundles_refused > 0);
-    agent.run(target);
-    assert.equal((await refused).reason, reason);
+    await expectRefusal(live, agent, target, reason, held, () => agent.run(target));
     await reported;
-    assert.equal(agent.activeBundle, held, 'stays on its version');
     assert.equal(target.applied.length, 1, 'nothing applied');
     assert.equal(target.verdict(stillBlocked), 'block');
     assert.equal(target.verdict(notBlocked), 'allow');
@@ -172,24 +177,10 @@ test('refusals: tampered file, bad signature, unknown key, expired, revoked key,
 
     // one byte of a list file changed in the controller's storage
     const v2 = await rig.approve('worse.example');
-    const files1 = new Set(
-      JSON.parse((await rig.db.get<{ files: string }>('SELECT files FROM versions WHERE id = 1'))!.files).map(
-        (f: { sha256: string }) => f.sha256,
-      ),
-    );
-    const files2 = JSON.parse(
-      (await rig.db.get<{ files: string }>('SELECT files FROM versions WHERE id = $1', [v2]))!.files,
-    ) as { sha256: string }[];
-    const victim = files2.find((f) => !files1.has(f.sha256))!.sha256;
-    const orig = Buffer.from(
-      (await rig.db.get<{ data: Buffer }>('SELECT data FROM blobs WHERE sha256 = $1', [victim]))!.data,
-    );
-    const bad = Buffer.from(orig);
-    bad[bad.length - 2] ^= 0x01;
-    await rig.db.run('UPDATE blobs SET data = $1 WHERE sha256 = $2', [bad, victim]);
+    const restore = await tamperNewFile(rig, 1, v2);
     assert.equal((await rig.api('alice', 'POST', `/v1/versions/${v2}/publish`)).status, 200);
     await expectRefused('file', b1, 'www.bad.example', 'a.worse.example');
-    await rig.db.run('UPDATE blobs SET data = $1 WHERE sha256 = $2', [orig, victim]);
+    await restore();
     const b2 = b1 + 1;
 
     // the manifest edited after signing
