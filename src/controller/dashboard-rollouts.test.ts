@@ -12,7 +12,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { freshDb, startTestController, type TestController } from './testutil.js';
+import {
+  approvedVersion,
+  freshDb,
+  signIn as signInAs,
+  startTestController,
+  type TestController,
+} from './testutil.js';
 import { SimBox } from './testing/sim-box.js';
 import { need } from '../testutil/require.js';
 
@@ -62,29 +68,8 @@ describe('dashboard: rollouts and overview against the real orchestrator', { ski
     await t?.close();
   });
 
-  async function version(text: string, override?: string): Promise<number> {
-    const v = await t.api('ed', 'POST', '/v1/versions', { policy: text, filename: 'p.yaml' });
-    assert.equal(v.status, 201, JSON.stringify(v.json));
-    if (override)
-      assert.equal(
-        (await t.api('root', 'POST', `/v1/versions/${v.json.id}/override`, { reason: override })).status,
-        200,
-      );
-    assert.equal((await t.api('alice', 'POST', `/v1/versions/${v.json.id}/approve`)).status, 200);
-    const a = await t.api('bob', 'POST', `/v1/versions/${v.json.id}/approve`);
-    assert.equal(a.json.status, 'approved', JSON.stringify(a.json));
-    return Number(v.json.id);
-  }
-  async function signIn(user: string) {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e: Error) => errors.push(e.message));
-    await page.goto(t.run.url + '/');
-    await page.getByLabel('API token').fill(t.tokens[user]);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByText(`Signed in as ${user}`).waitFor();
-    return { page, errors };
-  }
+  const version = (text: string, override?: string) => approvedVersion(t, text, override);
+  const signIn = (user: string) => signInAs(browser, t, user);
   /** Start a rollout of version `id` from its Versions page; returns the rollout id from the URL. */
   async function startFromPage(page: any, id: number, plan: string): Promise<number> {
     await page.goto(`${t.run.url}/#versions?id=${id}`);

@@ -12,6 +12,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  approvedVersion,
   backendSuites,
   envelopeOf,
   reference,
@@ -82,19 +83,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       await t?.close();
     });
 
-    async function version(text: string, override?: string): Promise<number> {
-      const v = await t.api('ed', 'POST', '/v1/versions', { policy: text, filename: 'p.yaml' });
-      assert.equal(v.status, 201, JSON.stringify(v.json));
-      if (override)
-        assert.equal(
-          (await t.api('root', 'POST', `/v1/versions/${v.json.id}/override`, { reason: override })).status,
-          200,
-        );
-      assert.equal((await t.api('alice', 'POST', `/v1/versions/${v.json.id}/approve`)).status, 200);
-      const a = await t.api('bob', 'POST', `/v1/versions/${v.json.id}/approve`);
-      assert.equal(a.json.status, 'approved', JSON.stringify(a.json));
-      return Number(v.json.id);
-    }
+    const version = (text: string, override?: string) => approvedVersion(t, text, override);
     async function until(id: number, states: string[], ms = 40_000): Promise<any> {
       const end = Date.now() + ms;
       for (;;) {

@@ -284,3 +284,40 @@ export function backendSuites(): BackendSuites {
     },
   };
 }
+
+/**
+ * Submit `policy` as a new version (as `ed`), optionally admin-overridden with `override` as the
+ * reason (lint warnings), approved by `alice` and `bob`; resolves with its id. Asserts each step.
+ */
+export async function approvedVersion(t: TestController, policy: string, override?: string): Promise<number> {
+  const v = await t.api('ed', 'POST', '/v1/versions', { policy, filename: 'p.yaml' });
+  assert.equal(v.status, 201, JSON.stringify(v.json));
+  if (override)
+    assert.equal(
+      (await t.api('root', 'POST', `/v1/versions/${v.json.id}/override`, { reason: override })).status,
+      200,
+    );
+  assert.equal((await t.api('alice', 'POST', `/v1/versions/${v.json.id}/approve`)).status, 200);
+  const a = await t.api('bob', 'POST', `/v1/versions/${v.json.id}/approve`);
+  assert.equal(a.json.status, 'approved', JSON.stringify(a.json));
+  return Number(v.json.id);
+}
+
+/**
+ * Open the dashboard of `t` in a new page of `browser` (playwright-core) and sign in with `user`'s
+ * token; resolves with the page and the page errors it collects.
+ */
+export async function signIn(
+  browser: any,
+  t: TestController,
+  user: string,
+): Promise<{ page: any; errors: string[] }> {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e: Error) => errors.push(e.message));
+  await page.goto(t.run.url + '/');
+  await page.getByLabel('API token').fill(t.tokens[user]);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText(`Signed in as ${user}`).waitFor();
+  return { page, errors };
+}
