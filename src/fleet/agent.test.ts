@@ -15,6 +15,7 @@ import { rotateSigningKey } from '../controller/keys.js';
 import { resignIfDue } from '../controller/bundles.js';
 import { FleetAgent, type AgentOptions, type OnExpired } from './agent.js';
 import {
+  agentOptions,
   CompilingTarget,
   expectRefusal,
   startRig,
@@ -59,22 +60,16 @@ function newAgent(
   const reg = new client.Registry();
   const logs: string[] = [];
   const agent = live.add(
-    new FleetAgent({
-      controller: rig.url,
-      token: rig.tokens.box,
-      rootPublicPem: rig.rootPublicPem,
-      node: 'box-a',
-      labels: { tier: 'canary', region: 'north' },
-      stateDir: state,
-      waitS: 5,
-      statusEveryMs: 60_000,
-      retryMinMs: 50,
-      retryMaxMs: 200,
-      bootstrapTimeoutMs: 2000,
-      registry: reg,
-      log: (m) => logs.push(m),
-      ...over,
-    }),
+    new FleetAgent(
+      agentOptions(rig, {
+        node: 'box-a',
+        labels: { tier: 'canary', region: 'north' },
+        stateDir: state,
+        registry: reg,
+        log: (m) => logs.push(m),
+        ...over,
+      }),
+    ),
   );
   return { agent, reg, logs };
 }

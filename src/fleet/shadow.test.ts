@@ -21,7 +21,7 @@ import { captureClientHello } from '../enforce/testing/ch-client.js';
 import { Conv } from '../enforce/testing/packets.js';
 import { mergeTraffic, type DaemonTraffic } from '../enforce/traffic.js';
 import { FleetAgent, type PolicyTarget } from './agent.js';
-import { expectRefusal, startRig, tamperNewFile, TestAgents } from './testing/rig.js';
+import { agentOptions, expectRefusal, startRig, tamperNewFile, TestAgents } from './testing/rig.js';
 
 /** A reload target running the real decision core on the applied (active, shadow) pair. */
 class EnforcerTarget implements PolicyTarget {
@@ -76,20 +76,14 @@ test('a shadow bundle: tampered shadow file refused; good one evaluated beside t
   const state = mkdtempSync(join(tmpdir(), 'cp-fleet-shadow-'));
   const logs: string[] = [];
   const agent = live.add(
-    new FleetAgent({
-      controller: rig.url,
-      token: rig.tokens.box,
-      rootPublicPem: rig.rootPublicPem,
-      node: 'box-s',
-      stateDir: state,
-      waitS: 5,
-      statusEveryMs: 60_000,
-      retryMinMs: 50,
-      retryMaxMs: 200,
-      bootstrapTimeoutMs: 2000,
-      registry: new client.Registry(),
-      log: (m) => logs.push(m),
-    }),
+    new FleetAgent(
+      agentOptions(rig, {
+        node: 'box-s',
+        stateDir: state,
+        registry: new client.Registry(),
+        log: (m) => logs.push(m),
+      }),
+    ),
   );
   try {
     const b1 = await rig.publish('blocked.example');

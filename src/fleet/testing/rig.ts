@@ -26,7 +26,7 @@ import { reference } from '../../controller/testutil.js';
 import { keyId, type Manifest } from '../../bundle/verify.js';
 import { compileVersion, type PolicyVersion } from '../../enforce/policy-source.js';
 import type { CompiledPolicy } from '../../policy/types.js';
-import type { FleetAgent, PolicyTarget } from '../agent.js';
+import type { AgentOptions, FleetAgent, PolicyTarget } from '../agent.js';
 
 export interface Rig {
   dir: string;
@@ -302,4 +302,26 @@ export async function expectRefusal(
   assert.equal(agent.activeBundle, held, 'stays on its version');
   assert.equal(target.applied.length, applied, 'nothing applied');
   return r;
+}
+
+/**
+ * Options of an agent talking to `rig` as the node token `box`: long-polls of 5 s, status every 60 s
+ * (a test asks for reports or holds a bundle that sets the pace), retries 50–200 ms, bootstrap
+ * bounded at 2 s; `over` names the node, state directory, registry, log and anything else.
+ */
+export function agentOptions(
+  rig: Rig,
+  over: Partial<AgentOptions> & Pick<AgentOptions, 'node' | 'stateDir' | 'registry' | 'log'>,
+): AgentOptions {
+  return {
+    controller: rig.url,
+    token: rig.tokens.box,
+    rootPublicPem: rig.rootPublicPem,
+    waitS: 5,
+    statusEveryMs: 60_000,
+    retryMinMs: 50,
+    retryMaxMs: 200,
+    bootstrapTimeoutMs: 2000,
+    ...over,
+  };
 }
