@@ -19,7 +19,7 @@ import {
   startTestController,
   type TestController,
 } from './testutil.js';
-import { SimBox } from './testing/sim-box.js';
+import { SimBox, startBoxes } from './testing/sim-box.js';
 import { need } from '../testutil/require.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -88,16 +88,11 @@ describe('dashboard: rollouts and overview against the real orchestrator', { ski
     const v1 = await version(block(['bad.example']));
     model.blocked.set(v1, ['bad.example']);
     assert.equal((await t.api('alice', 'POST', `/v1/versions/${v1}/publish`)).json.status, 'active');
-    for (const [name, labels] of [
+    const fleet = [
       ['box-a', { tier: 'canary' }],
       ['box-b', { tier: 'main' }],
-    ] as const) {
-      const tok = await t.api('root', 'POST', '/v1/tokens', { name, role: 'node' });
-      assert.equal(tok.status, 201, JSON.stringify(tok.json));
-      const b = new SimBox(t, name, labels, tok.json.token, model, MIX);
-      boxes.push(b);
-      b.start();
-    }
+    ] as const;
+    await startBoxes(t, fleet, model, MIX, boxes);
     for (const b of boxes) {
       const end = Date.now() + 10_000;
       while (b.policy !== v1 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));

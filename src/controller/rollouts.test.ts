@@ -20,7 +20,7 @@ import {
   type TestController,
 } from './testutil.js';
 import { verifyBundle } from './bundles.js';
-import { SimBox } from './testing/sim-box.js';
+import { SimBox, startBoxes } from './testing/sim-box.js';
 import { openDb } from './db.js';
 import { startController, type RunningController } from './server.js';
 import { DEFAULT_CONFIG } from './context.js';
@@ -101,17 +101,12 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const v1 = await version(block(['bad.example']));
       model.blocked.set(v1, ['bad.example']);
       assert.equal((await t.api('alice', 'POST', `/v1/versions/${v1}/publish`)).json.status, 'active');
-      for (const [name, labels] of [
+      const fleet = [
         ['box-a', { tier: 'canary' }],
         ['box-b', { tier: 'main' }],
         ['box-c', { tier: 'main' }],
-      ] as const) {
-        const tok = await t.api('root', 'POST', '/v1/tokens', { name, role: 'node' });
-        assert.equal(tok.status, 201, JSON.stringify(tok.json));
-        const b = new SimBox(t, name, labels, tok.json.token, model, MIX);
-        boxes.push(b);
-        b.start();
-      }
+      ] as const;
+      await startBoxes(t, fleet, model, MIX, boxes);
       // every box reported a baseline under v1
       for (const b of boxes) while (b.policy !== v1) await new Promise((r) => setTimeout(r, 50));
       const v2 = await version(block(['bad.example', 'gone.example']));
@@ -452,16 +447,11 @@ describe(
         };
         const v1 = await mk(block(['bad.example']));
         await a.api('alice', 'POST', `/v1/versions/${v1}/publish`);
-        for (const [name, labels] of [
+        const fleet = [
           ['box-a', { tier: 'canary' }],
           ['box-b', { tier: 'main' }],
-        ] as const) {
-          const tok = await a.api('root', 'POST', '/v1/tokens', { name, role: 'node' });
-          const x = new SimBox(a, name, labels, tok.json.token, model, MIX);
-          x.url = b.url; // the boxes talk to replica B throughout
-          boxes.push(x);
-          x.start();
-        }
+        ] as const;
+        await startBoxes(a, fleet, model, MIX, boxes, b.url); // the boxes talk to replica B throughout
         for (const x of boxes) while (x.policy !== v1) await new Promise((r) => setTimeout(r, 50));
         const v2 = await mk(block(['bad.example', 'gone.example']));
         const r = await a.api('alice', 'POST', '/v1/rollouts', { version_id: v2, plan: PLAN(2) });

@@ -9,6 +9,7 @@
  * decides the file's traffic mix (`mix`, one flow a name) once more, under the active version and,
  * when the bundle carries one, the shadow version.
  */
+import assert from 'node:assert/strict';
 import { verifyBundle } from '../bundles.js';
 import { envelopeOf, type TestController } from '../testutil.js';
 
@@ -168,4 +169,30 @@ export class SimBox {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
   }
+}
+
+/**
+ * A node token (made by `root`) and a started {@link SimBox} for each of `nodes` ([name, labels]),
+ * appended to `into` (which the caller stops in its `after`/`finally`); `url` points the boxes at
+ * another replica than `t`'s.
+ */
+export async function startBoxes(
+  t: TestController,
+  nodes: readonly (readonly [string, Record<string, string>])[],
+  model: SimModel,
+  mix: readonly string[],
+  into: SimBox[],
+  url?: string,
+): Promise<SimBox[]> {
+  const made: SimBox[] = [];
+  for (const [name, labels] of nodes) {
+    const tok = await t.api('root', 'POST', '/v1/tokens', { name, role: 'node' });
+    assert.equal(tok.status, 201, JSON.stringify(tok.json));
+    const b = new SimBox(t, name, labels, tok.json.token, model, mix);
+    if (url) b.url = url;
+    into.push(b);
+    made.push(b);
+    b.start();
+  }
+  return made;
 }
