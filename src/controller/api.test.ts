@@ -7,21 +7,14 @@
  * interrupted imports), entry expiry, bundle signatures, re-signing before expiry, long-polls.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- API answers are untyped JSON, checked field by field */
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ROUTES } from './routes.js';
-import {
-  freshDb,
-  pgUnavailable,
-  startPostgres,
-  startTestController,
-  type PgServer,
-  type TestController,
-} from './testutil.js';
-import { verifyBundle, verifyFile, type Envelope } from './bundles.js';
+import { backendSuites, envelopeOf, startTestController, type TestController } from './testutil.js';
+import { verifyBundle, verifyFile } from './bundles.js';
 import { runImport, cleanInterrupted, type ImportOptions } from './imports.js';
 import { rotateSigningKey } from './keys.js';
 import { resignIfDue } from './bundles.js';
@@ -30,19 +23,7 @@ import { loadPolicyFile } from '../policy/load.js';
 import { lintPolicy } from '../policy/lint.js';
 import { sha256 } from './content.js';
 
-const CI = process.env.CI === 'true';
-const PG_WHY = pgUnavailable();
-let pgs: PgServer | null = null;
-let dbSeq = 0;
-
-before(async () => {
-  if (!PG_WHY) pgs = await startPostgres();
-});
-after(() => pgs?.stop());
-
-test('PostgreSQL prerequisites', { skip: !CI && PG_WHY ? PG_WHY : false }, () => {
-  assert.equal(PG_WHY, null, `PostgreSQL tests cannot run: ${PG_WHY}`);
-});
+const suites = backendSuites();
 
 /** Expected role per endpoint, written independently of routes.ts. */
 const EXPECTED: Record<string, 'public' | 'node' | 'viewer' | 'editor' | 'approver' | 'admin'> = {
@@ -121,22 +102,17 @@ const GOOD = (name: string) => `rules:
     provenance: {authority: test}
 `;
 
-function envelope(j: any): Envelope {
-  return { manifest: j.manifest, signature: j.signature, keyid: j.keyid, trust: j.trust };
-}
-
 for (const backend of ['sqlite', 'postgres'] as const) {
-  const skip = backend === 'postgres' && PG_WHY ? (CI ? false : PG_WHY) : false;
+  const skip = suites.skip(backend);
   describe(`controller API on ${backend}`, { skip }, () => {
     const ctls: TestController[] = [];
     async function controller(
       over: Parameters<typeof startTestController>[2] = {},
       withKeys = true,
     ): Promise<TestController> {
-      const { db, dataDir } = await freshDb(backend, pgs, `t${process.pid}_${++dbSeq}`);
-      const t = await startTestController(
-        db,
-        dataDir,
+      const t = await suites.controller(
+        backend,
+        't',
         { bodyLimit: 256 * 1024, importLimit: 1024 * 1024, ...over },
         withKeys,
       );
@@ -237,7 +213,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const b1 = await t.api('box1', 'GET', '/v1/bundle');
       assert.equal(b1.status, 200);
       assert.equal(b1.headers.get('etag'), '"1"');
-      const m1 = verifyBundle(envelope(b1.json), t.rootPublicPem);
+      const m1 = verifyBundle(envelopeOf(b1.json), t.rootPublicPem);
       assert.equal(m1.version, 1);
       assert.deepEqual(m1.approvals.map((a) => a.user).sort(), ['alice', 'bob']);
       for (const f of m1.files) {
@@ -277,7 +253,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.equal(rb.json.id, v1.json.id);
       assert.equal(rb.json.status, 'active');
       assert.equal((await t.api('vera', 'GET', `/v1/versions/${v2.json.id}`)).json.status, 'rolled_back');
-      const b3 = verifyBundle(envelope((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem, {
+      const b3 = verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem, {
         minVersion: 2,
       });
       assert.equal(b3.version, 3);
@@ -395,7 +371,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         'the override is shown in lists too',
       );
       await t.api('alice', 'POST', `/v1/versions/${v.json.id}/publish`);
-      const m = verifyBundle(envelope((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      const m = verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
       assert.equal(m.override?.reason, 'lab emulation of the 2021 rule, approved by J. Doe');
     });
 
@@ -659,18 +635,21 @@ rules:
       await t.api('alice', 'POST', `/v1/versions/${v.json.id}/approve`);
       await t.api('bob', 'POST', `/v1/versions/${v.json.id}/approve`);
       await t.api('alice', 'POST', `/v1/versions/${v.json.id}/publish`);
-      const first = verifyBundle(envelope((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      const first = verifyBundle(
+        envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json),
+        t.rootPublicPem,
+      );
       const r = await t.api('box1', 'GET', '/v1/bundle?wait=20', undefined, {
         'if-none-match': `"${first.version}"`,
       });
       assert.equal(r.status, 200);
-      const next = verifyBundle(envelope(r.json), t.rootPublicPem, { minVersion: first.version });
+      const next = verifyBundle(envelopeOf(r.json), t.rootPublicPem, { minVersion: first.version });
       assert.equal(next.kind, 'resign');
       assert.ok(next.version > first.version);
       assert.equal(next.policy_version, first.policy_version);
       assert.ok(Date.parse(next.expires) > Date.parse(first.expires));
       assert.throws(
-        () => verifyBundle(envelope(r.json), t.rootPublicPem, { now: Date.parse(next.expires) + 1 }),
+        () => verifyBundle(envelopeOf(r.json), t.rootPublicPem, { now: Date.parse(next.expires) + 1 }),
         /expired/,
       );
     });
@@ -686,7 +665,7 @@ rules:
       await t.api('alice', 'POST', `/v1/versions/${v.json.id}/approve`);
       await t.api('bob', 'POST', `/v1/versions/${v.json.id}/approve`);
       await t.api('alice', 'POST', `/v1/versions/${v.json.id}/publish`);
-      const env1 = envelope((await t.api('box1', 'GET', '/v1/bundle')).json);
+      const env1 = envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json);
       const m1 = verifyBundle(env1, t.rootPublicPem);
       const tampered = { ...env1, manifest: env1.manifest.replace('"version":1', '"version":9') };
       assert.throws(
@@ -713,7 +692,7 @@ rules:
       const rot = await rotateSigningKey(t.db, { rootPrivatePem: t.rootPrivatePem, actor: 'test' });
       const nv = await resignIfDue(t.run.ctx);
       assert.ok(nv !== null);
-      const env2 = envelope((await t.api('box1', 'GET', '/v1/bundle')).json);
+      const env2 = envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json);
       const m2 = verifyBundle(env2, t.rootPublicPem, { minVersion: m1.version });
       assert.equal(m2.signing_keyid, rot.keyid);
       // revoke the first key: its bundles are refused with the new trust document

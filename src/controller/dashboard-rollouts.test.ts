@@ -1,9 +1,9 @@
 /**
  * @module controller/dashboard-rollouts.test
  * The dashboard's Rollouts and Overview pages in Debian's chromium (playwright-core) against a real
- * controller on embedded SQLite and its real rollout orchestrator. Two simulated boxes (node tokens,
- * `GET /v1/bundle` verified, status reports with `traffic` counters POSTed over HTTP, counters from the
- * boxes' own model of the test policies) follow it. An approver starts a rollout from the Versions
+ * controller on embedded SQLite and its real rollout orchestrator. Two simulated boxes
+ * (controller/testing/sim-box: node tokens, `GET /v1/bundle` verified, status reports with `traffic`
+ * counters POSTed over HTTP, counters from the boxes' own model of the test policies) follow it. An approver starts a rollout from the Versions
  * page with a short plan and watches its stages advance to success; an overridden `*t.co*` throttle
  * is rolled back by the canary analysis and the page shows the reason and the failing metric; the
  * Overview shows the boxes' flows by action and the top pattern matches from their reports.
@@ -12,8 +12,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { freshDb, startTestController, type TestController } from './testutil.js';
-import { verifyBundle, type Envelope } from './bundles.js';
+import {
+  approvedVersion,
+  freshDb,
+  signIn as signInAs,
+  startTestController,
+  type TestController,
+} from './testutil.js';
+import { SimBox, startBoxes } from './testing/sim-box.js';
 import { need } from '../testutil/require.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -33,90 +39,6 @@ const TCO = `rules:
     match: {host: {substring: [t.co]}}
 `;
 
-/** A simulated box: its own model says which names each policy version blocks or throttles. */
-class Box {
-  bundle = 0;
-  policy = 0;
-  private since = new Date().toISOString();
-  private c = { flows: 0, block: 0, throttle: 0, top: new Map<string, number>() };
-  private timer: NodeJS.Timeout | null = null;
-  private stopped = false;
-  constructor(
-    private t: TestController,
-    readonly name: string,
-    private labels: Record<string, string>,
-    private token: string,
-    private model: { tco: Set<number>; blocked: Map<number, string[]> },
-  ) {}
-  private async call(method: string, path: string, body?: unknown) {
-    const r = await fetch(this.t.run.url + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${this.token}`,
-        ...(body ? { 'content-type': 'application/json' } : {}),
-        ...(method === 'GET' && this.bundle ? { 'if-none-match': `"${this.bundle}"` } : {}),
-      },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: r.status, json: r.status === 200 ? await r.json() : null };
-  }
-  async once(): Promise<void> {
-    const b = await this.call('GET', '/v1/bundle');
-    if (b.status === 200) {
-      const m = verifyBundle(b.json as Envelope, this.t.rootPublicPem, { minVersion: this.bundle + 1 });
-      this.bundle = m.version;
-      if (m.policy_version !== this.policy) {
-        this.policy = m.policy_version;
-        this.since = new Date().toISOString();
-        this.c = { flows: 0, block: 0, throttle: 0, top: new Map() };
-      }
-    }
-    for (const n of MIX) {
-      this.c.flows++;
-      if (this.model.tco.has(this.policy) && n.includes('t.co')) {
-        this.c.throttle++;
-        this.c.top.set(n, (this.c.top.get(n) ?? 0) + 1);
-      } else if ((this.model.blocked.get(this.policy) ?? []).some((s) => n === s || n.endsWith('.' + s)))
-        this.c.block++;
-    }
-    const c = this.c;
-    await this.call('POST', '/v1/status', {
-      node: this.name,
-      labels: this.labels,
-      active_version: this.bundle,
-      errors: [],
-      traffic: {
-        since: this.since,
-        policy_version: this.policy,
-        shadow_version: null,
-        flows: c.flows,
-        by_action: { allow: c.flows - c.block - c.throttle, log: 0, block: c.block, throttle: c.throttle },
-        pattern_flows: c.throttle,
-        pattern_top: [...c.top].map(([name, count]) => ({ name, rule_id: 'tco', action: 'throttle', count })),
-        protected_hits: 0,
-        fail_open: 0,
-        worker_restarts: 0,
-        shadow: null,
-      },
-    });
-  }
-  start(): void {
-    const loop = () => {
-      if (this.stopped) return;
-      this.once()
-        .catch(() => {})
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(loop, 150);
-        });
-    };
-    loop();
-  }
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-  }
-}
-
 /** canary bakes 2 s, "all" 7 s: longer than the page's 5 s live refresh, so the page shows it running. */
 const PLAN_YAML = `stages:
   - name: canary
@@ -132,7 +54,7 @@ const PLAN_YAML = `stages:
 describe('dashboard: rollouts and overview against the real orchestrator', { skip }, () => {
   let t: TestController;
   let browser: any;
-  const boxes: Box[] = [];
+  const boxes: SimBox[] = [];
   const model = { tco: new Set<number>(), blocked: new Map<number, string[]>() };
   before(async () => {
     const { db, dataDir } = await freshDb('sqlite', null, 'dashro');
@@ -146,29 +68,8 @@ describe('dashboard: rollouts and overview against the real orchestrator', { ski
     await t?.close();
   });
 
-  async function version(text: string, override?: string): Promise<number> {
-    const v = await t.api('ed', 'POST', '/v1/versions', { policy: text, filename: 'p.yaml' });
-    assert.equal(v.status, 201, JSON.stringify(v.json));
-    if (override)
-      assert.equal(
-        (await t.api('root', 'POST', `/v1/versions/${v.json.id}/override`, { reason: override })).status,
-        200,
-      );
-    assert.equal((await t.api('alice', 'POST', `/v1/versions/${v.json.id}/approve`)).status, 200);
-    const a = await t.api('bob', 'POST', `/v1/versions/${v.json.id}/approve`);
-    assert.equal(a.json.status, 'approved', JSON.stringify(a.json));
-    return Number(v.json.id);
-  }
-  async function signIn(user: string) {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e: Error) => errors.push(e.message));
-    await page.goto(t.run.url + '/');
-    await page.getByLabel('API token').fill(t.tokens[user]);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByText(`Signed in as ${user}`).waitFor();
-    return { page, errors };
-  }
+  const version = (text: string, override?: string) => approvedVersion(t, text, override);
+  const signIn = (user: string) => signInAs(browser, t, user);
   /** Start a rollout of version `id` from its Versions page; returns the rollout id from the URL. */
   async function startFromPage(page: any, id: number, plan: string): Promise<number> {
     await page.goto(`${t.run.url}/#versions?id=${id}`);
@@ -187,16 +88,11 @@ describe('dashboard: rollouts and overview against the real orchestrator', { ski
     const v1 = await version(block(['bad.example']));
     model.blocked.set(v1, ['bad.example']);
     assert.equal((await t.api('alice', 'POST', `/v1/versions/${v1}/publish`)).json.status, 'active');
-    for (const [name, labels] of [
+    const fleet = [
       ['box-a', { tier: 'canary' }],
       ['box-b', { tier: 'main' }],
-    ] as const) {
-      const tok = await t.api('root', 'POST', '/v1/tokens', { name, role: 'node' });
-      assert.equal(tok.status, 201, JSON.stringify(tok.json));
-      const b = new Box(t, name, labels, tok.json.token, model);
-      boxes.push(b);
-      b.start();
-    }
+    ] as const;
+    await startBoxes(t, fleet, model, MIX, boxes);
     for (const b of boxes) {
       const end = Date.now() + 10_000;
       while (b.policy !== v1 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));

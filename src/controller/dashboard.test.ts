@@ -11,7 +11,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { freshDb, startTestController, type TestController } from './testutil.js';
+import { freshDb, signIn as signInAs, startTestController, type TestController } from './testutil.js';
 import { need } from '../testutil/require.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -46,16 +46,7 @@ describe('dashboard', { skip }, () => {
     await t?.close();
   });
 
-  async function signIn(user: string) {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e: Error) => errors.push(e.message));
-    await page.goto(t.run.url + '/');
-    await page.getByLabel('API token').fill(t.tokens[user]);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByText(`Signed in as ${user}`).waitFor();
-    return { page, errors };
-  }
+  const signIn = (user: string) => signInAs(browser, t, user);
 
   test('sign in, why reddit.com: the matching entry with provenance, hostile text inert', async () => {
     const { page, errors } = await signIn('vera');

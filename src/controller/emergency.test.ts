@@ -9,29 +9,11 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- API answers are untyped JSON, checked field by field */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  freshDb,
-  pgUnavailable,
-  startPostgres,
-  startTestController,
-  type PgServer,
-  type TestController,
-} from './testutil.js';
-import { verifyBundle, verifyFile, type Envelope } from './bundles.js';
+import { backendSuites, envelopeOf, type TestController } from './testutil.js';
+import { verifyBundle, verifyFile } from './bundles.js';
 import { parsePolicy } from '../policy/load.js';
 
-const CI = process.env.CI === 'true';
-const PG_WHY = pgUnavailable();
-let pgs: PgServer | null = null;
-let dbSeq = 0;
-before(async () => {
-  if (!PG_WHY) pgs = await startPostgres();
-});
-after(() => pgs?.stop());
-
-test('PostgreSQL prerequisites', { skip: !CI && PG_WHY ? PG_WHY : false }, () => {
-  assert.equal(PG_WHY, null, `PostgreSQL tests cannot run: ${PG_WHY}`);
-});
+const suites = backendSuites();
 
 const BLOCK = `rules:
   - id: block-bad
@@ -39,20 +21,13 @@ const BLOCK = `rules:
     match: {host: {suffix: [bad.example]}}
     provenance: {authority: test}
 `;
-const env = (j: any): Envelope => ({
-  manifest: j.manifest,
-  signature: j.signature,
-  keyid: j.keyid,
-  trust: j.trust,
-});
 
 for (const backend of ['sqlite', 'postgres'] as const) {
-  const skip = backend === 'postgres' && PG_WHY ? (CI ? false : PG_WHY) : false;
+  const skip = suites.skip(backend);
   describe(`emergency stop and fleet view on ${backend}`, { skip }, () => {
     let t: TestController;
     before(async () => {
-      const { db, dataDir } = await freshDb(backend, pgs, `em${process.pid}_${++dbSeq}`);
-      t = await startTestController(db, dataDir);
+      t = await suites.controller(backend, 'em');
     });
     after(async () => {
       await t?.close();
@@ -64,7 +39,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       await t.api('alice', 'POST', `/v1/versions/${v.json.id}/approve`);
       await t.api('bob', 'POST', `/v1/versions/${v.json.id}/approve`);
       assert.equal((await t.api('alice', 'POST', `/v1/versions/${v.json.id}/publish`)).json.status, 'active');
-      const b1 = verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      const b1 = verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
       assert.equal(b1.policy_version, v.json.id);
 
       // the fleet view before the stop: one box on the current bundle, one behind with an error
@@ -102,7 +77,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.match(bad.json.error.message, /reason/);
       assert.equal((await t.api('alice', 'POST', '/v1/emergency-stop', {})).status, 400);
       assert.equal(
-        verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem).version,
+        verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem).version,
         b1.version,
         'refused stops published nothing',
       );
@@ -117,7 +92,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.equal(stop.status, 200, JSON.stringify(stop.json));
       const got = await poll;
       assert.equal(got.status, 200);
-      const m = verifyBundle(env(got.json), t.rootPublicPem, { minVersion: b1.version });
+      const m = verifyBundle(envelopeOf(got.json), t.rootPublicPem, { minVersion: b1.version });
       assert.equal(m.kind, 'emergency');
       assert.ok(m.version > b1.version, 'a new, higher bundle: the box no-rollback check stays strict');
       assert.equal(m.policy_version, stop.json.id);
@@ -157,7 +132,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const rb = await t.api('alice', 'POST', '/v1/rollback', { reason: 'cause understood' });
       assert.equal(rb.status, 200, JSON.stringify(rb.json));
       assert.equal(rb.json.id, v.json.id);
-      const m2 = verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem, {
+      const m2 = verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem, {
         minVersion: m.version,
       });
       assert.ok(m2.version > m.version);

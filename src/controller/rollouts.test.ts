@@ -12,31 +12,20 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  freshDb,
-  pgUnavailable,
-  startPostgres,
+  approvedVersion,
+  backendSuites,
+  envelopeOf,
+  reference,
   startTestController,
-  type PgServer,
   type TestController,
 } from './testutil.js';
-import { verifyBundle, type Envelope } from './bundles.js';
+import { verifyBundle } from './bundles.js';
+import { SimBox, startBoxes } from './testing/sim-box.js';
 import { openDb } from './db.js';
 import { startController, type RunningController } from './server.js';
 import { DEFAULT_CONFIG } from './context.js';
-import { reference } from './testutil.js';
 
-const CI = process.env.CI === 'true';
-const PG_WHY = pgUnavailable();
-let pgs: PgServer | null = null;
-let dbSeq = 0;
-before(async () => {
-  if (!PG_WHY) pgs = await startPostgres();
-});
-after(() => pgs?.stop());
-
-test('PostgreSQL prerequisites', { skip: !CI && PG_WHY ? PG_WHY : false }, () => {
-  assert.equal(PG_WHY, null, `PostgreSQL tests cannot run: ${PG_WHY}`);
-});
+const suites = backendSuites();
 
 const block = (names: string[]) => `rules:
   - id: block-list
@@ -53,171 +42,8 @@ const TCO = `rules:
 /** The traffic mix every simulated box sees, per report. */
 const MIX = ['reddit.com', 'www.microsoft.com', 't.co', 'bad.example', 'example.org', 'news.example'];
 
-const env = (j: any): Envelope => ({
-  manifest: j.manifest,
-  signature: j.signature,
-  keyid: j.keyid,
-  trust: j.trust,
-});
-
-/**
- * A simulated box: pulls its bundle, refuses a lower one, and reports counters computed by its own
- * model of the two test policies (not by the controller's code): names under a blocked suffix are
- * blocked by an exact/suffix rule; names containing "t.co" under the *t.co* version are throttled
- * through a substring pattern.
- */
-type Side = { flows: number; block: number; throttle: number; pattern: number; top: Map<string, number> };
-const side = (): Side => ({ flows: 0, block: 0, throttle: 0, pattern: 0, top: new Map() });
-
-class Box {
-  bundle = 0;
-  policy = 0;
-  /** the shadow version of the held bundle (null: none) */
-  shadowV: number | null = null;
-  seen = new Set<number>();
-  shadowSeen = new Set<number>();
-  stopped = false;
-  private since = new Date().toISOString();
-  private c = side();
-  private sc = side();
-  /** rule\0from\0to → flows and names whose verdict the shadow would change */
-  private changed = new Map<string, { flows: number; top: Map<string, number> }>();
-  private timer: NodeJS.Timeout | null = null;
-  /** ms between two reports; `announce` puts it in the report as a box does (report_every_s) */
-  periodMs = 150;
-  announce = false;
-  /** the `rollout` sections of the bundles it took */
-  rolloutSections: unknown[] = [];
-  constructor(
-    private t: TestController,
-    readonly name: string,
-    readonly labels: Record<string, string>,
-    private token: string,
-    private model: { tco: Set<number>; blocked: Map<number, string[]> },
-  ) {}
-  /** where the box talks to (another replica's URL in the failover test) */
-  url: string | null = null;
-  private async call(method: string, path: string, body?: unknown) {
-    const r = await fetch((this.url ?? this.t.run.url) + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${this.token}`,
-        ...(body ? { 'content-type': 'application/json' } : {}),
-        ...(method === 'GET' && this.bundle ? { 'if-none-match': `"${this.bundle}"` } : {}),
-      },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return { status: r.status, json: r.status === 200 ? await r.json() : null };
-  }
-  async once(): Promise<void> {
-    const b = await this.call('GET', '/v1/bundle');
-    if (b.status === 200) {
-      const m = verifyBundle(env(b.json), this.t.rootPublicPem, { minVersion: this.bundle + 1 });
-      this.bundle = m.version;
-      if (m.rollout) this.rolloutSections.push(m.rollout);
-      const sv = m.shadow?.policy_version ?? null;
-      if (m.policy_version !== this.policy || sv !== this.shadowV) {
-        this.policy = m.policy_version;
-        this.shadowV = sv;
-        this.seen.add(this.policy);
-        if (sv !== null) this.shadowSeen.add(sv);
-        this.since = new Date().toISOString();
-        this.c = side();
-        this.sc = side();
-        this.changed = new Map();
-      }
-    }
-    for (const n of MIX) {
-      const a = this.decide(this.policy, n);
-      this.count(this.c, n, a);
-      if (this.shadowV === null) continue;
-      const s = this.decide(this.shadowV, n);
-      this.count(this.sc, n, s);
-      if (s.action !== a.action) {
-        const k = `${s.rule ?? a.rule}\u0000${a.action}\u0000${s.action}`;
-        const e = this.changed.get(k) ?? { flows: 0, top: new Map<string, number>() };
-        e.flows++;
-        e.top.set(n, (e.top.get(n) ?? 0) + 1);
-        this.changed.set(k, e);
-      }
-    }
-    const c = this.c;
-    const sc = this.sc;
-    const counters = (x: Side) => ({
-      flows: x.flows,
-      by_action: { allow: x.flows - x.block - x.throttle, log: 0, block: x.block, throttle: x.throttle },
-      pattern_flows: x.pattern,
-      pattern_top: [...x.top].map(([name, count]) => ({ name, rule_id: 'tco', action: 'throttle', count })),
-      protected_hits: 0,
-    });
-    await this.call('POST', '/v1/status', {
-      node: this.name,
-      labels: this.labels,
-      active_version: this.bundle,
-      errors: [],
-      traffic: {
-        since: this.since,
-        policy_version: this.policy,
-        shadow_version: this.shadowV,
-        ...counters(c),
-        fail_open: 0,
-        worker_restarts: 0,
-        ...(this.announce ? { report_every_s: this.periodMs / 1000 } : {}),
-        shadow:
-          this.shadowV === null
-            ? null
-            : {
-                ...counters(sc),
-                changed: [...this.changed].map(([k, e]) => {
-                  const [rule_id, from, to] = k.split('\u0000');
-                  return {
-                    rule_id,
-                    from,
-                    to,
-                    flows: e.flows,
-                    top: [...e.top].map(([name, count]) => ({ name, count })),
-                  };
-                }),
-              },
-      },
-    });
-  }
-  /** the test's own model of the two kinds of test policy */
-  private decide(policy: number, n: string): { action: string; rule: string | null; pattern: boolean } {
-    if (this.model.tco.has(policy) && n.includes('t.co'))
-      return { action: 'throttle', rule: 'tco', pattern: true };
-    if ((this.model.blocked.get(policy) ?? []).some((s) => n === s || n.endsWith('.' + s)))
-      return { action: 'block', rule: 'block-list', pattern: false };
-    return { action: 'allow', rule: null, pattern: false };
-  }
-  private count(x: Side, n: string, d: { action: string; pattern: boolean }): void {
-    x.flows++;
-    if (d.action === 'block') x.block++;
-    if (d.action === 'throttle') x.throttle++;
-    if (d.pattern) {
-      x.pattern++;
-      x.top.set(n, (x.top.get(n) ?? 0) + 1);
-    }
-  }
-  start(): void {
-    const loop = () => {
-      if (this.stopped) return;
-      this.once()
-        .catch(() => {})
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(loop, this.periodMs);
-        });
-    };
-    loop();
-  }
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-  }
-}
-
 /** Every simulated box enforces policy version `v` (waits up to 10 s each). */
-async function allOn(boxes: Box[], v: number): Promise<void> {
+async function allOn(boxes: SimBox[], v: number): Promise<void> {
   for (const x of boxes) {
     const end = Date.now() + 10_000;
     while (x.policy !== v && Date.now() < end) await new Promise((res) => setTimeout(res, 50));
@@ -253,33 +79,20 @@ const PLAN = (bake: number) => ({
 });
 
 for (const backend of ['sqlite', 'postgres'] as const) {
-  const skip = backend === 'postgres' && PG_WHY ? (CI ? false : PG_WHY) : false;
+  const skip = suites.skip(backend);
   describe(`rollouts on ${backend}`, { skip }, () => {
     let t: TestController;
-    const boxes: Box[] = [];
+    const boxes: SimBox[] = [];
     const model = { tco: new Set<number>(), blocked: new Map<number, string[]>() };
     before(async () => {
-      const { db, dataDir } = await freshDb(backend, pgs, `ro${process.pid}_${++dbSeq}`);
-      t = await startTestController(db, dataDir);
+      t = await suites.controller(backend, 'ro');
     });
     after(async () => {
       for (const b of boxes) b.stop();
       await t?.close();
     });
 
-    async function version(text: string, override?: string): Promise<number> {
-      const v = await t.api('ed', 'POST', '/v1/versions', { policy: text, filename: 'p.yaml' });
-      assert.equal(v.status, 201, JSON.stringify(v.json));
-      if (override)
-        assert.equal(
-          (await t.api('root', 'POST', `/v1/versions/${v.json.id}/override`, { reason: override })).status,
-          200,
-        );
-      assert.equal((await t.api('alice', 'POST', `/v1/versions/${v.json.id}/approve`)).status, 200);
-      const a = await t.api('bob', 'POST', `/v1/versions/${v.json.id}/approve`);
-      assert.equal(a.json.status, 'approved', JSON.stringify(a.json));
-      return Number(v.json.id);
-    }
+    const version = (text: string, override?: string) => approvedVersion(t, text, override);
     async function until(id: number, states: string[], ms = 40_000): Promise<any> {
       const end = Date.now() + ms;
       for (;;) {
@@ -297,17 +110,12 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const v1 = await version(block(['bad.example']));
       model.blocked.set(v1, ['bad.example']);
       assert.equal((await t.api('alice', 'POST', `/v1/versions/${v1}/publish`)).json.status, 'active');
-      for (const [name, labels] of [
+      const fleet = [
         ['box-a', { tier: 'canary' }],
         ['box-b', { tier: 'main' }],
         ['box-c', { tier: 'main' }],
-      ] as const) {
-        const tok = await t.api('root', 'POST', '/v1/tokens', { name, role: 'node' });
-        assert.equal(tok.status, 201, JSON.stringify(tok.json));
-        const b = new Box(t, name, labels, tok.json.token, model);
-        boxes.push(b);
-        b.start();
-      }
+      ] as const;
+      await startBoxes(t, fleet, model, MIX, boxes);
       // every box reported a baseline under v1
       for (const b of boxes) while (b.policy !== v1) await new Promise((r) => setTimeout(r, 50));
       const v2 = await version(block(['bad.example', 'gone.example']));
@@ -334,7 +142,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.ok(done.samples.length >= 3 * 5);
       assert.equal((await t.api('vera', 'GET', `/v1/versions/${v2}`)).json.status, 'active');
       assert.equal((await t.api('vera', 'GET', `/v1/versions/${v1}`)).json.status, 'superseded');
-      const m = verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      const m = verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
       assert.equal(m.policy_version, v2);
       assert.equal(m.kind, 'publish');
       for (const b of boxes) {
@@ -383,7 +191,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       );
       assert.equal(JSON.parse(af.after).node, 'box-a');
       // the canary is back on v2 through a higher bundle; the others never took the version
-      const m = verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      const m = verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
       assert.equal(m.kind, 'rollback');
       assert.equal(m.policy_version, v2);
       const end = Date.now() + 10_000;
@@ -468,7 +276,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       );
       assert.match(af.metric, /^(pattern_flows|blocked_share|changed_share)$/);
       // every box evaluated the version in shadow, none enforced it, all are back on the fleet bundle
-      const m = verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      const m = verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
       assert.equal(m.kind, 'resign');
       assert.equal(m.policy_version, active);
       assert.ok(!m.shadow);
@@ -506,7 +314,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         'protected_hits',
       ]);
       assert.equal((await t.api('vera', 'GET', `/v1/versions/${v}`)).json.status, 'active');
-      const m = verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      const m = verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
       assert.equal(m.kind, 'publish');
       assert.equal(m.policy_version, v);
       for (const b of boxes) {
@@ -594,7 +402,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         'approved',
         'abort is not a verdict',
       );
-      const m = verifyBundle(env((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
+      const m = verifyBundle(envelopeOf((await t.api('box1', 'GET', '/v1/bundle')).json), t.rootPublicPem);
       assert.equal(m.kind, 'rollback');
       assert.notEqual(m.policy_version, v);
     });
@@ -624,14 +432,14 @@ for (const backend of ['sqlite', 'postgres'] as const) {
 
 describe(
   'rollout failover on postgres: the replica orchestrating dies, another continues',
-  { skip: PG_WHY ? (CI ? false : PG_WHY) : false },
+  { skip: suites.skip('postgres') },
   () => {
     test('kill replica A mid-rollout; replica B finishes it', async () => {
-      const { db, dataDir, url } = await freshDb('postgres', pgs, `rofail${process.pid}_${++dbSeq}`);
+      const { db, dataDir, url } = await suites.freshDb('postgres', 'rofail');
       const a = await startTestController(db, dataDir);
       const dbB = openDb({ databaseUrl: url! });
       let b: RunningController | null = null;
-      const boxes: Box[] = [];
+      const boxes: SimBox[] = [];
       try {
         b = await startController(
           dbB,
@@ -648,16 +456,11 @@ describe(
         };
         const v1 = await mk(block(['bad.example']));
         await a.api('alice', 'POST', `/v1/versions/${v1}/publish`);
-        for (const [name, labels] of [
+        const fleet = [
           ['box-a', { tier: 'canary' }],
           ['box-b', { tier: 'main' }],
-        ] as const) {
-          const tok = await a.api('root', 'POST', '/v1/tokens', { name, role: 'node' });
-          const x = new Box(a, name, labels, tok.json.token, model);
-          x.url = b.url; // the boxes talk to replica B throughout
-          boxes.push(x);
-          x.start();
-        }
+        ] as const;
+        await startBoxes(a, fleet, model, MIX, boxes, b.url); // the boxes talk to replica B throughout
         for (const x of boxes) while (x.policy !== v1) await new Promise((r) => setTimeout(r, 50));
         const v2 = await mk(block(['bad.example', 'gone.example']));
         const r = await a.api('alice', 'POST', '/v1/rollouts', { version_id: v2, plan: PLAN(2) });
@@ -689,12 +492,12 @@ describe(
 
 describe(
   'PostgreSQL restarted during a rollout: nothing lost, the rollout resumes',
-  { skip: PG_WHY ? (CI ? false : PG_WHY) : false },
+  { skip: suites.skip('postgres') },
   () => {
     test('the server restarted between two stages; the rollout ends succeeded, every sample and audit row kept; long-polls woken again', async () => {
-      const { db, dataDir } = await freshDb('postgres', pgs, `rorestart${process.pid}_${++dbSeq}`);
+      const { db, dataDir } = await suites.freshDb('postgres', 'rorestart');
       const t = await startTestController(db, dataDir);
-      const boxes: Box[] = [];
+      const boxes: SimBox[] = [];
       const model = { tco: new Set<number>(), blocked: new Map<number, string[]>() };
       try {
         const mk = async (names: string[]) => {
@@ -713,7 +516,7 @@ describe(
           ['box-c', { tier: 'main' }],
         ] as const) {
           toks[name] = (await t.api('root', 'POST', '/v1/tokens', { name, role: 'node' })).json.token;
-          const x = new Box(t, name, labels, toks[name], model);
+          const x = new SimBox(t, name, labels, toks[name], model, MIX);
           boxes.push(x);
           x.start();
         }
@@ -745,7 +548,7 @@ describe(
           assert.ok(Date.now() < end, 'the long-poll is waiting');
           await new Promise((res) => setTimeout(res, 10));
         }
-        await pgs!.restart(3000);
+        await suites.pg()!.restart(3000);
         let done: any;
         for (const end = Date.now() + 60_000; ;) {
           const res = await t.api('vera', 'GET', `/v1/rollouts/${r.json.id}`);
@@ -785,7 +588,7 @@ describe(
         // the long-poll was answered by the notification of box-c's stage bundle
         const p = await poll;
         assert.equal(p.status, 200, p.status === 200 ? '' : await p.text());
-        const m = verifyBundle(env(await p.json()), t.rootPublicPem, { minVersion: have + 1 });
+        const m = verifyBundle(envelopeOf(await p.json()), t.rootPublicPem, { minVersion: have + 1 });
         assert.equal(m.kind, 'stage', `answered with bundle ${m.version} (${m.kind})`);
         assert.equal(m.version, done.stages[2].bundle, "the rollout's stage bundle");
         await allOn(boxes, v2);

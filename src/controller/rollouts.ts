@@ -256,6 +256,26 @@ async function resignFleet(ctx: Ctx, q: Queryable, prev: number): Promise<void> 
   await q.run('UPDATE versions SET bundle_version = $1 WHERE id = $2', [b.version, prev]);
 }
 
+/** Every registered node with its labels, by name. */
+async function fleetNodes(q: Queryable): Promise<{ name: string; labels: Record<string, string> }[]> {
+  return (await q.all<{ name: string; labels: string }>('SELECT name, labels FROM nodes ORDER BY name')).map(
+    (n) => ({ name: n.name, labels: JSON.parse(n.labels || '{}') as Record<string, string> }),
+  );
+}
+
+/**
+ * Give node `n` the stage bundle `bundle` of rollout `id`: its analysis starts afresh (no previous
+ * report, none seen since) and its per-node bundle row points at the bundle.
+ */
+async function assignNode(q: Queryable, work: Work, n: string, bundle: number, id: number): Promise<void> {
+  work.prev[n] = null;
+  delete (work.seen ??= {})[n];
+  await q.run(
+    'INSERT INTO node_bundles (node, bundle, rollout_id) VALUES ($1,$2,$3) ON CONFLICT (node) DO UPDATE SET bundle = excluded.bundle, rollout_id = excluded.rollout_id',
+    [n, bundle, id],
+  );
+}
+
 function selectNodes(stage: Stage, nodes: { name: string; labels: Record<string, string> }[]): string[] {
   const sel = stage.select;
   if (sel === 'all') return nodes.map((n) => n.name);
@@ -338,21 +358,14 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
       })
     ).version;
     ws.bundle = sb;
-    const nodes = (
-      await q.all<{ name: string; labels: string }>('SELECT name, labels FROM nodes ORDER BY name')
-    ).map((n) => ({ name: n.name, labels: JSON.parse(n.labels || '{}') as Record<string, string> }));
+    const nodes = await fleetNodes(q);
     ws.nodes = selectNodes(stage, nodes)
       .filter((n) => !enforced.has(n))
       .sort();
     for (const n of ws.nodes) {
       // kept for a later enforce stage: the box's counters restart when it leaves the shadow
       work.baseline[n] = await baselineOf(q, n, prevVersion, work.baseline[n] ?? null);
-      work.prev[n] = null;
-      delete (work.seen ??= {})[n];
-      await q.run(
-        'INSERT INTO node_bundles (node, bundle, rollout_id) VALUES ($1,$2,$3) ON CONFLICT (node) DO UPDATE SET bundle = excluded.bundle, rollout_id = excluded.rollout_id',
-        [n, sb, id],
-      );
+      await assignNode(q, work, n, sb, id);
     }
     ws.started = now;
     await appendAudit(ctx.db, q, {
@@ -375,20 +388,13 @@ async function step(ctx: Ctx, q: Queryable, r: Row, now: number): Promise<void> 
       ).version;
       await q.run('UPDATE rollouts SET bundle_version = $1 WHERE id = $2', [bundle, id]);
     }
-    const nodes = (
-      await q.all<{ name: string; labels: string }>('SELECT name, labels FROM nodes ORDER BY name')
-    ).map((n) => ({ name: n.name, labels: JSON.parse(n.labels || '{}') as Record<string, string> }));
+    const nodes = await fleetNodes(q);
     const already = enforced;
     ws.nodes = [...new Set([...already, ...selectNodes(stage, nodes)])].sort();
     for (const n of ws.nodes) {
       if (already.has(n)) continue;
       work.baseline[n] = await baselineOf(q, n, prevVersion, work.baseline[n] ?? null);
-      work.prev[n] = null;
-      delete (work.seen ??= {})[n];
-      await q.run(
-        'INSERT INTO node_bundles (node, bundle, rollout_id) VALUES ($1,$2,$3) ON CONFLICT (node) DO UPDATE SET bundle = excluded.bundle, rollout_id = excluded.rollout_id',
-        [n, bundle, id],
-      );
+      await assignNode(q, work, n, bundle, id);
     }
     ws.started = now;
     await appendAudit(ctx.db, q, {

@@ -3,10 +3,13 @@
  * Test helpers: a real PostgreSQL server started for the test run (Debian `postgresql`: initdb +
  * pg_ctl as the `postgres` user, in a temp directory, on a free 127.0.0.1 port, with its socket in
  * that directory; stopped and removed afterwards), a fresh database per suite, and a controller
- * started on 127.0.0.1 with bootstrap tokens for every role. Under `CI=true` a missing prerequisite
- * is an error, not a skip.
+ * started on 127.0.0.1 with bootstrap tokens for every role; {@link backendSuites}, the PostgreSQL
+ * set-up of a file whose suites run on both backends. Under `CI=true` a missing prerequisite is an
+ * error, not a skip.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- API answers are untyped JSON, checked field by field */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -16,6 +19,7 @@ import pg from 'pg';
 import { repoRoot } from '../policy/clitest.js';
 import { readNamesFile } from '../policy/reference.js';
 import { createToken, type Role } from './auth.js';
+import type { Envelope } from './bundles.js';
 import { DEFAULT_CONFIG, type ControllerConfig } from './context.js';
 import { openDb, type Db } from './db.js';
 import { createRootKey, rotateSigningKey } from './keys.js';
@@ -237,4 +241,99 @@ export async function startTestController(
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A test's view of a signed bundle answer (`GET /v1/bundle` JSON) as the envelope the verifier takes. */
+export function envelopeOf(j: any): Envelope {
+  return { manifest: j.manifest, signature: j.signature, keyid: j.keyid, trust: j.trust };
+}
+
+export type Backend = 'sqlite' | 'postgres';
+
+/** What {@link backendSuites} gives a test file whose suites run on SQLite and on PostgreSQL. */
+export interface BackendSuites {
+  /** Why PostgreSQL cannot run here, or null. */
+  readonly why: string | null;
+  /** The `skip` option of a suite on `backend`: PostgreSQL missing skips it, except under CI=true. */
+  skip(backend: Backend): string | false;
+  /** A fresh database on `backend` (PostgreSQL: named `<prefix><pid>_<n>`). */
+  freshDb(backend: Backend, prefix: string): ReturnType<typeof freshDb>;
+  /** A fresh database and a controller on it ({@link startTestController}). */
+  controller(
+    backend: Backend,
+    prefix: string,
+    over?: Partial<ControllerConfig>,
+    withKeys?: boolean,
+  ): Promise<TestController>;
+  /** The PostgreSQL server the suites share (null before `before` ran, or without PostgreSQL). */
+  pg(): PgServer | null;
+}
+
+/**
+ * The PostgreSQL part of a test file that runs its suites on both backends. Call once at the file's
+ * top level: it registers a `before` that starts the file's PostgreSQL server (when it can run
+ * here), an `after` that stops it, and the 'PostgreSQL prerequisites' test, which fails under
+ * CI=true when PostgreSQL cannot run (and is skipped with the reason otherwise).
+ */
+export function backendSuites(): BackendSuites {
+  const why = pgUnavailable();
+  const ci = process.env.CI === 'true';
+  let pgs: PgServer | null = null;
+  let seq = 0;
+  before(async () => {
+    if (!why) pgs = await startPostgres();
+  });
+  after(() => pgs?.stop());
+  test('PostgreSQL prerequisites', { skip: !ci && why ? why : false }, () => {
+    assert.equal(why, null, `PostgreSQL tests cannot run: ${why}`);
+  });
+  const fresh = (backend: Backend, prefix: string) =>
+    freshDb(backend, pgs, `${prefix}${process.pid}_${++seq}`);
+  return {
+    why,
+    skip: (backend) => (backend === 'postgres' && why ? (ci ? false : why) : false),
+    freshDb: fresh,
+    async controller(backend, prefix, over = {}, withKeys = true) {
+      const { db, dataDir } = await fresh(backend, prefix);
+      return startTestController(db, dataDir, over, withKeys);
+    },
+    pg: () => pgs,
+  };
+}
+
+/**
+ * Submit `policy` as a new version (as `ed`), optionally admin-overridden with `override` as the
+ * reason (lint warnings), approved by `alice` and `bob`; resolves with its id. Asserts each step.
+ */
+export async function approvedVersion(t: TestController, policy: string, override?: string): Promise<number> {
+  const v = await t.api('ed', 'POST', '/v1/versions', { policy, filename: 'p.yaml' });
+  assert.equal(v.status, 201, JSON.stringify(v.json));
+  if (override)
+    assert.equal(
+      (await t.api('root', 'POST', `/v1/versions/${v.json.id}/override`, { reason: override })).status,
+      200,
+    );
+  assert.equal((await t.api('alice', 'POST', `/v1/versions/${v.json.id}/approve`)).status, 200);
+  const a = await t.api('bob', 'POST', `/v1/versions/${v.json.id}/approve`);
+  assert.equal(a.json.status, 'approved', JSON.stringify(a.json));
+  return Number(v.json.id);
+}
+
+/**
+ * Open the dashboard of `t` in a new page of `browser` (playwright-core) and sign in with `user`'s
+ * token; resolves with the page and the page errors it collects.
+ */
+export async function signIn(
+  browser: any,
+  t: TestController,
+  user: string,
+): Promise<{ page: any; errors: string[] }> {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e: Error) => errors.push(e.message));
+  await page.goto(t.run.url + '/');
+  await page.getByLabel('API token').fill(t.tokens[user]);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText(`Signed in as ${user}`).waitFor();
+  return { page, errors };
 }

@@ -74,7 +74,12 @@ export const MAX_DATAGRAMS = 64;
 const MAX_KEY_SETS = 4;
 /** Long-header packets examined per datagram (real clients coalesce two or three). */
 export const MAX_PACKETS_PER_DATAGRAM = 8;
-/** Minimum size of a datagram carrying a client Initial (RFC 9000 §14.1). */
+/**
+ * Minimum size of a datagram carrying a client Initial (RFC 9000 §14.1). The one size rule for
+ * Initials: a smaller one is still dissected and named (the box inspects, it is not the server that
+ * must discard it), with the anomaly `quic_small_datagram`; offline and on the wire alike, since both
+ * run this dissector through engine/inspect.
+ */
 export const MIN_INITIAL_DATAGRAM = 1200;
 
 interface KeySet {
@@ -97,10 +102,12 @@ function u32(d: Uint8Array, p: number): number {
 /**
  * Cheap first check for a UDP payload that starts with a client Initial: long header with the
  * fixed bit, a supported version, the Initial type bits of that version, a DCID of at most 20
- * bytes, and a datagram of at least 1200 bytes. Allocation-free.
+ * bytes. Not the datagram size: an Initial under {@link MIN_INITIAL_DATAGRAM} bytes is taken too
+ * (and noted by the assembler), so a 1001–1199-byte Initial is named, on the wire as offline.
+ * Allocation-free.
  */
 export function looksLikeQuicInitial(d: Uint8Array): boolean {
-  if (d.length < MIN_INITIAL_DATAGRAM) return false;
+  if (d.length < 6) return false; // the header bytes read below
   const b0 = d[0];
   if ((b0 & 0xc0) !== 0xc0) return false;
   const bits = initialTypeBits((d[1] << 24) | (d[2] << 16) | (d[3] << 8) | d[4]);

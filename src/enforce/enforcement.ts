@@ -23,7 +23,7 @@ import {
   markValue,
 } from './rules.js';
 import { C } from './counters.js';
-import type { EnforcementName } from './types.js';
+import type { EnforcementName } from '../record/record.js';
 
 export interface VerdictSink {
   verdict(id: number, verdict: number, mark: number): void;
@@ -166,6 +166,18 @@ export interface Enforced {
 }
 
 /**
+ * Stall and curtain cut: the connection becomes a drop from this packet on — the packet is accepted
+ * with the drop mark, the filter chain saves it on the connection and the kernel drops both
+ * directions after it. A plain function (no per-packet closure).
+ */
+function cutToDrop(st: Enforced, sink: VerdictSink, id: number, c: Float64Array, drop: number): void {
+  st.kind = K_DROP;
+  st.mark = drop;
+  c[C.cutDrop]++;
+  sink.verdict(id, NF_ACCEPT, drop);
+}
+
+/**
  * Verdict for one packet of a decided connection (not K_PENDING: the caller holds those). The
  * kernel does the rest from the saved conntrack mark; only policed connections keep coming here.
  */
@@ -198,11 +210,8 @@ export function packetVerdict(
       sink.verdict(id, NF_ACCEPT, st.mark);
       return;
     }
-    // cut: from now on the kernel drops both directions (the drop mark is saved on the connection)
-    st.kind = K_DROP;
-    st.mark = drop;
-    c[C.cutDrop]++;
-    sink.verdict(id, NF_ACCEPT, drop);
+    // stall spent: cut
+    cutToDrop(st, sink, id, c, drop);
     return;
   }
   if (st.kind === K_CURTAIN) {
@@ -212,10 +221,7 @@ export function packetVerdict(
       return;
     }
     // the first server→client packet past the curtain: frozen silently, both directions, in the kernel
-    st.kind = K_DROP;
-    st.mark = drop;
-    c[C.cutDrop]++;
-    sink.verdict(id, NF_ACCEPT, drop);
+    cutToDrop(st, sink, id, c, drop);
     return;
   }
   if (st.kind === K_DEGRADE) {

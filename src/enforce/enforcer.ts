@@ -18,7 +18,7 @@
  */
 import { DEFAULT_INSPECT_BYTES, Engine } from '../engine/engine.js';
 import type { Flow } from '../flow/flow.js';
-import type { FlowRecord } from '../record/record.js';
+import type { EnforcementName, FlowRecord } from '../record/record.js';
 import type { EvidenceDecision, EvidenceWriter } from '../output/evidence.js';
 import type { CompiledPolicy, Decision, MatchInput } from '../policy/types.js';
 import { PROTECTED_RULE_ID } from '../policy/types.js';
@@ -51,7 +51,7 @@ import {
   type VerdictSink,
 } from './enforcement.js';
 import { Conn, HoldSet, Phase } from './hold.js';
-import type { EnforcementName, VerdictEvent, VerdictReason, VerdictTaken } from './types.js';
+import type { VerdictEvent, VerdictReason, VerdictTaken } from './types.js';
 
 export type { VerdictSink } from './enforcement.js';
 

@@ -196,9 +196,10 @@ function quicCapture(): { pkts: Uint8Array[]; expect: Map<string, string | null>
     expect.set(String(c.port), want);
   }; // prettier-ignore
   quic('192.0.2.40', 443, 1, 1200, 'quic-v1'); // the QUIC v1 Initial: caught
-  // (length boundaries 1000/1001 are in policy/match.test.ts: the engine does not take a datagram under
-  // 1200 bytes for a QUIC Initial (RFC 9000 §14.1), so the box holds such a flow until its inspection
-  // budget or hold_ms runs out, and this harness does not run the clock)
+  // under 1200 bytes (RFC 9000 §14.1) the Initial is still taken and named, so the box decides it at
+  // once as simulate does: 1100 ≥ 1001 is caught, 1000 is not (the harness does not run the clock)
+  quic('192.0.2.40', 443, 1, 1100, 'quic-v1');
+  quic('192.0.2.40', 443, 1, 1000, null);
   quic('192.0.2.40', 443, 0x6b3343cf, 1200, null); // QUIC v2: other version bytes
   quic('192.0.2.40', 8443, 1, 1200, null); // other port
   quic('203.0.113.7', 443, 1, 1200, null); // exempt server
@@ -237,5 +238,54 @@ describe('payload-length / payload-byte / exempt-server rules: simulate and the 
         expect.get(String(r.src_port)),
         `port ${r.src_port}`,
       );
+  });
+});
+
+describe('a QUIC Initial in a datagram under 1200 bytes', () => {
+  it('padded to 1100 bytes: simulate and the box both name it and decide it by its name, at once', async () => {
+    // a name rule first, the 2022 length rule after it: a named flow gets the name rule
+    const policy = compilePolicy(
+      await parsePolicy(
+        `version: 1
+default: allow
+rules:
+  - id: block-example
+    action: block
+    match: {host: {suffix: [example.com]}}
+  - id: quic-v1
+    action: block
+    method: drop
+    match: {proto: udp, dest_port: 443, payload_len: ">=1001", payload: [{offset: 1, hex: "00000001"}]}
+`,
+        'eq-small-quic.yaml',
+      ),
+    );
+    const c = { ip: '10.0.0.2', port: 42000 };
+    const srv = { ip: '192.0.2.40', port: 443 };
+    const dgs = buildQuicInitials({
+      dcid: Uint8Array.from([8, 7, 6, 5, 4, 3, 2, 1]),
+      clientHello: buildClientHello({ sni: 'www.example.com', alpn: ['h3'] }),
+      datagramSize: 1100,
+    });
+    assert.equal(dgs.length, 1);
+    assert.equal(dgs[0].length, 1100);
+    const pkts = [ipPacket(c, srv, 17, udpHeader(c, srv, dgs[0]))];
+    const recs: FlowRecord[] = [];
+    const engine = new Engine({ onFlowEnd: (r) => recs.push(r) });
+    engine.packet(pkts[0], 101, 1000);
+    engine.flush();
+    assert.equal(recs.length, 1);
+    assert.equal(recs[0].host, 'www.example.com', 'named offline');
+    assert.equal(recs[0].app_proto, 'quic');
+    assert.ok(recs[0].anomalies.includes('quic_small_datagram'), JSON.stringify(recs[0].anomalies));
+    const offline = simulate(policy, pkts);
+    const inline = wire(policy, pkts); // one datagram, no clock: a verdict only if the box named it
+    assert.equal(inline.size, 1, 'the box decided at the first datagram');
+    assert.deepEqual([...inline.values()], [...offline.values()]);
+    assert.deepEqual([...offline.values()][0], {
+      host: 'www.example.com',
+      rule_id: 'block-example',
+      action: 'block',
+    });
   });
 });

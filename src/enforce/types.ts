@@ -3,25 +3,12 @@
  * The verdict event the inline engine emits (one EVE line per decided connection). The policy
  * contract itself (CompiledPolicy, Decision, MatchInput) is the policy module's, used as is.
  */
-import type { FlowRecord } from '../record/record.js';
+import type { EnforcementName, FlowRecord } from '../record/record.js';
 import type { Action } from '../policy/types.js';
 
 /** Why a verdict was taken. */
 export type VerdictReason =
   'named' | 'gave_up' | 'hold_timeout' | 'hold_overflow' | 'emulation' | 'flow_end' | 'residual';
-
-/** How a verdict is carried out on the wire. */
-export type EnforcementName =
-  | 'accept'
-  | 'drop'
-  | 'reset'
-  | 'police-userspace'
-  | 'police-kernel'
-  | 'stall'
-  | 'curtain'
-  | 'degrade'
-  | 'redirect'
-  | 'rst-rewrite';
 
 /** What the wire does with the connection from now on. */
 export interface VerdictTaken {

@@ -14,7 +14,16 @@ import client from 'prom-client';
 import { rotateSigningKey } from '../controller/keys.js';
 import { resignIfDue } from '../controller/bundles.js';
 import { FleetAgent, type AgentOptions, type OnExpired } from './agent.js';
-import { CompilingTarget, nextEvent, startRig, strangerKey, type Rig } from './testing/rig.js';
+import {
+  agentOptions,
+  CompilingTarget,
+  expectRefusal,
+  startRig,
+  strangerKey,
+  tamperNewFile,
+  TestAgents,
+  type Rig,
+} from './testing/rig.js';
 
 interface Report {
   active_version: number | null;
@@ -28,42 +37,48 @@ interface Box {
   logs: string[];
 }
 
+/** A test's rig and its agents (stopped, with their pending waits, by `live.close()` in its finally). */
+interface T {
+  rig: Rig;
+  live: TestAgents;
+}
+
+async function setUp(): Promise<T> {
+  return { rig: await startRig(), live: new TestAgents() };
+}
+
+async function tearDown(t: T): Promise<void> {
+  await t.live.close();
+  await t.rig.close();
+}
+
 function newAgent(
-  rig: Rig,
+  { rig, live }: T,
   state: string,
   over: Partial<AgentOptions> = {},
 ): { agent: FleetAgent; reg: client.Registry; logs: string[] } {
   const reg = new client.Registry();
   const logs: string[] = [];
-  const agent = new FleetAgent({
-    controller: rig.url,
-    token: rig.tokens.box,
-    rootPublicPem: rig.rootPublicPem,
-    node: 'box-a',
-    labels: { tier: 'canary', region: 'north' },
-    stateDir: state,
-    waitS: 5,
-    statusEveryMs: 60_000,
-    retryMinMs: 50,
-    retryMaxMs: 200,
-    bootstrapTimeoutMs: 2000,
-    registry: reg,
-    log: (m) => logs.push(m),
-    ...over,
-  });
+  const agent = live.add(
+    new FleetAgent(
+      agentOptions(rig, {
+        node: 'box-a',
+        labels: { tier: 'canary', region: 'north' },
+        stateDir: state,
+        registry: reg,
+        log: (m) => logs.push(m),
+        ...over,
+      }),
+    ),
+  );
   return { agent, reg, logs };
 }
 
 /** Bootstrap, start the target on that version, run; resolves after the first status report. */
-async function startBox(
-  rig: Rig,
-  state: string,
-  over: Partial<AgentOptions> = {},
-  until?: number,
-): Promise<Box> {
-  const { agent, reg, logs } = newAgent(rig, state, over);
+async function startBox(t: T, state: string, over: Partial<AgentOptions> = {}, until?: number): Promise<Box> {
+  const { agent, reg, logs } = newAgent(t, state, over);
   const target = await CompilingTarget.start(await agent.bootstrap());
-  const reported = nextEvent<Report>(
+  const reported = t.live.next<Report>(
     agent,
     'reported',
     (r) => until === undefined || r.active_version === until,
@@ -84,11 +99,12 @@ function metric(text: string, line: string): boolean {
 }
 
 test('happy path: pull, verify, activate, report; a new publish reaches the box by long-poll', async () => {
-  const rig = await startRig();
+  const t = await setUp();
+  const { rig, live } = t;
   const state = mkdtempSync(join(tmpdir(), 'cp-fleet-state-'));
   try {
     const b1 = await rig.publish('bad.example');
-    const box = await startBox(rig, state);
+    const box = await startBox(t, state);
     assert.equal(box.agent.activeBundle, b1);
     assert.equal(box.target.verdict('www.bad.example'), 'block');
     assert.equal(box.target.verdict('good.example'), 'allow');
@@ -97,8 +113,8 @@ test('happy path: pull, verify, activate, report; a new publish reaches the box 
     assert.deepEqual(n.labels, { tier: 'canary', region: 'north' });
     assert.ok(n.last_activation && n.last_download);
 
-    const activated = nextEvent(box.agent, 'activated', (v) => v === b1 + 1);
-    const reported = nextEvent<Report>(box.agent, 'reported', (r) => r.active_version === b1 + 1);
+    const activated = live.next(box.agent, 'activated', (v) => v === b1 + 1);
+    const reported = live.next<Report>(box.agent, 'reported', (r) => r.active_version === b1 + 1);
     const b2 = await rig.publish('worse.example');
     assert.equal(b2, b1 + 1);
     await activated;
@@ -118,25 +134,23 @@ test('happy path: pull, verify, activate, report; a new publish reaches the box 
     assert.equal(JSON.parse(saved.envelope.manifest).version, b2);
     await box.agent.stop();
   } finally {
-    await rig.close();
+    await tearDown(t);
     rmSync(state, { recursive: true, force: true });
   }
 });
 
 test('refusals: tampered file, bad signature, unknown key, expired, revoked key, rollback — each leaves the box on its version and says why', async () => {
-  const rig = await startRig();
+  const t = await setUp();
+  const { rig, live } = t;
   const state = mkdtempSync(join(tmpdir(), 'cp-fleet-state-'));
   /** Start a box from the state directory and expect the served bundle refused with `reason`. */
   const expectRefused = async (reason: string, held: number, stillBlocked: string, notBlocked: string) => {
-    const { agent, reg, logs } = newAgent(rig, state);
+    const { agent, reg, logs } = newAgent(t, state);
     const target = await CompilingTarget.start(await agent.bootstrap());
     assert.equal(agent.counters.started_from_state, 1);
-    const refused = nextEvent<{ reason: string }>(agent, 'refused');
-    const reported = nextEvent<Report>(agent, 'reported', (r) => r.counters.bundles_refused > 0);
-    agent.run(target);
-    assert.equal((await refused).reason, reason);
+    const reported = live.next<Report>(agent, 'reported', (r) => r.counters.bundles_refused > 0);
+    await expectRefusal(live, agent, target, reason, held, () => agent.run(target));
     await reported;
-    assert.equal(agent.activeBundle, held, 'stays on its version');
     assert.equal(target.applied.length, 1, 'nothing applied');
     assert.equal(target.verdict(stillBlocked), 'block');
     assert.equal(target.verdict(notBlocked), 'allow');
@@ -153,29 +167,15 @@ test('refusals: tampered file, bad signature, unknown key, expired, revoked key,
   };
   try {
     const b1 = await rig.publish('bad.example');
-    const first = await startBox(rig, state);
+    const first = await startBox(t, state);
     await first.agent.stop();
 
     // one byte of a list file changed in the controller's storage
     const v2 = await rig.approve('worse.example');
-    const files1 = new Set(
-      JSON.parse((await rig.db.get<{ files: string }>('SELECT files FROM versions WHERE id = 1'))!.files).map(
-        (f: { sha256: string }) => f.sha256,
-      ),
-    );
-    const files2 = JSON.parse(
-      (await rig.db.get<{ files: string }>('SELECT files FROM versions WHERE id = $1', [v2]))!.files,
-    ) as { sha256: string }[];
-    const victim = files2.find((f) => !files1.has(f.sha256))!.sha256;
-    const orig = Buffer.from(
-      (await rig.db.get<{ data: Buffer }>('SELECT data FROM blobs WHERE sha256 = $1', [victim]))!.data,
-    );
-    const bad = Buffer.from(orig);
-    bad[bad.length - 2] ^= 0x01;
-    await rig.db.run('UPDATE blobs SET data = $1 WHERE sha256 = $2', [bad, victim]);
+    const restore = await tamperNewFile(rig, 1, v2);
     assert.equal((await rig.api('alice', 'POST', `/v1/versions/${v2}/publish`)).status, 200);
     await expectRefused('file', b1, 'www.bad.example', 'a.worse.example');
-    await rig.db.run('UPDATE blobs SET data = $1 WHERE sha256 = $2', [orig, victim]);
+    await restore();
     const b2 = b1 + 1;
 
     // the manifest edited after signing
@@ -203,34 +203,35 @@ test('refusals: tampered file, bad signature, unknown key, expired, revoked key,
     // positive control: the controller re-signs with the new key → accepted
     const b3 = await resignIfDue(rig.run.ctx);
     assert.equal(b3, b2 + 1);
-    const box = await startBox(rig, state, {}, b3!);
+    const box = await startBox(t, state, {}, b3!);
     assert.equal(box.agent.activeBundle, b3, box.logs.join('\n'));
     assert.equal(box.target.verdict('a.worse.example'), 'block');
     await box.agent.stop();
 
     // rollback: the box holds b4; the controller (restored from an old backup) serves b3 again
     const b4 = await rig.forge({});
-    const box4 = await startBox(rig, state, {}, b4);
+    const box4 = await startBox(t, state, {}, b4);
     assert.equal(box4.agent.activeBundle, b4);
     await box4.agent.stop();
     await rig.db.run('DELETE FROM bundles WHERE version = $1', [b4]);
     await expectRefused('rollback', b4, 'a.worse.example', 'good.example');
   } finally {
-    await rig.close();
+    await tearDown(t);
     rmSync(state, { recursive: true, force: true });
   }
 });
 
 for (const mode of ['keep', 'fail-open'] as OnExpired[]) {
   test(`the active bundle expires (--on-expired ${mode}); a valid bundle clears the alarm`, async () => {
-    const rig = await startRig();
+    const t = await setUp();
+    const { rig, live } = t;
     const state = mkdtempSync(join(tmpdir(), 'cp-fleet-state-'));
     try {
       await rig.publish('bad.example');
-      const box = await startBox(rig, state, { onExpired: mode });
-      const short = nextEvent(box.agent, 'activated', (v) => v === 2);
-      const expired = nextEvent(box.agent, 'expired');
-      const reported = nextEvent<Report>(box.agent, 'reported', (r) => r.counters.expired === 1);
+      const box = await startBox(t, state, { onExpired: mode });
+      const short = live.next(box.agent, 'activated', (v) => v === 2);
+      const expired = live.next(box.agent, 'expired');
+      const reported = live.next<Report>(box.agent, 'reported', (r) => r.counters.expired === 1);
       await rig.forge({ expires: new Date(Date.now() + 1500).toISOString() });
       await short;
       assert.equal(box.target.verdict('www.bad.example'), 'block');
@@ -252,7 +253,7 @@ for (const mode of ['keep', 'fail-open'] as OnExpired[]) {
         assert.equal(n.counters.failed_open, 1);
       }
       assert.equal(box.agent.activeBundle, 2);
-      const fresh = nextEvent(box.agent, 'activated', (v) => v === 3);
+      const fresh = live.next(box.agent, 'activated', (v) => v === 3);
       await rig.forge({ expires: new Date(Date.now() + 86_400_000).toISOString() });
       await fresh;
       assert.equal(box.target.verdict('www.bad.example'), 'block');
@@ -260,20 +261,21 @@ for (const mode of ['keep', 'fail-open'] as OnExpired[]) {
       assert.equal((box.agent.status().counters as Record<string, number>).failed_open, 0);
       await box.agent.stop();
     } finally {
-      await rig.close();
+      await tearDown(t);
       rmSync(state, { recursive: true, force: true });
     }
   });
 }
 
 test('controller down mid-run, unreachable at start, back again: keeps enforcing, starts from last-known-good, converges', async () => {
-  const rig = await startRig();
+  const t = await setUp();
+  const { rig, live } = t;
   const state = mkdtempSync(join(tmpdir(), 'cp-fleet-state-'));
   const empty = mkdtempSync(join(tmpdir(), 'cp-fleet-empty-'));
   try {
     const b1 = await rig.publish('bad.example');
-    const a = await startBox(rig, state);
-    const err = nextEvent(a.agent, 'download-error');
+    const a = await startBox(t, state);
+    const err = live.next(a.agent, 'download-error');
     await rig.stop();
     await err;
     assert.equal(a.agent.activeBundle, b1);
@@ -281,11 +283,11 @@ test('controller down mid-run, unreachable at start, back again: keeps enforcing
     await a.agent.stop();
 
     // a box restarted while the controller is down: its last-known-good
-    const { agent, reg } = newAgent(rig, state);
+    const { agent, reg } = newAgent(t, state);
     const v = await agent.bootstrap();
     const target = await CompilingTarget.start(v);
     assert.equal(agent.counters.started_from_state, 1);
-    const err2 = nextEvent(agent, 'download-error');
+    const err2 = live.next(agent, 'download-error');
     agent.run(target);
     await err2;
     assert.equal(agent.activeBundle, b1);
@@ -293,7 +295,7 @@ test('controller down mid-run, unreachable at start, back again: keeps enforcing
     assert.ok((await reg.metrics()).includes('chokepoint_fleet_download_errors_total'));
 
     // a new box with no state cannot start without a controller: a clear error
-    const lone = newAgent(rig, empty, { bootstrapTimeoutMs: 300 }).agent;
+    const lone = newAgent(t, empty, { bootstrapTimeoutMs: 300 }).agent;
     await assert.rejects(
       lone.bootstrap(),
       (e: Error & { code?: string }) => e.code === 'ERR_FLEET_NO_BUNDLE',
@@ -301,8 +303,8 @@ test('controller down mid-run, unreachable at start, back again: keeps enforcing
 
     // controller back, a new version: the box converges
     await rig.restart();
-    const act = nextEvent(agent, 'activated', (x) => x === b1 + 1);
-    const rep = nextEvent<Report>(agent, 'reported', (r) => r.active_version === b1 + 1);
+    const act = live.next(agent, 'activated', (x) => x === b1 + 1);
+    const rep = live.next<Report>(agent, 'reported', (r) => r.active_version === b1 + 1);
     await rig.publish('worse.example');
     await act;
     await rep;
@@ -318,12 +320,12 @@ test('controller down mid-run, unreachable at start, back again: keeps enforcing
     const data = readFileSync(blob);
     data[0] ^= 0x20;
     writeFileSync(blob, data);
-    const c = newAgent(rig, state);
+    const c = newAgent(t, state);
     await c.agent.bootstrap();
     assert.equal(c.agent.counters.started_from_state, 0);
     assert.match(JSON.stringify(c.agent.status().errors), /stored bundle refused/);
   } finally {
-    await rig.close();
+    await tearDown(t);
     rmSync(state, { recursive: true, force: true });
     rmSync(empty, { recursive: true, force: true });
   }

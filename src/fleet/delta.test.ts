@@ -15,7 +15,7 @@ import { join, posix } from 'node:path';
 import client from 'prom-client';
 import { FleetAgent } from './agent.js';
 import { BUNDLE_ROOT } from './version.js';
-import { CompilingTarget, nextEvent, startRig, type Rig } from './testing/rig.js';
+import { agentOptions, CompilingTarget, nextEvent, startRig, type Rig } from './testing/rig.js';
 import type { Manifest } from '../bundle/verify.js';
 
 type Mangle = (path: string, body: Buffer) => Buffer;
@@ -76,20 +76,15 @@ async function scenario(mangle: Mangle | null) {
   const rig = await startRig();
   const state = mkdtempSync(join(tmpdir(), 'cp-delta-state-'));
   const px = await proxy(rig, mangle);
-  const agent = new FleetAgent({
-    controller: px.url,
-    token: rig.tokens.box,
-    rootPublicPem: rig.rootPublicPem,
-    node: 'box-d',
-    stateDir: state,
-    waitS: 5,
-    statusEveryMs: 60_000,
-    retryMinMs: 50,
-    retryMaxMs: 200,
-    bootstrapTimeoutMs: 2000,
-    registry: new client.Registry(),
-    log: () => undefined,
-  });
+  const agent = new FleetAgent(
+    agentOptions(rig, {
+      controller: px.url,
+      node: 'box-d',
+      stateDir: state,
+      registry: new client.Registry(),
+      log: () => undefined,
+    }),
+  );
   try {
     for (let i = 0; i < 40; i++) await rig.approve(`seed${i}.example`); // a list of some size
     const b1 = await rig.publish('bad.example');

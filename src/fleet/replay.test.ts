@@ -17,7 +17,7 @@ import { EnforceMetrics } from '../enforce/metrics.js';
 import { pairId, readVersion } from '../enforce/policy-source.js';
 import { FleetAgent } from './agent.js';
 import { ReplayBox, shiftPort } from './replay.js';
-import { nextEvent, startRig } from './testing/rig.js';
+import { agentOptions, nextEvent, startRig } from './testing/rig.js';
 
 interface Eve {
   event_type: string;
@@ -64,21 +64,15 @@ test('replay box in a fleet: a published version is applied and the EVE log show
     },
   };
   const metrics = new EnforceMetrics();
-  const agent = new FleetAgent({
-    controller: rig.url,
-    token: rig.tokens.box,
-    rootPublicPem: rig.rootPublicPem,
-    node: 'replay-1',
-    labels: { kind: 'replay' },
-    stateDir: join(dir, 'state'),
-    waitS: 5,
-    statusEveryMs: 60_000,
-    retryMinMs: 50,
-    retryMaxMs: 200,
-    bootstrapTimeoutMs: 2000,
-    registry: metrics.registry,
-    log: () => undefined,
-  });
+  const agent = new FleetAgent(
+    agentOptions(rig, {
+      node: 'replay-1',
+      labels: { kind: 'replay' },
+      stateDir: join(dir, 'state'),
+      registry: metrics.registry,
+      log: () => undefined,
+    }),
+  );
   let box: ReplayBox | null = null;
   let running: Promise<void> | null = null;
   try {

@@ -21,7 +21,7 @@ import { captureClientHello } from '../enforce/testing/ch-client.js';
 import { Conv } from '../enforce/testing/packets.js';
 import { mergeTraffic, type DaemonTraffic } from '../enforce/traffic.js';
 import { FleetAgent, type PolicyTarget } from './agent.js';
-import { nextEvent, startRig } from './testing/rig.js';
+import { agentOptions, expectRefusal, startRig, tamperNewFile, TestAgents } from './testing/rig.js';
 
 /** A reload target running the real decision core on the applied (active, shadow) pair. */
 class EnforcerTarget implements PolicyTarget {
@@ -72,22 +72,19 @@ class EnforcerTarget implements PolicyTarget {
 
 test('a shadow bundle: tampered shadow file refused; good one evaluated beside the active version; traffic in the node record', async () => {
   const rig = await startRig();
+  const live = new TestAgents();
   const state = mkdtempSync(join(tmpdir(), 'cp-fleet-shadow-'));
   const logs: string[] = [];
-  const agent = new FleetAgent({
-    controller: rig.url,
-    token: rig.tokens.box,
-    rootPublicPem: rig.rootPublicPem,
-    node: 'box-s',
-    stateDir: state,
-    waitS: 5,
-    statusEveryMs: 60_000,
-    retryMinMs: 50,
-    retryMaxMs: 200,
-    bootstrapTimeoutMs: 2000,
-    registry: new client.Registry(),
-    log: (m) => logs.push(m),
-  });
+  const agent = live.add(
+    new FleetAgent(
+      agentOptions(rig, {
+        node: 'box-s',
+        stateDir: state,
+        registry: new client.Registry(),
+        log: (m) => logs.push(m),
+      }),
+    ),
+  );
   try {
     const b1 = await rig.publish('blocked.example');
     const vA = Number((await rig.db.get<{ policy_version: number }>('SELECT policy_version FROM bundles WHERE version = $1', [b1]))!.policy_version); // prettier-ignore
@@ -95,35 +92,21 @@ test('a shadow bundle: tampered shadow file refused; good one evaluated beside t
     const target = new EnforcerTarget();
     await target.apply(await agent.bootstrap(), 'start');
     agent.run(target);
-    await nextEvent(agent, 'reported');
+    await live.next(agent, 'reported');
 
     // a shadow file changed in the controller's storage: refused whole, the box stays on b1
-    const filesA = new Set(
-      (JSON.parse((await rig.db.get<{ files: string }>('SELECT files FROM versions WHERE id = $1', [vA]))!.files) as { sha256: string }[]).map((f) => f.sha256),
-    ); // prettier-ignore
-    const filesB = JSON.parse(
-      (await rig.db.get<{ files: string }>('SELECT files FROM versions WHERE id = $1', [vB]))!.files,
-    ) as { sha256: string }[];
-    const victim = filesB.find((f) => !filesA.has(f.sha256))!.sha256;
-    const orig = Buffer.from(
-      (await rig.db.get<{ data: Buffer }>('SELECT data FROM blobs WHERE sha256 = $1', [victim]))!.data,
-    );
-    const bad = Buffer.from(orig);
-    bad[bad.length - 2] ^= 0x01;
-    await rig.db.run('UPDATE blobs SET data = $1 WHERE sha256 = $2', [bad, victim]);
-    const refused = nextEvent<{ reason: string; message: string; bundle: number }>(agent, 'refused');
+    const restore = await tamperNewFile(rig, vA, vB);
+    let b2 = 0;
     // kind 'publish': a 'shadow' bundle is a rollout's per-node assignment (not the fleet bundle); here the fleet bundle itself carries the shadow
-    const b2 = (await signBundle(rig.run.ctx, vA, 'publish', 'test', { shadow: vB })).version;
-    const r = await refused;
-    assert.equal(r.reason, 'file');
+    const r = await expectRefusal(live, agent, target, 'file', b1, async () => {
+      b2 = (await signBundle(rig.run.ctx, vA, 'publish', 'test', { shadow: vB })).version;
+    });
     assert.equal(r.bundle, b2);
     assert.match(r.message, /shadow .*content hash does not match/);
-    assert.equal(agent.activeBundle, b1);
-    assert.equal(target.applied.length, 1, 'nothing applied');
-    await rig.db.run('UPDATE blobs SET data = $1 WHERE sha256 = $2', [orig, victim]);
+    await restore();
 
     // the good shadow bundle: applied as one version pair
-    const activated = nextEvent<number>(agent, 'activated');
+    const activated = live.next<number>(agent, 'activated');
     const sb = await signBundle(rig.run.ctx, vA, 'publish', 'test', {
       shadow: vB,
       rollout: { id: 7, stage: 0, report_every_s: 0.5 },
@@ -139,7 +122,7 @@ test('a shadow bundle: tampered shadow file refused; good one evaluated beside t
     const wrd = await hello('www.reddit.com');
     for (const h of [rd, rd, wrd, await hello('blocked.example'), await hello('fine.example')])
       target.flow(h);
-    const reported = nextEvent<{ traffic: Record<string, unknown> | null }>(
+    const reported = live.next<{ traffic: Record<string, unknown> | null }>(
       agent,
       'reported',
       (x) => (x.traffic as { flows?: number } | null)?.flows === 5,
@@ -169,7 +152,7 @@ test('a shadow bundle: tampered shadow file refused; good one evaluated beside t
       { name: 'www.reddit.com', count: 1 },
     ]);
   } finally {
-    await agent.stop();
+    await live.close();
     await rig.close();
     rmSync(state, { recursive: true, force: true });
   }

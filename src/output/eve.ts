@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import type {
   DnsInfo,
+  EnforcementName,
   FlowEndReason,
   FlowRecord,
   FlowStateName,
@@ -43,17 +44,7 @@ export interface EveContext {
 /** The verdict details an inline box adds (structurally the enforcer's VerdictTaken). */
 export interface VerdictDetails {
   action: PolicyVerdict['action'];
-  enforcement:
-    | 'accept'
-    | 'drop'
-    | 'reset'
-    | 'police-userspace'
-    | 'police-kernel'
-    | 'stall'
-    | 'curtain'
-    | 'degrade'
-    | 'redirect'
-    | 'rst-rewrite';
+  enforcement: EnforcementName;
   rate_bps?: number;
   burst_bytes?: number;
   reason: string;

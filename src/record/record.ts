@@ -39,6 +39,22 @@ export interface PolicyVerdict {
   action: 'allow' | 'log' | 'block' | 'throttle';
 }
 
+/**
+ * How an inline verdict is carried out on the wire (enforce/ takes it, output/eve writes it as
+ * `chokepoint.verdict.enforcement`); here so both use one list without output/ importing enforce/.
+ */
+export type EnforcementName =
+  | 'accept'
+  | 'drop'
+  | 'reset'
+  | 'police-userspace'
+  | 'police-kernel'
+  | 'stall'
+  | 'curtain'
+  | 'degrade'
+  | 'redirect'
+  | 'rst-rewrite';
+
 export interface FlowRecord {
   event_type: 'flow';
   flow_id: number;

@@ -5,9 +5,12 @@
  * tokens; `publish` takes a name through the whole path (registry entry → version → two approvals →
  * publish → signed bundle); `forge` inserts a bundle the way an attacker with database or signing
  * access would; {@link CompilingTarget} is a reload target that compiles each version exactly as a
- * daemon worker does (policy-source compileVersion) and answers verdicts from it.
+ * daemon worker does (policy-source compileVersion) and answers verdicts from it; {@link TestAgents}
+ * stops a test's agents; {@link tamperNewFile} and {@link expectRefusal} are the refusal cases'
+ * set-up and check.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- API answers are untyped JSON */
+import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +26,7 @@ import { reference } from '../../controller/testutil.js';
 import { keyId, type Manifest } from '../../bundle/verify.js';
 import { compileVersion, type PolicyVersion } from '../../enforce/policy-source.js';
 import type { CompiledPolicy } from '../../policy/types.js';
-import type { PolicyTarget } from '../agent.js';
+import type { AgentOptions, FleetAgent, PolicyTarget } from '../agent.js';
 
 export interface Rig {
   dir: string;
@@ -188,24 +191,137 @@ export class CompilingTarget implements PolicyTarget {
   }
 }
 
-/** Resolves with the first `event` payload for which `pred` holds; rejects after `ms`. */
+/**
+ * Resolves with the first `event` payload for which `pred` holds; rejects after `ms`. When `signal`
+ * aborts first, the wait is cancelled: its timer and listener go and it stays pending (a test that
+ * already failed does not wait out the timeout, nor get a late rejection).
+ */
 export function nextEvent<T = unknown>(
   em: EventEmitter,
   event: string,
   pred: (v: T) => boolean = () => true,
   ms = 20_000,
+  signal?: AbortSignal,
 ): Promise<T> {
   return new Promise((resolve, reject) => {
-    const on = (v: T): void => {
-      if (!pred(v)) return;
+    const done = (): void => {
       clearTimeout(t);
       em.off(event, on);
+      signal?.removeEventListener('abort', done);
+    };
+    const on = (v: T): void => {
+      if (!pred(v)) return;
+      done();
       resolve(v);
     };
     const t = setTimeout(() => {
-      em.off(event, on);
+      done();
       reject(new Error(`timeout waiting for '${event}'`));
     }, ms);
+    if (signal?.aborted) return done();
+    signal?.addEventListener('abort', done);
     em.on(event, on);
   });
+}
+
+/**
+ * The agents and event waits of one test. `add` registers an agent as it is made; `next` is
+ * {@link nextEvent} bound to this test; `close` (first thing in the test's `finally`, before the rig
+ * closes) cancels the waits still pending and stops every agent (stop is idempotent). An agent left
+ * running after a failed expectation retries a closed controller for ever and holds the test file
+ * open; with `close` a failure fails the test at once.
+ */
+export class TestAgents {
+  private readonly agents = new Set<{ stop(): Promise<void> }>();
+  private readonly ac = new AbortController();
+  add<A extends { stop(): Promise<void> }>(agent: A): A {
+    this.agents.add(agent);
+    return agent;
+  }
+  next<T = unknown>(em: EventEmitter, event: string, pred?: (v: T) => boolean, ms?: number): Promise<T> {
+    return nextEvent(em, event, pred, ms, this.ac.signal);
+  }
+  async close(): Promise<void> {
+    this.ac.abort();
+    const all = [...this.agents];
+    this.agents.clear();
+    await Promise.all(all.map((a) => a.stop()));
+  }
+}
+
+/**
+ * Changes one byte of a list file that policy version `to` has and version `from` has not, in the
+ * controller's blob store (what someone with database access would do); resolves with a function
+ * that puts the original back.
+ */
+export async function tamperNewFile(rig: Rig, from: number, to: number): Promise<() => Promise<void>> {
+  const files = async (v: number) =>
+    JSON.parse(
+      (await rig.db.get<{ files: string }>('SELECT files FROM versions WHERE id = $1', [v]))!.files,
+    ) as {
+      sha256: string;
+    }[];
+  const old = new Set((await files(from)).map((f) => f.sha256));
+  const victim = (await files(to)).find((f) => !old.has(f.sha256))!.sha256;
+  const orig = Buffer.from(
+    (await rig.db.get<{ data: Buffer }>('SELECT data FROM blobs WHERE sha256 = $1', [victim]))!.data,
+  );
+  const bad = Buffer.from(orig);
+  bad[bad.length - 2] ^= 0x01;
+  await rig.db.run('UPDATE blobs SET data = $1 WHERE sha256 = $2', [bad, victim]);
+  return async () => {
+    await rig.db.run('UPDATE blobs SET data = $1 WHERE sha256 = $2', [orig, victim]);
+  };
+}
+
+/** The payload of an agent's 'refused' event. */
+export interface Refusal {
+  reason: string;
+  message: string;
+  bundle: number;
+}
+
+/**
+ * Waits (bounded, cancelled by `live.close()`) for the agent's next refusal around `trigger` (what
+ * makes the agent meet the bad bundle), then checks it: the reason is `reason`, the agent still holds
+ * bundle `held`, and `target` applied nothing. Resolves with the refusal.
+ */
+export async function expectRefusal(
+  live: TestAgents,
+  agent: FleetAgent,
+  target: { applied: string[] },
+  reason: string,
+  held: number,
+  trigger: () => unknown,
+): Promise<Refusal> {
+  const applied = target.applied.length;
+  const refused = live.next<Refusal>(agent, 'refused');
+  await trigger();
+  const r = await refused;
+  assert.equal(r.reason, reason, r.message);
+  assert.equal(agent.activeBundle, held, 'stays on its version');
+  assert.equal(target.applied.length, applied, 'nothing applied');
+  return r;
+}
+
+/**
+ * Options of an agent talking to `rig` as the node token `box`: long-polls of 5 s, status every 60 s
+ * (a test asks for reports or holds a bundle that sets the pace), retries 50–200 ms, bootstrap
+ * bounded at 2 s; `over` names the node, state directory, registry, log and anything else.
+ */
+export function agentOptions(
+  rig: Rig,
+  over: Partial<AgentOptions> & Pick<AgentOptions, 'node' | 'stateDir' | 'registry' | 'log'>,
+): AgentOptions {
+  return {
+    controller: rig.url,
+    token: rig.tokens.box,
+    rootPublicPem: rig.rootPublicPem,
+    waitS: 5,
+    statusEveryMs: 60_000,
+    retryMinMs: 50,
+    retryMaxMs: 200,
+    bootstrapTimeoutMs: 2000,
+    ...over,
+  };
 }
