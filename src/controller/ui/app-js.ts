@@ -260,11 +260,7 @@ async function versionPage(id) {
 
 pages.rollouts = async (args) => {
   const out = [h('h2', {}, 'Rollouts')];
-  if (can('approver')) {
-    const reason = h('input', { id: 'estop-reason', name: 'reason', required: true });
-    out.push(h('form', { class: 'inline', 'aria-label': 'Emergency stop', onsubmit: (e) => { e.preventDefault(); act('emergency stop', () => api('POST', '/v1/emergency-stop', { reason: reason.value })); } },
-      h('label', { for: 'estop-reason' }, 'Reason'), reason, h('button', { type: 'submit' }, 'Emergency stop')));
-  }
+  if (can('approver')) out.push(emergencyForm());
   let list;
   try { list = await api('GET', '/v1/rollouts'); } catch (e) { out.push(h('p', {}, 'Rollouts are not available: ' + e.message)); return out; }
   const rs = list.rollouts || [];
@@ -273,10 +269,17 @@ pages.rollouts = async (args) => {
   if (id) {
     const r = await api('GET', '/v1/rollouts/' + encodeURIComponent(id));
     out.push(h('h3', { 'data-testid': 'rollout-title' }, 'Rollout #' + r.id + ': ' + r.state), r.reason ? h('p', { 'data-testid': 'rollout-reason', class: r.state === 'rolled_back' || r.state === 'failed' ? 'bad' : null }, 'Reason: ' + r.reason) : null);
-    const ctl = h('div', { role: 'group', 'aria-label': 'Rollout controls' });
-    const btn = (verb, ok) => ok && can('approver') ? ctl.append(h('button', { type: 'button', onclick: () => act(verb, () => api('POST', '/v1/rollouts/' + r.id + '/' + verb, { reason: 'from the dashboard' })) }, verb)) : null;
-    btn('pause', r.state === 'running'); btn('resume', r.state === 'paused'); btn('abort', r.state === 'running' || r.state === 'paused'); btn('rollback', r.state === 'running' || r.state === 'paused');
-    out.push(ctl);
+    const live = r.state === 'running' || r.state === 'paused';
+    if (live && can('approver')) {
+      // abort and rollback record the reason typed here with the rollout (and in the audit log)
+      const why = h('input', { id: 'rollout-reason-input', name: 'reason' });
+      const ctl = h('div', { role: 'group', 'aria-label': 'Rollout controls', class: 'inline' });
+      const btn = (verb, ok, body) => ok ? ctl.append(h('button', { type: 'button', onclick: () => act(verb, () => api('POST', '/v1/rollouts/' + r.id + '/' + verb, body ? body() : undefined)) }, verb)) : null;
+      btn('pause', r.state === 'running'); btn('resume', r.state === 'paused');
+      ctl.append(h('label', { for: 'rollout-reason-input' }, 'Reason (abort / rollback)'), why);
+      btn('abort', true, () => ({ reason: why.value })); btn('rollback', true, () => ({ reason: why.value }));
+      out.push(ctl);
+    }
     const stages = r.stages || [];
     out.push(table('Stages', [['Stage', (st) => st.name], ['State', (st) => stateMark(st.state)], ['Nodes', (st) => (st.nodes || []).join(', ')], ['Bake', (st) => st.bake_s + ' s'], ['Started', (st) => st.started ? when(st.started) : ''], ['Ended', (st) => st.ended ? when(st.ended) : '']], stages));
     const samples = r.samples || [];
@@ -290,6 +293,26 @@ pages.rollouts = async (args) => {
   }
   return out;
 };
+// The kill switch (POST /v1/emergency-stop, approver and up) takes two steps: a reason and the
+// button, then an explicit confirmation that says what happens; Cancel (or Escape) sends nothing.
+function emergencyForm() {
+  const reason = h('input', { id: 'estop-reason', name: 'reason', required: true });
+  const confirmBox = h('div', { role: 'alertdialog', 'aria-label': 'Confirm emergency stop', 'aria-describedby': 'estop-what' });
+  confirmBox.hidden = true;
+  const start = h('button', { type: 'submit' }, 'Emergency stop');
+  const cancel = () => { confirmBox.hidden = true; start.disabled = false; reason.disabled = false; start.focus(); say('emergency stop cancelled'); };
+  confirmBox.append(
+    h('p', { id: 'estop-what', class: 'warn' }, 'This publishes an allow-all policy to every box at once, skipping approval, and ends any running rollout.'),
+    h('button', { type: 'button', onclick: () => act('emergency stop', () => api('POST', '/v1/emergency-stop', { reason: reason.value })) }, 'Confirm emergency stop'),
+    h('button', { type: 'button', onclick: cancel }, 'Cancel'));
+  confirmBox.addEventListener('keydown', (e) => { if (e.key === 'Escape') cancel(); });
+  const form = h('form', { class: 'inline', 'aria-label': 'Emergency stop', onsubmit: (e) => {
+    e.preventDefault();
+    confirmBox.hidden = false; start.disabled = true; reason.disabled = true;
+    confirmBox.querySelector('button').focus();
+  } }, h('label', { for: 'estop-reason' }, 'Reason for the emergency stop'), reason, start, confirmBox);
+  return form;
+}
 function stateMark(st) {
   if (st === 'succeeded' || st === 'done' || st === 'passed') return mark(true, st);
   if (st === 'failed' || st === 'rolled_back' || st === 'aborted') return mark(false, st);
