@@ -108,4 +108,3 @@ export class Box {
     if (this.timer) clearTimeout(this.timer);
   }
 }
-
