@@ -366,4 +366,41 @@ describe('dashboard: rollout controls and the emergency stop, by role', { skip }
     assert.deepEqual(errors, []);
     await page.close();
   });
+  test('overview charts: named by a summary of their values, with a data table', async () => {
+    // stop the boxes so the counters hold still, then compare the page with the API's own numbers
+    for (const b of boxes) await b.halt();
+    const nodes = (await t.api('vera', 'GET', '/v1/nodes')).json.nodes;
+    const sum: Record<string, number> = { allow: 0, log: 0, block: 0, throttle: 0 };
+    for (const n of nodes)
+      for (const k of Object.keys(sum))
+        sum[k] += n.traffic?.by_action?.[k] ?? n.counters?.traffic?.by_action?.[k] ?? 0;
+    assert.ok(sum.allow > 0, JSON.stringify(sum));
+    const { page, errors } = await signIn('vera');
+    const fig = page.getByRole('img', { name: /^Flows by action/ });
+    await fig.waitFor();
+    const name = (await fig.getAttribute('aria-label')) as string;
+    for (const [k, v] of Object.entries(sum))
+      assert.ok(name.includes(`${k} ${v.toLocaleString('en')} flows`), `${k} in ${name}`);
+    const data = page.getByText(/^Data: Flows by action/);
+    await data.click();
+    const tbl = page.getByRole('table', { name: /^Flows by action/ });
+    for (const [k, v] of Object.entries(sum))
+      assert.equal(
+        await tbl
+          .getByRole('row')
+          .filter({ hasText: new RegExp('^' + k) })
+          .getByRole('cell')
+          .nth(1)
+          .innerText(),
+        `${v.toLocaleString('en')} flows`,
+        k,
+      );
+    // verdicts over time: sampled by the page; its table lists the samples' times
+    await page.getByText(/^Data: Verdicts over time/).click();
+    const vt = page.getByRole('table', { name: /^Verdicts over time/ });
+    assert.ok((await vt.getByRole('row').count()) >= 2, 'a header and at least one sample');
+    assert.match(await vt.getByRole('row').nth(1).innerText(), /UTC/);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
 });

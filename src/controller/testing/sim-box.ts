@@ -32,6 +32,7 @@ export class Box {
   private c = { flows: 0, block: 0, throttle: 0, top: new Map<string, number>() };
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private inflight: Promise<void> = Promise.resolve();
   constructor(
     private t: TestController,
     readonly name: string,
@@ -95,7 +96,7 @@ export class Box {
   start(): void {
     const loop = () => {
       if (this.stopped) return;
-      this.once()
+      this.inflight = this.once()
         .catch(() => {})
         .finally(() => {
           if (!this.stopped) this.timer = setTimeout(loop, 150);
@@ -106,5 +107,10 @@ export class Box {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+  }
+  /** Stop, and resolve once a report in flight has been answered: the counters then hold still. */
+  async halt(): Promise<void> {
+    this.stop();
+    await this.inflight;
   }
 }
