@@ -12,14 +12,17 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- API answers and page globals are untyped */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { freshDb, startTestController, type TestController } from './testutil.js';
+import {
+  cookieAndCsrf as sessionOverHttp,
+  launchChromium,
+  needChromium,
+  signIn as signInAs,
+} from './testing/dash-browser.js';
 import { verifyBundle, type Envelope } from './bundles.js';
-import { Box, block } from './testing/sim-box.js';
-import { need } from '../testutil/require.js';
+import { block, startCanaryAndMain, type Box } from './testing/sim-box.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = need(existsSync(CHROMIUM), 'needs Debian chromium (scripts/test-deps.txt)');
+const skip = needChromium();
 
 const plan = (canaryBake: number, allBake = 2) => `stages:
   - name: canary
@@ -55,20 +58,12 @@ describe('dashboard: rollout controls and the emergency stop, by role', { skip }
   before(async () => {
     const { db, dataDir } = await freshDb('sqlite', null, 'dashctl');
     t = await startTestController(db, dataDir);
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await launchChromium();
     v1 = await version(['bad.example']);
     assert.equal((await t.api('alice', 'POST', `/v1/versions/${v1}/publish`)).json.status, 'active');
-    for (const [name, labels] of [
-      ['box-a', { tier: 'canary' }],
-      ['box-b', { tier: 'main' }],
-    ] as const) {
-      const tok = await t.api('root', 'POST', '/v1/tokens', { name, role: 'node' });
-      assert.equal(tok.status, 201, JSON.stringify(tok.json));
-      nodeTokens[name] = tok.json.token;
-      const b = new Box(t, name, labels, tok.json.token, model);
-      boxes.push(b);
-      b.start();
+    for (const { box, token } of await startCanaryAndMain(t, model)) {
+      boxes.push(box);
+      nodeTokens[box.name] = token;
     }
     for (const b of boxes) await onPolicy(b, v1);
   });
@@ -109,16 +104,7 @@ describe('dashboard: rollout controls and the emergency stop, by role', { skip }
     assert.equal(b.status, 200);
     return verifyBundle(b.json as Envelope, t.rootPublicPem);
   }
-  async function signIn(user: string) {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e: Error) => errors.push(e.message));
-    await page.goto(t.run.url + '/');
-    await page.getByLabel('API token').fill(t.tokens[user]);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByText(`Signed in as ${user}`).waitFor();
-    return { page, errors };
-  }
+  const signIn = (user: string) => signInAs(browser, t, user);
   const button = (page: any, name: string) => page.getByRole('button', { name, exact: true });
 
   test('pause holds the stage past its bake; resume carries the rollout to success', async () => {
@@ -233,17 +219,6 @@ describe('dashboard: rollout controls and the emergency stop, by role', { skip }
     await page.close();
   });
 
-  async function cookieAndCsrf(user: string): Promise<{ cookie: string; csrf: string }> {
-    const r = await fetch(t.run.url + '/ui/session', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: t.tokens[user] }),
-    });
-    assert.equal(r.status, 200);
-    const cookie = (r.headers.get('set-cookie') ?? '').split(';')[0];
-    return { cookie, csrf: ((await r.json()) as any).csrf };
-  }
-
   test('a viewer sees no control, and forged or cross-site POSTs are refused', async () => {
     const active = Number(
       (await t.api('vera', 'GET', '/v1/versions')).json.versions.find((x: any) => x.status === 'active').id,
@@ -284,7 +259,7 @@ describe('dashboard: rollout controls and the emergency stop, by role', { skip }
     await page.close();
 
     // an approver's cookie sent cross-site: no token, a wrong token, a foreign origin
-    const { cookie, csrf } = await cookieAndCsrf('alice');
+    const { cookie, csrf } = await sessionOverHttp(t, 'alice');
     const post = (path: string, headers: Record<string, string>) =>
       fetch(t.run.url + path, {
         method: 'POST',

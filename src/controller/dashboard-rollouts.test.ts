@@ -11,13 +11,11 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- API answers and page globals are untyped */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { freshDb, startTestController, type TestController } from './testutil.js';
-import { Box, block, TCO } from './testing/sim-box.js';
-import { need } from '../testutil/require.js';
+import { launchChromium, needChromium, signIn as signInAs } from './testing/dash-browser.js';
+import { block, startCanaryAndMain, TCO, type Box } from './testing/sim-box.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = need(existsSync(CHROMIUM), 'needs Debian chromium (scripts/test-deps.txt)');
+const skip = needChromium();
 
 /** canary bakes 2 s, "all" 7 s: longer than the page's 5 s live refresh, so the page shows it running. */
 const PLAN_YAML = `stages:
@@ -39,8 +37,7 @@ describe('dashboard: rollouts and overview against the real orchestrator', { ski
   before(async () => {
     const { db, dataDir } = await freshDb('sqlite', null, 'dashro');
     t = await startTestController(db, dataDir);
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await launchChromium();
   });
   after(async () => {
     for (const b of boxes) b.stop();
@@ -61,16 +58,7 @@ describe('dashboard: rollouts and overview against the real orchestrator', { ski
     assert.equal(a.json.status, 'approved', JSON.stringify(a.json));
     return Number(v.json.id);
   }
-  async function signIn(user: string) {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e: Error) => errors.push(e.message));
-    await page.goto(t.run.url + '/');
-    await page.getByLabel('API token').fill(t.tokens[user]);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByText(`Signed in as ${user}`).waitFor();
-    return { page, errors };
-  }
+  const signIn = (user: string) => signInAs(browser, t, user);
   /** Start a rollout of version `id` from its Versions page; returns the rollout id from the URL. */
   async function startFromPage(page: any, id: number, plan: string): Promise<number> {
     await page.goto(`${t.run.url}/#versions?id=${id}`);
@@ -89,16 +77,7 @@ describe('dashboard: rollouts and overview against the real orchestrator', { ski
     const v1 = await version(block(['bad.example']));
     model.blocked.set(v1, ['bad.example']);
     assert.equal((await t.api('alice', 'POST', `/v1/versions/${v1}/publish`)).json.status, 'active');
-    for (const [name, labels] of [
-      ['box-a', { tier: 'canary' }],
-      ['box-b', { tier: 'main' }],
-    ] as const) {
-      const tok = await t.api('root', 'POST', '/v1/tokens', { name, role: 'node' });
-      assert.equal(tok.status, 201, JSON.stringify(tok.json));
-      const b = new Box(t, name, labels, tok.json.token, model);
-      boxes.push(b);
-      b.start();
-    }
+    for (const { box } of await startCanaryAndMain(t, model)) boxes.push(box);
     for (const b of boxes) {
       const end = Date.now() + 10_000;
       while (b.policy !== v1 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));

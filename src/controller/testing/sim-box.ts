@@ -5,6 +5,7 @@
  * `traffic` counters computed from its own model of which policy versions block or throttle which of
  * the names in `MIX`, every 150 ms until stopped. Also the policy texts those tests use.
  */
+import assert from 'node:assert/strict';
 import { verifyBundle, type Envelope } from '../bundles.js';
 import type { TestController } from '../testutil.js';
 
@@ -113,4 +114,23 @@ export class Box {
     this.stop();
     await this.inflight;
   }
+}
+
+/** The two boxes of the dashboard tests, "box-a" (label tier=canary) and "box-b" (tier=main), started. */
+export async function startCanaryAndMain(
+  t: TestController,
+  model: { tco: Set<number>; blocked: Map<number, string[]> },
+): Promise<{ box: Box; token: string }[]> {
+  const out: { box: Box; token: string }[] = [];
+  for (const [name, labels] of [
+    ['box-a', { tier: 'canary' }],
+    ['box-b', { tier: 'main' }],
+  ] as const) {
+    const tok = await t.api('root', 'POST', '/v1/tokens', { name, role: 'node' });
+    assert.equal(tok.status, 201, JSON.stringify(tok.json));
+    const box = new Box(t, name, labels, tok.json.token, model);
+    box.start();
+    out.push({ box, token: tok.json.token });
+  }
+  return out;
 }
