@@ -305,7 +305,20 @@ describe('dashboard: rollout controls and the emergency stop, by role', { skip }
     const dialog = page.getByRole('alertdialog', { name: 'Confirm emergency stop' });
     await dialog.waitFor();
     assert.match(await dialog.innerText(), /allow-all policy to every box/);
-    // cancel sends nothing
+    // the confirmation takes the focus; Escape and Cancel close it and send nothing
+    assert.equal(
+      await page.evaluate(() => (globalThis as any).document.activeElement?.textContent),
+      'Confirm emergency stop',
+    );
+    await page.keyboard.press('Escape');
+    await page.locator('#status').getByText('emergency stop cancelled').waitFor();
+    assert.equal(await dialog.isVisible(), false);
+    assert.equal(
+      await page.evaluate(() => (globalThis as any).document.activeElement?.textContent),
+      'Emergency stop',
+    );
+    await page.locator('#status').evaluate((el: any) => (el.textContent = ''));
+    await button(page, 'Emergency stop').click();
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await page.locator('#status').getByText('emergency stop cancelled').waitFor();
     assert.equal(await dialog.isVisible(), false);
