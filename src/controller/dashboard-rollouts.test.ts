@@ -11,33 +11,11 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- API answers and page globals are untyped */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import {
-  approvedVersion,
-  freshDb,
-  signIn as signInAs,
-  startTestController,
-  type TestController,
-} from './testutil.js';
-import { SimBox, startBoxes } from './testing/sim-box.js';
-import { need } from '../testutil/require.js';
+import { approvedVersion, freshDb, startTestController, type TestController } from './testutil.js';
+import { launchChromium, needChromium, signIn as signInAs } from './testing/dash-browser.js';
+import { block, startCanaryAndMain, TCO, type SimBox } from './testing/sim-box.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = need(existsSync(CHROMIUM), 'needs Debian chromium (scripts/test-deps.txt)');
-
-/** Every box sees these names once per report; "reddit.com" and "www.microsoft.com" contain "t.co". */
-const MIX = ['reddit.com', 'www.microsoft.com', 't.co', 'bad.example', 'example.org'];
-const block = (names: string[]) => `rules:
-  - id: block-list
-    action: block
-    match: {host: {suffix: [${names.join(', ')}]}}
-`;
-const TCO = `rules:
-  - id: tco
-    action: throttle
-    rate: 128kbit
-    match: {host: {substring: [t.co]}}
-`;
+const skip = needChromium();
 
 /** canary bakes 2 s, "all" 7 s: longer than the page's 5 s live refresh, so the page shows it running. */
 const PLAN_YAML = `stages:
@@ -59,8 +37,7 @@ describe('dashboard: rollouts and overview against the real orchestrator', { ski
   before(async () => {
     const { db, dataDir } = await freshDb('sqlite', null, 'dashro');
     t = await startTestController(db, dataDir);
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await launchChromium();
   });
   after(async () => {
     for (const b of boxes) b.stop();
@@ -88,11 +65,7 @@ describe('dashboard: rollouts and overview against the real orchestrator', { ski
     const v1 = await version(block(['bad.example']));
     model.blocked.set(v1, ['bad.example']);
     assert.equal((await t.api('alice', 'POST', `/v1/versions/${v1}/publish`)).json.status, 'active');
-    const fleet = [
-      ['box-a', { tier: 'canary' }],
-      ['box-b', { tier: 'main' }],
-    ] as const;
-    await startBoxes(t, fleet, model, MIX, boxes);
+    for (const { box } of await startCanaryAndMain(t, model)) boxes.push(box);
     for (const b of boxes) {
       const end = Date.now() + 10_000;
       while (b.policy !== v1 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));

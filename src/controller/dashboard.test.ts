@@ -10,12 +10,15 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- API answers and page globals are untyped */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { freshDb, signIn as signInAs, startTestController, type TestController } from './testutil.js';
-import { need } from '../testutil/require.js';
+import { freshDb, startTestController, type TestController } from './testutil.js';
+import {
+  cookieAndCsrf as sessionOverHttp,
+  launchChromium,
+  needChromium,
+  signIn as signInAs,
+} from './testing/dash-browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = need(existsSync(CHROMIUM), 'needs Debian chromium (scripts/test-deps.txt)');
+const skip = needChromium();
 
 const HOSTILE_REF = '<script>window.__xss = 1</script>';
 const HOSTILE_AUTH = '<img src=x onerror="window.__xss = 2">Court';
@@ -38,8 +41,7 @@ describe('dashboard', { skip }, () => {
       requested_by: 'ministry',
     });
     assert.equal(e.status, 201, JSON.stringify(e.json));
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
@@ -163,17 +165,11 @@ describe('dashboard', { skip }, () => {
   });
 
   async function cookieAndCsrf(user: string): Promise<{ cookie: string; csrf: string }> {
-    const r = await fetch(t.run.url + '/ui/session', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: t.tokens[user] }),
-    });
-    assert.equal(r.status, 200);
-    const set = r.headers.get('set-cookie') ?? '';
-    assert.match(set, /HttpOnly/i);
-    assert.match(set, /SameSite=Strict/i);
-    assert.doesNotMatch(set, /Secure/i, 'plain HTTP: no Secure flag (TLS sets it)');
-    return { cookie: set.split(';')[0], csrf: ((await r.json()) as any).csrf };
+    const { cookie, csrf, setCookie } = await sessionOverHttp(t, user);
+    assert.match(setCookie, /HttpOnly/i);
+    assert.match(setCookie, /SameSite=Strict/i);
+    assert.doesNotMatch(setCookie, /Secure/i, 'plain HTTP: no Secure flag (TLS sets it)');
+    return { cookie, csrf };
   }
 
   test('a cross-site POST with the session cookie is refused; the same with the CSRF token passes', async () => {

@@ -150,13 +150,21 @@ export async function getRollout(q: Queryable, id: number, samples = true): Prom
   return out;
 }
 
-/** pause | resume | abort | rollback, by a person. */
+/**
+ * pause | resume | abort | rollback, by a person. Abort and rollback take an optional reason (kept
+ * with the rollout as `"<op> by <actor>: <reason>"` and in the audit row).
+ */
 export async function controlRollout(
   ctx: Ctx,
   id: number,
   op: 'pause' | 'resume' | 'abort' | 'rollback',
   actor: string,
+  reason?: unknown,
 ): Promise<Row> {
+  if (reason !== undefined && reason !== null && typeof reason !== 'string')
+    throw badRequest('reason', 'a string, if given');
+  const why = typeof reason === 'string' ? reason.trim() : '';
+  if (why.length > 2000) throw badRequest('reason', 'at most 2000 characters');
   await ctx.db.tx(async (q) => {
     if (ctx.db.kind === 'postgres') await q.run('SELECT pg_advisory_xact_lock(727010)');
     const r = await q.get<{ state: string }>(`SELECT state FROM rollouts WHERE id = $1${ctx.db.forUpdate}`, [
@@ -184,7 +192,15 @@ export async function controlRollout(
       });
       return;
     }
-    await revert(ctx, q, id, op === 'abort' ? 'aborted' : 'rolled_back', `${op} by ${actor}`, actor, null);
+    await revert(
+      ctx,
+      q,
+      id,
+      op === 'abort' ? 'aborted' : 'rolled_back',
+      `${op} by ${actor}${why ? `: ${why}` : ''}`,
+      actor,
+      null,
+    );
   });
   return getRollout(ctx.db, id);
 }

@@ -454,9 +454,16 @@ export const ROUTES: Route[] = [
     method: 'POST',
     path: `/v1/rollouts/:id/${op}`,
     need: 'approver',
-    body: 'none',
-    summary: `${op} a rollout${op === 'abort' || op === 'rollback' ? ' (nodes that took the version get the previous content as a new, higher bundle)' : ''}`,
-    handler: async (ctx, c, who) => controlRollout(ctx, intParam(c, 'id'), op, who!.name),
+    body: op === 'abort' || op === 'rollback' ? 'json' : 'none',
+    summary: `${op} a rollout${op === 'abort' || op === 'rollback' ? ' (nodes that took the version get the previous content as a new, higher bundle): {reason?}' : ''}`,
+    handler: async (ctx, c, who, body) =>
+      controlRollout(
+        ctx,
+        intParam(c, 'id'),
+        op,
+        who!.name,
+        op === 'abort' || op === 'rollback' ? obj(body).reason : undefined,
+      ),
   })),
   // ---- audit
   {

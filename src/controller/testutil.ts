@@ -318,22 +318,3 @@ export async function approvedVersion(t: TestController, policy: string, overrid
   assert.equal(a.json.status, 'approved', JSON.stringify(a.json));
   return Number(v.json.id);
 }
-
-/**
- * Open the dashboard of `t` in a new page of `browser` (playwright-core) and sign in with `user`'s
- * token; resolves with the page and the page errors it collects.
- */
-export async function signIn(
-  browser: any,
-  t: TestController,
-  user: string,
-): Promise<{ page: any; errors: string[] }> {
-  const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e: Error) => errors.push(e.message));
-  await page.goto(t.run.url + '/');
-  await page.getByLabel('API token').fill(t.tokens[user]);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByText(`Signed in as ${user}`).waitFor();
-  return { page, errors };
-}

@@ -41,6 +41,9 @@ export class SimBox {
   announce = false;
   /** the `rollout` sections of the bundles it took */
   rolloutSections: unknown[] = [];
+  /** status reports the controller acknowledged (200) */
+  reports = 0;
+  private inflight: Promise<void> = Promise.resolve();
   constructor(
     private t: TestController,
     readonly name: string,
@@ -105,7 +108,7 @@ export class SimBox {
       pattern_top: [...x.top].map(([name, count]) => ({ name, rule_id: 'tco', action: 'throttle', count })),
       protected_hits: 0,
     });
-    await this.call('POST', '/v1/status', {
+    const ack = await this.call('POST', '/v1/status', {
       node: this.name,
       labels: this.labels,
       active_version: this.bundle,
@@ -136,6 +139,7 @@ export class SimBox {
               },
       },
     });
+    if (ack.status === 200) this.reports++;
   }
   /** the test's own model of the two kinds of test policy */
   private decide(policy: number, n: string): { action: string; rule: string | null; pattern: boolean } {
@@ -157,7 +161,7 @@ export class SimBox {
   start(): void {
     const loop = () => {
       if (this.stopped) return;
-      this.once()
+      this.inflight = this.once()
         .catch(() => {})
         .finally(() => {
           if (!this.stopped) this.timer = setTimeout(loop, this.periodMs);
@@ -168,6 +172,11 @@ export class SimBox {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+  }
+  /** Stop, and resolve once a report in flight has been answered: the counters then hold still. */
+  async halt(): Promise<void> {
+    this.stop();
+    await this.inflight;
   }
 }
 
@@ -195,4 +204,39 @@ export async function startBoxes(
     b.start();
   }
   return made;
+}
+
+/** The dashboard tests' traffic: every box sees these names once per report ("reddit.com" and "www.microsoft.com" contain "t.co"). */
+export const DASH_MIX = ['reddit.com', 'www.microsoft.com', 't.co', 'bad.example', 'example.org'];
+/** A policy blocking `names` by suffix. */
+export const block = (names: string[]) => `rules:
+  - id: block-list
+    action: block
+    match: {host: {suffix: [${names.join(', ')}]}}
+`;
+/** The 2021 rule: a throttle through the substring t.co. */
+export const TCO = `rules:
+  - id: tco
+    action: throttle
+    rate: 128kbit
+    match: {host: {substring: [t.co]}}
+`;
+
+/** The two boxes of the dashboard tests, "box-a" (label tier=canary) and "box-b" (tier=main), started. */
+export async function startCanaryAndMain(
+  t: TestController,
+  model: SimModel,
+): Promise<{ box: SimBox; token: string }[]> {
+  const out: { box: SimBox; token: string }[] = [];
+  for (const [name, labels] of [
+    ['box-a', { tier: 'canary' }],
+    ['box-b', { tier: 'main' }],
+  ] as const) {
+    const tok = await t.api('root', 'POST', '/v1/tokens', { name, role: 'node' });
+    assert.equal(tok.status, 201, JSON.stringify(tok.json));
+    const box = new SimBox(t, name, labels, tok.json.token, model, DASH_MIX);
+    box.start();
+    out.push({ box, token: tok.json.token });
+  }
+  return out;
 }

@@ -4,7 +4,8 @@
  * at `/ui/app.js`. It builds the page from the `/v1` API with DOM text nodes only (no innerHTML), so
  * registry text renders inert; it sends the session's CSRF token on every state change; it shows a
  * control only when the signed-in role may use it (the API checks again); charts are hand-drawn SVG
- * (no charting library in the dependencies) with values as text, so nothing is told by colour alone.
+ * images named by a summary of their values, with values as text and a data table with each chart,
+ * so nothing is told by colour alone.
  */
 export const APP_JS = String.raw`// Chokepoint dashboard (served by the controller; no framework, no build step).
 // Every value from the API is put into the page as a text node or an attribute value set through
@@ -82,27 +83,39 @@ function table(caption, cols, rows) {
       return h('td', { class: c[2] === 'num' ? 'num' : null }, v);
     }))) : h('tr', {}, h('td', { colspan: cols.length }, 'none'))));
 }
-// Bars drawn as hand-made SVG (no charting dependency in the controller yet); each bar carries its
-// value as text, so the chart does not rely on colour.
+// Charts are hand-made SVG, not a charting library (docs/CONTROLLER.md says why): each is an image
+// whose accessible name is its title plus a summary of its values, each bar and line carries its
+// value or label as text (nothing told by colour alone), and a data table goes with every chart,
+// either in the figure (a "Data" disclosure) or beside it on the page.
+function dataTable(caption, cols, rows) {
+  return h('details', {}, h('summary', {}, 'Data: ' + caption), table(caption, cols, rows));
+}
 function bars(title, items, fmt) {
   const w = 520, rowH = 22, left = 150, max = Math.max(1, ...items.map((i) => i[1]));
-  const svg = s('svg', { viewBox: '0 0 ' + w + ' ' + (items.length * rowH + 10), width: w, height: items.length * rowH + 10, role: 'img', 'aria-label': title });
+  const summary = title + ': ' + items.map(([label, v]) => label + ' ' + fmt(v)).join(', ');
+  const svg = s('svg', { viewBox: '0 0 ' + w + ' ' + (items.length * rowH + 10), width: w, height: items.length * rowH + 10, role: 'img', 'aria-label': summary });
   items.forEach(([label, v], i) => {
     const bw = Math.max(1, (w - left - 110) * v / max);
     svg.append(s('text', { x: left - 6, y: i * rowH + 15, 'text-anchor': 'end' }, label));
     svg.append(s('rect', { x: left, y: i * rowH + 4, width: bw, height: rowH - 8, fill: '#3a6ea5' }));
     svg.append(s('text', { x: left + bw + 6, y: i * rowH + 15 }, fmt(v)));
   });
-  return h('figure', {}, h('figcaption', {}, title), svg);
+  return h('figure', {}, h('figcaption', {}, title), svg,
+    dataTable(title, [['Label', (x) => x[0]], ['Value', (x) => fmt(x[1]), 'num']], items));
 }
 // A line chart of series [{label, points: [[t, v]]}] with labelled axes inside the drawing area;
 // dashed/solid strokes and end labels tell series apart without colour. Threshold: optional line.
-function lines(title, series, fmt, threshold) {
+// withTable: add the points as a data table (charts whose data is not already in a table beside them).
+function lines(title, series, fmt, threshold, withTable) {
   const w = 640, ht = 220, l = 80, r = 120, t = 10, b = 30;
   const pts = series.flatMap((x) => x.points);
-  const svg = s('svg', { viewBox: '0 0 ' + w + ' ' + ht, width: w, height: ht, role: 'img', 'aria-label': title });
+  const summary = title + ': ' + series.filter((x) => x.points.length).map((x) => x.label + ' latest ' + fmt(x.points[x.points.length - 1][1]) + ', peak ' + fmt(Math.max(...x.points.map((p) => p[1])))).join('; ') +
+    (threshold !== undefined ? '; threshold ' + fmt(threshold) : '');
+  const svg = s('svg', { viewBox: '0 0 ' + w + ' ' + ht, width: w, height: ht, role: 'img', 'aria-label': summary });
+  const data = withTable ? dataTable(title, [['Time', (p) => when(p[0])], ...series.map((x, i) => [x.label, (p) => p[1][i] === undefined ? '' : fmt(p[1][i]), 'num'])],
+    [...new Set(pts.map((p) => p[0]))].sort((a, b2) => b2 - a).slice(0, 30).map((at) => [at, series.map((x) => { const q = x.points.find((p) => p[0] === at); return q ? q[1] : undefined; })])) : null;
   if (pts.length < 2 && !(threshold !== undefined && pts.length)) {
-    return h('figure', {}, h('figcaption', {}, title), h('p', {}, pts.length ? 'one sample so far: ' + fmt(pts[0][1]) : 'no samples yet'));
+    return h('figure', {}, h('figcaption', {}, title), h('p', {}, pts.length ? 'one sample so far: ' + fmt(pts[0][1]) : 'no samples yet'), data);
   }
   const t0 = Math.min(...pts.map((p) => p[0])), t1 = Math.max(t0 + 1, ...pts.map((p) => p[0]));
   const vmax = (Math.max(threshold || 0, ...pts.map((p) => p[1])) || 1) * 1.1;
@@ -130,7 +143,7 @@ function lines(title, series, fmt, threshold) {
     svg.append(s('line', { x1: l, x2: w - r, y1: Y(threshold), y2: Y(threshold), stroke: '#a4161a', 'stroke-dasharray': '4 4' }));
     svg.append(s('text', { x: w - r + 4, y: Y(threshold) + 4 }, 'threshold ' + fmt(threshold)));
   }
-  return h('figure', {}, h('figcaption', {}, title), svg);
+  return h('figure', {}, h('figcaption', {}, title), svg, data);
 }
 
 // ---- pages
@@ -165,7 +178,7 @@ pages.overview = async () => {
     h('h3', {}, 'Alerts'), alerts.length ? h('ul', {}, alerts) : h('p', { class: 'ok' }, 'no alerts'),
     table('Active version per box', [['Box', (x) => x.name], ['Bundle', (x) => num(x.active_version), 'num'], ['Drift', (x) => x.drift ? mark(false, 'drift') : mark(true, 'current')], ['Last seen', (x) => ago(x.last_seen)]], nodes),
     bars('Flows by action (' + num(flows) + ' flows since the counters began)', Object.entries(byAction), (v) => num(v) + ' flows'),
-    lines('Verdicts over time (this page, sampled every refresh)', Object.keys(byAction).map((k) => ({ label: k, points: state.history.map((p) => [p[0], p[1][k]]) })), (v) => num(Math.round(v * 10) / 10) + ' flows'),
+    lines('Verdicts over time (this page, sampled every refresh)', Object.keys(byAction).map((k) => ({ label: k, points: state.history.map((p) => [p[0], p[1][k]]) })), (v) => num(Math.round(v * 10) / 10) + ' flows', undefined, true),
     table('Top pattern matches', [['Rule', (x) => x[0].split('\u0000')[0]], ['Action', (x) => x[0].split('\u0000')[1]], ['Name', (x) => x[0].split('\u0000')[2]], ['Flows', (x) => num(x[1]), 'num']], [...top.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10)),
   ];
 };
@@ -260,11 +273,7 @@ async function versionPage(id) {
 
 pages.rollouts = async (args) => {
   const out = [h('h2', {}, 'Rollouts')];
-  if (can('approver')) {
-    const reason = h('input', { id: 'estop-reason', name: 'reason', required: true });
-    out.push(h('form', { class: 'inline', 'aria-label': 'Emergency stop', onsubmit: (e) => { e.preventDefault(); act('emergency stop', () => api('POST', '/v1/emergency-stop', { reason: reason.value })); } },
-      h('label', { for: 'estop-reason' }, 'Reason'), reason, h('button', { type: 'submit' }, 'Emergency stop')));
-  }
+  if (can('approver')) out.push(emergencyForm());
   let list;
   try { list = await api('GET', '/v1/rollouts'); } catch (e) { out.push(h('p', {}, 'Rollouts are not available: ' + e.message)); return out; }
   const rs = list.rollouts || [];
@@ -273,10 +282,17 @@ pages.rollouts = async (args) => {
   if (id) {
     const r = await api('GET', '/v1/rollouts/' + encodeURIComponent(id));
     out.push(h('h3', { 'data-testid': 'rollout-title' }, 'Rollout #' + r.id + ': ' + r.state), r.reason ? h('p', { 'data-testid': 'rollout-reason', class: r.state === 'rolled_back' || r.state === 'failed' ? 'bad' : null }, 'Reason: ' + r.reason) : null);
-    const ctl = h('div', { role: 'group', 'aria-label': 'Rollout controls' });
-    const btn = (verb, ok) => ok && can('approver') ? ctl.append(h('button', { type: 'button', onclick: () => act(verb, () => api('POST', '/v1/rollouts/' + r.id + '/' + verb, { reason: 'from the dashboard' })) }, verb)) : null;
-    btn('pause', r.state === 'running'); btn('resume', r.state === 'paused'); btn('abort', r.state === 'running' || r.state === 'paused'); btn('rollback', r.state === 'running' || r.state === 'paused');
-    out.push(ctl);
+    const live = r.state === 'running' || r.state === 'paused';
+    if (live && can('approver')) {
+      // abort and rollback record the reason typed here with the rollout (and in the audit log)
+      const why = h('input', { id: 'rollout-reason-input', name: 'reason' });
+      const ctl = h('div', { role: 'group', 'aria-label': 'Rollout controls', class: 'inline' });
+      const btn = (verb, ok, body) => ok ? ctl.append(h('button', { type: 'button', onclick: () => act(verb, () => api('POST', '/v1/rollouts/' + r.id + '/' + verb, body ? body() : undefined)) }, verb)) : null;
+      btn('pause', r.state === 'running'); btn('resume', r.state === 'paused');
+      ctl.append(h('label', { for: 'rollout-reason-input' }, 'Reason (abort / rollback)'), why);
+      btn('abort', true, () => ({ reason: why.value })); btn('rollback', true, () => ({ reason: why.value }));
+      out.push(ctl);
+    }
     const stages = r.stages || [];
     out.push(table('Stages', [['Stage', (st) => st.name], ['State', (st) => stateMark(st.state)], ['Nodes', (st) => (st.nodes || []).join(', ')], ['Bake', (st) => st.bake_s + ' s'], ['Started', (st) => st.started ? when(st.started) : ''], ['Ended', (st) => st.ended ? when(st.ended) : '']], stages));
     const samples = r.samples || [];
@@ -290,6 +306,26 @@ pages.rollouts = async (args) => {
   }
   return out;
 };
+// The kill switch (POST /v1/emergency-stop, approver and up) takes two steps: a reason and the
+// button, then an explicit confirmation that says what happens; Cancel (or Escape) sends nothing.
+function emergencyForm() {
+  const reason = h('input', { id: 'estop-reason', name: 'reason', required: true });
+  const confirmBox = h('div', { role: 'alertdialog', 'aria-label': 'Confirm emergency stop', 'aria-describedby': 'estop-what' });
+  confirmBox.hidden = true;
+  const start = h('button', { type: 'submit' }, 'Emergency stop');
+  const cancel = () => { confirmBox.hidden = true; start.disabled = false; reason.disabled = false; start.focus(); say('emergency stop cancelled'); };
+  confirmBox.append(
+    h('p', { id: 'estop-what', class: 'warn' }, 'This publishes an allow-all policy to every box at once, skipping approval, and ends any running rollout.'),
+    h('button', { type: 'button', onclick: () => act('emergency stop', () => api('POST', '/v1/emergency-stop', { reason: reason.value })) }, 'Confirm emergency stop'),
+    h('button', { type: 'button', onclick: cancel }, 'Cancel'));
+  confirmBox.addEventListener('keydown', (e) => { if (e.key === 'Escape') cancel(); });
+  const form = h('form', { class: 'inline', 'aria-label': 'Emergency stop', onsubmit: (e) => {
+    e.preventDefault();
+    confirmBox.hidden = false; start.disabled = true; reason.disabled = true;
+    confirmBox.querySelector('button').focus();
+  } }, h('label', { for: 'estop-reason' }, 'Reason for the emergency stop'), reason, start, confirmBox);
+  return form;
+}
 function stateMark(st) {
   if (st === 'succeeded' || st === 'done' || st === 'passed') return mark(true, st);
   if (st === 'failed' || st === 'rolled_back' || st === 'aborted') return mark(false, st);

@@ -64,8 +64,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .ok::before { content: "✔ "; } .ok { color: #14622b; }
 .bad::before { content: "✖ "; } .bad { color: #a4161a; font-weight: bold; }
 .warn::before { content: "⚠ "; } .warn { color: #7a4b00; }
-form.inline { display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; margin: .5rem 0; }
-form.inline label { display: flex; flex-direction: column; font-size: .9rem; }
+form.inline, div.inline { display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; margin: .5rem 0; }
+form.inline label, div.inline label { display: flex; flex-direction: column; font-size: .9rem; }
 button { padding: .3rem .8rem; }
 pre { background: #eee; padding: .5rem; overflow: auto; max-height: 30rem; }
 svg text { font-size: 11px; fill: #1b1b1b; }
