@@ -8,7 +8,9 @@
  * (`after_packets: 6`, `after_bytes: 16KiB`, the residual on the 5-tuple, `rate: 128kbit`) and
  * docs/PROBE.md, not from the probe. The May 2021 pair and tspu-2024 run as shipped: mobile still
  * throttles the Twitter names (the lab's 10.231.x subscriber is in its `subscriber` ranges), fixed
- * lets them through, tspu-2024 throttles googlevideo.com however its ClientHello is cut. Root only.
+ * lets them through, tspu-2024 throttles googlevideo.com however its ClientHello is cut; tspu-2021-03-10
+ * throttles the reddit.com collateral and the probe's evasion matrix finds the documented 2021
+ * bypasses (brief §5), tspu-2021-04 fixed the collateral. Every shipped profile is run. Root only.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -204,4 +206,35 @@ test('tspu-2024: googlevideo.com throttled at the profile rate, and no reassembl
   );
   const ok = await probe('youtube-unrelated.example', { up: 0 });
   assert.equal(ok.verdict, 'ok', text(ok) + engineLog());
+}); // prettier-ignore
+
+test('tspu-2021-03-10: the *t.co* collateral (reddit.com) is throttled, and the 2021 evasions get around the emulation as documented', { skip, timeout: 300_000 }, async () => {
+  await runWith(profileText('tspu-2021-03-10'));
+  // brief §5: splitting, reordering, record fragmentation and ≥ 101 bytes of junk first evaded the
+  // 2021 box; one fake ClientHello first did not
+  const want: Record<string, string> = {
+    'split-1': 'bypass',
+    'split-name': 'bypass',
+    'split-out-of-order': 'bypass',
+    'tls-record-frag': 'bypass',
+    'junk-first': 'bypass',
+    'fake-hello-first': 'no-bypass',
+  };
+  const r = await probe('reddit.com', { evasions: Object.keys(want), windowMs: 2500 });
+  const name = r.cases.find((c) => c.id === 'name')!;
+  console.log(`measured: tspu-2021-03-10 reddit.com ${r.verdict} at ${name.down_bps} bit/s; evasions ${JSON.stringify(r.evasions?.map((e) => [e.technique, e.outcome]))}`);
+  assert.equal(r.verdict, 'throttled', text(r) + engineLog());
+  assert.ok(within(name.down_bps, POLICED_BPS, 0.25), `down ${name.down_bps} vs ${POLICED_BPS}`);
+  assert.ok(r.evasions, r.evasions_skipped);
+  const detail = r.cases.filter((c) => c.role === 'evasion').map((c) => `${c.id}: ${c.verdict} — ${c.reason}`).join('\n');
+  assert.deepEqual(Object.fromEntries(r.evasions!.map((e) => [e.technique, e.outcome])), want, detail + engineLog());
+}); // prettier-ignore
+
+test('tspu-2021-04: the fixed rules — reddit.com is ok again, t.co itself still throttled', { skip, timeout: 180_000 }, async () => {
+  await runWith(profileText('tspu-2021-04'));
+  const ok = await probe('reddit.com', { up: 0 });
+  assert.equal(ok.verdict, 'ok', text(ok) + engineLog());
+  const r = await probe('t.co', { up: 0 });
+  assert.equal(r.verdict, 'throttled', text(r) + engineLog());
+  assert.ok(within(r.cases.find((c) => c.id === 'name')!.down_bps, POLICED_BPS, 0.25), text(r));
 }); // prettier-ignore
