@@ -238,3 +238,10 @@ test('tspu-2021-04: the fixed rules — reddit.com is ok again, t.co itself stil
   assert.equal(r.verdict, 'throttled', text(r) + engineLog());
   assert.ok(within(r.cases.find((c) => c.id === 'name')!.down_bps, POLICED_BPS, 0.25), text(r));
 }); // prettier-ignore
+
+test('tspu-2022: a QUIC v1 Initial (≥ 1001 bytes, version 1) is dropped whatever its name; the probe names quic-dropped', { skip, timeout: 180_000 }, async () => {
+  // the rule matches UDP port 443; the lab's probe-server listens on PORT
+  await runWith(swap(tspu2022(), 'dest_port: 443', `dest_port: ${PORT}`, 1));
+  const r = await probe('any-name.example', { quic: true, tcp: false });
+  assert.deepEqual([r.quic?.verdict, r.quic?.blocking, r.quic?.behaviour], ['blocked', 'drop', 'quic-dropped'], JSON.stringify(r.quic) + engineLog());
+}); // prettier-ignore
