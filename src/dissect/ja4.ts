@@ -39,54 +39,74 @@ const TMP = new Uint16Array(65536);
 const C0 = new Int32Array(257);
 const C1 = new Int32Array(257);
 
-/** LSD radix sort (low byte, then high byte) of SCRATCH[at, at+n): O(n + 512), no comparisons. */
-function radixSort(at: number, n: number): void {
-  C0.fill(0);
-  C1.fill(0);
-  const e = at + n;
-  for (let i = at; i < e; i++) {
-    const v = SCRATCH[i];
-    C0[(v & 0xff) + 1]++;
-    C1[(v >>> 8) + 1]++;
-  }
+/**
+ * LSD radix sort (low byte, then high byte) of SCRATCH[0, n), whose byte counts are already in C0/C1
+ * (counted while the values were copied in): O(n + 512), no comparisons.
+ */
+function radixSort(n: number): void {
   for (let k = 0; k < 256; k++) {
     C0[k + 1] += C0[k];
     C1[k + 1] += C1[k];
   }
-  for (let i = at; i < e; i++) {
+  for (let i = 0; i < n; i++) {
     const v = SCRATCH[i];
     TMP[C0[v & 0xff]++] = v;
   }
   for (let i = 0; i < n; i++) {
     const v = TMP[i];
-    SCRATCH[at + C1[v >>> 8]++] = v;
+    SCRATCH[C1[v >>> 8]++] = v;
   }
 }
 
+/** What the last {@link sortedNonGrease} call over extensions saw besides the list it sorted. */
+let sawSni = 0;
+let sawAlpn = 0;
+let sawVersions = false;
+
 /**
- * Non-GREASE values sorted ascending into `SCRATCH[at..]`; returns how many. Real lists are short and
+ * Non-GREASE values sorted ascending into `SCRATCH[0..]`; returns how many. Real lists are short and
  * sorted by insertion; an attacker-sized list (thousands of ciphers or extensions, in descending order)
- * goes to a radix sort, O(n) on the bounded scratch buffers, so no input is quadratic.
+ * goes to a radix sort, O(n) on the bounded scratch buffers, so no input is quadratic. `exts`: the
+ * extension list — SNI and ALPN are left out of the sorted list, and whether SNI, ALPN and
+ * supported_versions are present is noted (sawSni, sawAlpn: how many; sawVersions), so JA4 walks each list once.
  */
-function sortedNonGrease(values: number[], skipSniAlpn: boolean, at: number): number {
+function sortedNonGrease(values: number[], exts: boolean): number {
   let n = 0;
   const big = values.length > INSERTION_MAX;
+  sawSni = sawAlpn = 0;
+  sawVersions = false;
+  if (big) {
+    C0.fill(0);
+    C1.fill(0);
+  }
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (isGrease(v)) continue;
-    if (skipSniAlpn && (v === 0x0000 || v === 0x0010)) continue;
-    let j = at + n++;
+    if ((v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff)) continue; // GREASE
+    if (exts) {
+      if (v === 0x0000) {
+        sawSni++; // counted: a duplicate extension stays in the list and in JA4's count
+        continue;
+      }
+      if (v === 0x0010) {
+        sawAlpn++;
+        continue;
+      }
+      if (v === 0x002b) sawVersions = true;
+    }
+    let j = n++;
     if (big) {
       SCRATCH[j] = v;
+      C0[(v & 0xff) + 1]++;
+      C1[(v >>> 8) + 1]++;
       continue;
     }
-    while (j > at && SCRATCH[j - 1] > v) {
+    while (j > 0 && SCRATCH[j - 1] > v) {
       SCRATCH[j] = SCRATCH[j - 1];
       j--;
     }
     SCRATCH[j] = v;
   }
-  if (big) radixSort(at, n);
+  if (big) radixSort(n);
   return n;
 }
 
@@ -186,30 +206,31 @@ export function ja4AlpnCode(first: string | undefined): string {
   return hexA[0] + hexZ[1];
 }
 
-/** FoxIO JA4 fingerprint of a ClientHello. */
+/**
+ * FoxIO JA4 fingerprint of a ClientHello. Each list is walked once (to filter and sort it) and the
+ * counts and flags come from that walk, so an attacker-sized list costs a few passes, not one per field.
+ */
 export function ja4(hello: Omit<ClientHello, 'ja4'>, transport: 't' | 'q'): string {
+  // b first: it uses SCRATCH[0..nCiphers), which the extension sort then overwrites
+  const nCiphers = sortedNonGrease(hello.cipherSuites, false);
+  const b = nCiphers === 0 ? '000000000000' : listHash(nCiphers, null);
+
+  const nx = sortedNonGrease(hello.extensions, true);
+  const sni = sawSni > 0;
+  const nExts = nx + sawSni + sawAlpn;
   let version = hello.legacyVersion;
-  if (hello.extensions.includes(0x002b)) {
+  if (sawVersions) {
     let max = -1;
     for (const v of hello.supportedVersions) if (!isGrease(v) && v > max) max = v;
     if (max >= 0) version = max;
   }
-  let nCiphers = 0;
-  for (const c of hello.cipherSuites) if (!isGrease(c)) nCiphers++;
-  let nExts = 0;
-  for (const e of hello.extensions) if (!isGrease(e)) nExts++;
-  const sniFlag = hello.extensions.includes(0x0000) ? 'd' : 'i';
+  const c = nx === 0 ? '000000000000' : listHash(nx, hello.signatureAlgorithms);
   const a =
     transport +
     ja4VersionCode(version) +
-    sniFlag +
+    (sni ? 'd' : 'i') +
     twoDigits(nCiphers) +
     twoDigits(nExts) +
     ja4AlpnCode(hello.alpn[0]);
-
-  const b = nCiphers === 0 ? '000000000000' : listHash(sortedNonGrease(hello.cipherSuites, false, 0), null);
-
-  const nx = sortedNonGrease(hello.extensions, true, 0);
-  const c = nx === 0 ? '000000000000' : listHash(nx, hello.signatureAlgorithms);
   return a + '_' + b + '_' + c;
 }
