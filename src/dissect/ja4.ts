@@ -40,8 +40,9 @@ const C0 = new Int32Array(257);
 const C1 = new Int32Array(257);
 
 /**
- * LSD radix sort (low byte, then high byte) of SCRATCH[0, n), whose byte counts are already in C0/C1
- * (counted while the values were copied in): O(n + 512), no comparisons.
+ * LSD radix sort (low byte, then high byte) of WIRE[0, n) into SCRATCH[0, n), whose byte counts are
+ * already in C0/C1 (counted while the values were copied in): O(n + 512), no comparisons. WIRE keeps the
+ * wire order (the wire memo's key).
  */
 function radixSort(n: number): void {
   for (let k = 0; k < 256; k++) {
@@ -49,7 +50,7 @@ function radixSort(n: number): void {
     C1[k + 1] += C1[k];
   }
   for (let i = 0; i < n; i++) {
-    const v = SCRATCH[i];
+    const v = WIRE[i];
     TMP[C0[v & 0xff]++] = v;
   }
   for (let i = 0; i < n; i++) {
@@ -58,23 +59,33 @@ function radixSort(n: number): void {
   }
 }
 
-/** What the last {@link sortedNonGrease} call over extensions saw besides the list it sorted. */
+/** A long list's non-GREASE values in wire order (radix-sort input, wire-memo key). */
+const WIRE = new Uint16Array(65536);
+
+/** What the last {@link filterList} call saw besides the values it kept. */
 let sawSni = 0;
 let sawAlpn = 0;
 let sawVersions = false;
+/** Whether the last filterList left the values in WIRE (long list, unsorted) or sorted in SCRATCH. */
+let inWire = false;
+/** FNV-1a of WIRE[0..n) after a long list. */
+let wireHash = 0;
 
 /**
- * Non-GREASE values sorted ascending into `SCRATCH[0..]`; returns how many. Real lists are short and
- * sorted by insertion; an attacker-sized list (thousands of ciphers or extensions, in descending order)
- * goes to a radix sort, O(n) on the bounded scratch buffers, so no input is quadratic. `exts`: the
- * extension list — SNI and ALPN are left out of the sorted list, and whether SNI, ALPN and
- * supported_versions are present is noted (sawSni, sawAlpn: how many; sawVersions), so JA4 walks each list once.
+ * One pass over a list: GREASE dropped; `exts` (the extension list): SNI and ALPN dropped too and how
+ * many there were noted (sawSni, sawAlpn; a duplicate stays in JA4's count), and whether
+ * supported_versions is present (sawVersions). Returns how many values were kept. Real lists are short
+ * and sorted by insertion into SCRATCH; an attacker-sized list (thousands of ciphers or extensions, in
+ * descending order) is copied to WIRE with its radix byte counts and hash, to be looked up in the wire
+ * memo or radix-sorted (O(n) on the bounded scratch buffers): no input is quadratic.
  */
-function sortedNonGrease(values: number[], exts: boolean): number {
+function filterList(values: number[], exts: boolean): number {
   let n = 0;
   const big = values.length > INSERTION_MAX;
   sawSni = sawAlpn = 0;
   sawVersions = false;
+  inWire = big;
+  let h = 0x811c9dc5;
   if (big) {
     C0.fill(0);
     C1.fill(0);
@@ -84,7 +95,7 @@ function sortedNonGrease(values: number[], exts: boolean): number {
     if ((v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff)) continue; // GREASE
     if (exts) {
       if (v === 0x0000) {
-        sawSni++; // counted: a duplicate extension stays in the list and in JA4's count
+        sawSni++;
         continue;
       }
       if (v === 0x0010) {
@@ -95,7 +106,8 @@ function sortedNonGrease(values: number[], exts: boolean): number {
     }
     let j = n++;
     if (big) {
-      SCRATCH[j] = v;
+      WIRE[j] = v;
+      h = Math.imul(h ^ v, 0x01000193);
       C0[(v & 0xff) + 1]++;
       C1[(v >>> 8) + 1]++;
       continue;
@@ -106,11 +118,19 @@ function sortedNonGrease(values: number[], exts: boolean): number {
     }
     SCRATCH[j] = v;
   }
-  if (big) radixSort(n);
+  wireHash = (h ^ n) | 0;
   return n;
 }
 
-/** Memo of list hashes keyed by a 32-bit hash of the values, verified against the stored values. */
+/**
+ * The memos hold copies of the lists they key on; both are emptied at 4,096 entries or
+ * {@link MEMO_VALUES} stored values, whichever comes first, so an attacker sending distinct huge lists
+ * cannot grow them past ~2 MiB each.
+ */
+const MEMO_ENTRIES = 4096;
+const MEMO_VALUES = 1 << 20;
+
+/** Memo of list hashes keyed by a 32-bit hash of the sorted values, verified against the stored values. */
 interface MemoEntry {
   /** Length of the first list (the rest, after the separator slot, are signature algorithms). */
   n: number;
@@ -118,11 +138,58 @@ interface MemoEntry {
   hash: string;
 }
 const listMemo = new Map<number, MemoEntry>();
+let listMemoValues = 0;
+
+/**
+ * Memo of long lists' hashes keyed by their non-GREASE values in wire order (and, for extensions, the
+ * signature algorithms), verified against the stored copy: a client stack that repeats its long list
+ * skips the sort. A list the memo has not seen (an attacker varying it) is sorted as before.
+ */
+interface WireEntry {
+  values: Uint16Array;
+  sigs: number[] | null;
+  hash: string;
+}
+const wireMemo = new Map<number, WireEntry>();
+let wireMemoValues = 0;
+
+function sameSigs(a: number[] | null, b: number[] | null): boolean {
+  if (a === null || b === null) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** JA4 hash of the n values the last {@link filterList} kept (+ '_' + sigs when given). */
+function keptHash(n: number, sigs: number[] | null): string {
+  if (!inWire) return listHash(n, sigs);
+  const key = wireHash;
+  const e = wireMemo.get(key);
+  if (e !== undefined && e.values.length === n && sameSigs(e.sigs, sigs)) {
+    const ev = e.values;
+    let same = true;
+    for (let i = 0; i < n; i++)
+      if (ev[i] !== WIRE[i]) {
+        same = false;
+        break;
+      }
+    if (same) return e.hash;
+  }
+  radixSort(n);
+  const hash = listHash(n, sigs);
+  if (wireMemo.size >= MEMO_ENTRIES || wireMemoValues + n > MEMO_VALUES) {
+    wireMemo.clear();
+    wireMemoValues = 0;
+  }
+  wireMemo.set(key, { values: WIRE.slice(0, n), sigs: sigs === null ? null : sigs.slice(), hash });
+  wireMemoValues += n;
+  return hash;
+}
 
 /**
  * JA4 list hash of SCRATCH[0..n) (+ '_' + sigs when given): the first 12 hex digits of SHA-256 of the
  * comma-separated 4-digit hex values. Real traffic repeats a few client stacks' lists, so the result
- * is memoised by value (bounded: emptied at 4,096 entries) and most flows skip the string and hash.
+ * is memoised by value (bounded, see MEMO_VALUES) and most flows skip the string and hash.
  */
 function listHash(n: number, sigs: number[] | null): string {
   let total = n;
@@ -155,9 +222,18 @@ function listHash(n: number, sigs: number[] | null): string {
     str += HEX2[(v >> 8) & 0xff] + HEX2[v & 0xff];
   }
   const hash = hash12(str);
-  if (listMemo.size >= 4096) listMemo.clear();
+  if (listMemo.size >= MEMO_ENTRIES || listMemoValues + total > MEMO_VALUES) {
+    listMemo.clear();
+    listMemoValues = 0;
+  }
   listMemo.set(h, { n, values: SCRATCH.slice(0, total), hash });
+  listMemoValues += total;
   return hash;
+}
+
+/** How many entries and list values the two memos hold (for tests and diagnostics). */
+export function ja4MemoSize(): { entries: number; values: number } {
+  return { entries: listMemo.size + wireMemo.size, values: listMemoValues + wireMemoValues };
 }
 
 function twoDigits(n: number): string {
@@ -212,10 +288,10 @@ export function ja4AlpnCode(first: string | undefined): string {
  */
 export function ja4(hello: Omit<ClientHello, 'ja4'>, transport: 't' | 'q'): string {
   // b first: it uses SCRATCH[0..nCiphers), which the extension sort then overwrites
-  const nCiphers = sortedNonGrease(hello.cipherSuites, false);
-  const b = nCiphers === 0 ? '000000000000' : listHash(nCiphers, null);
+  const nCiphers = filterList(hello.cipherSuites, false);
+  const b = nCiphers === 0 ? '000000000000' : keptHash(nCiphers, null);
 
-  const nx = sortedNonGrease(hello.extensions, true);
+  const nx = filterList(hello.extensions, true);
   const sni = sawSni > 0;
   const nExts = nx + sawSni + sawAlpn;
   let version = hello.legacyVersion;
@@ -224,7 +300,7 @@ export function ja4(hello: Omit<ClientHello, 'ja4'>, transport: 't' | 'q'): stri
     for (const v of hello.supportedVersions) if (!isGrease(v) && v > max) max = v;
     if (max >= 0) version = max;
   }
-  const c = nx === 0 ? '000000000000' : listHash(nx, hello.signatureAlgorithms);
+  const c = nx === 0 ? '000000000000' : keptHash(nx, hello.signatureAlgorithms);
   const a =
     transport +
     ja4VersionCode(version) +
