@@ -40,11 +40,18 @@ const C0 = new Int32Array(257);
 const C1 = new Int32Array(257);
 
 /**
- * LSD radix sort (low byte, then high byte) of WIRE[0, n) into SCRATCH[0, n), whose byte counts are
- * already in C0/C1 (counted while the values were copied in): O(n + 512), no comparisons. WIRE keeps the
- * wire order (the wire memo's key).
+ * LSD radix sort (low byte, then high byte) of WIRE[0, n) into SCRATCH[0, n): O(n + 512), no
+ * comparisons. WIRE keeps the wire order (the wire memo's key). Only run on a wire-memo miss, so the
+ * byte counts are taken here, not in the filtering pass.
  */
 function radixSort(n: number): void {
+  C0.fill(0);
+  C1.fill(0);
+  for (let i = 0; i < n; i++) {
+    const v = WIRE[i];
+    C0[(v & 0xff) + 1]++;
+    C1[(v >>> 8) + 1]++;
+  }
   for (let k = 0; k < 256; k++) {
     C0[k + 1] += C0[k];
     C1[k + 1] += C1[k];
@@ -76,7 +83,7 @@ let wireHash = 0;
  * many there were noted (sawSni, sawAlpn; a duplicate stays in JA4's count), and whether
  * supported_versions is present (sawVersions). Returns how many values were kept. Real lists are short
  * and sorted by insertion into SCRATCH; an attacker-sized list (thousands of ciphers or extensions, in
- * descending order) is copied to WIRE with its radix byte counts and hash, to be looked up in the wire
+ * descending order) is copied to WIRE with its hash, to be looked up in the wire
  * memo or radix-sorted (O(n) on the bounded scratch buffers): no input is quadratic.
  */
 function filterList(values: number[], exts: boolean): number {
@@ -86,10 +93,6 @@ function filterList(values: number[], exts: boolean): number {
   sawVersions = false;
   inWire = big;
   let h = 0x811c9dc5;
-  if (big) {
-    C0.fill(0);
-    C1.fill(0);
-  }
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if ((v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff)) continue; // GREASE
@@ -108,8 +111,6 @@ function filterList(values: number[], exts: boolean): number {
     if (big) {
       WIRE[j] = v;
       h = Math.imul(h ^ v, 0x01000193);
-      C0[(v & 0xff) + 1]++;
-      C1[(v >>> 8) + 1]++;
       continue;
     }
     while (j > 0 && SCRATCH[j - 1] > v) {
