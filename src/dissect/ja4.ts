@@ -77,6 +77,10 @@ let sawVersions = false;
 let inWire = false;
 /** FNV-1a of WIRE[0..n) after a long list. */
 let wireHash = 0;
+/** The wire-memo entry each kind of long list (ciphers, extensions) used last, and whether it matched. */
+let lastCiphers: WireEntry | null = null;
+let lastExts: WireEntry | null = null;
+let lastMatched: WireEntry | null = null;
 
 /**
  * One pass over a list: GREASE dropped; `exts` (the extension list): SNI and ALPN dropped too and how
@@ -93,6 +97,11 @@ function filterList(values: number[], exts: boolean): number {
   sawVersions = false;
   inWire = big;
   let h = 0x811c9dc5;
+  // a client stack repeating its long list: compared with the last one in this same pass, so a repeat
+  // costs one walk (no separate verification)
+  const cand = big ? (exts ? lastExts : lastCiphers) : null;
+  const cv = cand === null ? null : cand.values;
+  let match = cv !== null;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if ((v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff)) continue; // GREASE
@@ -111,6 +120,7 @@ function filterList(values: number[], exts: boolean): number {
     if (big) {
       WIRE[j] = v;
       h = Math.imul(h ^ v, 0x01000193);
+      if (match && (cv === null || j >= cv.length || cv[j] !== v)) match = false;
       continue;
     }
     while (j > 0 && SCRATCH[j - 1] > v) {
@@ -120,6 +130,7 @@ function filterList(values: number[], exts: boolean): number {
     SCRATCH[j] = v;
   }
   wireHash = (h ^ n) | 0;
+  lastMatched = match && cand !== null && cand.values.length === n ? cand : null;
   return n;
 }
 
@@ -162,8 +173,9 @@ function sameSigs(a: number[] | null, b: number[] | null): boolean {
 }
 
 /** JA4 hash of the n values the last {@link filterList} kept (+ '_' + sigs when given). */
-function keptHash(n: number, sigs: number[] | null): string {
+function keptHash(n: number, sigs: number[] | null, exts: boolean): string {
   if (!inWire) return listHash(n, sigs);
+  if (lastMatched !== null && sameSigs(lastMatched.sigs, sigs)) return lastMatched.hash;
   const key = wireHash;
   const e = wireMemo.get(key);
   if (e !== undefined && e.values.length === n && sameSigs(e.sigs, sigs)) {
@@ -174,7 +186,11 @@ function keptHash(n: number, sigs: number[] | null): string {
         same = false;
         break;
       }
-    if (same) return e.hash;
+    if (same) {
+      if (exts) lastExts = e;
+      else lastCiphers = e;
+      return e.hash;
+    }
   }
   radixSort(n);
   const hash = listHash(n, sigs);
@@ -182,8 +198,11 @@ function keptHash(n: number, sigs: number[] | null): string {
     wireMemo.clear();
     wireMemoValues = 0;
   }
-  wireMemo.set(key, { values: WIRE.slice(0, n), sigs: sigs === null ? null : sigs.slice(), hash });
+  const entry: WireEntry = { values: WIRE.slice(0, n), sigs: sigs === null ? null : sigs.slice(), hash };
+  wireMemo.set(key, entry);
   wireMemoValues += n;
+  if (exts) lastExts = entry;
+  else lastCiphers = entry;
   return hash;
 }
 
@@ -290,7 +309,7 @@ export function ja4AlpnCode(first: string | undefined): string {
 export function ja4(hello: Omit<ClientHello, 'ja4'>, transport: 't' | 'q'): string {
   // b first: it uses SCRATCH[0..nCiphers), which the extension sort then overwrites
   const nCiphers = filterList(hello.cipherSuites, false);
-  const b = nCiphers === 0 ? '000000000000' : keptHash(nCiphers, null);
+  const b = nCiphers === 0 ? '000000000000' : keptHash(nCiphers, null, false);
 
   const nx = filterList(hello.extensions, true);
   const sni = sawSni > 0;
@@ -301,7 +320,7 @@ export function ja4(hello: Omit<ClientHello, 'ja4'>, transport: 't' | 'q'): stri
     for (const v of hello.supportedVersions) if (!isGrease(v) && v > max) max = v;
     if (max >= 0) version = max;
   }
-  const c = nx === 0 ? '000000000000' : keptHash(nx, hello.signatureAlgorithms);
+  const c = nx === 0 ? '000000000000' : keptHash(nx, hello.signatureAlgorithms, true);
   const a =
     transport +
     ja4VersionCode(version) +
