@@ -227,7 +227,7 @@ test('property: random bytes and mutated/truncated requests never throw', () => 
 /** Feed a head to one scanner as a growing prefix, in pieces of `step` bytes; the first final result. */
 function feedInPieces(b: Uint8Array, step: number, final = false) {
   const sc = new HttpHeadScanner();
-  let r: HttpResult = { status: 'need-more' };
+  let r: HttpResult;
   let feeds = 0;
   for (let n = Math.min(step, b.length); ; n = Math.min(n + step, b.length)) {
     feeds++;
