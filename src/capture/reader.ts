@@ -4,9 +4,13 @@
  * the obsolete PB, several interfaces with their own link types and timestamp resolutions, several
  * sections). Reads a file descriptor synchronously in fixed chunks (bounded memory whatever the capture
  * size) and hands each packet to a callback as a range of the chunk buffer, valid only during the call.
+ * Every header field is read through the one bounded cursor (util/bytes ByteReader, in the file's or
+ * section's byte order), one reader reused for the whole file and bounded by the buffered bytes or by
+ * the block being read, so a field can never be read past its record or block.
  */
 import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import { InputError } from '../util/errors.js';
+import { ByteReader } from '../util/bytes.js';
 
 export interface PacketSink {
   /**
@@ -109,7 +113,7 @@ export function readCaptureFd(
 ): ReadStats {
   const w = new Window(fd);
   if (!w.ensure(4)) throw new InputError(`${name}: not a capture file (empty or shorter than a header)`);
-  const m = w.buf.readUInt32BE(w.start);
+  const m = new ByteReader(w.buf, w.start, w.end).u32();
   if (m === 0x0a0d0d0a) return readPcapng(w, name, sink, onProgress);
   if (m === 0xa1b2c3d4 || m === 0xd4c3b2a1 || m === 0xa1b23c4d || m === 0x4d3cb2a1)
     return readPcap(w, name, sink, onProgress);
@@ -123,12 +127,13 @@ function readPcap(
   onProgress?: (bytes: number) => void,
 ): ReadStats {
   if (!w.ensure(24)) throw new InputError(`${name}: truncated pcap header`);
-  const m = w.buf.readUInt32BE(w.start);
+  const r = new ByteReader(w.buf, w.start, w.end);
+  const m = r.u32();
   const le = m === 0xd4c3b2a1 || m === 0x4d3cb2a1;
   const nano = m === 0xa1b23c4d || m === 0x4d3cb2a1;
-  const b0 = w.buf;
-  const linktype = (le ? b0.readUInt32LE(w.start + 20) : b0.readUInt32BE(w.start + 20)) & 0x0fffffff;
-  w.start += 24;
+  r.skip(16); // version, thiszone, sigfigs, snaplen
+  const linktype = r.u32o(le) & 0x0fffffff;
+  w.start = r.pos;
   const stats: ReadStats = { packets: 0, bytes: 0, format: 'pcap', truncated: null };
   const fracDiv = nano ? 1e6 : 1e3;
   let nextProgress = 64 << 20;
@@ -137,12 +142,11 @@ function readPcap(
       if (w.end > w.start) stats.truncated = 'file ends inside a record header';
       break;
     }
-    const b = w.buf;
-    const s = w.start;
-    const sec = le ? b.readUInt32LE(s) : b.readUInt32BE(s);
-    const frac = le ? b.readUInt32LE(s + 4) : b.readUInt32BE(s + 4);
-    const incl = le ? b.readUInt32LE(s + 8) : b.readUInt32BE(s + 8);
-    const orig = le ? b.readUInt32LE(s + 12) : b.readUInt32BE(s + 12);
+    r.reset(w.buf, w.start, w.end);
+    const sec = r.u32o(le);
+    const frac = r.u32o(le);
+    const incl = r.u32o(le);
+    const orig = r.u32o(le);
     if (incl > MAX_RECORD) {
       stats.truncated = `record ${stats.packets + 1} claims ${incl} bytes`;
       break;
@@ -151,8 +155,10 @@ function readPcap(
       stats.truncated = `file ends inside record ${stats.packets + 1}`;
       break;
     }
-    const d = w.start + 16;
-    w.start = d + incl;
+    r.reset(w.buf, w.start + 16, w.end); // the window may have moved or grown
+    const d = r.pos;
+    r.skip(incl);
+    w.start = r.pos;
     stats.packets++;
     stats.bytes += incl;
     sink.packet(w.buf, d, d + incl, linktype, sec * 1000 + frac / fracDiv, orig);
@@ -165,13 +171,6 @@ function readPcap(
   return stats;
 }
 
-function rd32(b: Buffer, o: number, le: boolean): number {
-  return le ? b.readUInt32LE(o) : b.readUInt32BE(o);
-}
-function rd16(b: Buffer, o: number, le: boolean): number {
-  return le ? b.readUInt16LE(o) : b.readUInt16BE(o);
-}
-
 interface Iface {
   linktype: number;
   snaplen: number;
@@ -181,6 +180,40 @@ interface Iface {
   offMs: number;
 }
 
+/** An Interface Description Block's body (reader after the block length, bounded by the block). */
+function readIdb(r: ByteReader, le: boolean): Iface {
+  const iface: Iface = { linktype: r.u16o(le), snaplen: 0, toMs: 1e-3, offMs: 0 };
+  r.skip(2); // reserved
+  iface.snaplen = r.u32o(le);
+  r.end -= 4; // the trailing block length
+  // options: code, length, value padded to 4 bytes; a malformed option ends the list
+  while (r.remaining >= 4) {
+    const code = r.u16o(le);
+    const olen = r.u16o(le);
+    if (code === 0 || r.remaining < olen) break;
+    const next = r.pos + Math.min((olen + 3) & ~3, r.remaining);
+    if (code === 9 && olen >= 1) {
+      const res = r.u8();
+      const units = res & 0x80 ? Math.pow(2, -(res & 0x7f)) : Math.pow(10, -res);
+      iface.toMs = units * 1000;
+    } else if (code === 14 && olen === 8) {
+      // if_tsoffset: signed 64-bit seconds, in the section's byte order
+      let hi: number;
+      let lo: number;
+      if (le) {
+        lo = r.u32le();
+        hi = r.i32le();
+      } else {
+        hi = r.i32();
+        lo = r.u32();
+      }
+      iface.offMs = (hi * 4294967296 + lo) * 1000;
+    }
+    r.seek(next);
+  }
+  return iface;
+}
+
 function readPcapng(
   w: Window,
   name: string,
@@ -188,6 +221,7 @@ function readPcapng(
   onProgress?: (bytes: number) => void,
 ): ReadStats {
   const stats: ReadStats = { packets: 0, bytes: 0, format: 'pcapng', truncated: null };
+  const r = new ByteReader(w.buf);
   let le = true;
   let ifaces: Iface[] = [];
   let nextProgress = 64 << 20;
@@ -196,11 +230,12 @@ function readPcapng(
       if (w.end > w.start) stats.truncated = 'file ends inside a block header';
       break;
     }
-    let b = w.buf;
-    let s = w.start;
-    const type = le ? b.readUInt32LE(s) : b.readUInt32BE(s);
+    r.reset(w.buf, w.start, w.end);
+    const type = r.u32o(le);
     if (type === 0x0a0d0d0a) {
-      const bom = b.readUInt32BE(s + 8);
+      // the byte-order magic after the block length says how to read that length (a rare block: its
+      // own reader)
+      const bom = new ByteReader(w.buf, w.start + 8, w.end).u32();
       if (bom === 0x1a2b3c4d) le = false;
       else if (bom === 0x4d3c2b1a) le = true;
       else {
@@ -209,7 +244,7 @@ function readPcapng(
       }
       ifaces = [];
     }
-    const len = le ? b.readUInt32LE(s + 4) : b.readUInt32BE(s + 4);
+    const len = r.u32o(le);
     if (len < 12 || len % 4 !== 0 || len > MAX_RECORD) {
       if (stats.packets === 0 && type !== 0x0a0d0d0a) throw new InputError(`${name}: malformed pcapng block`);
       stats.truncated = `malformed block of length ${len} after ${stats.packets} packets`;
@@ -219,44 +254,24 @@ function readPcapng(
       stats.truncated = `file ends inside a block after ${stats.packets} packets`;
       break;
     }
-    b = w.buf;
-    s = w.start;
+    const b = w.buf;
+    const s = w.start;
+    // the block's body: from after type and length to the block's end (trailing length included)
+    r.reset(b, s + 8, s + len);
     w.start += len;
     if (type === 1) {
-      // Interface Description Block
-      const iface: Iface = {
-        linktype: rd16(b, s + 8, le),
-        snaplen: rd32(b, s + 12, le),
-        toMs: 1e-3,
-        offMs: 0,
-      };
-      let o = 16;
-      while (o + 4 <= len - 4) {
-        const code = rd16(b, s + o, le);
-        const olen = rd16(b, s + o + 2, le);
-        if (code === 0) break;
-        if (code === 9 && olen >= 1) {
-          const r = b[s + o + 4];
-          const units = r & 0x80 ? Math.pow(2, -(r & 0x7f)) : Math.pow(10, -r);
-          iface.toMs = units * 1000;
-        } else if (code === 14 && olen === 8) {
-          // if_tsoffset: signed 64-bit seconds, in the section's byte order
-          const hi = le ? b.readInt32LE(s + o + 8) : b.readInt32BE(s + o + 4);
-          const lo = le ? b.readUInt32LE(s + o + 4) : b.readUInt32BE(s + o + 8);
-          iface.offMs = (hi * 4294967296 + lo) * 1000;
-        }
-        o += 4 + ((olen + 3) & ~3);
-      }
-      ifaces.push(iface);
+      if (len < 20) continue;
+      ifaces.push(readIdb(r, le));
     } else if (type === 6 || type === 2) {
-      // Enhanced Packet Block / obsolete Packet Block
+      // Enhanced Packet Block / obsolete Packet Block (interface id u16, drops u16)
       if (len < 32) continue;
-      const ifId = type === 6 ? rd32(b, s + 8, le) : rd16(b, s + 8, le);
+      const ifId = type === 6 ? r.u32o(le) : r.u16o(le);
+      if (type === 2) r.skip(2);
       const iface = ifaces[ifId];
-      const tsHi = rd32(b, s + 12, le);
-      const tsLo = rd32(b, s + 16, le);
-      const cap = rd32(b, s + 20, le);
-      const orig = rd32(b, s + 24, le);
+      const tsHi = r.u32o(le);
+      const tsLo = r.u32o(le);
+      const cap = r.u32o(le);
+      const orig = r.u32o(le);
       if (!iface || 28 + cap > len) {
         stats.truncated = `packet block refers to a missing interface or overruns its block`;
         continue;
@@ -265,8 +280,8 @@ function readPcapng(
       stats.bytes += cap;
       sink.packet(
         b,
-        s + 28,
-        s + 28 + cap,
+        r.pos,
+        r.pos + cap,
         iface.linktype,
         (tsHi * 4294967296 + tsLo) * iface.toMs + iface.offMs,
         orig,
@@ -275,12 +290,12 @@ function readPcapng(
       // Simple Packet Block
       const iface = ifaces[0];
       if (!iface || len < 16) continue;
-      const orig = rd32(b, s + 8, le);
+      const orig = r.u32o(le);
       let cap = Math.min(orig, len - 16);
       if (iface.snaplen > 0) cap = Math.min(cap, iface.snaplen);
       stats.packets++;
       stats.bytes += cap;
-      sink.packet(b, s + 12, s + 12 + cap, iface.linktype, 0, orig);
+      sink.packet(b, r.pos, r.pos + cap, iface.linktype, 0, orig);
     }
     if (onProgress && w.fileBytes >= nextProgress) {
       nextProgress = w.fileBytes + (64 << 20);

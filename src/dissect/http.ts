@@ -4,8 +4,9 @@
  *
  * Called with a growing prefix of the client→server stream. 'not-mine' is decided from the first
  * bytes (they must spell a known method followed by a space, checked byte by byte, so even one
- * byte can be rejected); 'need-more' only scans for the end of the head, resuming where it stopped (no
- * strings built); the head is parsed once it is complete. A head longer than
+ * byte can be rejected); the head is then walked line by line through the one bounded cursor (util/bytes ByteReader), each
+ * line parsed once when its LF arrives, resuming where the previous call stopped (see
+ * {@link HttpHeadScanner}). A head longer than
  * {@link HTTP_MAX_HEAD} bytes is an error. Never throws.
  *
  * The name: absolute-form targets (proxy requests) and CONNECT's authority-form target take
@@ -23,7 +24,7 @@
  * line whose version is not `HTTP/...` (RTSP, SIP, ...) is 'not-mine' once the line is complete.
  */
 import type { ParseStatus } from './types.js';
-import { ascii } from '../util/bytes.js';
+import { ascii, ByteReader } from '../util/bytes.js';
 
 export type HttpResult =
   | {
@@ -87,38 +88,6 @@ function matchMethod(data: Uint8Array): number {
 /** Whether the data could be the start of an HTTP/1.x request (a known method). Cheap. */
 export function isHttpRequestStart(data: Uint8Array): boolean {
   return data.length > 0 && matchMethod(data) !== -2;
-}
-
-/**
- * Offset just past the empty line ending the head, or -1 if not yet present before `limit`.
- * `st.from` is where the LF search resumes (kept across calls on a growing prefix, so the scan is
- * linear over all calls); it is advanced past every LF looked at and to `limit` when none is found.
- */
-function findHeadEnd(data: Uint8Array, limit: number, st: { from: number }): number {
-  let pos = st.from;
-  while (true) {
-    const lf = byteAt(data, 10, pos, limit);
-    if (lf < 0) {
-      st.from = limit;
-      return -1;
-    }
-    // Empty line: LF directly after the previous line's LF, or CR LF.
-    if (lf > 0 && (data[lf - 1] === 10 || (data[lf - 1] === 13 && lf > 1 && data[lf - 2] === 10))) {
-      st.from = lf + 1;
-      return lf + 1;
-    }
-    pos = lf + 1;
-    st.from = pos;
-  }
-}
-
-/**
- * Index of the first byte `v` in [from, end), or -1. A plain loop: header lines are short, and the
- * builtin indexOf's per-call cost dominated on heads of thousands of lines.
- */
-function byteAt(data: Uint8Array, v: number, from: number, end: number): number {
-  for (let i = from; i < end; i++) if (data[i] === v) return i;
-  return -1;
 }
 
 function push(anomalies: string[], a: string): void {
@@ -189,179 +158,226 @@ export function parseHttpRequest(data: Uint8Array, final = false): HttpResult {
   return new HttpHeadScanner().feed(data, final);
 }
 
+const EMPTY = new Uint8Array(0);
+const P_METHOD = 0;
+const P_REQUEST_LINE = 1;
+const P_HEADERS = 2;
+
 /**
- * Resumable {@link parseHttpRequest} for a growing stream prefix: the search for the end of the head
- * continues where the previous call stopped, so a head delivered in n pieces costs O(bytes + n).
- * Once the result is not 'need-more' it is final.
+ * Resumable {@link parseHttpRequest}: a state machine fed a growing contiguous prefix of the client
+ * stream (the same bytes plus more each time; the buffer itself may differ). It walks the head line by
+ * line through a {@link ByteReader} and keeps only offsets and what the finished lines said (method,
+ * target, version, the first Host, anomalies): each complete line is parsed once, when its LF arrives,
+ * and the LF search resumes where it stopped, so a head delivered in n pieces costs O(bytes + n) —
+ * whatever the number of header lines or how finely a line is split. Once the result is not
+ * 'need-more' it is final and returned again by later calls.
  */
 export class HttpHeadScanner {
-  /** Where the LF search resumes. */
-  from = 0;
+  /** Work counter: bytes examined by the line search over all calls (each head byte once). */
+  scanned = 0;
+  /** Work counter: lines parsed over all calls (each complete line once). */
+  lines = 0;
+  private phase = P_METHOD;
+  private method = '';
+  /** Start of the first line not yet parsed. */
+  private lineStart = 0;
+  /** Where the LF search resumes (inside the line at lineStart). */
+  private from = 0;
+  /** The request line's verdict when it is not HTTP or is malformed: returned once the head ends. */
+  private verdict: HttpResult | null = null;
+  private target = '';
+  private isHttp11 = false;
+  private host: string | null = null;
+  private anomalies: string[] = [];
   private final_: HttpResult | null = null;
+  /** The stream cursor and a line cursor; reset to an empty view after each call (no view is held). */
+  private readonly r = new ByteReader(EMPTY);
+  private readonly line = new ByteReader(EMPTY);
 
   feed(data: Uint8Array, final = false): HttpResult {
     if (this.final_ !== null) return this.final_;
     const r = this.step(data, final);
+    this.r.reset(EMPTY);
+    this.line.reset(EMPTY);
     if (r !== NEED_MORE) this.final_ = r;
     return r;
   }
 
   private step(data: Uint8Array, final: boolean): HttpResult {
     if (data.length === 0) return final ? NOT_MINE : NEED_MORE;
-    const m = matchMethod(data);
-    if (m === -2) return NOT_MINE;
-    const tooLarge = data.length >= HTTP_MAX_HEAD;
-    if (m === -1) return final ? NOT_MINE : NEED_MORE;
-    const limit = Math.min(data.length, HTTP_MAX_HEAD);
-    let end = findHeadEnd(data, limit, this);
-    let partial: string | null = null;
-    if (end < 0) {
-      if (!tooLarge && !final) return NEED_MORE;
-      partial = tooLarge ? 'http_head_too_large' : 'http_head_incomplete';
-      const lastLf = data.lastIndexOf(10, limit - 1);
-      if (lastLf < 0) return { status: 'error', anomaly: partial };
-      end = lastLf + 1;
+    if (this.phase === P_METHOD) {
+      const m = matchMethod(data);
+      if (m === -2) return NOT_MINE;
+      if (m === -1) return final ? NOT_MINE : NEED_MORE;
+      this.method = METHODS[m];
+      this.phase = P_REQUEST_LINE;
     }
-    const r = parseHead(data, end, METHODS[m]);
-    if (partial !== null && r.status === 'done') r.anomalies.push(partial);
-    return r;
-  }
-}
-
-function parseHead(data: Uint8Array, end: number, method: string): HttpResult {
-  const anomalies: string[] = [];
-  // Request line.
-  let lf = byteAt(data, 10, 0, end);
-  let lineEnd = lf > 0 && data[lf - 1] === 13 ? lf - 1 : lf;
-  if (lineEnd === lf) push(anomalies, 'http_bare_lf');
-  // method SP target SP version; runs of spaces are tolerated (RFC 9112 §3 allows parsing on
-  // whitespace boundaries) and flagged.
-  let tStart = method.length + 1;
-  while (tStart < lineEnd && data[tStart] === 32) tStart++;
-  if (tStart > method.length + 1) push(anomalies, 'http_extra_whitespace');
-  let sp = byteAt(data, 32, tStart, lineEnd);
-  if (sp < 0 || sp > lineEnd) sp = lineEnd;
-  if (sp === tStart) return { status: 'error', anomaly: 'http_malformed_request_line' };
-  // A target with spaces in it (attack tools send `GET /a;cat /etc/passwd HTTP/1.1`): when the
-  // line's last token is an HTTP version, everything before it is the target.
-  {
-    let e = lineEnd;
-    while (e > sp && data[e - 1] === 32) e--;
-    let ls = e - 1;
-    while (ls > sp && data[ls] !== 32) ls--;
-    if (
-      ls > sp &&
-      e - ls > 5 &&
-      data[ls + 1] === 0x48 &&
-      data[ls + 2] === 0x54 &&
-      data[ls + 3] === 0x54 &&
-      data[ls + 4] === 0x50 &&
-      data[ls + 5] === 0x2f
-    ) {
-      let te = ls;
-      while (te > sp && data[te - 1] === 32) te--;
-      if (te > sp) {
-        sp = te;
-        push(anomalies, 'http_space_in_target');
+    const limit = Math.min(data.length, HTTP_MAX_HEAD);
+    const r = this.r.reset(data, this.lineStart, limit);
+    for (;;) {
+      const lf = r.find(10, this.from);
+      if (lf < 0) {
+        this.scanned += limit - this.from;
+        this.from = limit;
+        break;
+      }
+      this.scanned += lf + 1 - this.from;
+      this.lines++;
+      const s = r.pos;
+      r.seek(lf + 1);
+      this.lineStart = this.from = lf + 1;
+      const lineEnd = lf > s && data[lf - 1] === 13 ? lf - 1 : lf;
+      if (lineEnd === lf) push(this.anomalies, 'http_bare_lf');
+      if (this.phase === P_REQUEST_LINE) {
+        this.verdict = this.requestLine(this.line.reset(data, s, lineEnd));
+        this.phase = P_HEADERS;
+      } else if (lineEnd === s) {
+        return this.finish(null); // empty line: end of head
+      } else if (this.verdict === null) {
+        this.headerLine(this.line.reset(data, s, lineEnd));
       }
     }
+    if (data.length < HTTP_MAX_HEAD && !final) return NEED_MORE;
+    const partial = data.length >= HTTP_MAX_HEAD ? 'http_head_too_large' : 'http_head_incomplete';
+    if (this.phase === P_REQUEST_LINE) return { status: 'error', anomaly: partial };
+    return this.finish(partial);
   }
-  const target = ascii(data, tStart, sp);
-  if (!isPrintable(data, tStart, sp)) push(anomalies, 'http_bad_target');
-  let vStart = sp;
-  while (vStart < lineEnd && data[vStart] === 32) vStart++;
-  let vEnd = lineEnd;
-  while (vEnd > vStart && data[vEnd - 1] === 32) vEnd--;
-  if (vStart > sp + 1 || vEnd < lineEnd) push(anomalies, 'http_extra_whitespace');
-  let isHttp11 = false;
-  if (vStart === vEnd) {
-    push(anomalies, 'http_no_version');
-  } else {
+
+  /**
+   * The request line (without its line end): method SP target SP version. Runs of spaces are
+   * tolerated (RFC 9112 §3 allows parsing on whitespace boundaries) and flagged. Returns the verdict
+   * when the line is not an HTTP request line, else null.
+   */
+  private requestLine(line: ByteReader): HttpResult | null {
+    const anomalies = this.anomalies;
+    const data = line.buf;
+    const lineEnd = line.end;
+    line.skip(this.method.length + 1);
+    while (line.peek() === 32) line.skip(1);
+    const tStart = line.pos;
+    if (tStart > this.method.length + 1) push(anomalies, 'http_extra_whitespace');
+    let sp = line.find(32);
+    if (sp < 0) sp = lineEnd;
+    if (sp === tStart) return { status: 'error', anomaly: 'http_malformed_request_line' };
+    // A target with spaces in it (attack tools send `GET /a;cat /etc/passwd HTTP/1.1`): when the
+    // line's last token is an HTTP version, everything before it is the target.
+    {
+      let e = lineEnd;
+      while (e > sp && data[e - 1] === 32) e--;
+      let ls = e - 1;
+      while (ls > sp && data[ls] !== 32) ls--;
+      if (
+        ls > sp &&
+        e - ls > 5 &&
+        data[ls + 1] === 0x48 &&
+        data[ls + 2] === 0x54 &&
+        data[ls + 3] === 0x54 &&
+        data[ls + 4] === 0x50 &&
+        data[ls + 5] === 0x2f
+      ) {
+        let te = ls;
+        while (te > sp && data[te - 1] === 32) te--;
+        if (te > sp) {
+          sp = te;
+          push(anomalies, 'http_space_in_target');
+        }
+      }
+    }
+    this.target = ascii(data, tStart, sp);
+    if (!isPrintable(data, tStart, sp)) push(anomalies, 'http_bad_target');
+    line.seek(sp);
+    while (line.peek() === 32) line.skip(1);
+    const vStart = line.pos;
+    let vEnd = lineEnd;
+    while (vEnd > vStart && data[vEnd - 1] === 32) vEnd--;
+    if (vStart > sp + 1 || vEnd < lineEnd) push(anomalies, 'http_extra_whitespace');
+    if (vStart === vEnd) {
+      push(anomalies, 'http_no_version');
+      return null;
+    }
     const v = ascii(data, vStart, Math.min(vEnd, vStart + 16));
     // Same request-line syntax, other protocols (RTSP, SIP, ...): not HTTP.
     if (!v.startsWith('HTTP/')) return NOT_MINE;
-    if (byteAt(data, 32, vStart, vEnd) >= 0) {
-      push(anomalies, 'http_malformed_request_line');
-    }
+    line.end = vEnd;
+    if (line.find(32) >= 0) push(anomalies, 'http_malformed_request_line');
     if (v !== 'HTTP/1.1' && v !== 'HTTP/1.0') push(anomalies, 'http_bad_version');
-    isHttp11 = v === 'HTTP/1.1';
+    this.isHttp11 = v === 'HTTP/1.1';
+    return null;
   }
 
-  // Header fields: only Host is materialised as a string.
-  let host: string | null = null;
-  let pos = lf + 1;
-  while (pos < end) {
-    lf = byteAt(data, 10, pos, end);
-    lineEnd = lf > pos && data[lf - 1] === 13 ? lf - 1 : lf;
-    if (lineEnd === lf) push(anomalies, 'http_bare_lf');
-    const s = pos;
-    pos = lf + 1;
-    if (lineEnd === s) break; // empty line: end of head
-    const c0 = data[s];
+  /** One header field line (not empty, without its line end). Only Host is materialised as a string. */
+  private headerLine(line: ByteReader): void {
+    const anomalies = this.anomalies;
+    const data = line.buf;
+    const s = line.pos;
+    const c0 = line.peek();
     if (c0 === 32 || c0 === 9) {
       push(anomalies, 'http_obs_fold');
-      continue;
+      return;
     }
-    let colon = -1;
-    for (let i = s; i < lineEnd; i++) {
-      if (data[i] === 58) {
-        colon = i;
-        break;
-      }
-    }
+    const colon = line.find(58);
     if (colon <= s) {
       push(anomalies, 'http_malformed_header');
-      continue;
+      return;
     }
-    const spaced = data[colon - 1] === 32 || data[colon - 1] === 9;
-    if (spaced) {
+    if (data[colon - 1] === 32 || data[colon - 1] === 9) {
       push(anomalies, 'http_space_before_colon');
-      continue;
+      return;
     }
-    if (colon - s !== 4) continue;
+    if (colon - s !== 4) return;
     if (
-      (data[s] | 0x20) !== 0x68 ||
-      (data[s + 1] | 0x20) !== 0x6f ||
-      (data[s + 2] | 0x20) !== 0x73 ||
-      (data[s + 3] | 0x20) !== 0x74
+      (line.u8() | 0x20) !== 0x68 ||
+      (line.u8() | 0x20) !== 0x6f ||
+      (line.u8() | 0x20) !== 0x73 ||
+      (line.u8() | 0x20) !== 0x74
     ) {
-      continue;
+      return;
     }
-    let vs = colon + 1;
-    let ve = lineEnd;
-    while (vs < ve && (data[vs] === 32 || data[vs] === 9)) vs++;
+    line.skip(1); // the colon
+    let c = line.peek();
+    while (c === 32 || c === 9) {
+      line.skip(1);
+      c = line.peek();
+    }
+    const vs = line.pos;
+    let ve = line.end;
     while (ve > vs && (data[ve - 1] === 32 || data[ve - 1] === 9)) ve--;
-    if (host !== null) {
+    if (this.host !== null) {
       push(anomalies, 'http_multiple_host');
-      continue;
+      return;
     }
-    host = ascii(data, vs, ve);
+    this.host = ascii(data, vs, ve);
   }
 
-  // The name.
-  let hostname: string | null = null;
-  let fromTarget = false;
-  if (method === 'CONNECT') {
-    hostname = hostnameFromAuthority(target, anomalies);
-    fromTarget = true;
-  } else {
-    const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(target);
-    if (scheme !== null) {
-      const rest = target.slice(scheme[0].length);
-      const stop = rest.search(/[/?#]/);
-      hostname = hostnameFromAuthority(stop < 0 ? rest : rest.slice(0, stop), anomalies);
+  /** The head ended (or was cut: `partial` names how): the name and the result. */
+  private finish(partial: string | null): HttpResult {
+    if (this.verdict !== null) return this.verdict;
+    const { method, target, host, anomalies } = this;
+    let hostname: string | null = null;
+    let fromTarget = false;
+    if (method === 'CONNECT') {
+      hostname = hostnameFromAuthority(target, anomalies);
       fromTarget = true;
-    }
-  }
-  if (host !== null) {
-    const fromHost = hostnameFromAuthority(host, fromTarget ? [] : anomalies);
-    if (fromTarget) {
-      if (fromHost !== hostname) push(anomalies, 'http_host_mismatch');
     } else {
-      hostname = fromHost;
+      const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(target);
+      if (scheme !== null) {
+        const rest = target.slice(scheme[0].length);
+        const stop = rest.search(/[/?#]/);
+        hostname = hostnameFromAuthority(stop < 0 ? rest : rest.slice(0, stop), anomalies);
+        fromTarget = true;
+      }
     }
-  } else if (!fromTarget && isHttp11) {
-    push(anomalies, 'http_missing_host');
+    if (host !== null) {
+      const fromHost = hostnameFromAuthority(host, fromTarget ? [] : anomalies);
+      if (fromTarget) {
+        if (fromHost !== hostname) push(anomalies, 'http_host_mismatch');
+      } else {
+        hostname = fromHost;
+      }
+    } else if (!fromTarget && this.isHttp11) {
+      push(anomalies, 'http_missing_host');
+    }
+    if (partial !== null) anomalies.push(partial);
+    return { status: 'done', method, target, host, hostname, anomalies };
   }
-  return { status: 'done', method, target, host, hostname, anomalies };
 }

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { ja4, ja4AlpnCode, ja4VersionCode } from './ja4.js';
+import { ja4, ja4AlpnCode, ja4VersionCode, ja4MemoSize } from './ja4.js';
 import type { ClientHello } from './types.js';
 
 // The spec's example hello, values in wire order as listed in its JA4_ro line.
@@ -120,4 +120,49 @@ test('long lists (attacker-sized, any order): the hashes are those of the spec r
       `exts n=${n}`,
     );
   }
+});
+
+test('long lists repeated (the wire-order memo): each order, each changed value, each new signature list gets its own right hash', () => {
+  const hex4 = (v: number) => v.toString(16).padStart(4, '0');
+  const sha12 = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12);
+  const grease = (v: number) => (v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff);
+  const expectB = (l: number[]) =>
+    sha12(
+      l
+        .filter((v) => !grease(v))
+        .sort((a, b) => a - b)
+        .map(hex4)
+        .join(','),
+    );
+  const base = Array.from({ length: 3000 }, (_, i) => (0xfff0 - i * 3) & 0xffff);
+  const shuffled = [...base].reverse();
+  const changed = [...base];
+  changed[1234] = 0x0001;
+  // same list twice (second: a memo hit), then the same values in another order, then one value
+  // changed, then the last one cut short or made longer
+  for (const l of [base, base, shuffled, changed, base, changed, base, base.slice(0, 2999), [...base, 2]]) {
+    assert.equal(ja4(hello({ cipherSuites: l }), 't').split('_')[1], expectB(l));
+  }
+  // extensions: the signature algorithms are part of the key
+  const exts = Array.from({ length: 500 }, (_, i) => 0xfe00 - i * 7);
+  const sortedE = exts
+    .filter((v) => !grease(v))
+    .sort((a, b) => a - b)
+    .map(hex4)
+    .join(',');
+  for (const sigs of [SPEC_SIGS, SPEC_SIGS, [0x0403], SPEC_SIGS, []]) {
+    const c = ja4(hello({ extensions: exts, signatureAlgorithms: sigs }), 't').split('_')[2];
+    assert.equal(c, sha12(sigs.length ? sortedE + '_' + sigs.map(hex4).join(',') : sortedE), String(sigs));
+  }
+});
+
+test('the memos stay bounded by stored values: 200 distinct 20,000-value lists', () => {
+  for (let k = 0; k < 200; k++) {
+    const l = Array.from({ length: 20_000 }, (_, i) => (i * 3 + k) & 0xffff);
+    ja4(hello({ cipherSuites: l }), 't');
+    const m = ja4MemoSize(); // two memos, each ≤ 2^20 values
+    assert.ok(m.values <= 2 << 20, `after ${k + 1} lists: ${m.values} values held`);
+  }
+  // 4,000,000 values went through; without the bound both memos would hold them all
+  assert.ok(ja4MemoSize().values > 0);
 });

@@ -39,13 +39,16 @@ const TMP = new Uint16Array(65536);
 const C0 = new Int32Array(257);
 const C1 = new Int32Array(257);
 
-/** LSD radix sort (low byte, then high byte) of SCRATCH[at, at+n): O(n + 512), no comparisons. */
-function radixSort(at: number, n: number): void {
+/**
+ * LSD radix sort (low byte, then high byte) of WIRE[0, n) into SCRATCH[0, n): O(n + 512), no
+ * comparisons. WIRE keeps the wire order (the wire memo's key). Only run on a wire-memo miss, so the
+ * byte counts are taken here, not in the filtering pass.
+ */
+function radixSort(n: number): void {
   C0.fill(0);
   C1.fill(0);
-  const e = at + n;
-  for (let i = at; i < e; i++) {
-    const v = SCRATCH[i];
+  for (let i = 0; i < n; i++) {
+    const v = WIRE[i];
     C0[(v & 0xff) + 1]++;
     C1[(v >>> 8) + 1]++;
   }
@@ -53,44 +56,93 @@ function radixSort(at: number, n: number): void {
     C0[k + 1] += C0[k];
     C1[k + 1] += C1[k];
   }
-  for (let i = at; i < e; i++) {
-    const v = SCRATCH[i];
+  for (let i = 0; i < n; i++) {
+    const v = WIRE[i];
     TMP[C0[v & 0xff]++] = v;
   }
   for (let i = 0; i < n; i++) {
     const v = TMP[i];
-    SCRATCH[at + C1[v >>> 8]++] = v;
+    SCRATCH[C1[v >>> 8]++] = v;
   }
 }
 
+/** A long list's non-GREASE values in wire order (radix-sort input, wire-memo key). */
+const WIRE = new Uint16Array(65536);
+
+/** What the last {@link filterList} call saw besides the values it kept. */
+let sawSni = 0;
+let sawAlpn = 0;
+let sawVersions = false;
+/** Whether the last filterList left the values in WIRE (long list, unsorted) or sorted in SCRATCH. */
+let inWire = false;
+/** FNV-1a of WIRE[0..n) after a long list. */
+let wireHash = 0;
+/** The wire-memo entry each kind of long list (ciphers, extensions) used last, and whether it matched. */
+let lastCiphers: WireEntry | null = null;
+let lastExts: WireEntry | null = null;
+let lastMatched: WireEntry | null = null;
+
 /**
- * Non-GREASE values sorted ascending into `SCRATCH[at..]`; returns how many. Real lists are short and
- * sorted by insertion; an attacker-sized list (thousands of ciphers or extensions, in descending order)
- * goes to a radix sort, O(n) on the bounded scratch buffers, so no input is quadratic.
+ * One pass over a list: GREASE dropped; `exts` (the extension list): SNI and ALPN dropped too and how
+ * many there were noted (sawSni, sawAlpn; a duplicate stays in JA4's count), and whether
+ * supported_versions is present (sawVersions). Returns how many values were kept. Real lists are short
+ * and sorted by insertion into SCRATCH; an attacker-sized list (thousands of ciphers or extensions, in
+ * descending order) is copied to WIRE with its hash, to be looked up in the wire
+ * memo or radix-sorted (O(n) on the bounded scratch buffers): no input is quadratic.
  */
-function sortedNonGrease(values: number[], skipSniAlpn: boolean, at: number): number {
+function filterList(values: number[], exts: boolean): number {
   let n = 0;
   const big = values.length > INSERTION_MAX;
+  sawSni = sawAlpn = 0;
+  sawVersions = false;
+  inWire = big;
+  let h = 0x811c9dc5;
+  // a client stack repeating its long list: compared with the last one in this same pass, so a repeat
+  // costs one walk (no separate verification)
+  const cand = big ? (exts ? lastExts : lastCiphers) : null;
+  const cv = cand === null ? null : cand.values;
+  let match = cv !== null;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (isGrease(v)) continue;
-    if (skipSniAlpn && (v === 0x0000 || v === 0x0010)) continue;
-    let j = at + n++;
+    if ((v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff)) continue; // GREASE
+    if (exts) {
+      if (v === 0x0000) {
+        sawSni++;
+        continue;
+      }
+      if (v === 0x0010) {
+        sawAlpn++;
+        continue;
+      }
+      if (v === 0x002b) sawVersions = true;
+    }
+    let j = n++;
     if (big) {
-      SCRATCH[j] = v;
+      WIRE[j] = v;
+      h = Math.imul(h ^ v, 0x01000193);
+      if (match && (cv === null || j >= cv.length || cv[j] !== v)) match = false;
       continue;
     }
-    while (j > at && SCRATCH[j - 1] > v) {
+    while (j > 0 && SCRATCH[j - 1] > v) {
       SCRATCH[j] = SCRATCH[j - 1];
       j--;
     }
     SCRATCH[j] = v;
   }
-  if (big) radixSort(at, n);
+  wireHash = (h ^ n) | 0;
+  lastMatched = match && cand !== null && cand.values.length === n ? cand : null;
   return n;
 }
 
-/** Memo of list hashes keyed by a 32-bit hash of the values, verified against the stored values. */
+/**
+ * The memos hold copies of the lists they key on; both are emptied at 4,096 entries or
+ * {@link MEMO_VALUES} stored values, whichever comes first, so an attacker sending distinct huge lists
+ * cannot grow them past ~2 MiB each.
+ */
+const MEMO_ENTRIES = 4096;
+const MEMO_VALUES = 1 << 20;
+
+/** Memo of list hashes keyed by a 32-bit hash of the sorted values, verified against the stored values. */
 interface MemoEntry {
   /** Length of the first list (the rest, after the separator slot, are signature algorithms). */
   n: number;
@@ -98,11 +150,66 @@ interface MemoEntry {
   hash: string;
 }
 const listMemo = new Map<number, MemoEntry>();
+let listMemoValues = 0;
+
+/**
+ * Memo of long lists' hashes keyed by their non-GREASE values in wire order (and, for extensions, the
+ * signature algorithms), verified against the stored copy: a client stack that repeats its long list
+ * skips the sort. A list the memo has not seen (an attacker varying it) is sorted as before.
+ */
+interface WireEntry {
+  values: Uint16Array;
+  sigs: number[] | null;
+  hash: string;
+}
+const wireMemo = new Map<number, WireEntry>();
+let wireMemoValues = 0;
+
+function sameSigs(a: number[] | null, b: number[] | null): boolean {
+  if (a === null || b === null) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** JA4 hash of the n values the last {@link filterList} kept (+ '_' + sigs when given). */
+function keptHash(n: number, sigs: number[] | null, exts: boolean): string {
+  if (!inWire) return listHash(n, sigs);
+  if (lastMatched !== null && sameSigs(lastMatched.sigs, sigs)) return lastMatched.hash;
+  const key = wireHash;
+  const e = wireMemo.get(key);
+  if (e !== undefined && e.values.length === n && sameSigs(e.sigs, sigs)) {
+    const ev = e.values;
+    let same = true;
+    for (let i = 0; i < n; i++)
+      if (ev[i] !== WIRE[i]) {
+        same = false;
+        break;
+      }
+    if (same) {
+      if (exts) lastExts = e;
+      else lastCiphers = e;
+      return e.hash;
+    }
+  }
+  radixSort(n);
+  const hash = listHash(n, sigs);
+  if (wireMemo.size >= MEMO_ENTRIES || wireMemoValues + n > MEMO_VALUES) {
+    wireMemo.clear();
+    wireMemoValues = 0;
+  }
+  const entry: WireEntry = { values: WIRE.slice(0, n), sigs: sigs === null ? null : sigs.slice(), hash };
+  wireMemo.set(key, entry);
+  wireMemoValues += n;
+  if (exts) lastExts = entry;
+  else lastCiphers = entry;
+  return hash;
+}
 
 /**
  * JA4 list hash of SCRATCH[0..n) (+ '_' + sigs when given): the first 12 hex digits of SHA-256 of the
  * comma-separated 4-digit hex values. Real traffic repeats a few client stacks' lists, so the result
- * is memoised by value (bounded: emptied at 4,096 entries) and most flows skip the string and hash.
+ * is memoised by value (bounded, see MEMO_VALUES) and most flows skip the string and hash.
  */
 function listHash(n: number, sigs: number[] | null): string {
   let total = n;
@@ -135,9 +242,18 @@ function listHash(n: number, sigs: number[] | null): string {
     str += HEX2[(v >> 8) & 0xff] + HEX2[v & 0xff];
   }
   const hash = hash12(str);
-  if (listMemo.size >= 4096) listMemo.clear();
+  if (listMemo.size >= MEMO_ENTRIES || listMemoValues + total > MEMO_VALUES) {
+    listMemo.clear();
+    listMemoValues = 0;
+  }
   listMemo.set(h, { n, values: SCRATCH.slice(0, total), hash });
+  listMemoValues += total;
   return hash;
+}
+
+/** How many entries and list values the two memos hold (for tests and diagnostics). */
+export function ja4MemoSize(): { entries: number; values: number } {
+  return { entries: listMemo.size + wireMemo.size, values: listMemoValues + wireMemoValues };
 }
 
 function twoDigits(n: number): string {
@@ -186,30 +302,31 @@ export function ja4AlpnCode(first: string | undefined): string {
   return hexA[0] + hexZ[1];
 }
 
-/** FoxIO JA4 fingerprint of a ClientHello. */
+/**
+ * FoxIO JA4 fingerprint of a ClientHello. Each list is walked once (to filter and sort it) and the
+ * counts and flags come from that walk, so an attacker-sized list costs a few passes, not one per field.
+ */
 export function ja4(hello: Omit<ClientHello, 'ja4'>, transport: 't' | 'q'): string {
+  // b first: it uses SCRATCH[0..nCiphers), which the extension sort then overwrites
+  const nCiphers = filterList(hello.cipherSuites, false);
+  const b = nCiphers === 0 ? '000000000000' : keptHash(nCiphers, null, false);
+
+  const nx = filterList(hello.extensions, true);
+  const sni = sawSni > 0;
+  const nExts = nx + sawSni + sawAlpn;
   let version = hello.legacyVersion;
-  if (hello.extensions.includes(0x002b)) {
+  if (sawVersions) {
     let max = -1;
     for (const v of hello.supportedVersions) if (!isGrease(v) && v > max) max = v;
     if (max >= 0) version = max;
   }
-  let nCiphers = 0;
-  for (const c of hello.cipherSuites) if (!isGrease(c)) nCiphers++;
-  let nExts = 0;
-  for (const e of hello.extensions) if (!isGrease(e)) nExts++;
-  const sniFlag = hello.extensions.includes(0x0000) ? 'd' : 'i';
+  const c = nx === 0 ? '000000000000' : keptHash(nx, hello.signatureAlgorithms, true);
   const a =
     transport +
     ja4VersionCode(version) +
-    sniFlag +
+    (sni ? 'd' : 'i') +
     twoDigits(nCiphers) +
     twoDigits(nExts) +
     ja4AlpnCode(hello.alpn[0]);
-
-  const b = nCiphers === 0 ? '000000000000' : listHash(sortedNonGrease(hello.cipherSuites, false, 0), null);
-
-  const nx = sortedNonGrease(hello.extensions, true, 0);
-  const c = nx === 0 ? '000000000000' : listHash(nx, hello.signatureAlgorithms);
   return a + '_' + b + '_' + c;
 }

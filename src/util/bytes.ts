@@ -1,8 +1,10 @@
 /**
  * @module util/bytes
- * A bounded big-endian reader over a Uint8Array view. Every read checks bounds first and throws
- * {@link TruncatedError} without advancing, so a failed read never leaves the reader half-advanced.
- * Sub-readers are views (`subarray`), never copies.
+ * The one bounded cursor over a Uint8Array view: big-endian reads (network protocols), little-endian
+ * reads (`u16le`, `u32le`: capture file headers), byte search (`find`) and skips. Every read checks
+ * bounds first and throws {@link TruncatedError} without advancing, so a failed read never leaves the
+ * reader half-advanced. Sub-readers are views (`subarray`), never copies. Used by the dissectors
+ * (TLS, QUIC, DNS, HTTP) and the capture reader.
  */
 import { TruncatedError } from './errors.js';
 
@@ -62,6 +64,74 @@ export class ByteReader {
     const p = this.pos;
     this.pos = p + 4;
     return ((b[p] << 24) >>> 0) + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
+  }
+
+  /** Little-endian 16-bit (capture file headers). */
+  u16le(): number {
+    this.need(2);
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 2;
+    return b[p] | (b[p + 1] << 8);
+  }
+
+  /** Little-endian unsigned 32-bit. */
+  u32le(): number {
+    this.need(4);
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 4;
+    return ((b[p + 3] << 24) >>> 0) + ((b[p + 2] << 16) | (b[p + 1] << 8) | b[p]);
+  }
+
+  /** Little-endian signed 32-bit. */
+  i32le(): number {
+    this.need(4);
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 4;
+    return (b[p + 3] << 24) | (b[p + 2] << 16) | (b[p + 1] << 8) | b[p];
+  }
+
+  /** Big-endian signed 32-bit. */
+  i32(): number {
+    this.need(4);
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 4;
+    return (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3];
+  }
+
+  /** Unsigned 16/32-bit in the given byte order (`le` true: little-endian). */
+  u16o(le: boolean): number {
+    return le ? this.u16le() : this.u16();
+  }
+
+  u32o(le: boolean): number {
+    return le ? this.u32le() : this.u32();
+  }
+
+  /**
+   * Absolute offset of the first byte `v` in [from, end) — `from` defaults to `pos`, and is clamped to
+   * [pos, end] — or -1. Does not advance. A plain loop: the builtin indexOf's per-call cost dominated
+   * on short lines (HTTP heads of thousands of header lines).
+   */
+  find(v: number, from = this.pos): number {
+    const b = this.buf;
+    const e = this.end;
+    for (let i = from < this.pos ? this.pos : from; i < e; i++) if (b[i] === v) return i;
+    return -1;
+  }
+
+  /** The byte at `pos` without advancing, or -1 at the end. */
+  peek(): number {
+    return this.pos < this.end ? this.buf[this.pos] : -1;
+  }
+
+  /** Move to absolute offset `p`, which must lie in [pos, end] (forward only). */
+  seek(p: number): void {
+    this.need(p - this.pos);
+    this.pos = p;
   }
 
   /** QUIC variable-length integer (RFC 9000 §16). Values above 2^53 are rejected as truncated-safe numbers. */
