@@ -210,7 +210,7 @@ export function formatStatus(s: LabStatus): string {
       `  try: ip netns exec ${s.state.ns.sub} curl --cacert ${s.state.ca} --resolve example.com:443:${a.net} https://example.com/`,
     );
     lines.push(
-      `       ip netns exec ${s.state.ns.sub} chokepoint probe --server ${a.net2}:443 --name example.com`,
+      `       ip netns exec ${s.state.ns.sub} npx chokepoint probe --server ${a.net2}:443 --name example.com`,
     );
   }
   return lines.join('\n') + '\n';
