@@ -221,8 +221,117 @@ function filterBit(h: number, fshift: number): number {
   return Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> fshift;
 }
 
+/** The arrays and figures of a {@link DomainTable} (what a compiled registry file stores). */
+export interface DomainTableParts {
+  size: number;
+  slots: Int32Array;
+  tails: Uint8Array;
+  filter: Int32Array;
+  fshift: number;
+  hitRule: Int32Array;
+  hitKind: Uint8Array;
+  hitNext: Int32Array;
+  hitSpec: Int32Array;
+  shift: number;
+  minLabels: number;
+  maxLabels: number;
+  maxLen: number;
+}
+
+function intIn(v: number, lo: number, hi: number): boolean {
+  return Number.isInteger(v) && v >= lo && v <= hi;
+}
+
 export class DomainTable {
   private readonly mask: number;
+
+  /**
+   * Rebuild a table from stored parts, checking every offset and link so that no lookup can read
+   * out of bounds or loop: a table of 2^k slots with at least one empty slot (probing ends), hit lists
+   * that only go forward, rule numbers ≤ `maxRule`, name tails inside `tails`. Throws Error(reason).
+   */
+  static fromParts(p: DomainTableParts, maxRule: number): DomainTable {
+    const nslots = p.slots.length / SLOT;
+    const bits = Math.log2(nslots);
+    if (!Number.isInteger(bits) || bits < 1 || bits > 30)
+      throw new Error(`slot table of ${p.slots.length} ints`);
+    if (p.shift !== 32 - bits) throw new Error(`hash shift ${p.shift} for 2^${bits} slots`);
+    const fbits = Math.log2(p.filter.length) + 5;
+    if (!Number.isInteger(fbits) || fbits < 5 || fbits > 31 || p.fshift !== 32 - fbits)
+      throw new Error(`filter of ${p.filter.length} words with shift ${p.fshift}`);
+    const L = p.hitRule.length;
+    if (p.hitKind.length !== L || p.hitNext.length !== L || p.hitSpec.length !== L)
+      throw new Error('hit arrays of different lengths');
+    if (!intIn(p.minLabels, 1, 255) || !intIn(p.maxLabels, 0, 255) || !intIn(p.maxLen, 0, 255))
+      throw new Error('label / length bounds out of range');
+    if (!intIn(p.size, 0, nslots - 1)) throw new Error(`entry count ${p.size}`);
+    const slots = p.slots;
+    const tl = p.tails.length;
+    let empty = 0;
+    let used = 0;
+    for (let q = 0; q < slots.length; q += SLOT) {
+      const lf = slots[q + 1];
+      if (lf === 0) {
+        empty++;
+        continue;
+      }
+      used++;
+      const len = lf & 0xff;
+      if (lf >>> 11 !== 0 || len === 0) throw new Error(`slot ${q / SLOT}: bad length/kinds word`);
+      const head = slots[q + 2];
+      if (head < -1) {
+        const code = -2 - head;
+        if (code >>> 2 > maxRule || (code & 3) > 2) throw new Error(`slot ${q / SLOT}: bad rule`);
+      } else if (head >= L) throw new Error(`slot ${q / SLOT}: hit list out of range`);
+      if (len > INLINE) {
+        const off = slots[q + 3];
+        if (off < 0 || off + len - INLINE > tl) throw new Error(`slot ${q / SLOT}: name tail out of range`);
+      }
+    }
+    if (empty === 0) throw new Error('slot table has no empty slot');
+    if (used !== p.size) throw new Error(`${used} slots used, header says ${p.size}`);
+    for (let k = 0; k < L; k++) {
+      const nx = p.hitNext[k];
+      if (nx !== -1 && (nx <= k || nx >= L)) throw new Error(`hit ${k}: link out of order`);
+      if (p.hitRule[k] < 0 || p.hitRule[k] > maxRule || p.hitKind[k] > 2)
+        throw new Error(`hit ${k}: bad rule/kind`);
+    }
+    return new DomainTable(
+      p.size,
+      p.slots,
+      p.tails,
+      p.filter,
+      p.fshift,
+      p.hitRule,
+      p.hitKind,
+      p.hitNext,
+      p.hitSpec,
+      p.shift,
+      p.minLabels,
+      p.maxLabels,
+      p.maxLen,
+    );
+  }
+
+  /** The stored form (arrays shared, not copied). */
+  parts(): DomainTableParts {
+    return {
+      size: this.size,
+      slots: this.slots,
+      tails: this.tails,
+      filter: this.filter,
+      fshift: this.fshift,
+      hitRule: this.hitRule,
+      hitKind: this.hitKind,
+      hitNext: this.hitNext,
+      hitSpec: this.hitSpec,
+      shift: this.shift,
+      minLabels: this.minLabels,
+      maxLabels: this.maxLabels,
+      maxLen: this.maxLen,
+    };
+  }
+
   constructor(
     readonly size: number,
     /** SLOT ints per slot (see SLOT). */

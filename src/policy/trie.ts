@@ -97,7 +97,58 @@ export class PrefixTrieBuilder {
   }
 }
 
+/** The arrays of a {@link PrefixTrie} (what a compiled registry file stores). */
+export interface PrefixTrieParts {
+  nodes: Int32Array;
+  listRule: Int32Array;
+  listNext: Int32Array;
+  jump: Int32Array | null;
+  short: Uint8Array | null;
+}
+
 export class PrefixTrie {
+  /**
+   * Rebuild a trie from stored parts, checking that every child and jump is a node offset inside
+   * `nodes`, every rule list stays inside the list arrays and only goes backward (no cycle), and
+   * every rule number is ≤ `maxRule`. Throws Error(reason).
+   */
+  static fromParts(p: PrefixTrieParts, maxRule: number): PrefixTrie {
+    const nodes = p.nodes;
+    const N = nodes.length;
+    if (N < 3 || N % 3 !== 0) throw new Error(`trie of ${N} ints`);
+    const L = p.listRule.length;
+    if (p.listNext.length !== L) throw new Error('rule list arrays of different lengths');
+    const okNode = (x: number): boolean => x === -1 || (x >= 0 && x < N && x % 3 === 0);
+    for (let i = 0; i < N; i += 3) {
+      if (!okNode(nodes[i]) || !okNode(nodes[i + 1])) throw new Error(`node ${i / 3}: child out of range`);
+      const h = nodes[i + 2];
+      if (h < -1 || h >= L) throw new Error(`node ${i / 3}: rule list out of range`);
+    }
+    for (let e = 0; e < L; e++) {
+      const nx = p.listNext[e];
+      if (nx < -1 || nx >= e) throw new Error(`rule list entry ${e}: link out of order`);
+      if (p.listRule[e] < 0 || p.listRule[e] > maxRule) throw new Error(`rule list entry ${e}: bad rule`);
+    }
+    if ((p.jump === null) !== (p.short === null)) throw new Error('jump table without its flags');
+    if (p.jump !== null) {
+      if (p.jump.length !== 1 << 16 || p.short!.length !== 1 << 16) throw new Error('jump table size');
+      for (let k = 0; k < 1 << 16; k++)
+        if (!okNode(p.jump[k])) throw new Error(`jump ${k}: node out of range`);
+    }
+    return new PrefixTrie(nodes, p.listRule, p.listNext, p.jump, p.short);
+  }
+
+  /** The stored form (arrays shared, not copied). */
+  parts(): PrefixTrieParts {
+    return {
+      nodes: this.nodes,
+      listRule: this.listRule,
+      listNext: this.listNext,
+      jump: this.jump,
+      short: this.short,
+    };
+  }
+
   constructor(
     /** Per node 3 ints: left child, right child (node index * 3, or -1), head of the rule list (or -1). */
     readonly nodes: Int32Array,
