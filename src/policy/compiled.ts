@@ -91,7 +91,7 @@ type ArrayNames<T> = { [K in keyof T]: T[K] extends Int32Array | Uint8Array | nu
 
 const TRIES = ['dst4', 'dst6', 'src4', 'src6', 'exc4', 'exc6'] as const;
 const DOMAIN_ARRAYS = ['slots', 'tails', 'filter', 'hitRule', 'hitKind', 'hitNext', 'hitSpec'] as const;
-const TRIE_ARRAYS = ['nodes', 'listRule', 'listNext', 'jump', 'short'] as const;
+const TRIE_ARRAYS = ['nodes', 'listRule', 'listNext', 'jump', 'short', 'bits20'] as const;
 const PATTERN_ARRAYS = ['table', 'outStart', 'outRule', 'outKind'] as const;
 
 function sha256hex(b: Uint8Array | string): string {
@@ -385,8 +385,9 @@ export async function decodeCompiled(
         listNext: i32(`${t}.listNext`),
         jump: i32(`${t}.jump`, true),
         short: u8s(`${t}.short`, true),
+        bits20: i32(`${t}.bits20`, true),
       };
-      if (!jump && parts.jump !== null) throw new Error(`${t} has a jump table`);
+      if (!jump && (parts.jump !== null || parts.bits20 !== null)) throw new Error(`${t} has a jump table`);
       return PrefixTrie.fromParts(parts, P);
     };
     const d = meta.domains;

@@ -122,8 +122,8 @@ export class DomainTableBuilder {
           if (labels < minLabels) minLabels = labels;
           if (labels > maxLabels) maxLabels = labels;
           if (len > maxLen) maxLen = len;
-          const fb = filterBit(h, fshift);
-          filter[fb >>> 5] |= 1 << (fb & 31);
+          const fm = filterMix(h);
+          filter[(fm >>> fshift) >>> 5] |= filterMask(fm);
         } else {
           let dup = false;
           for (let k = slots[b + 2]; k >= 0; k = hitNext[k])
@@ -216,9 +216,14 @@ function slotEquals(
 }
 
 /** Presence filter, ~16 bits per name (at most 2^24 bits): most suffixes of a host are in no rule, and
- *  the filter answers "no" from cache instead of the table from memory. */
-function filterBit(h: number, fshift: number): number {
-  return Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> fshift;
+ *  the filter answers "no" from cache instead of the table from memory. Blocked: each name sets two
+ *  bits of one 32-bit word (one memory access per probe; ~1.5% false positives at 16 bits per name,
+ *  where one bit per name gave ~6%). */
+function filterMix(h: number): number {
+  return Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+}
+function filterMask(m: number): number {
+  return (1 << (m & 31)) | (1 << ((m >>> 5) & 31));
 }
 
 /** The arrays and figures of a {@link DomainTable} (what a compiled registry file stores). */
@@ -355,8 +360,9 @@ export class DomainTable {
 
   /** Slot offset of the suffix host[start, end) with hash h, or -1. */
   private probe(h: number, host: string, start: number, end: number): number {
-    const fb = filterBit(h, this.fshift);
-    if ((this.filter[fb >>> 5] & (1 << (fb & 31))) === 0) return -1;
+    const fm = filterMix(h);
+    const want = filterMask(fm);
+    if ((this.filter[(fm >>> this.fshift) >>> 5] & want) !== want) return -1;
     const slots = this.slots;
     const len = end - start;
     let s = Math.imul(h, 0x9e3779b1) >>> this.shift;
