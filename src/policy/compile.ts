@@ -552,7 +552,7 @@ export class Matcher implements CompiledPolicy {
           16 +
         this.otherSpec[r];
       if (best >= 0 && prio === bestPrio && (spec < bestSpec || (spec === bestSpec && r > best))) continue;
-      if (!this.others(r, input)) continue;
+      if (this.otherSpec[r] !== 0 && !this.others(r, input)) continue;
       if (this.restrictive[r] === 1 && this.override[r] === 0) {
         if (this.protectedAt(gen)) {
           skipped = true;
