@@ -495,8 +495,10 @@ a sha256 of the body, typed-array views, the policy text re-parsed without its l
 bounds checks over every slot, node and link (\`fromParts\`). The load rows are medians of 3 loads of
 the same file (from the page cache); "check sources" also hashes the policy and list files and compares
 them with the file's record (a stale file is refused). Lookups through the compiled file run the same
-code on the same arrays as the text path: the same rate within noise, and the bench checks that all
-65,536 inputs get the same decision from both.
+code on the same arrays as the text path (views into one buffer instead of separate arrays), and the
+bench checks that all 65,536 inputs get the same decision from both; its rate came out 0.97×, 0.89×
+and 0.80× the text path's in three runs of this bench at load averages 3–17 (and within ±10%
+either way in a separate alternating micro-run), a gap not explained yet.
 
 **Lookups** (issue 13 item 4, target ≥ 3·10^6/s one core): the main rows cycle through 65,536 prepared
 flows (one object shape, flat strings), so the input objects and their strings are themselves mostly
