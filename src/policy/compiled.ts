@@ -9,7 +9,9 @@
  *   0  magic "CHKPREG\0" · 8 u32 format version · 12 u32 byte-order mark 0x01020304 · 16 u32 meta length
  *   20 u32 reserved · 24 f64 file length · 32 sha256 of the sources (policy text + every list file)
  *   64 sha256 of bytes [128, end) · 96 reserved (zero) · 128 meta (JSON, UTF-8) · then the data area
- *   (8-byte aligned): one section per array, placed and typed by the meta's section table.
+ *   (64-byte aligned): one section per array, placed and typed by the meta's section table. Sections
+ *   start on a cache line relative to the file, so a 32-byte hash slot does not straddle two lines
+ *   when the buffer itself starts on one.
  * The meta carries the policy's own text (re-read by the policy loader with empty lists: the rules,
  * actions and inspection come through the same checks as a text policy), which rules the indexes
  * number, and each source file's sha256. Loading checks the header, the body hash, every section's
@@ -42,6 +44,8 @@ export const COMPILED_MAGIC = 'CHKPREG\0';
 export const COMPILED_VERSION = 1;
 const BOM = 0x01020304;
 const HEADER = 128;
+/** Alignment of the data area and of every section (a cache line). */
+const ALIGN = 64;
 /** Largest compiled file accepted (the 10^6 + 10^5 registry is ~90 MB). */
 const MAX_FILE = 2 ** 31;
 
@@ -66,7 +70,7 @@ type ArrayKind = 'i32' | 'u8';
 interface Section {
   name: string;
   type: ArrayKind;
-  /** Byte offset in the data area (8-aligned) and element count. */
+  /** Byte offset in the data area (64-aligned when written; 8 is required) and element count. */
   off: number;
   len: number;
 }
@@ -150,7 +154,7 @@ export function writeCompiled(
     const type: ArrayKind = a instanceof Int32Array ? 'i32' : 'u8';
     sections.push({ name, type, off, len: a.length });
     arrays.push({ name, a });
-    off += (a.byteLength + 7) & ~7;
+    off += (a.byteLength + ALIGN - 1) & -ALIGN;
   };
   const dp = ix.domains.parts();
   for (const k of DOMAIN_ARRAYS) add(`domains.${k}`, dp[k]);
@@ -187,7 +191,7 @@ export function writeCompiled(
     sections,
   };
   const metaBytes = Buffer.from(JSON.stringify(meta), 'utf8');
-  const dataStart = (HEADER + metaBytes.length + 7) & ~7;
+  const dataStart = (HEADER + metaBytes.length + ALIGN - 1) & -ALIGN;
   const total = dataStart + off;
   const header = Buffer.alloc(HEADER);
   header.write(COMPILED_MAGIC, 0, 'latin1');
@@ -197,11 +201,11 @@ export function writeCompiled(
   header.writeDoubleLE(total, 24);
   sourcesHash(sources).copy(header, 32);
   const body = createHash('sha256');
-  const pad = Buffer.alloc(8);
+  const pad = Buffer.alloc(ALIGN);
   const chunks: Uint8Array[] = [metaBytes, pad.subarray(0, dataStart - HEADER - metaBytes.length)];
   for (const { a } of arrays) {
     const b = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-    chunks.push(b, pad.subarray(0, ((a.byteLength + 7) & ~7) - a.byteLength));
+    chunks.push(b, pad.subarray(0, ((a.byteLength + ALIGN - 1) & -ALIGN) - a.byteLength));
   }
   for (const c of chunks) body.update(c);
   body.digest().copy(header, 64);
@@ -311,7 +315,7 @@ export async function decodeCompiled(
   if (total !== u8.length)
     throw bad(`truncated or extended: header says ${total} bytes, file has ${u8.length}`);
   const metaLen = hb.readUInt32LE(16);
-  const dataStart = (HEADER + metaLen + 7) & ~7;
+  const dataStart = (HEADER + metaLen + ALIGN - 1) & -ALIGN;
   if (dataStart > u8.length) throw bad(`meta of ${metaLen} bytes runs past the end of the file`);
   const digest = createHash('sha256').update(u8.subarray(HEADER)).digest();
   if (!digest.equals(hb.subarray(64, 96))) throw bad('content hash mismatch: the file is corrupted');
