@@ -497,8 +497,10 @@ the same file (from the page cache); "check sources" also hashes the policy and 
 them with the file's record (a stale file is refused). Lookups through the compiled file run the same
 code on the same arrays as the text path (views into one buffer instead of separate arrays), and the
 bench checks that all 65,536 inputs get the same decision from both; its rate came out 0.97×, 0.89×
-and 0.80× the text path's in three runs of this bench at load averages 3–17 (and within ±10%
-either way in a separate alternating micro-run), a gap not explained yet.
+and 0.80× the text path's in three runs of this bench at load averages 3–17; in an alternating
+micro-run (2^23 lookups × 3 each way) the compiled matcher was 0.92–1.05× the text one, and two text
+matchers of the same policy in one process differ by as much (0.94–1.07×), so no gap beyond this
+machine's noise is established (copying every section into its own array did not change it).
 
 **Lookups** (issue 13 item 4, target ≥ 3·10^6/s one core): the main rows cycle through 65,536 prepared
 flows (one object shape, flat strings), so the input objects and their strings are themselves mostly
