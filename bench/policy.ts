@@ -497,10 +497,11 @@ the same file (from the page cache); "check sources" also hashes the policy and 
 them with the file's record (a stale file is refused). Lookups through the compiled file run the same
 code on the same arrays as the text path (views into one buffer instead of separate arrays), and the
 bench checks that all 65,536 inputs get the same decision from both; its rate came out 0.97×, 0.89×
-and 0.80× the text path's in three runs of this bench at load averages 3–17; in an alternating
-micro-run (2^23 lookups × 3 each way) the compiled matcher was 0.92–1.05× the text one, and two text
-matchers of the same policy in one process differ by as much (0.94–1.07×), so no gap beyond this
-machine's noise is established (copying every section into its own array did not change it).
+and 0.80× the text path's in three runs of this bench at load averages 3–17; in alternating
+micro-runs (2^23 lookups per sample, 12 pairs) the compiled matcher ran at 0.83–1.19× the text
+one per pair (median 0.90×), while two text matchers of the same policy in one process differed by
+0.92–1.13× per pair: a gap of up to ~10% may exist but is not separable from this machine's noise,
+and copying every section into its own array (the text path's layout) did not remove it.
 
 **Lookups** (issue 13 item 4, target ≥ 3·10^6/s one core): the main rows cycle through 65,536 prepared
 flows (one object shape, flat strings), so the input objects and their strings are themselves mostly
