@@ -8,7 +8,7 @@
  * Options: --names N (default 1e6), --cidrs N (1e5), --seconds S (3), --no-write (don't touch BENCHMARKS.md).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -21,6 +21,8 @@ import {
   type MatchInput,
   type Policy,
 } from '../src/policy/index.js';
+import { compilePolicyToFile, loadCompiled } from '../src/policy/compiled.js';
+import { parseV4Fast } from '../src/policy/ip.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -132,7 +134,6 @@ const memBeforeLoad = mem();
 let t = performance.now();
 const policy: Policy = await loadPolicyFile(join(dir, 'policy.yaml'));
 const loadMs = performance.now() - t;
-rmSync(dir, { recursive: true, force: true });
 
 t = performance.now();
 const cpuComp0 = process.cpuUsage();
@@ -141,6 +142,38 @@ const compileMs = performance.now() - t;
 const cpuComp = process.cpuUsage(cpuComp0);
 const compileCpuMs = (cpuComp.user + cpuComp.system) / 1000;
 const memAfter = mem();
+
+// ---- the compiled registry file (issue 13 item 3): written once, then loaded ×3 (median)
+const bin = join(dir, 'policy.compiled');
+t = performance.now();
+const { bytes: binBytes } = await compilePolicyToFile(join(dir, 'policy.yaml'), bin);
+const writeMs = performance.now() - t;
+const fileMiB = mib(binBytes);
+const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+const binLoads: number[] = [];
+const binLoadsChecked: number[] = [];
+const binCpu: number[] = [];
+/** One timed load (wall, CPU); the matcher is kept only by the caller that wants it. */
+async function timedLoad(check: boolean): Promise<{ ms: number; cpu: number; m: CompiledPolicy }> {
+  gc();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const m = await loadCompiled(bin, check ? { policy: join(dir, 'policy.yaml') } : {});
+  const ms = performance.now() - t0;
+  const cu = process.cpuUsage(c0);
+  return { ms, cpu: (cu.user + cu.system) / 1000, m };
+}
+for (let k = 0; k < 3; k++) {
+  const a = await timedLoad(false);
+  binLoads.push(a.ms);
+  binCpu.push(a.cpu);
+  binLoadsChecked.push((await timedLoad(true)).ms);
+}
+const binLoadMs = median(binLoads);
+const binLoadCheckedMs = median(binLoadsChecked);
+const binCpuMs = median(binCpu);
+const compiledBin = (await timedLoad(false)).m;
+rmSync(dir, { recursive: true, force: true });
 
 // ---- lookups
 const host = policy.rules[0].match.host!;
@@ -186,7 +219,13 @@ function makeInputs(
 inputs.push(...makeInputs(host.exact, host.suffix, cidrAddrs));
 // check the mix: share of inputs that some rule matched
 let hits = 0;
-for (const x of inputs) if (compiled.match(x).rule_id !== null) hits++;
+let differ = 0;
+for (const x of inputs) {
+  const d = compiled.match(x);
+  if (d.rule_id !== null) hits++;
+  if (compiledBin.match(x) !== compiledBin.match(x) || compiledBin.match(x).rule_id !== d.rule_id) differ++;
+}
+if (differ > 0) throw new Error(`compiled registry file decides ${differ} of ${N_IN} inputs differently`);
 /** Look up inputs[i & mask] in `c` for `seconds` (or `batches` batches of 2^20); CPU and wall time. */
 function measure(
   c: CompiledPolicy,
@@ -213,8 +252,53 @@ function measure(
   return { rate: n / cpu, wallRate: n / wall, cpuShare: cpu / wall, sink: s };
 }
 
-const main = measure(compiled, inputs, N_IN - 1, SECONDS);
-let sink = main.sink;
+// text and compiled matchers alternate, 3 rounds each; the median of each
+const mains: ReturnType<typeof measure>[] = [];
+const bins: ReturnType<typeof measure>[] = [];
+for (let k = 0; k < 3; k++) {
+  // alternate which goes first, so neither always inherits the other's cache state
+  if (k % 2 === 1) bins.push(measure(compiledBin, inputs, N_IN - 1, SECONDS));
+  mains.push(measure(compiled, inputs, N_IN - 1, SECONDS));
+  if (k % 2 === 0) bins.push(measure(compiledBin, inputs, N_IN - 1, SECONDS));
+}
+const byRate = (xs: ReturnType<typeof measure>[]): ReturnType<typeof measure> =>
+  xs.slice().sort((a, b) => a.rate - b.rate)[1];
+const main = byRate(mains);
+const binM = byRate(bins);
+let sink = main.sink + binM.sink;
+
+// what a lookup is made of, on the same inputs: the name walk alone, the address alone (ns each)
+const stamp = new Int32Array(16);
+const spec = new Int32Array(16);
+const touch = new Int32Array(16);
+const cand = new Int32Array(18);
+let g = 1;
+function part(f: (x: MatchInput) => number): number {
+  let s = 0;
+  for (let i = 0; i < 1e6; i++) s += f(inputs[i & (N_IN - 1)]);
+  const c0 = process.cpuUsage();
+  const n = 1 << 22;
+  for (let i = 0; i < n; i++) s += f(inputs[i & (N_IN - 1)]);
+  const u = process.cpuUsage(c0);
+  sink += s & 1;
+  return ((u.user + u.system) * 1000) / n;
+}
+const nsTouch = part((x) => (x.host === null ? 0 : x.host.length) + x.dest_ip.length);
+const nsWalk = part((x) => {
+  if (x.host === null) return 0;
+  cand[0] = 0;
+  if (++g > 1e9) g = 1;
+  compiled.domains.walk(x.host, x.host.length, stamp, spec, g, touch, cand);
+  return cand[0];
+});
+const nsAddr = part((x) => {
+  const a = parseV4Fast(x.dest_ip);
+  if (a < 0) return 0;
+  cand[0] = 0;
+  if (++g > 1e9) g = 1;
+  compiled.dst4.walk32(a, stamp, spec, g, touch, cand);
+  return cand[0];
+});
 const rate = main.rate;
 const wallRate = main.wallRate;
 // the same with a small working set of inputs (1,024 flows): lines cached, pages spread over the table
@@ -287,18 +371,71 @@ const rows: [string, string, string, string][] = [
     '≤ 3 s',
     fmt(3000 / compileCpuMs) + '× margin',
   ],
-  ['lookups per CPU-second, one core', `${(rate / 1e6).toFixed(2)}e6`, '≥ 5e6', fmt(rate / 5e6) + '× target'],
+  [
+    'text policy: load lists + compile, wall clock',
+    `${fmt((loadMs + compileMs) / 1000)} s`,
+    '—',
+    'the anchor of the compiled load',
+  ],
+  [
+    'compiled file: load (read, hash, views, checks), median of 3',
+    `${fmt(binLoadMs / 1000, 3)} s`,
+    '≤ 1 s',
+    `${fmt(1000 / binLoadMs)}× margin; ${fmt((loadMs + compileMs) / binLoadMs, 1)}× faster than text`,
+  ],
+  [
+    'compiled file: load CPU time, median of 3',
+    `${fmt(binCpuMs / 1000, 3)} s`,
+    '≤ 1 s',
+    fmt(1000 / binCpuMs) + '× margin',
+  ],
+  [
+    'compiled file: load + check sources against the text, median of 3',
+    `${fmt(binLoadCheckedMs / 1000, 3)} s`,
+    '≤ 1 s',
+    fmt(1000 / binLoadCheckedMs) + '× margin',
+  ],
+  [
+    'compiled file: size; written by registry compile in',
+    `${fmt(fileMiB, 0)} MiB`,
+    '—',
+    `${fmt(writeMs / 1000)} s (text load + compile + write)`,
+  ],
+  [
+    'lookups per CPU-second, one core (text policy), median of 3',
+    `${(rate / 1e6).toFixed(2)}e6`,
+    '≥ 3e6',
+    fmt(rate / 3e6) + '× target',
+  ],
+  [
+    'lookups per CPU-second, one core (compiled file), median of 3',
+    `${(binM.rate / 1e6).toFixed(2)}e6`,
+    '≥ 3e6',
+    `${fmt(binM.rate / 3e6)}× target; ${fmt(binM.rate / rate)}× text`,
+  ],
+  [
+    'of which: the name walk alone (filter, table, verification)',
+    `${fmt(nsWalk, 0)} ns`,
+    '—',
+    `of ${fmt(1e9 / rate, 0)} ns per lookup; reading host + address only: ${fmt(nsTouch, 0)} ns`,
+  ],
+  [
+    'of which: the IPv4 address alone (parse, /20 bitmap, jump, trie)',
+    `${fmt(nsAddr, 0)} ns`,
+    '—',
+    `(the rest: input object, candidates, decision)`,
+  ],
   [
     'lookups per CPU-second, 1,024 hot flows',
     `${(hotRate / 1e6).toFixed(2)}e6`,
-    '≥ 5e6',
-    fmt(hotRate / 5e6) + '× target',
+    '≥ 3e6',
+    fmt(hotRate / 3e6) + '× target',
   ],
   [
     `same mix, registry of ${(N_NAMES / 100).toLocaleString('en')} names + ${(N_CIDRS / 100).toLocaleString('en')} CIDRs`,
     `${(smallRate / 1e6).toFixed(2)}e6`,
-    '≥ 5e6',
-    `${fmt(smallRate / 5e6)}× (CPU cost, fits in cache)`,
+    '≥ 3e6',
+    `${fmt(smallRate / 3e6)}× (CPU cost, fits in cache)`,
   ],
   [
     'one dependent DRAM read (64 MiB chase)',
@@ -335,13 +472,15 @@ const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const header = `registry: ${N_NAMES.toLocaleString('en')} names (50% exact, 40% suffix, 10% subdomains) + ${N_CIDRS.toLocaleString('en')} CIDRs (90% IPv4 /16–/32, 10% IPv6 /64), 5 rules; lookup mix: 40% name hits, 30% name misses, 10% IPv4 CIDR hits, 10% IPv4 misses, 10% QUIC/IPv6 (${fmt((hits / N_IN) * 100, 0)}% decided by a rule)`;
 process.stdout.write(`${header}\nnode ${process.version}, ${cpu}, generate ${fmt(genMs / 1000)} s\n\n`);
 for (const r of rows)
-  process.stdout.write(`${r[0].padEnd(44)} ${r[1].padStart(10)}   target ${r[2].padEnd(10)} ${r[3]}\n`);
+  process.stdout.write(`${r[0].padEnd(66)} ${r[1].padStart(10)}   target ${r[2].padEnd(10)} ${r[3]}\n`);
 process.stdout.write(`(sink ${sink % 7})\n`);
 
 if (!values['no-write'] && N_NAMES === 1e6 && N_CIDRS === 1e5) {
   const section = `## Policy
 
-Command: \`npm run bench:policy\` (bench/policy.ts), ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpu}, one core.
+Command: \`taskset -c 1 npm run bench:policy\` (bench/policy.ts), ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpu}, pinned to one core; the 2-core machine was shared with other engineers' builds and tests (load average ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' / ')} at the end of the run), so wall-clock figures are inflated and rates are per CPU-second.
 
 ${header}.
 
@@ -349,24 +488,42 @@ ${header}.
 |---|---|---|---|
 ${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}
 
-The main row cycles through 65,536 prepared flows (one object shape, flat strings), so the input
-objects and their strings are themselves mostly out of cache — a conservative setting: an enforcer
-matches a flow right after parsing it. Lookups are counted per CPU-second of this process (\`process.cpuUsage\`), so other load on the
-shared machine does not count against it; the wall-clock rate and the CPU share are shown too.
-What bounds the lookup rate here: a lookup into a registry this size touches memory that is in no
-cache — the name table is 64 MiB (2^21 slots of 32 bytes: hash, kinds, rule, and the first 16 bytes of
-the name inline), the IPv4 trie ~20 MiB — and this VM's dependent DRAM read costs the figure in the
-table (no transparent huge pages for Node's heap: \`madvise\` mode, so TLB misses add to it). One such
-miss per lookup alone caps a sequential stream of lookups near the "misses/s" figure, and a name hit
-plus an address lookup need about two (presence filter → slot; /16 jump table → trie node). With
-1,024 hot flows the lines are cached but their pages are spread over the 64 MiB table, so TLB misses
-remain; the 1%-size registry row is the same code and mix with everything in cache: the CPU cost,
-dominated by reading the name once, right to left, hashing each character (~2.4 ns per character
-on this VM, measured with a bare hashing loop) and parsing the address text.
-Reaching 5e6/s on
-this machine would need overlapping the misses of several lookups (batched lookups with software
-prefetch), which JavaScript cannot express; \`match()\` is called once per flow, not per packet.
-Wall-clock figures depend on the other load on the shared 2-core machine (CPU share column).
+**Compiled registry file** (issue 13 item 3, \`chokepoint registry compile POLICY\`, module
+\`policy/compiled\`): the text path reads and normalises 1.1·10^6 list lines and builds the indexes;
+the compiled file holds the built indexes as typed arrays, so loading it is one read into one buffer,
+a sha256 of the body, typed-array views, the policy text re-parsed without its lists, and one pass of
+bounds checks over every slot, node and link (\`fromParts\`). The load rows are medians of 3 loads of
+the same file (from the page cache); "check sources" also hashes the policy and list files and compares
+them with the file's record (a stale file is refused). Lookups through the compiled file run the same
+code on the same arrays as the text path (views into one buffer instead of separate arrays), and the
+bench checks that all 65,536 inputs get the same decision from both; its rate came out 0.97×, 0.89×
+and 0.80× the text path's in three runs of this bench at load averages 3–17; in alternating
+micro-runs (2^23 lookups per sample, 12 pairs) the compiled matcher ran at 0.83–1.19× the text
+one per pair (median 0.90×), while two text matchers of the same policy in one process differed by
+0.92–1.13× per pair: a gap of up to ~10% may exist but is not separable from this machine's noise,
+and copying every section into its own array (the text path's layout) did not remove it.
+
+**Lookups** (issue 13 item 4, target ≥ 3·10^6/s one core): the main rows cycle through 65,536 prepared
+flows (one object shape, flat strings), so the input objects and their strings are themselves mostly
+out of cache — a conservative setting: an enforcer matches a flow right after parsing it. Lookups
+are counted per CPU-second of this process (\`process.cpuUsage\`), medians of 3 rounds alternating
+text and compiled (and which goes first). In front of the memory-resident tables sit two cache-resident filters: the IPv4
+tries' /20 presence bitmap (128 KiB: a random address is in a block some prefix touches ~20% of the
+time, where the /16 jump table sent ~75% of them on to a trie node in DRAM) and the names' presence
+filter (2 MiB, 16 bits per name, two bits of one word: ~1.5% false positives instead of ~6%). A
+variant that put all suffixes of a host in one filter cache line (block chosen by the last two labels)
+gave no difference measurable under this load and was left out.
+What bounds the rate: (1) a name hit must read its slot of the 64 MiB table (2^21 slots of 32 bytes:
+hash, kinds, rule, the first 16 name bytes) and, for names over 16 characters, the name's tail — one
+or two dependent DRAM reads at the "DRAM read" row each, for 40% of the mix; a CIDR hit reads its trie
+node; (2) the input objects and their strings (~20 MB for 65,536 flows) are evicted by those reads,
+so reading the host and address costs misses too (compare the "reading host + address only" figure,
+measured alone, with the remainder of the lookup); (3) the CPU cost — the 1%-size registry row, the same
+code and mix with everything in cache — is itself ~the 3e6/s budget: hashing every character right
+to left (~2 ns per character), probing at each label, comparing the matched name, parsing the
+address text (~60 ns). Reaching 3e6/s would need both fewer misses per lookup than a hit allows and
+overlapping the remaining ones across lookups (batched lookups with software prefetch), which
+JavaScript cannot express; \`match()\` is called once per flow, not per packet.
 
 Compile = building the hash table, automaton and tries from a loaded policy; load = reading the list
 files and normalising/validating every name and CIDR (reported separately; not part of the target).

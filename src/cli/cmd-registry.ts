@@ -4,6 +4,8 @@
  * — turn a registry dump or list into `DIR/policy.yaml` + list files with provenance. A malformed line
  * stops the import with its `file:line:column` and nothing is written. The result is loaded back
  * (and so validated) before the command reports success.
+ * `chokepoint registry compile POLICY [--out FILE]` — write the compiled registry file (policy/compiled)
+ * that `simulate --compiled` loads without re-parsing the lists.
  */
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
@@ -15,11 +17,20 @@ import {
   type ImportFormat,
 } from '../policy/import/index.js';
 import { loadPolicyFile } from '../policy/load.js';
+import { compilePolicyToFile } from '../policy/compiled.js';
+import { PolicyError } from '../policy/errors.js';
 import { parseRate, parseSize } from '../policy/units.js';
 import { UsageError } from '../util/errors.js';
 import type { Action, BlockMethod } from '../policy/types.js';
 
 const HELP = `usage: chokepoint registry import --format FORMAT --out DIR [options] FILE
+       chokepoint registry compile POLICY [--out FILE]
+
+  compile: load POLICY and its list files and write the compiled registry file (default
+  POLICY.compiled): the lookup indexes as typed arrays, loaded by \`simulate --compiled FILE\` (or
+  \`--policy FILE\`) without re-parsing text; it records the sha256 of every source file, so a stale one
+  is refused.
+
 
   --format zi-csv|domains|hosts|adblock|cidr
       zi-csv   Russian registry dump (windows-1251, 'Updated:' header, IP;domain;URL;authority;number;date)
@@ -45,7 +56,9 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return sub ? 0 : 2;
   }
-  if (sub !== 'import') throw new UsageError(`unknown subcommand '${sub}' (expected: import)\n\n${HELP}`);
+  if (sub === 'compile') return compile(rest);
+  if (sub !== 'import')
+    throw new UsageError(`unknown subcommand '${sub}' (expected: import, compile)\n\n${HELP}`);
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -132,4 +145,34 @@ export async function run(argv: string[]): Promise<number> {
   for (const [k, v] of Object.entries(imp.notes)) process.stderr.write(`  ${k}: ${v}\n`);
   void p;
   return 0;
+}
+
+async function compile(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError('registry compile: exactly one POLICY expected');
+  const policy = positionals[0];
+  const out = values.out ?? `${policy}.compiled`;
+  const t0 = performance.now();
+  try {
+    const r = await compilePolicyToFile(policy, out);
+    const ix = r.matcher.indexes;
+    process.stderr.write(
+      `compiled ${policy} (${r.matcher.ruleCount} rule(s), ${ix.domains.size} name(s), ${ix.dstCount + ix.srcCount + ix.excCount} prefix(es), ${r.sources.length} source file(s)) into ${out}: ${(r.bytes / 1048576).toFixed(1)} MiB in ${((performance.now() - t0) / 1000).toFixed(2)} s\n`,
+    );
+    return 0;
+  } catch (e) {
+    if (e instanceof PolicyError) {
+      process.stderr.write(`chokepoint registry compile: ${e.message}\nnothing was written\n`);
+      return 1;
+    }
+    throw e;
+  }
 }

@@ -1,6 +1,6 @@
 /**
  * @module cli/cmd-simulate
- * `chokepoint simulate --policy POLICY [--baseline POLICY] [--format jsonl|table] CAPTURE...`
+ * `chokepoint simulate --policy POLICY [--compiled FILE] [--baseline POLICY] [--format jsonl|table] CAPTURE...`
  * — run the analyzer on captures and apply the policy offline. jsonl: every flow record as a Suricata
  * EVE `flow` event with `chokepoint.policy: {rule_id, action}` (output/eve.ts), then one
  * `{"timestamp", "event_type":"simulate_summary", "chokepoint": {...}}` line (per-rule summary,
@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { loadPolicyFile } from '../policy/load.js';
 import { compilePolicy } from '../policy/compile.js';
 import { PolicyError } from '../policy/errors.js';
+import { CompiledPolicyError, isCompiledFile, loadCompiled } from '../policy/compiled.js';
 import { Simulation, renderSummary } from '../policy/simulate.js';
 import { UsageError } from '../util/errors.js';
 import { JsonlWriter } from '../output/jsonl.js';
@@ -20,12 +21,15 @@ import type { CompiledPolicy } from '../policy/types.js';
 import type { FlowRecord } from '../record/record.js';
 import { isFlowLog, readFlowLog } from '../output/flowlog.js';
 
-const HELP = `usage: chokepoint simulate --policy POLICY [--baseline POLICY] [--format jsonl|table] INPUT...
+const HELP = `usage: chokepoint simulate --policy POLICY [--compiled FILE] [--baseline POLICY] [--format jsonl|table] INPUT...
 
   INPUT              a capture (pcap/pcapng, '-' = stdin) or a flow log: EVE JSON lines written by
                      analyze, simulate or enforce --eve (also the version-1 shape)
 
-  --policy FILE      the policy to try
+  --policy FILE      the policy to try (a policy file, or a compiled registry file from
+                     \`chokepoint registry compile\`)
+  --compiled FILE    use this compiled registry file for --policy: refused when it was not made from
+                     --policy's current text and list files (stale or foreign)
   --baseline FILE    compare with this policy: every flow whose verdict changes, grouped, with names
   --format jsonl     flow records with policy verdicts, then a summary line (default)
   --format table     the summary only, for humans
@@ -34,11 +38,13 @@ const HELP = `usage: chokepoint simulate --policy POLICY [--baseline POLICY] [--
   --eve-compat       write the pre-EVE records (schema version 1); deprecated, removed in 0.3
 `;
 
-async function load(file: string, what: string): Promise<CompiledPolicy | null> {
+async function load(file: string, what: string, compiled?: string): Promise<CompiledPolicy | null> {
   try {
+    if (compiled !== undefined) return await loadCompiled(compiled, { policy: file });
+    if (isCompiledFile(file)) return await loadCompiled(file);
     return compilePolicy(await loadPolicyFile(file));
   } catch (e) {
-    if (e instanceof PolicyError) {
+    if (e instanceof PolicyError || e instanceof CompiledPolicyError) {
       process.stderr.write(`chokepoint simulate: ${what}: ${e.message}\n`);
       return null;
     }
@@ -52,6 +58,7 @@ export async function run(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       policy: { type: 'string' },
+      compiled: { type: 'string' },
       baseline: { type: 'string' },
       format: { type: 'string', default: 'jsonl' },
       names: { type: 'string', default: '20' },
@@ -71,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
     throw new UsageError(`--format must be jsonl or table, not '${format}'`);
   const topNames = Number(values.names);
   if (!Number.isInteger(topNames) || topNames < 1) throw new UsageError('--names must be a positive integer');
-  const policy = await load(values.policy, 'policy');
+  const policy = await load(values.policy, 'policy', values.compiled);
   if (!policy) return 1;
   const baseline = values.baseline ? await load(values.baseline, 'baseline') : null;
   if (values.baseline && !baseline) return 1;

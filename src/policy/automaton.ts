@@ -92,7 +92,62 @@ export class PatternAutomatonBuilder {
   }
 }
 
+/** The arrays of a {@link PatternAutomaton} (what a compiled registry file stores). */
+export interface PatternAutomatonParts {
+  table: Int32Array;
+  outStart: Int32Array;
+  outRule: Int32Array;
+  outKind: Uint8Array;
+  patterns: readonly { text: string; rule: number; kind: EmulationKind }[];
+}
+
 export class PatternAutomaton {
+  /**
+   * Rebuild an automaton from stored parts, checking that every transition is a state, the output
+   * ranges are in order and inside the output arrays, and rules are ≤ `maxRule`. Throws Error(reason).
+   */
+  static fromParts(p: PatternAutomatonParts, maxRule: number): PatternAutomaton {
+    const S = p.table.length / SYMBOLS;
+    if (!Number.isInteger(S) || S < 1) throw new Error(`transition table of ${p.table.length} ints`);
+    for (let i = 0; i < p.table.length; i++)
+      if (p.table[i] < 0 || p.table[i] >= S) throw new Error(`transition ${i}: no such state`);
+    const O = p.outRule.length;
+    if (p.outKind.length !== O || p.outStart.length !== S + 1)
+      throw new Error('output arrays of wrong length');
+    if (p.outStart[0] !== 0 || p.outStart[S] !== O) throw new Error('output ranges do not cover the outputs');
+    for (let s = 0; s < S; s++)
+      if (p.outStart[s + 1] < p.outStart[s]) throw new Error(`state ${s}: output range`);
+    for (let k = 0; k < O; k++)
+      if (
+        p.outRule[k] < 0 ||
+        p.outRule[k] > maxRule ||
+        (p.outKind[k] !== KIND_SUBSTRING && p.outKind[k] !== KIND_ENDSWITH)
+      )
+        throw new Error(`output ${k}: bad rule/kind`);
+    if (!Array.isArray(p.patterns)) throw new Error('patterns is not a list');
+    for (const x of p.patterns)
+      if (
+        typeof x?.text !== 'string' ||
+        !Number.isInteger(x.rule) ||
+        x.rule < 0 ||
+        x.rule > maxRule ||
+        (x.kind !== KIND_SUBSTRING && x.kind !== KIND_ENDSWITH)
+      )
+        throw new Error('bad pattern entry');
+    return new PatternAutomaton(p.table, p.outStart, p.outRule, p.outKind, p.patterns);
+  }
+
+  /** The stored form (arrays shared, not copied). */
+  parts(): PatternAutomatonParts {
+    return {
+      table: this.table,
+      outStart: this.outStart,
+      outRule: this.outRule,
+      outKind: this.outKind,
+      patterns: this.patterns,
+    };
+  }
+
   constructor(
     private readonly table: Int32Array,
     private readonly outStart: Int32Array,

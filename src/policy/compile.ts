@@ -44,6 +44,34 @@ export interface CompileOptions {
   now?: number;
 }
 
+/** The lookup indexes of a compiled policy (what the compiled registry file carries: policy/compiled). */
+export interface MatcherIndexes {
+  domains: DomainTable;
+  patterns: PatternAutomaton;
+  dst4: PrefixTrie;
+  dst6: PrefixTrie;
+  src4: PrefixTrie;
+  src6: PrefixTrie;
+  exc4: PrefixTrie;
+  exc6: PrefixTrie;
+  /** Prefixes added per kind of index (0: that index is skipped). */
+  dstCount: number;
+  srcCount: number;
+  excCount: number;
+  /** Whether any protected name or prefix is in the indexes (pseudo-rule P = number of rules). */
+  hasProt: boolean;
+}
+
+/**
+ * Indexes built earlier (a compiled registry file) and the `order` of each rule they number, in index
+ * order: the rules in force when they were built. A rule among them that has expired since is dead
+ * (never a candidate); the policy's lists may be empty, the indexes hold their entries.
+ */
+export interface Prebuilt {
+  indexes: MatcherIndexes;
+  orders: readonly number[];
+}
+
 class IpIndex {
   readonly b4 = new PrefixTrieBuilder();
   readonly b6 = new PrefixTrieBuilder();
@@ -84,7 +112,10 @@ function isRestrictive(a: string): boolean {
 export class Matcher implements CompiledPolicy {
   readonly policy: Policy;
   readonly inspection: Readonly<Inspection>;
+  /** The rules in force (enabled, not expired). */
   readonly rules: readonly Rule[];
+  /** `order` of every rule the indexes number (index order; a superset of `rules` when prebuilt). */
+  readonly ruleOrders: readonly number[];
   readonly expiresAt: number | null;
   readonly defaultDecision: Decision;
   readonly protectedDecision: Decision;
@@ -112,8 +143,11 @@ export class Matcher implements CompiledPolicy {
   /** Per rule: 1 when it has except_dest_ip (checked through the exc tries). */
   private readonly hasExcept: Uint8Array;
   private readonly always: Int32Array;
+  /** Per indexed rule: 0 when it expired after the prebuilt indexes were made (never a candidate). */
+  private readonly live: Uint8Array;
 
   // indexes
+  readonly indexes: MatcherIndexes;
   readonly domains: DomainTable;
   readonly patterns: PatternAutomaton;
   readonly dst4: PrefixTrie;
@@ -147,23 +181,40 @@ export class Matcher implements CompiledPolicy {
   private readonly w6 = new Uint32Array(4);
   private readonly g6 = new Uint16Array(8);
 
-  constructor(policy: Policy, opts: CompileOptions = {}) {
+  constructor(policy: Policy, opts: CompileOptions = {}, prebuilt: Prebuilt | null = null) {
     const now = opts.now ?? Date.now();
     this.policy = policy;
     this.inspection = Object.freeze({ ...policy.inspection });
     this.literalDot = policy.names.trailing_dot === 'literal';
     let nextExpiry: number | null = null;
     const rules: Rule[] = [];
-    for (const r of policy.rules) {
-      if (!r.enabled) continue;
-      if (r.expires !== null) {
-        const t = expiresAtMs(r.expires);
-        if (t <= now) continue;
-        if (nextExpiry === null || t < nextExpiry) nextExpiry = t;
+    const live: number[] = [];
+    const inForce = (r: Rule): boolean => {
+      if (!r.enabled) return false;
+      if (r.expires === null) return true;
+      const t = expiresAtMs(r.expires);
+      if (t <= now) return false;
+      if (nextExpiry === null || t < nextExpiry) nextExpiry = t;
+      return true;
+    };
+    if (prebuilt === null) {
+      for (const r of policy.rules)
+        if (inForce(r)) {
+          rules.push(r);
+          live.push(1);
+        }
+    } else {
+      for (const o of prebuilt.orders) {
+        const r = policy.rules[o];
+        if (r === undefined || r.order !== o || !r.enabled)
+          throw new Error(`the indexes number rule #${o}, which the policy does not have (enabled)`);
+        rules.push(r);
+        live.push(inForce(r) ? 1 : 0);
       }
-      rules.push(r);
     }
-    this.rules = rules;
+    this.rules = rules.filter((_, i) => live[i] === 1);
+    this.ruleOrders = rules.map((r) => r.order);
+    this.live = Uint8Array.from(live);
     this.expiresAt = nextExpiry;
     const n = rules.length;
     this.priority = new Int32Array(n);
@@ -201,6 +252,8 @@ export class Matcher implements CompiledPolicy {
       let need = 0;
       if (m.host) {
         need |= NEED_HOST;
+      }
+      if (m.host && prebuilt === null) {
         dom.addAll(m.host.exact, i, KIND_EXACT);
         dom.addAll(m.host.suffix, i, KIND_SUFFIX);
         dom.addAll(m.host.subdomains, i, KIND_SUBDOMAINS);
@@ -209,11 +262,11 @@ export class Matcher implements CompiledPolicy {
       }
       if (m.dest_ip) {
         need |= NEED_DST;
-        for (const c of m.dest_ip) dst.add(c, i);
+        if (prebuilt === null) for (const c of m.dest_ip) dst.add(c, i);
       }
       if (m.src_ip) {
         need |= NEED_SRC;
-        for (const c of m.src_ip) src.add(c, i);
+        if (prebuilt === null) for (const c of m.src_ip) src.add(c, i);
       }
       this.need[i] = need;
       if (need === 0) always.push(i);
@@ -256,34 +309,52 @@ export class Matcher implements CompiledPolicy {
       }
       if (m.except_dest_ip) {
         this.hasExcept[i] = 1;
-        for (const c of m.except_dest_ip) exc.add(c, i);
+        if (prebuilt === null) for (const c of m.except_dest_ip) exc.add(c, i);
       }
       this.otherSpec[i] = other > 15 ? 15 : other;
     }
     // protected names and CIDRs share the indexes, under pseudo-rule n
     const P = n;
     this.P = P;
-    dom.addAll(policy.protected.exact, P, KIND_EXACT);
-    dom.addAll(policy.protected.suffix, P, KIND_SUFFIX);
-    for (const cidr of policy.protected.cidr) {
-      dst.add(cidr, P);
-      src.add(cidr, P);
-    }
-    this.hasProt =
-      policy.protected.exact.length + policy.protected.suffix.length + policy.protected.cidr.length > 0;
+    let ix: MatcherIndexes;
+    if (prebuilt === null) {
+      dom.addAll(policy.protected.exact, P, KIND_EXACT);
+      dom.addAll(policy.protected.suffix, P, KIND_SUFFIX);
+      for (const cidr of policy.protected.cidr) {
+        dst.add(cidr, P);
+        src.add(cidr, P);
+      }
+      ix = {
+        domains: dom.build(),
+        patterns: pat.build(),
+        dst4: dst.b4.build(true),
+        dst6: dst.b6.build(),
+        src4: src.b4.build(true),
+        src6: src.b6.build(),
+        exc4: exc.b4.build(true),
+        exc6: exc.b6.build(),
+        dstCount: dst.count,
+        srcCount: src.count,
+        excCount: exc.count,
+        hasProt:
+          policy.protected.exact.length + policy.protected.suffix.length + policy.protected.cidr.length > 0,
+      };
+    } else ix = prebuilt.indexes;
+    this.indexes = ix;
+    this.hasProt = ix.hasProt;
     this.always = Int32Array.from(always);
-    this.domains = dom.build();
-    this.patterns = pat.build();
-    this.dst4 = dst.b4.build(true);
-    this.dst6 = dst.b6.build();
-    this.src4 = src.b4.build(true);
-    this.src6 = src.b6.build();
-    this.exc4 = exc.b4.build(true);
-    this.exc6 = exc.b6.build();
-    this.hasExc = exc.count > 0;
+    this.domains = ix.domains;
+    this.patterns = ix.patterns;
+    this.dst4 = ix.dst4;
+    this.dst6 = ix.dst6;
+    this.src4 = ix.src4;
+    this.src6 = ix.src6;
+    this.exc4 = ix.exc4;
+    this.exc6 = ix.exc6;
+    this.hasExc = ix.excCount > 0;
     this.hasHost = this.domains.size > 0 || !this.patterns.empty;
-    this.hasDst = dst.count > 0;
-    this.hasSrc = src.count > 0;
+    this.hasDst = ix.dstCount > 0;
+    this.hasSrc = ix.srcCount > 0;
 
     this.defaultDecision = decisionOf(null, policy.default);
     this.protectedDecision = freezeDecision({ rule_id: PROTECTED_RULE_ID, action: 'allow' });
@@ -465,7 +536,7 @@ export class Matcher implements CompiledPolicy {
     const always = this.always;
     for (let k = 1 - always.length; k <= total; k++) {
       const r = k <= 0 ? always[-k] : cand[k];
-      if (r === P) continue;
+      if (r === P || this.live[r] === 0) continue;
       const need = this.need[r];
       if ((need & NEED_HOST) !== 0 && this.stampHost[r] !== gen) continue;
       if ((need & NEED_DST) !== 0 && this.stampDst[r] !== gen) continue;
@@ -481,7 +552,7 @@ export class Matcher implements CompiledPolicy {
           16 +
         this.otherSpec[r];
       if (best >= 0 && prio === bestPrio && (spec < bestSpec || (spec === bestSpec && r > best))) continue;
-      if (!this.others(r, input)) continue;
+      if (this.otherSpec[r] !== 0 && !this.others(r, input)) continue;
       if (this.restrictive[r] === 1 && this.override[r] === 0) {
         if (this.protectedAt(gen)) {
           skipped = true;
@@ -502,7 +573,8 @@ export class Matcher implements CompiledPolicy {
 
   /** The decision object of a rule (by id), for tests and tools. */
   decisionOf(id: string): Decision | undefined {
-    return this.decisions.find((d) => d.rule_id === id);
+    const i = this.decisions.findIndex((d) => d.rule_id === id);
+    return i >= 0 && this.live[i] === 1 ? this.decisions[i] : undefined;
   }
 }
 

@@ -299,3 +299,31 @@ test(
     assert.equal((out.others.get('simulate_summary') as { flows: number }).flows, 0);
   },
 );
+
+test(
+  'simulate with a compiled registry file (registry compile): the same verdicts; a stale one is refused',
+  { timeout: 300_000 },
+  async () => {
+    const pol = join(t.dir, 'p1.yaml');
+    writeFileSync(pol, readFileSync(P1));
+    const bin = join(t.dir, 'p1.compiled');
+    const c = await runCli(['registry', 'compile', pol, '--out', bin]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stderr, /compiled .*p1\.yaml \(3 rule\(s\).* into .*p1\.compiled/);
+    for (const args of [
+      ['--policy', bin],
+      ['--policy', pol, '--compiled', bin],
+    ]) {
+      const r = await runCli(['simulate', ...args, cap], { timeoutMs: 300_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const recs = readEveOutput(r.stdout).records as Rec[];
+      assert.equal(recs.length, truth.size);
+      for (const rec of recs) assert.equal(rec.policy.rule_id, expect0310(truthOf(rec)), args.join(' '));
+    }
+    writeFileSync(pol, readFileSync(P1, 'utf8').replace('128kbit', '64kbit'));
+    const r = await runCli(['simulate', '--policy', pol, '--compiled', bin, cap]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /p1\.compiled: compiled from a different policy text than .*p1\.yaml/);
+    assert.equal(r.stdout, '');
+  },
+);

@@ -69,6 +69,7 @@ export class PrefixTrieBuilder {
     }
     let jump: Int32Array | null = null;
     let short: Uint8Array | null = null;
+    let bits: Int32Array | null = null;
     if (jump16 && this.listRule.length > 0) {
       jump = new Int32Array(1 << 16).fill(-1);
       short = new Uint8Array(1 << 16);
@@ -92,12 +93,108 @@ export class PrefixTrieBuilder {
         }
       };
       fill(0, 0, 0, 0);
+      bits = presence20(nodes);
     }
-    return new PrefixTrie(nodes, Int32Array.from(this.listRule), Int32Array.from(this.listNext), jump, short);
+    return new PrefixTrie(
+      nodes,
+      Int32Array.from(this.listRule),
+      Int32Array.from(this.listNext),
+      jump,
+      short,
+      bits,
+    );
   }
 }
 
+/** The arrays of a {@link PrefixTrie} (what a compiled registry file stores). */
+export interface PrefixTrieParts {
+  nodes: Int32Array;
+  listRule: Int32Array;
+  listNext: Int32Array;
+  jump: Int32Array | null;
+  short: Uint8Array | null;
+  bits20: Int32Array | null;
+}
+
+/**
+ * One bit per /20 block of IPv4 space (2^20 bits, 128 KiB: stays in cache): set when some prefix of
+ * the trie contains an address of the block (a prefix of ≤ 20 bits sets every block it covers, a
+ * longer one its own block). A clear bit means no prefix matches any address of the block, so most
+ * addresses in no rule are answered without touching the jump table or the nodes in memory.
+ */
+function presence20(nodes: Int32Array): Int32Array {
+  const n = nodes.length / 3;
+  // preorder layout: children come after their parent, so one backward pass sees children first
+  const has = new Uint8Array(n);
+  for (let v = n - 1; v >= 0; v--) {
+    const p = v * 3;
+    has[v] =
+      nodes[p + 2] >= 0 ||
+      (nodes[p] >= 0 && has[nodes[p] / 3] === 1) ||
+      (nodes[p + 1] >= 0 && has[nodes[p + 1] / 3] === 1)
+        ? 1
+        : 0;
+  }
+  const bits = new Int32Array(1 << 15);
+  const fill = (node: number, depth: number, prefix: number): void => {
+    if (has[node / 3] === 0) return;
+    if (depth === 20 || nodes[node + 2] >= 0) {
+      const from = prefix * (1 << (20 - depth));
+      const to = from + (1 << (20 - depth));
+      for (let b = from; b < to; b++) bits[b >>> 5] |= 1 << (b & 31);
+      return;
+    }
+    for (let bit = 0; bit < 2; bit++)
+      if (nodes[node + bit] >= 0) fill(nodes[node + bit], depth + 1, prefix * 2 + bit);
+  };
+  fill(0, 0, 0);
+  return bits;
+}
+
 export class PrefixTrie {
+  /**
+   * Rebuild a trie from stored parts, checking that every child and jump is a node offset inside
+   * `nodes`, every rule list stays inside the list arrays and only goes backward (no cycle), and
+   * every rule number is ≤ `maxRule`. Throws Error(reason).
+   */
+  static fromParts(p: PrefixTrieParts, maxRule: number): PrefixTrie {
+    const nodes = p.nodes;
+    const N = nodes.length;
+    if (N < 3 || N % 3 !== 0) throw new Error(`trie of ${N} ints`);
+    const L = p.listRule.length;
+    if (p.listNext.length !== L) throw new Error('rule list arrays of different lengths');
+    const okNode = (x: number): boolean => x === -1 || (x >= 0 && x < N && x % 3 === 0);
+    for (let i = 0; i < N; i += 3) {
+      if (!okNode(nodes[i]) || !okNode(nodes[i + 1])) throw new Error(`node ${i / 3}: child out of range`);
+      const h = nodes[i + 2];
+      if (h < -1 || h >= L) throw new Error(`node ${i / 3}: rule list out of range`);
+    }
+    for (let e = 0; e < L; e++) {
+      const nx = p.listNext[e];
+      if (nx < -1 || nx >= e) throw new Error(`rule list entry ${e}: link out of order`);
+      if (p.listRule[e] < 0 || p.listRule[e] > maxRule) throw new Error(`rule list entry ${e}: bad rule`);
+    }
+    if ((p.jump === null) !== (p.short === null)) throw new Error('jump table without its flags');
+    if (p.jump !== null) {
+      if (p.jump.length !== 1 << 16 || p.short!.length !== 1 << 16) throw new Error('jump table size');
+      for (let k = 0; k < 1 << 16; k++)
+        if (!okNode(p.jump[k])) throw new Error(`jump ${k}: node out of range`);
+    }
+    return new PrefixTrie(nodes, p.listRule, p.listNext, p.jump, p.short);
+  }
+
+  /** The stored form (arrays shared, not copied). */
+  parts(): PrefixTrieParts {
+    return {
+      nodes: this.nodes,
+      listRule: this.listRule,
+      listNext: this.listNext,
+      jump: this.jump,
+      short: this.short,
+      bits20: this.bits20,
+    };
+  }
+
   constructor(
     /** Per node 3 ints: left child, right child (node index * 3, or -1), head of the rule list (or -1). */
     readonly nodes: Int32Array,
@@ -106,6 +203,8 @@ export class PrefixTrie {
     /** Node at depth 16 for each top-16-bit value (or -1), and whether a shorter prefix is on the way. */
     private readonly jump: Int32Array | null = null,
     private readonly short: Uint8Array | null = null,
+    /** IPv4 tries: the /20 presence bitmap (see presence20), or null. */
+    private readonly bits20: Int32Array | null = null,
   ) {}
 
   get empty(): boolean {
@@ -128,6 +227,8 @@ export class PrefixTrie {
     const nodes = this.nodes;
     let node = 0;
     let depth = 0;
+    const bits = this.bits20;
+    if (bits !== null && (bits[addr >>> 17] & (1 << ((addr >>> 12) & 31))) === 0) return;
     if (this.jump !== null) {
       const top = addr >>> 16;
       if (this.short![top] === 0) {
