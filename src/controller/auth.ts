@@ -149,6 +149,15 @@ export class FailureLimiter {
     return l.length >= this.max;
   }
 
+  /** Refuse `addr` from now until `until` (a limit reached on another replica, controller/auth-shared). */
+  blockUntil(addr: string, until: number): void {
+    const client = clientKey(addr);
+    this.fails.delete(client);
+    if (this.fails.size >= this.maxClients) this.fails.delete(this.fails.keys().next().value!);
+    // `max` failures at a time that leaves the window at `until`
+    this.fails.set(client, Array<number>(this.max).fill(until - this.windowMs));
+  }
+
   fail(addr: string, now = Date.now()): void {
     const client = clientKey(addr);
     let l = this.fails.get(client);

@@ -12,6 +12,7 @@ import type { Context, Hono } from 'hono';
 import { setCookie, deleteCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import { authenticate, type FailureLimiter } from './auth.js';
+import { shareFailure } from './auth-shared.js';
 import { BUNDLE_CHANNEL, type Ctx } from './context.js';
 import { readJson } from './http.js';
 import {
@@ -76,6 +77,7 @@ export function mountDashboard(app: Hono, ctx: Ctx, limiter: FailureLimiter): vo
     const who = token ? await authenticate(ctx.db, token) : null;
     if (!who || who.role === 'node') {
       limiter.fail(a);
+      await shareFailure(ctx.db, limiter, a);
       return c.json(
         { error: { code: 'ERR_UNAUTHENTICATED', message: 'unknown, revoked or node token', field: 'token' } },
         401,

@@ -94,6 +94,10 @@ CREATE TABLE sessions (
   created_at {BIG} NOT NULL, expires_at {BIG} NOT NULL);
 CREATE INDEX sessions_expires ON sessions (expires_at);
 `,
+  `
+-- failed authentications per client, shared by the replicas of one PostgreSQL (controller/auth-shared)
+CREATE TABLE auth_failures (client TEXT PRIMARY KEY, window_start {BIG} NOT NULL, count INTEGER NOT NULL)
+`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

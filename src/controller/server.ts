@@ -13,6 +13,7 @@ import type { Server } from 'node:http';
 import { Hono, type Context } from 'hono';
 import { createAdaptorServer } from '@hono/node-server';
 import { allowed, authenticate, FailureLimiter, type Principal } from './auth.js';
+import { pruneFailures, shareFailure } from './auth-shared.js';
 import { BUNDLE_CHANNEL, Ctx, type ControllerConfig } from './context.js';
 import type { Db } from './db.js';
 import { ApiError } from './errors.js';
@@ -103,6 +104,7 @@ export function buildApp(ctx: Ctx, log: (m: string) => void = () => {}): Hono {
         }
         if (!who) {
           limiter.fail(addr);
+          await shareFailure(ctx.db, limiter, addr);
           metrics.authFailures.inc({ reason: m ? 'invalid_token' : 'missing_token' });
           return c.json(
             {
@@ -193,6 +195,7 @@ export async function startController(
     busy = true;
     resignIfDue(ctx)
       .then((v) => v !== null && log(`re-signed the current content as bundle ${v}`))
+      .then(() => pruneFailures(ctx.db, config.authFailures.windowMs))
       .catch((e) => log(`re-sign failed: ${(e as Error).message}`))
       .finally(() => (busy = false));
   }, every);
