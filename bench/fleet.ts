@@ -16,7 +16,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -289,8 +289,12 @@ async function main(): Promise<void> {
 one process per box, no root; a generated 60-flow capture looped at ${RATE} packets/s each, ports shifted per
 iteration so every loop is new flows; status every ${STATUS_EVERY_S} s, long-poll 30 s) against an in-process controller
 (registry: 2 entries — this measures the fleet path, not registry size; see the delta row for 10^6).
-**Taken on the shared 2-core machine while other engineers' builds and tests ran**: absolute times are
-inflated; the 100 box processes themselves share the same 2 cores.
+Taken ${new Date().toISOString().slice(11, 16)} UTC on this 2-core machine, load average ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(
+      ' / ',
+    )} (1 / 5 / 15 min) at the end: the ${BOXES} box processes share its 2 cores with the controller,
+so their own replay traffic (${BOXES} × ${RATE} packets/s) is part of the load a publish meets.
 
 | setup | boxes | all boxes on bundle 1 from spawn | publish → 99 % applied | → 100 % | controller CPU (steady) | controller RSS | status reports | RSS per box mean / max |
 |---|---|---|---|---|---|---|---|---|
@@ -307,6 +311,7 @@ section): a ${df.entries.toLocaleString('en')}-entry list with ${df.changes.toLo
 ${fleet.toLocaleString('en')} boxes and one such update every 30 min (${perDay}/day): full ${gb(df.full * fleet * perDay)} GB/day,
 delta ${gb(df.delta * fleet * perDay)} GB/day — and both are immutable and content-addressed
 (\`Cache-Control: immutable\`, ETag = hash), so an HTTP cache in front of the controller serves all but one copy.
+
 `;
   process.stdout.write(section);
   if (!values['no-write']) {
