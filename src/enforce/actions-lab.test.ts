@@ -8,7 +8,7 @@
  * HTTP: curl gets the box's 307 and Location, the server gets a RST and never the request), rst-rewrite
  * (SNI-I: the ClientHello reaches the server, the client is reset by the server's rewritten reply, the
  * server gets no RST), ICMP under an address-only block rule (an echo request to the blocked address gets
- * no reply, the other server address answers), rst-rewrite over IPv6, degrade (the share of the
+ * no reply, the other server address answers), rst-rewrite, redirect and rst over IPv6, degrade (the share of the
  * server's packets that never reach the client, counted on both sides).
  */
 import { after, before, describe, it } from 'node:test';
@@ -55,6 +55,10 @@ rules:
     action: block
     method: rst-rewrite
     match: {host: {exact: [rewrite.example]}}
+  - id: rstboth
+    action: block
+    method: rst
+    match: {host: {exact: [rst.example]}}
   - id: capacity
     action: block
     method: degrade
@@ -240,6 +244,42 @@ describe('block methods on the wire (lab)', { skip: SKIP, timeout: 120_000 }, ()
       assert.equal(c.code, 0, 'control over IPv6');
     } finally {
       for (const [ns, r] of rules) await il.lab.exec(ns, ['ip6tables', '-D', ...r]);
+    }
+  });
+
+  it('over IPv6: redirect answers with the 307 and resets the server; rst resets both ends (the server by a crafted RST)', async () => {
+    const port = SINK_PORT + 1;
+    const srvRst = (p: number) => ['INPUT', '-p', 'tcp', '--dport', String(p), '--tcp-flags', 'RST', 'RST'];
+    const data = ['INPUT', '-p', 'tcp', '--dport', String(port), '-m', 'length', '--length', '100:65535'];
+    const rules = [srvRst(port), srvRst(443), data];
+    for (const r of rules) await il.lab.exec('net', ['ip6tables', '-I', ...r], { check: true });
+    const count = async (re: RegExp): Promise<number> => {
+      const o = await il.lab.exec('net', ['ip6tables', '-L', 'INPUT', '-v', '-x', '-n'], { check: true });
+      const m = re.exec(o.stdout);
+      assert.ok(m, o.stdout);
+      return Number(m[1]);
+    };
+    try {
+      const url = (host: string): string[] => ['curl', '-s', '-o', '/dev/null', '--max-time', '5',
+        '--resolve', `${host}:${port}:[${il.lab.addr.net6}]`, '-w', '%{http_code} %{redirect_url}',
+        `http://${host}:${port}/index.html`]; // prettier-ignore
+      const r = await il.lab.exec('sub', url('redirect.example'), { timeoutMs: 15_000 });
+      assert.equal(r.code, 0, `curl exit ${r.code} ${r.stderr}`);
+      assert.equal(r.stdout.trim(), `307 ${BLOCK_PAGE}`);
+      assert.equal(await count(/^\s*(\d+)\s.*length 100:65535/m), 0, 'the request never reached the server');
+      assert.ok(
+        (await count(new RegExp(`^\\s*(\\d+)\\s.*dpt:${port} flags:0x04/0x04`, 'm'))) >= 1,
+        'the server got a RST',
+      );
+      // method rst: the client is reset by the kernel rule, the server by the box's crafted RST
+      const t = await curl(il, 'rst.example', 1000, { ipv6: true, maxTime: 5 });
+      assert.ok(t.code === 35 || t.code === 56 || t.code === 7, `curl exit ${t.code}: reset`);
+      assert.ok(
+        (await count(/^\s*(\d+)\s.*dpt:443 flags:0x04\/0x04/m)) >= 1,
+        'the server got the crafted RST',
+      );
+    } finally {
+      for (const r of rules) await il.lab.exec('net', ['ip6tables', '-D', ...r]);
     }
   });
 

@@ -29,7 +29,7 @@ import { parseClientHelloBody } from '../dissect/tls.js';
 import { TCP_ACK, TCP_SYN } from '../decode/packet.js';
 import { NF_ACCEPT, type NfPacket } from './nfq.js';
 import { DualPolicer } from './policer.js';
-import { RstInjector, TCP_FIN, TCP_PSH, buildTcp4, rewriteToRst } from './rst.js';
+import { RstInjector, TCP_FIN, TCP_PSH, buildTcp4, buildTcp6, rewriteToRst } from './rst.js';
 import { redirectResponse } from './redirect.js';
 import { addressRuleIds, icmpBlock } from './icmp.js';
 import { Tspu2021Inspector, tspuEngineOptions } from './tspu2021.js';
@@ -99,6 +99,19 @@ export interface EnforcerOptions {
 
 /** Closed flows in normal mode are ended 1 s after RST / both FINs (engine default). */
 const CLOSED_IDLE_MS = 1000;
+
+/**
+ * A flow address (four 32-bit words, IPv4 in the last) as the 4 or 16 bytes of a crafted packet
+ * (once per crafted reply, not per packet).
+ */
+function addrBytes(w: ArrayLike<number>, ipVer: number): Uint8Array {
+  const v6 = ipVer === 6;
+  const b = new Uint8Array(v6 ? 16 : 4);
+  const dv = new DataView(b.buffer);
+  if (v6) for (let i = 0; i < 4; i++) dv.setUint32(4 * i, w[i] >>> 0);
+  else dv.setUint32(0, w[3] >>> 0);
+  return b;
+}
 
 /** Evidence decision of a tspu-2021 connection whose inspection ended without a trigger. */
 const TSPU_UNTRIGGERED: EvidenceDecision = { action: 'allow', rule_id: null };
@@ -515,10 +528,8 @@ export class Enforcer {
   /** Release held packets in arrival order under the connection's verdict. */
   private release(f: Flow, st: Conn, now: number): void {
     // (a flow that already ended gets no crafted RST: there is no connection left to reset)
-    if (st.kind === K_RST && this.rst && st.haveSeq && f.ipVer === 4 && st.reason !== 'flow_end')
-      this.injectServerRst(f, st);
-    if (st.kind === K_REDIRECT && this.rst && st.haveSeq && f.ipVer === 4 && st.reason !== 'flow_end')
-      this.redirect(f, st);
+    if (st.kind === K_RST && this.rst && st.haveSeq && st.reason !== 'flow_end') this.injectServerRst(f, st);
+    if (st.kind === K_REDIRECT && this.rst && st.haveSeq && st.reason !== 'flow_end') this.redirect(f, st);
     const sink = this.o.sink;
     const c = this.c;
     const drop = this.marks.drop;
@@ -532,12 +543,10 @@ export class Enforcer {
    */
   private redirect(f: Flow, st: Conn): void {
     const inj = this.rst!;
-    const cli = new Uint8Array(4);
-    const srv = new Uint8Array(4);
-    new DataView(cli.buffer).setUint32(0, f.cli[3]);
-    new DataView(srv.buffer).setUint32(0, f.srv[3]);
+    const cli = addrBytes(f.cli, f.ipVer);
+    const srv = addrBytes(f.srv, f.ipVer);
     const body = redirectResponse(st.decision!.block?.location ?? '/');
-    const pkt = buildTcp4(
+    const pkt = (f.ipVer === 6 ? buildTcp6 : buildTcp4)(
       srv,
       cli,
       f.sport,
@@ -572,10 +581,8 @@ export class Enforcer {
   }
 
   private injectServerRst(f: Flow, st: Conn): void {
-    const cli = new Uint8Array(4);
-    const srv = new Uint8Array(4);
-    new DataView(cli.buffer).setUint32(0, f.cli[3]);
-    new DataView(srv.buffer).setUint32(0, f.srv[3]);
+    const cli = addrBytes(f.cli, f.ipVer);
+    const srv = addrBytes(f.srv, f.ipVer);
     if (this.rst!.send(cli, srv, f.cport, f.sport, st.nextSeq, st.ackLast)) this.c[C.rstInjected]++;
     else this.c[C.rstFailed]++;
   }

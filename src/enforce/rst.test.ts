@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildRst4, rewriteToRst } from './rst.js';
+import { buildRst4, buildTcp6, rewriteToRst } from './rst.js';
 import { haveTool, need } from '../testutil/require.js';
 import { pcapFile } from '../testutil/pcap.js';
 
@@ -119,6 +119,51 @@ test(
       // IPv4 goes to the IPv4 rewrite
       const v4 = buildRst4(Uint8Array.of(10, 0, 0, 2), Uint8Array.of(10, 0, 0, 1), 443, 40000, 1, 2);
       assert.equal(rewriteToRst(v4), 40);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  'crafted IPv6 segments (the redirect reply, the RST toward the server): headers and TCP checksum (tshark)',
+  { skip: need(haveTool('tshark'), 'tshark missing (Debian package tshark)') },
+  () => {
+    const a = Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a]);
+    const z = Uint8Array.from([0xfd, 0, 0xca, 0xfe, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02]);
+    const body = new TextEncoder().encode('HTTP/1.1 307 Temporary Redirect\r\nLocation: http://x/\r\n\r\n');
+    const dir = mkdtempSync(join(tmpdir(), 'cp-tcp6-'));
+    const decode = (pkt: Uint8Array): string => {
+      const f = join(dir, 'p.pcap');
+      writeFileSync(f, rawPcap(pkt));
+      return execFileSync('tshark', ['-r', f, '-o', 'tcp.check_checksum:TRUE', '-o', 'tcp.relative_sequence_numbers:FALSE',
+        '-T', 'fields', '-e', 'ipv6.src', '-e', 'ipv6.dst', '-e', 'ipv6.plen', '-e', 'ipv6.hlim', '-e', 'tcp.srcport',
+        '-e', 'tcp.dstport', '-e', 'tcp.seq', '-e', 'tcp.ack', '-e', 'tcp.flags', '-e', 'tcp.len', '-e', 'tcp.checksum.status'],
+        { encoding: 'utf8' }).trim(); // prettier-ignore
+    };
+    try {
+      const reply = buildTcp6(z, a, 80, 51000, 7000, 9000, 0x19, body); // FIN|PSH|ACK
+      assert.equal(
+        decode(reply),
+        [
+          'fd00:cafe:1::2',
+          '2001:db8::a',
+          String(20 + body.length),
+          '64',
+          '80',
+          '51000',
+          '7000',
+          '9000',
+          '0x0019',
+          String(body.length),
+          '1',
+        ].join('\t'),
+      );
+      const rst = buildTcp6(a, z, 51000, 80, 9000, 7000, 0x14);
+      assert.match(decode(rst), /\t0x0014\t0\t1$/);
+      const bad = rst.slice();
+      bad[59] ^= 1; // urgent pointer: only the checksum covers it
+      assert.match(decode(bad), /\t0$/, 'the oracle notices a wrong checksum');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

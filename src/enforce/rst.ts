@@ -136,6 +136,45 @@ export function rewriteToRst(b: Uint8Array): number {
   return b.length > 0 && b[0] >> 4 === 6 ? rewriteToRst6(b) : rewriteToRst4(b);
 }
 
+/**
+ * Build an IPv6+TCP segment (pure; exported for tests): the RFC 8200 fixed header (hop limit 64, next
+ * header TCP), the same TCP header as {@link buildTcp4}; checksum over the §8.1 pseudo-header.
+ * Addresses as 16-byte arrays.
+ */
+export function buildTcp6(
+  src: Uint8Array,
+  dst: Uint8Array,
+  sport: number,
+  dport: number,
+  seq: number,
+  ack: number,
+  flags: number,
+  payload?: Uint8Array,
+): Uint8Array {
+  const pl = payload?.length ?? 0;
+  const b = new Uint8Array(60 + pl);
+  const dv = new DataView(b.buffer);
+  b[0] = 0x60;
+  dv.setUint16(4, 20 + pl);
+  b[6] = 6;
+  b[7] = 64;
+  b.set(src, 8);
+  b.set(dst, 24);
+  dv.setUint16(40, sport);
+  dv.setUint16(42, dport);
+  dv.setUint32(44, seq >>> 0);
+  dv.setUint32(48, ack >>> 0);
+  b[52] = 5 << 4;
+  b[53] = flags;
+  dv.setUint16(54, flags & TCP_RST ? 0 : 502);
+  if (payload) b.set(payload, 60);
+  let s = csumAdd(0, b, 8, 32);
+  s += 20 + pl + 6;
+  s = csumAdd(s, b, 40, 20 + pl);
+  dv.setUint16(56, csumFold(s));
+  return b;
+}
+
 /** Build a 40-byte IPv4+TCP RST|ACK (pure; exported for tests). Addresses as 4-byte arrays. */
 export function buildRst4(
   src: Uint8Array,
@@ -151,29 +190,48 @@ export function buildRst4(
 /** Sends crafted resets; opened lazily, one raw socket per thread. */
 export class RstInjector {
   private fd = -1;
-  private readonly sa = new Uint8Array(16);
+  private fd6 = -1;
+  private readonly sa = new Uint8Array(28);
   sent = 0;
   failed = 0;
 
-  /** Send a RST from src:sport to dst:dport (IPv4 addresses as 4 bytes). */
+  /** Send a RST from src:sport to dst:dport (IPv4 addresses as 4 bytes, IPv6 as 16). */
   send(src: Uint8Array, dst: Uint8Array, sport: number, dport: number, seq: number, ack: number): boolean {
-    return this.sendPacket(buildRst4(src, dst, sport, dport, seq, ack), dst);
+    const f = TCP_RST | TCP_ACK;
+    return this.sendPacket(
+      dst.length === 16
+        ? buildTcp6(src, dst, sport, dport, seq, ack, f)
+        : buildRst4(src, dst, sport, dport, seq, ack),
+      dst,
+    );
   }
 
-  /** Send a crafted IPv4 packet (e.g. from {@link buildTcp4}) to `dst`. */
+  /**
+   * Send a crafted IP packet (from {@link buildTcp4} or {@link buildTcp6}) to `dst` (4 or 16 bytes).
+   * IPv6: an AF_INET6 raw socket of protocol IPPROTO_RAW, on which Linux takes the packet's own header.
+   */
   sendPacket(pkt: Uint8Array, dst: Uint8Array): boolean {
     const L = rawLib();
-    if (this.fd < 0) {
-      this.fd = L.socket(2, 3, 255); // AF_INET, SOCK_RAW, IPPROTO_RAW
-      if (this.fd < 0) {
+    const v6 = dst.length === 16;
+    let fd = v6 ? this.fd6 : this.fd;
+    if (fd < 0) {
+      fd = L.socket(v6 ? 10 : 2, 3, 255); // AF_INET6 | AF_INET, SOCK_RAW, IPPROTO_RAW
+      if (fd < 0) {
         this.failed++;
         return false;
       }
+      if (v6) this.fd6 = fd;
+      else this.fd = fd;
     }
     this.sa.fill(0);
-    this.sa[0] = 2; // sin_family AF_INET (little-endian u16)
-    this.sa.set(dst, 4);
-    const n = L.sendto(this.fd, pkt, pkt.length, 0, this.sa, 16);
+    if (v6) {
+      this.sa[0] = 10; // sin6_family AF_INET6 (little-endian u16); port, flowinfo 0
+      this.sa.set(dst, 8); // sin6_addr; scope id 0
+    } else {
+      this.sa[0] = 2; // sin_family AF_INET (little-endian u16)
+      this.sa.set(dst, 4);
+    }
+    const n = L.sendto(fd, pkt, pkt.length, 0, this.sa, v6 ? 28 : 16);
     if (n === pkt.length) this.sent++;
     else this.failed++;
     return n === pkt.length;
@@ -181,6 +239,8 @@ export class RstInjector {
 
   close(): void {
     if (this.fd >= 0) rawLib().close(this.fd);
+    if (this.fd6 >= 0) rawLib().close(this.fd6);
     this.fd = -1;
+    this.fd6 = -1;
   }
 }
