@@ -44,6 +44,44 @@ export const TCP_PSH = 0x08;
 export const TCP_ACK = 0x10;
 
 /**
+ * Fill the TCP checksum of the segment at `tcp` (`len` bytes) over the pseudo-header: the source and
+ * destination addresses at `addr` (8 bytes for IPv4, 32 for IPv6), protocol 6 and the segment length.
+ */
+function tcpChecksum(
+  b: Uint8Array,
+  dv: DataView,
+  addr: number,
+  addrLen: number,
+  tcp: number,
+  len: number,
+): void {
+  dv.setUint16(tcp + 16, 0);
+  let s = csumAdd(0, b, addr, addrLen);
+  s += 6 + len;
+  s = csumAdd(s, b, tcp, len);
+  dv.setUint16(tcp + 16, csumFold(s));
+}
+
+/** A 20-byte TCP header at `o`: ports, seq, ack, `flags`, window 0 for a reset and 502 otherwise. */
+function writeTcp(b: Uint8Array, dv: DataView, o: number, sport: number, dport: number, seq: number, ack: number, flags: number): void {
+  dv.setUint16(o, sport);
+  dv.setUint16(o + 2, dport);
+  dv.setUint32(o + 4, seq >>> 0);
+  dv.setUint32(o + 8, ack >>> 0);
+  b[o + 12] = 5 << 4;
+  b[o + 13] = flags;
+  dv.setUint16(o + 14, flags & TCP_RST ? 0 : 502);
+} // prettier-ignore
+
+/** The TCP header at `o` cut to a bare RST|ACK: no options, window 0, urgent 0 (ports, seq, ack kept). */
+function cutToRst(b: Uint8Array, dv: DataView, o: number): void {
+  b[o + 12] = 5 << 4;
+  b[o + 13] = TCP_RST | TCP_ACK;
+  dv.setUint16(o + 14, 0); // window
+  dv.setUint16(o + 18, 0); // urgent
+}
+
+/**
  * Build an IPv4+TCP segment (pure; exported for tests): 20-byte IP header (DF, TTL 64), 20-byte TCP
  * header with `flags`, window 0 for a reset and 502 otherwise, `payload` after it; checksums filled.
  */
@@ -68,19 +106,9 @@ export function buildTcp4(
   b.set(src, 12);
   b.set(dst, 16);
   dv.setUint16(10, csumFold(csumAdd(0, b, 0, 20)));
-  dv.setUint16(20, sport);
-  dv.setUint16(22, dport);
-  dv.setUint32(24, seq >>> 0);
-  dv.setUint32(28, ack >>> 0);
-  b[32] = 5 << 4;
-  b[33] = flags;
-  dv.setUint16(34, flags & TCP_RST ? 0 : 502);
+  writeTcp(b, dv, 20, sport, dport, seq, ack, flags);
   if (payload) b.set(payload, 40);
-  // pseudo-header
-  let s = csumAdd(0, b, 12, 8);
-  s += 6 + 20 + pl;
-  s = csumAdd(s, b, 20, 20 + pl);
-  dv.setUint16(36, csumFold(s));
+  tcpChecksum(b, dv, 12, 8, 20, 20 + pl);
   return b;
 }
 
@@ -98,15 +126,8 @@ export function rewriteToRst4(b: Uint8Array): number {
   dv.setUint16(2, n);
   dv.setUint16(10, 0);
   dv.setUint16(10, csumFold(csumAdd(0, b, 0, ihl)));
-  b[ihl + 12] = 5 << 4;
-  b[ihl + 13] = TCP_RST | TCP_ACK;
-  dv.setUint16(ihl + 14, 0); // window
-  dv.setUint16(ihl + 16, 0); // checksum
-  dv.setUint16(ihl + 18, 0); // urgent
-  let s = csumAdd(0, b, 12, 8);
-  s += 6 + 20;
-  s = csumAdd(s, b, ihl, 20);
-  dv.setUint16(ihl + 16, csumFold(s));
+  cutToRst(b, dv, ihl);
+  tcpChecksum(b, dv, 12, 8, ihl, 20);
   return n;
 }
 
@@ -119,15 +140,8 @@ export function rewriteToRst6(b: Uint8Array): number {
   if (b.length < 60 || b[0] >> 4 !== 6 || b[6] !== 6) return 0;
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   dv.setUint16(4, 20);
-  b[52] = 5 << 4;
-  b[53] = TCP_RST | TCP_ACK;
-  dv.setUint16(54, 0); // window
-  dv.setUint16(56, 0); // checksum
-  dv.setUint16(58, 0); // urgent
-  let s = csumAdd(0, b, 8, 32);
-  s += 20 + 6;
-  s = csumAdd(s, b, 40, 20);
-  dv.setUint16(56, csumFold(s));
+  cutToRst(b, dv, 40);
+  tcpChecksum(b, dv, 8, 32, 40, 20);
   return 60;
 }
 
@@ -160,18 +174,9 @@ export function buildTcp6(
   b[7] = 64;
   b.set(src, 8);
   b.set(dst, 24);
-  dv.setUint16(40, sport);
-  dv.setUint16(42, dport);
-  dv.setUint32(44, seq >>> 0);
-  dv.setUint32(48, ack >>> 0);
-  b[52] = 5 << 4;
-  b[53] = flags;
-  dv.setUint16(54, flags & TCP_RST ? 0 : 502);
+  writeTcp(b, dv, 40, sport, dport, seq, ack, flags);
   if (payload) b.set(payload, 60);
-  let s = csumAdd(0, b, 8, 32);
-  s += 20 + pl + 6;
-  s = csumAdd(s, b, 40, 20 + pl);
-  dv.setUint16(56, csumFold(s));
+  tcpChecksum(b, dv, 8, 32, 40, 20 + pl);
   return b;
 }
 
