@@ -173,7 +173,7 @@ export class SqliteDb implements Db {
     let s = this.readerStmts.get(p.sql);
     if (!s) {
       this.reader ??= new Database(this.file, { readonly: true, fileMustExist: true });
-      const w = this.db.prepare(p.sql);
+      const w = this.stmt(p.sql); // the main connection's cached statement says whether it writes
       if (!w.readonly || !w.reader) return undefined;
       s = this.reader.prepare(p.sql);
       if (this.readerStmts.size > 200) this.readerStmts.clear();

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { SqliteDb } from './db.js';
 import { freshDb, startTestController } from './testutil.js';
 import { offloadStats } from './import-offload.js';
+import { MAX_DEFERRED, writeStatus } from './status-write.js';
 
 test('SqliteDb.hold: reads answer from the last committed state at once, writes wait for the release', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cp-hold-'));
@@ -123,6 +124,30 @@ test('a status report while the handle is held (an import applying) is answered 
       ['held-n'],
     );
     assert.equal(Number(now?.active_version), 5);
+  } finally {
+    await t.close();
+  }
+});
+
+test('deferred reports are capped: past MAX_DEFERRED distinct nodes a report waits for the release', async () => {
+  const { db, dataDir } = await freshDb('sqlite', null, 'defcap');
+  const t = await startTestController(db, dataDir);
+  try {
+    const vals = (n: string) => ['{}', 1, null, null, '[]', '{}', Date.now(), null, n, null];
+    const release = await (t.db as SqliteDb).hold();
+    for (let i = 0; i < MAX_DEFERRED; i++)
+      assert.equal(await writeStatus(t.db, `n${i}`, vals(`n${i}`)), false);
+    // a known node still replaces its deferred row; a new one waits
+    assert.equal(await writeStatus(t.db, 'n0', vals('n0')), false);
+    let over: boolean | null = null;
+    const p = writeStatus(t.db, 'one-too-many', vals('one-too-many')).then((x) => (over = x));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(over, null, 'waits while held');
+    release();
+    assert.equal(await p, true);
+    await new Promise((r) => setImmediate(r));
+    const n = await t.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM nodes');
+    assert.equal(Number(n!.n), MAX_DEFERRED + 1);
   } finally {
     await t.close();
   }

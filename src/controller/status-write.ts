@@ -14,6 +14,12 @@ const UPSERT = `INSERT INTO nodes (labels, active_version, last_download, last_a
            last_activation = excluded.last_activation, errors = excluded.errors, counters = excluded.counters, last_seen = excluded.last_seen, addr = excluded.addr,
            traffic = excluded.traffic`;
 
+/**
+ * Reports deferred at most (distinct nodes; each row holds up to 64 KiB of `traffic`): past it a
+ * report waits for the release like any write, so a flood of node names cannot grow memory.
+ */
+export const MAX_DEFERRED = 10_000;
+
 /** node → the latest deferred report's row values, per database handle. */
 const pending = new WeakMap<Db, Map<string, unknown[]>>();
 
@@ -28,6 +34,10 @@ export async function writeStatus(db: Db, node: string, vals: unknown[]): Promis
     return true;
   }
   let m = pending.get(db);
+  if (m && m.size >= MAX_DEFERRED && !m.has(node)) {
+    await db.run(UPSERT, vals); // queued behind the hold: written (and answered) after it
+    return true;
+  }
   if (!m) {
     const batch = new Map<string, unknown[]>();
     m = batch;
