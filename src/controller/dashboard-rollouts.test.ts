@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { approvedVersion, freshDb, startTestController, type TestController } from './testutil.js';
 import { launchChromium, needChromium, signIn as signInAs } from './testing/dash-browser.js';
-import { block, startCanaryAndMain, TCO, type SimBox } from './testing/sim-box.js';
+import { allOn, block, startCanaryAndMain, TCO, type SimBox } from './testing/sim-box.js';
 
 const skip = needChromium();
 
@@ -66,11 +66,7 @@ describe('dashboard: rollouts and overview against the real orchestrator', { ski
     model.blocked.set(v1, ['bad.example']);
     assert.equal((await t.api('alice', 'POST', `/v1/versions/${v1}/publish`)).json.status, 'active');
     for (const { box } of await startCanaryAndMain(t, model)) boxes.push(box);
-    for (const b of boxes) {
-      const end = Date.now() + 10_000;
-      while (b.policy !== v1 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(b.policy, v1, `${b.name} took the published version`);
-    }
+    await allOn(boxes, v1);
     // a name the boxes never see: the blocked share does not move, every metric passes
     const v2 = await version(block(['bad.example', 'gone.example']));
     model.blocked.set(v2, ['bad.example', 'gone.example']);
@@ -117,11 +113,7 @@ describe('dashboard: rollouts and overview against the real orchestrator', { ski
     model.tco.add(tco);
     // put the boxes on the *t.co* version directly so their reports carry pattern counters
     assert.equal((await t.api('alice', 'POST', `/v1/versions/${tco}/publish`)).json.status, 'active');
-    for (const b of boxes) {
-      const end = Date.now() + 10_000;
-      while (b.policy !== tco && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(b.policy, tco);
-    }
+    await allOn(boxes, tco);
     const { page, errors } = await signIn('vera');
     const fig = page.getByRole('img', { name: /^Flows by action/ });
     await fig.waitFor();
@@ -141,11 +133,7 @@ describe('dashboard: rollouts and overview against the real orchestrator', { ski
     const safe = await version(block(['bad.example']));
     model.blocked.set(safe, ['bad.example']);
     assert.equal((await t.api('alice', 'POST', `/v1/versions/${safe}/publish`)).json.status, 'active');
-    for (const b of boxes) {
-      const end = Date.now() + 10_000;
-      while (b.policy !== safe && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(b.policy, safe);
-    }
+    await allOn(boxes, safe);
   });
 
   test('an overridden *t.co* rollout is rolled back and the page shows why', async () => {

@@ -20,7 +20,7 @@ import {
   type TestController,
 } from './testutil.js';
 import { verifyBundle } from './bundles.js';
-import { SimBox, startBoxes } from './testing/sim-box.js';
+import { allOn, SimBox, startBoxes } from './testing/sim-box.js';
 import { openDb } from './db.js';
 import { startController, type RunningController } from './server.js';
 import { DEFAULT_CONFIG } from './context.js';
@@ -41,15 +41,6 @@ const TCO = `rules:
 `;
 /** The traffic mix every simulated box sees, per report. */
 const MIX = ['reddit.com', 'www.microsoft.com', 't.co', 'bad.example', 'example.org', 'news.example'];
-
-/** Every simulated box enforces policy version `v` (waits up to 10 s each). */
-async function allOn(boxes: SimBox[], v: number): Promise<void> {
-  for (const x of boxes) {
-    const end = Date.now() + 10_000;
-    while (x.policy !== v && Date.now() < end) await new Promise((res) => setTimeout(res, 50));
-    assert.equal(x.policy, v, x.name);
-  }
-}
 
 /** A shadow stage on every box, then a canary and the rest, enforced. */
 const SHADOW_PLAN = (bake: number, threshold = 2) => ({
@@ -117,7 +108,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       ] as const;
       await startBoxes(t, fleet, model, MIX, boxes);
       // every box reported a baseline under v1
-      for (const b of boxes) while (b.policy !== v1) await new Promise((r) => setTimeout(r, 50));
+      await allOn(boxes, v1);
       const v2 = await version(block(['bad.example', 'gone.example']));
       model.blocked.set(v2, ['bad.example', 'gone.example']);
       const bad = await t.api('alice', 'POST', '/v1/rollouts', {
@@ -461,12 +452,12 @@ describe(
           ['box-b', { tier: 'main' }],
         ] as const;
         await startBoxes(a, fleet, model, MIX, boxes, b.url); // the boxes talk to replica B throughout
-        for (const x of boxes) while (x.policy !== v1) await new Promise((r) => setTimeout(r, 50));
+        await allOn(boxes, v1);
         const v2 = await mk(block(['bad.example', 'gone.example']));
         const r = await a.api('alice', 'POST', '/v1/rollouts', { version_id: v2, plan: PLAN(2) });
         assert.equal(r.status, 201);
         // wait until the canary took the version, then kill replica A
-        while (boxes[0].policy !== v2) await new Promise((res) => setTimeout(res, 50));
+        await allOn([boxes[0]], v2);
         await a.close();
         const end = Date.now() + 40_000;
         let state = '';
@@ -520,7 +511,7 @@ describe(
           boxes.push(x);
           x.start();
         }
-        for (const x of boxes) while (x.policy !== v1) await new Promise((r) => setTimeout(r, 50));
+        await allOn(boxes, v1);
         const v2 = await mk(['bad.example', 'gone.example']);
         const r = await t.api('alice', 'POST', '/v1/rollouts', { version_id: v2, plan: PLAN(2) });
         assert.equal(r.status, 201, JSON.stringify(r.json));

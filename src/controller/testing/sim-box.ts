@@ -180,6 +180,15 @@ export class SimBox {
   }
 }
 
+/** Every simulated box enforces policy version `v` (waits up to 10 s each, then fails naming the box). */
+export async function allOn(boxes: SimBox[], v: number): Promise<void> {
+  for (const x of boxes) {
+    const end = Date.now() + 10_000;
+    while (x.policy !== v && Date.now() < end) await new Promise((res) => setTimeout(res, 50));
+    assert.equal(x.policy, v, x.name);
+  }
+}
+
 /**
  * A node token (made by `root`) and a started {@link SimBox} for each of `nodes` ([name, labels]),
  * appended to `into` (which the caller stops in its `after`/`finally`); `url` points the boxes at
