@@ -56,6 +56,14 @@ test('walk32 with jump table and /20 bitmap = brute force over the prefixes', ()
         for (const [net, len, rule] of prefixes) b.insert([net], len, rule);
         const t = b.build(true);
         const again = PrefixTrie.fromParts(t.parts(), 5);
+        // the /20 presence bitmap survives the round trip (a compiled file's trie kept it dropped
+        // once: right answers, but every address went on to the jump table and nodes in memory),
+        // and a stored form without it gets the same one rebuilt
+        assert.deepEqual(again.parts().bits20, t.parts().bits20);
+        assert.deepEqual(
+          PrefixTrie.fromParts({ ...t.parts(), bits20: null }, 5).parts().bits20,
+          t.parts().bits20,
+        );
         let gen = 1;
         for (const [which, x, inside] of probes) {
           // half the probes inside a prefix (its network plus random host bits), half anywhere

@@ -180,7 +180,12 @@ export class PrefixTrie {
       for (let k = 0; k < 1 << 16; k++)
         if (!okNode(p.jump[k])) throw new Error(`jump ${k}: node out of range`);
     }
-    return new PrefixTrie(nodes, p.listRule, p.listNext, p.jump, p.short);
+    let bits = p.bits20;
+    if (bits !== null) {
+      if (p.jump === null) throw new Error('presence bitmap without a jump table');
+      if (bits.length !== 1 << 15) throw new Error('presence bitmap size');
+    } else if (p.jump !== null) bits = presence20(nodes); // a file written without it
+    return new PrefixTrie(nodes, p.listRule, p.listNext, p.jump, p.short, bits);
   }
 
   /** The stored form (arrays shared, not copied). */
