@@ -161,8 +161,19 @@ export function fromEveTime(s: string): string | null {
   return new Date(ms).toISOString().slice(0, 19) + '.' + frac + 'Z';
 }
 
+/** The last two whole seconds parsed (a flow's start and end; flows end in time order). */
+const secKey = ['', ''];
+const secVal = [0, 0];
+let secNext = 0;
+
 function secondsOf(iso: string): number {
-  return Math.floor(Date.parse(iso.slice(0, 19) + 'Z') / 1000);
+  for (let i = 0; i < 2; i++) if (secKey[i].length === 19 && iso.startsWith(secKey[i])) return secVal[i];
+  const key = iso.slice(0, 19);
+  const v = Math.floor(Date.parse(key + 'Z') / 1000);
+  secKey[secNext] = key;
+  secVal[secNext] = v;
+  secNext ^= 1;
+  return v;
 }
 
 /** Our `0x00000001` → Suricata's `1` (lowercase hex without leading zeros; gQUIC tags as `Q046`). */
