@@ -82,6 +82,11 @@ export interface EngineOptions {
   closedIdleMs?: number;
   /** Name shown as pcap_filename in records. */
   pcapFilename?: string;
+  /**
+   * Inspect flows (default true). False: no dissector runs, every flow is unnamed from its first
+   * packet (`bench:analyze` times the packet path alone this way).
+   */
+  inspect?: boolean;
 }
 
 /** Well-known server ports used to orient flows picked up without a SYN. */
@@ -144,6 +149,7 @@ export class Engine {
   private readonly inspectPackets: number;
   private readonly maxReassembly: number;
   private readonly pool: Flow[] | null;
+  private readonly inspect: boolean;
   private readonly idle: number[];
   private readonly onFlowEnd?: (rec: FlowRecord, flow: Flow) => void;
   private readonly onClassified?: (flow: Flow) => void;
@@ -155,6 +161,7 @@ export class Engine {
     this.maxReassembly = opts.maxReassemblyBytes ?? DEFAULT_MAX_REASSEMBLY_BYTES;
     this.hashSeed = opts.hashSeed ?? PROCESS_SEED;
     this.pool = opts.recycleFlows ? [] : null;
+    this.inspect = opts.inspect ?? true;
     this.idle = [opts.tcpIdleMs ?? 300_000, opts.udpIdleMs ?? 120_000, opts.closedIdleMs ?? 1_000];
     this.onFlowEnd = opts.onFlowEnd;
     this.onClassified = opts.onClassified;
@@ -414,6 +421,7 @@ export class Engine {
     }
     f.firstMs = tsMs;
     f.lastMs = tsMs;
+    if (!this.inspect) f.state = FlowState.GaveUp;
     this.table.insert(f);
     this.table.toServer = senderIsClient;
     this.stats.flows++;
