@@ -43,55 +43,28 @@ export function buildRecord(f: Flow, pcapFilename?: string, reason?: FlowEndReas
   }
   const src = addrToBytes(f.ipVer, W_CLI);
   const dst = addrToBytes(f.ipVer, W_SRV);
-  const community = communityId(src, f.cport, dst, f.sport, f.proto);
-  const timestamp = isoMicro(f.firstMs);
-  // two literals rather than a spread of an optional key (which cost a temporary object and a slow
-  // clone per record); the key order is the same either way
-  const rec: FlowRecord =
-    pcapFilename !== undefined
-      ? {
-          event_type: 'flow',
-          flow_id: f.id,
-          community_id: community,
-          timestamp,
-          pcap_filename: pcapFilename,
-          proto: f.proto === 6 ? 'TCP' : 'UDP',
-          src_ip: addrToString(f.ipVer, W_CLI),
-          src_port: f.cport,
-          dest_ip: addrToString(f.ipVer, W_SRV),
-          dest_port: f.sport,
-          app_proto: f.appProto,
-          host: f.host,
-          anomalies: f.anomalies ? f.anomalies.slice() : [],
-          pkts_toserver: f.pktsToServer,
-          pkts_toclient: f.pktsToClient,
-          bytes_toserver: f.bytesToServer,
-          bytes_toclient: f.bytesToClient,
-          duration: Math.round(f.lastMs - f.firstMs) / 1000,
-          end: isoMicro(f.lastMs),
-          state: stateOf(f),
-        }
-      : {
-          event_type: 'flow',
-          flow_id: f.id,
-          community_id: community,
-          timestamp,
-          proto: f.proto === 6 ? 'TCP' : 'UDP',
-          src_ip: addrToString(f.ipVer, W_CLI),
-          src_port: f.cport,
-          dest_ip: addrToString(f.ipVer, W_SRV),
-          dest_port: f.sport,
-          app_proto: f.appProto,
-          host: f.host,
-          anomalies: f.anomalies ? f.anomalies.slice() : [],
-          pkts_toserver: f.pktsToServer,
-          pkts_toclient: f.pktsToClient,
-          bytes_toserver: f.bytesToServer,
-          bytes_toclient: f.bytesToClient,
-          duration: Math.round(f.lastMs - f.firstMs) / 1000,
-          end: isoMicro(f.lastMs),
-          state: stateOf(f),
-        };
+  const rec: FlowRecord = {
+    event_type: 'flow',
+    flow_id: f.id,
+    community_id: communityId(src, f.cport, dst, f.sport, f.proto),
+    timestamp: isoMicro(f.firstMs),
+    ...(pcapFilename !== undefined ? { pcap_filename: pcapFilename } : {}),
+    proto: f.proto === 6 ? 'TCP' : 'UDP',
+    src_ip: addrToString(f.ipVer, W_CLI),
+    src_port: f.cport,
+    dest_ip: addrToString(f.ipVer, W_SRV),
+    dest_port: f.sport,
+    app_proto: f.appProto,
+    host: f.host,
+    anomalies: f.anomalies ? [...f.anomalies] : [],
+    pkts_toserver: f.pktsToServer,
+    pkts_toclient: f.pktsToClient,
+    bytes_toserver: f.bytesToServer,
+    bytes_toclient: f.bytesToClient,
+    duration: Math.round(f.lastMs - f.firstMs) / 1000,
+    end: isoMicro(f.lastMs),
+    state: f.closed ? 'closed' : f.pktsToServer > 0 && f.pktsToClient > 0 ? 'established' : 'new',
+  };
   if (reason) rec.reason = reason;
   if (f.firstLen >= 0) rec.first_payload = { len: f.firstLen, head: f.firstHead };
   if (f.tls) rec.tls = f.tls;
@@ -99,8 +72,4 @@ export function buildRecord(f: Flow, pcapFilename?: string, reason?: FlowEndReas
   if (f.http) rec.http = f.http;
   if (f.dns) rec.dns = f.dns;
   return rec;
-}
-
-function stateOf(f: Flow): FlowRecord['state'] {
-  return f.closed ? 'closed' : f.pktsToServer > 0 && f.pktsToClient > 0 ? 'established' : 'new';
 }
