@@ -2,12 +2,30 @@
  * @module bench/analyze
  * `npm run bench:analyze [-- --size 420MB --seed 7]`: generates (once, cached in out/) a synthetic capture of
  * ≥ 400 MB with ground truth, then times `chokepoint analyze`, `ndpiReader` and `tshark` (when installed)
- * on it in the same run, one core each: wall time, packets/s, Gbit/s, peak RSS (GNU time), and how many
- * of the ground-truth names each one reports. Prints a table with ratios against ndpiReader.
+ * on it in the same run, each pinned to core 1 (`taskset -c 1`), alternating run by run: medians of CPU
+ * time (user + sys) and wall time, packets/s, Gbit/s, peak RSS (GNU time), and how many of the
+ * ground-truth names each one reports. Prints a table with ratios against ndpiReader, and the load average.
+ *
+ * Then the split of chokepoint's cost (`--no-split` skips it): the same capture through the engine in
+ * fresh pinned processes, CPU time of the work only (module loading excluded, measured apart as the CLI on a
+ * header-only capture): reading alone, the packet path with dissectors off (`inspect: false`: decode,
+ * flow table, counters), with dissectors on, and with records (build, EVE, JSON lines to /dev/null).
+ * Per packet = packet path / packets; per flow = (dissectors + records) / flows. `--profile` adds a CPU
+ * profile of one CLI run (0.5 ms samples) summed into cost classes by the innermost owning module.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { loadavg } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fromEveLine } from '../src/output/eve.js';
@@ -19,6 +37,7 @@ const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
 interface Measure {
   tool: string;
   secs: number;
+  cpu: number;
   rssMiB: number;
   names: Set<string> | null;
   note?: string;
@@ -28,20 +47,49 @@ function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
-/** Run a shell command under GNU time; returns wall seconds and peak RSS. */
-function timed(cmd: string): { secs: number; rssMiB: number; ok: boolean; stderr: string } {
-  const r = spawnSync('/usr/bin/time', ['-f', '@@TIME %e %M', 'sh', '-c', cmd], {
+interface Timed {
+  secs: number;
+  cpu: number;
+  rssMiB: number;
+  ok: boolean;
+  stderr: string;
+}
+
+/** Run a shell command pinned to core 1 under GNU time: wall seconds, CPU seconds (user + sys), peak RSS. */
+function timed(cmd: string): Timed {
+  const r = spawnSync('/usr/bin/time', ['-f', '@@TIME %e %U %S %M', 'taskset', '-c', '1', 'sh', '-c', cmd], {
     encoding: 'utf8',
     maxBuffer: 1 << 26,
   });
-  const m = /@@TIME ([\d.]+) (\d+)/.exec(r.stderr ?? '');
+  const m = /@@TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr ?? '');
   return {
     secs: m ? Number(m[1]) : NaN,
-    rssMiB: m ? Number(m[2]) / 1024 : NaN,
+    cpu: m ? Number(m[2]) + Number(m[3]) : NaN,
+    rssMiB: m ? Number(m[4]) / 1024 : NaN,
     ok: r.status === 0,
     stderr: r.stderr,
   };
 }
+
+function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/** Medians of runs (wall, CPU); peak RSS: the largest. */
+function summarise(ts: Timed[]): { secs: number; cpu: number; rssMiB: number } {
+  return {
+    secs: median(ts.map((t) => t.secs)),
+    cpu: median(ts.map((t) => t.cpu)),
+    rssMiB: Math.max(...ts.map((t) => t.rssMiB)),
+  };
+}
+
+const load = (): string =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 function truthNames(tsv: string): Map<string, string> {
   const m = new Map<string, string>();
@@ -63,8 +111,13 @@ async function main(): Promise<void> {
       size: { type: 'string', default: '420MB' },
       seed: { type: 'string', default: '7' },
       runs: { type: 'string', default: '3' },
+      'no-split': { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      phase: { type: 'string' },
+      file: { type: 'string' },
     },
   });
+  if (values.phase) return phase(values.phase, values.file ?? '');
   mkdirSync(join(root, 'out'), { recursive: true });
   const pcap = join(root, 'out', `bench-${values.size}-${values.seed}.pcap`);
   const truthFile = pcap.replace(/\.pcap$/, '.truth.tsv');
@@ -100,17 +153,18 @@ async function main(): Promise<void> {
   const csv = join(root, 'out', 'bench-ndpi.csv');
   const out = join(root, 'out', 'bench-records.jsonl');
   // chokepoint and ndpiReader alternate, run by run, so both see the same machine conditions
-  let bestC = { secs: Infinity, rssMiB: 0 };
-  let bestN = { secs: Infinity, rssMiB: 0 };
+  const runsC: Timed[] = [];
+  const runsN: Timed[] = [];
+  const loadBefore = load();
   for (let i = 0; i < runs; i++) {
     const t = timed(`node ${CLI} analyze --no-progress ${pcap} > ${out}`);
     if (!t.ok) throw new Error('chokepoint failed: ' + t.stderr);
-    if (t.secs < bestC.secs) bestC = t;
-    if (haveNdpi) {
-      const n = timed(`ndpiReader -q -n 1 -i ${pcap} -C ${csv} > /dev/null`);
-      if (n.secs < bestN.secs) bestN = n;
-    }
+    runsC.push(t);
+    if (haveNdpi) runsN.push(timed(`ndpiReader -q -n 1 -i ${pcap} -C ${csv} > /dev/null`));
   }
+  const loadAfter = load();
+  const bestC = summarise(runsC);
+  const bestN = haveNdpi ? summarise(runsN) : { secs: NaN, cpu: NaN, rssMiB: NaN };
 
   // chokepoint
   {
@@ -124,7 +178,7 @@ async function main(): Promise<void> {
       if (r.host && truth.get(k) === r.host) names.add(k);
     }
     if (!Number.isFinite(packets)) packets = NaN;
-    results.push({ tool: 'chokepoint', secs: best.secs, rssMiB: best.rssMiB, names });
+    results.push({ tool: 'chokepoint', secs: best.secs, cpu: best.cpu, rssMiB: best.rssMiB, names });
   }
   // ndpiReader
   if (haveNdpi) {
@@ -150,7 +204,13 @@ async function main(): Promise<void> {
         if (c[sn] && truth.get(k) === c[sn].toLowerCase()) names.add(k);
       }
     }
-    results.push({ tool: 'ndpiReader', secs: best.secs, rssMiB: best.rssMiB, names: sn >= 0 ? names : null });
+    results.push({
+      tool: 'ndpiReader',
+      secs: best.secs,
+      cpu: best.cpu,
+      rssMiB: best.rssMiB,
+      names: sn >= 0 ? names : null,
+    });
   }
   // tshark (one run: it is slow)
   if (have('tshark')) {
@@ -170,25 +230,173 @@ async function main(): Promise<void> {
       const k = key(proto, src, sp, dst, dp);
       if (name && truth.get(k) === name) names.add(k);
     }
-    results.push({ tool: 'tshark', secs: t.secs, rssMiB: t.rssMiB, names, note: 'one run' });
+    results.push({ tool: 'tshark', secs: t.secs, cpu: t.cpu, rssMiB: t.rssMiB, names, note: 'one run' });
   }
   const base = results.find((r) => r.tool === 'ndpiReader');
   console.log(
-    `capture: ${pcap}\n  ${(bytes / 1e6).toFixed(0)} MB, ${packets} packets, ${truth.size} named flows in ground truth; best of ${runs} alternating runs, each pinned to one core (taskset)\n`,
+    `capture: ${pcap}\n  ${(bytes / 1e6).toFixed(0)} MB, ${packets} packets, ${truth.size} named flows in ground truth; medians of ${runs} alternating runs, each pinned to core 1 (taskset -c 1); load average ${loadBefore} before, ${loadAfter} after\n`,
   );
   console.log(
-    `${'tool'.padEnd(12)} ${'time s'.padStart(7)} ${'pkt/s'.padStart(11)} ${'Gbit/s'.padStart(7)} ${'peak RSS MiB'.padStart(13)} ${'names right'.padStart(16)} ${'pkt/s vs ndpiReader'.padStart(20)}`,
+    `${'tool'.padEnd(12)} ${'CPU s'.padStart(6)} ${'wall s'.padStart(7)} ${'pkt/s (CPU)'.padStart(12)} ${'Gbit/s'.padStart(7)} ${'peak RSS MiB'.padStart(13)} ${'names right'.padStart(16)} ${'vs ndpiReader CPU'.padStart(18)} ${'wall'.padStart(6)}`,
   );
   for (const r of results) {
-    const pps = packets / r.secs;
-    const gbps = (bytes * 8) / r.secs / 1e9;
-    const ratio = base ? (base.secs / r.secs).toFixed(2) + '×' : '-';
+    const pps = packets / r.cpu;
+    const gbps = (bytes * 8) / r.cpu / 1e9;
+    const ratio = base ? (base.cpu / r.cpu).toFixed(2) + '×' : '-';
+    const wratio = base ? (base.secs / r.secs).toFixed(2) + '×' : '-';
     const nm = r.names ? `${r.names.size} (${((100 * r.names.size) / truth.size).toFixed(1)}%)` : 'n/a';
     console.log(
-      `${r.tool.padEnd(12)} ${r.secs.toFixed(2).padStart(7)} ${Math.round(pps).toLocaleString('en').padStart(11)} ${gbps.toFixed(2).padStart(7)} ${r.rssMiB.toFixed(0).padStart(13)} ${nm.padStart(16)} ${ratio.padStart(20)}${r.note ? '  (' + r.note + ')' : ''}`,
+      `${r.tool.padEnd(12)} ${r.cpu.toFixed(2).padStart(6)} ${r.secs.toFixed(2).padStart(7)} ${Math.round(pps).toLocaleString('en').padStart(12)} ${gbps.toFixed(2).padStart(7)} ${r.rssMiB.toFixed(0).padStart(13)} ${nm.padStart(16)} ${ratio.padStart(18)} ${wratio.padStart(6)}${r.note ? '  (' + r.note + ')' : ''}`,
     );
   }
-  console.log(`\ntargets: chokepoint ≥ 2× ndpiReader pkt/s; peak RSS ≤ 150 MiB`);
+  console.log(`\ntargets: chokepoint ≥ 3× ndpiReader pkt/s on one core; 100 % of names; peak RSS ≤ 150 MiB`);
+  if (!values['no-split']) split(pcap, packets, runs);
+  if (values.profile) profile(pcap);
+}
+
+/** Child mode: CPU seconds of one phase's work on `file` (module loading not counted). */
+async function phase(name: string, file: string): Promise<void> {
+  const { readCaptureFile } = await import('../src/capture/reader.js');
+  const { Engine } = await import('../src/engine/engine.js');
+  const { ANALYZE_MAX_FLOWS } = await import('../src/engine/analyze.js');
+  const { flowToEveLine } = await import('../src/output/eve.js');
+  const { JsonlWriter } = await import('../src/output/jsonl.js');
+  const out = new JsonlWriter(openSync('/dev/null', 'w'));
+  const c0 = process.cpuUsage();
+  let flows = 0;
+  if (name === 'read') readCaptureFile(file, { packet() {} });
+  else {
+    const e = new Engine({
+      maxFlows: ANALYZE_MAX_FLOWS,
+      recycleFlows: true,
+      pcapFilename: basename(file),
+      inspect: name !== 'packets',
+      onFlowEnd: name === 'records' ? (r) => out.line(flowToEveLine(r)) : undefined,
+    });
+    readCaptureFile(file, {
+      packet: (b, off, end, lt, ts, orig) => void e.packet(b, lt, ts, orig, off, end),
+    });
+    e.flush();
+    out.flush();
+    flows = e.stats.flows;
+  }
+  const c = process.cpuUsage(c0);
+  console.log(JSON.stringify({ cpu: (c.user + c.system) / 1e6, flows }));
+}
+
+/** The per-packet / per-flow split (see the module header), medians of `runs` fresh pinned processes. */
+function split(pcap: string, packets: number, runs: number): void {
+  const empty = join(root, 'out', 'bench-empty.pcap');
+  const hdr = Buffer.alloc(24);
+  readFileSync(pcap).copy(hdr, 0, 0, 24);
+  writeFileSync(empty, hdr);
+  const phases = ['read', 'packets', 'inspect', 'records'];
+  const cpu = new Map<string, number[]>(phases.map((p) => [p, []]));
+  const startup: number[] = [];
+  let flows = 0;
+  for (let i = 0; i < runs; i++) {
+    startup.push(timed(`node ${CLI} analyze --no-progress ${empty} > /dev/null`).cpu);
+    for (const p of phases) {
+      const r = spawnSync(
+        'taskset',
+        ['-c', '1', process.execPath, fileURLToPath(import.meta.url), '--phase', p, '--file', pcap],
+        {
+          encoding: 'utf8',
+        },
+      );
+      const o = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { cpu: number; flows: number };
+      cpu.get(p)!.push(o.cpu);
+      flows = o.flows || flows;
+    }
+  }
+  const m = (p: string): number => median(cpu.get(p)!);
+  const st = median(startup);
+  const rd = m('read');
+  const pk = m('packets');
+  const ins = m('inspect') - pk;
+  const rec = m('records') - m('inspect');
+  const total = st + m('records');
+  const row = (what: string, s: number, per: string): void =>
+    console.log(
+      `  ${what.padEnd(44)} ${s.toFixed(3).padStart(7)} s ${((100 * s) / total).toFixed(0).padStart(4)} %  ${per}`,
+    );
+  console.log(`\nsplit (CPU s, medians of ${runs} pinned runs each; load average ${load()}):`);
+  row('start-up (CLI on a header-only capture)', st, '');
+  row('reading the capture (no-op sink)', rd, `${((rd / packets) * 1e9).toFixed(0)} ns/packet`);
+  row(
+    'packet path, dissectors off (decode, flows)',
+    pk - rd,
+    `${(((pk - rd) / packets) * 1e9).toFixed(0)} ns/packet`,
+  );
+  row('dissectors (per flow)', ins, `${((ins / flows) * 1e6).toFixed(1)} µs/flow`);
+  row('records: build, EVE, JSON lines (per flow)', rec, `${((rec / flows) * 1e6).toFixed(1)} µs/flow`);
+  console.log(
+    `  per packet ${((pk / packets) * 1e9).toFixed(0)} ns (${packets} packets), per flow ${(((ins + rec) / flows) * 1e6).toFixed(1)} µs (${flows} flows); sum ${total.toFixed(2)} s`,
+  );
+}
+
+/** Cost classes of a CPU profile: the first class (in this order) owning any frame of a sample's stack. */
+const CLASSES: [string, RegExp][] = [
+  ['garbage collection', /^\(garbage collector\)/],
+  ['QUIC (keys, AES-GCM, frames)', /dissect\/quic/],
+  ['JSON lines (stringify + write)', /output\/jsonl/],
+  ['EVE mapping', /output\/eve/],
+  ['record build', /engine\/record-build|output\/(community-id|address)/],
+  ['TLS ClientHello + JA4', /dissect\/(tls|ja4)/],
+  ['HTTP, DNS', /dissect\/(http|dns)/],
+  ['inspection glue, reassembly', /engine\/inspect|flow\/stream/],
+  ['decode', /decode\//],
+  ['flow table, engine packet path', /flow\/|engine\/engine/],
+  ['capture reading', /capture\/|engine\/analyze/],
+];
+
+interface ProfNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+  children?: number[];
+}
+
+function profile(pcap: string): void {
+  const dir = join(root, 'out', 'bench-prof');
+  rmSync(dir, { recursive: true, force: true });
+  spawnSync(
+    'taskset',
+    [
+      '-c',
+      '1',
+      process.execPath,
+      '--cpu-prof',
+      '--cpu-prof-interval',
+      '500',
+      '--cpu-prof-dir',
+      dir,
+      CLI,
+      'analyze',
+      '--no-progress',
+      pcap,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const f = readdirSync(dir).find((x) => x.endsWith('.cpuprofile'));
+  if (!f) return;
+  const p = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { nodes: ProfNode[]; samples: number[] };
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const tally = new Map<string, number>();
+  for (const s of p.samples) {
+    const keys: string[] = [];
+    for (let x: number | undefined = s; x !== undefined; x = parent.get(x)) {
+      const cf = byId.get(x)!.callFrame;
+      keys.push(cf.functionName.startsWith('(') ? cf.functionName : cf.url);
+    }
+    const cls =
+      CLASSES.find(([, re]) => keys.some((k) => re.test(k)))?.[0] ?? 'start-up, module loading, other';
+    tally.set(cls, (tally.get(cls) ?? 0) + 1);
+  }
+  console.log(`\nCPU profile of one run (${p.samples.length} samples of 0.5 ms), share by cost class:`);
+  for (const [k, n] of [...tally].sort((a, b) => b[1] - a[1]))
+    console.log(`  ${k.padEnd(34)} ${((100 * n) / p.samples.length).toFixed(1).padStart(5)} %`);
 }
 
 void main();

@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { analyzeFiles, type AnalyzeOptions } from '../engine/analyze.js';
 import { JsonlWriter, writeAllSync } from '../output/jsonl.js';
-import { flowToEve, type EveContext } from '../output/eve.js';
+import { flowToEveLine, type EveContext } from '../output/eve.js';
 import { hostname } from 'node:os';
 import { Summary, tableHeader, tableRow } from '../output/summary.js';
 import { EvidenceWriter } from '../output/evidence.js';
@@ -188,7 +188,8 @@ class Output {
   readonly record = (r: FlowRecord, f: Flow): void => {
     this.policy?.record(r, f);
     if (this.format === 'jsonl') {
-      this.out.write(this.w.compat ? r : flowToEve(r, this.w.eve));
+      if (this.w.compat) this.out.write(r);
+      else this.out.line(flowToEveLine(r, this.w.eve));
       if (this.progress && !r.partial) this.summary.add(r);
     } else if (!r.partial) {
       this.summary.add(r);

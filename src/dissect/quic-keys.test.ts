@@ -2,16 +2,19 @@
  * @module dissect/quic-keys.test
  * Initial key derivation against the published vectors (RFC 9001 A.1, RFC 9369 A.1,
  * draft-ietf-quic-v2-07, draft-ietf-quic-tls-29), HKDF-Expand-Label against RFC 8448, header
- * protection masks, nonces, and packet-number decoding (RFC 9000 A.3).
+ * protection masks, nonces, and packet-number decoding (RFC 9000 A.3); the allocation-free key schedule
+ * (quic-sha256) and AES block (quic-aes-block) against node:crypto on random input.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { FIXTURE_DIR } from './fixtures/index.js';
 import {
   deriveInitialKeys,
   headerProtectionMask,
+  headerProtectionMaskAt,
   hkdfExpandLabel,
   hkdfExtract,
   initialTypeBits,
@@ -20,6 +23,8 @@ import {
   supportedQuicVersions,
 } from './quic-keys.js';
 import { decodePacketNumber } from './quic-packet.js';
+import { HMAC_MAX_MSG, hmac, hmacPads } from './quic-sha256.js';
+import { aes128EncryptBlock } from './quic-aes-block.js';
 
 interface Vector {
   source: string;
@@ -114,4 +119,76 @@ test('version table: Initial type bits, salts, labels', () => {
   for (const p of probes) assert.equal(initialTypeBits(p) >= 0, known.has(p), `0x${p.toString(16)}`);
   assert.equal(quicVersionInfo(0x6b3343cf)?.labelPrefix, 'quicv2');
   assert.equal(quicVersionInfo(1)?.labelPrefix, 'quic');
+});
+
+test('fast key schedule equals the node:crypto HKDF for random connection IDs, both sides, all versions', () => {
+  for (const info of supportedQuicVersions()) {
+    for (let len = 0; len <= 20; len++) {
+      const dcid = randomBytes(len);
+      for (const side of ['client', 'server'] as const) {
+        const k = deriveInitialKeys(info, dcid, side);
+        const secret = hkdfExpandLabel(hkdfExtract(info.salt, dcid), `${side} in`, new Uint8Array(0), 32);
+        assert.equal(hex(k.secret), hex(secret), `${info.name} ${len} ${side}`);
+        assert.equal(
+          hex(k.key),
+          hex(hkdfExpandLabel(secret, info.labelPrefix + ' key', new Uint8Array(0), 16)),
+        );
+        assert.equal(
+          hex(k.iv),
+          hex(hkdfExpandLabel(secret, info.labelPrefix + ' iv', new Uint8Array(0), 12)),
+        );
+        assert.equal(
+          hex(k.hp),
+          hex(hkdfExpandLabel(secret, info.labelPrefix + ' hp', new Uint8Array(0), 16)),
+        );
+      }
+    }
+  }
+  // a connection ID longer than one HMAC block takes the general path, same result
+  const info = quicVersionInfo(1)!;
+  const long = randomBytes(80);
+  assert.equal(
+    hex(deriveInitialKeys(info, long).secret),
+    hex(hkdfExpandLabel(hkdfExtract(info.salt, long), 'client in', new Uint8Array(0), 32)),
+  );
+});
+
+test('HMAC-SHA256 (quic-sha256) equals node:crypto for keys of 0–64 bytes and messages of 0–55', () => {
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 400; i++) {
+    const key = randomBytes(i % 65);
+    const msg = randomBytes((i * 7) % (HMAC_MAX_MSG + 1));
+    hmac(hmacPads(key), msg, 0, msg.length, out, 0, 32);
+    assert.equal(hex(out), createHmac('sha256', key).update(msg).digest('hex'));
+  }
+  assert.throws(() => hmacPads(new Uint8Array(65)), RangeError);
+});
+
+test('AES-128 block (quic-aes-block) equals node:crypto aes-128-ecb; header masks at an offset', () => {
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 500; i++) {
+    const key = randomBytes(16);
+    const block = randomBytes(16);
+    aes128EncryptBlock(key, 0, block, 0, out, 0);
+    const c = createCipheriv('aes-128-ecb', key, null);
+    c.setAutoPadding(false);
+    assert.equal(hex(out), c.update(block).toString('hex'));
+  }
+  // FIPS-197 Appendix C.1 (AES-128)
+  aes128EncryptBlock(
+    bytes('000102030405060708090a0b0c0d0e0f'),
+    0,
+    bytes('00112233445566778899aabbccddeeff'),
+    0,
+    out,
+    0,
+  );
+  assert.equal(hex(out), '69c4e0d86a7b0430d8cd b780 70b4c55a'.replace(/ /g, ''));
+  const hp = randomBytes(16);
+  const d = randomBytes(40);
+  const c = createCipheriv('aes-128-ecb', hp, null);
+  assert.equal(
+    hex(headerProtectionMaskAt(hp, d, 7).subarray(0, 5)),
+    c.update(d.subarray(7, 23)).toString('hex').slice(0, 10),
+  );
 });

@@ -12,7 +12,10 @@
  *   hp  = HKDF-Expand-Label(client_secret, "<p> hp",  "", 16)   (AES-128 header protection)
  *
  * where `<p>` is "quic" (v1 and drafts) or "quicv2" (RFC 9369). HKDF-Expand-Label is the TLS 1.3
- * construction (RFC 8446 §7.1), built here on HMAC-SHA256 from node:crypto.
+ * construction (RFC 8446 §7.1). {@link deriveInitialKeys} runs it on the allocation-free HMAC-SHA256 of
+ * dissect/quic-sha256 (the salt's pad states cached per version: 14 SHA-256 compressions per flow);
+ * {@link hkdfExtract} / {@link hkdfExpandLabel} are the general forms on node:crypto, which the tests
+ * hold the fast path to. Header protection uses the plain-JS AES block of dissect/quic-aes-block.
  *
  * Version table (long-header type bits differ for v2: Initial is 0b01 there, 0b00 in v1):
  *   0x00000001 v1 (RFC 9000/9001)            salt 38762cf7…, "quic"
@@ -29,7 +32,9 @@
  * are as Wireshark and nDPI use them, and are confirmed by the AEAD tags of the captures in the
  * nDPI corpus opening with them (a wrong salt cannot yield a valid tag).
  */
-import { createCipheriv, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { aes128EncryptBlock } from './quic-aes-block.js';
+import { HMAC_MAX_MSG, hmac, hmacPads } from './quic-sha256.js';
 
 /** Long-header packet types in version-independent form (v1 numbering). */
 export const PT_INITIAL = 0;
@@ -203,32 +208,96 @@ export interface InitialKeys {
 
 const EMPTY = new Uint8Array(0);
 
+/** HkdfLabel{length, "tls13 " + label, empty context} followed by HKDF-Expand's counter byte 0x01. */
+function expandInfo(label: string, length: number): Uint8Array {
+  const full = Buffer.from('tls13 ' + label, 'latin1');
+  const info = new Uint8Array(2 + 1 + full.length + 1 + 1);
+  info[0] = length >> 8;
+  info[1] = length & 0xff;
+  info[2] = full.length;
+  info.set(full, 3);
+  info[3 + full.length] = 0; // empty context
+  info[4 + full.length] = 1; // T(1): every output here is at most one SHA-256 block
+  return info;
+}
+
+/** The constant inputs of one label prefix's schedule. */
+interface Schedule {
+  saltPads: Int32Array;
+  client: Uint8Array;
+  server: Uint8Array;
+  key: Uint8Array;
+  iv: Uint8Array;
+  hp: Uint8Array;
+}
+
+const SCHEDULES = new Map<QuicVersionInfo, Schedule>();
+
+function schedule(info: QuicVersionInfo): Schedule {
+  let s = SCHEDULES.get(info);
+  if (s === undefined) {
+    s = {
+      saltPads: hmacPads(info.salt),
+      client: expandInfo('client in', 32),
+      server: expandInfo('server in', 32),
+      key: expandInfo(info.labelPrefix + ' key', 16),
+      iv: expandInfo(info.labelPrefix + ' iv', 12),
+      hp: expandInfo(info.labelPrefix + ' hp', 16),
+    };
+    SCHEDULES.set(info, s);
+  }
+  return s;
+}
+
+const PADS = new Int32Array(16);
+const INITIAL = new Uint8Array(32);
+
 /** Initial keys for `dcid` (the client's first Destination Connection ID). */
 export function deriveInitialKeys(
   info: QuicVersionInfo,
   dcid: Uint8Array,
   side: 'client' | 'server' = 'client',
 ): InitialKeys {
-  const initial = hkdfExtract(info.salt, dcid);
-  const secret = hkdfExpandLabel(initial, side === 'client' ? 'client in' : 'server in', EMPTY, 32);
-  return {
-    secret,
-    key: hkdfExpandLabel(secret, info.labelPrefix + ' key', EMPTY, 16),
-    iv: hkdfExpandLabel(secret, info.labelPrefix + ' iv', EMPTY, 12),
-    hp: hkdfExpandLabel(secret, info.labelPrefix + ' hp', EMPTY, 16),
-  };
+  if (dcid.length > HMAC_MAX_MSG) {
+    // not a QUIC v1/v2 connection ID (at most 20 bytes): the general path
+    const initial = hkdfExtract(info.salt, dcid);
+    const secret = hkdfExpandLabel(initial, side === 'client' ? 'client in' : 'server in', EMPTY, 32);
+    return {
+      secret,
+      key: hkdfExpandLabel(secret, info.labelPrefix + ' key', EMPTY, 16),
+      iv: hkdfExpandLabel(secret, info.labelPrefix + ' iv', EMPTY, 12),
+      hp: hkdfExpandLabel(secret, info.labelPrefix + ' hp', EMPTY, 16),
+    };
+  }
+  const s = schedule(info);
+  hmac(s.saltPads, dcid, 0, dcid.length, INITIAL, 0, 32); // HKDF-Extract
+  hmacPads(INITIAL, PADS);
+  const all = Buffer.allocUnsafe(32 + 16 + 12 + 16);
+  const lbl = side === 'client' ? s.client : s.server;
+  hmac(PADS, lbl, 0, lbl.length, all, 0, 32);
+  const secret = all.subarray(0, 32);
+  hmacPads(secret, PADS);
+  hmac(PADS, s.key, 0, s.key.length, all, 32, 16);
+  hmac(PADS, s.iv, 0, s.iv.length, all, 48, 12);
+  hmac(PADS, s.hp, 0, s.hp.length, all, 60, 16);
+  return { secret, key: all.subarray(32, 48), iv: all.subarray(48, 60), hp: all.subarray(60, 76) };
 }
 
-const ZERO5 = new Uint8Array(5);
+const MASK = new Uint8Array(16);
 
 /**
- * The 5-byte header protection mask AES-ECB(hp, sample)[0..5] (RFC 9001 §5.4.3). Computed as the
- * first keystream bytes of AES-128-CTR with the sample as the counter block, which is the same
- * value (CTR's first block is AES(hp, IV)) and about three times cheaper to set up in node:crypto
- * than an ECB cipher object. Checked against the RFC masks in the tests.
+ * The 5-byte header protection mask AES-ECB(hp, sample)[0..5] (RFC 9001 §5.4.3), where the sample is
+ * d[sampleAt, sampleAt + 16), written to a scratch array that is returned (valid until the next call).
+ * Allocation-free; checked against node:crypto and the RFC masks in the tests.
  */
+export function headerProtectionMaskAt(hp: Uint8Array, d: Uint8Array, sampleAt: number): Uint8Array {
+  aes128EncryptBlock(hp, 0, d, sampleAt, MASK, 0);
+  return MASK;
+}
+
+/** The 5-byte header protection mask for `sample` (16 bytes), as a new Buffer. */
 export function headerProtectionMask(hp: Uint8Array, sample: Uint8Array): Buffer {
-  return createCipheriv('aes-128-ctr', hp, sample).update(ZERO5);
+  return Buffer.from(headerProtectionMaskAt(hp, sample, 0).subarray(0, 5));
 }
 
 /** AEAD nonce: the IV XORed with the packet number, left-padded to 12 bytes (RFC 9001 §5.3). */

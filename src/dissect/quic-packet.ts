@@ -12,7 +12,7 @@
  * - `quic_decrypt_failed`   the AEAD tag does not verify with the keys tried
  */
 import { createDecipheriv } from 'node:crypto';
-import { headerProtectionMask, packetNonce, type InitialKeys, type QuicVersionInfo } from './quic-keys.js';
+import { headerProtectionMaskAt, packetNonce, type InitialKeys, type QuicVersionInfo } from './quic-keys.js';
 
 /** A parsed long header. Offsets are absolute in the datagram. */
 export interface LongHeader {
@@ -121,7 +121,7 @@ export function openInitial(
 ): OpenedPacket | string {
   const sampleAt = h.pnOffset + 4;
   if (sampleAt + 16 > h.end) return 'quic_bad_length';
-  const mask = headerProtectionMask(keys.hp, d.subarray(sampleAt, sampleAt + 16));
+  const mask = headerProtectionMaskAt(keys.hp, d, sampleAt);
   const b0 = d[h.start] ^ (mask[0] & 0x0f);
   const pnLen = (b0 & 3) + 1;
   const payloadAt = h.pnOffset + pnLen;

@@ -26,6 +26,7 @@ const written = (r: FlowRecord): unknown => JSON.parse(JSON.stringify(flowToEve(
 import { ipBytes, ipv4, ipv6, tcp, udp, eth } from '../testutil/net.js';
 import { pcapFile, tempDir } from '../testutil/pcap.js';
 import { buildClientHello, wrapRecords } from '../gen/clienthello.js';
+import { tcpFrame } from '../gen/frames.js';
 import { haveTool, need } from '../testutil/require.js';
 
 const tmp = tempDir('chokepoint-engine-');
@@ -660,5 +661,27 @@ test('PPPoE session with a compressed or address/control-prefixed PPP header: th
     assert.equal(recs.length, 1, `PPP header ${ppp.join(',')}`);
     assert.equal(recs[0].host, 'pppoe.example');
     assert.equal(recs[0].app_proto, 'http');
+  }
+});
+
+test('inspect: false runs the packet path only: flows and counters as usual, no dissector, no name', () => {
+  const c = { ip: '10.9.0.1', port: 40001 };
+  const s = { ip: '10.9.0.2', port: 443 };
+  const hello = wrapRecords(buildClientHello({ sni: 'off.example.com' }));
+  const frames = [
+    tcpFrame(c, s, { seq: 100, ack: 0, flags: 0x02 }, true),
+    tcpFrame(s, c, { seq: 900, ack: 101, flags: 0x12 }, false),
+    tcpFrame(c, s, { seq: 101, ack: 901, flags: 0x18, payload: hello }, true),
+  ];
+  for (const inspect of [true, false]) {
+    const recs: FlowRecord[] = [];
+    const e = new Engine({ hashSeed: 1, inspect, onFlowEnd: (r) => recs.push(r) });
+    for (const [i, f] of frames.entries()) e.packet(f, 1, i);
+    e.flush();
+    assert.equal(recs.length, 1);
+    assert.equal(recs[0].pkts_toserver, 2);
+    assert.equal(recs[0].pkts_toclient, 1);
+    assert.equal(recs[0].host, inspect ? 'off.example.com' : null);
+    assert.equal(recs[0].app_proto, inspect ? 'tls' : null);
   }
 });

@@ -14,7 +14,8 @@
  * Every cap hit is an anomaly on the flow and a count in {@link Engine.caps}:
  * `inspect_budget_exhausted`, `inspect_packets_exhausted`, `reassembly_memory_exhausted`, `flow_evicted`,
  * the QUIC dissector's caps counted once per flow when its inspection ends (`quic_too_many_packets`,
- * `quic_crypto_beyond_limit`, `quic_crypto_too_large`, `quic_no_client_hello`), and the decoder's
+ * `quic_crypto_beyond_limit`, `quic_crypto_too_large`, `quic_no_client_hello`; also when it is cut
+ * short by another cap or by the flow's end, the dissector's anomalies then kept on the flow), and the decoder's
  * `ipfrag_*` codes in `decoder.anomalies`.
  */
 import { Decoder } from '../decode/decoder.js';
@@ -22,7 +23,7 @@ import { Decoded, Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../decode/p
 import { Flow, FlowState } from '../flow/flow.js';
 import { FlowTable, LIST_CLOSED, LIST_TCP, LIST_UDP, flowHash } from '../flow/table.js';
 import { StreamAssembler } from '../flow/stream.js';
-import { inspectHeld, inspectTcp, inspectUdp } from './inspect.js';
+import { abandonUdp, inspectHeld, inspectTcp, inspectUdp } from './inspect.js';
 import { randomBytes } from 'node:crypto';
 import { buildRecord } from './record-build.js';
 import { FIRST_HEAD_BYTES, type FlowEndReason, type FlowRecord } from '../record/record.js';
@@ -81,6 +82,11 @@ export interface EngineOptions {
   closedIdleMs?: number;
   /** Name shown as pcap_filename in records. */
   pcapFilename?: string;
+  /**
+   * Inspect flows (default true). False: no dissector runs, every flow is unnamed from its first
+   * packet (`bench:analyze` times the packet path alone this way).
+   */
+  inspect?: boolean;
 }
 
 /** Well-known server ports used to orient flows picked up without a SYN. */
@@ -143,6 +149,7 @@ export class Engine {
   private readonly inspectPackets: number;
   private readonly maxReassembly: number;
   private readonly pool: Flow[] | null;
+  private readonly inspect: boolean;
   private readonly idle: number[];
   private readonly onFlowEnd?: (rec: FlowRecord, flow: Flow) => void;
   private readonly onClassified?: (flow: Flow) => void;
@@ -154,6 +161,7 @@ export class Engine {
     this.maxReassembly = opts.maxReassemblyBytes ?? DEFAULT_MAX_REASSEMBLY_BYTES;
     this.hashSeed = opts.hashSeed ?? PROCESS_SEED;
     this.pool = opts.recycleFlows ? [] : null;
+    this.inspect = opts.inspect ?? true;
     this.idle = [opts.tcpIdleMs ?? 300_000, opts.udpIdleMs ?? 120_000, opts.closedIdleMs ?? 1_000];
     this.onFlowEnd = opts.onFlowEnd;
     this.onClassified = opts.onClassified;
@@ -327,6 +335,12 @@ export class Engine {
     }
   }
 
+  /** A UDP flow's inspection cut short: the QUIC dissector's anomalies onto the flow, its caps counted. */
+  private abandonUdp(f: Flow): void {
+    if (abandonUdp(f) && f.anomalies !== null) this.quicCaps(f);
+    f.dstate = null;
+  }
+
   /** Count a cap hit: an anomaly on the flow and in `caps`. */
   private cap(f: Flow | null, code: string): void {
     if (f) f.anomaly(code);
@@ -358,7 +372,7 @@ export class Engine {
         this.cap(f, 'reassembly_memory_exhausted');
       else return;
       f.state = FlowState.GaveUp;
-      f.dstate = null;
+      this.abandonUdp(f);
     }
     this.release(f); // free the reassembly buffer
     this.onClassified?.(f);
@@ -407,6 +421,7 @@ export class Engine {
     }
     f.firstMs = tsMs;
     f.lastMs = tsMs;
+    if (!this.inspect) f.state = FlowState.GaveUp;
     this.table.insert(f);
     this.table.toServer = senderIsClient;
     this.stats.flows++;
@@ -457,7 +472,7 @@ export class Engine {
     if (f.state === FlowState.Inspecting) {
       if (f.stream && f.stream.contig > 0) inspectTcp(f, f.stream.view(), true);
       if (f.state === FlowState.Inspecting) f.state = FlowState.GaveUp;
-      if (f.proto === 17) f.dstate = null;
+      if (f.proto === 17) this.abandonUdp(f);
       this.release(f);
     }
     this.onFlowEnd?.(this.record(f, reason), f);

@@ -313,3 +313,46 @@ test('HTTP over UDP: SSDP M-SEARCH and NOTIFY are named from their Host header',
   assert.equal(byHost.get('239.255.255.250')?.app_proto, 'http');
   assert.equal(byHost.get('upnp.example.lan')?.http?.method, 'NOTIFY');
 });
+
+test('a QUIC flow that ends while still inspecting keeps its QUIC cap hits (anomaly and Engine.caps)', () => {
+  const flows =
+    (capped: boolean) =>
+    (emit: (f: Uint8Array, ts: number) => void): string[] => {
+      for (let i = 0; i < 3; i++) {
+        const ch = buildClientHello({ sni: `cut${i}.example.com`, alpn: ['h3'] });
+        const pk = buildQuicInitials({
+          dcid: Uint8Array.from([3, 1, 4, 1, 5, 9, 2, i]),
+          clientHello: ch,
+          datagramSize: 150,
+        });
+        const bogus = buildQuicInitials({
+          dcid: Uint8Array.from([8, 8, 8, 8, 8, 8, 8, i]),
+          clientHello: ch,
+          datagramSize: 150,
+        });
+        for (const b of bogus) b[b.length - 1] ^= 0xff;
+        while (bogus.length < 8) bogus.push(bogus[0]);
+        // only the first datagram (one Initial that opens + 8 or 7 that do not): the hello never completes
+        emit(
+          udpFrame(
+            { ip: `10.3.0.${i + 1}`, port: 41000 + i },
+            { ip: '10.2.0.1', port: 443 },
+            Buffer.concat([pk[0], ...bogus.slice(0, capped ? 8 : 7)]),
+            true,
+          ),
+          i,
+        );
+      }
+      return [];
+    };
+  const r = run(flows(true));
+  assert.equal(r.recs.length, 3);
+  for (const x of r.recs) {
+    assert.equal(x.host, null);
+    assert.ok(x.anomalies.includes('quic_too_many_packets'), x.anomalies.join());
+  }
+  assert.equal(r.e.caps.get('quic_too_many_packets'), 3);
+  const b = run(flows(false));
+  for (const x of b.recs) assert.ok(!x.anomalies.includes('quic_too_many_packets'), x.anomalies.join());
+  assert.equal(b.e.caps.get('quic_too_many_packets'), undefined);
+});

@@ -203,6 +203,18 @@ export function inspectHeld(f: Flow): number {
   return f.dstate instanceof QuicInitialAssembler ? f.dstate.held : 0;
 }
 
+/**
+ * A UDP flow's inspection is cut short (a cap, or the flow ends while still inspecting): keep what the
+ * QUIC dissector noted as the flow's anomalies (its cap hits among them). True when the flow was in
+ * the QUIC dissector. The caller drops `f.dstate` after.
+ */
+export function abandonUdp(f: Flow): boolean {
+  const st = f.dstate;
+  if (!(st instanceof QuicInitialAssembler)) return false;
+  for (const x of st.anomalies) f.anomaly(x);
+  return true;
+}
+
 function finishQuic(f: Flow, r: ReturnType<QuicInitialAssembler['feed']>, a: QuicInitialAssembler): void {
   if (r.status === 'need-more') return;
   if (r.status === 'done') {

@@ -13,8 +13,11 @@ export function ipv4ToString(w: number): string {
  */
 export function ipv6ToString(w: ArrayLike<number>): string {
   if (w[0] === 0 && w[1] === 0 && w[2] === 0xffff) return `::ffff:${ipv4ToString(w[3])}`;
-  const g: number[] = [];
-  for (let i = 0; i < 4; i++) g.push(w[i] >>> 16, w[i] & 0xffff);
+  const g = G;
+  for (let i = 0; i < 4; i++) {
+    g[2 * i] = w[i] >>> 16;
+    g[2 * i + 1] = w[i] & 0xffff;
+  }
   let bestS = -1;
   let bestL = 0;
   for (let i = 0; i < 8;) {
@@ -30,16 +33,18 @@ export function ipv6ToString(w: ArrayLike<number>): string {
     }
     i = j;
   }
-  if (bestL < 2) return g.map((x) => x.toString(16)).join(':');
-  const head = g
-    .slice(0, bestS)
-    .map((x) => x.toString(16))
-    .join(':');
-  const tail = g
-    .slice(bestS + bestL)
-    .map((x) => x.toString(16))
-    .join(':');
-  return `${head}::${tail}`;
+  if (bestL < 2) return groups(0, 8);
+  return groups(0, bestS) + '::' + groups(bestS + bestL, 8);
+}
+
+/** Scratch groups of the address being formatted. */
+const G = new Uint16Array(8);
+
+/** Groups [from, to) of G in hex joined by ':' ('' when empty). */
+function groups(from: number, to: number): string {
+  let s = '';
+  for (let i = from; i < to; i++) s += (i > from ? ':' : '') + G[i].toString(16);
+  return s;
 }
 
 export function addrToString(ver: number, w: ArrayLike<number>): string {

@@ -8,6 +8,10 @@ import * as crypto from 'node:crypto';
 // One-shot crypto.hash (Node >= 20.12) is several times faster than createHash for short input.
 const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: 'base64') => string }).hash;
 
+/** The hash input of an IPv4 / IPv6 flow, reused (every byte is written before each hash). */
+const SCRATCH4 = Buffer.alloc(2 + 4 * 2 + 2 + 4);
+const SCRATCH16 = Buffer.alloc(2 + 16 * 2 + 2 + 4);
+
 /** `src`/`dst` are 4 or 16 address bytes. */
 export function communityId(
   src: Uint8Array,
@@ -29,7 +33,8 @@ export function communityId(
   const b = swap ? src : dst;
   const pa = swap ? dport : sport;
   const pb = swap ? sport : dport;
-  const buf = Buffer.alloc(2 + a.length * 2 + 2 + 4);
+  const buf =
+    a.length === 4 ? SCRATCH4 : a.length === 16 ? SCRATCH16 : Buffer.alloc(2 + a.length * 2 + 2 + 4);
   let o = buf.writeUInt16BE(seed, 0);
   buf.set(a, o);
   o += a.length;

@@ -22,6 +22,7 @@ import {
   eveTime,
   fleetFlowId,
   flowToEve,
+  flowToEveLine,
   fromEve,
   fromEveLine,
   fromEveQuicVersion,
@@ -41,6 +42,7 @@ const need = (path: string, what: string): string | false => {
   return `${what} absent at ${path}`;
 };
 const noSchema = need(SCHEMA, "Suricata's EVE schema");
+const noCorpusLine = need(CORPUS, 'the nDPI corpus');
 
 /** Both schemas, on the record as it is written (through JSON). */
 function check(e: unknown, label: string): Record<string, unknown> {
@@ -460,5 +462,62 @@ test(
       assert.notDeepEqual(flowRecordErrors(b), [], `our schema rejects ${JSON.stringify(bad)}`);
       assert.throws(() => fromEve(b), /first_payload/, `reader rejects ${JSON.stringify(bad)}`);
     }
+  },
+);
+
+test(
+  'flowToEveLine writes exactly JSON.stringify(flowToEve(r)): the nDPI corpus, odd strings, and the fallbacks',
+  { skip: noCorpusLine },
+  async () => {
+    const recs = await corpus();
+    for (const r of recs)
+      assert.equal(flowToEveLine(r), JSON.stringify(flowToEve(r)), `${r.pcap_filename} flow ${r.flow_id}`);
+    // strings that need escaping, non-ASCII, every protocol block, no pcap name, NaN counters
+    const base: FlowRecord = {
+      event_type: 'flow',
+      flow_id: 7,
+      community_id: '1:x',
+      timestamp: '2023-11-14T22:13:20.000018Z',
+      proto: 'UDP',
+      src_ip: '::1',
+      src_port: 1,
+      dest_ip: '::2',
+      dest_port: 443,
+      app_proto: 'quic',
+      host: 'b\u00fccher.example "q" \\ \u2028',
+      anomalies: ['a\nb', 'ü'],
+      pkts_toserver: 0,
+      pkts_toclient: NaN,
+      bytes_toserver: 0,
+      bytes_toclient: 0,
+      duration: 0,
+    };
+    const variants: FlowRecord[] = [
+      base,
+      { ...base, quic: { version: '0x51303530', sni: null, alpn: [] } },
+      {
+        ...base,
+        quic: { version: '0x00000001', sni: 'é', alpn: ['h3'] },
+        tls: { sni: 'é', alpn: ['h3'], versions: ['TLS1.3'], ja4: 'q13', ech: true },
+      },
+      {
+        ...base,
+        tls: { sni: null, alpn: [], versions: [], ja4: null, ech: false },
+        first_payload: { len: 3, head: 'abcdef' },
+      },
+      {
+        ...base,
+        http: { hostname: null, method: 'GET', url: '/\u0001' },
+        dns: { query: 'x.', qtype: 'TYPE65534' },
+        reason: 'timeout',
+        end: '2023-11-14T22:13:25.5Z',
+      },
+      { ...base, pcap_filename: 'a"b.pcap', state: 'closed' },
+      { ...base, policy: { rule_id: 'r1', action: 'block' } },
+      { ...base, partial: true },
+    ];
+    for (const r of variants) assert.equal(flowToEveLine(r), JSON.stringify(flowToEve(r)));
+    for (const ctx of [{ node: 'n1' }, { queue: 2 }, { policyVersion: 'v9' }])
+      assert.equal(flowToEveLine(base, ctx), JSON.stringify(flowToEve(base, ctx)));
   },
 );

@@ -161,8 +161,19 @@ export function fromEveTime(s: string): string | null {
   return new Date(ms).toISOString().slice(0, 19) + '.' + frac + 'Z';
 }
 
+/** The last two whole seconds parsed (a flow's start and end; flows end in time order). */
+const secKey = ['', ''];
+const secVal = [0, 0];
+let secNext = 0;
+
 function secondsOf(iso: string): number {
-  return Math.floor(Date.parse(iso.slice(0, 19) + 'Z') / 1000);
+  for (let i = 0; i < 2; i++) if (secKey[i].length === 19 && iso.startsWith(secKey[i])) return secVal[i];
+  const key = iso.slice(0, 19);
+  const v = Math.floor(Date.parse(key + 'Z') / 1000);
+  secKey[secNext] = key;
+  secVal[secNext] = v;
+  secNext ^= 1;
+  return v;
 }
 
 /** Our `0x00000001` → Suricata's `1` (lowercase hex without leading zeros; gQUIC tags as `Q046`). */
@@ -638,4 +649,127 @@ export function fromEveLine(line: string, where: string): FlowRecord | null {
     throw new EveReadError(where, '(line)', `not JSON: ${(e as Error).message}`);
   }
   return fromEve(v, where);
+}
+
+// ---------------------------------------------------------------------------------------------
+// one flow record as a JSON line, without the intermediate objects
+
+/**
+ * `JSON.stringify(flowToEve(r, ctx))`, built directly as text for the common case of offline analysis
+ * (no sensor, queue or policy version in `ctx`, no policy, not partial; otherwise it is exactly that
+ * call). Same bytes, key order and omissions (held to the generic form by the tests, over the nDPI
+ * corpus and generated captures); it skips the EVE object, its nested objects and V8's generic walk.
+ */
+export function flowToEveLine(r: RecordIn, ctx: EveContext = {}): string {
+  if (
+    ctx.node !== undefined ||
+    ctx.queue !== undefined ||
+    ctx.policyVersion !== undefined ||
+    r.policy ||
+    r.partial
+  )
+    return JSON.stringify(flowToEve(r, ctx));
+  const end = r.end ?? r.timestamp;
+  const endEve = eveTime(end);
+  let s = '{"timestamp":' + jstr(endEve) + ',"flow_id":' + jnum(r.flow_id);
+  if (r.pcap_filename !== undefined) s += ',"pcap_filename":' + jstr(r.pcap_filename);
+  s +=
+    ',"event_type":"flow","src_ip":' +
+    jstr(r.src_ip) +
+    ',"src_port":' +
+    jnum(r.src_port) +
+    ',"dest_ip":' +
+    jstr(r.dest_ip) +
+    ',"dest_port":' +
+    jnum(r.dest_port) +
+    ',"proto":' +
+    jstr(r.proto);
+  if (r.app_proto !== null) s += ',"app_proto":' + jstr(r.app_proto);
+  s +=
+    ',"community_id":' +
+    jstr(r.community_id) +
+    ',"flow":{"pkts_toserver":' +
+    jnum(r.pkts_toserver) +
+    ',"pkts_toclient":' +
+    jnum(r.pkts_toclient) +
+    ',"bytes_toserver":' +
+    jnum(r.bytes_toserver) +
+    ',"bytes_toclient":' +
+    jnum(r.bytes_toclient) +
+    ',"start":' +
+    jstr(eveTime(r.timestamp)) +
+    ',"end":' +
+    jstr(endEve) +
+    ',"age":' +
+    jnum(Math.max(0, secondsOf(end) - secondsOf(r.timestamp))) +
+    ',"state":' +
+    jstr(r.state ?? (r.pkts_toserver > 0 && r.pkts_toclient > 0 ? 'established' : 'new'));
+  if (r.reason) s += ',"reason":' + jstr(r.reason);
+  s += ',"alerted":false}';
+  // protocols (addProtocols' fields and order), ours collected on the side
+  const tls = r.tls;
+  const quic = r.quic;
+  let oursProto = '';
+  if (quic) {
+    s += ',"quic":{"version":' + jstr(eveQuicVersion(quic.version));
+    if (quic.sni !== null) s += ',"sni":' + jstr(quic.sni);
+    if (tls?.ja4) s += ',"ja4":' + jstr(tls.ja4);
+    s += '}';
+    oursProto = ',"quic":{"alpn":' + jstrs(quic.alpn) + '}';
+    if (tls) oursProto += ',"tls":{"versions":' + jstrs(tls.versions) + ',"ech":' + tls.ech + '}';
+  } else if (tls) {
+    let t = '';
+    if (tls.sni !== null) t += ',"sni":' + jstr(tls.sni);
+    if (tls.ja4 !== null) t += ',"ja4":' + jstr(tls.ja4);
+    if (tls.alpn.length) t += ',"client_alpns":' + jstrs(tls.alpn);
+    s += ',"tls":{' + t.slice(1) + '}';
+    oursProto = ',"tls":{"versions":' + jstrs(tls.versions) + ',"ech":' + tls.ech + '}';
+  }
+  const http = r.http;
+  if (http) {
+    s += ',"http":{"url":' + jstr(http.url) + ',"http_method":' + jstr(http.method);
+    if (http.hostname !== null) s += ',"hostname":' + jstr(http.hostname);
+    s += '}';
+  }
+  const dns = r.dns;
+  if (dns)
+    s +=
+      ',"dns":{"version":3,"type":"request","queries":[{"rrname":' +
+      jstr(dns.query) +
+      ',"rrtype":' +
+      jstr(eveRrtype(dns.qtype)) +
+      '}]}';
+  s +=
+    ',"' +
+    OUR_KEY +
+    '":{"name":' +
+    jstr(r.host) +
+    ',"anomalies":' +
+    jstrs(r.anomalies) +
+    ',"duration":' +
+    jnum(r.duration);
+  const fp = r.first_payload;
+  if (fp) s += ',"first_payload":{"len":' + jnum(fp.len) + ',"head":' + jstr(fp.head) + '}';
+  return s + oursProto + '}}';
+}
+
+/** A JSON string (or null): printable ASCII without `"` or `\` as is, anything else through JSON.stringify. */
+function jstr(v: string | null): string {
+  if (v === null) return 'null';
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return JSON.stringify(v);
+  }
+  return '"' + v + '"';
+}
+
+function jnum(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null';
+}
+
+function jstrs(a: readonly string[]): string {
+  if (a.length === 0) return '[]';
+  let s = '[' + jstr(a[0]);
+  for (let i = 1; i < a.length; i++) s += ',' + jstr(a[i]);
+  return s + ']';
 }

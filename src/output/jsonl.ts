@@ -1,35 +1,53 @@
 /**
  * @module output/jsonl
- * Buffered JSON-lines writer to a file descriptor (stdout by default): records are serialised once and
- * written in ~64 KiB batches with synchronous writes (bounded memory, ordering kept).
+ * Buffered JSON-lines writer to a file descriptor (stdout by default): records are serialised once,
+ * encoded straight into one reused 128 KiB buffer (no joined batch string, no per-batch Buffer) and
+ * written in batches of at least 64 KiB with synchronous writes (bounded memory, ordering kept).
  */
 import { writeSync } from 'node:fs';
 import { isEpipe, outputClosed } from '../util/epipe.js';
 
+const BATCH = 65536;
+
 export class JsonlWriter {
-  private chunks: string[] = [];
+  private readonly buf = Buffer.allocUnsafe(2 * BATCH);
   private size = 0;
   constructor(private readonly fd = 1) {}
 
   write(obj: unknown): void {
-    const s = JSON.stringify(obj) + '\n';
-    this.chunks.push(s);
-    this.size += s.length;
-    if (this.size >= 65536) this.flush();
+    this.line(JSON.stringify(obj));
+  }
+
+  /** One line already serialised (without its newline). */
+  line(s: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit
+    if (this.size + 3 * s.length + 1 > this.buf.length) {
+      this.flush();
+      if (3 * s.length + 1 > this.buf.length) {
+        writeAllSync(this.fd, s + '\n');
+        return;
+      }
+    }
+    this.size += this.buf.write(s, this.size);
+    this.buf[this.size++] = 10;
+    if (this.size >= BATCH) this.flush();
   }
 
   flush(): void {
     if (this.size === 0) return;
-    const data = this.chunks.join('');
-    this.chunks = [];
+    const n = this.size;
     this.size = 0;
-    writeAllSync(this.fd, data);
+    writeBytesSync(this.fd, this.buf.subarray(0, n));
   }
 }
 
 /** Write all of `text` to `fd` synchronously; a closed reader (EPIPE) ends the process quietly (util/epipe). */
 export function writeAllSync(fd: number, text: string): void {
-  let buf = Buffer.from(text);
+  writeBytesSync(fd, Buffer.from(text));
+}
+
+/** Write all of `buf` to `fd` synchronously, as {@link writeAllSync}. */
+function writeBytesSync(fd: number, buf: Buffer): void {
   while (buf.length) {
     try {
       const n = writeSync(fd, buf);
