@@ -167,8 +167,10 @@ export class FleetAgent extends EventEmitter {
           verifyFile(manifest, f.name, stored.files.get(f.name) ?? Buffer.alloc(0));
         for (const f of manifest.shadow?.files ?? [])
           verifyFile(manifest, f.name, stored.files.get(shadowKey(f.name)) ?? Buffer.alloc(0), 'shadow');
-        const version = bundleVersion(manifest, stored.files, this.now());
-        await checkVersion(version, manifest.version);
+        const version = await checkVersion(
+          bundleVersion(manifest, stored.files, this.now()),
+          manifest.version,
+        );
         const held: Held = { env: stored.env, manifest, trustVersion: trust.version, version };
         this.pending = { held, files: stored.files, fromState: true };
         this.counters.started_from_state++;
@@ -336,8 +338,7 @@ export class FleetAgent extends EventEmitter {
         }
       this.lastDownload = this.now();
       this.counters.bundles_downloaded++;
-      const version = bundleVersion(m, files, this.now());
-      await checkVersion(version, m.version);
+      const version = await checkVersion(bundleVersion(m, files, this.now()), m.version);
       return { held: { env, manifest: m, trustVersion: v.trust.version, version }, files };
     } catch (e) {
       throw withBundle(e as Error, m.version);

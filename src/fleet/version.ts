@@ -8,7 +8,13 @@
  */
 import { posix } from 'node:path';
 import { BundleError, type Manifest } from '../bundle/verify.js';
-import { compileVersion, pairId, versionId, type PolicyVersion } from '../enforce/policy-source.js';
+import {
+  compileVersion,
+  pairId,
+  sealVersion,
+  versionId,
+  type PolicyVersion,
+} from '../enforce/policy-source.js';
 
 /** Where a bundle's files live in a version (virtual: never read from disk). */
 export const BUNDLE_ROOT = '/chokepoint-bundle';
@@ -76,21 +82,26 @@ export function bundleVersion(m: Manifest, files: Map<string, Buffer>, at = Date
   return { ...v, id: pairId(v.id, s.id), shadow: s };
 }
 
-/** Compile the version (and its shadow) here first: a bundle whose policy does not compile is refused whole. */
-export async function checkVersion(v: PolicyVersion, bundle: number): Promise<void> {
-  try {
-    await compileVersion(v);
-  } catch (e) {
-    throw new BundleError('ERR_BUNDLE_POLICY', `bundle ${bundle}: ${(e as Error).message}`, { cause: e });
-  }
-  if (v.shadow)
+/**
+ * Compile the version (and its shadow) here first, once, into the compiled bytes every worker maps
+ * (enforce/policy-source sealVersion): a bundle whose policy does not compile is refused whole.
+ * Bytes the version carries already (a bundle's compiled file) are decoded and checked here.
+ */
+export async function checkVersion(v: PolicyVersion, bundle: number): Promise<PolicyVersion> {
+  const one = async (x: PolicyVersion, what: string): Promise<PolicyVersion> => {
     try {
-      await compileVersion(v.shadow);
+      const s = await sealVersion({ ...x, shadow: null });
+      if (x.compiled) await compileVersion(s);
+      return s;
     } catch (e) {
-      throw new BundleError('ERR_BUNDLE_POLICY', `bundle ${bundle}: shadow: ${(e as Error).message}`, {
+      throw new BundleError('ERR_BUNDLE_POLICY', `bundle ${bundle}: ${what}${(e as Error).message}`, {
         cause: e,
       });
     }
+  };
+  const active = await one(v, '');
+  if (!v.shadow) return active;
+  return { ...active, shadow: await one(v.shadow, 'shadow: ') };
 }
 
 /** Allow everything (the fail-open fallback for an expired bundle). */

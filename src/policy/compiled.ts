@@ -145,6 +145,59 @@ export function writeCompiled(
   sources: CompiledSource[],
   outPath: string,
 ): number {
+  const { header, chunks, total } = encodeCompiled(m, policyText, policyFile, sources);
+  const tmp = join(dirname(outPath), `.${basename(outPath)}.${process.pid}.tmp`);
+  const fd = openSync(tmp, 'w');
+  try {
+    writeAll(fd, header);
+    for (const c of chunks) writeAll(fd, c);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, outPath);
+  return total;
+}
+
+/**
+ * The same bytes as {@link writeCompiled} writes, in one SharedArrayBuffer (64-aligned sections):
+ * what the box's daemon compiles once per policy version and every worker decodes with
+ * {@link decodeCompiled} without copying (postMessage shares the memory).
+ */
+export function compiledShared(
+  m: Matcher,
+  policyText: string,
+  policyFile: string,
+  sources: CompiledSource[],
+): Uint8Array {
+  const { header, chunks, total } = encodeCompiled(m, policyText, policyFile, sources);
+  const u8 = new Uint8Array(new SharedArrayBuffer(total));
+  u8.set(header, 0);
+  let o = header.length;
+  for (const c of chunks) {
+    u8.set(c, o);
+    o += c.length;
+  }
+  return u8;
+}
+
+/** The sources record of in-memory files ([path, text], the policy first), paths relative to its directory. */
+export function sourcesOf(files: readonly (readonly [string, string | Uint8Array])[]): CompiledSource[] {
+  const dir = dirname(files[0][0]);
+  return files.map(([p, t], i) => {
+    const b = typeof t === 'string' ? Buffer.from(t, 'utf8') : t;
+    return { path: i === 0 ? basename(p) : relative(dir, p), sha256: sha256hex(b), bytes: b.length };
+  });
+}
+
+function encodeCompiled(
+  m: Matcher,
+  policyText: string,
+  policyFile: string,
+  sources: CompiledSource[],
+): { header: Buffer; chunks: Uint8Array[]; total: number } {
   const ix = m.indexes;
   const arrays: { name: string; a: Int32Array | Uint8Array }[] = [];
   const sections: Section[] = [];
@@ -209,19 +262,7 @@ export function writeCompiled(
   }
   for (const c of chunks) body.update(c);
   body.digest().copy(header, 64);
-  const tmp = join(dirname(outPath), `.${basename(outPath)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w');
-  try {
-    writeAll(fd, header);
-    for (const c of chunks) writeAll(fd, c);
-  } catch (e) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, outPath);
-  return total;
+  return { header, chunks, total };
 }
 
 function writeAll(fd: number, b: Uint8Array): void {
