@@ -37,6 +37,13 @@ export async function compiledFor(
     if (have) return hit;
   }
   const data = await readFiles(q, files);
+  // compiled only from the content the manifest lists: a blob altered in storage gives no compiled
+  // file (the boxes refuse that file anyway), and nothing wrong is cached
+  for (const f of files)
+    if (sha256(data.get(f.name)!) !== f.sha256) {
+      log?.(`bundle: no compiled registry (${f.name} in storage does not match its hash)`);
+      return null;
+    }
   const text: [string, string][] = [];
   const m = data.get(main);
   if (!m) return null;
