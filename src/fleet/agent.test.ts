@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import client from 'prom-client';
 import { rotateSigningKey } from '../controller/keys.js';
 import { resignIfDue } from '../controller/bundles.js';
-import { compileVersion } from '../enforce/policy-source.js';
 import { FleetAgent, type AgentOptions, type OnExpired } from './agent.js';
 import {
   agentOptions,
@@ -344,18 +343,8 @@ test('compiled registry in the bundle: applied from the compiled file (decisions
     ) as import('../bundle/verify.js').Manifest;
   /** The verdicts of the version compiled from its text alone (no compiled bytes). */
   const textVerdicts = async (v: import('../enforce/policy-source.js').PolicyVersion) => {
-    const p = await compileVersion({ ...v, compiled: null });
-    return hosts.map(
-      (host) =>
-        p.match({
-          host,
-          proto: 'TCP',
-          src_ip: '10.1.0.2',
-          dest_ip: '198.51.100.7',
-          dest_port: 443,
-          app_proto: 'tls',
-        }).action,
-    );
+    const text = await CompilingTarget.start({ ...v, compiled: null });
+    return hosts.map((h) => text.verdict(h));
   };
   try {
     const b1 = await rig.publish('bad.example');
