@@ -87,3 +87,40 @@ test('manifest rollout section: {id, stage} integers, optional report_every_s wi
   for (const v of [0.1, 0, -5, 3601, '5', null, Number.NaN])
     bad({ id: 1, stage: 0, report_every_s: v }, /rollout\.report_every_s: must be 0\.5\.\.3600/);
 });
+
+test('manifest compiled section: a file entry or null; the compiled file is verified like the others', () => {
+  const data = Buffer.from('CHKPREG\0compiled bytes');
+  const sha = createHash('sha256').update(data).digest('hex');
+  const m = (compiled: unknown) => ({ files: [], compiled }) as unknown as Manifest;
+  checkSections(m(null));
+  checkSections(m(undefined));
+  checkSections(m({ name: 'registry.compiled', sha256: sha, size: data.length }));
+  for (const [c, re] of [
+    [[], /manifest compiled: must be a file entry/],
+    ['x', /manifest compiled: must be a file entry/],
+    [{ name: 'registry.compiled', sha256: 'zz', size: 1 }, /bad name or hash/],
+    [{ name: 'registry.compiled', sha256: sha, size: -1 }, /bad size/],
+  ] as [unknown, RegExp][])
+    assert.throws(
+      () => checkSections(m(c)),
+      (e: Error & { code?: string }) => e.code === 'ERR_BUNDLE_FORMAT' && re.test(e.message),
+    );
+  const ok = m({ name: 'registry.compiled', sha256: sha, size: data.length });
+  verifyFile(ok, 'registry.compiled', data, 'compiled');
+  const tampered = Buffer.from(data);
+  tampered[tampered.length - 1] ^= 1;
+  assert.throws(
+    () => verifyFile(ok, 'registry.compiled', tampered, 'compiled'),
+    (e: Error & { code?: string }) =>
+      e.code === 'ERR_BUNDLE_FILE' &&
+      /compiled registry.compiled: content hash does not match/.test(e.message),
+  );
+  assert.throws(
+    () => verifyFile(ok, 'registry.compiled', data.subarray(1), 'compiled'),
+    /compiled registry.compiled: \d+ bytes, manifest says/,
+  );
+  assert.throws(
+    () => verifyFile(m(null), 'registry.compiled', data, 'compiled'),
+    /compiled file registry.compiled is not in the manifest/,
+  );
+});

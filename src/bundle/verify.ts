@@ -11,6 +11,9 @@ import { ChokepointError } from '../util/errors.js';
 /** Format of the bundle's compiled content: 1 = `policy.json` (or YAML) + newline-separated list files. */
 export const BUNDLE_FORMAT_VERSION = 1;
 
+/** Where a bundle's files live on a box (a virtual root: never read from disk; see fleet/version). */
+export const BUNDLE_ROOT = '/chokepoint-bundle';
+
 export interface FileMeta {
   name: string;
   sha256: string;
@@ -45,6 +48,12 @@ export interface Manifest {
    * report at least that often, so every analysis window has a report of its own.
    */
   rollout?: { id: number; stage: number; report_every_s?: number } | null;
+  /**
+   * The active policy compiled once by the controller (policy/compiled format, made from exactly
+   * `files`): a box verifies it like the other files and loads it instead of re-parsing the text.
+   * Absent or null (older bundles): the box compiles the text.
+   */
+  compiled?: FileMeta | null;
   policy_version: number;
   created: string;
   expires: string;
@@ -247,6 +256,12 @@ export function checkSections(m: Manifest): void {
     if (!o.files!.some((f) => f.name === o.main))
       throw new BundleError('ERR_BUNDLE_FORMAT', `manifest shadow.main ${o.main} is not in shadow.files`);
   }
+  const c = m.compiled as unknown;
+  if (c !== undefined && c !== null) {
+    if (typeof c !== 'object' || Array.isArray(c))
+      throw new BundleError('ERR_BUNDLE_FORMAT', 'manifest compiled: must be a file entry or null');
+    checkManifestFiles([c as FileMeta]);
+  }
   const r = m.rollout as unknown;
   if (r !== undefined && r !== null) {
     const o = r as { id?: unknown; stage?: unknown; report_every_s?: unknown };
@@ -269,9 +284,16 @@ export function verifyFile(
   m: Manifest,
   name: string,
   data: Buffer,
-  section: 'active' | 'shadow' = 'active',
+  section: 'active' | 'shadow' | 'compiled' = 'active',
 ): void {
-  const list = section === 'shadow' ? (m.shadow?.files ?? []) : m.files;
+  const list =
+    section === 'shadow'
+      ? (m.shadow?.files ?? [])
+      : section === 'compiled'
+        ? m.compiled
+          ? [m.compiled]
+          : []
+        : m.files;
   let idx = byName.get(list);
   if (!idx) {
     idx = new Map();
@@ -282,9 +304,9 @@ export function verifyFile(
   if (!f)
     throw new BundleError(
       'ERR_BUNDLE_FILE',
-      `${section === 'shadow' ? 'shadow file ' : ''}${name} is not in the manifest`,
+      `${section === 'active' ? '' : `${section} file `}${name} is not in the manifest`,
     );
-  name = section === 'shadow' ? `shadow ${name}` : name;
+  name = section === 'active' ? name : `${section} ${name}`;
   if (data.length !== f.size)
     throw new BundleError('ERR_BUNDLE_FILE', `${name}: ${data.length} bytes, manifest says ${f.size}`);
   if (createHash('sha256').update(data).digest('hex') !== f.sha256)

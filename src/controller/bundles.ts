@@ -10,6 +10,7 @@
  * bundle/verify, shared with the box.
  */
 import { appendAudit } from './audit.js';
+import { compiledFor } from './compiled.js';
 import { BUNDLE_CHANNEL, type Ctx } from './context.js';
 import type { Queryable } from './db.js';
 import { ApiError } from './errors.js';
@@ -49,7 +50,6 @@ export async function buildBundle(
   actor: string,
   extras: BundleExtras = {},
 ): Promise<{ version: number; manifest: Manifest }> {
-  if (ctx.db.kind === 'postgres') await q.run('SELECT pg_advisory_xact_lock(727002)');
   const key = await q.get<{ keyid: string; private_key: string }>(
     "SELECT keyid, private_key FROM signing_keys WHERE status = 'active' ORDER BY created_at DESC LIMIT 1",
   );
@@ -75,6 +75,9 @@ export async function buildBundle(
     [policyVersion],
   );
   if (!v) throw new ApiError(404, 'ERR_NOT_FOUND', `version ${policyVersion} not found`);
+  // compiled before the bundle lock (versions are immutable; compiling 10^6 names takes seconds)
+  const compiled = await compiledFor(q, v.main, JSON.parse(v.files) as FileMeta[]);
+  if (ctx.db.kind === 'postgres') await q.run('SELECT pg_advisory_xact_lock(727002)');
   let shadow: Manifest['shadow'] = null;
   if (extras.shadow !== undefined && extras.shadow !== null) {
     const sv = await q.get<{ id: number; files: string; main: string }>(
@@ -123,6 +126,7 @@ export async function buildBundle(
     trust_version: trust.version,
   };
   if (shadow) m.shadow = shadow;
+  if (compiled) m.compiled = compiled;
   if (extras.rollout)
     m.rollout = {
       id: extras.rollout.id,

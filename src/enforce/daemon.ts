@@ -8,7 +8,8 @@
  * Policy reload is a transaction over all queues. A policy *version* is the bytes of the policy file
  * and its list files, with a content-hash id (enforce/policy-source). On SIGHUP or a change of any of
  * those files: read and validate the version here (invalid → rejected, nothing changes); `prepare`
- * it on every worker (each compiles the same bytes off to the side); if any worker fails or dies,
+ * it on every worker (the version is compiled once, here, into the compiled registry form in a
+ * SharedArrayBuffer; each worker maps those same bytes off to the side, nothing copied); if any worker fails or dies,
  * `abort` — every queue stays on the previous version; else it becomes the acknowledged version and
  * every worker `commit`s it (a swap between two packets). The reload is done, and logged as
  * "policy reloaded (WHY): ID active on all N queues", only when every queue has acknowledged that
@@ -28,7 +29,7 @@ import {
   type RuleOptions,
   type ThrottleClass,
 } from './rules.js';
-import { readVersion, versionId, type PolicyVersion } from './policy-source.js';
+import { forWorkers, readVersion, sealVersion, versionId, type PolicyVersion } from './policy-source.js';
 import { C, newCounters } from './counters.js';
 import type { Remark } from './enforcer.js';
 import { run } from '../util/run.js';
@@ -170,7 +171,7 @@ export class EnforceDaemon {
       throw new EnforceError('ERR_NOT_ROOT', 'enforce needs root (CAP_NET_ADMIN) for NFQUEUE and iptables');
     }
     loadNfq();
-    const first = o.initial ? { version: o.initial } : await readVersion(o.policyPath);
+    const first = o.initial ? { version: await sealVersion(o.initial) } : await readVersion(o.policyPath);
     this.active = { version: first.version, seq: 0 };
     this.trafficSince = Date.now();
     this.ids.push(first.version.id);
@@ -243,7 +244,7 @@ export class EnforceDaemon {
     const { version, seq } = this.active;
     const init: WorkerInit = {
       queue: qw.queue,
-      version,
+      version: forWorkers(version),
       seq,
       generation: qw.restarts,
       markMask: this.o.markMask,
@@ -352,7 +353,7 @@ export class EnforceDaemon {
 
   private async catchUp(qw: QueueWorker, w: Worker): Promise<void> {
     const { version, seq } = this.active;
-    w.postMessage({ type: 'prepare', version });
+    w.postMessage({ type: 'prepare', version: forWorkers(version) });
     const ok = await this.until(
       () => qw.worker !== w || qw.prepared?.id === version.id,
       this.o.reloadTimeoutMs ?? 30_000,
@@ -508,7 +509,7 @@ export class EnforceDaemon {
     if (this.stopping) return false;
     let next: PolicyVersion;
     try {
-      next = given ?? (await readVersion(this.o.policyPath)).version;
+      next = given ? await sealVersion(given) : (await readVersion(this.o.policyPath)).version;
     } catch (e) {
       this.metrics.reloads.inc({ result: 'invalid' });
       this.log(`reload (${why}) rejected, keeping policy ${this.policyVersion}: ${(e as Error).message}`);
@@ -521,11 +522,12 @@ export class EnforceDaemon {
       return true;
     }
     const timeout = this.o.reloadTimeoutMs ?? 30_000;
-    // phase 1: every live worker compiles the same bytes off to the side
+    // phase 1: every live worker maps the same compiled bytes off to the side
     const live = this.workers.filter((qw) => qw.worker !== null).map((qw) => ({ qw, w: qw.worker! }));
+    const toWorkers = forWorkers(next);
     for (const { qw, w } of live) {
       qw.prepared = null;
-      w.postMessage({ type: 'prepare', version: next });
+      w.postMessage({ type: 'prepare', version: toWorkers });
     }
     const answered = await this.until(
       () => live.every(({ qw, w }) => qw.worker !== w || qw.prepared?.id === id),

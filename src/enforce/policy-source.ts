@@ -1,16 +1,20 @@
 /**
  * @module enforce/policy-source
  * A policy *version*: the bytes of the policy file and of every list file it names, read once, with
- * an id that is the content hash of all of them ({@link readVersion}). The main thread reads and
- * validates a version; every worker compiles the *same bytes* ({@link compileVersion}, no disk read,
- * the same compile instant), so all queues enforce exactly one version and a worker restarted after
- * a crash comes up on the version the daemon acknowledged, whatever is on disk by then.
+ * an id that is the content hash of all of them ({@link readVersion}). The main thread reads,
+ * validates and compiles a version *once*, into the compiled registry form (policy/compiled) held in
+ * a SharedArrayBuffer ({@link sealVersion}); every worker decodes those same bytes without copying
+ * them ({@link compileVersion}: no disk read, no list parsing, the same compile instant), so all
+ * queues enforce exactly one version and a worker restarted after a crash comes up on the bytes of
+ * the version the daemon acknowledged, whatever is on disk by then. A version without compiled bytes
+ * (built by hand) is compiled from its text, as before.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InputError } from '../util/errors.js';
-import { compilePolicy } from '../policy/compile.js';
+import { compilePolicy, type Matcher } from '../policy/compile.js';
+import { compiledShared, decodeCompiled, sourcesOf } from '../policy/compiled.js';
 import { parsePolicy } from '../policy/load.js';
 import type { CompiledPolicy } from '../policy/types.js';
 
@@ -30,6 +34,11 @@ export interface PolicyVersion {
    * pair as one version.
    */
   shadow?: PolicyVersion | null;
+  /**
+   * The version compiled once (policy/compiled format) in a SharedArrayBuffer: what workers load.
+   * Not covered by `id` (it is derived from `files`, or verified against the bundle's manifest).
+   */
+  compiled?: Uint8Array | null;
 }
 
 /** Id of an (active, shadow) pair: the active id alone without a shadow. */
@@ -68,7 +77,30 @@ export async function readVersion(path: string): Promise<{ version: PolicyVersio
     files.push([p, t]);
     return t;
   });
-  return { version: { id: versionId(files), path: abs, files, at }, policy };
+  const version: PolicyVersion = { id: versionId(files), path: abs, files, at };
+  version.compiled = compiledShared(policy, text, abs, sourcesOf(files));
+  return { version, policy };
+}
+
+/**
+ * The version (and its shadow) with its compiled bytes: compiled here once from the text, unless
+ * it carries them already (e.g. a bundle's compiled file: check those with {@link compileVersion}).
+ * Throws InputError for a policy that does not compile.
+ */
+export async function sealVersion(v: PolicyVersion): Promise<PolicyVersion> {
+  const shadow = v.shadow ? await sealVersion(v.shadow) : v.shadow;
+  if (v.compiled) return { ...v, shadow };
+  const m = await compileText(v);
+  return { ...v, shadow, compiled: compiledShared(m, v.files[0][1], v.path, sourcesOf(v.files)) };
+}
+
+/**
+ * What is posted to a worker: with compiled bytes, the version without its text files (the
+ * SharedArrayBuffer is shared, the list text would be copied into every worker for nothing).
+ */
+export function forWorkers(v: PolicyVersion): PolicyVersion {
+  const shadow = v.shadow ? forWorkers(v.shadow) : v.shadow;
+  return v.compiled ? { ...v, files: [], shadow } : { ...v, shadow };
 }
 
 /** Compile a version and its shadow, if any (what every worker does on prepare). */
@@ -80,8 +112,17 @@ export async function compilePair(
   return { policy, shadow };
 }
 
-/** Compile a version from its own bytes (what every worker does). */
+/** Compile a version from its own bytes (what every worker does): its compiled bytes when it has them. */
 export async function compileVersion(v: PolicyVersion): Promise<CompiledPolicy> {
+  if (!v.compiled) return compileText(v);
+  try {
+    return await decodeCompiled(v.compiled, v.path, { now: v.at });
+  } catch (e) {
+    throw new InputError(`policy ${v.path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function compileText(v: PolicyVersion): Promise<Matcher> {
   const lists = new Map(v.files.slice(1));
   return build(v.path, v.files[0][1], v.at, async (p) => {
     const t = lists.get(p);
@@ -95,7 +136,7 @@ async function build(
   text: string,
   at: number,
   readList: (p: string) => Promise<string>,
-): Promise<CompiledPolicy> {
+): Promise<Matcher> {
   try {
     return compilePolicy(await parsePolicy(text, path, { readList }), { now: at });
   } catch (e) {

@@ -330,3 +330,88 @@ test('controller down mid-run, unreachable at start, back again: keeps enforcing
     rmSync(empty, { recursive: true, force: true });
   }
 });
+
+test('compiled registry in the bundle: applied from the compiled file (decisions as the text), tampered or foreign compiled file refused, a bundle without one still works', async () => {
+  const t = await setUp();
+  const { rig, live } = t;
+  const state = mkdtempSync(join(tmpdir(), 'cp-fleet-state-'));
+  const hosts = ['www.bad.example', 'bad.example', 'good.example', 'a.worse.example', 'worse.example'];
+  const manifestOf = async (b: number) =>
+    JSON.parse(
+      (await rig.db.get<{ manifest: string }>('SELECT manifest FROM bundles WHERE version = $1', [b]))!
+        .manifest,
+    ) as import('../bundle/verify.js').Manifest;
+  /** The verdicts of the version compiled from its text alone (no compiled bytes). */
+  const textVerdicts = async (v: import('../enforce/policy-source.js').PolicyVersion) => {
+    const text = await CompilingTarget.start({ ...v, compiled: null });
+    return hosts.map((h) => text.verdict(h));
+  };
+  try {
+    const b1 = await rig.publish('bad.example');
+    const m1 = await manifestOf(b1);
+    assert.ok(m1.compiled, 'the controller lists the compiled file');
+    assert.equal(m1.compiled.name, 'registry.compiled');
+    const blob = await rig.db.get<{ data: Buffer }>('SELECT data FROM blobs WHERE sha256 = $1', [
+      m1.compiled.sha256,
+    ]);
+    assert.equal(blob!.data.length, m1.compiled.size);
+    assert.equal(Buffer.from(blob!.data).toString('latin1', 0, 8), 'CHKPREG\0');
+    const box = await startBox(t, state);
+    assert.equal(box.agent.activeBundle, b1);
+    const c = box.target.active.compiled;
+    assert.ok(c && c.buffer instanceof SharedArrayBuffer, 'the version carries the compiled bytes');
+    assert.ok(Buffer.from(c).equals(Buffer.from(blob!.data)), 'exactly the bundle file');
+    assert.deepEqual(
+      hosts.map((h) => box.target.verdict(h)),
+      await textVerdicts(box.target.active),
+    );
+    assert.deepEqual(
+      hosts.map((h) => box.target.verdict(h)),
+      ['block', 'block', 'allow', 'allow', 'allow'],
+    );
+    await box.agent.stop();
+
+    // one byte of the compiled file changed in the controller's storage
+    const b2 = await rig.publish('worse.example');
+    const m2 = await manifestOf(b2);
+    const orig = Buffer.from(
+      (await rig.db.get<{ data: Buffer }>('SELECT data FROM blobs WHERE sha256 = $1', [m2.compiled!.sha256]))!
+        .data,
+    );
+    const bad = Buffer.from(orig);
+    bad[bad.length - 3] ^= 0x01;
+    await rig.db.run('UPDATE blobs SET data = $1 WHERE sha256 = $2', [bad, m2.compiled!.sha256]);
+    const a = newAgent(t, state);
+    const target = await CompilingTarget.start(await a.agent.bootstrap());
+    const r = await expectRefusal(live, a.agent, target, 'file', b1, () => a.agent.run(target));
+    assert.match(r.message, /compiled registry\.compiled: content hash does not match the manifest/);
+    await a.agent.stop();
+    await rig.db.run('UPDATE blobs SET data = $1 WHERE sha256 = $2', [orig, m2.compiled!.sha256]);
+    await rig.db.run('DELETE FROM bundles WHERE version = $1', [b2]);
+
+    // a validly signed manifest whose compiled file was made from other files (b1's)
+    const f = await rig.forge({ compiled: m1.compiled, files: m2.files, main: m2.main, version: b2 });
+    const a2 = newAgent(t, state);
+    const t2 = await CompilingTarget.start(await a2.agent.bootstrap());
+    const r2 = await expectRefusal(live, a2.agent, t2, 'file', b1, () => a2.agent.run(t2));
+    assert.match(r2.message, /compiled registry: not compiled from this bundle's files/);
+    await a2.agent.stop();
+    await rig.db.run('DELETE FROM bundles WHERE version = $1', [f]);
+
+    // an older bundle, without a compiled file: the text is compiled, as before
+    const old = await rig.forge({ ...m2, compiled: undefined, version: b2 });
+    const box3 = await startBox(t, state, {}, old);
+    assert.equal(box3.agent.activeBundle, old);
+    // compiled on the box from the text (once, for its workers): not the controller's file
+    const c3 = box3.target.active.compiled;
+    assert.ok(c3 && !Buffer.from(c3).equals(orig), 'sealed from the text on the box');
+    assert.deepEqual(
+      hosts.map((h) => box3.target.verdict(h)),
+      ['block', 'block', 'allow', 'block', 'block'],
+    );
+    await box3.agent.stop();
+  } finally {
+    await tearDown(t);
+    rmSync(state, { recursive: true, force: true });
+  }
+});

@@ -31,7 +31,14 @@ import { ChokepointError } from '../util/errors.js';
 import { ControllerClient } from './client.js';
 import { FleetMetrics, reasonOf, type RefusalReason } from './metrics.js';
 import { StateStore } from './state.js';
-import { allowAllVersion, BUNDLE_ROOT, bundleVersion, checkVersion, shadowKey } from './version.js';
+import {
+  allowAllVersion,
+  BUNDLE_ROOT,
+  bundleVersion,
+  checkVersion,
+  COMPILED_KEY,
+  shadowKey,
+} from './version.js';
 import type { DaemonTraffic } from '../enforce/traffic.js';
 
 /** What the agent applies versions through: the daemon's two-phase, acknowledged reload. */
@@ -167,8 +174,17 @@ export class FleetAgent extends EventEmitter {
           verifyFile(manifest, f.name, stored.files.get(f.name) ?? Buffer.alloc(0));
         for (const f of manifest.shadow?.files ?? [])
           verifyFile(manifest, f.name, stored.files.get(shadowKey(f.name)) ?? Buffer.alloc(0), 'shadow');
-        const version = bundleVersion(manifest, stored.files, this.now());
-        await checkVersion(version, manifest.version);
+        if (manifest.compiled)
+          verifyFile(
+            manifest,
+            manifest.compiled.name,
+            stored.files.get(COMPILED_KEY) ?? Buffer.alloc(0),
+            'compiled',
+          );
+        const version = await checkVersion(
+          bundleVersion(manifest, stored.files, this.now()),
+          manifest.version,
+        );
         const held: Held = { env: stored.env, manifest, trustVersion: trust.version, version };
         this.pending = { held, files: stored.files, fromState: true };
         this.counters.started_from_state++;
@@ -334,10 +350,22 @@ export class FleetAgent extends EventEmitter {
           verifyFile(m, f.name, data, section);
           files.set(key, data);
         }
+      // the compiled registry (absent in older bundles): a full download, verified like the others
+      if (m.compiled) {
+        const f = m.compiled;
+        let data: Buffer;
+        try {
+          data = await this.client.blob(f.sha256, f.size, this.abort.signal);
+        } catch (e) {
+          throw withBundle(e as Error, m.version);
+        }
+        this.counters.bytes_full += data.length;
+        verifyFile(m, f.name, data, 'compiled');
+        files.set(COMPILED_KEY, data);
+      }
       this.lastDownload = this.now();
       this.counters.bundles_downloaded++;
-      const version = bundleVersion(m, files, this.now());
-      await checkVersion(version, m.version);
+      const version = await checkVersion(bundleVersion(m, files, this.now()), m.version);
       return { held: { env, manifest: m, trustVersion: v.trust.version, version }, files };
     } catch (e) {
       throw withBundle(e as Error, m.version);
@@ -622,7 +650,8 @@ export class FleetAgent extends EventEmitter {
 function allFiles(m: Manifest): FileMeta[] {
   const a = Array.isArray(m.files) ? m.files : [];
   const s = m.shadow && Array.isArray(m.shadow.files) ? m.shadow.files : [];
-  return [...a, ...s.map((f) => ({ ...f, name: shadowKey(f.name) }))];
+  const c = m.compiled && typeof m.compiled === 'object' ? [{ ...m.compiled, name: COMPILED_KEY }] : [];
+  return [...a, ...s.map((f) => ({ ...f, name: shadowKey(f.name) })), ...c];
 }
 
 function peekVersion(env: Envelope): number | null {

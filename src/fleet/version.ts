@@ -7,11 +7,18 @@
  * operator chose `--on-expired fail-open`.
  */
 import { posix } from 'node:path';
-import { BundleError, type Manifest } from '../bundle/verify.js';
-import { compileVersion, pairId, versionId, type PolicyVersion } from '../enforce/policy-source.js';
+import { BUNDLE_ROOT, BundleError, type Manifest } from '../bundle/verify.js';
+import { compiledSources, sourcesOf } from '../policy/compiled.js';
+import {
+  compileVersion,
+  pairId,
+  sealVersion,
+  versionId,
+  type PolicyVersion,
+} from '../enforce/policy-source.js';
 
 /** Where a bundle's files live in a version (virtual: never read from disk). */
-export const BUNDLE_ROOT = '/chokepoint-bundle';
+export { BUNDLE_ROOT } from '../bundle/verify.js';
 
 /** A file name from a manifest: relative, no `..`, no NUL, no backslash; else the bundle is refused. */
 export function checkName(name: string): string {
@@ -64,33 +71,75 @@ function filesVersion(
 }
 
 /**
- * The version of a manifest and its (already verified) files; the main file first. With a `shadow`
+ * Key of the bundle's compiled registry file (manifest `compiled`) in the agent's file map and the
+ * state store's: a NUL prefix, like {@link shadowKey}, so it never collides with a manifest name.
+ */
+export const COMPILED_KEY = '\0compiled';
+
+/**
+ * The bytes of a bundle's compiled file as the version's compiled bytes (a SharedArrayBuffer the
+ * workers map), after checking that it was made from exactly the version's text files (the sources
+ * the compiled file records, by SHA-256, in order); else the bundle is refused.
+ */
+function attachCompiled(v: PolicyVersion, data: Buffer): PolicyVersion {
+  let ok: boolean;
+  try {
+    const got = compiledSources(data, COMPILED_KEY).map((s) => s.sha256);
+    const want = sourcesOf(v.files).map((s) => s.sha256);
+    ok = got.length === want.length && got.every((h, i) => h === want[i]);
+  } catch {
+    ok = false;
+  }
+  if (!ok)
+    throw new BundleError(
+      'ERR_BUNDLE_FILE',
+      "compiled registry: not compiled from this bundle's files (its recorded sources differ)",
+    );
+  const u8 = new Uint8Array(new SharedArrayBuffer(data.length));
+  u8.set(data);
+  return { ...v, compiled: u8 };
+}
+
+/**
+ * The version of a manifest and its (already verified) files; the main file first. With a `compiled`
+ * entry (its verified bytes in the map under {@link COMPILED_KEY}) the version carries those bytes,
+ * and the box loads them instead of compiling the text (an older bundle without it: the text). With a `shadow`
  * section (its files in the same map under {@link shadowKey}), the shadow version rides along and
  * the id covers the pair, so the daemon's reload swaps both as one version.
  */
 export function bundleVersion(m: Manifest, files: Map<string, Buffer>, at = Date.now()): PolicyVersion {
-  const v = filesVersion(BUNDLE_ROOT, m.main, m.files, (n) => files.get(n), at, '');
+  let v = filesVersion(BUNDLE_ROOT, m.main, m.files, (n) => files.get(n), at, '');
+  if (m.compiled) {
+    const c = files.get(COMPILED_KEY);
+    if (!c) throw new BundleError('ERR_BUNDLE_FORMAT', `compiled file ${m.compiled.name} was not downloaded`);
+    v = attachCompiled(v, c);
+  }
   const sh = m.shadow;
   if (!sh) return v;
   const s = filesVersion(SHADOW_ROOT, sh.main, sh.files, (n) => files.get(shadowKey(n)), at, 'shadow ');
   return { ...v, id: pairId(v.id, s.id), shadow: s };
 }
 
-/** Compile the version (and its shadow) here first: a bundle whose policy does not compile is refused whole. */
-export async function checkVersion(v: PolicyVersion, bundle: number): Promise<void> {
-  try {
-    await compileVersion(v);
-  } catch (e) {
-    throw new BundleError('ERR_BUNDLE_POLICY', `bundle ${bundle}: ${(e as Error).message}`, { cause: e });
-  }
-  if (v.shadow)
+/**
+ * Compile the version (and its shadow) here first, once, into the compiled bytes every worker maps
+ * (enforce/policy-source sealVersion): a bundle whose policy does not compile is refused whole.
+ * Bytes the version carries already (a bundle's compiled file) are decoded and checked here.
+ */
+export async function checkVersion(v: PolicyVersion, bundle: number): Promise<PolicyVersion> {
+  const one = async (x: PolicyVersion, what: string): Promise<PolicyVersion> => {
     try {
-      await compileVersion(v.shadow);
+      const s = await sealVersion({ ...x, shadow: null });
+      if (x.compiled) await compileVersion(s);
+      return s;
     } catch (e) {
-      throw new BundleError('ERR_BUNDLE_POLICY', `bundle ${bundle}: shadow: ${(e as Error).message}`, {
+      throw new BundleError('ERR_BUNDLE_POLICY', `bundle ${bundle}: ${what}${(e as Error).message}`, {
         cause: e,
       });
     }
+  };
+  const active = await one(v, '');
+  if (!v.shadow) return active;
+  return { ...active, shadow: await one(v.shadow, 'shadow: ') };
 }
 
 /** Allow everything (the fail-open fallback for an expired bundle). */

@@ -145,6 +145,100 @@ export function writeCompiled(
   sources: CompiledSource[],
   outPath: string,
 ): number {
+  const { header, chunks, total } = encodeCompiled(m, policyText, policyFile, sources);
+  const tmp = join(dirname(outPath), `.${basename(outPath)}.${process.pid}.tmp`);
+  const fd = openSync(tmp, 'w');
+  try {
+    writeAll(fd, header);
+    for (const c of chunks) writeAll(fd, c);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, outPath);
+  return total;
+}
+
+/**
+ * The same bytes as {@link writeCompiled} writes, in one SharedArrayBuffer (64-aligned sections):
+ * what the box's daemon compiles once per policy version and every worker decodes with
+ * {@link decodeCompiled} without copying (postMessage shares the memory).
+ */
+export function compiledShared(
+  m: Matcher,
+  policyText: string,
+  policyFile: string,
+  sources: CompiledSource[],
+  opts: { compiledAt?: string; shared?: boolean } = {},
+): Uint8Array {
+  const { header, chunks, total } = encodeCompiled(m, policyText, policyFile, sources, opts.compiledAt);
+  const u8 = new Uint8Array(opts.shared === false ? new ArrayBuffer(total) : new SharedArrayBuffer(total));
+  u8.set(header, 0);
+  let o = header.length;
+  for (const c of chunks) {
+    u8.set(c, o);
+    o += c.length;
+  }
+  return u8;
+}
+
+/** The sources record of in-memory files ([path, text], the policy first), paths relative to its directory. */
+export function sourcesOf(files: readonly (readonly [string, string | Uint8Array])[]): CompiledSource[] {
+  const dir = dirname(files[0][0]);
+  return files.map(([p, t], i) => {
+    const b = typeof t === 'string' ? Buffer.from(t, 'utf8') : t;
+    return { path: i === 0 ? basename(p) : relative(dir, p), sha256: sha256hex(b), bytes: b.length };
+  });
+}
+
+/**
+ * Compile a policy held in memory — `files` as [path, text], the policy first, each list file under
+ * the path the policy's reference resolves to — into compiled bytes. With `now: 0` (every rule
+ * indexed; the loader's `now` drops the expired ones) and a fixed `compiledAt`, the same files give
+ * the same bytes (what the fleet controller puts in a bundle, content-addressed).
+ */
+export async function compileFiles(
+  files: readonly [string, string][],
+  opts: { now?: number; compiledAt?: string; shared?: boolean } = {},
+): Promise<Uint8Array> {
+  const lists = new Map(files.slice(1));
+  const [path, text] = files[0];
+  const policy = await parsePolicy(text, path, {
+    readList: (p) => {
+      const t = lists.get(p);
+      if (t === undefined) return Promise.reject(new Error(`list file ${p} is not among the files`));
+      return Promise.resolve(t);
+    },
+  });
+  const m = new Matcher(policy, { now: opts.now });
+  return compiledShared(m, text, path, sourcesOf(files), opts);
+}
+
+/** The sources record of a compiled file held in `u8` (after its header checks), for comparison. */
+export function compiledSources(u8: Uint8Array, path: string): CompiledSource[] {
+  if (u8.length < HEADER) throw new CompiledPolicyError(path, 'shorter than the header');
+  const hb = Buffer.from(u8.buffer, u8.byteOffset, HEADER);
+  if (hb.toString('latin1', 0, 8) !== COMPILED_MAGIC) throw new CompiledPolicyError(path, 'bad magic');
+  const metaLen = hb.readUInt32LE(16);
+  if (HEADER + metaLen > u8.length) throw new CompiledPolicyError(path, 'meta runs past the end');
+  try {
+    const meta = JSON.parse(Buffer.from(u8.buffer, u8.byteOffset + HEADER, metaLen).toString('utf8')) as Meta;
+    if (!Array.isArray(meta.sources)) throw new Error('no sources');
+    return meta.sources;
+  } catch (e) {
+    throw new CompiledPolicyError(path, `meta: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function encodeCompiled(
+  m: Matcher,
+  policyText: string,
+  policyFile: string,
+  sources: CompiledSource[],
+  compiledAt?: string,
+): { header: Buffer; chunks: Uint8Array[]; total: number } {
   const ix = m.indexes;
   const arrays: { name: string; a: Int32Array | Uint8Array }[] = [];
   const sections: Section[] = [];
@@ -172,7 +266,7 @@ export function writeCompiled(
     policyFile,
     policyText,
     sources,
-    compiledAt: new Date().toISOString(),
+    compiledAt: compiledAt ?? new Date().toISOString(),
     orders: [...m.ruleOrders],
     lists,
     dstCount: ix.dstCount,
@@ -209,19 +303,7 @@ export function writeCompiled(
   }
   for (const c of chunks) body.update(c);
   body.digest().copy(header, 64);
-  const tmp = join(dirname(outPath), `.${basename(outPath)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w');
-  try {
-    writeAll(fd, header);
-    for (const c of chunks) writeAll(fd, c);
-  } catch (e) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, outPath);
-  return total;
+  return { header, chunks, total };
 }
 
 function writeAll(fd: number, b: Uint8Array): void {
