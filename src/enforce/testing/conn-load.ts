@@ -76,8 +76,14 @@ async function main(): Promise<void> {
   lat.sort((a, b) => a - b);
   const q = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
   process.stdout.write(
-    JSON.stringify({ conns: lat.length, failed, perSec: lat.length / secs, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: lat[lat.length - 1] ?? NaN }) +
-      '\n',
+    JSON.stringify({
+      conns: lat.length,
+      failed,
+      perSec: lat.length / secs,
+      p50Ms: q(0.5),
+      p99Ms: q(0.99),
+      maxMs: lat[lat.length - 1] ?? NaN,
+    }) + '\n',
   );
 }
 
