@@ -7,6 +7,12 @@
  * 2. New connections classified per second and the connection-setup latency (connect → first byte
  *    echoed back after a real ClientHello), without and with the engine; classified/s counted from
  *    the EVE verdict log.
+ * 2b. Open loop (`BENCH_OPEN` = 1, default): the stateful box's capacity (closed-loop max, above)
+ *    sets a fixed rate (`BENCH_OPEN_FRACTION` of it, default 0.5); connections start on that
+ *    schedule whatever the others do, against plain, stateful and engine boxes alternating; latency
+ *    = scheduled start → first echoed byte (the generator's lateness counts). Also the engine
+ *    process's CPU share (its /proc utime + stime over the window) and, with `BENCH_MULTIQUEUE` = 1
+ *    (default), the closed-loop capacity of the engine on two queues (`--queues A-B`).
  * 3. Throttle mechanisms: userspace token-bucket policing vs kernel `hashlimit`, goodput of a curl
  *    download against the policed rate, at 256 kbit/s and 2 Mbit/s.
  * Prints a side-by-side table with ratios (markdown, for BENCHMARKS.md).
@@ -20,6 +26,10 @@ const DURATION = Number(process.env.BENCH_SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const METRICS_PORT = 19464;
+const OPEN = (process.env.BENCH_OPEN ?? '1') !== '0';
+const OPEN_FRACTION = Number(process.env.BENCH_OPEN_FRACTION ?? 0.5);
+const MULTIQUEUE = (process.env.BENCH_MULTIQUEUE ?? '1') !== '0';
+const TICKS = 100; // USER_HZ of /proc/<pid>/stat
 
 function median(a: number[]): number {
   const s = [...a].sort((x, y) => x - y);
@@ -32,7 +42,15 @@ function medianLoad(a: LoadResult[]): LoadResult {
     perSec: median(a.map((x) => x.perSec)),
     p50Ms: median(a.map((x) => x.p50Ms)),
     p99Ms: median(a.map((x) => x.p99Ms)),
+    maxMs: median(a.map((x) => x.maxMs)),
   };
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / TICKS;
 }
 
 const POLICY = `version: 1
@@ -67,6 +85,7 @@ interface LoadResult {
   perSec: number;
   p50Ms: number;
   p99Ms: number;
+  maxMs: number;
 }
 
 async function iperf(il: InlineLab): Promise<number> {
@@ -81,7 +100,7 @@ async function iperf(il: InlineLab): Promise<number> {
   return j.end.sum_received.bits_per_second;
 }
 
-async function load(il: InlineLab): Promise<LoadResult> {
+async function load(il: InlineLab, rate = 0): Promise<LoadResult> {
   const r = await il.lab.exec(
     'sub',
     [
@@ -91,6 +110,7 @@ async function load(il: InlineLab): Promise<LoadResult> {
       String(SINK_PORT + 1),
       String(CONCURRENCY),
       String(DURATION * 1000),
+      String(rate),
     ],
     { timeoutMs: (DURATION + 30) * 1000 },
   );
@@ -107,6 +127,89 @@ function eveLines(il: InlineLab): number {
 
 const f1 = (n: number): string => n.toFixed(1);
 const f2 = (n: number): string => n.toFixed(2);
+const sgn = (n: number): string => (n >= 0 ? '+' : '') + f2(n);
+
+async function withBox<T>(
+  il: InlineLab,
+  cfg: 'plain' | 'stateful' | 'engine' | 'engine2q',
+  fn: (pid: number | null) => Promise<T>,
+): Promise<T> {
+  let enf: Awaited<ReturnType<InlineLab['startEnforce']>> | null = null;
+  if (cfg === 'stateful') {
+    await il.lab.exec('box', ['sysctl', '-qw', 'net.netfilter.nf_conntrack_acct=1']);
+    await il.lab.exec(
+      'box',
+      ['iptables', '-A', 'FORWARD', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'],
+      { check: true },
+    );
+  } else if (cfg === 'engine') enf = await il.startEnforce();
+  else if (cfg === 'engine2q') enf = await il.startEnforce(['--queues', `${il.queue}-${il.queue + 1}`]);
+  try {
+    return await fn(enf?.child.pid ?? null);
+  } finally {
+    if (enf) await enf.stop();
+    if (cfg === 'stateful') await il.lab.exec('box', ['iptables', '-F', 'FORWARD']);
+  }
+}
+
+/**
+ * Open-loop rounds at a fixed fraction of the stateful box's closed-loop capacity, then (optionally)
+ * the closed-loop capacity of the engine on one queue vs two.
+ */
+async function openLoop(il: InlineLab, statefulCap: number, engineCap: number): Promise<string[]> {
+  const rate = Math.max(10, Math.round(statefulCap * OPEN_FRACTION));
+  const cfgs = ['plain', 'stateful', 'engine'] as const;
+  const res: Record<string, LoadResult[]> = { plain: [], stateful: [], engine: [] };
+  const cpu: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const cfg of cfgs) {
+      process.stderr.write(`open loop ${rate}/s round ${round + 1}/${ROUNDS}: ${cfg}...\n`);
+      await withBox(il, cfg, async (pid) => {
+        const c0 = pid ? cpuSeconds(pid) : 0;
+        const t0 = Date.now();
+        res[cfg].push(await load(il, rate));
+        if (pid) cpu.push((cpuSeconds(pid) - c0) / ((Date.now() - t0) / 1000));
+      });
+    }
+  }
+  const [p, s, e] = cfgs.map((c) => medianLoad(res[c]));
+  const out = [
+    `Open loop: ${rate} new connections/s scheduled (${OPEN_FRACTION} × the stateful box's closed-loop ${f1(statefulCap)}/s), ${DURATION} s per box, latency = scheduled start → first echoed byte, medians of ${ROUNDS} alternating rounds.`,
+    '',
+    '| measure | plain forwarding | stateful forwarding (conntrack) | with engine | engine − stateful |',
+    '|---|---|---|---|---|',
+    `| achieved new connections/s | ${f1(p.perSec)} | ${f1(s.perSec)} | ${f1(e.perSec)} | ${f2(e.perSec / s.perSec)}× |`,
+    `| setup latency p50 (ms) | ${f2(p.p50Ms)} | ${f2(s.p50Ms)} | ${f2(e.p50Ms)} | ${sgn(e.p50Ms - s.p50Ms)} ms |`,
+    `| setup latency p99 (ms) | ${f2(p.p99Ms)} | ${f2(s.p99Ms)} | ${f2(e.p99Ms)} | ${sgn(e.p99Ms - s.p99Ms)} ms |`,
+    `| setup latency max (ms) | ${f2(p.maxMs)} | ${f2(s.maxMs)} | ${f2(e.maxMs)} | ${sgn(e.maxMs - s.maxMs)} ms |`,
+    `| failed connections (all rounds) | ${p.failed} | ${s.failed} | ${e.failed} | |`,
+    `| engine process CPU (cores, of 2 shared with the generator) | – | – | ${f2(median(cpu))} | |`,
+    '',
+    `Capacity (closed loop, ${CONCURRENCY} clients): engine / stateful = ${f2(engineCap / statefulCap)} (${f1(engineCap)} vs ${f1(statefulCap)}/s).`,
+  ];
+  if (MULTIQUEUE) {
+    const one: number[] = [];
+    const two: number[] = [];
+    const cpu1: number[] = [];
+    const cpu2: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const cfg of ['engine', 'engine2q'] as const) {
+        process.stderr.write(`queues round ${round + 1}/${ROUNDS}: ${cfg}...\n`);
+        await withBox(il, cfg, async (pid) => {
+          const c0 = cpuSeconds(pid!);
+          const t0 = Date.now();
+          const r = await load(il);
+          (cfg === 'engine' ? cpu1 : cpu2).push((cpuSeconds(pid!) - c0) / ((Date.now() - t0) / 1000));
+          (cfg === 'engine' ? one : two).push(r.perSec);
+        });
+      }
+    }
+    out.push(
+      `Queues (closed loop, ${CONCURRENCY} clients): one queue ${f1(median(one))}/s (engine CPU ${f2(median(cpu1))} cores), \`--queues A-B\` (two workers) ${f1(median(two))}/s (${f2(median(cpu2))} cores): two / one = ${f2(median(two) / median(one))}.`,
+    );
+  }
+  return out;
+}
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) {
@@ -201,6 +304,8 @@ async function main(): Promise<void> {
     out.push(
       `Per-round iperf3 Gbit/s: plain ${tput.plain.map((x) => f2(x / 1e9)).join(', ')}; stateful ${tput.stateful.map((x) => f2(x / 1e9)).join(', ')}; engine ${tput.engine.map((x) => f2(x / 1e9)).join(', ')}.`,
     );
+
+    if (OPEN) out.push('', ...(await openLoop(il, baseLoad.perSec, withLoad.perSec)));
 
     process.stderr.write('throttle mechanisms...\n');
     const thr: string[] = [
