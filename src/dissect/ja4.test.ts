@@ -20,8 +20,12 @@ const SPEC_EXTS = [
 ];
 const SPEC_SIGS = [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601];
 
-function hello(over: Partial<Omit<ClientHello, 'ja4'>> = {}): Omit<ClientHello, 'ja4'> {
-  return {
+type ListField = 'cipherSuites' | 'extensions' | 'signatureAlgorithms';
+/** A hello to fingerprint, its lists written as plain arrays here (the parser gives typed arrays). */
+type HelloIn = Omit<ClientHello, 'ja4' | ListField> & Record<ListField, number[]>;
+
+function hello(over: Partial<HelloIn> = {}): Omit<ClientHello, 'ja4'> {
+  const o: HelloIn = {
     legacyVersion: 0x0303,
     sni: 'example.com',
     alpn: ['h2', 'http/1.1'],
@@ -31,6 +35,12 @@ function hello(over: Partial<Omit<ClientHello, 'ja4'>> = {}): Omit<ClientHello, 
     signatureAlgorithms: SPEC_SIGS,
     ech: false,
     ...over,
+  };
+  return {
+    ...o,
+    cipherSuites: Uint16Array.from(o.cipherSuites),
+    extensions: Uint16Array.from(o.extensions),
+    signatureAlgorithms: Uint16Array.from(o.signatureAlgorithms),
   };
 }
 
@@ -153,6 +163,46 @@ test('long lists repeated (the wire-order memo): each order, each changed value,
   for (const sigs of [SPEC_SIGS, SPEC_SIGS, [0x0403], SPEC_SIGS, []]) {
     const c = ja4(hello({ extensions: exts, signatureAlgorithms: sigs }), 't').split('_')[2];
     assert.equal(c, sha12(sigs.length ? sortedE + '_' + sigs.map(hex4).join(',') : sortedE), String(sigs));
+  }
+});
+
+test('a long list repeated byte for byte (the native-compare path) keeps counts and flags; GREASE changes only the bytes', () => {
+  // expected values from the spec rule, written out here (Array.sort, node:crypto)
+  const hex4 = (v: number) => v.toString(16).padStart(4, '0');
+  const sha12 = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12);
+  const grease = (v: number) => (v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff);
+  const sorted = (l: number[], drop: number[]) =>
+    l
+      .filter((v) => !grease(v) && !drop.includes(v))
+      .sort((a, b) => a - b)
+      .map(hex4)
+      .join(',');
+  const ciphers = Array.from({ length: 400 }, (_, i) => (0xfff0 - i * 5) & 0xffff);
+  // 300 extensions with SNI, ALPN and supported_versions among them: JA4_a's count and 'd' flag come
+  // from the filtering pass, which a repeat skips
+  const exts = [0x0000, ...Array.from({ length: 297 }, (_, i) => 0xfe00 - i * 7), 0x0010, 0x002b];
+  const expectA = (sni: boolean) => `t13${sni ? 'd' : 'i'}9999h2`;
+  const cases: Array<[number[], number[], number[]]> = [
+    [ciphers, exts, SPEC_SIGS],
+    [ciphers, exts, SPEC_SIGS], // byte-for-byte repeat
+    [[0x2a2a, ...ciphers], [0x3a3a, ...exts], SPEC_SIGS], // other bytes (GREASE), same values
+    [[0x2a2a, ...ciphers], [0x3a3a, ...exts], SPEC_SIGS], // that repeated
+    [ciphers, exts, [0x0403]], // same lists, other signature algorithms
+    [ciphers, exts, [0x0403]],
+    [ciphers, exts, SPEC_SIGS],
+    [ciphers, exts.filter((v) => v !== 0), SPEC_SIGS], // no SNI now
+    [ciphers, exts.filter((v) => v !== 0), SPEC_SIGS],
+    [ciphers, exts, SPEC_SIGS],
+  ];
+  for (const [k, [c, e, sigs]] of cases.entries()) {
+    const noSni = !e.includes(0);
+    const [a, b, cc] = ja4(
+      hello({ cipherSuites: c, extensions: e, signatureAlgorithms: sigs, sni: noSni ? null : 'x.example' }),
+      't',
+    ).split('_');
+    assert.equal(a, expectA(!noSni), `case ${k}: a`);
+    assert.equal(b, sha12(sorted(c, [])), `case ${k}: b`);
+    assert.equal(cc, sha12(sorted(e, [0x0000, 0x0010]) + '_' + sigs.map(hex4).join(',')), `case ${k}: c`);
   }
 });
 

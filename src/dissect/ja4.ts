@@ -77,10 +77,37 @@ let sawVersions = false;
 let inWire = false;
 /** FNV-1a of WIRE[0..n) after a long list. */
 let wireHash = 0;
-/** The wire-memo entry each kind of long list (ciphers, extensions) used last, and whether it matched. */
-let lastCiphers: WireEntry | null = null;
-let lastExts: WireEntry | null = null;
+/**
+ * The long list of each kind (ciphers, extensions) seen last, exactly as sent (GREASE included), with
+ * what its filtering pass found and the wire-memo entry it resolved to. A client repeating its list
+ * byte for byte is recognised by one native comparison (memcmp), with no walk over the values.
+ */
+interface LastList {
+  raw: Uint16Array;
+  n: number;
+  sawSni: number;
+  sawAlpn: number;
+  sawVersions: boolean;
+  wireHash: number;
+  entry: WireEntry;
+}
+let lastCiphers: LastList | null = null;
+let lastExts: LastList | null = null;
+/** The wire-memo entry of the list just filtered when it repeated the last one (else null). */
 let lastMatched: WireEntry | null = null;
+/** The long list just filtered (to remember as the last of its kind once its entry is known). */
+let current: Uint16Array | null = null;
+/** The last-of-its-kind record the list just filtered repeated (its entry is updated by keptHash). */
+let repeated: LastList | null = null;
+
+function bytesOf(a: Uint16Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Whether two lists hold the same values: one native comparison, not a walk. */
+function sameList(a: Uint16Array, b: Uint16Array): boolean {
+  return a.length === b.length && Buffer.compare(bytesOf(a), bytesOf(b)) === 0;
+}
 
 /**
  * One pass over a list: GREASE dropped; `exts` (the extension list): SNI and ALPN dropped too and how
@@ -88,20 +115,32 @@ let lastMatched: WireEntry | null = null;
  * supported_versions is present (sawVersions). Returns how many values were kept. Real lists are short
  * and sorted by insertion into SCRATCH; an attacker-sized list (thousands of ciphers or extensions, in
  * descending order) is copied to WIRE with its hash, to be looked up in the wire
- * memo or radix-sorted (O(n) on the bounded scratch buffers): no input is quadratic.
+ * memo or radix-sorted (O(n) on the bounded scratch buffers): no input is quadratic. A long list equal
+ * to the last one of its kind skips the pass (its values are copied back into WIRE natively).
  */
-function filterList(values: number[], exts: boolean): number {
+function filterList(values: Uint16Array, exts: boolean): number {
   let n = 0;
   const big = values.length > INSERTION_MAX;
   sawSni = sawAlpn = 0;
   sawVersions = false;
   inWire = big;
+  lastMatched = null;
+  repeated = null;
+  current = big ? values : null;
+  if (big) {
+    const last = exts ? lastExts : lastCiphers;
+    if (last !== null && sameList(values, last.raw)) {
+      sawSni = last.sawSni;
+      sawAlpn = last.sawAlpn;
+      sawVersions = last.sawVersions;
+      wireHash = last.wireHash;
+      lastMatched = last.entry;
+      repeated = last;
+      current = null; // already the last of its kind
+      return last.n;
+    }
+  }
   let h = 0x811c9dc5;
-  // a client stack repeating its long list: compared with the last one in this same pass, so a repeat
-  // costs one walk (no separate verification)
-  const cand = big ? (exts ? lastExts : lastCiphers) : null;
-  const cv = cand === null ? null : cand.values;
-  let match = cv !== null;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if ((v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff)) continue; // GREASE
@@ -120,7 +159,6 @@ function filterList(values: number[], exts: boolean): number {
     if (big) {
       WIRE[j] = v;
       h = Math.imul(h ^ v, 0x01000193);
-      if (match && (cv === null || j >= cv.length || cv[j] !== v)) match = false;
       continue;
     }
     while (j > 0 && SCRATCH[j - 1] > v) {
@@ -130,8 +168,20 @@ function filterList(values: number[], exts: boolean): number {
     SCRATCH[j] = v;
   }
   wireHash = (h ^ n) | 0;
-  lastMatched = match && cand !== null && cand.values.length === n ? cand : null;
   return n;
+}
+
+/** Remember the long list just filtered (n values kept) as the last of its kind, resolved to `entry`. */
+function remember(exts: boolean, n: number, entry: WireEntry): void {
+  if (repeated !== null) {
+    repeated.entry = entry; // same list, other signature algorithms
+    repeated = null;
+  }
+  if (current === null) return;
+  const l: LastList = { raw: current.slice(), n, sawSni, sawAlpn, sawVersions, wireHash, entry };
+  if (exts) lastExts = l;
+  else lastCiphers = l;
+  current = null;
 }
 
 /**
@@ -159,38 +209,28 @@ let listMemoValues = 0;
  */
 interface WireEntry {
   values: Uint16Array;
-  sigs: number[] | null;
+  sigs: Uint16Array | null;
   hash: string;
 }
 const wireMemo = new Map<number, WireEntry>();
 let wireMemoValues = 0;
 
-function sameSigs(a: number[] | null, b: number[] | null): boolean {
-  if (a === null || b === null) return a === b;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+function sameSigs(a: Uint16Array | null, b: Uint16Array | null): boolean {
+  return a === null || b === null ? a === b : sameList(a, b);
 }
 
 /** JA4 hash of the n values the last {@link filterList} kept (+ '_' + sigs when given). */
-function keptHash(n: number, sigs: number[] | null, exts: boolean): string {
+function keptHash(n: number, sigs: Uint16Array | null, exts: boolean): string {
   if (!inWire) return listHash(n, sigs);
-  if (lastMatched !== null && sameSigs(lastMatched.sigs, sigs)) return lastMatched.hash;
+  if (lastMatched !== null) {
+    if (sameSigs(lastMatched.sigs, sigs)) return lastMatched.hash;
+    WIRE.set(lastMatched.values); // the pass was skipped: the values for the lookup below
+  }
   const key = wireHash;
   const e = wireMemo.get(key);
-  if (e !== undefined && e.values.length === n && sameSigs(e.sigs, sigs)) {
-    const ev = e.values;
-    let same = true;
-    for (let i = 0; i < n; i++)
-      if (ev[i] !== WIRE[i]) {
-        same = false;
-        break;
-      }
-    if (same) {
-      if (exts) lastExts = e;
-      else lastCiphers = e;
-      return e.hash;
-    }
+  if (e !== undefined && sameList(e.values, WIRE.subarray(0, n)) && sameSigs(e.sigs, sigs)) {
+    remember(exts, n, e);
+    return e.hash;
   }
   radixSort(n);
   const hash = listHash(n, sigs);
@@ -201,8 +241,7 @@ function keptHash(n: number, sigs: number[] | null, exts: boolean): string {
   const entry: WireEntry = { values: WIRE.slice(0, n), sigs: sigs === null ? null : sigs.slice(), hash };
   wireMemo.set(key, entry);
   wireMemoValues += n;
-  if (exts) lastExts = entry;
-  else lastCiphers = entry;
+  remember(exts, n, entry);
   return hash;
 }
 
@@ -211,7 +250,7 @@ function keptHash(n: number, sigs: number[] | null, exts: boolean): string {
  * comma-separated 4-digit hex values. Real traffic repeats a few client stacks' lists, so the result
  * is memoised by value (bounded, see MEMO_VALUES) and most flows skip the string and hash.
  */
-function listHash(n: number, sigs: number[] | null): string {
+function listHash(n: number, sigs: Uint16Array | null): string {
   let total = n;
   if (sigs) {
     SCRATCH[total++] = 0xffff; // separator (not a valid extension or algorithm code point here)

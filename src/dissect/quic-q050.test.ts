@@ -58,7 +58,7 @@ test('Q050 Initial with a CHLO in CRYPTO frames is named (one and two packets, e
     if (r.status === 'done') {
       assert.equal(r.version, Q050);
       assert.equal(r.hello.sni, 'www.gstatic.com');
-      assert.deepEqual(r.hello.cipherSuites, []);
+      assert.equal(r.hello.cipherSuites.length, 0);
     }
   }
 });

@@ -378,6 +378,8 @@ function chloSni(d: Uint8Array): string | null | undefined {
   return null;
 }
 
+const NO_VALUES = new Uint16Array(0);
+
 /** A ClientHello-shaped result for a CHLO (no TLS fields; the engine reports only the QUIC name). */
 function chloHello(sni: string | null): ClientHello {
   return {
@@ -385,9 +387,9 @@ function chloHello(sni: string | null): ClientHello {
     sni,
     alpn: [],
     supportedVersions: [],
-    cipherSuites: [],
-    extensions: [],
-    signatureAlgorithms: [],
+    cipherSuites: NO_VALUES,
+    extensions: NO_VALUES,
+    signatureAlgorithms: NO_VALUES,
     ech: false,
     ja4: '',
   };

@@ -51,9 +51,9 @@ for (const name of ['tls-curl', 'tls-openssl', 'tls-node', 'tls-chromium']) {
     assert.deepEqual(h.alpn, meta.alpn);
     assert.deepEqual(h.sni, ts['tls.handshake.extensions_server_name'][0]);
     assert.deepEqual(h.alpn, ts['tls.handshake.extensions_alpn_str']);
-    assert.deepEqual(h.cipherSuites, ts['tls.handshake.ciphersuite'].map(num));
-    assert.deepEqual(h.extensions, ts['tls.handshake.extension.type'].map(num));
-    assert.deepEqual(h.signatureAlgorithms, ts['tls.handshake.sig_hash_alg'].map(num));
+    assert.deepEqual(Array.from(h.cipherSuites), ts['tls.handshake.ciphersuite'].map(num));
+    assert.deepEqual(Array.from(h.extensions), ts['tls.handshake.extension.type'].map(num));
+    assert.deepEqual(Array.from(h.signatureAlgorithms), ts['tls.handshake.sig_hash_alg'].map(num));
     assert.deepEqual(
       h.supportedVersions,
       ts['tls.handshake.extensions.supported_version'].map(num).filter((v) => !isGrease(v)),
@@ -213,9 +213,9 @@ test('ALPN values kept byte for byte; GREASE removed from supported_versions onl
   assert.deepEqual(h.alpn, ['h2', '', '\xab\x00\xcd']);
   assert.deepEqual(h.anomalies, ['tls_alpn_empty']);
   assert.deepEqual(h.supportedVersions, [0x0304, 0x0303]);
-  assert.deepEqual(h.signatureAlgorithms, [0x1a1a, 0x0403]);
-  assert.deepEqual(h.cipherSuites, [0x0a0a, 0x1301]);
-  assert.deepEqual(h.extensions, [0x10, 0x2b, 0x0d, 0x2a2a]);
+  assert.deepEqual(Array.from(h.signatureAlgorithms), [0x1a1a, 0x0403]);
+  assert.deepEqual(Array.from(h.cipherSuites), [0x0a0a, 0x1301]);
+  assert.deepEqual(Array.from(h.extensions), [0x10, 0x2b, 0x0d, 0x2a2a]);
   assert.match(h.ja4, /^t13i0103h2_/);
 });
 

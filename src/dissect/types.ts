@@ -13,10 +13,14 @@ export interface ClientHello {
   alpn: string[];
   /** supported_versions extension values (GREASE removed), or [] if absent. */
   supportedVersions: number[];
-  cipherSuites: number[];
+  /**
+   * The three lists an attacker can make long (thousands of values) are typed arrays: one allocation
+   * each, no per-value boxing, and the JA4 walks over them stay monomorphic.
+   */
+  cipherSuites: Uint16Array;
   /** Extension types in wire order (GREASE included, JA4 filters). */
-  extensions: number[];
-  signatureAlgorithms: number[];
+  extensions: Uint16Array;
+  signatureAlgorithms: Uint16Array;
   ech: boolean;
   ja4: string;
   /**
