@@ -17,17 +17,21 @@ function isGrease(v: number): boolean {
   return (v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff);
 }
 
-const HEX2: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** ASCII lower-case hex digit codes of 0..15. */
+const HEXD = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
 // One-shot crypto.hash (Node >= 20.12) is several times faster than createHash for short input.
-const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
+const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: 'hex') => string }).hash;
 
-function hash12(s: string): string {
+function hash12(s: Uint8Array): string {
   return (oneShot ? oneShot('sha256', s, 'hex') : crypto.createHash('sha256').update(s).digest('hex')).slice(
     0,
     12,
   );
 }
+
+/** The hashed text of a list, written as ASCII bytes (≤ 5 bytes a value): no string is built. */
+const TEXT = new Uint8Array(65536 * 5 + 8);
 
 /** Scratch for the sorted lists (JA4 is computed synchronously, one hello at a time). */
 const SCRATCH = new Uint16Array(65536);
@@ -215,13 +219,23 @@ interface WireEntry {
 const wireMemo = new Map<number, WireEntry>();
 let wireMemoValues = 0;
 
+/** Wire-memo keys seen once (direct-mapped, 4,096 slots): a long list is stored on its second sighting. */
+const SEEN = new Int32Array(4096);
+
+function seenBefore(key: number): boolean {
+  const slot = key & 4095;
+  if (SEEN[slot] === key) return true;
+  SEEN[slot] = key;
+  return false;
+}
+
 function sameSigs(a: Uint16Array | null, b: Uint16Array | null): boolean {
   return a === null || b === null ? a === b : sameList(a, b);
 }
 
 /** JA4 hash of the n values the last {@link filterList} kept (+ '_' + sigs when given). */
 function keptHash(n: number, sigs: Uint16Array | null, exts: boolean): string {
-  if (!inWire) return listHash(n, sigs);
+  if (!inWire) return listHash(n, sigs, true);
   if (lastMatched !== null) {
     if (sameSigs(lastMatched.sigs, sigs)) return lastMatched.hash;
     WIRE.set(lastMatched.values); // the pass was skipped: the values for the lookup below
@@ -233,14 +247,18 @@ function keptHash(n: number, sigs: Uint16Array | null, exts: boolean): string {
     return e.hash;
   }
   radixSort(n);
-  const hash = listHash(n, sigs);
-  if (wireMemo.size >= MEMO_ENTRIES || wireMemoValues + n > MEMO_VALUES) {
-    wireMemo.clear();
-    wireMemoValues = 0;
-  }
+  const hash = listHash(n, sigs, false); // a long list is memoised by wire order only (below)
   const entry: WireEntry = { values: WIRE.slice(0, n), sigs: sigs === null ? null : sigs.slice(), hash };
-  wireMemo.set(key, entry);
-  wireMemoValues += n;
+  // kept in the memo from its second sighting: an attacker varying the list each time fills no memo
+  // (the copies die young), a stack repeating it is remembered
+  if (seenBefore(key)) {
+    if (wireMemo.size >= MEMO_ENTRIES || wireMemoValues + n > MEMO_VALUES) {
+      wireMemo.clear();
+      wireMemoValues = 0;
+    }
+    wireMemo.set(key, entry);
+    wireMemoValues += n;
+  }
   remember(exts, n, entry);
   return hash;
 }
@@ -250,37 +268,37 @@ function keptHash(n: number, sigs: Uint16Array | null, exts: boolean): string {
  * comma-separated 4-digit hex values. Real traffic repeats a few client stacks' lists, so the result
  * is memoised by value (bounded, see MEMO_VALUES) and most flows skip the string and hash.
  */
-function listHash(n: number, sigs: Uint16Array | null): string {
+function listHash(n: number, sigs: Uint16Array | null, memo: boolean): string {
   let total = n;
   if (sigs) {
     SCRATCH[total++] = 0xffff; // separator (not a valid extension or algorithm code point here)
     for (let i = 0; i < sigs.length; i++) if (!isGrease(sigs[i])) SCRATCH[total++] = sigs[i];
     if (total === n + 1) total = n; // no signature algorithms: no '_' part
   }
-  let h = 0x811c9dc5;
-  for (let i = 0; i < total; i++) h = Math.imul(h ^ SCRATCH[i], 0x01000193);
-  h = (h ^ total ^ (n << 16)) | 0;
-  const e = listMemo.get(h);
-  if (e !== undefined && e.n === n && e.values.length === total) {
-    let same = true;
-    for (let i = 0; i < total; i++)
-      if (e.values[i] !== SCRATCH[i]) {
-        same = false;
-        break;
-      }
-    if (same) return e.hash;
+  let h = 0;
+  if (memo) {
+    h = 0x811c9dc5;
+    for (let i = 0; i < total; i++) h = Math.imul(h ^ SCRATCH[i], 0x01000193);
+    h = (h ^ total ^ (n << 16)) | 0;
+    const e = listMemo.get(h);
+    if (e !== undefined && e.n === n && sameList(e.values, SCRATCH.subarray(0, total))) return e.hash;
   }
-  let str = '';
+  let len = 0;
   for (let i = 0; i < total; i++) {
     const v = SCRATCH[i];
     if (i === n) {
-      str += '_';
+      TEXT[len++] = 0x5f; // '_'
       continue;
     }
-    if (i > 0 && i !== n + 1) str += ',';
-    str += HEX2[(v >> 8) & 0xff] + HEX2[v & 0xff];
+    if (i > 0 && i !== n + 1) TEXT[len++] = 0x2c; // ','
+    TEXT[len] = HEXD[v >>> 12];
+    TEXT[len + 1] = HEXD[(v >>> 8) & 15];
+    TEXT[len + 2] = HEXD[(v >>> 4) & 15];
+    TEXT[len + 3] = HEXD[v & 15];
+    len += 4;
   }
-  const hash = hash12(str);
+  const hash = hash12(TEXT.subarray(0, len));
+  if (!memo) return hash;
   if (listMemo.size >= MEMO_ENTRIES || listMemoValues + total > MEMO_VALUES) {
     listMemo.clear();
     listMemoValues = 0;

@@ -47,6 +47,7 @@ for (const name of [
   'tls-ooo-storm',
   'tls-padded-16k',
   'tls-5000-ciphers',
+  'tls-5000-ciphers-varied',
   'http-many-headers',
   'dns-long-names',
   'quic-tiny-crypto',

@@ -143,6 +143,23 @@ function bigLists(): { cipherSuites: number[]; extraExtensions: number[] } {
   return { cipherSuites, extraExtensions };
 }
 
+/**
+ * The lists of {@link bigLists}, different in every hello: rotated by `i` (another wire order) and one
+ * value made unique (another sorted set), so no memo of list hashes ever hits — the attacker who varies
+ * the lists pays the full parse, sort and hash each time, and so do we.
+ */
+function variedLists(
+  base: { cipherSuites: number[]; extraExtensions: number[] },
+  i: number,
+): { cipherSuites: number[]; extraExtensions: number[] } {
+  const rot = <T>(l: T[], k: number): T[] => [...l.slice(k % l.length), ...l.slice(0, k % l.length)];
+  const cipherSuites = rot(base.cipherSuites, i);
+  cipherSuites[0] = 0x0100 + (i % 0xd000);
+  const extraExtensions = rot(base.extraExtensions, i);
+  extraExtensions[0] = 0x1000 + (i % 0xd000); // below the list's own range: never a duplicate type
+  return { cipherSuites, extraExtensions };
+}
+
 function httpHead(i: number, headers: number): Uint8Array {
   let s = `GET /item/${i} HTTP/1.1\r\n`;
   for (let k = 0; k < headers; k++) s += `X-H${k}: v\r\n`;
@@ -414,6 +431,17 @@ export function hostileClasses(): HostileClass[] {
       443,
       (i, hostile) => {
         const h = hello(i, lists);
+        return { bytes: hostile ? h : hello(i, { padTo: h.length - 5 }), name: `h${i}.example.com` };
+      },
+      MSS,
+    ),
+    tcpClass(
+      'tls-5000-ciphers-varied',
+      'the same, each hello with its own lists (rotated, one value unique): no memo helps',
+      2000,
+      443,
+      (i, hostile) => {
+        const h = hello(i, variedLists(lists, i));
         return { bytes: hostile ? h : hello(i, { padTo: h.length - 5 }), name: `h${i}.example.com` };
       },
       MSS,
