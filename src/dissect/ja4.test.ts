@@ -193,6 +193,14 @@ test('a long list repeated byte for byte (the native-compare path) keeps counts 
     [ciphers, exts.filter((v) => v !== 0), SPEC_SIGS], // no SNI now
     [ciphers, exts.filter((v) => v !== 0), SPEC_SIGS],
     [ciphers, exts, SPEC_SIGS],
+    // a new cipher list (its pass counts bytes for the sort), then the same extensions as before with
+    // signature algorithms never seen with them: that sort must count its own bytes
+    [ciphers.map((v) => v ^ 0x0101), exts, [0x0804, 0x0403]],
+    // the cipher list again, not right after itself (so it is stored in the memo), then with other
+    // bytes (GREASE) and the same values: a memo hit, no sort; then the extensions, byte for byte as
+    // before, with new signature algorithms: their sort must not use the ciphers' byte counts
+    [ciphers, exts, SPEC_SIGS],
+    [[0x4a4a, ...ciphers], exts, [0x0805]],
   ];
   for (const [k, [c, e, sigs]] of cases.entries()) {
     const noSni = !e.includes(0);

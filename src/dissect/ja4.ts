@@ -17,8 +17,11 @@ function isGrease(v: number): boolean {
   return (v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff);
 }
 
-/** ASCII lower-case hex digit codes of 0..15. */
-const HEXD = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+/** The two ASCII lower-case hex digits of each byte value, first digit in the low byte. */
+const HEX_PAIR = Uint16Array.from({ length: 256 }, (_, v) => {
+  const h = v.toString(16).padStart(2, '0');
+  return h.charCodeAt(0) | (h.charCodeAt(1) << 8);
+});
 
 // One-shot crypto.hash (Node >= 20.12) is several times faster than createHash for short input.
 const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: 'hex') => string }).hash;
@@ -32,6 +35,7 @@ function hash12(s: Uint8Array): string {
 
 /** The hashed text of a list, written as ASCII bytes (≤ 5 bytes a value): no string is built. */
 const TEXT = new Uint8Array(65536 * 5 + 8);
+const TEXT_VIEW = new DataView(TEXT.buffer);
 
 /** Scratch for the sorted lists (JA4 is computed synchronously, one hello at a time). */
 const SCRATCH = new Uint16Array(65536);
@@ -43,19 +47,25 @@ const TMP = new Uint16Array(65536);
 const C0 = new Int32Array(257);
 const C1 = new Int32Array(257);
 
+/** Whether C0 / C1 hold the byte counts of WIRE[0, n) (taken by the filtering pass). */
+let counted = false;
+
 /**
  * LSD radix sort (low byte, then high byte) of WIRE[0, n) into SCRATCH[0, n): O(n + 512), no
- * comparisons. WIRE keeps the wire order (the wire memo's key). Only run on a wire-memo miss, so the
- * byte counts are taken here, not in the filtering pass.
+ * comparisons. WIRE keeps the wire order (the wire memo's key). The byte counts come from the
+ * filtering pass; a list whose pass was skipped (a byte-for-byte repeat) is counted here.
  */
 function radixSort(n: number): void {
-  C0.fill(0);
-  C1.fill(0);
-  for (let i = 0; i < n; i++) {
-    const v = WIRE[i];
-    C0[(v & 0xff) + 1]++;
-    C1[(v >>> 8) + 1]++;
+  if (!counted) {
+    C0.fill(0);
+    C1.fill(0);
+    for (let i = 0; i < n; i++) {
+      const v = WIRE[i];
+      C0[(v & 0xff) + 1]++;
+      C1[(v >>> 8) + 1]++;
+    }
   }
+  counted = false;
   for (let k = 0; k < 256; k++) {
     C0[k + 1] += C0[k];
     C1[k + 1] += C1[k];
@@ -130,6 +140,7 @@ function filterList(values: Uint16Array, exts: boolean): number {
   inWire = big;
   lastMatched = null;
   repeated = null;
+  counted = false;
   current = big ? values : null;
   if (big) {
     const last = exts ? lastExts : lastCiphers;
@@ -144,7 +155,7 @@ function filterList(values: Uint16Array, exts: boolean): number {
       return last.n;
     }
   }
-  let h = 0x811c9dc5;
+  if (big) return exts ? wireExts(values) : wireCiphers(values);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if ((v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff)) continue; // GREASE
@@ -160,18 +171,69 @@ function filterList(values: Uint16Array, exts: boolean): number {
       if (v === 0x002b) sawVersions = true;
     }
     let j = n++;
-    if (big) {
-      WIRE[j] = v;
-      h = Math.imul(h ^ v, 0x01000193);
-      continue;
-    }
     while (j > 0 && SCRATCH[j - 1] > v) {
       SCRATCH[j] = SCRATCH[j - 1];
       j--;
     }
     SCRATCH[j] = v;
   }
+  return n;
+}
+
+/*
+ * The filtering pass of a long list, one loop per kind (no per-value test of which kind it is):
+ * GREASE dropped, the kept values copied to WIRE in wire order, their FNV-1a hash (the wire memo's
+ * key) and the radix sort's byte counts taken in the same walk.
+ */
+function wireCiphers(values: Uint16Array): number {
+  C0.fill(0);
+  C1.fill(0);
+  let n = 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if ((v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff)) continue; // GREASE
+    WIRE[n++] = v;
+    h = Math.imul(h ^ v, 0x01000193);
+    C0[(v & 0xff) + 1]++;
+    C1[(v >>> 8) + 1]++;
+  }
   wireHash = (h ^ n) | 0;
+  counted = true;
+  return n;
+}
+
+/** {@link wireCiphers} for the extension list: SNI and ALPN dropped and counted, supported_versions noted. */
+function wireExts(values: Uint16Array): number {
+  C0.fill(0);
+  C1.fill(0);
+  let n = 0;
+  let h = 0x811c9dc5;
+  let sni = 0;
+  let alpn = 0;
+  let versions = false;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if ((v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff)) continue; // GREASE
+    if (v === 0x0000) {
+      sni++;
+      continue;
+    }
+    if (v === 0x0010) {
+      alpn++;
+      continue;
+    }
+    if (v === 0x002b) versions = true;
+    WIRE[n++] = v;
+    h = Math.imul(h ^ v, 0x01000193);
+    C0[(v & 0xff) + 1]++;
+    C1[(v >>> 8) + 1]++;
+  }
+  sawSni = sni;
+  sawAlpn = alpn;
+  sawVersions = versions;
+  wireHash = (h ^ n) | 0;
+  counted = true;
   return n;
 }
 
@@ -283,21 +345,20 @@ function listHash(n: number, sigs: Uint16Array | null, memo: boolean): string {
     const e = listMemo.get(h);
     if (e !== undefined && e.n === n && sameList(e.values, SCRATCH.subarray(0, total))) return e.hash;
   }
+  // each value as 4 hex digits and a comma, one 32-bit store for the digits; the comma before the
+  // separator slot becomes '_', the last one is cut
   let len = 0;
   for (let i = 0; i < total; i++) {
-    const v = SCRATCH[i];
     if (i === n) {
-      TEXT[len++] = 0x5f; // '_'
+      TEXT[len - 1] = 0x5f; // '_'
       continue;
     }
-    if (i > 0 && i !== n + 1) TEXT[len++] = 0x2c; // ','
-    TEXT[len] = HEXD[v >>> 12];
-    TEXT[len + 1] = HEXD[(v >>> 8) & 15];
-    TEXT[len + 2] = HEXD[(v >>> 4) & 15];
-    TEXT[len + 3] = HEXD[v & 15];
-    len += 4;
+    const v = SCRATCH[i];
+    TEXT_VIEW.setUint32(len, HEX_PAIR[v >>> 8] | (HEX_PAIR[v & 0xff] << 16), true);
+    TEXT[len + 4] = 0x2c; // ','
+    len += 5;
   }
-  const hash = hash12(TEXT.subarray(0, len));
+  const hash = hash12(TEXT.subarray(0, len - 1));
   if (!memo) return hash;
   if (listMemo.size >= MEMO_ENTRIES || listMemoValues + total > MEMO_VALUES) {
     listMemo.clear();
