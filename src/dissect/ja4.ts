@@ -93,25 +93,47 @@ let inWire = false;
 let wireHash = 0;
 /**
  * The long list of each kind (ciphers, extensions) seen last, exactly as sent (GREASE included), with
- * what its filtering pass found and the wire-memo entry it resolved to. A client repeating its list
- * byte for byte is recognised by one native comparison (memcmp), with no walk over the values.
+ * what its filtering pass found and the hash it resolved to. A client repeating its list byte for byte
+ * is recognised by one native comparison (memcmp), with no walk over the values. Fixed buffers (a
+ * cipher list holds at most 32,767 values, an extension list 16,383): remembering a list allocates
+ * nothing, so an attacker varying lists leaves no garbage here.
  */
 interface LastList {
+  valid: boolean;
   raw: Uint16Array;
+  rawLen: number;
+  /** The kept (non-GREASE …) values in wire order. */
+  vals: Uint16Array;
   n: number;
   sawSni: number;
   sawAlpn: number;
   sawVersions: boolean;
   wireHash: number;
-  entry: WireEntry;
+  sigs: Uint16Array | null;
+  hash: string;
 }
-let lastCiphers: LastList | null = null;
-let lastExts: LastList | null = null;
-/** The wire-memo entry of the list just filtered when it repeated the last one (else null). */
-let lastMatched: WireEntry | null = null;
-/** The long list just filtered (to remember as the last of its kind once its entry is known). */
+function lastList(): LastList {
+  const raw = new Uint16Array(32768);
+  const vals = new Uint16Array(32768);
+  return {
+    valid: false,
+    raw,
+    rawLen: 0,
+    vals,
+    n: 0,
+    sawSni: 0,
+    sawAlpn: 0,
+    sawVersions: false,
+    wireHash: 0,
+    sigs: null,
+    hash: '',
+  };
+}
+const lastCiphers = lastList();
+const lastExts = lastList();
+/** The long list just filtered, when it is not a repeat (to remember once its hash is known). */
 let current: Uint16Array | null = null;
-/** The last-of-its-kind record the list just filtered repeated (its entry is updated by keptHash). */
+/** The last-of-its-kind record the list just filtered repeated byte for byte (else null). */
 let repeated: LastList | null = null;
 
 function bytesOf(a: Uint16Array): Uint8Array {
@@ -138,18 +160,16 @@ function filterList(values: Uint16Array, exts: boolean): number {
   sawSni = sawAlpn = 0;
   sawVersions = false;
   inWire = big;
-  lastMatched = null;
   repeated = null;
   counted = false;
   current = big ? values : null;
   if (big) {
     const last = exts ? lastExts : lastCiphers;
-    if (last !== null && sameList(values, last.raw)) {
+    if (last.valid && sameList(values, last.raw.subarray(0, last.rawLen))) {
       sawSni = last.sawSni;
       sawAlpn = last.sawAlpn;
       sawVersions = last.sawVersions;
       wireHash = last.wireHash;
-      lastMatched = last.entry;
       repeated = last;
       current = null; // already the last of its kind
       return last.n;
@@ -237,16 +257,27 @@ function wireExts(values: Uint16Array): number {
   return n;
 }
 
-/** Remember the long list just filtered (n values kept) as the last of its kind, resolved to `entry`. */
-function remember(exts: boolean, n: number, entry: WireEntry): void {
+/** Remember the long list just filtered (n values kept, in WIRE) as the last of its kind. */
+function remember(exts: boolean, n: number, hash: string, sigs: Uint16Array | null): void {
   if (repeated !== null) {
-    repeated.entry = entry; // same list, other signature algorithms
+    repeated.sigs = sigs; // same list, other signature algorithms
+    repeated.hash = hash;
     repeated = null;
+    return;
   }
   if (current === null) return;
-  const l: LastList = { raw: current.slice(), n, sawSni, sawAlpn, sawVersions, wireHash, entry };
-  if (exts) lastExts = l;
-  else lastCiphers = l;
+  const l = exts ? lastExts : lastCiphers;
+  l.raw.set(current);
+  l.rawLen = current.length;
+  l.vals.set(WIRE.subarray(0, n));
+  l.n = n;
+  l.sawSni = sawSni;
+  l.sawAlpn = sawAlpn;
+  l.sawVersions = sawVersions;
+  l.wireHash = wireHash;
+  l.sigs = sigs;
+  l.hash = hash;
+  l.valid = true;
   current = null;
 }
 
@@ -298,30 +329,34 @@ function sameSigs(a: Uint16Array | null, b: Uint16Array | null): boolean {
 /** JA4 hash of the n values the last {@link filterList} kept (+ '_' + sigs when given). */
 function keptHash(n: number, sigs: Uint16Array | null, exts: boolean): string {
   if (!inWire) return listHash(n, sigs, true);
-  if (lastMatched !== null) {
-    if (sameSigs(lastMatched.sigs, sigs)) return lastMatched.hash;
-    WIRE.set(lastMatched.values); // the pass was skipped: the values for the lookup below
+  if (repeated !== null) {
+    if (sameSigs(repeated.sigs, sigs)) {
+      const hash = repeated.hash;
+      repeated = null;
+      return hash;
+    }
+    WIRE.set(repeated.vals.subarray(0, n)); // the pass was skipped: the values for the lookup below
   }
   const key = wireHash;
   const e = wireMemo.get(key);
   if (e !== undefined && sameList(e.values, WIRE.subarray(0, n)) && sameSigs(e.sigs, sigs)) {
-    remember(exts, n, e);
+    remember(exts, n, e.hash, e.sigs);
     return e.hash;
   }
   radixSort(n);
   const hash = listHash(n, sigs, false); // a long list is memoised by wire order only (below)
-  const entry: WireEntry = { values: WIRE.slice(0, n), sigs: sigs === null ? null : sigs.slice(), hash };
+  const sigsCopy = sigs === null ? null : sigs.slice();
   // kept in the memo from its second sighting: an attacker varying the list each time fills no memo
-  // (the copies die young), a stack repeating it is remembered
+  // and allocates no copy of it, a stack repeating it is remembered
   if (seenBefore(key)) {
     if (wireMemo.size >= MEMO_ENTRIES || wireMemoValues + n > MEMO_VALUES) {
       wireMemo.clear();
       wireMemoValues = 0;
     }
-    wireMemo.set(key, entry);
+    wireMemo.set(key, { values: WIRE.slice(0, n), sigs: sigsCopy, hash });
     wireMemoValues += n;
   }
-  remember(exts, n, entry);
+  remember(exts, n, hash, sigsCopy);
   return hash;
 }
 
