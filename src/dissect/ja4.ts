@@ -378,7 +378,18 @@ function listHash(n: number, sigs: Uint16Array | null, memo: boolean): string {
     for (let i = 0; i < total; i++) h = Math.imul(h ^ SCRATCH[i], 0x01000193);
     h = (h ^ total ^ (n << 16)) | 0;
     const e = listMemo.get(h);
-    if (e !== undefined && e.n === n && sameList(e.values, SCRATCH.subarray(0, total))) return e.hash;
+    if (e !== undefined && e.n === n && e.values.length === total) {
+      // short lists (real hellos) compare in a loop: cheaper than the views a native compare needs
+      let same = true;
+      if (total > 64) same = sameList(e.values, SCRATCH.subarray(0, total));
+      else
+        for (let i = 0; i < total; i++)
+          if (e.values[i] !== SCRATCH[i]) {
+            same = false;
+            break;
+          }
+      if (same) return e.hash;
+    }
   }
   // each value as 4 hex digits and a comma, one 32-bit store for the digits; the comma before the
   // separator slot becomes '_', the last one is cut

@@ -219,6 +219,18 @@ test('ALPN values kept byte for byte; GREASE removed from supported_versions onl
   assert.match(h.ja4, /^t13i0103h2_/);
 });
 
+test('long lists (the native copy and byte swap path) come out value for value, in wire order', () => {
+  // lists written here byte by byte (big-endian pairs), around the path's threshold and far past it
+  for (const n of [1, 255, 256, 257, 5000, 32_000]) {
+    const ciphers = Array.from({ length: n }, (_, i) => (0xfff0 - i * 3 + (i & 1) * 0x1234) & 0xffff);
+    const sigs = Array.from({ length: Math.min(n, 3000) }, (_, i) => (i * 0x0101 + 7) & 0xffff);
+    const sig: [number, number[]] = [0x0d, vec16(sigs.flatMap(u16))];
+    const h = parseClientHelloBody(body([sniExt('x.example'), sig], ciphers), 't');
+    assert.deepEqual(Array.from(h.cipherSuites), ciphers, `ciphers n=${n}`);
+    assert.deepEqual(Array.from(h.signatureAlgorithms), sigs, `sigs n=${sigs.length}`);
+  }
+});
+
 test('ECH extension sets ech', () => {
   assert.equal(parseClientHelloBody(body([[0xfe0d, [0, 0, 1, 0, 1]]]), 'q').ech, true);
   assert.equal(parseClientHelloBody(body([]), 'q').ech, false);

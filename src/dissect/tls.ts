@@ -67,7 +67,7 @@ function readU16List(r: ByteReader, what: string): Uint16Array {
   const n = r.remaining >> 1;
   if (n === 0) return NO_VALUES;
   const out = new Uint16Array(n);
-  if (n > 32) {
+  if (n > 256) {
     // an attacker-sized list: one native copy and, on a little-endian host, one native byte swap,
     // instead of a JavaScript loop over thousands of values
     const bytes = new Uint8Array(out.buffer);
