@@ -12,8 +12,9 @@ import { basename } from 'node:path';
 /**
  * Flow cap for offline analysis: a named flow holds ~1.3 KB (measured with --expose-gc on 50k TLS
  * flows), a SYN-only one ~0.6 KB; 49,152 flows keep the peak RSS ≤ 150 MiB even under a flow flood
- * (500,000 SYNs from distinct ports: 148 MiB, where 65,536 gave 162 MiB — the collector keeps a share
- * of garbage on top of the live flows). The least recently active flow is reported early (anomaly
+ * (500,000 SYNs from distinct ports: 131 MiB since the flow table's buckets are an array, 158 MiB while
+ * they were a Map, whose reallocated backing stores piled up; 65,536 flows gave 162 MiB then — the
+ * collector keeps a share of garbage on top of the live flows). The least recently active flow is reported early (anomaly
  * `flow_evicted`, counted in the engine's `caps`) when the cap is reached. Offline, ended flow objects
  * are recycled (`recycleFlows`), so evictions do not pile up as old-generation garbage.
  */

@@ -1,7 +1,10 @@
 /**
  * @module flow/table
  * Bidirectional flow table keyed by an integer hash of the unordered 5-tuple, with chained buckets in a
- * Map<number, Flow> and exact comparison on hit (no string keys). Flows sit on one of three idle lists
+ * power-of-two array (doubled when the flows outnumber the buckets) and exact comparison on hit (no
+ * string keys). An array, not a Map: a table at its cap inserts and deletes on every new flow, and a
+ * Map's backing store is reallocated as deletions pile up — garbage that a flow flood turned into
+ * tens of MiB of old generation. Flows sit on one of three idle lists
  * (TCP, UDP, closed), each ordered by last activity, so expiry is O(expired). A hard cap on flows evicts
  * the least recently active flow.
  */
@@ -43,15 +46,21 @@ export function flowHash(p: Packet, seed = 0x2545f491): number {
 }
 
 export class FlowTable {
-  private readonly buckets = new Map<number, Flow>();
+  private buckets: (Flow | null)[] = new Array<Flow | null>(1024).fill(null);
+  private mask = 1023;
   readonly lists = [new IdleList(), new IdleList(), new IdleList()];
   size = 0;
 
+  /** Bucket of a flow hash (its high bits folded in: the low bits alone choose the bucket). */
+  private slot(hash: number): number {
+    return (hash ^ (hash >>> 16)) & this.mask;
+  }
+
   /** Find the flow of `p`; sets `toServer` to the packet's direction. */
   lookup(p: Packet, hash: number): Flow | null {
-    let f = this.buckets.get(hash) ?? null;
+    let f = this.buckets[this.slot(hash)];
     while (f) {
-      if (f.proto === p.proto && f.ipVer === p.ipVer) {
+      if (f.hash === hash && f.proto === p.proto && f.ipVer === p.ipVer) {
         const a = f.addr;
         if (f.cport === p.sport && f.sport === p.dport && eq(a, 0, p.src) && eq(a, 4, p.dst)) {
           this.toServer = true;
@@ -70,14 +79,17 @@ export class FlowTable {
   toServer = true;
 
   insert(f: Flow): void {
-    f.next = this.buckets.get(f.hash) ?? null;
-    this.buckets.set(f.hash, f);
+    if (this.size >= this.buckets.length) this.grow();
+    const i = this.slot(f.hash);
+    f.next = this.buckets[i];
+    this.buckets[i] = f;
     this.size++;
   }
 
   remove(f: Flow): void {
     this.unlink(f);
-    let cur = this.buckets.get(f.hash) ?? null;
+    const i = this.slot(f.hash);
+    let cur = this.buckets[i];
     let prev: Flow | null = null;
     while (cur && cur !== f) {
       prev = cur;
@@ -85,10 +97,26 @@ export class FlowTable {
     }
     if (!cur) return;
     if (prev) prev.next = f.next;
-    else if (f.next) this.buckets.set(f.hash, f.next);
-    else this.buckets.delete(f.hash);
+    else this.buckets[i] = f.next;
     f.next = null;
     this.size--;
+  }
+
+  /** Double the buckets and relink every flow (O(flows), only when the table outgrows them). */
+  private grow(): void {
+    const old = this.buckets;
+    this.buckets = new Array<Flow | null>(old.length * 2).fill(null);
+    this.mask = this.buckets.length - 1;
+    for (let j = 0; j < old.length; j++) {
+      let f = old[j];
+      while (f) {
+        const n = f.next;
+        const i = this.slot(f.hash);
+        f.next = this.buckets[i];
+        this.buckets[i] = f;
+        f = n;
+      }
+    }
   }
 
   /** Move f to the tail of idle list `li` (most recent). */
