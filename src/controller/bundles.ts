@@ -36,6 +36,30 @@ export interface BundleExtras {
 }
 
 /**
+ * Compile a version's registry for its bundles ahead of the transaction that builds them (the
+ * compile can take seconds; on SQLite an open transaction holds the one connection, so every other
+ * query would wait). Best effort: whatever fails here is met again, and reported, by the bundle's own
+ * compile inside the transaction, which then finds this one's result in the cache.
+ */
+export async function warmCompiled(
+  ctx: Ctx,
+  ...policyVersions: (number | null | undefined)[]
+): Promise<void> {
+  for (const id of policyVersions) {
+    if (id === null || id === undefined || !Number.isInteger(Number(id))) continue;
+    try {
+      const v = await ctx.db.get<{ files: string; main: string }>(
+        'SELECT files, main FROM versions WHERE id = $1',
+        [Number(id)],
+      );
+      if (v) await compiledFor(ctx.db, v.main, JSON.parse(v.files) as FileMeta[]);
+    } catch {
+      // see above: the transaction's own compile reports it
+    }
+  }
+}
+
+/**
  * Build and sign bundle N+1 for `policyVersion` inside the caller's transaction (which must already
  * hold the audit row of the decision, so the manifest's audit head covers it). With
  * `extras.shadow`, the manifest carries that version's main file and files (hashes and sizes, the
@@ -166,6 +190,7 @@ export async function signBundle(
   actor: string,
   extras: BundleExtras = {},
 ): Promise<{ version: number; manifest: Manifest }> {
+  await warmCompiled(ctx, policyVersion, extras.shadow);
   return ctx.db.tx((q) => buildBundle(ctx, q, policyVersion, kind, actor, extras));
 }
 
@@ -228,7 +253,9 @@ export async function resignIfDue(ctx: Ctx, now = Date.now()): Promise<number | 
     if (left < ctx.config.bundleTtlMs / 2 || (active && active.keyid !== b.keyid)) return b;
     return null;
   };
-  if (!(await due(ctx.db))) return null;
+  const first = await due(ctx.db);
+  if (!first) return null;
+  await warmCompiled(ctx, Number(first.policy_version));
   return ctx.db.tx(async (q) => {
     if (ctx.db.kind === 'postgres') await q.run('SELECT pg_advisory_xact_lock(727002)');
     const b = await due(q);

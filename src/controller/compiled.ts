@@ -6,8 +6,16 @@
  * stamp, so the same version gives the same bytes. Stored as a content-addressed blob beside the
  * text files and listed in the signed manifest (`compiled`) with its size and SHA-256. Kept per
  * process by content, so re-signing does not compile 10^6 names again.
+ *
+ * The compile itself (seconds for 10^6 names) runs in a worker thread (controller/compile-worker)
+ * when the text is large, so the event loop keeps answering; and the bundle paths warm this cache
+ * before their transaction (controller/bundles `warmCompiled`), so no transaction — which on SQLite
+ * holds the one connection — is open while it runs. A compile already under way for the same content
+ * is joined, not repeated.
  */
 import { posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { BUNDLE_ROOT, type FileMeta } from '../bundle/verify.js';
 import { compileFiles } from '../policy/compiled.js';
 import { sha256 } from './content.js';
@@ -19,6 +27,52 @@ export const COMPILED_NAME = 'registry.compiled';
 
 /** Compiled entries by the content of the version's file list (a few kept). */
 const cache = new Map<string, FileMeta>();
+/** Compiles under way, by the same key: a second caller joins the first. */
+const inflight = new Map<string, Promise<Uint8Array>>();
+
+/** What the compile worker is given (structured-cloned) and what it answers. */
+export interface CompileJob {
+  files: [string, string][];
+  opts: { now: number; compiledAt: string; shared: false };
+}
+export type CompileReply = { ok: true; bytes: Uint8Array } | { ok: false; message: string };
+
+/**
+ * Where the compile runs: text of at least `offThreadChars` characters goes to a worker thread (when
+ * the compiled JS of the worker is beside this module: not under tsx); smaller text, where a worker's
+ * start-up would cost more than the compile, in-process. `beforeCompile` is awaited first (tests:
+ * hold a compile at a known point).
+ */
+export const compileSettings: { offThreadChars: number; beforeCompile: (() => Promise<void>) | null } = {
+  offThreadChars: 1 << 20,
+  beforeCompile: null,
+};
+/** Compiles run, and how many of them in a worker thread (for tests and diagnostics). */
+export const compileStats = { compiles: 0, offThread: 0 };
+
+const WORKER = new URL('./compile-worker.js', import.meta.url);
+
+async function compileText(files: [string, string][]): Promise<Uint8Array> {
+  if (compileSettings.beforeCompile) await compileSettings.beforeCompile();
+  compileStats.compiles++;
+  const opts = { now: 0, compiledAt: '1970-01-01T00:00:00.000Z', shared: false } as const;
+  let chars = 0;
+  for (const [, t] of files) chars += t.length;
+  if (chars < compileSettings.offThreadChars || !fileURLToPath(import.meta.url).endsWith('.js'))
+    return compileFiles(files, opts);
+  compileStats.offThread++;
+  const job: CompileJob = { files, opts };
+  const w = new Worker(WORKER, { workerData: job });
+  try {
+    return await new Promise<Uint8Array>((resolve, reject) => {
+      w.once('message', (m: CompileReply) => (m.ok ? resolve(m.bytes) : reject(new Error(m.message))));
+      w.once('error', reject);
+      w.once('exit', (code) => reject(new Error(`compile worker exited with code ${code}`)));
+    });
+  } finally {
+    void w.terminate();
+  }
+}
 
 /**
  * The compiled file of a version's text files, stored as a blob; null when the text does not compile
@@ -52,7 +106,12 @@ export async function compiledFor(
     if (f.name !== main) text.push([posix.join(BUNDLE_ROOT, f.name), data.get(f.name)!.toString('utf8')]);
   let bytes: Uint8Array;
   try {
-    bytes = await compileFiles(text, { now: 0, compiledAt: '1970-01-01T00:00:00.000Z', shared: false });
+    let p = inflight.get(key);
+    if (!p) {
+      p = compileText(text).finally(() => inflight.delete(key));
+      inflight.set(key, p);
+    }
+    bytes = await p;
   } catch (e) {
     log?.(`bundle: no compiled registry (${(e as Error).message})`);
     return null;

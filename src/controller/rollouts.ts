@@ -16,7 +16,7 @@
  * nothing was enforced.
  */
 import { appendAudit } from './audit.js';
-import { buildBundle, type Manifest } from './bundles.js';
+import { buildBundle, warmCompiled, type Manifest } from './bundles.js';
 import type { Ctx } from './context.js';
 import type { Queryable, Row } from './db.js';
 import { ApiError, badRequest, notFound } from './errors.js';
@@ -165,6 +165,13 @@ export async function controlRollout(
     throw badRequest('reason', 'a string, if given');
   const why = typeof reason === 'string' ? reason.trim() : '';
   if (why.length > 2000) throw badRequest('reason', 'at most 2000 characters');
+  if (op === 'abort' || op === 'rollback') {
+    const r = await ctx.db.get<{ prev_version_id: number | null }>(
+      'SELECT prev_version_id FROM rollouts WHERE id = $1',
+      [id],
+    );
+    await warmCompiled(ctx, r?.prev_version_id); // the rollback bundle's compile, before the transaction
+  }
   await ctx.db.tx(async (q) => {
     if (ctx.db.kind === 'postgres') await q.run('SELECT pg_advisory_xact_lock(727010)');
     const r = await q.get<{ state: string }>(`SELECT state FROM rollouts WHERE id = $1${ctx.db.forUpdate}`, [
@@ -308,6 +315,11 @@ function selectNodes(stage: Stage, nodes: { name: string; labels: Record<string,
  * Returns the ids of the rollouts it touched.
  */
 export async function tickRollouts(ctx: Ctx, now = Date.now()): Promise<number[]> {
+  // the bundles a step may build (stage, shadow, publish, rollback): compiled before the transaction
+  for (const r of await ctx.db.all<{ version_id: number; prev_version_id: number | null }>(
+    "SELECT version_id, prev_version_id FROM rollouts WHERE state = 'running'",
+  ))
+    await warmCompiled(ctx, r.version_id, r.prev_version_id);
   return ctx.db.tx(async (q) => {
     if (ctx.db.kind === 'postgres') {
       const got = await q.get<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(727010) AS ok');

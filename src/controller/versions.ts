@@ -8,7 +8,7 @@
  * `rejected`. Every step is audited in the transaction that makes it.
  */
 import { appendAudit } from './audit.js';
-import { buildBundle } from './bundles.js';
+import { buildBundle, warmCompiled } from './bundles.js';
 import type { Ctx } from './context.js';
 import type { Queryable, Row } from './db.js';
 import { ApiError, badRequest, notFound } from './errors.js';
@@ -444,6 +444,7 @@ export async function rejectVersion(ctx: Ctx, id: number, reason: unknown, actor
 
 /** Make an approved version the active one: a new signed bundle; the previous active is superseded. */
 export async function publishVersion(ctx: Ctx, id: number, actor: string): Promise<Row> {
+  await warmCompiled(ctx, id);
   return ctx.db.tx(async (q) => {
     const v = await lockVersion(ctx, q, id);
     if (v.status !== 'approved')
@@ -468,18 +469,21 @@ export async function publishVersion(ctx: Ctx, id: number, actor: string): Promi
   });
 }
 
+/** The version a rollback makes active again: the most recently superseded one. */
+const PREVIOUS_ACTIVE =
+  "SELECT id FROM versions WHERE status = 'superseded' ORDER BY ended_at DESC, id DESC LIMIT 1";
+
 /**
  * Roll back: the active version becomes `rolled_back`, the most recently superseded one is active
  * again — as a new, higher bundle, so a box's no-rollback check stays strict.
  */
 export async function rollback(ctx: Ctx, reason: unknown, actor: string): Promise<Row> {
   if (typeof reason !== 'string' || !reason.trim()) throw badRequest('reason', 'required');
+  await warmCompiled(ctx, (await ctx.db.get<{ id: number }>(PREVIOUS_ACTIVE))?.id);
   return ctx.db.tx(async (q) => {
     const cur = await activeVersionId(q);
     if (cur === null) throw conflict('ERR_STATE', 'no active version');
-    const prev = await q.get<{ id: number }>(
-      "SELECT id FROM versions WHERE status = 'superseded' ORDER BY ended_at DESC, id DESC LIMIT 1",
-    );
+    const prev = await q.get<{ id: number }>(PREVIOUS_ACTIVE);
     if (!prev) throw conflict('ERR_STATE', 'no earlier version to roll back to');
     const now = Date.now();
     await q.run("UPDATE versions SET status = 'rolled_back', ended_at = $1 WHERE id = $2", [now, cur]);
