@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'src/**/*.js', 'out/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'src/**/*.js', 'src/**/*.gen.ts', 'out/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
