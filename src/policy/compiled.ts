@@ -334,19 +334,26 @@ export interface LoadCompiledOptions {
   policy?: string;
 }
 
-/** Read a whole file into a fresh (8-aligned) ArrayBuffer. */
+/**
+ * Read a whole file into a fresh (8-aligned) ArrayBuffer. Not zero-filled first (`allocUnsafeSlow`:
+ * its own buffer, offset 0): every byte is read over, and a short read is an error below.
+ */
 function readAligned(path: string): Uint8Array {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
     if (size > MAX_FILE)
       throw new CompiledPolicyError(path, `file of ${size} bytes is larger than any compiled policy`);
-    const u8 = new Uint8Array(new ArrayBuffer(size));
-    for (let o = 0; o < size;) {
+    const b = Buffer.allocUnsafeSlow(size);
+    const u8 = new Uint8Array(b.buffer, b.byteOffset, size);
+    let o = 0;
+    while (o < size) {
       const n = readSync(fd, u8, o, size - o, o);
       if (n === 0) break;
       o += n;
     }
+    // the file shrank under us: what was not read is not zero but garbage, so refuse it
+    if (o < size) throw new CompiledPolicyError(path, `truncated while reading: ${o} of ${size} bytes`);
     return u8;
   } finally {
     closeSync(fd);
