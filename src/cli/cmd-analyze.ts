@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { analyzeFiles, type AnalyzeOptions } from '../engine/analyze.js';
 import { JsonlWriter, writeAllSync } from '../output/jsonl.js';
-import { flowToEveLine, type EveContext } from '../output/eve.js';
+import { writeEveLine, type EveContext } from '../output/eve.js';
 import { hostname } from 'node:os';
 import { Summary, tableHeader, tableRow } from '../output/summary.js';
 import { EvidenceWriter } from '../output/evidence.js';
@@ -189,7 +189,7 @@ class Output {
     this.policy?.record(r, f);
     if (this.format === 'jsonl') {
       if (this.w.compat) this.out.write(r);
-      else this.out.line(flowToEveLine(r, this.w.eve));
+      else writeEveLine(this.out, r, this.w.eve);
       if (this.progress && !r.partial) this.summary.add(r);
     } else if (!r.partial) {
       this.summary.add(r);

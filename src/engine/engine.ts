@@ -493,15 +493,8 @@ function isServerPort(sport: number, dport: number): boolean {
   return sport < 1024 && dport >= 1024;
 }
 
-const HEX = '0123456789abcdef';
-
-/** The first {@link FIRST_HEAD_BYTES} bytes of a payload as lowercase hex (once per flow). */
+/** The first bytes of a payload as lowercase hex: one native conversion (not 32 string concatenations). */
 function hexHead(buf: Uint8Array, off: number, len: number): string {
   const n = len < FIRST_HEAD_BYTES ? len : FIRST_HEAD_BYTES;
-  let s = '';
-  for (let i = 0; i < n; i++) {
-    const b = buf[off + i];
-    s += HEX[b >> 4] + HEX[b & 15];
-  }
-  return s;
+  return Buffer.from(buf.buffer, buf.byteOffset + off, n).toString('hex');
 }

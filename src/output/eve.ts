@@ -27,6 +27,8 @@ import type {
   TlsInfo,
 } from '../record/record.js';
 import { InputError } from '../util/errors.js';
+import { JsonBytes } from './json-bytes.js';
+import type { JsonlWriter } from './jsonl.js';
 
 /** The one top-level key of our own in every record. */
 export const OUR_KEY = 'chokepoint';
@@ -661,115 +663,165 @@ export function fromEveLine(line: string, where: string): FlowRecord | null {
  * corpus and generated captures); it skips the EVE object, its nested objects and V8's generic walk.
  */
 export function flowToEveLine(r: RecordIn, ctx: EveContext = {}): string {
-  if (
+  if (needsGeneric(r, ctx)) return JSON.stringify(flowToEve(r, ctx));
+  LINE.reset();
+  flowEveBytes(r, LINE);
+  return LINE.text();
+}
+
+/** {@link flowToEveLine} appended to `out` as one line, without the intermediate string. */
+export function writeEveLine(out: JsonlWriter, r: RecordIn, ctx: EveContext = {}): void {
+  if (needsGeneric(r, ctx)) {
+    out.line(JSON.stringify(flowToEve(r, ctx)));
+    return;
+  }
+  LINE.reset();
+  flowEveBytes(r, LINE);
+  out.bytes(LINE.buf, LINE.pos);
+}
+
+/** The cases written by the generic form (sensor, queue or policy version given; policy; partial). */
+function needsGeneric(r: RecordIn, ctx: EveContext): boolean {
+  return (
     ctx.node !== undefined ||
     ctx.queue !== undefined ||
     ctx.policyVersion !== undefined ||
-    r.policy ||
-    r.partial
-  )
-    return JSON.stringify(flowToEve(r, ctx));
+    !!r.policy ||
+    !!r.partial
+  );
+}
+
+/** The reused bytes of the line being written. */
+const LINE = new JsonBytes();
+
+/** The common case's line, key by key in flowToEve's order (see {@link flowToEveLine}). */
+function flowEveBytes(r: RecordIn, j: JsonBytes): void {
   const end = r.end ?? r.timestamp;
   const endEve = eveTime(end);
-  let s = '{"timestamp":' + jstr(endEve) + ',"flow_id":' + jnum(r.flow_id);
-  if (r.pcap_filename !== undefined) s += ',"pcap_filename":' + jstr(r.pcap_filename);
-  s +=
-    ',"event_type":"flow","src_ip":' +
-    jstr(r.src_ip) +
-    ',"src_port":' +
-    jnum(r.src_port) +
-    ',"dest_ip":' +
-    jstr(r.dest_ip) +
-    ',"dest_port":' +
-    jnum(r.dest_port) +
-    ',"proto":' +
-    jstr(r.proto);
-  if (r.app_proto !== null) s += ',"app_proto":' + jstr(r.app_proto);
-  s +=
-    ',"community_id":' +
-    jstr(r.community_id) +
-    ',"flow":{"pkts_toserver":' +
-    jnum(r.pkts_toserver) +
-    ',"pkts_toclient":' +
-    jnum(r.pkts_toclient) +
-    ',"bytes_toserver":' +
-    jnum(r.bytes_toserver) +
-    ',"bytes_toclient":' +
-    jnum(r.bytes_toclient) +
-    ',"start":' +
-    jstr(eveTime(r.timestamp)) +
-    ',"end":' +
-    jstr(endEve) +
-    ',"age":' +
-    jnum(Math.max(0, secondsOf(end) - secondsOf(r.timestamp))) +
-    ',"state":' +
-    jstr(r.state ?? (r.pkts_toserver > 0 && r.pkts_toclient > 0 ? 'established' : 'new'));
-  if (r.reason) s += ',"reason":' + jstr(r.reason);
-  s += ',"alerted":false}';
-  // protocols (addProtocols' fields and order), ours collected on the side
+  j.raw('{"timestamp":');
+  j.str(endEve);
+  j.raw(',"flow_id":');
+  j.num(r.flow_id);
+  if (r.pcap_filename !== undefined) {
+    j.raw(',"pcap_filename":');
+    j.str(r.pcap_filename);
+  }
+  j.raw(',"event_type":"flow","src_ip":');
+  j.str(r.src_ip);
+  j.raw(',"src_port":');
+  j.num(r.src_port);
+  j.raw(',"dest_ip":');
+  j.str(r.dest_ip);
+  j.raw(',"dest_port":');
+  j.num(r.dest_port);
+  j.raw(',"proto":');
+  j.str(r.proto);
+  if (r.app_proto !== null) {
+    j.raw(',"app_proto":');
+    j.str(r.app_proto);
+  }
+  j.raw(',"community_id":');
+  j.str(r.community_id);
+  j.raw(',"flow":{"pkts_toserver":');
+  j.num(r.pkts_toserver);
+  j.raw(',"pkts_toclient":');
+  j.num(r.pkts_toclient);
+  j.raw(',"bytes_toserver":');
+  j.num(r.bytes_toserver);
+  j.raw(',"bytes_toclient":');
+  j.num(r.bytes_toclient);
+  j.raw(',"start":');
+  j.str(eveTime(r.timestamp));
+  j.raw(',"end":');
+  j.str(endEve);
+  j.raw(',"age":');
+  j.num(Math.max(0, secondsOf(end) - secondsOf(r.timestamp)));
+  j.raw(',"state":');
+  j.str(r.state ?? (r.pkts_toserver > 0 && r.pkts_toclient > 0 ? 'established' : 'new'));
+  if (r.reason) {
+    j.raw(',"reason":');
+    j.str(r.reason);
+  }
+  j.raw(',"alerted":false}');
+  // protocols (addProtocols' fields and order); ours come last, inside OUR_KEY
   const tls = r.tls;
   const quic = r.quic;
-  let oursProto = '';
   if (quic) {
-    s += ',"quic":{"version":' + jstr(eveQuicVersion(quic.version));
-    if (quic.sni !== null) s += ',"sni":' + jstr(quic.sni);
-    if (tls?.ja4) s += ',"ja4":' + jstr(tls.ja4);
-    s += '}';
-    oursProto = ',"quic":{"alpn":' + jstrs(quic.alpn) + '}';
-    if (tls) oursProto += ',"tls":{"versions":' + jstrs(tls.versions) + ',"ech":' + tls.ech + '}';
+    j.raw(',"quic":{"version":');
+    j.str(eveQuicVersion(quic.version));
+    if (quic.sni !== null) {
+      j.raw(',"sni":');
+      j.str(quic.sni);
+    }
+    if (tls?.ja4) {
+      j.raw(',"ja4":');
+      j.str(tls.ja4);
+    }
+    j.raw('}');
   } else if (tls) {
-    let t = '';
-    if (tls.sni !== null) t += ',"sni":' + jstr(tls.sni);
-    if (tls.ja4 !== null) t += ',"ja4":' + jstr(tls.ja4);
-    if (tls.alpn.length) t += ',"client_alpns":' + jstrs(tls.alpn);
-    s += ',"tls":{' + t.slice(1) + '}';
-    oursProto = ',"tls":{"versions":' + jstrs(tls.versions) + ',"ech":' + tls.ech + '}';
+    j.raw(',"tls":{');
+    let first = true;
+    if (tls.sni !== null) {
+      j.raw('"sni":');
+      j.str(tls.sni);
+      first = false;
+    }
+    if (tls.ja4 !== null) {
+      j.raw(first ? '"ja4":' : ',"ja4":');
+      j.str(tls.ja4);
+      first = false;
+    }
+    if (tls.alpn.length) {
+      j.raw(first ? '"client_alpns":' : ',"client_alpns":');
+      j.strs(tls.alpn);
+    }
+    j.raw('}');
   }
   const http = r.http;
   if (http) {
-    s += ',"http":{"url":' + jstr(http.url) + ',"http_method":' + jstr(http.method);
-    if (http.hostname !== null) s += ',"hostname":' + jstr(http.hostname);
-    s += '}';
+    j.raw(',"http":{"url":');
+    j.str(http.url);
+    j.raw(',"http_method":');
+    j.str(http.method);
+    if (http.hostname !== null) {
+      j.raw(',"hostname":');
+      j.str(http.hostname);
+    }
+    j.raw('}');
   }
   const dns = r.dns;
-  if (dns)
-    s +=
-      ',"dns":{"version":3,"type":"request","queries":[{"rrname":' +
-      jstr(dns.query) +
-      ',"rrtype":' +
-      jstr(eveRrtype(dns.qtype)) +
-      '}]}';
-  s +=
-    ',"' +
-    OUR_KEY +
-    '":{"name":' +
-    jstr(r.host) +
-    ',"anomalies":' +
-    jstrs(r.anomalies) +
-    ',"duration":' +
-    jnum(r.duration);
-  const fp = r.first_payload;
-  if (fp) s += ',"first_payload":{"len":' + jnum(fp.len) + ',"head":' + jstr(fp.head) + '}';
-  return s + oursProto + '}}';
-}
-
-/** A JSON string (or null): printable ASCII without `"` or `\` as is, anything else through JSON.stringify. */
-function jstr(v: string | null): string {
-  if (v === null) return 'null';
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return JSON.stringify(v);
+  if (dns) {
+    j.raw(',"dns":{"version":3,"type":"request","queries":[{"rrname":');
+    j.str(dns.query);
+    j.raw(',"rrtype":');
+    j.str(eveRrtype(dns.qtype));
+    j.raw('}]}');
   }
-  return '"' + v + '"';
-}
-
-function jnum(n: number): string {
-  return Number.isFinite(n) ? String(n) : 'null';
-}
-
-function jstrs(a: readonly string[]): string {
-  if (a.length === 0) return '[]';
-  let s = '[' + jstr(a[0]);
-  for (let i = 1; i < a.length; i++) s += ',' + jstr(a[i]);
-  return s + ']';
+  j.raw(',"' + OUR_KEY + '":{"name":');
+  j.str(r.host);
+  j.raw(',"anomalies":');
+  j.strs(r.anomalies);
+  j.raw(',"duration":');
+  j.num(r.duration);
+  const fp = r.first_payload;
+  if (fp) {
+    j.raw(',"first_payload":{"len":');
+    j.num(fp.len);
+    j.raw(',"head":');
+    j.str(fp.head);
+    j.raw('}');
+  }
+  if (quic) {
+    j.raw(',"quic":{"alpn":');
+    j.strs(quic.alpn);
+    j.raw('}');
+  }
+  if (tls) {
+    j.raw(',"tls":{"versions":');
+    j.strs(tls.versions);
+    j.raw(',"ech":');
+    j.bool(tls.ech);
+    j.raw('}');
+  }
+  j.raw('}}');
 }

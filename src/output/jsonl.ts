@@ -8,6 +8,7 @@ import { writeSync } from 'node:fs';
 import { isEpipe, outputClosed } from '../util/epipe.js';
 
 const BATCH = 65536;
+const NEWLINE = Buffer.from('\n');
 
 export class JsonlWriter {
   private readonly buf = Buffer.allocUnsafe(2 * BATCH);
@@ -29,6 +30,21 @@ export class JsonlWriter {
       }
     }
     this.size += this.buf.write(s, this.size);
+    this.buf[this.size++] = 10;
+    if (this.size >= BATCH) this.flush();
+  }
+
+  /** One line already serialised as UTF-8 bytes (`src[0, n)`, without its newline). */
+  bytes(src: Uint8Array, n: number): void {
+    if (this.size + n + 1 > this.buf.length) {
+      this.flush();
+      if (n + 1 > this.buf.length) {
+        writeBytesSync(this.fd, Buffer.concat([src.subarray(0, n), NEWLINE]));
+        return;
+      }
+    }
+    this.buf.set(n === src.length ? src : src.subarray(0, n), this.size);
+    this.size += n;
     this.buf[this.size++] = 10;
     if (this.size >= BATCH) this.flush();
   }
