@@ -57,6 +57,24 @@ function fail(anomaly: string, message: string): never {
   throw new TlsMalformedError(anomaly, message);
 }
 
+/**
+ * Short lists (a real hello's) are views into a shared slab, not arrays of their own: a typed array
+ * with its own buffer costs an ArrayBuffer object and a backing store each (three per hello). A slab
+ * is replaced when full; the hellos still holding views keep the old one alive until they go.
+ */
+let slab = new ArrayBuffer(1 << 16);
+let slabOff = 0;
+function u16s(n: number): Uint16Array {
+  const bytes = (2 * n + 7) & ~7;
+  if (slabOff + bytes > slab.byteLength) {
+    slab = new ArrayBuffer(1 << 16);
+    slabOff = 0;
+  }
+  const v = new Uint16Array(slab, slabOff, n);
+  slabOff += bytes;
+  return v;
+}
+
 /** Whether this host stores a u16 low byte first (then a native swap16 turns wire order into values). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -66,7 +84,7 @@ function readU16List(r: ByteReader, what: string): Uint16Array {
   const b = r.buf;
   const n = r.remaining >> 1;
   if (n === 0) return NO_VALUES;
-  const out = new Uint16Array(n);
+  const out = n > 256 ? new Uint16Array(n) : u16s(n);
   if (n > 256) {
     // an attacker-sized list: one native copy and, on a little-endian host, one native byte swap,
     // instead of a JavaScript loop over thousands of values
@@ -239,9 +257,13 @@ export function parseClientHelloBody(body: Uint8Array, transport: 't' | 'q'): Cl
     // leave the scratch clean for the next hello, also when a malformed extension threw
     for (let i = 0; i < nExt; i++) EXT_SEEN[EXT_TYPES[i] >> 3] = 0;
   }
-  const extensions = nExt === 0 ? NO_VALUES : EXT_TYPES.slice(0, nExt);
+  let extensions: Uint16Array = NO_VALUES;
+  if (nExt > 0) {
+    extensions = nExt > 256 ? new Uint16Array(nExt) : u16s(nExt);
+    extensions.set(EXT_TYPES.subarray(0, nExt));
+  }
 
-  const partial = {
+  const hello: ClientHello = {
     legacyVersion,
     sni,
     alpn,
@@ -250,7 +272,9 @@ export function parseClientHelloBody(body: Uint8Array, transport: 't' | 'q'): Cl
     extensions,
     signatureAlgorithms,
     ech,
+    ja4: '',
     anomalies,
   };
-  return { ...partial, ja4: ja4(partial, transport) };
+  hello.ja4 = ja4(hello, transport);
+  return hello;
 }
