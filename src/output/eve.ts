@@ -163,19 +163,25 @@ export function fromEveTime(s: string): string | null {
   return new Date(ms).toISOString().slice(0, 19) + '.' + frac + 'Z';
 }
 
-/** The last two whole seconds parsed (a flow's start and end; flows end in time order). */
-const secKey = ['', ''];
-const secVal = [0, 0];
-let secNext = 0;
+/** The hour last parsed (`YYYY-MM-DDTHH`) and its epoch seconds: flows end in time order. */
+let hourKey = '';
+let hourVal = 0;
 
+const digit = (s: string, i: number): number => s.charCodeAt(i) - 48;
+
+/** Whole epoch seconds of an ISO timestamp: the hour parsed once, minutes and seconds read as digits. */
 function secondsOf(iso: string): number {
-  for (let i = 0; i < 2; i++) if (secKey[i].length === 19 && iso.startsWith(secKey[i])) return secVal[i];
-  const key = iso.slice(0, 19);
-  const v = Math.floor(Date.parse(key + 'Z') / 1000);
-  secKey[secNext] = key;
-  secVal[secNext] = v;
-  secNext ^= 1;
-  return v;
+  const mm = digit(iso, 14) * 10 + digit(iso, 15);
+  const ss = digit(iso, 17) * 10 + digit(iso, 18);
+  const hh = digit(iso, 11) * 10 + digit(iso, 12);
+  const form = iso.length >= 19 && iso.charCodeAt(13) === 0x3a && iso.charCodeAt(16) === 0x3a;
+  if (!form || !(hh >= 0 && hh < 24 && mm >= 0 && mm < 60 && ss >= 0 && ss < 60))
+    return Math.floor(Date.parse(iso.slice(0, 19) + 'Z') / 1000);
+  if (hourKey.length !== 13 || !iso.startsWith(hourKey)) {
+    hourKey = iso.slice(0, 13);
+    hourVal = Math.floor(Date.parse(hourKey + ':00:00Z') / 1000);
+  }
+  return hourVal + mm * 60 + ss;
 }
 
 /** Our `0x00000001` → Suricata's `1` (lowercase hex without leading zeros; gQUIC tags as `Q046`). */

@@ -35,7 +35,7 @@ export class JsonlWriter {
   }
 
   /** One line already serialised as UTF-8 bytes (`src[0, n)`, without its newline). */
-  bytes(src: Uint8Array, n: number): void {
+  bytes(src: Buffer, n: number): void {
     if (this.size + n + 1 > this.buf.length) {
       this.flush();
       if (n + 1 > this.buf.length) {
@@ -43,7 +43,7 @@ export class JsonlWriter {
         return;
       }
     }
-    this.buf.set(n === src.length ? src : src.subarray(0, n), this.size);
+    src.copy(this.buf, this.size, 0, n);
     this.size += n;
     this.buf[this.size++] = 10;
     if (this.size >= BATCH) this.flush();
