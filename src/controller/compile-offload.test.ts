@@ -3,12 +3,13 @@
  * A bundle's compiled registry is compiled before the bundle's transaction and, for large text, in a
  * worker thread: while a compile is held at a known point, the controller (file-backed SQLite, whose
  * transactions hold the one connection) answers reads and takes writes; the published bundle then
- * lists the compiled file, and a second caller for the same content joins the compile under way.
+ * lists the compiled file; content that does not compile is tried once.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { approvedVersion, freshDb, startTestController } from './testutil.js';
-import { compileSettings, compileStats } from './compiled.js';
+import { compiledFor, compileSettings, compileStats } from './compiled.js';
+import { sha256 } from './content.js';
 import { SqliteDb } from './db.js';
 
 const POLICY = `rules:
@@ -73,3 +74,20 @@ test(
     }
   },
 );
+
+test('content that does not compile is compiled once, not again on every rollout tick', async () => {
+  const { db, dataDir } = await freshDb('sqlite', null, 'compile-failed');
+  const t = await startTestController(db, dataDir);
+  try {
+    const text = Buffer.from('rules:\n  - id: [not, a, string]\n');
+    const h = sha256(text);
+    await db.run('INSERT INTO blobs (sha256, size, data) VALUES ($1, $2, $3)', [h, text.length, text]);
+    const files = [{ name: 'p.yaml', sha256: h, size: text.length }];
+    const before = compileStats.compiles;
+    assert.equal(await compiledFor(db, 'p.yaml', files), null);
+    assert.equal(await compiledFor(db, 'p.yaml', files), null);
+    assert.equal(compileStats.compiles, before + 1);
+  } finally {
+    await t.close();
+  }
+});

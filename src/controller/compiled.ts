@@ -27,6 +27,11 @@ export const COMPILED_NAME = 'registry.compiled';
 
 /** Compiled entries by the content of the version's file list (a few kept). */
 const cache = new Map<string, FileMeta>();
+/**
+ * Content that did not compile (a few kept): the bundle paths warm the cache on every rollout tick,
+ * and a version whose text does not compile must not be compiled again each time.
+ */
+const failed = new Set<string>();
 /** Compiles under way, by the same key: a second caller joins the first. */
 const inflight = new Map<string, Promise<Uint8Array>>();
 
@@ -85,6 +90,7 @@ export async function compiledFor(
   log?: (msg: string) => void,
 ): Promise<FileMeta | null> {
   const key = sha256(JSON.stringify([main, files.map((f) => f.sha256)]));
+  if (failed.has(key)) return null; // the same content does not compile (versions are immutable)
   const hit = cache.get(key);
   if (hit) {
     const have = await q.get<{ n: number }>('SELECT 1 AS n FROM blobs WHERE sha256 = $1', [hit.sha256]);
@@ -114,6 +120,8 @@ export async function compiledFor(
     bytes = await p;
   } catch (e) {
     log?.(`bundle: no compiled registry (${(e as Error).message})`);
+    if (failed.size >= 64) failed.clear();
+    failed.add(key);
     return null;
   }
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
