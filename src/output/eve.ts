@@ -704,72 +704,39 @@ const LINE = new JsonBytes();
 function flowEveBytes(r: RecordIn, j: JsonBytes): void {
   const end = r.end ?? r.timestamp;
   const endEve = eveTime(end);
-  j.raw('{"timestamp":');
-  j.str(endEve);
-  j.raw(',"flow_id":');
-  j.num(r.flow_id);
-  if (r.pcap_filename !== undefined) {
-    j.raw(',"pcap_filename":');
-    j.str(r.pcap_filename);
-  }
-  j.raw(',"event_type":"flow","src_ip":');
-  j.str(r.src_ip);
-  j.raw(',"src_port":');
-  j.num(r.src_port);
-  j.raw(',"dest_ip":');
-  j.str(r.dest_ip);
-  j.raw(',"dest_port":');
-  j.num(r.dest_port);
-  j.raw(',"proto":');
-  j.str(r.proto);
-  if (r.app_proto !== null) {
-    j.raw(',"app_proto":');
-    j.str(r.app_proto);
-  }
-  j.raw(',"community_id":');
-  j.str(r.community_id);
-  j.raw(',"flow":{"pkts_toserver":');
-  j.num(r.pkts_toserver);
-  j.raw(',"pkts_toclient":');
-  j.num(r.pkts_toclient);
-  j.raw(',"bytes_toserver":');
-  j.num(r.bytes_toserver);
-  j.raw(',"bytes_toclient":');
-  j.num(r.bytes_toclient);
-  j.raw(',"start":');
-  j.str(eveTime(r.timestamp));
-  j.raw(',"end":');
-  j.str(endEve);
-  j.raw(',"age":');
-  j.num(Math.max(0, secondsOf(end) - secondsOf(r.timestamp)));
-  j.raw(',"state":');
-  j.str(r.state ?? (r.pkts_toserver > 0 && r.pkts_toclient > 0 ? 'established' : 'new'));
-  if (r.reason) {
-    j.raw(',"reason":');
-    j.str(r.reason);
-  }
+  j.strAt('{"timestamp":', endEve);
+  j.numAt(',"flow_id":', r.flow_id);
+  if (r.pcap_filename !== undefined) j.strAt(',"pcap_filename":', r.pcap_filename);
+  j.strAt(',"event_type":"flow","src_ip":', r.src_ip);
+  j.numAt(',"src_port":', r.src_port);
+  j.strAt(',"dest_ip":', r.dest_ip);
+  j.numAt(',"dest_port":', r.dest_port);
+  j.strAt(',"proto":', r.proto);
+  if (r.app_proto !== null) j.strAt(',"app_proto":', r.app_proto);
+  j.strAt(',"community_id":', r.community_id);
+  j.numAt(',"flow":{"pkts_toserver":', r.pkts_toserver);
+  j.numAt(',"pkts_toclient":', r.pkts_toclient);
+  j.numAt(',"bytes_toserver":', r.bytes_toserver);
+  j.numAt(',"bytes_toclient":', r.bytes_toclient);
+  j.strAt(',"start":', eveTime(r.timestamp));
+  j.strAt(',"end":', endEve);
+  j.numAt(',"age":', Math.max(0, secondsOf(end) - secondsOf(r.timestamp)));
+  j.strAt(',"state":', r.state ?? (r.pkts_toserver > 0 && r.pkts_toclient > 0 ? 'established' : 'new'));
+  if (r.reason) j.strAt(',"reason":', r.reason);
   j.raw(',"alerted":false}');
   // protocols (addProtocols' fields and order); ours come last, inside OUR_KEY
   const tls = r.tls;
   const quic = r.quic;
   if (quic) {
-    j.raw(',"quic":{"version":');
-    j.str(eveQuicVersion(quic.version));
-    if (quic.sni !== null) {
-      j.raw(',"sni":');
-      j.str(quic.sni);
-    }
-    if (tls?.ja4) {
-      j.raw(',"ja4":');
-      j.str(tls.ja4);
-    }
+    j.strAt(',"quic":{"version":', eveQuicVersion(quic.version));
+    if (quic.sni !== null) j.strAt(',"sni":', quic.sni);
+    if (tls?.ja4) j.strAt(',"ja4":', tls.ja4);
     j.raw('}');
   } else if (tls) {
     j.raw(',"tls":{');
     let first = true;
     if (tls.sni !== null) {
-      j.raw('"sni":');
-      j.str(tls.sni);
+      j.strAt('"sni":', tls.sni);
       first = false;
     }
     if (tls.ja4 !== null) {
@@ -785,46 +752,33 @@ function flowEveBytes(r: RecordIn, j: JsonBytes): void {
   }
   const http = r.http;
   if (http) {
-    j.raw(',"http":{"url":');
-    j.str(http.url);
-    j.raw(',"http_method":');
-    j.str(http.method);
-    if (http.hostname !== null) {
-      j.raw(',"hostname":');
-      j.str(http.hostname);
-    }
+    j.strAt(',"http":{"url":', http.url);
+    j.strAt(',"http_method":', http.method);
+    if (http.hostname !== null) j.strAt(',"hostname":', http.hostname);
     j.raw('}');
   }
   const dns = r.dns;
   if (dns) {
-    j.raw(',"dns":{"version":3,"type":"request","queries":[{"rrname":');
-    j.str(dns.query);
-    j.raw(',"rrtype":');
-    j.str(eveRrtype(dns.qtype));
+    j.strAt(',"dns":{"version":3,"type":"request","queries":[{"rrname":', dns.query);
+    j.strAt(',"rrtype":', eveRrtype(dns.qtype));
     j.raw('}]}');
   }
   j.raw(',"' + OUR_KEY + '":{"name":');
   j.str(r.host);
-  j.raw(',"anomalies":');
-  j.strs(r.anomalies);
-  j.raw(',"duration":');
-  j.num(r.duration);
+  j.strsAt(',"anomalies":', r.anomalies);
+  j.numAt(',"duration":', r.duration);
   const fp = r.first_payload;
   if (fp) {
-    j.raw(',"first_payload":{"len":');
-    j.num(fp.len);
-    j.raw(',"head":');
-    j.str(fp.head);
+    j.numAt(',"first_payload":{"len":', fp.len);
+    j.strAt(',"head":', fp.head);
     j.raw('}');
   }
   if (quic) {
-    j.raw(',"quic":{"alpn":');
-    j.strs(quic.alpn);
+    j.strsAt(',"quic":{"alpn":', quic.alpn);
     j.raw('}');
   }
   if (tls) {
-    j.raw(',"tls":{"versions":');
-    j.strs(tls.versions);
+    j.strsAt(',"tls":{"versions":', tls.versions);
     j.raw(',"ech":');
     j.bool(tls.ech);
     j.raw('}');

@@ -93,6 +93,24 @@ export class JsonBytes {
     } while (x > 0);
   }
 
+  /** `key` (raw text, e.g. `,"sni":`) then a string. */
+  strAt(key: string, v: string | null): void {
+    this.raw(key);
+    this.str(v);
+  }
+
+  /** `key` (raw text) then a number. */
+  numAt(key: string, v: number): void {
+    this.raw(key);
+    this.num(v);
+  }
+
+  /** `key` (raw text) then a list of strings. */
+  strsAt(key: string, a: readonly string[]): void {
+    this.raw(key);
+    this.strs(a);
+  }
+
   /** `true` / `false`. */
   bool(v: boolean): void {
     this.raw(v ? 'true' : 'false');
