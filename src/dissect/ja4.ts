@@ -152,7 +152,8 @@ function sameList(a: Uint16Array, b: Uint16Array): boolean {
  * and sorted by insertion into SCRATCH; an attacker-sized list (thousands of ciphers or extensions, in
  * descending order) is copied to WIRE with its hash, to be looked up in the wire
  * memo or radix-sorted (O(n) on the bounded scratch buffers): no input is quadratic. A long list equal
- * to the last one of its kind skips the pass (its values are copied back into WIRE natively).
+ * to the last one of its kind skips the pass (its values are copied back into WIRE only if a lookup
+ * needs them).
  */
 function filterList(values: Uint16Array, exts: boolean): number {
   let n = 0;
@@ -267,6 +268,7 @@ function remember(exts: boolean, n: number, hash: string, sigs: Uint16Array | nu
   }
   if (current === null) return;
   const l = exts ? lastExts : lastCiphers;
+  if (current.length > l.raw.length) return; // longer than any list a hello can hold: not remembered
   l.raw.set(current);
   l.rawLen = current.length;
   l.vals.set(WIRE.subarray(0, n));
