@@ -259,7 +259,7 @@ async function phase(name: string, file: string): Promise<void> {
   const { readCaptureFile } = await import('../src/capture/reader.js');
   const { Engine } = await import('../src/engine/engine.js');
   const { ANALYZE_MAX_FLOWS } = await import('../src/engine/analyze.js');
-  const { flowToEveLine } = await import('../src/output/eve.js');
+  const { writeEveLine } = await import('../src/output/eve.js');
   const { JsonlWriter } = await import('../src/output/jsonl.js');
   const out = new JsonlWriter(openSync('/dev/null', 'w'));
   const c0 = process.cpuUsage();
@@ -271,7 +271,7 @@ async function phase(name: string, file: string): Promise<void> {
       recycleFlows: true,
       pcapFilename: basename(file),
       inspect: name !== 'packets',
-      onFlowEnd: name === 'records' ? (r) => out.line(flowToEveLine(r)) : undefined,
+      onFlowEnd: name === 'records' ? (r) => writeEveLine(out, r) : undefined,
     });
     readCaptureFile(file, {
       packet: (b, off, end, lt, ts, orig) => void e.packet(b, lt, ts, orig, off, end),
