@@ -2,8 +2,10 @@
  * @module enforce/worker
  * One worker thread per NFQUEUE. It binds the queue, compiles the policy version it was given (the
  * daemon's acknowledged one: the same bytes every worker has, never the disk), and runs the receive
- * loop: drain the socket (non-blocking recv, up to a batch), run hold timeouts, yield to its own
- * event loop (so reload / stop messages get through), then block in poll(2) for at most 20 ms.
+ * loop: drain the socket (non-blocking recv, up to a batch; verdicts sent in batches of up to 16 per
+ * send(2), see enforce/nfq), run hold timeouts, yield to its own event loop (so reload / stop messages
+ * get through) when it found nothing or 5 ms have passed since it last did, then block in poll(2)
+ * for at most 20 ms.
  *
  * Reload is two-phase: `prepare {version}` compiles the version off to the side and answers
  * `prepared {id, ok}`; `commit {id, seq}` swaps it in between two packets, after flushing the EVE
@@ -62,6 +64,11 @@ type ParentMsg =
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const counters = init.counters;
+
+/** Verdicts sent together at most (a packet waits for at most this many others' processing). */
+const VERDICT_FLUSH = 16;
+/** Longest time the receive loop runs without turning the worker's event loop (ms). */
+const YIELD_MS = 5;
 
 let stopping = false;
 const eveBuf: string[] = [];
@@ -217,6 +224,7 @@ async function main(): Promise<void> {
   });
   port.postMessage({ type: 'ready', id: init.version.id, fd: q.fd });
   let lastFlush = Date.now();
+  let lastYield = lastFlush;
   const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
   while (!stopping) {
     let n = 0;
@@ -231,17 +239,24 @@ async function main(): Promise<void> {
         if (counters[C.errors]++ < 5)
           port.postMessage({ type: 'fatal', code: 'ERR_PACKET', message: String((e as Error).stack ?? e) });
       }
+      // verdicts leave in batches of a few: one send(2), and no packet waits behind many others
+      if (q.pending >= VERDICT_FLUSH) q.flush();
     }
     const now = Date.now();
     enf.tick(now);
+    q.flush(); // this drain's verdicts (and hold releases) in one send(2)
     counters[C.enobufs] = q.enobufs;
     counters[C.flowsTracked] = enf.engine.table.size;
     if (now - lastFlush >= 100) {
       flush();
       lastFlush = now;
     }
-    await yieldNow();
-    if (n < 512 && !stopping) q.wait(20);
+    // the event loop (parent messages: stop, reload, class) every few ms, not after every wakeup
+    if (n === 0 || now - lastYield >= YIELD_MS) {
+      await yieldNow();
+      lastYield = Date.now();
+    }
+    if (n < 512 && !stopping) q.wait(20); // flushes the verdicts given in the event loop first
   }
   flush();
   try {
