@@ -148,6 +148,58 @@ export interface NfPacket {
   payload: Uint8Array;
 }
 
+/**
+ * Verdict messages for one queue, encoded into one reused buffer (no allocation per verdict): each
+ * an NFQNL_MSG_VERDICT request (nlmsghdr in host order; nfgenmsg AF_UNSPEC, version 0, res_id the
+ * queue number; NFQA_VERDICT_HDR {verdict, id} and NFQA_MARK, big-endian), the bytes
+ * `nfq_set_verdict2` sends, back to back as nfnetlink reads a datagram.
+ */
+export class VerdictBatch {
+  readonly bytes = new Uint8Array(VERDICT_BATCH * VERDICT_MSG_LEN);
+  private readonly dv = new DataView(this.bytes.buffer);
+  private n = 0;
+  private seq = 0;
+
+  constructor(readonly queue: number) {}
+
+  get count(): number {
+    return this.n;
+  }
+  /** Bytes of the messages queued. */
+  get length(): number {
+    return this.n * VERDICT_MSG_LEN;
+  }
+  get full(): boolean {
+    return this.n === VERDICT_BATCH;
+  }
+  clear(): void {
+    this.n = 0;
+  }
+
+  /** Append one verdict (the caller sends and clears before it is full). */
+  add(id: number, verdict: number, mark: number): void {
+    if (this.n === VERDICT_BATCH) throw new NfqError('ERR_NFQ_BATCH', 'verdict batch full');
+    const dv = this.dv;
+    const o = this.n * VERDICT_MSG_LEN;
+    dv.setUint32(o, VERDICT_MSG_LEN, true);
+    dv.setUint16(o + 4, NFQNL_MSG_VERDICT, true);
+    dv.setUint16(o + 6, NLM_F_REQUEST, true);
+    this.seq = (this.seq + 1) >>> 0;
+    dv.setUint32(o + 8, this.seq, true);
+    dv.setUint32(o + 12, 0, true);
+    dv.setUint16(o + 16, 0, true); // AF_UNSPEC, NFNETLINK_V0
+    dv.setUint16(o + 18, this.queue, false);
+    dv.setUint16(o + 20, 12, true);
+    dv.setUint16(o + 22, NFQA_VERDICT_HDR, true);
+    dv.setUint32(o + 24, verdict >>> 0, false);
+    dv.setUint32(o + 28, id >>> 0, false);
+    dv.setUint16(o + 32, 8, true);
+    dv.setUint16(o + 34, NFQA_MARK, true);
+    dv.setUint32(o + 36, mark >>> 0, false);
+    this.n++;
+  }
+}
+
 /** One bound NFQUEUE. */
 export class NfQueue {
   readonly queue: number;
@@ -166,11 +218,8 @@ export class NfQueue {
   private closed = false;
   /** Reused packet object (no per-packet allocation). */
   private readonly pkt: NfPacket;
-  /** Verdict messages not sent yet, and their count. */
-  private readonly vbuf = new Uint8Array(VERDICT_BATCH * VERDICT_MSG_LEN);
-  private readonly vdv = new DataView(this.vbuf.buffer);
-  private vn = 0;
-  private seq = 0;
+  /** Verdict messages not sent yet. */
+  private readonly batch: VerdictBatch;
   /** send(2) calls that carried verdicts, and the verdicts sent (batching: sends ≤ verdicts). */
   sends = 0;
   verdicts = 0;
@@ -218,6 +267,7 @@ export class NfQueue {
     this.buf = new Uint8Array(0x10000 + 4096);
     this.dv = new DataView(this.buf.buffer);
     this.pkt = { id: 0, mark: 0, hwProtocol: 0, hook: 0, payload: this.buf.subarray(0, 0) };
+    this.batch = new VerdictBatch(opts.queue);
   }
 
   /**
@@ -302,44 +352,28 @@ export class NfQueue {
    */
   verdict(id: number, verdict: number, mark: number): void {
     if (this.closed) return;
-    if (this.vn === VERDICT_BATCH) this.flush();
-    const dv = this.vdv;
-    const o = this.vn * VERDICT_MSG_LEN;
-    // nlmsghdr (host order)
-    dv.setUint32(o, VERDICT_MSG_LEN, true);
-    dv.setUint16(o + 4, NFQNL_MSG_VERDICT, true);
-    dv.setUint16(o + 6, NLM_F_REQUEST, true);
-    dv.setUint32(o + 8, ++this.seq >>> 0, true);
-    dv.setUint32(o + 12, 0, true);
-    // nfgenmsg: AF_UNSPEC, NFNETLINK_V0, res_id = queue number (big-endian)
-    dv.setUint16(o + 16, 0, true);
-    dv.setUint16(o + 18, this.queue, false);
-    // NFQA_VERDICT_HDR { __be32 verdict; __be32 id; }
-    dv.setUint16(o + 20, 12, true);
-    dv.setUint16(o + 22, NFQA_VERDICT_HDR, true);
-    dv.setUint32(o + 24, verdict >>> 0, false);
-    dv.setUint32(o + 28, id >>> 0, false);
-    // NFQA_MARK __be32
-    dv.setUint16(o + 32, 8, true);
-    dv.setUint16(o + 34, NFQA_MARK, true);
-    dv.setUint32(o + 36, mark >>> 0, false);
-    this.vn++;
+    if (this.batch.full) this.flush();
+    this.batch.add(id, verdict, mark);
   }
 
   /** Verdicts queued and not yet sent. */
   get pending(): number {
-    return this.vn;
+    return this.batch.count;
   }
 
   /** Send every queued verdict in one send(2). */
   flush(): void {
-    const n = this.vn;
+    const b = this.batch;
+    const n = b.count;
     if (n === 0) return;
-    this.vn = 0;
-    if (this.closed) return;
-    const len = n * VERDICT_MSG_LEN;
-    let r = this.lib.send(this.fd, this.vbuf, len, 0);
-    if (r < 0 && koffi.errno() === EINTR) r = this.lib.send(this.fd, this.vbuf, len, 0);
+    if (this.closed) {
+      b.clear();
+      return;
+    }
+    const len = b.length;
+    let r = this.lib.send(this.fd, b.bytes, len, 0);
+    if (r < 0 && koffi.errno() === EINTR) r = this.lib.send(this.fd, b.bytes, len, 0);
+    b.clear();
     this.sends++;
     this.verdicts += n;
     if (r < 0) {
