@@ -5,7 +5,8 @@
  * of the first part of a split ClientHello) is carried by the kernel (`<chain>-U`'s `u32` RETURN
  * rules count it) and never reaches userspace (the queue's packet counter grows by the SYN and the
  * ClientHello segments only), while the connection is still named and enforced (EVE verdict with
- * its name; reset for a blocked name, data for an allowed one).
+ * its name; reset for a blocked name, data for an allowed one). And the batched data path
+ * (enforce/nfq): packets waiting together are taken by one read and their verdicts leave in one send.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,12 +46,14 @@ describe(
     });
 
     /** Packets the queue's worker has seen (its shared counter, through /metrics). */
-    async function queued(): Promise<number> {
+    /** A per-queue counter of the worker (shared memory, through /metrics). */
+    async function metric(name: string): Promise<number> {
       const m = await il.lab.exec('box', ['curl', '-s', `http://127.0.0.1:${metricsPort}/metrics`]);
-      const v = /chokepoint_packets_total\{queue="\d+"\} (\d+)/.exec(m.stdout);
-      assert.ok(v, 'packets counter in /metrics');
+      const v = new RegExp(`${name}\\{queue="\\d+"\\} (\\d+)`).exec(m.stdout);
+      assert.ok(v, `${name} in /metrics`);
       return Number(v[1]);
     }
+    const queued = (): Promise<number> => metric('chokepoint_packets_total');
 
     /** Packets the bare-ACK RETURN rules of the undecided sub-chain matched (one family). */
     async function skipped(v6: boolean): Promise<number> {
@@ -116,5 +119,40 @@ describe(
         assert.equal(e.verdict.reason, 'named');
       });
     }
+
+    it('packets waiting together: one read takes them, their verdicts leave in one send', async () => {
+      const n = 8;
+      const p0 = await queued();
+      const r0 = await metric('chokepoint_queue_reads_total');
+      const s0 = await metric('chokepoint_queue_verdict_sends_total');
+      const pid = enf.child.pid!;
+      process.kill(pid, 'SIGSTOP');
+      let clients: Promise<Array<{ result: string }>>;
+      try {
+        clients = Promise.all(Array.from({ length: n }, () => chClient(il, 'allowed.example', 'whole')));
+        // until the kernel holds every SYN in the queue (the stopped worker reads nothing)
+        let waiting = 0;
+        for (let i = 0; i < 100 && waiting < n; i++) {
+          const q = await il.lab.exec('box', ['cat', '/proc/net/netfilter/nfnetlink_queue']);
+          const line = q.stdout.split('\n').find((l) => l.trim().split(/\s+/)[0] === String(il.queue));
+          waiting = Number(line?.trim().split(/\s+/)[2] ?? 0);
+        }
+        assert.ok(waiting >= n, `${waiting} packets waiting in the queue`);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      const res = await clients;
+      assert.deepEqual(
+        res.map((x) => x.result),
+        Array.from({ length: n }, () => 'data'),
+      );
+      const packets = (await queued()) - p0;
+      const reads = (await metric('chokepoint_queue_reads_total')) - r0;
+      const sends = (await metric('chokepoint_queue_verdict_sends_total')) - s0;
+      assert.ok(packets >= 2 * n, `${packets} packets`);
+      // the n SYNs came in one read and left in one send: at least n − 1 fewer than one per packet
+      assert.ok(reads <= packets - (n - 1), `${reads} reads for ${packets} packets`);
+      assert.ok(sends <= packets - (n - 1), `${sends} verdict sends for ${packets} packets`);
+    });
   },
 );
