@@ -13,6 +13,8 @@
  *    = scheduled start → first echoed byte (the generator's lateness counts). Also the engine
  *    process's CPU share (its /proc utime + stime over the window) and, with `BENCH_MULTIQUEUE` = 1
  *    (default), the closed-loop capacity of the engine on two queues (`--queues A-B`).
+ *    Per new connection (last engine round, from /metrics): packets that reached userspace, reads of
+ *    the queue socket and verdict sends.
  * 3. Throttle mechanisms: userspace token-bucket policing vs kernel `hashlimit`, goodput of a curl
  *    download against the policed rate, at 256 kbit/s and 2 Mbit/s.
  * Prints a side-by-side table with ratios (markdown, for BENCHMARKS.md).
@@ -115,6 +117,18 @@ async function load(il: InlineLab, rate = 0): Promise<LoadResult> {
     { timeoutMs: (DURATION + 30) * 1000 },
   );
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as LoadResult;
+}
+
+/** The engine's queue counters now: packets, reads, verdict sends (its /metrics). */
+async function queueMetrics(il: InlineLab): Promise<[number, number, number]> {
+  const m = (await il.lab.exec('box', ['curl', '-s', `http://127.0.0.1:${METRICS_PORT}/metrics`])).stdout;
+  const get = (name: string): number =>
+    Number(new RegExp(`${name}\\{queue="\\d+"\\} (\\d+)`).exec(m)?.[1] ?? NaN);
+  return [
+    get('chokepoint_packets_total'),
+    get('chokepoint_queue_reads_total'),
+    get('chokepoint_queue_verdict_sends_total'),
+  ];
 }
 
 function eveLines(il: InlineLab): number {
@@ -240,6 +254,8 @@ async function main(): Promise<void> {
     const cls: number[] = [];
     let queued = 0;
     let iperfPackets = 0;
+    /** Per new connection in the last engine round: packets to userspace, reads, verdict sends. */
+    let perConn = [NaN, NaN, NaN];
     for (let round = 0; round < ROUNDS; round++) {
       for (const cfg of cfgs) {
         process.stderr.write(`round ${round + 1}/${ROUNDS}: ${cfg}...\n`);
@@ -260,10 +276,15 @@ async function main(): Promise<void> {
           iperfPackets = Math.max(0, ...[...ct.stdout.matchAll(/packets=(\d+)/g)].map((x) => Number(x[1])));
         }
         const before = eveLines(il);
-        loads[cfg].push(await load(il));
+        const m0 = cfg === 'engine' ? await queueMetrics(il) : null;
+        const lr = await load(il);
+        loads[cfg].push(lr);
         if (cfg === 'engine') {
           await sleep(300);
           cls.push((eveLines(il) - before) / DURATION);
+          const m1 = await queueMetrics(il);
+          const n = Math.max(1, lr.conns + lr.failed);
+          perConn = [(m1[0] - m0![0]) / n, (m1[1] - m0![1]) / n, (m1[2] - m0![2]) / n];
         }
         if (enf) await enf.stop();
         if (cfg === 'stateful') await il.lab.exec('box', ['iptables', '-F', 'FORWARD']);
@@ -300,6 +321,9 @@ async function main(): Promise<void> {
     out.push(
       '',
       `Packets that reached userspace during the last engine iperf3 run: ${queued} (its data connection alone carried ${iperfPackets} packets, per conntrack).`,
+    );
+    out.push(
+      `Per new connection (closed loop, last engine round, from /metrics): ${f2(perConn[0])} packets reached userspace, in ${f2(perConn[1])} reads (recvmmsg), their verdicts in ${f2(perConn[2])} sends.`,
     );
     out.push(
       `Per-round iperf3 Gbit/s: plain ${tput.plain.map((x) => f2(x / 1e9)).join(', ')}; stateful ${tput.stateful.map((x) => f2(x / 1e9)).join(', ')}; engine ${tput.engine.map((x) => f2(x / 1e9)).join(', ')}.`,
