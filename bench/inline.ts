@@ -12,7 +12,9 @@
  *    schedule whatever the others do, against plain, stateful and engine boxes alternating; latency
  *    = scheduled start → first echoed byte (the generator's lateness counts). Also the engine
  *    process's CPU share (its /proc utime + stime over the window) and, with `BENCH_MULTIQUEUE` = 1
- *    (default), the closed-loop capacity of the engine on two queues (`--queues A-B`).
+ *    (default), the closed-loop capacity of the engine on two queues (`--queues A-B`). Each round's
+ *    figures are printed too, with the machine's busy cores meanwhile (other jobs on a shared
+ *    machine show there).
  *    Per new connection (last engine round, from /metrics): packets that reached userspace, reads of
  *    the queue socket and verdict sends.
  * 3. Throttle mechanisms: userspace token-bucket policing vs kernel `hashlimit`, goodput of a curl
@@ -20,6 +22,7 @@
  * Prints a side-by-side table with ratios (markdown, for BENCHMARKS.md).
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { curl, setupInlineLab, SINK_PORT, sleep, type InlineLab } from '../src/enforce/testing/harness.js';
 
@@ -46,6 +49,15 @@ function medianLoad(a: LoadResult[]): LoadResult {
     p99Ms: median(a.map((x) => x.p99Ms)),
     maxMs: median(a.map((x) => x.maxMs)),
   };
+}
+
+const CORES = availableParallelism();
+
+/** Busy and total jiffies of the whole machine so far (/proc/stat, all CPUs). */
+function machineTicks(): [number, number] {
+  const l = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = l.reduce((a, b) => a + b, 0);
+  return [total - l[3] - l[4], total];
 }
 
 /** CPU seconds (user + system, all threads) a process has used so far. */
@@ -175,16 +187,26 @@ async function openLoop(il: InlineLab, statefulCap: number, engineCap: number): 
   const cfgs = ['plain', 'stateful', 'engine'] as const;
   const res: Record<string, LoadResult[]> = { plain: [], stateful: [], engine: [] };
   const cpu: number[] = [];
+  /** Each round's p50 / p99 per box and the machine's busy cores meanwhile (all processes). */
+  const rounds: string[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     for (const cfg of cfgs) {
       process.stderr.write(`open loop ${rate}/s round ${round + 1}/${ROUNDS}: ${cfg}...\n`);
       await withBox(il, cfg, async (pid) => {
         const c0 = pid ? cpuSeconds(pid) : 0;
+        const m0 = machineTicks();
         const t0 = Date.now();
-        res[cfg].push(await load(il, rate));
+        const r = await load(il, rate);
+        res[cfg].push(r);
+        const m1 = machineTicks();
+        const busy = (m1[0] - m0[0]) / Math.max(1, m1[1] - m0[1]);
         if (pid) cpu.push((cpuSeconds(pid) - c0) / ((Date.now() - t0) / 1000));
+        rounds.push(
+          `${cfg} ${f2(r.p50Ms)} / ${f2(r.p99Ms)} ms (${f1(r.perSec)}/s, machine ${f2(busy * CORES)} cores busy)`,
+        );
       });
     }
+    rounds.push('|');
   }
   const [p, s, e] = cfgs.map((c) => medianLoad(res[c]));
   const out = [
@@ -198,6 +220,8 @@ async function openLoop(il: InlineLab, statefulCap: number, engineCap: number): 
     `| setup latency max (ms) | ${f2(p.maxMs)} | ${f2(s.maxMs)} | ${f2(e.maxMs)} | ${sgn(e.maxMs - s.maxMs)} ms |`,
     `| failed connections (all rounds) | ${p.failed} | ${s.failed} | ${e.failed} | |`,
     `| engine process CPU (cores, of 2 shared with the generator) | – | – | ${f2(median(cpu))} | |`,
+    '',
+    `Per round (p50 / p99; busy cores over the whole machine, other jobs included, /proc/stat): ${rounds.join('; ').replace(/; \|(; )?/g, ' | ')}`,
     '',
     `Capacity (closed loop, ${CONCURRENCY} clients): engine / stateful = ${f2(engineCap / statefulCap)} (${f1(engineCap)} vs ${f1(statefulCap)}/s).`,
   ];
