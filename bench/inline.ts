@@ -12,12 +12,17 @@
  *    schedule whatever the others do, against plain, stateful and engine boxes alternating; latency
  *    = scheduled start → first echoed byte (the generator's lateness counts). Also the engine
  *    process's CPU share (its /proc utime + stime over the window) and, with `BENCH_MULTIQUEUE` = 1
- *    (default), the closed-loop capacity of the engine on two queues (`--queues A-B`).
+ *    (default), the closed-loop capacity of the engine on two queues (`--queues A-B`). Each round's
+ *    figures are printed too, with the machine's busy cores meanwhile (other jobs on a shared
+ *    machine show there).
+ *    Per new connection (last engine round, from /metrics): packets that reached userspace, reads of
+ *    the queue socket and verdict sends.
  * 3. Throttle mechanisms: userspace token-bucket policing vs kernel `hashlimit`, goodput of a curl
  *    download against the policed rate, at 256 kbit/s and 2 Mbit/s.
  * Prints a side-by-side table with ratios (markdown, for BENCHMARKS.md).
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { curl, setupInlineLab, SINK_PORT, sleep, type InlineLab } from '../src/enforce/testing/harness.js';
 
@@ -44,6 +49,15 @@ function medianLoad(a: LoadResult[]): LoadResult {
     p99Ms: median(a.map((x) => x.p99Ms)),
     maxMs: median(a.map((x) => x.maxMs)),
   };
+}
+
+const CORES = availableParallelism();
+
+/** Busy and total jiffies of the whole machine so far (/proc/stat, all CPUs). */
+function machineTicks(): [number, number] {
+  const l = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = l.reduce((a, b) => a + b, 0);
+  return [total - l[3] - l[4], total];
 }
 
 /** CPU seconds (user + system, all threads) a process has used so far. */
@@ -117,6 +131,18 @@ async function load(il: InlineLab, rate = 0): Promise<LoadResult> {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as LoadResult;
 }
 
+/** The engine's queue counters now: packets, reads, verdict sends (its /metrics). */
+async function queueMetrics(il: InlineLab): Promise<[number, number, number]> {
+  const m = (await il.lab.exec('box', ['curl', '-s', `http://127.0.0.1:${METRICS_PORT}/metrics`])).stdout;
+  const get = (name: string): number =>
+    Number(new RegExp(`${name}\\{queue="\\d+"\\} (\\d+)`).exec(m)?.[1] ?? NaN);
+  return [
+    get('chokepoint_packets_total'),
+    get('chokepoint_queue_reads_total'),
+    get('chokepoint_queue_verdict_sends_total'),
+  ];
+}
+
 function eveLines(il: InlineLab): number {
   try {
     return readFileSync(il.eve, 'utf8').split('\n').filter(Boolean).length;
@@ -161,16 +187,26 @@ async function openLoop(il: InlineLab, statefulCap: number, engineCap: number): 
   const cfgs = ['plain', 'stateful', 'engine'] as const;
   const res: Record<string, LoadResult[]> = { plain: [], stateful: [], engine: [] };
   const cpu: number[] = [];
+  /** Each round's p50 / p99 per box and the machine's busy cores meanwhile (all processes). */
+  const rounds: string[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     for (const cfg of cfgs) {
       process.stderr.write(`open loop ${rate}/s round ${round + 1}/${ROUNDS}: ${cfg}...\n`);
       await withBox(il, cfg, async (pid) => {
         const c0 = pid ? cpuSeconds(pid) : 0;
+        const m0 = machineTicks();
         const t0 = Date.now();
-        res[cfg].push(await load(il, rate));
+        const r = await load(il, rate);
+        res[cfg].push(r);
+        const m1 = machineTicks();
+        const busy = (m1[0] - m0[0]) / Math.max(1, m1[1] - m0[1]);
         if (pid) cpu.push((cpuSeconds(pid) - c0) / ((Date.now() - t0) / 1000));
+        rounds.push(
+          `${cfg} ${f2(r.p50Ms)} / ${f2(r.p99Ms)} ms (${f1(r.perSec)}/s, machine ${f2(busy * CORES)} cores busy)`,
+        );
       });
     }
+    rounds.push('|');
   }
   const [p, s, e] = cfgs.map((c) => medianLoad(res[c]));
   const out = [
@@ -184,6 +220,8 @@ async function openLoop(il: InlineLab, statefulCap: number, engineCap: number): 
     `| setup latency max (ms) | ${f2(p.maxMs)} | ${f2(s.maxMs)} | ${f2(e.maxMs)} | ${sgn(e.maxMs - s.maxMs)} ms |`,
     `| failed connections (all rounds) | ${p.failed} | ${s.failed} | ${e.failed} | |`,
     `| engine process CPU (cores, of 2 shared with the generator) | – | – | ${f2(median(cpu))} | |`,
+    '',
+    `Per round (p50 / p99; busy cores over the whole machine, other jobs included, /proc/stat): ${rounds.join('; ').replace(/; \|(; )?/g, ' | ')}`,
     '',
     `Capacity (closed loop, ${CONCURRENCY} clients): engine / stateful = ${f2(engineCap / statefulCap)} (${f1(engineCap)} vs ${f1(statefulCap)}/s).`,
   ];
@@ -240,6 +278,8 @@ async function main(): Promise<void> {
     const cls: number[] = [];
     let queued = 0;
     let iperfPackets = 0;
+    /** Per new connection in the last engine round: packets to userspace, reads, verdict sends. */
+    let perConn = [NaN, NaN, NaN];
     for (let round = 0; round < ROUNDS; round++) {
       for (const cfg of cfgs) {
         process.stderr.write(`round ${round + 1}/${ROUNDS}: ${cfg}...\n`);
@@ -260,10 +300,15 @@ async function main(): Promise<void> {
           iperfPackets = Math.max(0, ...[...ct.stdout.matchAll(/packets=(\d+)/g)].map((x) => Number(x[1])));
         }
         const before = eveLines(il);
-        loads[cfg].push(await load(il));
+        const m0 = cfg === 'engine' ? await queueMetrics(il) : null;
+        const lr = await load(il);
+        loads[cfg].push(lr);
         if (cfg === 'engine') {
           await sleep(300);
           cls.push((eveLines(il) - before) / DURATION);
+          const m1 = await queueMetrics(il);
+          const n = Math.max(1, lr.conns + lr.failed);
+          perConn = [(m1[0] - m0![0]) / n, (m1[1] - m0![1]) / n, (m1[2] - m0![2]) / n];
         }
         if (enf) await enf.stop();
         if (cfg === 'stateful') await il.lab.exec('box', ['iptables', '-F', 'FORWARD']);
@@ -300,6 +345,9 @@ async function main(): Promise<void> {
     out.push(
       '',
       `Packets that reached userspace during the last engine iperf3 run: ${queued} (its data connection alone carried ${iperfPackets} packets, per conntrack).`,
+    );
+    out.push(
+      `Per new connection (closed loop, last engine round, from /metrics): ${f2(perConn[0])} packets reached userspace, in ${f2(perConn[1])} reads (recvmmsg), their verdicts in ${f2(perConn[2])} sends.`,
     );
     out.push(
       `Per-round iperf3 Gbit/s: plain ${tput.plain.map((x) => f2(x / 1e9)).join(', ')}; stateful ${tput.stateful.map((x) => f2(x / 1e9)).join(', ')}; engine ${tput.engine.map((x) => f2(x / 1e9)).join(', ')}.`,

@@ -34,7 +34,7 @@ export const C = {
   /** Connections that ended while still being inspected, after client data, and were let through unnamed. */
   failOpenFlowEnd: 23,
   /** Connections re-decided after a version change because their verdict changed. */
-  redecided: 24,
+  redecided: 31,
   /** Index of the policy version in force (the worker writes it when it swaps; 0: the first). */
   policySeq: 21,
   /** Connections cut by a stall or curtain block (the kernel drops the rest). */
@@ -51,9 +51,14 @@ export const C = {
   rstRewritten: 29,
   /** ICMP packets dropped by an address-only block rule. */
   icmpDrop: 30,
+  /** Reads of the queue socket that returned packets (one recvmmsg takes every packet ready). */
+  queueReads: 32,
+  /** send(2) calls that carried verdicts (one per batch), and the verdicts they carried. */
+  verdictSends: 33,
+  verdictsSent: 34,
 } as const;
 
-export const N_COUNTERS = 32;
+export const N_COUNTERS = 40;
 
 export function newCounters(): Float64Array {
   return new Float64Array(new SharedArrayBuffer(N_COUNTERS * 8));

@@ -121,6 +121,31 @@ describe('enforcer', () => {
     assert.equal(r.counters[C.verdictBlock], 1);
   });
 
+  it('what the kernel queues with the bare-ACK rules — the SYN and the data segments, no ACK — is named and decided', async () => {
+    // rules.ts: SYN-ACKs and payload-less ACKs of undecided connections never reach the queue
+    for (const [ch, name, mark] of [
+      [chBlocked, 'blocked.example', mk(MARK_RST)],
+      [chOk, 'fine.example', mk(MARK_ALLOW)],
+    ] as const) {
+      const r = new Rig(await policy());
+      const c = new Conv();
+      r.feed(c.syn());
+      r.feed(c.c(ch.subarray(0, 50)), 10);
+      r.feed(c.c(ch.subarray(50, 51)), 20);
+      r.feed(c.c(ch.subarray(51)), 30);
+      assert.deepEqual(r.verdicts, [
+        [1, NF_ACCEPT, 0],
+        [2, NF_ACCEPT, mk(MARK_INSPECT)],
+        [3, NF_ACCEPT, mk(MARK_INSPECT)],
+        [4, NF_ACCEPT, mark],
+      ]);
+      assert.equal(r.events.length, 1);
+      assert.equal(r.events[0].host, name);
+      assert.equal(r.events[0].verdict.reason, 'named');
+      assert.equal(r.events[0].verdict.held_packets, 1);
+    }
+  });
+
   it('an out-of-order ClientHello: the later part passes, the one filling the gap gets the verdict; record fragmentation too', async () => {
     const r = new Rig(await policy());
     const c = new Conv();

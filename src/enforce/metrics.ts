@@ -102,6 +102,16 @@ export class EnforceMetrics {
     );
     perQueue('chokepoint_flows_tracked', 'Flows in the engine table', C.flowsTracked, 'gauge');
     perQueue(
+      'chokepoint_queue_reads_total',
+      'Reads of the queue socket that returned packets (each takes every packet ready)',
+      C.queueReads,
+    );
+    perQueue(
+      'chokepoint_queue_verdict_sends_total',
+      'Batches of verdicts sent to the kernel (one send each)',
+      C.verdictSends,
+    );
+    perQueue(
       'chokepoint_queue_policy_reloads_total',
       'Policy reloads applied by the queue worker',
       C.reloads,

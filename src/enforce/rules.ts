@@ -3,11 +3,19 @@
  * The iptables rules of the inline engine: what they are (pure functions that return argv lists, so
  * `--no-install` can print them and tests can read them) and installing / removing them.
  *
- * Two chains of our own, jumped to from the top of FORWARD:
+ * Chains of our own, jumped to from the top of FORWARD:
  * - mangle/<CHAIN>: connections whose conntrack mark (our bits) is still 0 go to NFQUEUE for their
  *   first N packets (`connbytes`), with `--queue-bypass` (no listener → accept); connections marked
  *   "police" (userspace throttling) or "inspect" (still being named: past `connbytes`, however many
- *   segments the client splits its first bytes into) go to NFQUEUE for every packet.
+ *   segments the client splits its first bytes into) go to NFQUEUE for every packet. The undecided
+ *   ones (mark 0 within `connbytes`, and "inspect") enter through mangle/<CHAIN>-U
+ *   ({@link undecidedChain}), where a bare TCP ACK — flags exactly ACK, no payload: IPv4 without
+ *   options whose total length is 20 + 4·doff, IPv6 whose next header is TCP and whose payload
+ *   length is 4·doff (an `u32` test per data offset 5..15) — leaves without the round trip through
+ *   userspace (the handshake ACK of every new connection; the engine needs no packet without
+ *   payload: the stream's base sequence comes from the SYN). Anything else (a payload, any other
+ *   flag, IPv4 options, IPv6 extension headers) is queued as before. The SYN stays queued: a SYN on
+ *   the 5-tuple of a decided connection starts a new engine flow.
  * - filter/<CHAIN>: the packet mark set by the verdict is saved into the conntrack mark, then the
  *   kernel enforces the connection's mark from then on: drop, TCP reset (REJECT toward the sender;
  *   the engine crafts the RST toward the other end), or a `hashlimit` policer per connection and
@@ -72,6 +80,31 @@ export function markValue(mask: number, v: number): number {
 
 const hex = (n: number): string => '0x' + (n >>> 0).toString(16);
 
+/**
+ * Name of the sub-chain undecided connections enter (mangle): `<chain>-U`, or for a chain name
+ * longer than 26 characters its first 19, a hash of the whole name and `-U` (iptables: ≤ 28).
+ */
+export function undecidedChain(chain: string): string {
+  if (chain.length <= 26) return `${chain}-U`;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < chain.length; i++) h = Math.imul(h ^ chain.charCodeAt(i), 0x01000193) >>> 0;
+  return `${chain.slice(0, 19)}-${h.toString(16).padStart(8, '0').slice(0, 6)}-U`;
+}
+
+/** TCP data offsets (32-bit words) a bare ACK is recognised with: 8 (timestamps) and 5 first. */
+const BARE_ACK_DOFFS = [8, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15];
+
+/**
+ * `u32` test: the packet is a TCP segment without payload whose header is `doff` words. IPv4: byte 0
+ * is 0x45 (no IP options) and the total length (bytes 2–3) is 20 + 4·doff, TCP's data offset is the
+ * high nibble of byte 32. IPv6: payload length (bytes 4–5) 4·doff and next header (byte 6) TCP, the
+ * data offset in byte 52. (The TOS / hop-limit bytes are masked out.)
+ */
+export function bareAckU32(doff: number, v6: boolean): string {
+  if (v6) return `4&0xffffff00=${hex((((4 * doff) << 16) | (6 << 8)) >>> 0)}&&52>>28=${doff}`;
+  return `0&0xff00ffff=${hex((0x45000000 | (20 + 4 * doff)) >>> 0)}&&32>>28=${doff}`;
+}
+
 function queueTarget(o: RuleOptions): string[] {
   const [a, b] = o.queues;
   const t = a === b ? ['--queue-num', String(a)] : ['--queue-balance', `${a}:${b}`];
@@ -108,22 +141,35 @@ export function classRule(o: RuleOptions, c: ThrottleClass): string[] {
   ]; // prettier-ignore
 }
 
-/** Every rule, as [table, argv...] lists in install order (chains created first). */
-export function buildRules(o: RuleOptions, classes: ThrottleClass[] = []): string[][] {
+/**
+ * Every rule, as [table, argv...] lists in install order (chains created first); `v6`: the
+ * ip6tables variant (only the bare-ACK tests differ).
+ */
+export function buildRules(o: RuleOptions, classes: ThrottleClass[] = [], v6 = false): string[][] {
   const M = hex(o.markMask);
   const mk = (v: number): string => `${hex(markValue(o.markMask, v))}/${M}`;
   const c = o.chain;
+  const u = undecidedChain(c);
   const r: string[][] = [
     ['mangle', '-N', c],
+    ['mangle', '-N', u],
     ['filter', '-N', c],
     // a SYN-ACK carries nothing the classifier needs: spare it the round trip through userspace
     ['mangle', '-A', c, '-p', 'tcp', '--tcp-flags', 'SYN,ACK', 'SYN,ACK', '-j', 'RETURN'],
+    // undecided: goto, so a RETURN in the sub-chain leaves the whole of <chain>
     ['mangle', '-A', c, '-m', 'connmark', '--mark', `0x0/${M}`,
       '-m', 'connbytes', '--connbytes', `0:${o.connbytes}`, '--connbytes-dir', 'both',
-      '--connbytes-mode', 'packets', ...queueTarget(o)],
+      '--connbytes-mode', 'packets', '-g', u],
     ['mangle', '-A', c, '-m', 'connmark', '--mark', mk(MARK_POLICE), ...queueTarget(o)],
     // a connection still being named keeps coming however many packets the client splits it into
-    ['mangle', '-A', c, '-m', 'connmark', '--mark', mk(MARK_INSPECT), ...queueTarget(o)],
+    ['mangle', '-A', c, '-m', 'connmark', '--mark', mk(MARK_INSPECT), '-g', u],
+  ]; // prettier-ignore
+  // a bare ACK of an undecided connection (the handshake's third packet) carries nothing to classify
+  for (const d of BARE_ACK_DOFFS)
+    r.push(['mangle', '-A', u, '-p', 'tcp', '--tcp-flags', 'ALL', 'ACK', '-m', 'u32', '--u32', bareAckU32(d, v6),
+      '-j', 'RETURN']); // prettier-ignore
+  r.push(['mangle', '-A', u, ...queueTarget(o)]);
+  r.push(
     // the common case first: an allowed connection leaves the chain after one match
     ['filter', '-A', c, '-m', 'connmark', '--mark', mk(MARK_ALLOW), '-j', 'RETURN'],
     ['filter', '-A', c, '-m', 'mark', '!', '--mark', `0x0/${M}`,
@@ -132,7 +178,7 @@ export function buildRules(o: RuleOptions, classes: ThrottleClass[] = []): strin
     ['filter', '-A', c, '-p', 'tcp', '-m', 'connmark', '--mark', mk(MARK_RST),
       '-j', 'REJECT', '--reject-with', 'tcp-reset'],
     ['filter', '-A', c, '-m', 'connmark', '--mark', mk(MARK_RST), '-j', 'DROP'],
-  ]; // prettier-ignore
+  ); // prettier-ignore
   for (const k of classes) r.push(['filter', ...classRule(o, k)]);
   r.push(['mangle', '-I', 'FORWARD', '1', '-j', c]);
   r.push(['filter', '-I', 'FORWARD', '1', '-j', c]);
@@ -143,12 +189,13 @@ export function buildRules(o: RuleOptions, classes: ThrottleClass[] = []): strin
 export function rulesScript(o: RuleOptions, classes: ThrottleClass[] = []): string {
   const lines: string[] = [];
   for (const bin of FAMILIES) {
-    for (const [t, ...a] of buildRules(o, classes)) lines.push(`${bin} -w -t ${t} ${a.map(shq).join(' ')}`);
+    for (const [t, ...a] of buildRules(o, classes, bin === 'ip6tables'))
+      lines.push(`${bin} -w -t ${t} ${a.map(shq).join(' ')}`);
   }
   return lines.join('\n');
 }
 
-/** Both address families get the same rules (REJECT tcp-reset and hashlimit exist in both). */
+/** Both address families get the same rules (REJECT tcp-reset and hashlimit exist in both; the bare-ACK test differs). */
 export const FAMILIES = ['iptables', 'ip6tables'] as const;
 
 function shq(s: string): string {
@@ -188,10 +235,20 @@ export async function removeRules(chain: string): Promise<void> {
         }));
         if (r.code !== 0) break;
       }
-      await iptables(t, ['-F', chain], bin).catch(() => undefined);
-      await iptables(t, ['-X', chain], bin).catch(() => undefined);
+      await dropChains(t, chain, bin);
     }
   }
+}
+
+/** Flush our chain, then the sub-chain it jumps to (mangle), then delete both. */
+async function dropChains(t: string, chain: string, bin: string): Promise<void> {
+  await iptables(t, ['-F', chain], bin).catch(() => undefined);
+  if (t === 'mangle') {
+    const u = undecidedChain(chain);
+    await iptables(t, ['-F', u], bin).catch(() => undefined);
+    await iptables(t, ['-X', u], bin).catch(() => undefined);
+  }
+  await iptables(t, ['-X', chain], bin).catch(() => undefined);
 }
 
 /** True when our chain exists in the table (e.g. left behind by a crash). */
@@ -222,13 +279,12 @@ export async function installRules(
 async function removeFamily(chain: string, bin: string): Promise<void> {
   for (const t of ['mangle', 'filter']) {
     await iptables(t, ['-D', 'FORWARD', '-j', chain], bin).catch(() => undefined);
-    await iptables(t, ['-F', chain], bin).catch(() => undefined);
-    await iptables(t, ['-X', chain], bin).catch(() => undefined);
+    await dropChains(t, chain, bin);
   }
 }
 
 async function installFamily(o: RuleOptions, classes: ThrottleClass[], bin: string): Promise<void> {
-  for (const [t, ...a] of buildRules(o, classes)) {
+  for (const [t, ...a] of buildRules(o, classes, bin === 'ip6tables')) {
     const r = await iptables(t, a, bin);
     if (r.code !== 0) {
       await removeRules(o.chain);
@@ -236,7 +292,7 @@ async function installFamily(o: RuleOptions, classes: ThrottleClass[], bin: stri
       const hint = /Permission denied|Operation not permitted/.test(msg)
         ? ' (run as root)'
         : /No chain|Couldn't load|not supported|Extension/i.test(msg)
-          ? ' (kernel module or iptables extension missing: needs NFQUEUE, connmark, connbytes, hashlimit, REJECT)'
+          ? ' (kernel module or iptables extension missing: needs NFQUEUE, connmark, connbytes, u32, hashlimit, REJECT)'
           : '';
       throw new RulesError('ERR_IPTABLES', `${bin} -t ${t} ${a.join(' ')} failed: ${msg}${hint}`);
     }

@@ -2,8 +2,10 @@
  * @module enforce/worker
  * One worker thread per NFQUEUE. It binds the queue, compiles the policy version it was given (the
  * daemon's acknowledged one: the same bytes every worker has, never the disk), and runs the receive
- * loop: drain the socket (non-blocking recv, up to a batch), run hold timeouts, yield to its own
- * event loop (so reload / stop messages get through), then block in poll(2) for at most 20 ms.
+ * loop: one read that waits up to 20 ms and takes every packet ready (recvmmsg, see enforce/nfq;
+ * the verdicts given so far leave first, in one send), the packets it brought through the enforcer,
+ * hold timeouts, then the worker's own event loop (so reload / stop messages get through) when the
+ * read found nothing or 5 ms have passed since it last turned.
  *
  * Reload is two-phase: `prepare {version}` compiles the version off to the side and answers
  * `prepared {id, ok}`; `commit {id, seq}` swaps it in between two packets, after flushing the EVE
@@ -62,6 +64,13 @@ type ParentMsg =
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const counters = init.counters;
+
+/** Verdicts sent together at most (a packet waits for at most this many others' processing). */
+const VERDICT_FLUSH = 16;
+/** Longest time the receive loop runs without turning the worker's event loop (ms). */
+const YIELD_MS = 5;
+/** Longest wait for a packet in one read (ms): the loop's tick when idle. */
+const WAIT_MS = 20;
 
 let stopping = false;
 const eveBuf: string[] = [];
@@ -217,11 +226,14 @@ async function main(): Promise<void> {
   });
   port.postMessage({ type: 'ready', id: init.version.id, fd: q.fd });
   let lastFlush = Date.now();
+  let lastYield = lastFlush;
   const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
   while (!stopping) {
     let n = 0;
     for (; n < 512; n++) {
-      const p = q.receive();
+      // the first read waits (verdicts flushed first) and takes every packet ready; the rest of the
+      // drain is what that read brought (the next wait returns at once if more came meanwhile)
+      const p = q.receive(n === 0 && !stopping ? WAIT_MS : -1);
       if (!p) break;
       try {
         enf.handle(p, Date.now());
@@ -231,18 +243,29 @@ async function main(): Promise<void> {
         if (counters[C.errors]++ < 5)
           port.postMessage({ type: 'fatal', code: 'ERR_PACKET', message: String((e as Error).stack ?? e) });
       }
+      // verdicts leave in batches of a few: one send(2), and no packet waits behind many others
+      if (q.pending >= VERDICT_FLUSH) q.flush();
     }
     const now = Date.now();
     enf.tick(now);
+    q.flush(); // this drain's verdicts (and hold releases) in one send(2)
     counters[C.enobufs] = q.enobufs;
+    counters[C.queueReads] = q.reads;
+    counters[C.verdictSends] = q.sends;
+    counters[C.verdictsSent] = q.verdicts;
     counters[C.flowsTracked] = enf.engine.table.size;
     if (now - lastFlush >= 100) {
       flush();
       lastFlush = now;
     }
-    await yieldNow();
-    if (n < 512 && !stopping) q.wait(20);
+    // the event loop (parent messages: stop, reload, class) every few ms, not after every wakeup;
+    // verdicts given there (a class ready) leave with the next read's flush
+    if (n === 0 || now - lastYield >= YIELD_MS) {
+      await yieldNow();
+      lastYield = Date.now();
+    }
   }
+  q.flush();
   flush();
   try {
     evidence?.close(); // every flow's index line; the files are complete

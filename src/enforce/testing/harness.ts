@@ -197,8 +197,10 @@ export async function chClient(
   mode: string,
   arg?: string,
   port = 443,
+  /** Server address (default the lab server's IPv4 address; `il.lab.addr.net6` for IPv6). */
+  host = il.server,
 ): Promise<ChResult> {
-  const cmd = [process.execPath, CH_CLIENT_JS, il.server, String(port), sni, mode];
+  const cmd = [process.execPath, CH_CLIENT_JS, host, String(port), sni, mode];
   if (arg !== undefined) cmd.push(arg);
   const r = await il.lab.exec('sub', cmd, { timeoutMs: 20_000 });
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as ChResult;
