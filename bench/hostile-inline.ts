@@ -133,7 +133,10 @@ async function main(): Promise<void> {
     const m = await metrics(il);
     await enf.stop();
     const failOpen = sumMetric(m, /^chokepoint_fail_open_total\{reason="([^"]+)"\} (\d+)/gm);
-    const kernel = sumMetric(m, /^chokepoint_nfq_kernel_dropped_total\{queue="\d+",kind="([^"]+)"\} (\d+)/gm);
+    const kernel = sumMetric(
+      m,
+      /^chokepoint_nfqueue_dropped_packets_total\{queue="\d+",reason="([^"]+)"\} (\d+)/gm,
+    );
     const enobufs = sumMetric(m, /^chokepoint_(queue_enobufs)_total\{queue="\d+"\} (\d+)/gm);
     const verdicts = sumMetric(m, /^chokepoint_(verdicts)_total\{[^}]*\} (\d+)/gm);
     const tracked = sumMetric(m, /^chokepoint_(flows_tracked)\{queue="\d+"\} (\d+)/gm);
@@ -173,7 +176,7 @@ async function main(): Promise<void> {
       '',
       `Crafted connections with a verdict: ${hostileVerdicts}; by reason: ${[...reasons].map(([k, v]) => `${k}: ${v}`).join('; ') || 'none'}.`,
       `Let through without a name: ${unnamed}; fail-open events in /metrics (\`chokepoint_fail_open_total\`): ${[...failOpen].map(([k, v]) => `${k}=${v}`).join(', ') || 'none'} (sum without worker_exit: ${counted}) — ${counted >= unnamed ? 'every one counted' : 'NOT all counted'}.`,
-      `Kernel side: ${[...kernel].map(([k, v]) => `nfq_kernel_dropped{kind=${k}}=${v}`).join(', ') || 'no queue counters'}, queue_enobufs=${enobufs.get('queue_enobufs') ?? 0}; flows still tracked at the end: ${tracked.get('flows_tracked') ?? 0}; verdicts in /metrics ${verdicts.get('verdicts') ?? 0}, EVE lines ${eveTotal}.`,
+      `Kernel side: ${[...kernel].map(([k, v]) => `nfqueue_dropped_packets{reason=${k}}=${v}`).join(', ') || 'no queue counters (metric not found)'}, queue_enobufs=${enobufs.get('queue_enobufs') ?? 0}; flows still tracked at the end: ${tracked.get('flows_tracked') ?? 0}; verdicts in /metrics ${verdicts.get('verdicts') ?? 0}, EVE lines ${eveTotal}.`,
       `Box CPU per crafted ClientHello ≈ ${f1(((median(cpuLoaded) - median(cpuIdle)) * 1000) / RATE)} ms.`,
     );
     process.stdout.write(out.join('\n') + '\n');
