@@ -8,19 +8,18 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chClient, curl, MAIN_JS, setupInlineLab, sleep, type InlineLab } from './testing/harness.js';
+import {
+  chClient,
+  curl,
+  MAIN_JS,
+  setupInlineLab,
+  sleep,
+  type InlineLab,
+  BLOCK_RST_POLICY,
+} from './testing/harness.js';
 import { isRoot, need } from '../testutil/require.js';
 
-const POLICY = `version: 1
-default: allow
-rules:
-  - id: block-rst
-    action: block
-    method: rst
-    match:
-      host:
-        exact: [blocked-rst.example]
-`;
+const POLICY = BLOCK_RST_POLICY;
 
 const SKIP = need(isRoot(), 'needs root (network namespaces, iptables, NFQUEUE)');
 

@@ -8,20 +8,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chClient, setupInlineLab, waitEve, type InlineLab } from './testing/harness.js';
+import { chClient, setupInlineLab, waitEve, type InlineLab, BLOCK_RST_POLICY } from './testing/harness.js';
 import { isRoot, need } from '../testutil/require.js';
 
 // defaults: no inspection block (hold_ms 500, budget_bytes 16384, on_timeout allow)
-const POLICY = `version: 1
-default: allow
-rules:
-  - id: block-rst
-    action: block
-    method: rst
-    match:
-      host:
-        exact: [blocked-rst.example]
-`;
+const POLICY = BLOCK_RST_POLICY;
 
 const SKIP = need(isRoot(), 'needs root (network namespaces, iptables, NFQUEUE)');
 

@@ -20,6 +20,21 @@ export const CH_CLIENT_JS = join(here, 'ch-client.js');
 /** Plain TCP sink in `net` (reads, never answers). */
 export const SINK_PORT = 4444;
 
+/**
+ * The lab tests' smallest policy: allow by default, RST-block one name (`blocked-rst.example`); no
+ * inspection block, so the box runs with the default hold settings.
+ */
+export const BLOCK_RST_POLICY = `version: 1
+default: allow
+rules:
+  - id: block-rst
+    action: block
+    method: rst
+    match:
+      host:
+        exact: [blocked-rst.example]
+`;
+
 export interface Enforce {
   child: ChildProcess;
   stderr: () => string;
