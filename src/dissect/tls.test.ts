@@ -231,6 +231,20 @@ test('long lists (the native copy and byte swap path) come out value for value, 
   }
 });
 
+test('short lists stay right in hellos kept long after (views into a shared slab that fills up)', () => {
+  // 5,000 hellos of 3-cipher lists are far more than one slab holds: a slab refilled in place would
+  // change the lists of the hellos parsed before
+  const kept: { h: ReturnType<typeof parseClientHelloBody>; ciphers: number[] }[] = [];
+  for (let i = 0; i < 5000; i++) {
+    const ciphers = [0x1301 + (i % 3), (i * 7) & 0xffff, (i * 13 + 5) & 0xffff];
+    kept.push({ h: parseClientHelloBody(body([sniExt(`h${i}.example`)], ciphers), 't'), ciphers });
+  }
+  for (const [i, k] of kept.entries()) {
+    assert.deepEqual(Array.from(k.h.cipherSuites), k.ciphers, `hello ${i}`);
+    assert.deepEqual(Array.from(k.h.extensions), [0x0000], `hello ${i}`);
+  }
+});
+
 test('ECH extension sets ech', () => {
   assert.equal(parseClientHelloBody(body([[0xfe0d, [0, 0, 1, 0, 1]]]), 'q').ech, true);
   assert.equal(parseClientHelloBody(body([]), 'q').ech, false);
