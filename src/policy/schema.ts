@@ -26,9 +26,8 @@ export function schemaPath(): string {
   throw new Error('schema/policy.schema.json not found above ' + fileURLToPath(import.meta.url));
 }
 
-function getValidator(): ValidateFunction {
-  return generated as unknown as ValidateFunction;
-}
+/** The generated validator, typed as ajv's (it is ajv's code: same call, same `errors`). */
+const validator = generated as unknown as ValidateFunction;
 
 function toPath(instancePath: string): Path {
   if (!instancePath) return [];
@@ -88,7 +87,7 @@ function describe(e: ErrorObject, path: Path): { message: string; path: Path; ke
 
 /** Validate `value` (parsed from `src`); throws the PolicyError of the most useful error. */
 export function validateStructure(value: unknown, src: YamlSource): void {
-  const v = getValidator();
+  const v = validator;
   if (v(value)) return;
   const errors = v.errors ?? [];
   // Prefer concrete errors over the combinators that wrap them, deepest path first.
