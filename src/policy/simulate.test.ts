@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FlowRecord } from '../record/record.js';
-import { Simulation, inputFromRecord, policedSeconds, renderSummary } from './simulate.js';
+import fc from 'fast-check';
+import { Simulation, inputFromRecord, policedSeconds, renderSummary, top } from './simulate.js';
 import { compiledFrom } from './testutil.js';
 
 let nextId = 1;
@@ -163,4 +164,45 @@ test('observed duration is used when the record has one', async () => {
   sim.add(rec('t.co', { duration: 0.5 } as Partial<FlowRecord>));
   const t = sim.summary().throttle[0];
   assert.deepEqual([t.estimated_s, t.observed_s], [5.25, 0.5]);
+});
+
+test('top names: the n with most flows, ties by name, the same as sorting every name', () => {
+  // the reference sorts the whole map (what the summary did before the one-pass selection)
+  const ref = (m: Map<string, number>, n: number) =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .slice(0, n)
+      .map(([name, flows]) => ({ name, flows }));
+  fc.assert(
+    fc.property(
+      // few distinct counts, so ties (ordered by name) are common
+      fc.array(fc.tuple(fc.string({ maxLength: 4 }), fc.integer({ min: 1, max: 5 })), { maxLength: 120 }),
+      fc.integer({ min: 0, max: 30 }),
+      (pairs, n) => {
+        const m = new Map(pairs);
+        assert.deepEqual(top(m, n), ref(m, n));
+      },
+    ),
+    { numRuns: 500 },
+  );
+  // a name list growing in count order (each new name beats all kept ones) and a hand-made case
+  const rising = new Map(
+    Array.from({ length: 1000 }, (_, i) => [`n${i}.example`, i + 1] as [string, number]),
+  );
+  assert.deepEqual(
+    top(rising, 3).map((e) => e.flows),
+    [1000, 999, 998],
+  );
+  const m = new Map([
+    ['b.example', 2],
+    ['a.example', 2],
+    ['c.example', 5],
+    ['d.example', 1],
+  ]);
+  assert.deepEqual(top(m, 3), [
+    { name: 'c.example', flows: 5 },
+    { name: 'a.example', flows: 2 },
+    { name: 'b.example', flows: 2 },
+  ]);
+  assert.deepEqual(top(m, 0), []);
 });

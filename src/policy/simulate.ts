@@ -90,11 +90,31 @@ function bump(m: Map<string, number>, k: string): void {
   m.set(k, (m.get(k) ?? 0) + 1);
 }
 
-function top(m: Map<string, number>, n: number): { name: string; flows: number }[] {
-  return [...m.entries()]
-    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-    .slice(0, n)
-    .map(([name, flows]) => ({ name, flows }));
+/** Order of the top-names lists: more flows first, then the name (Map keys are distinct). */
+function before(af: number, an: string, bf: number, bn: string): boolean {
+  return af > bf || (af === bf && an < bn);
+}
+
+/**
+ * The `n` names with most flows, in that order. One pass keeping the best `n` in a sorted array
+ * (O(N·n) worst case, n = 20): sorting every distinct name was O(N log N) string comparisons, 20–30 ms
+ * for the 15k names of the bench capture, and a capture of 10^6 distinct names would pay seconds.
+ */
+export function top(m: ReadonlyMap<string, number>, n: number): { name: string; flows: number }[] {
+  const best: { name: string; flows: number }[] = [];
+  if (n <= 0) return best;
+  for (const [name, flows] of m) {
+    let i = best.length;
+    if (i === n) {
+      const last = best[n - 1];
+      if (!before(flows, name, last.flows, last.name)) continue;
+      i--;
+      best.pop();
+    }
+    while (i > 0 && before(flows, name, best[i - 1].flows, best[i - 1].name)) i--;
+    best.splice(i, 0, { name, flows });
+  }
+  return best;
 }
 
 const key = (d: Decision) => `${d.rule_id ?? ''}\u0000${d.action}`;
