@@ -11,6 +11,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { compilePolicyToFile, decodeCompiled, loadCompiled, CompiledPolicyError } from './compiled.js';
 import { compilePolicy } from './compile.js';
@@ -391,6 +393,54 @@ test('hostile files (damaged, then re-sealed with a valid hash) are refused or a
       }
     reseal(u);
     await assert.rejects(decodeCompiled(u, 'x'), /no empty slot/);
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('the file keeps the parsed policy: loading it never loads the yaml package, and gives the same policy', async () => {
+  const f = fixture(300);
+  try {
+    await compilePolicyToFile(f.policy, f.out, { now: Date.parse('2026-01-01T00:00:00Z') });
+    const u = new Uint8Array(readFileSync(f.out));
+    const metaLen = Buffer.from(u.buffer, u.byteOffset, 128).readUInt32LE(16);
+    const metaText = Buffer.from(u.buffer, u.byteOffset + 128, metaLen).toString('utf8');
+    const meta = JSON.parse(metaText) as { policyParsed?: { rules: [number, number][] } };
+    // rule positions as the text gives them (POLICY above: the first rule's "- id" is on line 7, its "id" at column 5)
+    assert.equal(meta.policyParsed?.rules.length, 7);
+    assert.deepEqual(meta.policyParsed?.rules[0], [7, 5]);
+
+    // a child process loads the file and reports whether any module of the yaml package was loaded;
+    // the control loads a text policy afterwards, which must load it (else the probe sees nothing)
+    const mod = fileURLToPath(new URL('./compiled.js', import.meta.url));
+    const load = fileURLToPath(new URL('./load.js', import.meta.url));
+    const probe = (thenText: boolean): number => {
+      const code = `
+        import { createRequire } from 'node:module';
+        const { loadCompiled } = await import(${JSON.stringify(mod)});
+        await loadCompiled(${JSON.stringify(f.out)});
+        if (${thenText}) await (await import(${JSON.stringify(load)})).parsePolicy('rules: []', 'x.yaml');
+        const cache = createRequire(import.meta.url).cache;
+        console.log(Object.keys(cache).filter((k) => k.includes('/node_modules/yaml/')).length);`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return Number(r.stdout.trim());
+    };
+    assert.equal(probe(false), 0, 'loading the compiled file loaded the yaml package');
+    assert.ok(probe(true) > 0, 'the probe does not see the yaml package even when it is loaded');
+
+    // the same file with the parsed value hidden (its key renamed, same length, hash re-sealed) is
+    // loaded from the policy text through yaml, as older files are: the policies must be equal
+    const old = copy(u);
+    const at = metaText.indexOf('"policyParsed":');
+    assert.ok(at > 0);
+    Buffer.from(old.buffer, old.byteOffset + 128 + at, 15).write('"policyParsex":', 'utf8');
+    reseal(old);
+    const viaParsed = await decodeCompiled(copy(u), f.out, { now: Date.parse('2026-01-01T00:00:00Z') });
+    const viaYaml = await decodeCompiled(old, f.out, { now: Date.parse('2026-01-01T00:00:00Z') });
+    assert.deepEqual(viaParsed.policy, viaYaml.policy);
+    assert.equal(viaParsed.policy.rules[2].pos?.line, viaYaml.policy.rules[2].pos?.line);
+    assert.ok((viaYaml.policy.rules[2].pos?.line ?? 0) > 8);
   } finally {
     f.cleanup();
   }

@@ -12,8 +12,10 @@
  *   (64-byte aligned): one section per array, placed and typed by the meta's section table. Sections
  *   start on a cache line relative to the file, so a 32-byte hash slot does not straddle two lines
  *   when the buffer itself starts on one.
- * The meta carries the policy's own text (re-read by the policy loader with empty lists: the rules,
- * actions and inspection come through the same checks as a text policy), which rules the indexes
+ * The meta carries the policy's own text and its parsed value with the rules' positions (re-read by
+ * the policy loader with empty lists: the rules, actions and inspection come through the same checks
+ * as a text policy, and the `yaml` package is not loaded; a file without the value is parsed from
+ * the text), which rules the indexes
  * number, and each source file's sha256. Loading checks the header, the body hash, every section's
  * bounds and then every offset and link inside the structures (`fromParts`), so a truncated,
  * corrupted or hostile file is refused with a {@link CompiledPolicyError} and never read out of bounds.
@@ -38,6 +40,8 @@ import { DomainTable, type DomainTableParts } from './domains.js';
 import { PatternAutomaton, type PatternAutomatonParts } from './automaton.js';
 import { PrefixTrie, type PrefixTrieParts } from './trie.js';
 import { parsePolicy } from './load.js';
+import { isParsedPolicy, type ParsedPolicy } from './source.js';
+import { isDeepStrictEqual } from 'node:util';
 import type { Policy } from './types.js';
 
 export const COMPILED_MAGIC = 'CHKPREG\0';
@@ -79,6 +83,9 @@ interface Meta {
   format: number;
   policyFile: string;
   policyText: string;
+  /** The policy text's parsed value and rule positions, so that loading skips the `yaml` package;
+   *  absent (older files, or a value JSON cannot hold) means parse `policyText`. */
+  policyParsed?: ParsedPolicy;
   sources: CompiledSource[];
   compiledAt: string;
   orders: number[];
@@ -133,7 +140,8 @@ export async function compilePolicyToFile(
     },
   });
   const matcher = new Matcher(policy, { now: opts.now });
-  const bytes = writeCompiled(matcher, text.toString('utf8'), policyPath, sources, outPath);
+  const parsed = await parsedOf(text.toString('utf8'), policyPath, policy);
+  const bytes = writeCompiled(matcher, text.toString('utf8'), policyPath, sources, outPath, parsed);
   return { matcher, bytes, sources };
 }
 
@@ -144,8 +152,9 @@ export function writeCompiled(
   policyFile: string,
   sources: CompiledSource[],
   outPath: string,
+  parsed?: ParsedPolicy,
 ): number {
-  const { header, chunks, total } = encodeCompiled(m, policyText, policyFile, sources);
+  const { header, chunks, total } = encodeCompiled(m, policyText, policyFile, sources, undefined, parsed);
   const tmp = join(dirname(outPath), `.${basename(outPath)}.${process.pid}.tmp`);
   const fd = openSync(tmp, 'w');
   try {
@@ -171,9 +180,16 @@ export function compiledShared(
   policyText: string,
   policyFile: string,
   sources: CompiledSource[],
-  opts: { compiledAt?: string; shared?: boolean } = {},
+  opts: { compiledAt?: string; shared?: boolean; parsed?: ParsedPolicy } = {},
 ): Uint8Array {
-  const { header, chunks, total } = encodeCompiled(m, policyText, policyFile, sources, opts.compiledAt);
+  const { header, chunks, total } = encodeCompiled(
+    m,
+    policyText,
+    policyFile,
+    sources,
+    opts.compiledAt,
+    opts.parsed,
+  );
   const u8 = new Uint8Array(opts.shared === false ? new ArrayBuffer(total) : new SharedArrayBuffer(total));
   u8.set(header, 0);
   let o = header.length;
@@ -213,7 +229,10 @@ export async function compileFiles(
     },
   });
   const m = new Matcher(policy, { now: opts.now });
-  return compiledShared(m, text, path, sourcesOf(files), opts);
+  return compiledShared(m, text, path, sourcesOf(files), {
+    ...opts,
+    parsed: await parsedOf(text, path, policy),
+  });
 }
 
 /** The sources record of a compiled file held in `u8` (after its header checks), for comparison. */
@@ -232,12 +251,28 @@ export function compiledSources(u8: Uint8Array, path: string): CompiledSource[] 
   }
 }
 
+/**
+ * The value of `text` (a policy that loaded as `policy`) and its rules' positions, for the file's
+ * meta; undefined when JSON cannot carry the value unchanged (e.g. a `.inf` or binary scalar), so the
+ * load parses the text as before. The loader checks the value again either way.
+ */
+async function parsedOf(text: string, file: string, policy: Policy): Promise<ParsedPolicy | undefined> {
+  const { YamlSource } = await import('./yamlpos.js');
+  const value = new YamlSource(file, text).toJS();
+  if (!isDeepStrictEqual(JSON.parse(JSON.stringify(value)) as unknown, value)) return undefined;
+  const rules: [number, number][] = [];
+  for (const r of policy.rules) rules[r.order] = [r.pos?.line ?? 1, r.pos?.column ?? 1];
+  for (let i = 0; i < rules.length; i++) if (rules[i] === undefined) return undefined;
+  return { value, rules };
+}
+
 function encodeCompiled(
   m: Matcher,
   policyText: string,
   policyFile: string,
   sources: CompiledSource[],
   compiledAt?: string,
+  parsed?: ParsedPolicy,
 ): { header: Buffer; chunks: Uint8Array[]; total: number } {
   const ix = m.indexes;
   const arrays: { name: string; a: Int32Array | Uint8Array }[] = [];
@@ -265,6 +300,7 @@ function encodeCompiled(
     format: COMPILED_VERSION,
     policyFile,
     policyText,
+    ...(parsed ? { policyParsed: parsed } : {}),
     sources,
     compiledAt: compiledAt ?? new Date().toISOString(),
     orders: [...m.ruleOrders],
@@ -454,7 +490,10 @@ export async function decodeCompiled(
   try {
     if (typeof meta.policyText !== 'string' || typeof meta.policyFile !== 'string')
       throw new Error('no policy text');
-    policy = await parsePolicy(meta.policyText, meta.policyFile, { readList: () => Promise.resolve('') });
+    policy = await parsePolicy(meta.policyText, meta.policyFile, {
+      readList: () => Promise.resolve(''),
+      parsed: isParsedPolicy(meta.policyParsed) ? meta.policyParsed : undefined,
+    });
   } catch (e) {
     throw bad(`the policy inside is invalid: ${(e as Error).message}`, e);
   }

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { validate as generated } from './schema-validator.gen.js';
-import { pathText, type Path, type YamlSource } from './yamlpos.js';
+import { pathText, type Path, type PolicySource } from './source.js';
 import type { PolicyError } from './errors.js';
 
 /** Absolute path of schema/policy.schema.json in this installation. */
@@ -86,7 +86,7 @@ function describe(e: ErrorObject, path: Path): { message: string; path: Path; ke
 }
 
 /** Validate `value` (parsed from `src`); throws the PolicyError of the most useful error. */
-export function validateStructure(value: unknown, src: YamlSource): void {
+export function validateStructure(value: unknown, src: PolicySource): void {
   const v = validator;
   if (v(value)) return;
   const errors = v.errors ?? [];

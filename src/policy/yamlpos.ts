@@ -5,10 +5,9 @@
  */
 import { LineCounter, parseDocument, isMap, isNode, type Document, type Node } from 'yaml';
 import { PolicyError } from './errors.js';
+import type { Path, PolicySource } from './source.js';
 
-export type Path = (string | number)[];
-
-export class YamlSource {
+export class YamlSource implements PolicySource {
   readonly doc: Document;
   readonly lc = new LineCounter();
   constructor(
@@ -69,11 +68,4 @@ export class YamlSource {
     const [line, col] = this.pos(path, key);
     return new PolicyError(this.file, line, col, message);
   }
-}
-
-/** `rules[3].match.host.exact[2]` */
-export function pathText(path: Path): string {
-  let s = '';
-  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${p}` : p;
-  return s || '(top level)';
 }
