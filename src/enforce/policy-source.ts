@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InputError } from '../util/errors.js';
 import { compilePolicy, type Matcher } from '../policy/compile.js';
-import { compiledShared, decodeCompiled, sourcesOf } from '../policy/compiled.js';
+import { compiledShared, decodeCompiled, parsedOf, sourcesOf } from '../policy/compiled.js';
 import { parsePolicy } from '../policy/load.js';
 import type { CompiledPolicy } from '../policy/types.js';
 
@@ -78,7 +78,9 @@ export async function readVersion(path: string): Promise<{ version: PolicyVersio
     return t;
   });
   const version: PolicyVersion = { id: versionId(files), path: abs, files, at };
-  version.compiled = compiledShared(policy, text, abs, sourcesOf(files));
+  version.compiled = compiledShared(policy, text, abs, sourcesOf(files), {
+    parsed: await parsedOf(text, abs, policy.policy),
+  });
   return { version, policy };
 }
 
@@ -91,7 +93,9 @@ export async function sealVersion(v: PolicyVersion): Promise<PolicyVersion> {
   const shadow = v.shadow ? await sealVersion(v.shadow) : v.shadow;
   if (v.compiled) return { ...v, shadow };
   const m = await compileText(v);
-  return { ...v, shadow, compiled: compiledShared(m, v.files[0][1], v.path, sourcesOf(v.files)) };
+  const text = v.files[0][1];
+  const parsed = await parsedOf(text, v.path, m.policy);
+  return { ...v, shadow, compiled: compiledShared(m, text, v.path, sourcesOf(v.files), { parsed }) };
 }
 
 /**

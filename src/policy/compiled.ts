@@ -256,7 +256,11 @@ export function compiledSources(u8: Uint8Array, path: string): CompiledSource[] 
  * meta; undefined when JSON cannot carry the value unchanged (e.g. a `.inf` or binary scalar), so the
  * load parses the text as before. The loader checks the value again either way.
  */
-async function parsedOf(text: string, file: string, policy: Policy): Promise<ParsedPolicy | undefined> {
+export async function parsedOf(
+  text: string,
+  file: string,
+  policy: Policy,
+): Promise<ParsedPolicy | undefined> {
   const { YamlSource } = await import('./yamlpos.js');
   const value = new YamlSource(file, text).toJS();
   if (!isDeepStrictEqual(JSON.parse(JSON.stringify(value)) as unknown, value)) return undefined;
