@@ -14,8 +14,9 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InputError } from '../util/errors.js';
 import { compilePolicy, type Matcher } from '../policy/compile.js';
-import { compiledShared, decodeCompiled, parsedOf, sourcesOf } from '../policy/compiled.js';
-import { parsePolicy } from '../policy/load.js';
+import { compiledShared, decodeCompiled, sourcesOf } from '../policy/compiled.js';
+import { parsePolicyAndValue } from '../policy/load.js';
+import type { ParsedPolicy } from '../policy/source.js';
 import type { CompiledPolicy } from '../policy/types.js';
 
 /** One policy version, as sent to workers (structured-clone safe). */
@@ -72,15 +73,13 @@ export async function readVersion(path: string): Promise<{ version: PolicyVersio
   }
   const files: [string, string][] = [[abs, text]];
   const at = Date.now();
-  const policy = await build(abs, text, at, async (p) => {
+  const { policy, parsed } = await build(abs, text, at, async (p) => {
     const t = await readFile(p, 'utf8');
     files.push([p, t]);
     return t;
   });
   const version: PolicyVersion = { id: versionId(files), path: abs, files, at };
-  version.compiled = compiledShared(policy, text, abs, sourcesOf(files), {
-    parsed: await parsedOf(text, abs, policy.policy),
-  });
+  version.compiled = compiledShared(policy, text, abs, sourcesOf(files), { parsed });
   return { version, policy };
 }
 
@@ -92,10 +91,9 @@ export async function readVersion(path: string): Promise<{ version: PolicyVersio
 export async function sealVersion(v: PolicyVersion): Promise<PolicyVersion> {
   const shadow = v.shadow ? await sealVersion(v.shadow) : v.shadow;
   if (v.compiled) return { ...v, shadow };
-  const m = await compileText(v);
-  const text = v.files[0][1];
-  const parsed = await parsedOf(text, v.path, m.policy);
-  return { ...v, shadow, compiled: compiledShared(m, text, v.path, sourcesOf(v.files), { parsed }) };
+  const { policy, parsed } = await compileText(v);
+  const compiled = compiledShared(policy, v.files[0][1], v.path, sourcesOf(v.files), { parsed });
+  return { ...v, shadow, compiled };
 }
 
 /**
@@ -118,7 +116,7 @@ export async function compilePair(
 
 /** Compile a version from its own bytes (what every worker does): its compiled bytes when it has them. */
 export async function compileVersion(v: PolicyVersion): Promise<CompiledPolicy> {
-  if (!v.compiled) return compileText(v);
+  if (!v.compiled) return (await compileText(v)).policy;
   try {
     return await decodeCompiled(v.compiled, v.path, { now: v.at });
   } catch (e) {
@@ -126,7 +124,7 @@ export async function compileVersion(v: PolicyVersion): Promise<CompiledPolicy> 
   }
 }
 
-function compileText(v: PolicyVersion): Promise<Matcher> {
+function compileText(v: PolicyVersion): Promise<Built> {
   const lists = new Map(v.files.slice(1));
   return build(v.path, v.files[0][1], v.at, async (p) => {
     const t = lists.get(p);
@@ -135,14 +133,21 @@ function compileText(v: PolicyVersion): Promise<Matcher> {
   });
 }
 
+/** A compiled policy and the stored form of its parsed text (for the compiled bytes). */
+interface Built {
+  policy: Matcher;
+  parsed: ParsedPolicy | undefined;
+}
+
 async function build(
   path: string,
   text: string,
   at: number,
   readList: (p: string) => Promise<string>,
-): Promise<Matcher> {
+): Promise<Built> {
   try {
-    return compilePolicy(await parsePolicy(text, path, { readList }), { now: at });
+    const { policy, parsed } = await parsePolicyAndValue(text, path, { readList });
+    return { policy: compilePolicy(policy, { now: at }), parsed };
   } catch (e) {
     if (e instanceof InputError) throw e;
     throw new InputError(`policy ${path}: ${(e as Error).message}`, { cause: e });

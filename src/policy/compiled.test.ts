@@ -445,3 +445,27 @@ test('the file keeps the parsed policy: loading it never loads the yaml package,
     f.cleanup();
   }
 });
+
+test('a policy value JSON cannot carry unchanged is not stored: the file keeps only the text, and loads from it', async () => {
+  const t = tempDir('chokepoint-compiled-inf-');
+  try {
+    const policy = join(t.dir, 'policy.yaml');
+    // free-form provenance takes any scalar: .inf and -0 become null and 0 in JSON
+    writeFileSync(
+      policy,
+      'rules:\n  - id: r1\n    action: block\n    provenance: {weight: .inf, zero: -0}\n    match: {host: {exact: [a.example]}}\n',
+    );
+    const out = join(t.dir, 'policy.compiled');
+    await compilePolicyToFile(policy, out);
+    const u = new Uint8Array(readFileSync(out));
+    const metaLen = Buffer.from(u.buffer, u.byteOffset, 128).readUInt32LE(16);
+    const meta = JSON.parse(Buffer.from(u.buffer, u.byteOffset + 128, metaLen).toString('utf8')) as object;
+    assert.equal('policyParsed' in meta, false);
+    const m = await loadCompiled(out);
+    assert.equal(m.policy.rules[0].provenance?.weight, Infinity);
+    assert.ok(Object.is(m.policy.rules[0].provenance?.zero, -0));
+    assert.equal(m.match(flow({ host: 'a.example' })).rule_id, 'r1');
+  } finally {
+    t.cleanup();
+  }
+});

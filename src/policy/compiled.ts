@@ -39,9 +39,8 @@ import { Matcher, type MatcherIndexes } from './compile.js';
 import { DomainTable, type DomainTableParts } from './domains.js';
 import { PatternAutomaton, type PatternAutomatonParts } from './automaton.js';
 import { PrefixTrie, type PrefixTrieParts } from './trie.js';
-import { parsePolicy } from './load.js';
+import { parsePolicy, parsePolicyAndValue } from './load.js';
 import { isParsedPolicy, type ParsedPolicy } from './source.js';
-import { isDeepStrictEqual } from 'node:util';
 import type { Policy } from './types.js';
 
 export const COMPILED_MAGIC = 'CHKPREG\0';
@@ -132,7 +131,7 @@ export async function compilePolicyToFile(
   const sources: CompiledSource[] = [
     { path: basename(policyPath), sha256: sha256hex(text), bytes: text.length },
   ];
-  const policy = await parsePolicy(text.toString('utf8'), policyPath, {
+  const { policy, parsed } = await parsePolicyAndValue(text.toString('utf8'), policyPath, {
     readList: async (p) => {
       const b = await readFile(p);
       sources.push({ path: relative(dir, p), sha256: sha256hex(b), bytes: b.length });
@@ -140,7 +139,6 @@ export async function compilePolicyToFile(
     },
   });
   const matcher = new Matcher(policy, { now: opts.now });
-  const parsed = await parsedOf(text.toString('utf8'), policyPath, policy);
   const bytes = writeCompiled(matcher, text.toString('utf8'), policyPath, sources, outPath, parsed);
   return { matcher, bytes, sources };
 }
@@ -154,7 +152,7 @@ export function writeCompiled(
   outPath: string,
   parsed?: ParsedPolicy,
 ): number {
-  const { header, chunks, total } = encodeCompiled(m, policyText, policyFile, sources, undefined, parsed);
+  const { header, chunks, total } = encodeCompiled(m, policyText, policyFile, sources, { parsed });
   const tmp = join(dirname(outPath), `.${basename(outPath)}.${process.pid}.tmp`);
   const fd = openSync(tmp, 'w');
   try {
@@ -182,14 +180,7 @@ export function compiledShared(
   sources: CompiledSource[],
   opts: { compiledAt?: string; shared?: boolean; parsed?: ParsedPolicy } = {},
 ): Uint8Array {
-  const { header, chunks, total } = encodeCompiled(
-    m,
-    policyText,
-    policyFile,
-    sources,
-    opts.compiledAt,
-    opts.parsed,
-  );
+  const { header, chunks, total } = encodeCompiled(m, policyText, policyFile, sources, opts);
   const u8 = new Uint8Array(opts.shared === false ? new ArrayBuffer(total) : new SharedArrayBuffer(total));
   u8.set(header, 0);
   let o = header.length;
@@ -221,7 +212,7 @@ export async function compileFiles(
 ): Promise<Uint8Array> {
   const lists = new Map(files.slice(1));
   const [path, text] = files[0];
-  const policy = await parsePolicy(text, path, {
+  const { policy, parsed } = await parsePolicyAndValue(text, path, {
     readList: (p) => {
       const t = lists.get(p);
       if (t === undefined) return Promise.reject(new Error(`list file ${p} is not among the files`));
@@ -229,10 +220,7 @@ export async function compileFiles(
     },
   });
   const m = new Matcher(policy, { now: opts.now });
-  return compiledShared(m, text, path, sourcesOf(files), {
-    ...opts,
-    parsed: await parsedOf(text, path, policy),
-  });
+  return compiledShared(m, text, path, sourcesOf(files), { ...opts, parsed });
 }
 
 /** The sources record of a compiled file held in `u8` (after its header checks), for comparison. */
@@ -251,32 +239,12 @@ export function compiledSources(u8: Uint8Array, path: string): CompiledSource[] 
   }
 }
 
-/**
- * The value of `text` (a policy that loaded as `policy`) and its rules' positions, for the file's
- * meta; undefined when JSON cannot carry the value unchanged (e.g. a `.inf` or binary scalar), so the
- * load parses the text as before. The loader checks the value again either way.
- */
-export async function parsedOf(
-  text: string,
-  file: string,
-  policy: Policy,
-): Promise<ParsedPolicy | undefined> {
-  const { YamlSource } = await import('./yamlpos.js');
-  const value = new YamlSource(file, text).toJS();
-  if (!isDeepStrictEqual(JSON.parse(JSON.stringify(value)) as unknown, value)) return undefined;
-  const rules: [number, number][] = [];
-  for (const r of policy.rules) rules[r.order] = [r.pos?.line ?? 1, r.pos?.column ?? 1];
-  for (let i = 0; i < rules.length; i++) if (rules[i] === undefined) return undefined;
-  return { value, rules };
-}
-
 function encodeCompiled(
   m: Matcher,
   policyText: string,
   policyFile: string,
   sources: CompiledSource[],
-  compiledAt?: string,
-  parsed?: ParsedPolicy,
+  { compiledAt, parsed }: { compiledAt?: string; parsed?: ParsedPolicy } = {},
 ): { header: Buffer; chunks: Uint8Array[]; total: number } {
   const ix = m.indexes;
   const arrays: { name: string; a: Int32Array | Uint8Array }[] = [];

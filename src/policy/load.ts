@@ -14,7 +14,14 @@ import { normalizeName, normalizePattern } from './names.js';
 import { formatCidr, parseCidr } from './ip.js';
 import { parseRate, parseSize } from './units.js';
 import { validateStructure } from './schema.js';
-import { ParsedSource, pathText, type ParsedPolicy, type Path, type PolicySource } from './source.js';
+import {
+  ParsedSource,
+  pathText,
+  storedPolicy,
+  type ParsedPolicy,
+  type Path,
+  type PolicySource,
+} from './source.js';
 import type {
   Action,
   BlockMethod,
@@ -90,6 +97,19 @@ const diskReader: ListReader = (p) => readFile(p, 'utf8');
 
 /** Load a policy from text; `file` names it in errors and anchors relative list paths. */
 export async function parsePolicy(text: string, file: string, opts: ParseOptions = {}): Promise<Policy> {
+  return (await parsePolicyAndValue(text, file, opts)).policy;
+}
+
+/**
+ * {@link parsePolicy}, also returning the parsed value with the rules' positions in the form the
+ * compiled registry file stores (undefined when JSON cannot carry the value unchanged): one parse
+ * serves both.
+ */
+export async function parsePolicyAndValue(
+  text: string,
+  file: string,
+  opts: ParseOptions = {},
+): Promise<{ policy: Policy; parsed: ParsedPolicy | undefined }> {
   // the yaml package is loaded only when there is YAML to parse (~40 ms of module loading)
   const src: PolicySource = opts.parsed
     ? new ParsedSource(file, opts.parsed)
@@ -103,7 +123,8 @@ export async function parsePolicy(text: string, file: string, opts: ParseOptions
       'policy must be a mapping (key: value), not a ' + (Array.isArray(value) ? 'list' : typeof value),
     );
   validateStructure(value, src);
-  return new Builder(src, file, opts.readList ?? diskReader).build(value as Obj);
+  const policy = await new Builder(src, file, opts.readList ?? diskReader).build(value as Obj);
+  return { policy, parsed: opts.parsed ?? storedPolicy(value, policy.rules) };
 }
 
 /** Parse a rule's `expires` into ms since epoch: a date means "through that UTC day". */

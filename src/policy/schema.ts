@@ -87,9 +87,8 @@ function describe(e: ErrorObject, path: Path): { message: string; path: Path; ke
 
 /** Validate `value` (parsed from `src`); throws the PolicyError of the most useful error. */
 export function validateStructure(value: unknown, src: PolicySource): void {
-  const v = validator;
-  if (v(value)) return;
-  const errors = v.errors ?? [];
+  if (validator(value)) return;
+  const errors = validator.errors ?? [];
   // Prefer concrete errors over the combinators that wrap them, deepest path first.
   const concrete = errors.filter((e) => !['anyOf', 'oneOf', 'if', 'then'].includes(e.keyword));
   const pool = concrete.length ? concrete : errors;

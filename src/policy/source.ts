@@ -6,6 +6,7 @@
  * is a value already parsed once and stored with its rules' positions — the compiled registry file
  * keeps one, so loading it does not load the `yaml` package at all (~40 ms of every `simulate`).
  */
+import { isDeepStrictEqual } from 'node:util';
 import { PolicyError } from './errors.js';
 
 export type Path = (string | number)[];
@@ -30,6 +31,22 @@ export function pathText(path: Path): string {
 export interface ParsedPolicy {
   value: unknown;
   rules: [number, number][];
+}
+
+/**
+ * The stored form of a loaded policy's `value`: the value and each rule's position (rules by
+ * `order`); undefined when JSON cannot carry the value unchanged (a `.inf`, `-0` or any non-JSON
+ * scalar), so that a reader parses the text instead.
+ */
+export function storedPolicy(
+  value: unknown,
+  rules: readonly { order: number; pos: { line: number; column: number } | null }[],
+): ParsedPolicy | undefined {
+  if (!isDeepStrictEqual(JSON.parse(JSON.stringify(value)) as unknown, value)) return undefined;
+  const pos: [number, number][] = [];
+  for (const r of rules) pos[r.order] = [r.pos?.line ?? 1, r.pos?.column ?? 1];
+  for (let i = 0; i < pos.length; i++) if (pos[i] === undefined) return undefined;
+  return { value, rules: pos };
 }
 
 /** Whether `v` has the shape of a {@link ParsedPolicy} (read back from a file). */
@@ -62,9 +79,10 @@ export class ParsedSource implements PolicySource {
     private readonly parsed: ParsedPolicy,
   ) {}
 
+  /** The stored value itself, not a copy: the source owns it, and the loaded policy may share its
+   *  arrays (as with the fresh value {@link YamlSource} parses). */
   toJS(): unknown {
-    // a fresh copy each time: the loader must not share objects with the stored value
-    return structuredClone(this.parsed.value);
+    return this.parsed.value;
   }
 
   pos(path: Path): [number, number] {
