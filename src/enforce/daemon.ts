@@ -281,8 +281,8 @@ export class EnforceDaemon {
           case 'eve':
             if (this.eve) {
               const out = this.eve;
-              const text = (m.lines as string[]).join('\n') + '\n';
-              this.evePending = new Promise<void>((r) => out.write(text, () => r()));
+              const bytes = m.bytes as Uint8Array; // whole lines, each with its newline
+              this.evePending = new Promise<void>((r) => out.write(bytes, () => r()));
             }
             break;
           case 'rules':

@@ -34,7 +34,8 @@ import type { VerdictEvent } from './types.js';
 import type { Flow } from '../flow/flow.js';
 import { EvidenceWriter, type EvidenceOptions } from '../output/evidence.js';
 import { hostname } from 'node:os';
-import { verdictToEve } from '../output/eve.js';
+import { writeVerdictEveLine } from '../output/eve.js';
+import { JsonBytes } from '../output/json-bytes.js';
 
 export interface WorkerInit {
   queue: number;
@@ -73,7 +74,8 @@ const YIELD_MS = 5;
 const WAIT_MS = 20;
 
 let stopping = false;
-const eveBuf: string[] = [];
+/** The EVE verdict lines since the last flush, as UTF-8 (posted to the main thread as one transfer). */
+const eveLines = new JsonBytes();
 const eveNode = init.node ?? hostname();
 const ruleCounts = new Map<string, number>();
 const classes = new Map<string, number>();
@@ -96,11 +98,11 @@ function onVerdict(ev: VerdictEvent): void {
   const key = `${ev.policy.action}\u0000${ev.policy.rule_id ?? ''}`;
   ruleCounts.set(key, (ruleCounts.get(key) ?? 0) + 1);
   if (init.eve)
-    eveBuf.push(
-      JSON.stringify(
-        verdictToEve(ev, ev.verdict, { node: eveNode, queue: init.queue, policyVersion: ev.policy_version }),
-      ),
-    );
+    writeVerdictEveLine(eveLines, ev, ev.verdict, {
+      node: eveNode,
+      queue: init.queue,
+      policyVersion: ev.policy_version,
+    });
 }
 
 /** Evidence failed (disk full, ...): off for this worker, said once; enforcement goes on. */
@@ -129,7 +131,11 @@ function flush(): void {
       evidenceFailed(e as Error);
     }
   }
-  if (eveBuf.length) port.postMessage({ type: 'eve', lines: eveBuf.splice(0) });
+  if (eveLines.pos > 0) {
+    const bytes = eveLines.copy();
+    eveLines.reset();
+    port.postMessage({ type: 'eve', bytes }, [bytes.buffer]);
+  }
   if (ruleCounts.size) {
     port.postMessage({ type: 'rules', counts: [...ruleCounts] });
     ruleCounts.clear();

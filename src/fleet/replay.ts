@@ -25,9 +25,13 @@ import type { EnforceMetrics } from '../enforce/metrics.js';
 import { compilePair, versionId, type PolicyVersion } from '../enforce/policy-source.js';
 import { mergeTraffic, type DaemonTraffic } from '../enforce/traffic.js';
 import type { VerdictEvent } from '../enforce/types.js';
-import { verdictToEve } from '../output/eve.js';
+import { writeVerdictEveLine } from '../output/eve.js';
+import { JsonBytes } from '../output/json-bytes.js';
 import { InputError } from '../util/errors.js';
 import type { PolicyTarget } from './agent.js';
+
+/** The verdict line being written (handed to the stream as text). */
+const LINE = new JsonBytes();
 
 export interface ReplayOptions {
   capture: string;
@@ -219,12 +223,15 @@ export class ReplayBox implements PolicyTarget {
     const key = `${ev.policy.action}\u0000${ev.policy.rule_id ?? ''}`;
     this.ruleCounts.set(key, (this.ruleCounts.get(key) ?? 0) + 1);
     const eve = this.o.eve;
-    if (eve)
-      eve.write(
-        JSON.stringify(
-          verdictToEve(ev, ev.verdict, { node: this.o.node, queue: 0, policyVersion: ev.policy_version }),
-        ) + '\n',
-      );
+    if (eve) {
+      LINE.reset();
+      writeVerdictEveLine(LINE, ev, ev.verdict, {
+        node: this.o.node,
+        queue: 0,
+        policyVersion: ev.policy_version,
+      });
+      eve.write(LINE.text());
+    }
   }
 
   /** The agent's reload: compile, then swap between two packets (as the daemon's commit). */

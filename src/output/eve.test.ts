@@ -29,8 +29,10 @@ import {
   fromEveTime,
   nodeHash,
   verdictToEve,
+  writeVerdictEveLine,
   type VerdictDetails,
 } from './eve.js';
+import { JsonBytes } from './json-bytes.js';
 import { flowRecordErrors, suricataErrors, suricataSchemaPath } from '../testutil/schema.js';
 
 const SCHEMA = suricataSchemaPath();
@@ -519,5 +521,107 @@ test(
     for (const r of variants) assert.equal(flowToEveLine(r), JSON.stringify(flowToEve(r)));
     for (const ctx of [{ node: 'n1' }, { queue: 2 }, { policyVersion: 'v9' }])
       assert.equal(flowToEveLine(base, ctx), JSON.stringify(flowToEve(base, ctx)));
+  },
+);
+
+/** The bytes writer's line for one verdict, decoded. */
+function verdictLine(r: Parameters<typeof verdictToEve>[0], v: VerdictDetails, ctx = {}): string {
+  const j = new JsonBytes();
+  writeVerdictEveLine(j, r, v, ctx);
+  return j.text();
+}
+
+test(
+  'writeVerdictEveLine writes exactly JSON.stringify(verdictToEve(...)) + newline: corpus x every action, odd strings, contexts',
+  { skip: noCorpusLine },
+  async () => {
+    const recs = await corpus();
+    assert.ok(recs.length > 1000, `corpus records: ${recs.length}`);
+    let n = 0;
+    const contexts = [
+      {},
+      { node: 'box-9' },
+      { node: 'edge "7" \u00e9', queue: 3, policyVersion: 'sha256:ab' },
+      { queue: 1 },
+      { policyVersion: 'v\u0001' },
+    ];
+    for (const r of recs) {
+      const { reason: _r, state: _s, ...snap } = r;
+      for (const [action, enforcement, reason] of ACTIONS) {
+        const ev = { ...snap, policy: { rule_id: action === 'allow' ? null : `rule-${action}`, action } };
+        const v: VerdictDetails = {
+          action,
+          enforcement,
+          reason,
+          queue: n % 5,
+          held_packets: n % 7,
+          held_ms: (n % 9) / 4,
+        };
+        if (action === 'throttle') Object.assign(v, { rate_bps: 128000, burst_bytes: 16000 });
+        const ctx = contexts[n++ % contexts.length];
+        assert.equal(
+          verdictLine(ev, v, ctx),
+          JSON.stringify(verdictToEve(ev, v, ctx)) + '\n',
+          `${r.pcap_filename} flow ${r.flow_id} ${action}/${enforcement}`,
+        );
+      }
+    }
+    // strings that need escaping, IPv4 and IPv6 resets, a default rule, odd numbers, details in another order
+    const odd = {
+      flow_id: 2 ** 30 + 5,
+      community_id: '1:"x"',
+      timestamp: '2023-11-14T23:59:59.999999Z',
+      end: '2023-11-15T00:00:01.000001Z',
+      proto: 'TCP' as const,
+      src_ip: '10.0.0.1',
+      src_port: 0,
+      dest_ip: '10.0.0.2',
+      dest_port: 65535,
+      app_proto: null,
+      host: 'b\u00fccher \u2028 \\',
+      anomalies: ['a\nb'],
+      pkts_toserver: 1,
+      pkts_toclient: 0,
+      bytes_toserver: NaN,
+      bytes_toclient: -1,
+      duration: 1.5e-7,
+      policy: { rule_id: 'r\u00e9"1', action: 'block' as const },
+    };
+    const vs: VerdictDetails[] = [
+      { action: 'block', enforcement: 'reset', reason: 'x"y', queue: 31, held_packets: 0, held_ms: -0 },
+      { held_ms: Infinity, held_packets: 2, queue: 0, reason: 'r', enforcement: 'drop', action: 'block' },
+      {
+        action: 'throttle',
+        enforcement: 'police-kernel',
+        reason: 'r',
+        queue: 2,
+        held_packets: 1,
+        held_ms: 1,
+        rate_bps: undefined,
+      },
+    ];
+    for (const v of vs)
+      for (const r of [
+        odd,
+        { ...odd, src_ip: '::1', dest_ip: '::2' },
+        { ...odd, policy: { rule_id: null, action: v.action } },
+      ])
+        for (const ctx of contexts)
+          assert.equal(verdictLine(r, v, ctx), JSON.stringify(verdictToEve(r, v, ctx)) + '\n');
+    // a detail JSON.stringify writes otherwise (an object) goes through the generic form
+    const weird = { ...vs[0], extra: { a: [1, 'ü'] } } as unknown as VerdictDetails;
+    assert.equal(verdictLine(odd, weird), JSON.stringify(verdictToEve(odd, weird)) + '\n');
+    // lines append: two verdicts, two lines
+    const j = new JsonBytes();
+    writeVerdictEveLine(j, odd, vs[0]);
+    writeVerdictEveLine(j, odd, vs[1]);
+    assert.deepEqual(
+      j
+        .text()
+        .split('\n')
+        .slice(0, 2)
+        .map((l) => JSON.parse(l).event_type),
+      ['drop', 'drop'],
+    );
   },
 );

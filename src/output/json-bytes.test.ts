@@ -42,6 +42,20 @@ test('numbers: the text of JSON.stringify', () => {
     fc.maxSafeInteger(),
     fc.double(),
     fc.constantFrom(0, -0, 9, 10, 99, 100, 2 ** 53, 2 ** 53 - 1, 1e21, NaN, Infinity, -Infinity),
+    // the int32 path's edges and the split at nine low digits
+    fc.constantFrom(
+      2 ** 31 - 1,
+      2 ** 31,
+      2 ** 32,
+      1e9,
+      1e9 - 1,
+      1e9 + 1,
+      2e9 + 7,
+      1e10,
+      1e15 + 1e9,
+      5508531914539054,
+    ),
+    fc.integer({ min: 2 ** 31 - 100, max: 2 ** 31 + 100 }),
   );
   fc.assert(
     fc.property(num, (v) => {
