@@ -59,6 +59,8 @@ function radixSort(n: number): void {
   if (!counted) {
     C0.fill(0);
     C1.fill(0);
+    C0B.fill(0);
+    C1B.fill(0);
     for (let i = 0; i < n; i++) {
       const v = WIRE[i];
       C0[(v & 0xff) + 1]++;
@@ -66,9 +68,11 @@ function radixSort(n: number): void {
     }
   }
   counted = false;
+  C0[0] += C0B[0];
+  C1[0] += C1B[0];
   for (let k = 0; k < 256; k++) {
-    C0[k + 1] += C0[k];
-    C1[k + 1] += C1[k];
+    C0[k + 1] += C0B[k + 1] + C0[k];
+    C1[k + 1] += C1B[k + 1] + C1[k];
   }
   for (let i = 0; i < n; i++) {
     const v = WIRE[i];
@@ -207,29 +211,21 @@ function filterList(values: Uint16Array, exts: boolean): number {
  * key) and the radix sort's byte counts taken in the same walk.
  */
 function wireCiphers(values: Uint16Array): number {
-  C0.fill(0);
-  C1.fill(0);
+  const w = WIRE;
   let n = 0;
-  let h = 0x811c9dc5;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if ((v & 0x0f0f) === 0x0a0a && v >> 8 === (v & 0xff)) continue; // GREASE
-    WIRE[n++] = v;
-    h = Math.imul(h ^ v, 0x01000193);
-    C0[(v & 0xff) + 1]++;
-    C1[(v >>> 8) + 1]++;
+    w[n++] = v;
   }
-  wireHash = (h ^ n) | 0;
-  counted = true;
+  countWire(n);
   return n;
 }
 
 /** {@link wireCiphers} for the extension list: SNI and ALPN dropped and counted, supported_versions noted. */
 function wireExts(values: Uint16Array): number {
-  C0.fill(0);
-  C1.fill(0);
+  const w = WIRE;
   let n = 0;
-  let h = 0x811c9dc5;
   let sni = 0;
   let alpn = 0;
   let versions = false;
@@ -245,17 +241,55 @@ function wireExts(values: Uint16Array): number {
       continue;
     }
     if (v === 0x002b) versions = true;
-    WIRE[n++] = v;
-    h = Math.imul(h ^ v, 0x01000193);
-    C0[(v & 0xff) + 1]++;
-    C1[(v >>> 8) + 1]++;
+    w[n++] = v;
   }
   sawSni = sni;
   sawAlpn = alpn;
   sawVersions = versions;
+  countWire(n);
+  return n;
+}
+
+/** WIRE[0, n) as 32-bit words (two values each, little-endian: the first in the low half). */
+const WIRE32 = new Uint32Array(WIRE.buffer);
+/** Second copies of the byte counts: alternate values count into C0 / C1 and these (see countWire). */
+const C0B = new Int32Array(257);
+const C1B = new Int32Array(257);
+
+/**
+ * The wire hash (FNV-1a over pairs of values) and the radix sort's byte counts of WIRE[0, n), from
+ * 32-bit loads. Each pair is one multiply of the hash chain, and the two values of a pair count into
+ * two copies of each histogram, summed in radixSort: a list of equal or neighbouring values (an
+ * attacker's) would otherwise make every increment wait for the previous one to the same counter.
+ */
+function countWire(n: number): void {
+  const c0 = C0;
+  const c1 = C1;
+  const c0b = C0B;
+  const c1b = C1B;
+  c0.fill(0);
+  c1.fill(0);
+  c0b.fill(0);
+  c1b.fill(0);
+  const w32 = WIRE32;
+  const pairs = n >>> 1;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < pairs; i++) {
+    const x = w32[i];
+    h = Math.imul(h ^ x, 0x01000193);
+    c0[(x & 0xff) + 1]++;
+    c1[((x >>> 8) & 0xff) + 1]++;
+    c0b[((x >>> 16) & 0xff) + 1]++;
+    c1b[(x >>> 24) + 1]++;
+  }
+  if (n & 1) {
+    const v = WIRE[n - 1];
+    h = Math.imul(h ^ v, 0x01000193);
+    c0[(v & 0xff) + 1]++;
+    c1[(v >>> 8) + 1]++;
+  }
   wireHash = (h ^ n) | 0;
   counted = true;
-  return n;
 }
 
 /** Remember the long list just filtered (n values kept, in WIRE) as the last of its kind. */
