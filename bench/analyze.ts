@@ -12,6 +12,12 @@
  * flow table, counters), with dissectors on, and with records (build, EVE, JSON lines to /dev/null).
  * Per packet = packet path / packets; per flow = (dissectors + records) / flows. `--profile` adds a CPU
  * profile of one CLI run (0.5 ms samples) summed into cost classes by the innermost owning module.
+ *
+ * `--scaling SIZE` (e.g. `1700MB`) instead: one larger generated capture and its prefixes of 1/32 … 1/1
+ * of its packets (`editcap -r`), chokepoint and ndpiReader alternating on each, pinned: how the ratio
+ * depends on the capture's length, and each tool's marginal cost per packet between two prefixes —
+ * chokepoint's fixed cost (start-up and V8's warm-up: compiling the hot code on the same core) is
+ * paid once per process, so a short capture measures mostly that.
  */
 import { spawnSync } from 'node:child_process';
 import {
@@ -115,10 +121,12 @@ async function main(): Promise<void> {
       profile: { type: 'boolean', default: false },
       phase: { type: 'string' },
       file: { type: 'string' },
+      scaling: { type: 'string' },
     },
   });
   if (values.phase) return phase(values.phase, values.file ?? '');
   mkdirSync(join(root, 'out'), { recursive: true });
+  if (values.scaling) return scaling(values.scaling, values.seed, Number(values.runs));
   const pcap = join(root, 'out', `bench-${values.size}-${values.seed}.pcap`);
   const truthFile = pcap.replace(/\.pcap$/, '.truth.tsv');
   if (!existsSync(pcap) || !existsSync(truthFile)) {
@@ -252,6 +260,71 @@ async function main(): Promise<void> {
   console.log(`\ntargets: chokepoint ≥ 3× ndpiReader pkt/s on one core; 100 % of names; peak RSS ≤ 150 MiB`);
   if (!values['no-split']) split(pcap, packets, runs);
   if (values.profile) profile(pcap);
+}
+
+/** The packet count of a capture (capinfos). */
+function packetCount(pcap: string): number {
+  const cap = spawnSync('capinfos', ['-c', '-M', pcap], { encoding: 'utf8' });
+  return Number(/Number of packets:\s+(\d+)/.exec(cap.stdout ?? '')?.[1] ?? NaN);
+}
+
+/** `--scaling`: the ratio against ndpiReader as a function of the capture's length (module header). */
+function scaling(size: string, seed: string, runs: number): void {
+  for (const t of ['ndpiReader', 'editcap', 'capinfos', 'taskset'])
+    if (!have(t)) throw new Error(`--scaling needs ${t} (Debian: libndpi-bin, tshark, util-linux)`);
+  const pcap = join(root, 'out', `bench-${size}-${seed}.pcap`);
+  if (!existsSync(pcap)) {
+    console.error(`generating ${pcap} ...`);
+    const g = spawnSync(process.execPath, [CLI, 'gen', '--out', pcap, '--size', size, '--seed', seed,
+      '--tls-share', '0.8'], { stdio: 'inherit' }); // prettier-ignore
+    if (g.status !== 0) throw new Error('gen failed');
+  }
+  const total = packetCount(pcap);
+  const counts = [32, 16, 8, 4, 2].map((d) => Math.floor(total / d)).concat(total);
+  const files = counts.map((n) => {
+    if (n === total) return pcap;
+    const f = pcap.replace(/\.pcap$/, `-first-${n}.pcap`);
+    if (!existsSync(f)) {
+      const r = spawnSync('editcap', ['-F', 'pcap', '-r', pcap, f, `1-${n}`], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`editcap failed: ${r.stderr}`);
+    }
+    return f;
+  });
+  const loadBefore = load();
+  const c: Timed[][] = counts.map(() => []);
+  const n: Timed[][] = counts.map(() => []);
+  for (let i = 0; i < runs; i++)
+    for (let k = 0; k < files.length; k++) {
+      const tc = timed(`node ${CLI} analyze --no-progress ${files[k]} > /dev/null`);
+      if (!tc.ok) throw new Error('chokepoint failed: ' + tc.stderr);
+      c[k].push(tc);
+      n[k].push(timed(`ndpiReader -q -n 1 -i ${files[k]} > /dev/null`));
+    }
+  console.log(
+    `scaling: prefixes of ${pcap} (${total} packets); CPU seconds (user + sys), medians of ${runs} alternating runs, each pinned to core 1; load average ${loadBefore} before, ${load()} after\n`,
+  );
+  console.log(
+    `${'packets'.padStart(10)} ${'MB'.padStart(6)} ${'chokepoint s'.padStart(13)} ${'ndpiReader s'.padStart(13)} ${'ratio'.padStart(7)} ${'µs/pkt since previous: chokepoint'.padStart(34)} ${'ndpiReader'.padStart(11)} ${'ratio'.padStart(6)}`,
+  );
+  let prev: [number, number, number] | null = null;
+  for (let k = 0; k < counts.length; k++) {
+    const cc = median(c[k].map((t) => t.cpu));
+    const nc = median(n[k].map((t) => t.cpu));
+    let marg = '';
+    if (prev) {
+      const dp = counts[k] - prev[0];
+      const mc = ((cc - prev[1]) / dp) * 1e6;
+      const mn = ((nc - prev[2]) / dp) * 1e6;
+      marg = `${mc.toFixed(2).padStart(34)} ${mn.toFixed(2).padStart(11)} ${(mn / mc).toFixed(2).padStart(5)}×`;
+    }
+    console.log(
+      `${String(counts[k]).padStart(10)} ${(statSync(files[k]).size / 1e6).toFixed(0).padStart(6)} ${cc.toFixed(2).padStart(13)} ${nc.toFixed(2).padStart(13)} ${(nc / cc).toFixed(2).padStart(6)}× ${marg}`,
+    );
+    prev = [counts[k], cc, nc];
+  }
+  console.log(
+    '\nratio = ndpiReader CPU / chokepoint CPU (> 1: chokepoint faster); the last interval is the steady state',
+  );
 }
 
 /** Child mode: CPU seconds of one phase's work on `file` (module loading not counted). */
