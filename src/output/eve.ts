@@ -317,14 +317,37 @@ function policyOf(p: PolicyVerdict, ctx: EveContext): NonNullable<EveOurs['polic
   return o;
 }
 
+/** Rule id → signature id, memoised (a SHA-256 each); bounded: a box sees few rules at a time. */
+const SIG_IDS = new Map<string | null, number>();
+
 /** Stable 31-bit signature id of a rule (for SIEM group-by): first bits of SHA-256 of the rule id. */
 export function signatureId(ruleId: string | null): number {
-  return (
-    createHash('sha256')
-      .update(ruleId ?? '(default)', 'utf8')
-      .digest()
-      .readUInt32BE(0) >>> 1
-  );
+  let id = SIG_IDS.get(ruleId);
+  if (id === undefined) {
+    id =
+      createHash('sha256')
+        .update(ruleId ?? '(default)', 'utf8')
+        .digest()
+        .readUInt32BE(0) >>> 1;
+    if (SIG_IDS.size >= 4096) SIG_IDS.clear();
+    SIG_IDS.set(ruleId, id);
+  }
+  return id;
+}
+
+/** The alert's signature text of a rule (both verdict writers). */
+function signatureText(action: string, rule: string | null): string {
+  return `chokepoint ${action} ${rule === null ? '(policy default)' : `rule ${rule}`}`;
+}
+
+/** The alert's severity of an action: block 1, throttle 2, log 3. */
+function severityOf(action: string): number {
+  return action === 'block' ? 1 : action === 'throttle' ? 2 : 3;
+}
+
+/** Whom a reset answers: REJECT answers the client; rst.ts resets the server too (IPv4 only). */
+function rejectTarget(srcIp: string): 'to_client' | 'both' {
+  return srcIp.includes(':') ? 'to_client' : 'both';
 }
 
 /**
@@ -351,9 +374,9 @@ export function verdictToEve(
     e.alert = {
       action: action === 'block' ? 'blocked' : 'allowed',
       signature_id: signatureId(rule),
-      signature: `chokepoint ${action} ${rule === null ? '(policy default)' : `rule ${rule}`}`,
+      signature: signatureText(action, rule),
       category: `Policy ${action}`,
-      severity: action === 'block' ? 1 : action === 'throttle' ? 2 : 3,
+      severity: severityOf(action),
     };
     e.flow.alerted = true;
   }
@@ -361,12 +384,7 @@ export function verdictToEve(
     e.drop = { reason: 'rules' };
     e.verdict =
       v.enforcement === 'reset'
-        ? // REJECT answers the client; rst.ts resets the server too (IPv4 only)
-          {
-            action: 'drop',
-            reject: ['tcp-reset'],
-            reject_target: r.src_ip.includes(':') ? 'to_client' : 'both',
-          }
+        ? { action: 'drop', reject: ['tcp-reset'], reject_target: rejectTarget(r.src_ip) }
         : { action: 'drop' };
   }
   ours.policy = policyOf(r.policy, c);
@@ -821,19 +839,6 @@ function oursBytes(r: RecordIn, j: JsonBytes): void {
   }
 }
 
-/** Rule id → its signature id (a SHA-256 each); bounded: a registry has many rules, a box sees few. */
-const SIG_IDS = new Map<string | null, number>();
-
-function signatureIdCached(rule: string | null): number {
-  let id = SIG_IDS.get(rule);
-  if (id === undefined) {
-    id = signatureId(rule);
-    if (SIG_IDS.size >= 4096) SIG_IDS.clear();
-    SIG_IDS.set(rule, id);
-  }
-  return id;
-}
-
 /**
  * `JSON.stringify(verdictToEve(r, v, ctx))` and a newline, appended to `j` without the EVE object,
  * its nested objects and V8's generic walk (the box writes one per decided connection). Same bytes,
@@ -866,24 +871,17 @@ export function writeVerdictEveLine(
   if (type !== 'flow') {
     const rule = r.policy.rule_id;
     j.raw(action === 'block' ? ',"alert":{"action":"blocked"' : ',"alert":{"action":"allowed"');
-    j.numAt(',"signature_id":', signatureIdCached(rule));
-    j.strAt(
-      ',"signature":',
-      rule === null ? `chokepoint ${action} (policy default)` : `chokepoint ${action} rule ${rule}`,
-    );
+    j.numAt(',"signature_id":', signatureId(rule));
+    j.strAt(',"signature":', signatureText(action, rule));
     j.strAt(',"category":', `Policy ${action}`);
-    j.numAt(',"severity":', action === 'block' ? 1 : action === 'throttle' ? 2 : 3);
+    j.numAt(',"severity":', severityOf(action));
     j.raw('}');
   }
   if (type === 'drop') {
     j.raw(',"drop":{"reason":"rules"},"verdict":{"action":"drop"');
     if (v.enforcement === 'reset')
-      j.raw(
-        r.src_ip.includes(':')
-          ? ',"reject":["tcp-reset"],"reject_target":"to_client"}'
-          : ',"reject":["tcp-reset"],"reject_target":"both"}',
-      );
-    else j.raw('}');
+      j.strAt(',"reject":["tcp-reset"],"reject_target":', rejectTarget(r.src_ip));
+    j.raw('}');
   }
   oursBytes(r, j);
   j.strAt(',"policy":{"rule_id":', r.policy.rule_id);
