@@ -43,12 +43,15 @@ export function buildRecord(f: Flow, pcapFilename?: string, reason?: FlowEndReas
   }
   const src = addrToBytes(f.ipVer, W_CLI);
   const dst = addrToBytes(f.ipVer, W_SRV);
+  // Every record has one hidden class: each key is set here, in output order, absent ones to
+  // `undefined` (JSON.stringify and the EVE writers skip them). Keys added afterwards, or a spread,
+  // gave the writers a new map per protocol mix, and with it megamorphic loads and deopts.
   const rec: FlowRecord = {
     event_type: 'flow',
     flow_id: f.id,
     community_id: communityId(src, f.cport, dst, f.sport, f.proto),
     timestamp: isoMicro(f.firstMs),
-    ...(pcapFilename !== undefined ? { pcap_filename: pcapFilename } : {}),
+    pcap_filename: pcapFilename,
     proto: f.proto === 6 ? 'TCP' : 'UDP',
     src_ip: addrToString(f.ipVer, W_CLI),
     src_port: f.cport,
@@ -64,12 +67,14 @@ export function buildRecord(f: Flow, pcapFilename?: string, reason?: FlowEndReas
     duration: Math.round(f.lastMs - f.firstMs) / 1000,
     end: isoMicro(f.lastMs),
     state: f.closed ? 'closed' : f.pktsToServer > 0 && f.pktsToClient > 0 ? 'established' : 'new',
+    reason: reason || undefined,
+    first_payload: f.firstLen >= 0 ? { len: f.firstLen, head: f.firstHead } : undefined,
+    tls: f.tls ?? undefined,
+    quic: f.quic ?? undefined,
+    http: f.http ?? undefined,
+    dns: f.dns ?? undefined,
+    policy: undefined,
+    partial: undefined,
   };
-  if (reason) rec.reason = reason;
-  if (f.firstLen >= 0) rec.first_payload = { len: f.firstLen, head: f.firstHead };
-  if (f.tls) rec.tls = f.tls;
-  if (f.quic) rec.quic = f.quic;
-  if (f.http) rec.http = f.http;
-  if (f.dns) rec.dns = f.dns;
   return rec;
 }

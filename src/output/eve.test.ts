@@ -68,6 +68,14 @@ async function corpus(): Promise<FlowRecord[]> {
   return corpusRecs;
 }
 
+/**
+ * The keys of a record that a line can carry: records keep every key, absent ones `undefined`
+ * (one hidden class), which no JSON line holds, so read-backs are compared without them.
+ */
+function present<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
 test(
   'the shared schema is closed: a field of ours outside our key, or a wrong type, fails',
   { skip: noSchema },
@@ -136,6 +144,10 @@ test(
   async () => {
     const recs = await corpus();
     assert.ok(recs.length > 8000, `records: ${recs.length}`);
+    // one hidden class for all records, whatever the protocol (the writers stay monomorphic): the
+    // same keys in the same order, absent ones undefined
+    const keys = Object.keys(recs[0]!).join();
+    for (const r of recs) assert.equal(Object.keys(r).join(), keys, `${r.pcap_filename} #${r.flow_id}`);
     const kinds = new Map<string, number>();
     let i = 0;
     for (const r of recs) {
@@ -143,7 +155,7 @@ test(
       const node = i++ % 2 ? 'box-1' : undefined;
       const j = check(flowToEve(r, { node }), `${r.pcap_filename} #${r.flow_id}`);
       const back = fromEve(j, 'corpus');
-      assert.deepEqual(back, { ...r, flow_id: fleetFlowId(r.flow_id, node) }, JSON.stringify(j));
+      assert.deepEqual(back, present({ ...r, flow_id: fleetFlowId(r.flow_id, node) }), JSON.stringify(j));
       for (const k of ['tls', 'quic', 'http', 'dns'] as const)
         if (j[k]) kinds.set(k, (kinds.get(k) ?? 0) + 1);
     }
@@ -188,7 +200,7 @@ test(
         action: 'throttle',
         version: 'v42',
       });
-      assert.deepEqual(fromEve(sj), sim);
+      assert.deepEqual(fromEve(sj), present(sim));
       for (const [action, enforcement, reason] of ACTIONS) {
         // a snapshot, as the enforcer takes it: no end reason yet
         const { reason: _r, state: _s, ...snap } = r;
