@@ -61,13 +61,17 @@ function fail(anomaly: string, message: string): never {
  * Short lists (a real hello's) are views into a shared slab, not arrays of their own: a typed array
  * with its own buffer costs an ArrayBuffer object and a backing store each (three per hello). A slab
  * is replaced when full; the hellos still holding views keep the old one alive until they go.
+ * 4 KiB, so that a refill happens within the first few dozen hellos, before V8 optimises the parser:
+ * a refill first met in optimised code (a 64 KiB slab lasted ~600 hellos) deoptimised it and cost
+ * a second compile of parseClientHelloBody (~30 ms of a 1.4 s run).
  */
-let slab = new ArrayBuffer(1 << 16);
+const SLAB_BYTES = 1 << 12;
+let slab = new ArrayBuffer(SLAB_BYTES);
 let slabOff = 0;
 function u16s(n: number): Uint16Array {
   const bytes = (2 * n + 7) & ~7;
   if (slabOff + bytes > slab.byteLength) {
-    slab = new ArrayBuffer(1 << 16);
+    slab = new ArrayBuffer(SLAB_BYTES);
     slabOff = 0;
   }
   const v = new Uint16Array(slab, slabOff, n);
