@@ -6,7 +6,8 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parsePolicy, compilePolicy } from '../policy/index.js';
-import { Enforcer } from './enforcer.js';
+import { Enforcer, verdictEvent } from './enforcer.js';
+import { Engine } from '../engine/engine.js';
 import { NF_ACCEPT, NF_DROP, type NfPacket } from './nfq.js';
 import { newCounters, C } from './counters.js';
 import {
@@ -119,6 +120,34 @@ describe('enforcer', () => {
     assert.equal(e.verdict.reason, 'named');
     assert.equal(e.verdict.held_packets, 1, 'only the completing segment');
     assert.equal(r.counters[C.verdictBlock], 1);
+  });
+
+  it('the verdict event carries every key of the flow record, in its order, values unchanged', async () => {
+    const eng = new Engine();
+    const c = new Conv();
+    const f = eng.packet(c.syn(), 101, 0)!;
+    eng.packet(c.synAck(), 101, 1);
+    eng.packet(c.c(chOk), 101, 2);
+    const rec = eng.record(f);
+    assert.equal(rec.host, 'fine.example');
+    const taken = {
+      action: 'allow' as const,
+      enforcement: 'accept' as const,
+      reason: 'named' as const,
+      queue: 0,
+      held_packets: 1,
+      held_ms: 0,
+    };
+    const ev = verdictEvent(rec, 'v1', { rule_id: null, action: 'allow' }, taken);
+    // a key added to the record and not to the event (or put elsewhere) fails here
+    assert.deepEqual(Object.keys(ev), [...Object.keys(rec), 'policy_version', 'verdict']);
+    const e = ev as unknown as Record<string, unknown>;
+    const r = rec as unknown as Record<string, unknown>;
+    for (const k of Object.keys(rec)) if (k !== 'event_type' && k !== 'policy') assert.equal(e[k], r[k], k);
+    assert.equal(ev.event_type, 'verdict');
+    assert.deepEqual(ev.policy, { rule_id: null, action: 'allow' });
+    assert.equal(ev.policy_version, 'v1');
+    assert.equal(ev.verdict, taken);
   });
 
   it('what the kernel queues with the bare-ACK rules — the SYN and the data segments, no ACK — is named and decided', async () => {

@@ -516,13 +516,7 @@ export class Enforcer {
       taken.rate_bps = st.rate;
       taken.burst_bytes = st.burst;
     }
-    this.o.onVerdict({
-      ...r,
-      event_type: 'verdict',
-      policy_version: this.version,
-      policy: { rule_id: d.rule_id, action: d.action },
-      verdict: taken,
-    });
+    this.o.onVerdict(verdictEvent(r, this.version, { rule_id: d.rule_id, action: d.action }, taken));
   }
 
   /** Release held packets in arrival order under the connection's verdict. */
@@ -760,4 +754,50 @@ export class Enforcer {
       this.marks.drop,
     );
   }
+}
+
+/**
+ * The verdict event of a flow's record: the record's keys in its order (`event_type` and `policy`
+ * replaced), then the version and the verdict. Written out key by key rather than as a spread: a spread
+ * of the record's 28 keys cost ~5 µs a verdict (`emit` was a tenth of the enforcer's CPU in a profile);
+ * a literal is one allocation of one shape. `enforcer.test` checks that no key of the record is missed.
+ */
+export function verdictEvent(
+  r: FlowRecord,
+  version: string,
+  policy: VerdictEvent['policy'],
+  verdict: VerdictTaken,
+): VerdictEvent {
+  return {
+    event_type: 'verdict',
+    flow_id: r.flow_id,
+    community_id: r.community_id,
+    timestamp: r.timestamp,
+    pcap_filename: r.pcap_filename,
+    proto: r.proto,
+    src_ip: r.src_ip,
+    src_port: r.src_port,
+    dest_ip: r.dest_ip,
+    dest_port: r.dest_port,
+    app_proto: r.app_proto,
+    host: r.host,
+    anomalies: r.anomalies,
+    pkts_toserver: r.pkts_toserver,
+    pkts_toclient: r.pkts_toclient,
+    bytes_toserver: r.bytes_toserver,
+    bytes_toclient: r.bytes_toclient,
+    duration: r.duration,
+    end: r.end,
+    state: r.state,
+    reason: r.reason,
+    first_payload: r.first_payload,
+    tls: r.tls,
+    quic: r.quic,
+    http: r.http,
+    dns: r.dns,
+    policy,
+    partial: r.partial,
+    policy_version: version,
+    verdict,
+  };
 }
