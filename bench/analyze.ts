@@ -344,7 +344,7 @@ async function phase(name: string, file: string): Promise<void> {
       recycleFlows: true,
       pcapFilename: basename(file),
       inspect: name !== 'packets',
-      onFlowEnd: name === 'records' ? (r) => writeEveLine(out, r) : undefined,
+      onFlowEnd: name === 'records' ? (f, why) => writeEveLine(out, e.record(f, why)) : undefined,
     });
     readCaptureFile(file, {
       packet: (b, off, end, lt, ts, orig) => void e.packet(b, lt, ts, orig, off, end),

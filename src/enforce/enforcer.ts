@@ -18,7 +18,7 @@
  */
 import { DEFAULT_INSPECT_BYTES, Engine } from '../engine/engine.js';
 import type { Flow } from '../flow/flow.js';
-import type { EnforcementName, FlowRecord } from '../record/record.js';
+import type { EnforcementName, FlowEndReason, FlowRecord } from '../record/record.js';
 import type { EvidenceDecision, EvidenceWriter } from '../output/evidence.js';
 import type { CompiledPolicy, Decision, MatchInput } from '../policy/types.js';
 import { PROTECTED_RULE_ID } from '../policy/types.js';
@@ -173,8 +173,8 @@ export class Enforcer {
       // the record limit) and room for records before it
       inspectBytes: Math.max(ins.budget_bytes, DEFAULT_INSPECT_BYTES),
       inspectPackets: ins.max_packets,
-      onFlowEnd: (rec, f) => {
-        this.flowEnd(f, rec);
+      onFlowEnd: (f, why) => {
+        this.flowEnd(f, why);
         // after flowEnd: a flow decided at its end (reason flow_end) has its evidence written first
         if (this.ev !== null) this.evEnd(f);
       },
@@ -616,10 +616,12 @@ export class Enforcer {
     this.release(f, st, now);
   }
 
-  private flowEnd(f: Flow, rec: FlowRecord): void {
+  private flowEnd(f: Flow, why: FlowEndReason): void {
     const st = f.user as Conn | null;
     if (!st) return;
     if (!this.tspu && st.phase === Phase.Inspecting && st.dataStart >= 0) {
+      // (the only end that needs the record: a decided connection's verdict line is written already)
+      const rec = this.engine.record(f, why);
       // ended (closed, idle, evicted) before a verdict, after the client sent data: its forwarded
       // segments passed unclassified. Decide on the final record (the engine's last look at the bytes)
       // so it is logged, and count it as a fail-open when that lets it through unnamed.

@@ -101,7 +101,7 @@ type Verdicts = Map<string, { host: string | null; rule_id: string | null; actio
 /** The offline path: engine → records → Simulation. */
 function simulate(policy: Awaited<ReturnType<typeof policyFor>>, pkts: Uint8Array[]): Verdicts {
   const recs: FlowRecord[] = [];
-  const engine = new Engine({ onFlowEnd: (r) => recs.push(r) });
+  const engine = new Engine({ onFlowEnd: (f, why) => recs.push(engine.record(f, why)) });
   pkts.forEach((p, i) => engine.packet(p, 101, 1000 + i));
   engine.flush();
   const sim = new Simulation(policy);
@@ -219,7 +219,7 @@ describe('payload-length / payload-byte / exempt-server rules: simulate and the 
     const policy = compilePolicy(await parsePolicy(QUIC_RULES, 'eq-quic.yaml'));
     const { pkts, expect } = quicCapture();
     const recs: FlowRecord[] = [];
-    const engine = new Engine({ onFlowEnd: (r) => recs.push(r) });
+    const engine = new Engine({ onFlowEnd: (f, why) => recs.push(engine.record(f, why)) });
     pkts.forEach((p, i) => engine.packet(p, 101, 1000 + i));
     engine.flush();
     assert.equal(recs.length, expect.size, 'one record per flow');
@@ -271,7 +271,7 @@ rules:
     assert.equal(dgs[0].length, 1100);
     const pkts = [ipPacket(c, srv, 17, udpHeader(c, srv, dgs[0]))];
     const recs: FlowRecord[] = [];
-    const engine = new Engine({ onFlowEnd: (r) => recs.push(r) });
+    const engine = new Engine({ onFlowEnd: (f, why) => recs.push(engine.record(f, why)) });
     engine.packet(pkts[0], 101, 1000);
     engine.flush();
     assert.equal(recs.length, 1);

@@ -50,7 +50,7 @@ export async function analyzeFiles(paths: string[], opts: AnalyzeOptions): Promi
       recycleFlows: true,
       ...opts,
       pcapFilename: path === '-' ? 'stdin' : basename(path),
-      onFlowEnd: (r, f) => opts.onRecord(r, f),
+      onFlowEnd: (f, why) => opts.onRecord(engine.record(f, why), f),
     });
     opts.onEngine?.(engine, path);
     const tap = opts.onPacket;

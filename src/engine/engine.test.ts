@@ -307,7 +307,7 @@ function engineRun(
   opts: ConstructorParameters<typeof Engine>[0] = {},
 ): FlowRecord[] {
   const recs: FlowRecord[] = [];
-  const e = new Engine({ ...opts, onFlowEnd: (r) => void recs.push(r) });
+  const e = new Engine({ ...opts, onFlowEnd: (f, why) => void recs.push(e.record(f, why)) });
   for (const { f, ms } of frames) e.packet(f, 1, ms);
   e.flush();
   return recs;
@@ -497,7 +497,7 @@ test('mutated synthetic traffic: the engine never throws and every record still 
   const rnd = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0);
   for (let round = 0; round < 5; round++) {
     const recs: FlowRecord[] = [];
-    const e = new Engine({ onFlowEnd: (r) => void recs.push(r), maxFlows: 64 });
+    const e = new Engine({ onFlowEnd: (f, why) => void recs.push(e.record(f, why)), maxFlows: 64 });
     frames.forEach((f0, i) => {
       let f = f0;
       if (rnd() % 5 === 0) {
@@ -675,7 +675,7 @@ test('inspect: false runs the packet path only: flows and counters as usual, no 
   ];
   for (const inspect of [true, false]) {
     const recs: FlowRecord[] = [];
-    const e = new Engine({ hashSeed: 1, inspect, onFlowEnd: (r) => recs.push(r) });
+    const e = new Engine({ hashSeed: 1, inspect, onFlowEnd: (f, why) => recs.push(e.record(f, why)) });
     for (const [i, f] of frames.entries()) e.packet(f, 1, i);
     e.flush();
     assert.equal(recs.length, 1);

@@ -54,8 +54,12 @@ export type PacketTap = (
 ) => void;
 
 export interface EngineOptions {
-  /** Called when a flow ends (idle timeout, close, eviction, flush) with its final record. */
-  onFlowEnd?: (rec: FlowRecord, flow: Flow) => void;
+  /**
+   * Called when a flow ends (idle timeout, close, eviction, flush), before its objects are reused.
+   * `engine.record(flow, reason)` gives its final record: built only by a listener that wants it (the
+   * inline box has written its verdict already, and skips the record of every decided connection).
+   */
+  onFlowEnd?: (flow: Flow, reason: FlowEndReason) => void;
   /** Called once when a flow's inspection finishes (named or gave up). */
   onClassified?: (flow: Flow) => void;
   /** Hard cap on tracked flows (default 131072); the least recently active flow is evicted. */
@@ -72,7 +76,7 @@ export interface EngineOptions {
   /** Seed of the flow hash (default: random per process, so chains cannot be forced). */
   hashSeed?: number;
   /**
-   * Reuse the objects of ended flows (offline analysis: `onFlowEnd` gets the record, and the flow must
+   * Reuse the objects of ended flows (offline analysis: `onFlowEnd` takes the record, and the flow must
    * not be kept). Under a flow flood this keeps evicted flows from piling up as old-generation garbage.
    */
   recycleFlows?: boolean;
@@ -151,7 +155,7 @@ export class Engine {
   private readonly pool: Flow[] | null;
   private readonly inspect: boolean;
   private readonly idle: number[];
-  private readonly onFlowEnd?: (rec: FlowRecord, flow: Flow) => void;
+  private readonly onFlowEnd?: (flow: Flow, reason: FlowEndReason) => void;
   private readonly onClassified?: (flow: Flow) => void;
 
   constructor(opts: EngineOptions = {}) {
@@ -455,7 +459,7 @@ export class Engine {
   }
 
   /**
-   * End flow `f` now (its record goes to onFlowEnd), e.g. when the inline box learns that its 5-tuple
+   * End flow `f` now (onFlowEnd hears of it, reason `tcp_reuse`), e.g. when the inline box learns that its 5-tuple
    * carries a new connection the engine could not see closing.
    */
   endFlow(f: Flow): void {
@@ -475,7 +479,7 @@ export class Engine {
       if (f.proto === 17) this.abandonUdp(f);
       this.release(f);
     }
-    this.onFlowEnd?.(this.record(f, reason), f);
+    this.onFlowEnd?.(f, reason);
     if (this.pool !== null) this.pool.push(f);
   }
 

@@ -24,7 +24,7 @@ function run(
   opts: EngineOptions = {},
 ): { recs: FlowRecord[]; names: string[]; e: Engine; maxTable: number; maxFrags: number; maxReasm: number } {
   const recs: FlowRecord[] = [];
-  const e = new Engine({ hashSeed: 1, ...opts, onFlowEnd: (r) => recs.push(r) });
+  const e = new Engine({ hashSeed: 1, ...opts, onFlowEnd: (f, why) => recs.push(e.record(f, why)) });
   let maxTable = 0;
   let maxFrags = 0;
   let maxReasm = 0;
@@ -165,7 +165,11 @@ const SRV = { ip: '192.168.5.5', port: 443 };
 test('global reassembly cap: flows that never fill their gap are given up, counted, and the total stays bounded', () => {
   const recs: FlowRecord[] = [];
   const cap = 64 * 1024;
-  const e = new Engine({ hashSeed: 1, maxReassemblyBytes: cap, onFlowEnd: (r) => recs.push(r) });
+  const e = new Engine({
+    hashSeed: 1,
+    maxReassemblyBytes: cap,
+    onFlowEnd: (f, why) => recs.push(e.record(f, why)),
+  });
   const h = wrapRecords(buildClientHello({ sni: 'gap.example', padTo: 8000 }));
   let max = 0;
   for (let i = 0; i < 200; i++) {
@@ -261,7 +265,7 @@ test('property: a ClientHello in 1–64-byte segments, in any order, with duplic
         const pieces = shuffled(inOrder, seed);
         pieces.push(...pieces.slice(0, 3));
         const recs: FlowRecord[] = [];
-        const e = new Engine({ hashSeed: 1, onFlowEnd: (r) => recs.push(r) });
+        const e = new Engine({ hashSeed: 1, onFlowEnd: (f, why) => recs.push(e.record(f, why)) });
         if (syn) e.packet(tcpFrame(CLI, SRV, { seq: 99, ack: 0, flags: 0x02 }, true), 1, 0);
         else {
           // no SYN: the lowest sequence must come first for a mid-stream pickup to know the start
@@ -284,7 +288,7 @@ test('property: a ClientHello in 1–64-byte segments, in any order, with duplic
 
 test('HTTP over UDP: SSDP M-SEARCH and NOTIFY are named from their Host header', () => {
   const recs: FlowRecord[] = [];
-  const e = new Engine({ hashSeed: 1, onFlowEnd: (r) => recs.push(r) });
+  const e = new Engine({ hashSeed: 1, onFlowEnd: (f, why) => recs.push(e.record(f, why)) });
   const b = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
   e.packet(
     udpFrame(

@@ -67,10 +67,10 @@ export async function captureLive(o: LiveOptions): Promise<LiveStats> {
   };
   const engine = new Engine({
     ...o,
-    onFlowEnd: (r, f) => {
+    onFlowEnd: (f, why) => {
       reported.delete(f);
       st.records++;
-      o.onRecord(r, f);
+      o.onRecord(engine.record(f, why), f);
     },
   });
   st.engine = engine.stats;

@@ -26,7 +26,7 @@ export class TspuRig<T> {
     this.inspector = new Tspu2021Inspector<T>(parse, (sni) => onSni(sni), { ...opts, idleMs });
     this.engine = new Engine({
       ...tspuEngineOptions(idleMs),
-      onFlowEnd: (_r, f) => this.inspector.forget(f.user as TspuSlot<T> | null),
+      onFlowEnd: (f) => this.inspector.forget(f.user as TspuSlot<T> | null),
     });
   }
 
