@@ -34,6 +34,11 @@ export function isoMicro(tsMs: number): string {
 /** Scratch copies of a flow's client and server address words (records are built synchronously). */
 const W_CLI = new Uint32Array(4);
 const W_SRV = new Uint32Array(4);
+/** Scratch bytes of the two addresses, for the community ID (IPv4, IPv6). */
+const B4_CLI = new Uint8Array(4);
+const B4_SRV = new Uint8Array(4);
+const B16_CLI = new Uint8Array(16);
+const B16_SRV = new Uint8Array(16);
 
 export function buildRecord(f: Flow, pcapFilename?: string, reason?: FlowEndReason): FlowRecord {
   const a = f.addr;
@@ -41,8 +46,9 @@ export function buildRecord(f: Flow, pcapFilename?: string, reason?: FlowEndReas
     W_CLI[i] = a[i];
     W_SRV[i] = a[4 + i];
   }
-  const src = addrToBytes(f.ipVer, W_CLI);
-  const dst = addrToBytes(f.ipVer, W_SRV);
+  const v4 = f.ipVer === 4;
+  const src = addrToBytes(f.ipVer, W_CLI, v4 ? B4_CLI : B16_CLI);
+  const dst = addrToBytes(f.ipVer, W_SRV, v4 ? B4_SRV : B16_SRV);
   // Every record has one hidden class: each key is set here, in output order, absent ones to
   // `undefined` (JSON.stringify and the EVE writers skip them). Keys added afterwards, or a spread,
   // gave the writers a new map per protocol mix, and with it megamorphic loads and deopts.

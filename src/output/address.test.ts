@@ -80,4 +80,11 @@ test('addrToBytes: network byte order', () => {
     [...addrToBytes(6, words(0x2001, 0xdb8, 0, 0, 0, 0, 0xff00, 1))],
     [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0, 0, 1],
   );
+  // into a scratch array: every byte written over what was there, the same array returned
+  const s4 = new Uint8Array(4).fill(0xee);
+  assert.equal(addrToBytes(4, [0, 0, 0, 0x0a000102], s4), s4);
+  assert.deepEqual([...s4], [10, 0, 1, 2]);
+  const s16 = new Uint8Array(16).fill(0xee);
+  assert.equal(addrToBytes(6, words(0x2001, 0xdb8, 0, 0, 0, 0, 0xff00, 1), s16), s16);
+  assert.deepEqual([...s16], [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0, 0, 1]);
 });

@@ -51,12 +51,21 @@ export function addrToString(ver: number, w: ArrayLike<number>): string {
   return ver === 4 ? ipv4ToString(w[3]) : ipv6ToString(w);
 }
 
-export function addrToBytes(ver: number, w: ArrayLike<number>): Uint8Array {
+/**
+ * The address words `w` as 4 (IPv4) or 16 bytes, written into `into` (of that length) when given: a
+ * record's two addresses go into scratch arrays, not two new ArrayBuffers per flow.
+ */
+export function addrToBytes(ver: number, w: ArrayLike<number>, into?: Uint8Array): Uint8Array {
   if (ver === 4) {
     const x = w[3];
-    return Uint8Array.of(x >>> 24, (x >>> 16) & 255, (x >>> 8) & 255, x & 255);
+    const o = into ?? new Uint8Array(4);
+    o[0] = x >>> 24;
+    o[1] = (x >>> 16) & 255;
+    o[2] = (x >>> 8) & 255;
+    o[3] = x & 255;
+    return o;
   }
-  const out = new Uint8Array(16);
+  const out = into ?? new Uint8Array(16);
   for (let i = 0; i < 4; i++) {
     out[i * 4] = w[i] >>> 24;
     out[i * 4 + 1] = (w[i] >>> 16) & 255;
