@@ -21,7 +21,7 @@
  *    download against the policed rate, at 256 kbit/s and 2 Mbit/s.
  * Every box gets `BENCH_WARMUP` seconds (default 1) of closed-loop connections after it starts and
  * before any connection figure is taken: a box runs for days, and its first second is V8 compiling
- * the connection path (≈ 0.3–0.5 s of TurboFan on cores shared with the generator). The engine's
+ * the connection path (≈ 0.66 s of TurboFan in the first 2 s, `--trace-opt`, on cores shared with the generator). The engine's
  * rate in that first second is printed beside the steady one.
  * Prints a side-by-side table with ratios (markdown, for BENCHMARKS.md).
  */

@@ -73,7 +73,7 @@ export function buildRecord(f: Flow, pcapFilename?: string, reason?: FlowEndReas
     duration: Math.round(f.lastMs - f.firstMs) / 1000,
     end: isoMicro(f.lastMs),
     state: f.closed ? 'closed' : f.pktsToServer > 0 && f.pktsToClient > 0 ? 'established' : 'new',
-    reason: reason || undefined,
+    reason,
     first_payload: f.firstLen >= 0 ? { len: f.firstLen, head: f.firstHead } : undefined,
     tls: f.tls ?? undefined,
     quic: f.quic ?? undefined,
