@@ -7,7 +7,8 @@
  * in the failing samples, a baseline with flows), the shadow stage passed, the good version active on
  * every demo box, the audit chain verified. Chromium (Debian, playwright-core) signs in with the
  * printed admin token and sees the rollback and its reason on the Rollouts page. SIGINT ends it with
- * exit code 0, no process of its own left and its state directory removed.
+ * exit code 0, no process of its own left and its state directory removed; a second SIGTERM while it
+ * stops (what `npm start` gets from a process-group kill) still removes the directory.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- API answers and page globals are untyped */
 import { after, before, describe, test } from 'node:test';
@@ -75,6 +76,42 @@ function childrenOf(pid: number): number[] {
   }
   return out;
 }
+
+test('a second SIGTERM while it stops (npm start under a process-group kill: npm forwards the signal again): it exits and removes its state directory', async () => {
+  const c = spawn(process.execPath, [MAIN, 'showcase', '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  let onErr = (): void => {};
+  c.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+    onErr();
+  });
+  const l = new Lines(c);
+  let dir = '';
+  try {
+    dir = /embedded SQLite in (\S+) /.exec(await l.wait(/^Chokepoint showcase/, 60_000))![1];
+    await l.wait(/^The story/, 60_000);
+    const exited = new Promise<[number | null, string | null]>((r) =>
+      c.once('exit', (code, sig) => r([code, sig])),
+    );
+    const stopping = new Promise<void>((r) => {
+      onErr = () => {
+        if (/SIGTERM, stopping/.test(err)) r();
+      };
+    });
+    c.kill('SIGTERM');
+    await stopping; // the first one is being handled
+    c.kill('SIGTERM');
+    const [code, sig] = await exited;
+    assert.equal(sig, null, `ended by its own handler, not by the signal; stderr:\n${err}`);
+    assert.ok(code === 0 || code === 1, `exit code ${code}`);
+    assert.equal(existsSync(dir), false, `${dir} removed`);
+  } finally {
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    if (dir.startsWith(tmpdir())) rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 describe('chokepoint showcase: controller, demo fleet and the 2021 story', () => {
   let child: ChildProcess;

@@ -89,17 +89,22 @@ export async function run(argv: string[]): Promise<number> {
     rmSync(dir, { recursive: true, force: true });
     return failed ? 1 : 0;
   };
+  // `on`, not `once`: a second signal must find this handler too, or Node's default action kills the
+  // process before the directory is removed (`npm start` under a process-group kill delivers SIGTERM
+  // twice: once from the kill, once forwarded by npm)
+  let signalled = false;
   const stopped = new Promise<string>((resolve) => {
     const on = (sig: string) => () => {
-      if (stopping) {
-        // a second Ctrl-C while cleaning up: leave now, without the state directory
+      if (signalled) {
+        // a second signal while cleaning up: leave now, without the state directory
         rmSync(dir, { recursive: true, force: true });
         process.exit(1);
       }
+      signalled = true;
       resolve(sig);
     };
-    process.once('SIGINT', on('SIGINT'));
-    process.once('SIGTERM', on('SIGTERM'));
+    process.on('SIGINT', on('SIGINT'));
+    process.on('SIGTERM', on('SIGTERM'));
   });
   try {
     const reference = await showcaseReference(values.reference);
