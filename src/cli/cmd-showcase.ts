@@ -72,7 +72,6 @@ export async function run(argv: string[]): Promise<number> {
 
   const dir = mkdtempSync(join(tmpdir(), 'chokepoint-showcase-'));
   const stop = new AbortController();
-  let stopping: Promise<number> | null = null;
   let ctl: RunningController | null = null;
   let fleet: DemoFleet | null = null;
   const db = openDb({ dataDir: join(dir, 'data') });
@@ -168,12 +167,10 @@ export async function run(argv: string[]): Promise<number> {
       },
     );
   } catch (e) {
-    stopping = shutdown();
-    await stopping;
+    await shutdown();
     throw e;
   }
   const sig = await stopped;
   process.stderr.write(`showcase: ${sig}, stopping the boxes and the controller\n`);
-  stopping = shutdown();
-  return stopping;
+  return shutdown();
 }
