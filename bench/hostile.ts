@@ -16,7 +16,16 @@
  * not here — it belongs to the enforce side (bench/inline.ts); this file is the offline half only.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -82,9 +91,35 @@ function capture(
   return { path, names, packets: w.packets };
 }
 
+/**
+ * The lines of a file, read in 16 MiB chunks: record and CSV files of the flood classes at
+ * `--scale 4` pass 512 MiB, more than one JavaScript string can hold.
+ */
+function* lines(path: string): Generator<string> {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 24);
+    let rest = Buffer.alloc(0);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      const chunk = rest.length > 0 ? Buffer.concat([rest, buf.subarray(0, n)]) : buf.subarray(0, n);
+      let at = 0;
+      for (let nl = chunk.indexOf(10, at); nl >= 0; nl = chunk.indexOf(10, at)) {
+        yield chunk.toString('utf8', at, nl);
+        at = nl + 1;
+      }
+      rest = Buffer.from(chunk.subarray(at));
+      if (n === 0) break;
+    }
+    if (rest.length > 0) yield rest.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function chokepointNames(jsonl: string, want: Set<string>): number {
   const got = new Set<string>();
-  for (const line of readFileSync(jsonl, 'utf8').split('\n')) {
+  for (const line of lines(jsonl)) {
     if (!line) continue;
     const r = fromEveLine(line, jsonl); // the EVE record, read back (host = the flow's name)
     if (r && r.host !== null && want.has(r.host)) got.add(r.host);
@@ -94,13 +129,15 @@ function chokepointNames(jsonl: string, want: Set<string>): number {
 
 function ndpiNames(csv: string, want: Set<string>): number | null {
   if (!existsSync(csv)) return null;
-  const lines = readFileSync(csv, 'utf8').split('\n');
-  const sep = (lines[0] ?? '').includes('|') ? '|' : ',';
-  const head = (lines[0] ?? '').replace(/^#/, '').split(sep);
+  const it = lines(csv);
+  const first = it.next();
+  const line0 = first.done ? '' : first.value;
+  const sep = line0.includes('|') ? '|' : ',';
+  const head = line0.replace(/^#/, '').split(sep);
   const sn = head.indexOf('server_name_sni');
   if (sn < 0) return null;
   const got = new Set<string>();
-  for (const line of lines.slice(1)) {
+  for (const line of it) {
     const c = line.split(sep);
     const n = (c[sn] ?? '').toLowerCase();
     if (n && want.has(n)) got.add(n);
