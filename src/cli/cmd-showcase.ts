@@ -81,9 +81,7 @@ export async function run(argv: string[]): Promise<number> {
     stop.abort(new Error('stopped'));
     await story.catch(() => {});
     await fleet?.stop().catch((e: Error) => process.stderr.write(`showcase: fleet stop: ${e.message}\n`));
-    await ctl?.close().catch(() => {});
-    // long-polls cut by the close look their bundle up once more: let them before the database goes
-    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    await ctl?.close().catch(() => {}); // returns after the request handlers (long-polls cut by it)
     await db.close().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
     return failed ? 1 : 0;

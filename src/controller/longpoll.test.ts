@@ -15,12 +15,21 @@ after(async () => {
   for (const t of ctls) await t.close().catch(() => {});
 });
 
-async function published(over: Partial<ControllerConfig>): Promise<{ t: TestController; etag: string }> {
+async function published(
+  over: Partial<ControllerConfig>,
+  log?: (msg: string) => void,
+): Promise<{ t: TestController; etag: string }> {
   const { db, dataDir } = await freshDb('sqlite', null, 'unused');
-  const t = await startTestController(db, dataDir, {
-    authFailures: { max: 1000, windowMs: 60_000 },
-    ...over,
-  });
+  const t = await startTestController(
+    db,
+    dataDir,
+    {
+      authFailures: { max: 1000, windowMs: 60_000 },
+      ...over,
+    },
+    true,
+    log,
+  );
   ctls.push(t);
   const v = await t.api('ed', 'POST', '/v1/versions', {
     policy: 'rules:\n  - id: b\n    action: block\n    match: {host: {suffix: [bad.example]}}\n',
@@ -142,3 +151,44 @@ test('long-poll waiters are capped in total', { timeout: 30_000 }, async () => {
   await removed;
   assert.equal(t.run.ctx.waiters, 0);
 });
+
+test(
+  'closing the controller while long-polls wait: close() returns after their handlers, which read nothing more',
+  { timeout: 30_000 },
+  async () => {
+    const logs: string[] = [];
+    const { t, etag } = await published({}, (m) => logs.push(m));
+    const polls = [await startPoll(t, etag), await startPoll(t, etag)];
+    assert.equal(t.run.ctx.waiters, 2);
+    // every database call after close() has returned would be an error: count them
+    let late = 0;
+    let closed = false;
+    const db = t.db as unknown as Record<string, (...a: unknown[]) => unknown>;
+    for (const k of ['get', 'all', 'run'] as const) {
+      const f = db[k];
+      if (typeof f !== 'function') continue;
+      db[k] = function (this: unknown, ...a: unknown[]) {
+        if (closed) late++;
+        return f.apply(this, a);
+      };
+    }
+    await t.run.close();
+    closed = true;
+    await t.db.close();
+    for (const p of polls)
+      await p.res.then(
+        () => {},
+        () => {},
+      ); // cut off by the close
+    // what a woken handler would do next happens within a few turns of the event loop
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(t.run.ctx.waiters, 0, 'every waiter released');
+    assert.equal(late, 0, 'no database call after close() returned');
+    assert.deepEqual(
+      logs.filter((l) => l.startsWith('error')),
+      [],
+      'no request failed',
+    );
+    ctls.splice(ctls.indexOf(t), 1);
+  },
+);

@@ -566,6 +566,7 @@ export const ROUTES: Route[] = [
       // a new bundle for other nodes wakes the wait; keep waiting while this node's is unchanged
       while (b && have === b.version && Date.now() < until && !c.req.raw.signal.aborted) {
         await waitForBundle(ctx, have, until - Date.now(), who!.tokenId, c.req.raw.signal);
+        if (c.req.raw.signal.aborted) break; // the client is gone: nothing to look up for it
         b = await mine();
       }
       if (!b) return c.json({ error: { code: 'ERR_NO_BUNDLE', message: 'nothing published yet' } }, 404);

@@ -153,6 +153,9 @@ export function buildApp(ctx: Ctx, log: (m: string) => void = () => {}): Hono {
   return app;
 }
 
+/** How long close() waits for running request handlers before it returns anyway. */
+const CLOSE_DRAIN_MS = 30_000;
+
 /** Migrate, wire signals, listen. */
 export async function startController(
   db: Db,
@@ -169,14 +172,26 @@ export async function startController(
     ctx.events.emit(BUNDLE_CHANNEL, p === '' ? Number.MAX_SAFE_INTEGER : Number(p)),
   );
   const app = buildApp(ctx, log);
+  // requests whose handler is still running: close() waits for them, so that a long-poll woken by
+  // the close (its client cut off) does not read the database after the caller has closed it
+  let inflight = 0;
+  let drained: (() => void) | null = null;
+  const fetch = async (req: Request, env: unknown): Promise<Response> => {
+    inflight++;
+    try {
+      return await app.fetch(req, env as never);
+    } finally {
+      if (--inflight === 0 && drained) drained();
+    }
+  };
   const server = (
     o.tls
       ? createAdaptorServer({
-          fetch: app.fetch,
+          fetch,
           createServer: createHttpsServer,
           serverOptions: { cert: readFileSync(o.tls.cert), key: readFileSync(o.tls.key) },
         })
-      : createAdaptorServer({ fetch: app.fetch })
+      : createAdaptorServer({ fetch })
   ) as Server;
   server.requestTimeout = (config.maxWaitS + 60) * 1000;
   server.keepAliveTimeout = 65_000;
@@ -219,6 +234,16 @@ export async function startController(
       clearInterval(rolloutTimer);
       server.closeAllConnections?.();
       await new Promise<void>((r) => server.close(() => r()));
+      if (inflight > 0) {
+        // bounded: a handler stuck on something else must not hold the shutdown forever
+        let t: NodeJS.Timeout | undefined;
+        await Promise.race([
+          new Promise<void>((r) => (drained = r)),
+          new Promise<void>((r) => (t = setTimeout(r, CLOSE_DRAIN_MS))),
+        ]);
+        clearTimeout(t);
+        if (inflight > 0) log(`close: ${inflight} request(s) still running after ${CLOSE_DRAIN_MS} ms`);
+      }
     },
   };
 }

@@ -194,6 +194,7 @@ export async function startTestController(
   dataDir: string,
   over: Partial<ControllerConfig> = {},
   withKeys = true,
+  log?: (msg: string) => void,
 ): Promise<TestController> {
   await migrate(db);
   const tokens: Record<string, string> = {};
@@ -206,7 +207,7 @@ export async function startTestController(
   const run = await startController(
     db,
     { ...DEFAULT_CONFIG, reference: await reference(), ...over },
-    { host: '127.0.0.1', port: 0 },
+    { host: '127.0.0.1', port: 0, log },
   );
   const api: TestController['api'] = async (user, method, path, body, headers = {}) => {
     const h: Record<string, string> = { ...headers };
