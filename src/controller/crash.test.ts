@@ -16,7 +16,7 @@ import { openDb } from './db.js';
 import { migrate } from './schema.js';
 import { Client, ClientError } from './client.js';
 import { serveProcess } from './proc.js';
-import { pgUnavailable, startPostgres, TOP10K, type PgServer } from './testutil.js';
+import { needReference, pgUnavailable, startPostgres, TOP10K, type PgServer } from './testutil.js';
 
 const CI = process.env.CI === 'true';
 const PG_WHY = pgUnavailable();
@@ -27,7 +27,7 @@ before(async () => {
 after(() => pgs?.stop());
 
 for (const backend of ['sqlite', 'postgres'] as const) {
-  const skip = backend === 'postgres' && PG_WHY ? (CI ? false : PG_WHY) : false;
+  const skip = needReference() || (backend === 'postgres' && PG_WHY ? (CI ? false : PG_WHY) : false);
   describe(`crash during import (${backend})`, { skip }, () => {
     test('killed mid-import and restarted: nothing committed is lost, nothing half-written survives', async () => {
       if (backend === 'postgres' && PG_WHY) assert.fail(`PostgreSQL: ${PG_WHY}`);

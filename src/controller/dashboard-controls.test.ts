@@ -12,7 +12,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- API answers and page globals are untyped */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freshDb, startTestController, type TestController } from './testutil.js';
+import { needReference, freshDb, startTestController, type TestController } from './testutil.js';
 import {
   cookieAndCsrf as sessionOverHttp,
   launchChromium,
@@ -22,7 +22,7 @@ import {
 import { verifyBundle, type Envelope } from './bundles.js';
 import { block, startCanaryAndMain, type SimBox } from './testing/sim-box.js';
 
-const skip = needChromium();
+const skip = needReference() || needChromium();
 
 const plan = (canaryBake: number, allBake = 2) => `stages:
   - name: canary

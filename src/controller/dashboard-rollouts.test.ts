@@ -11,11 +11,17 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- API answers and page globals are untyped */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { approvedVersion, freshDb, startTestController, type TestController } from './testutil.js';
+import {
+  needReference,
+  approvedVersion,
+  freshDb,
+  startTestController,
+  type TestController,
+} from './testutil.js';
 import { launchChromium, needChromium, signIn as signInAs } from './testing/dash-browser.js';
 import { allOn, block, startCanaryAndMain, TCO, type SimBox } from './testing/sim-box.js';
 
-const skip = needChromium();
+const skip = needReference() || needChromium();
 
 /** canary bakes 2 s, "all" 7 s: longer than the page's 5 s live refresh, so the page shows it running. */
 const PLAN_YAML = `stages:

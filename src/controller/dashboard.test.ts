@@ -10,7 +10,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- API answers and page globals are untyped */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freshDb, startTestController, type TestController } from './testutil.js';
+import { needReference, freshDb, startTestController, type TestController } from './testutil.js';
 import {
   cookieAndCsrf as sessionOverHttp,
   launchChromium,
@@ -18,7 +18,7 @@ import {
   signIn as signInAs,
 } from './testing/dash-browser.js';
 
-const skip = needChromium();
+const skip = needReference() || needChromium();
 
 const HOSTILE_REF = '<script>window.__xss = 1</script>';
 const HOSTILE_AUTH = '<img src=x onerror="window.__xss = 2">Court';

@@ -26,6 +26,7 @@ import { createRootKey, rotateSigningKey } from './keys.js';
 import { readFileSync } from 'node:fs';
 import { startController, type RunningController } from './server.js';
 import { migrate } from './schema.js';
+import { havePath, need } from '../testutil/require.js';
 
 export const TOP10K = join(repoRoot(), '..', 'shared', 'corpus', 'reference', 'top10k.txt');
 
@@ -168,6 +169,18 @@ export interface TestController {
   close(): Promise<void>;
 }
 
+/**
+ * The `skip` option of a test that starts a controller: the controllers of the tests lint against
+ * the shared corpus's reference list ({@link TOP10K}); without it the test skips saying so, and
+ * under CI=true it fails naming it (testutil/require).
+ */
+export function needReference(): string | false {
+  return need(
+    havePath(TOP10K),
+    `reference list absent: ${TOP10K} (the shared corpus next to the repository; the controller tests lint against it)`,
+  );
+}
+
 let refCache: ControllerConfig['reference'] | null = null;
 export async function reference(): Promise<ControllerConfig['reference']> {
   if (!refCache) {
@@ -292,7 +305,7 @@ export function backendSuites(): BackendSuites {
     freshDb(backend, pgs, `${prefix}${process.pid}_${++seq}`);
   return {
     why,
-    skip: (backend) => (backend === 'postgres' && why ? (ci ? false : why) : false),
+    skip: (backend) => needReference() || (backend === 'postgres' && why ? (ci ? false : why) : false),
     freshDb: fresh,
     async controller(backend, prefix, over = {}, withKeys = true) {
       const { db, dataDir } = await fresh(backend, prefix);

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { need } from '../testutil/require.js';
-import { TOP10K } from '../controller/testutil.js';
+import { needReference, TOP10K } from '../controller/testutil.js';
 import { curl, MAIN_JS, setupInlineLab, sleep, type InlineLab } from '../enforce/testing/harness.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -56,7 +56,7 @@ async function kill(c: ChildProcess, sig: NodeJS.Signals): Promise<void> {
 
 test(
   'fleet member inline: a published bundle blocks a name on the wire; status names the version; last-known-good after the controller dies',
-  { skip: need(isRoot, 'root (network namespaces, NFQUEUE, iptables)'), timeout: 240_000 },
+  { skip: needReference() || need(isRoot, 'root (network namespaces, NFQUEUE, iptables)'), timeout: 240_000 },
   async () => {
     const il = await setupInlineLab('fleet', 'version: 1\ndefault: allow\nrules: []\n');
     const running: ChildProcess[] = [];
