@@ -8,17 +8,27 @@ import { Engine, type EngineOptions, type EngineStats, type PacketTap } from './
 import type { FlowRecord } from '../record/record.js';
 import type { Flow } from '../flow/flow.js';
 import { basename } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 
 /**
- * Flow cap for offline analysis: a named flow holds ~1.3 KB (measured with --expose-gc on 50k TLS
- * flows), a SYN-only one ~0.6 KB; 49,152 flows keep the peak RSS ≤ 150 MiB even under a flow flood
- * (500,000 SYNs from distinct ports: 131 MiB since the flow table's buckets are an array, 158 MiB while
- * they were a Map, whose reallocated backing stores piled up; 65,536 flows gave 162 MiB then — the
- * collector keeps a share of garbage on top of the live flows). The least recently active flow is reported early (anomaly
- * `flow_evicted`, counted in the engine's `caps`) when the cap is reached. Offline, ended flow objects
- * are recycled (`recycleFlows`), so evictions do not pile up as old-generation garbage.
+ * Flow cap for offline analysis: a named flow holds ~1.1–1.3 KB (heap snapshot at the cap: the Flow
+ * object ~320 B, its address array ~200 B, lists and numbers ~150 B, what it keeps of the dissection
+ * ~350 B for TLS, ~380 B for a 121-label DNS name), a SYN-only one ~0.6 KB. On top of the live flows
+ * come the runtime (~48 MiB), the young generation (32 MiB) and the collector's slack, so the cap is
+ * what keeps the peak RSS ≤ 150 MiB: 49,152 gave 156–164 MiB on 80,000 DNS queries with long names
+ * (`bench:hostile --scale 4`), 40,960 gave 154 MiB, 32,768 gives 141 MiB (2,000,000 SYNs: 106 MiB).
+ * The least recently active flow is reported early (anomaly `flow_evicted`, counted in the engine's
+ * `caps`) when the cap is reached. Offline, ended flow objects are recycled (`recycleFlows`), so
+ * evictions do not pile up as old-generation garbage.
  */
-export const ANALYZE_MAX_FLOWS = 49_152;
+export const ANALYZE_MAX_FLOWS = 32_768;
+/**
+ * What the flows of an offline run keep of their dissection, together (names, lists, URLs; see
+ * `EngineOptions.maxKeptBytes`): 32,768 ordinary TLS flows keep ~11 MiB. Without this budget, open
+ * connections whose hellos carry an ALPN list of thousands of names (128 KiB kept each) ran analyze
+ * out of its 4 GiB heap at 60,000 of them; with it, 146 MiB peak.
+ */
+export const ANALYZE_MAX_KEPT_BYTES = 16 << 20;
 
 export interface AnalyzeOptions extends Omit<EngineOptions, 'onFlowEnd' | 'pcapFilename'> {
   onRecord(r: FlowRecord, f: Flow): void;
@@ -42,11 +52,21 @@ export interface AnalyzeResult {
   files: FileResult[];
 }
 
+/**
+ * V8 lets the old generation grow by its default factor (up to 4×) before a full collection: on a
+ * flood whose every packet leaves garbage behind (thousands of ALPN names per hello) the peak RSS was
+ * ~250 MiB with 30 MiB live. A factor of 1.2 holds it near 150 MiB, with no measurable cost on the
+ * bench:analyze capture (BENCHMARKS.md, *Hostile input*). Process-wide; set once per offline run.
+ */
+const OFFLINE_HEAP_GROWING = '--heap-growing-percent=20';
+
 export async function analyzeFiles(paths: string[], opts: AnalyzeOptions): Promise<AnalyzeResult> {
+  setFlagsFromString(OFFLINE_HEAP_GROWING);
   const res: AnalyzeResult = { errors: [], files: [] };
   for (const path of paths) {
     const engine = new Engine({
       maxFlows: ANALYZE_MAX_FLOWS,
+      maxKeptBytes: ANALYZE_MAX_KEPT_BYTES,
       recycleFlows: true,
       ...opts,
       pcapFilename: path === '-' ? 'stdin' : basename(path),

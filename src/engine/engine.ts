@@ -12,7 +12,8 @@
  * {@link Engine.inspectingKnown}) whether a flow is in that state — one comparison, for an inline box
  * that must keep queueing it. All reassembly buffers together are capped (`maxReassemblyBytes`).
  * Every cap hit is an anomaly on the flow and a count in {@link Engine.caps}:
- * `inspect_budget_exhausted`, `inspect_packets_exhausted`, `reassembly_memory_exhausted`, `flow_evicted`,
+ * `inspect_budget_exhausted`, `inspect_packets_exhausted`, `reassembly_memory_exhausted`, `flow_evicted`
+ * (the table full, or `kept_bytes_exhausted`: what flows keep of their dissection over `maxKeptBytes`),
  * the QUIC dissector's caps counted once per flow when its inspection ends (`quic_too_many_packets`,
  * `quic_crypto_beyond_limit`, `quic_crypto_too_large`, `quic_no_client_hello`; also when it is cut
  * short by another cap or by the flow's end, the dissector's anomalies then kept on the flow), and the decoder's
@@ -23,7 +24,7 @@ import { Decoded, Packet, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../decode/p
 import { Flow, FlowState } from '../flow/flow.js';
 import { FlowTable, LIST_CLOSED, LIST_TCP, LIST_UDP, flowHash } from '../flow/table.js';
 import { StreamAssembler } from '../flow/stream.js';
-import { abandonUdp, inspectHeld, inspectTcp, inspectUdp } from './inspect.js';
+import { abandonUdp, inspectHeld, inspectTcp, inspectUdp, keptBytes } from './inspect.js';
 import { randomBytes } from 'node:crypto';
 import { buildRecord } from './record-build.js';
 import { FIRST_HEAD_BYTES, type FlowEndReason, type FlowRecord } from '../record/record.js';
@@ -73,6 +74,12 @@ export interface EngineOptions {
   inspectPackets?: number;
   /** Reassembly bytes held by all flows together (default {@link DEFAULT_MAX_REASSEMBLY_BYTES}). */
   maxReassemblyBytes?: number;
+  /**
+   * What all flows together keep of their dissection (names, lists, URLs: `inspect.keptBytes`;
+   * default {@link DEFAULT_MAX_KEPT_BYTES}). Past it, flows that keep the most are reported early
+   * (`flow_evicted`, counted as `kept_bytes_exhausted`), then the least recently active.
+   */
+  maxKeptBytes?: number;
   /** Seed of the flow hash (default: random per process, so chains cannot be forced). */
   hashSeed?: number;
   /**
@@ -104,6 +111,14 @@ const SERVER_PORTS = new Set([
 export const DEFAULT_INSPECT_BYTES = 16384 + 4096;
 /** All flows' reassembly buffers together (TCP streams and QUIC CRYPTO streams). */
 export const DEFAULT_MAX_REASSEMBLY_BYTES = 32 << 20;
+/**
+ * All flows' kept dissection results together. The flow cap alone does not bound them: a ClientHello
+ * may carry an ALPN list of thousands of names, a URL or SNI of kilobytes, and 49,152 such flows
+ * (the offline cap) held 4 GiB before this budget. An ordinary TLS flow keeps ~350 B.
+ */
+export const DEFAULT_MAX_KEPT_BYTES = 64 << 20;
+/** A flow that keeps at least this much is first in line when the kept-bytes budget is exceeded. */
+const BIG_KEPT = 2048;
 
 /** The process's flow-hash seed (random), used when no `hashSeed` is given. */
 const PROCESS_SEED = randomBytes(4).readInt32LE(0);
@@ -121,6 +136,8 @@ export interface EngineStats {
   evicted: number;
   /** Reassembly bytes held now (all flows). */
   reassemblyBytes: number;
+  /** Bytes kept of dissection results now (all flows; see `maxKeptBytes`). */
+  keptBytes: number;
 }
 
 export class Engine {
@@ -136,6 +153,7 @@ export class Engine {
     flows: 0,
     evicted: 0,
     reassemblyBytes: 0,
+    keptBytes: 0,
   };
   /** Cap hits by anomaly code (each also set on the flow concerned). */
   readonly caps = new Map<string, number>();
@@ -152,6 +170,11 @@ export class Engine {
   private readonly inspectBytes: number;
   private readonly inspectPackets: number;
   private readonly maxReassembly: number;
+  private readonly maxKept: number;
+  /** Flows that keep ≥ BIG_KEPT bytes, oldest first, with their id then (a stale entry is skipped). */
+  private big: Flow[] = [];
+  private bigIds: number[] = [];
+  private bigHead = 0;
   private readonly pool: Flow[] | null;
   private readonly inspect: boolean;
   private readonly idle: number[];
@@ -163,6 +186,7 @@ export class Engine {
     this.inspectBytes = opts.inspectBytes ?? DEFAULT_INSPECT_BYTES;
     this.inspectPackets = opts.inspectPackets ?? 24;
     this.maxReassembly = opts.maxReassemblyBytes ?? DEFAULT_MAX_REASSEMBLY_BYTES;
+    this.maxKept = opts.maxKeptBytes ?? DEFAULT_MAX_KEPT_BYTES;
     this.hashSeed = opts.hashSeed ?? PROCESS_SEED;
     this.pool = opts.recycleFlows ? [] : null;
     this.inspect = opts.inspect ?? true;
@@ -379,7 +403,64 @@ export class Engine {
       this.abandonUdp(f);
     }
     this.release(f); // free the reassembly buffer
+    this.keep(f);
     this.onClassified?.(f);
+  }
+
+  /**
+   * Drop the big-flow queue's consumed and stale entries (flows ended or reused since): what is left
+   * are live flows that keep ≥ BIG_KEPT each, at most maxKept / BIG_KEPT of them.
+   */
+  private compactBig(): void {
+    const big: Flow[] = [];
+    const ids: number[] = [];
+    for (let i = this.bigHead; i < this.big.length; i++) {
+      const b = this.big[i];
+      if (b.id === this.bigIds[i] && b.list >= 0 && b.kept >= BIG_KEPT) {
+        big.push(b);
+        ids.push(this.bigIds[i]);
+      }
+    }
+    this.big = big;
+    this.bigIds = ids;
+    this.bigHead = 0;
+  }
+
+  /**
+   * Count what `f` keeps of its dissection; over the budget, report flows early: those that keep the
+   * most first (oldest of them first), then the least recently active — never `f` itself.
+   */
+  private keep(f: Flow): void {
+    const k = keptBytes(f);
+    const st = this.stats;
+    st.keptBytes += k - f.kept;
+    f.kept = k;
+    if (k >= BIG_KEPT) {
+      if (this.big.length - this.bigHead >= 2 * Math.ceil(this.maxKept / BIG_KEPT)) this.compactBig();
+      this.big.push(f);
+      this.bigIds.push(f.id);
+    }
+    while (st.keptBytes > this.maxKept) {
+      let victim: Flow | null = null;
+      while (this.bigHead < this.big.length) {
+        const b = this.big[this.bigHead];
+        const id = this.bigIds[this.bigHead++];
+        if (b !== f && b.id === id && b.list >= 0 && b.kept >= BIG_KEPT) {
+          victim = b;
+          break;
+        }
+      }
+      if (this.bigHead > 1024 && this.bigHead * 2 > this.big.length) this.compactBig();
+      if (victim === null) {
+        const old = this.table.oldest();
+        victim = old !== f ? old : null;
+      }
+      if (victim === null) break;
+      this.cap(victim, 'flow_evicted');
+      this.caps.set('kept_bytes_exhausted', (this.caps.get('kept_bytes_exhausted') ?? 0) + 1);
+      st.evicted++;
+      this.end(victim, 'forced');
+    }
   }
 
   private create(p: Packet, hash: number, tsMs: number): Flow {
@@ -473,6 +554,8 @@ export class Engine {
 
   private end(f: Flow, reason: FlowEndReason): void {
     this.table.remove(f);
+    this.stats.keptBytes -= f.kept;
+    f.kept = 0;
     if (f.state === FlowState.Inspecting) {
       if (f.stream && f.stream.contig > 0) inspectTcp(f, f.stream.view(), true);
       if (f.state === FlowState.Inspecting) f.state = FlowState.GaveUp;

@@ -49,6 +49,7 @@ for (const name of [
   'tls-5000-ciphers',
   'tls-5000-ciphers-varied',
   'http-many-headers',
+  'tls-alpn-flood',
   'dns-long-names',
   'quic-tiny-crypto',
   'quic-coalesced',
@@ -80,6 +81,73 @@ for (const name of [
     );
   });
 }
+
+test('kept-bytes budget: open connections with 3,900-name ALPN lists are reported early, the biggest first; ordinary flows stay', () => {
+  const c = classes.get('tls-alpn-flood')!;
+  const BUDGET = 4 << 20;
+
+  const ordinary: string[] = [];
+  const r = run(
+    (emit) => {
+      // 100 ordinary connections first (the least recently active when the flood comes), left open
+      for (let i = 0; i < 100; i++) {
+        const name = `ok${i}.example.net`;
+        const cl = { ip: `10.200.0.${i + 1}`, port: 30000 + i };
+        const sv = { ip: '192.168.201.1', port: 443 };
+        const h = wrapRecords(buildClientHello({ sni: name, alpn: ['h2', 'http/1.1'] }));
+        emit(tcpFrame(cl, sv, { seq: 100, ack: 0, flags: 0x02 }, true), 1_699_999_999_900_000 + i * 100);
+        emit(
+          tcpFrame(cl, sv, { seq: 101, ack: 1, flags: 0x18, payload: h }, true),
+          1_699_999_999_900_000 + i * 100 + 5,
+        );
+        ordinary.push(name);
+      }
+      return [...ordinary, ...c.hostile(emit, 0.1)]; // 300 flood connections
+    },
+    { maxKeptBytes: BUDGET },
+  );
+  const e = r.e;
+  // every flow has its record and its name, the flood's lists whole (nothing cut)
+  assert.deepEqual(r.recs.map((x) => x.host).sort(), r.names.slice().sort());
+  const flood = r.recs.filter((x) => !x.host!.startsWith('ok'));
+  assert.equal(flood.length, 300);
+  for (const x of flood) assert.equal(x.tls!.alpn.length, 3900);
+  const evicted = r.recs.filter((x) => x.anomalies.includes('flow_evicted'));
+  assert.ok(evicted.length >= 250, `evicted ${evicted.length}`);
+  assert.equal(e.caps.get('kept_bytes_exhausted'), evicted.length);
+  // the big ones went first: no ordinary flow was evicted
+  assert.deepEqual(
+    evicted.filter((x) => x.host!.startsWith('ok')),
+    [],
+  );
+  // ... and they end at the flush, not before (no idle timeout took them out of the way)
+  const ok = r.recs.filter((x) => x.host!.startsWith('ok'));
+  assert.equal(ok.length, 100);
+  for (const x of ok) assert.equal(x.reason, 'shutdown', `${x.host}: ${x.reason}`);
+  assert.equal(e.stats.keptBytes, 0, 'all released at the end');
+});
+
+test('kept-bytes budget: never over it by more than the flow just inspected', () => {
+  const c = classes.get('tls-alpn-flood')!;
+  const BUDGET = 2 << 20;
+  const recs: FlowRecord[] = [];
+  const e = new Engine({
+    hashSeed: 1,
+    maxKeptBytes: BUDGET,
+    onFlowEnd: (f, why) => recs.push(e.record(f, why)),
+  });
+  let over = 0;
+  let biggest = 0;
+  c.hostile((f, ts) => {
+    const flow = e.packet(f, 1, ts / 1000);
+    if (flow !== null && flow.kept > biggest) biggest = flow.kept;
+    if (e.stats.keptBytes > BUDGET + biggest) over++;
+  }, 0.05);
+  e.flush();
+  assert.ok(biggest > 100_000, `a flood flow keeps ${biggest} B`);
+  assert.equal(over, 0);
+  assert.equal(recs.length, 150);
+});
 
 test('QUIC cap hits are counted once per flow in caps (more than 8 coalesced packets in a datagram)', () => {
   const cat = (parts: Uint8Array[]): Uint8Array => {

@@ -198,6 +198,42 @@ export function inspectUdp(f: Flow, data: Uint8Array, toServer: boolean): void {
   if (f.inspectedPkts >= 3) f.state = FlowState.GaveUp;
 }
 
+/** Heap bytes of a one-byte string of `s.length` characters (header and alignment included), 0 for null. */
+function strBytes(s: string | null): number {
+  return s === null ? 0 : (16 + s.length + 7) & ~7;
+}
+
+/** Heap bytes of a list of strings (the array and its strings). */
+function listBytes(l: readonly string[]): number {
+  let n = 32 + 8 * l.length;
+  for (let i = 0; i < l.length; i++) n += strBytes(l[i]);
+  return n;
+}
+
+/**
+ * What a flow keeps of its dissection, in heap bytes (an estimate that counts headers, so that a list
+ * of 4,000 two-letter ALPN names weighs what it costs): names, lists, the URL. The version names and
+ * query types are shared constants, not counted. For the engine's budget (`maxKeptBytes`).
+ */
+export function keptBytes(f: Flow): number {
+  let n = 0;
+  const t = f.tls;
+  if (t !== null)
+    n += 64 + strBytes(t.sni) + listBytes(t.alpn) + 32 + 8 * t.versions.length + strBytes(t.ja4);
+  const q = f.quic;
+  if (q !== null)
+    n +=
+      48 + strBytes(q.version) + strBytes(q.sni) + (t !== null && q.alpn === t.alpn ? 0 : listBytes(q.alpn));
+  const h = f.http;
+  if (h !== null) n += 48 + strBytes(h.hostname) + strBytes(h.url);
+  const d = f.dns;
+  if (d !== null) n += 40 + strBytes(d.query);
+  const host = f.host;
+  if (host !== null && host !== t?.sni && host !== q?.sni && host !== h?.hostname && host !== d?.query)
+    n += strBytes(host);
+  return n;
+}
+
 /** Reassembly bytes held by the flow's dissector state (the QUIC CRYPTO stream), for the engine's cap. */
 export function inspectHeld(f: Flow): number {
   return f.dstate instanceof QuicInitialAssembler ? f.dstate.held : 0;

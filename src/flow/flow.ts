@@ -59,6 +59,11 @@ export class Flow {
   quic: QuicInfo | null = null;
   http: HttpInfo | null = null;
   dns: DnsInfo | null = null;
+  /**
+   * Bytes of what the flow keeps from its dissection (names, lists, URL: `engine/inspect` keptBytes),
+   * for the engine's budget of them; 0 until the flow leaves inspection.
+   */
+  kept = 0;
   anomalies: string[] | null = null;
   /** Payload length of the first client packet with payload (-1: none yet). */
   firstLen = -1;
@@ -98,6 +103,7 @@ export class Flow {
     this.dstate = null;
     this.protoKnown = false;
     this.held = 0;
+    this.kept = 0;
     this.appProto = this.host = null;
     this.tls = null;
     this.quic = null;

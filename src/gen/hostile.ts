@@ -58,6 +58,7 @@ function tcpFlow(
   pieces: [number, number][],
   serverSegs: number,
   serverLen: number,
+  close = true,
 ): void {
   const ci = 1000;
   const si = 5000;
@@ -82,6 +83,7 @@ function tcpFlow(
       now(),
     );
   }
+  if (!close) return;
   emit(tcpFrame(c, s, { seq: ci + 1 + msg.length, ack: si + 1, flags: 0x11 }, true), now());
   emit(
     tcpFrame(s, c, { seq: si + 1 + serverSegs * serverLen, ack: ci + 2 + msg.length, flags: 0x11 }, false),
@@ -109,6 +111,7 @@ function tcpClass(
   msg: (i: number, hostile: boolean) => { bytes: Uint8Array; name: string },
   seg: number,
   reverse = false,
+  close = true,
 ): HostileClass {
   const run = (hostile: boolean) => (emit: Emit, scale: number) => {
     const now = clock();
@@ -120,7 +123,7 @@ function tcpClass(
       const bp = split(m.bytes.length, MSS);
       const pieces = hostile ? hp : bp;
       const extra = hostile ? 0 : Math.max(0, hp.length - bp.length);
-      tcpFlow(emit, now, cli(i), srv(port), m.bytes, pieces, extra, Math.min(seg, MSS));
+      tcpFlow(emit, now, cli(i), srv(port), m.bytes, pieces, extra, Math.min(seg, MSS), close);
       names.push(m.name);
     }
     return names;
@@ -158,6 +161,13 @@ function variedLists(
   const extraExtensions = rot(base.extraExtensions, i);
   extraExtensions[0] = 0x1000 + (i % 0xd000); // below the list's own range: never a duplicate type
   return { cipherSuites, extraExtensions };
+}
+
+/** An ALPN list of `n` three-character protocol names, all different (≈ 4 wire bytes each). */
+function alpnList(n: number, i: number): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < n; k++) out.push(`${(k % 1296).toString(36).padStart(2, '0')}${i % 10}`);
+  return out;
 }
 
 function httpHead(i: number, headers: number): Uint8Array {
@@ -453,6 +463,19 @@ export function hostileClasses(): HostileClass[] {
       80,
       (i, hostile) => ({ bytes: httpHead(i, hostile ? 1000 : 2), name: `w${i}.example.org` }),
       MSS,
+    ),
+    tcpClass(
+      'tls-alpn-flood',
+      'connections left open, each ClientHello with an ALPN list of 3,900 names (what a flow keeps; vs a hello padded to the same size)',
+      3000,
+      443,
+      (i, hostile) => {
+        const h = hello(i, { alpn: alpnList(3900, i) });
+        return { bytes: hostile ? h : hello(i, { padTo: h.length - 5 }), name: `h${i}.example.com` };
+      },
+      MSS,
+      false,
+      false,
     ),
     dnsClass(),
     quicFramesClass(),
