@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { parseClientHelloBody, isGrease, TlsMalformedError } from './tls.js';
+import { parseClientHelloBody, isGrease, MAX_ALPN_NAMES, TlsMalformedError } from './tls.js';
 import { tlsClientHelloFromStream } from './tls-stream.js';
 import { fixtureBytes, fixtureChunks, fixtureMeta } from './fixtures/index.js';
 import { TruncatedError } from '../util/errors.js';
@@ -217,6 +217,27 @@ test('ALPN values kept byte for byte; GREASE removed from supported_versions onl
   assert.deepEqual(Array.from(h.cipherSuites), [0x0a0a, 0x1301]);
   assert.deepEqual(Array.from(h.extensions), [0x10, 0x2b, 0x0d, 0x2a2a]);
   assert.match(h.ja4, /^t13i0103h2_/);
+});
+
+test('ALPN: the first MAX_ALPN_NAMES names are kept, the rest framed and flagged; a broken name past them still fails', () => {
+  const names = Array.from({ length: 3900 }, (_, i) => `p${i.toString(36)}`);
+  const wire = (ns: string[]): number[] => ns.flatMap((n) => [n.length, ...bytesOf(n)]);
+  for (const n of [1, MAX_ALPN_NAMES - 1, MAX_ALPN_NAMES, MAX_ALPN_NAMES + 1, 3900]) {
+    const h = parseClientHelloBody(body([[0x10, vec16(wire(names.slice(0, n)))]], [0x1301]), 't');
+    assert.deepEqual(h.alpn, names.slice(0, Math.min(n, MAX_ALPN_NAMES)), `n=${n}`);
+    assert.deepEqual(h.anomalies ?? [], n > MAX_ALPN_NAMES ? ['tls_alpn_truncated'] : [], `n=${n}`);
+    assert.match(h.ja4, /^t12i0101p0_/, 'JA4 reads the first name');
+  }
+  // an empty name before the cap and one after: flagged once, in order of first occurrence
+  const mixed = [...names.slice(0, 3), '', ...names.slice(3, 100), ''];
+  const m = parseClientHelloBody(body([[0x10, vec16(wire(mixed))]], [0x1301]), 't');
+  assert.deepEqual(m.anomalies ?? [], ['tls_alpn_empty', 'tls_alpn_truncated']);
+  // the framing past the kept names is still checked: a name running past the list is an error
+  const bad = wire(names.slice(0, 200));
+  bad.push(9, 0x61); // declares 9 bytes, has 1
+  const r = parseClientHelloBody(body([[0x10, vec16(bad)]], [0x1301]), 't');
+  assert.ok((r.anomalies ?? []).includes('tls_bad_extension'), String(r.anomalies));
+  assert.deepEqual(r.alpn, []);
 });
 
 test('long lists (the native copy and byte swap path) come out value for value, in wire order', () => {

@@ -20,6 +20,8 @@
  * - `tls_sni_multiple`    more than one host_name entry (the first is used)
  * - `tls_sni_no_hostname` server_name extension without a host_name entry
  * - `tls_alpn_empty`      an ALPN protocol name of length 0
+ * - `tls_alpn_truncated`  more than {@link MAX_ALPN_NAMES} ALPN names: the first ones are kept, the
+ *                         rest only checked for their framing
  * - `tls_duplicate_extension` an extension type appears twice (RFC 8446 forbids it)
  * - `tls_trailing_bytes`  bytes after the extensions block
  * - `tls_bad_extension`   ALPN / supported_versions / signature_algorithms content does not fit
@@ -146,14 +148,30 @@ function parseServerName(r: ByteReader, anomalies: string[]): string | null {
   return sni;
 }
 
+/**
+ * ALPN names kept of one ClientHello. Clients offer a handful (browsers 2–3); an extension can hold
+ * ~5,000 three-byte names, and a flow keeps its list until it ends: 3,900 names cost ~128 KiB per
+ * flow and half the CPU of a flood of such hellos in garbage collection. JA4 reads only the first.
+ */
+export const MAX_ALPN_NAMES = 64;
+
 function parseAlpn(r: ByteReader, anomalies: string[]): string[] {
   const list = r.vec(2);
   if (r.remaining !== 0) fail('tls_malformed_hello', 'alpn: bytes after the list');
   const out: string[] = [];
+  let empty = false;
+  let truncated = false;
   while (list.remaining > 0) {
     const p = list.vec(1);
-    if (p.remaining === 0) anomalies.push('tls_alpn_empty');
-    out.push(ascii(p.buf, p.pos, p.end));
+    if (p.remaining === 0 && !empty) {
+      empty = true;
+      anomalies.push('tls_alpn_empty');
+    }
+    if (out.length < MAX_ALPN_NAMES) out.push(ascii(p.buf, p.pos, p.end));
+    else if (!truncated) {
+      truncated = true;
+      anomalies.push('tls_alpn_truncated');
+    }
   }
   return out;
 }

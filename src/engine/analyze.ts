@@ -24,9 +24,10 @@ import { setFlagsFromString } from 'node:v8';
 export const ANALYZE_MAX_FLOWS = 32_768;
 /**
  * What the flows of an offline run keep of their dissection, together (names, lists, URLs; see
- * `EngineOptions.maxKeptBytes`): 32,768 ordinary TLS flows keep ~11 MiB. Without this budget, open
- * connections whose hellos carry an ALPN list of thousands of names (128 KiB kept each) ran analyze
- * out of its 4 GiB heap at 60,000 of them; with it, 146 MiB peak.
+ * `EngineOptions.maxKeptBytes`): 32,768 ordinary TLS flows keep ~11 MiB. Without it, open connections
+ * that each keep kilobytes (a 16 KB URL, an SNI of kilobytes; before ALPN lists were capped at
+ * `MAX_ALPN_NAMES`, 3,900 ALPN names = 128 KiB each: 60,000 such flows ran analyze out of its 4 GiB
+ * heap) grow with the flow cap; with it, 40,000 open connections with 16 KB URLs peak at 135 MiB.
  */
 export const ANALYZE_MAX_KEPT_BYTES = 16 << 20;
 

@@ -112,9 +112,10 @@ export const DEFAULT_INSPECT_BYTES = 16384 + 4096;
 /** All flows' reassembly buffers together (TCP streams and QUIC CRYPTO streams). */
 export const DEFAULT_MAX_REASSEMBLY_BYTES = 32 << 20;
 /**
- * All flows' kept dissection results together. The flow cap alone does not bound them: a ClientHello
- * may carry an ALPN list of thousands of names, a URL or SNI of kilobytes, and 49,152 such flows
- * (the offline cap) held 4 GiB before this budget. An ordinary TLS flow keeps ~350 B.
+ * All flows' kept dissection results together. The flow cap alone does not bound them: a request
+ * may carry a URL of 16 KB, a ClientHello an SNI of kilobytes (and, before ALPN lists were capped,
+ * thousands of ALPN names: 49,152 such flows, the offline cap then, held 4 GiB). An ordinary TLS flow
+ * keeps ~350 B.
  */
 export const DEFAULT_MAX_KEPT_BYTES = 64 << 20;
 /** A flow that keeps at least this much is first in line when the kept-bytes budget is exceeded. */

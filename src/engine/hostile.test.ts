@@ -16,6 +16,7 @@ import { hostileClasses } from '../gen/hostile.js';
 import { buildClientHello, wrapRecords } from '../gen/clienthello.js';
 import { buildQuicInitials } from '../gen/quic-initial.js';
 import { tcpFrame, udpFrame } from '../gen/frames.js';
+import { MAX_ALPN_NAMES } from '../dissect/tls.js';
 import type { FlowRecord } from '../record/record.js';
 import { shuffled } from '../testutil/shuffle.js';
 
@@ -82,10 +83,32 @@ for (const name of [
   });
 }
 
-test('kept-bytes budget: open connections with 3,900-name ALPN lists are reported early, the biggest first; ordinary flows stay', () => {
-  const c = classes.get('tls-alpn-flood')!;
-  const BUDGET = 4 << 20;
+/**
+ * `n` open HTTP connections (no FIN) whose request line carries a URL of `urlLen` bytes: what the
+ * flows keep (the URL, whole) is the memory an opponent controls once ALPN lists are capped.
+ */
+function longUrlFlows(emit: (f: Uint8Array, ts: number) => void, n: number, urlLen: number): string[] {
+  const names: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const name = `u${i}.example.org`;
+    const head = `GET /${'x'.repeat(urlLen)}${i} HTTP/1.1\r\nHost: ${name}\r\n\r\n`;
+    const msg = Uint8Array.from(head, (ch) => ch.charCodeAt(0));
+    const cl = { ip: `10.201.${(i >> 8) & 255}.${(i & 255) | 1}`, port: 20000 + i };
+    const sv = { ip: '192.168.202.1', port: 80 };
+    const t = 1_700_000_000_000_000 + i * 1000;
+    emit(tcpFrame(cl, sv, { seq: 100, ack: 0, flags: 0x02 }, true), t);
+    for (let a = 0; a < msg.length; a += 1448)
+      emit(
+        tcpFrame(cl, sv, { seq: 101 + a, ack: 1, flags: 0x18, payload: msg.subarray(a, a + 1448) }, true),
+        t + 1 + a / 1448,
+      );
+    names.push(name);
+  }
+  return names;
+}
 
+test('kept-bytes budget: open connections with 12 KB URLs are reported early, the biggest first; ordinary flows stay', () => {
+  const BUDGET = 1 << 20;
   const ordinary: string[] = [];
   const r = run(
     (emit) => {
@@ -102,18 +125,18 @@ test('kept-bytes budget: open connections with 3,900-name ALPN lists are reporte
         );
         ordinary.push(name);
       }
-      return [...ordinary, ...c.hostile(emit, 0.1)]; // 300 flood connections
+      return [...ordinary, ...longUrlFlows(emit, 300, 12_000)];
     },
     { maxKeptBytes: BUDGET },
   );
   const e = r.e;
-  // every flow has its record and its name, the flood's lists whole (nothing cut)
+  // every flow has its record and its name, the URLs whole (nothing cut)
   assert.deepEqual(r.recs.map((x) => x.host).sort(), r.names.slice().sort());
   const flood = r.recs.filter((x) => !x.host!.startsWith('ok'));
   assert.equal(flood.length, 300);
-  for (const x of flood) assert.equal(x.tls!.alpn.length, 3900);
+  for (const x of flood) assert.ok(x.http!.url.length > 12_000, `${x.http!.url.length}`);
   const evicted = r.recs.filter((x) => x.anomalies.includes('flow_evicted'));
-  assert.ok(evicted.length >= 250, `evicted ${evicted.length}`);
+  assert.ok(evicted.length >= 200, `evicted ${evicted.length}`);
   assert.equal(e.caps.get('kept_bytes_exhausted'), evicted.length);
   // the big ones went first: no ordinary flow was evicted
   assert.deepEqual(
@@ -128,8 +151,7 @@ test('kept-bytes budget: open connections with 3,900-name ALPN lists are reporte
 });
 
 test('kept-bytes budget: never over it by more than the flow just inspected', () => {
-  const c = classes.get('tls-alpn-flood')!;
-  const BUDGET = 2 << 20;
+  const BUDGET = 512 << 10;
   const recs: FlowRecord[] = [];
   const e = new Engine({
     hashSeed: 1,
@@ -138,15 +160,29 @@ test('kept-bytes budget: never over it by more than the flow just inspected', ()
   });
   let over = 0;
   let biggest = 0;
-  c.hostile((f, ts) => {
-    const flow = e.packet(f, 1, ts / 1000);
-    if (flow !== null && flow.kept > biggest) biggest = flow.kept;
-    if (e.stats.keptBytes > BUDGET + biggest) over++;
-  }, 0.05);
+  longUrlFlows(
+    (f, ts) => {
+      const flow = e.packet(f, 1, ts / 1000);
+      if (flow !== null && flow.kept > biggest) biggest = flow.kept;
+      if (e.stats.keptBytes > BUDGET + biggest) over++;
+    },
+    150,
+    16_000,
+  );
   e.flush();
-  assert.ok(biggest > 100_000, `a flood flow keeps ${biggest} B`);
+  assert.ok(biggest > 16_000, `a flood flow keeps ${biggest} B`);
   assert.equal(over, 0);
   assert.equal(recs.length, 150);
+});
+
+test('a flood of hellos with 3,900 ALPN names: each flow keeps the first MAX_ALPN_NAMES, flagged', () => {
+  const r = run((emit) => classes.get('tls-alpn-flood')!.hostile(emit, 0.02));
+  assert.equal(r.recs.length, 60);
+  for (const x of r.recs) {
+    assert.equal(x.tls!.alpn.length, MAX_ALPN_NAMES);
+    assert.ok(x.anomalies.includes('tls_alpn_truncated'), x.anomalies.join());
+  }
+  assert.ok(r.e.stats.keptBytes === 0);
 });
 
 test('QUIC cap hits are counted once per flow in caps (more than 8 coalesced packets in a datagram)', () => {
