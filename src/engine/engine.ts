@@ -445,8 +445,9 @@ export class Engine {
       let victim: Flow | null = null;
       while (this.bigHead < this.big.length) {
         const b = this.big[this.bigHead];
+        if (b === f) break; // the flow just inspected stays queued (it is the newest entry)
         const id = this.bigIds[this.bigHead++];
-        if (b !== f && b.id === id && b.list >= 0 && b.kept >= BIG_KEPT) {
+        if (b.id === id && b.list >= 0 && b.kept >= BIG_KEPT) {
           victim = b;
           break;
         }
