@@ -87,15 +87,21 @@ for (const name of [
  * `n` open HTTP connections (no FIN) whose request line carries a URL of `urlLen` bytes: what the
  * flows keep (the URL, whole) is the memory an opponent controls once ALPN lists are capped.
  */
-function longUrlFlows(emit: (f: Uint8Array, ts: number) => void, n: number, urlLen: number): string[] {
+function longUrlFlows(
+  emit: (f: Uint8Array, ts: number) => void,
+  n: number,
+  urlLen: number,
+  first = 0,
+  t0 = 1_700_000_000_000_000,
+): string[] {
   const names: string[] = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = first; i < first + n; i++) {
     const name = `u${i}.example.org`;
     const head = `GET /${'x'.repeat(urlLen)}${i} HTTP/1.1\r\nHost: ${name}\r\n\r\n`;
     const msg = Uint8Array.from(head, (ch) => ch.charCodeAt(0));
     const cl = { ip: `10.201.${(i >> 8) & 255}.${(i & 255) | 1}`, port: 20000 + i };
     const sv = { ip: '192.168.202.1', port: 80 };
-    const t = 1_700_000_000_000_000 + i * 1000;
+    const t = t0 + i * 1000;
     emit(tcpFrame(cl, sv, { seq: 100, ack: 0, flags: 0x02 }, true), t);
     for (let a = 0; a < msg.length; a += 1448)
       emit(
@@ -173,6 +179,39 @@ test('kept-bytes budget: never over it by more than the flow just inspected', ()
   assert.ok(biggest > 16_000, `a flood flow keeps ${biggest} B`);
   assert.equal(over, 0);
   assert.equal(recs.length, 150);
+});
+
+test('kept-bytes budget: a big flow that went over the budget on its own is still first in line for the next one', () => {
+  const recs: FlowRecord[] = [];
+  const e = new Engine({
+    hashSeed: 1,
+    maxKeptBytes: 20_000,
+    onFlowEnd: (f, why) => recs.push(e.record(f, why)),
+  });
+  const t0 = 1_700_000_000_000;
+  // 40 ordinary connections (~350 B kept each), then A and B: open connections with 12 KB URLs
+  for (let i = 0; i < 40; i++) {
+    const cl = { ip: `10.200.1.${i + 1}`, port: 31000 + i };
+    const sv = { ip: '192.168.201.1', port: 443 };
+    const h = wrapRecords(buildClientHello({ sni: `ok${i}.example.net`, alpn: ['h2', 'http/1.1'] }));
+    e.packet(tcpFrame(cl, sv, { seq: 100, ack: 0, flags: 0x02 }, true), 1, t0 + i);
+    e.packet(tcpFrame(cl, sv, { seq: 101, ack: 1, flags: 0x18, payload: h }, true), 1, t0 + i);
+  }
+  const small = e.stats.keptBytes / 40;
+  assert.ok(small > 100 && small < 1000, `an ordinary flow keeps ${small} B`);
+  const ordinaryEnded = () => recs.filter((x) => x.host!.startsWith('ok')).length;
+  const emit = (f: Uint8Array, ts: number): void => void e.packet(f, 1, ts / 1000);
+  longUrlFlows(emit, 1, 12_000, 0, (t0 + 100) * 1000); // A: over the budget on its own arrival
+  const afterA = ordinaryEnded();
+  assert.ok(afterA > 0, 'A, the only big flow then, made room among the least recently active');
+  assert.ok(afterA < 40);
+  // B: A is first in line now, not the ordinary flows that are left
+  longUrlFlows(emit, 1, 12_000, 1, (t0 + 200) * 1000);
+  const a = recs.filter((x) => x.host === 'u0.example.org');
+  assert.equal(a.length, 1, 'A was reported early');
+  assert.ok(a[0].anomalies.includes('flow_evicted'));
+  assert.equal(ordinaryEnded(), afterA, 'no ordinary flow went for B');
+  assert.ok(e.stats.keptBytes <= 20_000 + 13_000);
 });
 
 test('a flood of hellos with 3,900 ALPN names: each flow keeps the first MAX_ALPN_NAMES, flagged', () => {
