@@ -234,21 +234,9 @@ export function keptBytes(f: Flow): number {
   return n;
 }
 
-/**
- * What a QUIC dissector in progress costs besides its CRYPTO buffer: the assembler and its frame walk,
- * the Initial keys (four node:crypto Buffers, each its own backing store) and the DCID per key set.
- * Measured on 60,000 flows each left after its first Initial: ~2.3 KB per flow on the heap and in
- * array buffers beside the CRYPTO data. Counted with it, so that the global reassembly cap bounds a
- * flood of half-sent QUIC handshakes too (it held 236 MiB at the offline flow cap before).
- */
-const QUIC_STATE_BYTES = 2560;
-
-/**
- * Bytes held by the flow's dissector state (the QUIC CRYPTO stream and the state around it), for the
- * engine's reassembly cap.
- */
+/** Bytes the flow's dissector state costs (a QUIC assembler in progress), for the engine's reassembly cap. */
 export function inspectHeld(f: Flow): number {
-  return f.dstate instanceof QuicInitialAssembler ? f.dstate.held + QUIC_STATE_BYTES : 0;
+  return f.dstate instanceof QuicInitialAssembler ? f.dstate.costBytes : 0;
 }
 
 /**
