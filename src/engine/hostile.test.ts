@@ -214,6 +214,24 @@ test('kept-bytes budget: a big flow that went over the budget on its own is stil
   assert.ok(e.stats.keptBytes <= 20_000 + 13_000);
 });
 
+test('kept bytes count what an opponent sizes: 120 unknown offered versions are 120 strings', () => {
+  const e = new Engine({ hashSeed: 1 });
+  const cl = { ip: '10.202.0.1', port: 1234 };
+  const sv = { ip: '10.202.0.2', port: 443 };
+  const flowKept = (versions: number[]): number => {
+    const h = wrapRecords(buildClientHello({ sni: 'v.example', versions }));
+    cl.port++;
+    e.packet(tcpFrame(cl, sv, { seq: 1, ack: 0, flags: 0x02 }, true), 1, cl.port);
+    const f = e.packet(tcpFrame(cl, sv, { seq: 2, ack: 1, flags: 0x18, payload: h }, true), 1, cl.port);
+    assert.equal(f!.tls!.versions.length, versions.length);
+    return f!.kept;
+  };
+  const plain = flowKept([0x0304, 0x0303]);
+  const odd = flowKept(Array.from({ length: 120 }, (_, i) => 0x1000 + i));
+  // 118 more list slots (8 B) and 120 '0x1000'-like strings (16-byte header + 6 characters, aligned: 24 B)
+  assert.ok(odd - plain >= 118 * 8 + 120 * 24, `plain ${plain} B, 120 unknown versions ${odd} B`);
+});
+
 test('a flood of hellos with 3,900 ALPN names: each flow keeps the first MAX_ALPN_NAMES, flagged', () => {
   const r = run((emit) => classes.get('tls-alpn-flood')!.hostile(emit, 0.02));
   assert.equal(r.recs.length, 60);

@@ -211,15 +211,24 @@ function listBytes(l: readonly string[]): number {
 }
 
 /**
+ * The offered versions: known names are shared constants (not counted), an unknown one is a string of
+ * its own (`0x1a2b`: a hello may offer 127 of them, ~3 KB).
+ */
+function versionsBytes(l: readonly string[]): number {
+  let n = 32 + 8 * l.length;
+  for (let i = 0; i < l.length; i++) if (l[i].charCodeAt(0) === 48) n += strBytes(l[i]);
+  return n;
+}
+
+/**
  * What a flow keeps of its dissection, in heap bytes (an estimate that counts headers, so that a list
- * of 4,000 two-letter ALPN names weighs what it costs): names, lists, the URL. The version names and
- * query types are shared constants, not counted. For the engine's budget (`maxKeptBytes`).
+ * of 4,000 two-letter ALPN names weighs what it costs): names, lists, the URL. Known version names
+ * and the query types are shared constants, not counted. For the engine's budget (`maxKeptBytes`).
  */
 export function keptBytes(f: Flow): number {
   let n = 0;
   const t = f.tls;
-  if (t !== null)
-    n += 64 + strBytes(t.sni) + listBytes(t.alpn) + 32 + 8 * t.versions.length + strBytes(t.ja4);
+  if (t !== null) n += 64 + strBytes(t.sni) + listBytes(t.alpn) + versionsBytes(t.versions) + strBytes(t.ja4);
   const q = f.quic;
   if (q !== null)
     n +=
